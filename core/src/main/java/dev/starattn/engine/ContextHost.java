@@ -1,0 +1,30 @@
+package dev.starattn.engine;
+
+import dev.starattn.attention.Partial;
+import java.util.List;
+
+/**
+ * A context host: holds the KV of its share of the context, encodes it in phase 1 and serves
+ * attention partials in phase 2. In-process ({@link LocalContextHost}) today; the cluster module
+ * adds hosts reached over the network behind the same interface.
+ */
+public interface ContextHost {
+    String name();
+
+    HostStats stats();
+
+    /** Star phase 1: encodes each block with its anchor (block-local attention, no communication). */
+    void encodeStar(List<BlockTask> blocks, ProgressListener progress);
+
+    /** Phase 2: attention of the query rows (RoPE applied) over this host's KV of {@code layer}. */
+    Partial attend(int layer, float[] q, int rows, int[] qPos);
+
+    /** Tokens whose KV this host holds (per layer). */
+    int kvTokens();
+
+    /** Bytes of KV this host holds over all layers. */
+    long kvBytes();
+
+    /** Forgets all KV. */
+    void clear();
+}

@@ -1,0 +1,54 @@
+package dev.starattn.engine;
+
+import java.util.List;
+
+/**
+ * A context after phase 1: its KV spread over the hosts, ready for any number of queries
+ * (each query's KV is dropped again afterwards, so the context can be reused).
+ */
+public final class EncodedContext {
+    final int[] tokens;
+    final List<LocalContextHost> hosts;
+    final LocalContextHost queryHost;
+    final int queryHostContextTokens;
+    final EngineOptions options;
+    final long phase1Nanos;
+
+    EncodedContext(int[] tokens, List<LocalContextHost> hosts, LocalContextHost queryHost, EngineOptions options,
+                   long phase1Nanos) {
+        this.tokens = tokens;
+        this.hosts = hosts;
+        this.queryHost = queryHost;
+        this.queryHostContextTokens = queryHost.kvTokens();
+        this.options = options;
+        this.phase1Nanos = phase1Nanos;
+    }
+
+    public int length() {
+        return tokens.length;
+    }
+
+    public EngineOptions options() {
+        return options;
+    }
+
+    /** Wall time of phase 1 in this process (hosts run one after another here). */
+    public long phase1Nanos() {
+        return phase1Nanos;
+    }
+
+    public List<? extends ContextHost> hosts() {
+        return hosts;
+    }
+
+    public ContextHost queryHost() {
+        return queryHost;
+    }
+
+    /** The slowest host's own phase-1 compute time: what a cluster of H machines would wait for. */
+    public long phase1CriticalPathNanos() {
+        long max = 0;
+        for (LocalContextHost h : hosts) max = Math.max(max, h.stats().phase1Nanos);
+        return max;
+    }
+}

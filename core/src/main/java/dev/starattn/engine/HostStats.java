@@ -1,0 +1,41 @@
+package dev.starattn.engine;
+
+/**
+ * What one context host did, per phase: its own compute time (what a cluster of machines would
+ * see for that host), the FLOPs it computed and the bytes it sent and received.
+ */
+public final class HostStats {
+    public final String name;
+    public int blocks;
+    public int tokens;
+    public long phase1Nanos;
+    public long phase2Nanos;
+    public long phase1LinearFlops;
+    public long phase1AttentionFlops;
+    public long phase2LinearFlops;
+    public long phase2AttentionFlops;
+    public long phase1BytesSent;
+    public long phase1BytesReceived;
+    public long phase2BytesSent;
+    public long phase2BytesReceived;
+
+    public HostStats(String name) {
+        this.name = name;
+    }
+
+    public long phase1Flops() {
+        return phase1LinearFlops + phase1AttentionFlops;
+    }
+
+    public long phase2Flops() {
+        return phase2LinearFlops + phase2AttentionFlops;
+    }
+
+    void resetPhase2() {
+        phase2Nanos = 0;
+        phase2LinearFlops = 0;
+        phase2AttentionFlops = 0;
+        phase2BytesSent = 0;
+        phase2BytesReceived = 0;
+    }
+}

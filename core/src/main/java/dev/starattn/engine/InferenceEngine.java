@@ -1,0 +1,238 @@
+package dev.starattn.engine;
+
+import dev.starattn.attention.AttentionKernel;
+import dev.starattn.attention.KvCache;
+import dev.starattn.attention.LseMerge;
+import dev.starattn.attention.Partial;
+import dev.starattn.model.LlamaConfig;
+import dev.starattn.model.LlamaModel;
+import dev.starattn.model.Rope;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.function.IntConsumer;
+import java.util.function.IntPredicate;
+
+/**
+ * Runs requests: phase 1 (context encoding, dense / star / ring over in-process hosts) and
+ * phase 2 (the query host runs the model on the query and generated tokens; at every layer it
+ * gathers attention partials from every host and merges them by log-sum-exp, exactly).
+ */
+public final class InferenceEngine {
+    private final LlamaModel model;
+    private final EngineOptions options;
+
+    public InferenceEngine(LlamaModel model, EngineOptions options) {
+        this.model = model;
+        this.options = options;
+    }
+
+    public EngineOptions options() {
+        return options;
+    }
+
+    public LlamaModel model() {
+        return model;
+    }
+
+    /** Phase 1: encodes the context over the hosts. */
+    public EncodedContext encode(int[] context, ProgressListener progress) {
+        if (context.length == 0) throw new IllegalArgumentException("the context is empty");
+        checkLength(context.length, 0);
+        int hostCount = options.mode() == AttentionMode.DENSE ? 1 : options.hosts();
+        List<LocalContextHost> hosts = new ArrayList<>();
+        for (int h = 0; h < hostCount; h++) hosts.add(new LocalContextHost("host-" + h, model, options.prefillChunk()));
+        long t0 = System.nanoTime();
+        switch (options.mode()) {
+            case DENSE -> {
+                LocalContextHost host = hosts.getFirst();
+                long s = System.nanoTime();
+                KvCache[] own = new KvCache[model.config().layers()];
+                for (int l = 0; l < own.length; l++) own[l] = host.cache(l);
+                host.prefill(context, BlockPlan.range(0, context.length), own, true);
+                host.stats().blocks = 1;
+                host.stats().tokens = context.length;
+                host.stats().phase1Nanos += System.nanoTime() - s;
+                progress.blockDone(host.name(), 1, 1, context.length);
+            }
+            case STAR -> {
+                List<List<BlockTask>> plan = BlockPlan.star(context, options);
+                for (int h = 0; h < hostCount; h++) hosts.get(h).encodeStar(plan.get(h), progress);
+            }
+            case RING, RING_ZIGZAG -> new RingPhase1(model, hosts, progress)
+                    .run(context, BlockPlan.ring(context.length, hostCount, options.mode() == AttentionMode.RING_ZIGZAG));
+        }
+        long phase1 = System.nanoTime() - t0;
+        // The query host is the one holding the end of the context: its KV grows with the query.
+        LocalContextHost queryHost = hosts.getFirst();
+        for (LocalContextHost h : hosts) {
+            if (h.kvTokens() > 0 && h.cache(0).maxPosition() == context.length - 1) queryHost = h;
+        }
+        return new EncodedContext(context, hosts, queryHost, options, phase1);
+    }
+
+    private void checkLength(int contextTokens, int more) {
+        int max = model.config().contextLength();
+        if (max > 0 && (long) contextTokens + more > max) {
+            throw new IllegalArgumentException("the prompt needs " + (contextTokens + more)
+                    + " tokens but the model's context length is " + max);
+        }
+    }
+
+    /**
+     * Phase 2: runs the query at positions {@code ctx.length()..}, then generates up to
+     * {@code maxNewTokens} tokens, calling {@code onToken} for each, stopping at a token for which
+     * {@code stop} is true (that token is not emitted). The context stays reusable.
+     */
+    public GenerationResult generate(EncodedContext ctx, int[] query, SamplingOptions sampling, int maxNewTokens,
+                                     IntPredicate stop, IntConsumer onToken) {
+        if (query.length == 0) throw new IllegalArgumentException("the query is empty");
+        checkLength(ctx.length(), query.length + maxNewTokens);
+        for (LocalContextHost h : ctx.hosts) h.stats().resetPhase2();
+        Sampler sampler = new Sampler(sampling);
+        long t0 = System.nanoTime();
+        int pos = ctx.length();
+        float[] logits;
+        List<Integer> out = new ArrayList<>();
+        float[] firstLogits;
+        String stopReason = "length";
+        long ttft;
+        try {
+            logits = step(ctx, query, pos);
+            firstLogits = logits;
+            pos += query.length;
+            ttft = System.nanoTime() - t0;
+            long decodeStart = System.nanoTime();
+            for (int i = 0; i < maxNewTokens; i++) {
+                int next = sampler.next(logits);
+                if (stop.test(next)) {
+                    stopReason = "stop";
+                    break;
+                }
+                out.add(next);
+                onToken.accept(next);
+                if (i == maxNewTokens - 1) break;
+                logits = step(ctx, new int[] {next}, pos);
+                pos++;
+            }
+            long end = System.nanoTime();
+            int[] tokens = out.stream().mapToInt(Integer::intValue).toArray();
+            List<HostStats> stats = new ArrayList<>();
+            long othersPhase2 = 0;
+            for (LocalContextHost h : ctx.hosts) {
+                stats.add(h.stats());
+                if (h != ctx.queryHost) othersPhase2 += h.stats().phase2Nanos;
+            }
+            // The query host's own phase-2 time: everything it did except waiting for other hosts.
+            ctx.queryHost.stats().phase2Nanos = (end - t0) - othersPhase2;
+            return new GenerationResult(null, tokens, ctx.length() + query.length, ctx.length(), query.length,
+                    ctx.phase1Nanos, end - t0, ttft, end - decodeStart, stats, stopReason, firstLogits);
+        } finally {
+            // Forget the query and generated tokens: the encoded context can serve the next query.
+            ctx.queryHost.truncate(ctx.queryHostContextTokens);
+        }
+    }
+
+    /** One phase-2 forward of {@code tokens} at positions {@code pos..}; returns the last row's logits. */
+    private float[] step(EncodedContext ctx, int[] tokens, int pos) {
+        LlamaConfig c = model.config();
+        int n = tokens.length;
+        int[] positions = BlockPlan.range(pos, pos + n);
+        LocalContextHost qh = ctx.queryHost;
+        float[] x = model.forward(tokens, positions, 0, n, (layer, q, k, v, rows, p, off, att) -> {
+            qh.append(layer, k, v, rows, p, off);
+            List<Partial> parts = new ArrayList<>(ctx.hosts.size());
+            for (LocalContextHost h : ctx.hosts) {
+                if (h.kvTokens() == 0) continue; // an idle host holds nothing to attend to
+                parts.add(h.attend(layer, q, rows, positions));
+                if (h != qh) {
+                    long qBytes = (long) rows * c.qDim() * Float.BYTES;
+                    long pBytes = parts.getLast().wireBytes();
+                    h.stats().phase2BytesReceived += qBytes;
+                    h.stats().phase2BytesSent += pBytes;
+                    qh.stats().phase2BytesSent += qBytes;
+                    qh.stats().phase2BytesReceived += pBytes;
+                }
+            }
+            Partial merged = LseMerge.merge(parts);
+            System.arraycopy(merged.out(), 0, att, 0, rows * c.qDim());
+        });
+        qh.addLinear(false, (long) n * c.linearFlopsPerToken() + c.outputFlopsPerToken());
+        return model.logits(x, n - 1);
+    }
+
+    /**
+     * Ring Attention phase 1 in one process: all hosts advance layer by layer; at each layer every
+     * host's KV block visits every other host, which merges it into its running attention unless
+     * the block lies wholly in its causal future. Each host's compute is timed to it.
+     */
+    static final class RingPhase1 {
+        private final LlamaModel model;
+        private final List<LocalContextHost> hosts;
+        private final ProgressListener progress;
+
+        RingPhase1(LlamaModel model, List<LocalContextHost> hosts, ProgressListener progress) {
+            this.model = model;
+            this.hosts = hosts;
+            this.progress = progress;
+        }
+
+        void run(int[] context, List<int[]> positions) {
+            LlamaConfig c = model.config();
+            int hCount = hosts.size();
+            float[][] x = new float[hCount][];
+            Rope[] rope = new Rope[hCount];
+            int[][] toks = new int[hCount][];
+            for (int h = 0; h < hCount; h++) {
+                long s = System.nanoTime();
+                int[] p = positions.get(h);
+                toks[h] = new int[p.length];
+                for (int i = 0; i < p.length; i++) toks[h][i] = context[p[i]];
+                x[h] = model.embed(toks[h], 0, p.length);
+                rope[h] = new Rope(c, p, 0, p.length);
+                hosts.get(h).stats().blocks = 1;
+                hosts.get(h).stats().tokens = p.length;
+                hosts.get(h).stats().phase1Nanos += System.nanoTime() - s;
+            }
+            for (int l = 0; l < c.layers(); l++) {
+                LlamaModel.Qkv[] qkv = new LlamaModel.Qkv[hCount];
+                for (int h = 0; h < hCount; h++) {
+                    int n = positions.get(h).length;
+                    if (n == 0) continue;
+                    long s = System.nanoTime();
+                    qkv[h] = model.qkv(l, x[h], n, rope[h]);
+                    hosts.get(h).append(l, qkv[h].k(), qkv[h].v(), n, positions.get(h), 0);
+                    hosts.get(h).stats().phase1Nanos += System.nanoTime() - s;
+                }
+                for (int h = 0; h < hCount; h++) {
+                    int[] p = positions.get(h);
+                    int n = p.length;
+                    LocalContextHost me = hosts.get(h);
+                    long s = System.nanoTime();
+                    Partial acc = n == 0 ? null : AttentionKernel.attend(qkv[h].q(), n, p, c.heads(), me.cache(l));
+                    long pairs = acc == null ? 0 : acc.pairs();
+                    for (int step = 1; step < hCount; step++) {
+                        LocalContextHost src = hosts.get((h - step + hCount) % hCount);
+                        KvCache block = src.cache(l);
+                        // The block travels the ring whatever its positions; it is used only if some
+                        // of it is visible to this host's queries.
+                        long bytes = block.bytes();
+                        me.stats().phase1BytesReceived += bytes;
+                        src.stats().phase1BytesSent += bytes;
+                        if (n == 0 || block.size() == 0 || block.minPosition() > me.cache(l).maxPosition()) continue;
+                        Partial part = AttentionKernel.attend(qkv[h].q(), n, p, c.heads(), block);
+                        pairs += part.pairs();
+                        LseMerge.mergeInto(acc, part);
+                    }
+                    me.addAttention(true, pairs);
+                    if (n > 0) {
+                        model.finishLayer(l, x[h], n, Arrays.copyOf(acc.out(), n * c.qDim()));
+                        me.addLinear(true, (long) n * c.linearFlopsPerToken());
+                    }
+                    me.stats().phase1Nanos += System.nanoTime() - s;
+                }
+            }
+            for (LocalContextHost h : hosts) progress.blockDone(h.name(), 1, 1, h.stats().tokens);
+        }
+    }
+}

@@ -1,0 +1,158 @@
+package dev.starattn.engine;
+
+import dev.starattn.attention.AttentionKernel;
+import dev.starattn.attention.KvCache;
+import dev.starattn.attention.Partial;
+import dev.starattn.model.LlamaConfig;
+import dev.starattn.model.LlamaModel;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * A context host in this JVM: its own KV shard per layer, sharing the (memory-mapped) model
+ * weights with the other in-process hosts. Compute time is measured per host, so the slowest
+ * host's time is what a cluster of separate machines would see.
+ */
+public final class LocalContextHost implements ContextHost {
+    private final String name;
+    private final LlamaModel model;
+    private final int prefillChunk;
+    private final KvCache[] shard;
+    private final HostStats stats;
+
+    public LocalContextHost(String name, LlamaModel model, int prefillChunk) {
+        this.name = name;
+        this.model = model;
+        this.prefillChunk = prefillChunk;
+        LlamaConfig c = model.config();
+        this.shard = new KvCache[c.layers()];
+        for (int l = 0; l < c.layers(); l++) shard[l] = new KvCache(c.kvHeads(), c.headDim(), 256);
+        this.stats = new HostStats(name);
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    @Override
+    public HostStats stats() {
+        return stats;
+    }
+
+    public KvCache cache(int layer) {
+        return shard[layer];
+    }
+
+    @Override
+    public void encodeStar(List<BlockTask> blocks, ProgressListener progress) {
+        long t0 = System.nanoTime();
+        LlamaConfig c = model.config();
+        KvCache[] anchorKv = null;
+        int[] anchorTokensDone = null, anchorPosDone = null;
+        int done = 0, tokens = 0;
+        for (BlockTask b : blocks) {
+            KvCache[] local;
+            int anchorLen = b.anchorTokens().length;
+            if (anchorLen == 0) {
+                local = freshCaches(b.tokens().length);
+            } else {
+                // The anchor attends only to itself: its KV is the same for every block that uses
+                // the same anchor tokens and positions, so it is computed once and copied.
+                if (anchorKv == null || !Arrays.equals(anchorTokensDone, b.anchorTokens())
+                        || !Arrays.equals(anchorPosDone, b.anchorPositions())) {
+                    anchorKv = freshCaches(anchorLen);
+                    prefill(b.anchorTokens(), b.anchorPositions(), anchorKv, true);
+                    anchorTokensDone = b.anchorTokens();
+                    anchorPosDone = b.anchorPositions();
+                }
+                local = new KvCache[c.layers()];
+                for (int l = 0; l < c.layers(); l++) local[l] = anchorKv[l].copy(b.tokens().length);
+            }
+            prefill(b.tokens(), b.positions(), local, true);
+            for (int l = 0; l < c.layers(); l++) shard[l].appendRange(local[l], anchorLen, b.tokens().length);
+            stats.blocks++;
+            stats.tokens += b.tokens().length;
+            tokens += b.tokens().length;
+            progress.blockDone(name, ++done, blocks.size(), tokens);
+        }
+        stats.phase1Nanos += System.nanoTime() - t0;
+    }
+
+    /**
+     * Runs tokens through the model in chunks with ordinary causal attention over {@code caches}
+     * (appending to them) and returns the final hidden state of the last token.
+     */
+    float[] prefill(int[] tokens, int[] positions, KvCache[] caches, boolean phase1) {
+        LlamaConfig c = model.config();
+        int n = tokens.length;
+        float[] last = null;
+        for (int off = 0; off < n; off += prefillChunk) {
+            int len = Math.min(prefillChunk, n - off);
+            float[] x = model.forward(tokens, positions, off, len, (layer, q, k, v, rows, pos, posOff, out) -> {
+                KvCache kv = caches[layer];
+                kv.append(k, v, 0, rows, pos, posOff);
+                Partial p = AttentionKernel.attend(q, rows, Arrays.copyOfRange(pos, posOff, posOff + rows), c.heads(), kv);
+                System.arraycopy(p.out(), 0, out, 0, rows * c.qDim());
+                addAttention(phase1, p.pairs());
+            });
+            addLinear(phase1, (long) len * c.linearFlopsPerToken());
+            last = Arrays.copyOfRange(x, (len - 1) * c.dim(), len * c.dim());
+        }
+        return last;
+    }
+
+    void addLinear(boolean phase1, long flops) {
+        if (phase1) stats.phase1LinearFlops += flops;
+        else stats.phase2LinearFlops += flops;
+    }
+
+    void addAttention(boolean phase1, long pairs) {
+        long f = AttentionKernel.flops(pairs, 1, model.config().headDim());
+        if (phase1) stats.phase1AttentionFlops += f;
+        else stats.phase2AttentionFlops += f;
+    }
+
+    KvCache[] freshCaches(int capacity) {
+        LlamaConfig c = model.config();
+        KvCache[] k = new KvCache[c.layers()];
+        for (int l = 0; l < c.layers(); l++) k[l] = new KvCache(c.kvHeads(), c.headDim(), capacity);
+        return k;
+    }
+
+    /** Appends rows to this host's own shard (dense prefill, ring, and the query host in phase 2). */
+    void append(int layer, float[] k, float[] v, int rows, int[] pos, int posOff) {
+        shard[layer].append(k, v, 0, rows, pos, posOff);
+    }
+
+    @Override
+    public Partial attend(int layer, float[] q, int rows, int[] qPos) {
+        long t0 = System.nanoTime();
+        Partial p = AttentionKernel.attend(q, rows, qPos, model.config().heads(), shard[layer]);
+        addAttention(false, p.pairs());
+        stats.phase2Nanos += System.nanoTime() - t0;
+        return p;
+    }
+
+    @Override
+    public int kvTokens() {
+        return shard[0].size();
+    }
+
+    @Override
+    public long kvBytes() {
+        long b = 0;
+        for (KvCache k : shard) b += k.bytes();
+        return b;
+    }
+
+    /** Drops KV rows beyond {@code tokens} in every layer (forgets a query, keeps the context). */
+    void truncate(int tokens) {
+        for (KvCache k : shard) k.truncate(tokens);
+    }
+
+    @Override
+    public void clear() {
+        truncate(0);
+    }
+}

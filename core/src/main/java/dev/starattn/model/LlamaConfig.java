@@ -1,0 +1,85 @@
+package dev.starattn.model;
+
+/**
+ * Shape and hyper-parameters of a Llama-family decoder (Llama 2/3, Mistral, Qwen2).
+ *
+ * @param ropeNeox     rotate the halves (x[i], x[i + d/2]) as Hugging Face and GGUF qwen2 do;
+ *                     false = adjacent pairs (x[2i], x[2i+1]) as GGUF llama does.
+ * @param ropeInvFreq  inverse frequencies per rotated pair, with Llama 3.1 scaling or GGUF
+ *                     {@code rope_freqs} factors already applied.
+ */
+public record LlamaConfig(
+        String architecture,
+        int dim,
+        int layers,
+        int heads,
+        int kvHeads,
+        int headDim,
+        int ffnDim,
+        int vocabSize,
+        int contextLength,
+        float rmsEps,
+        float ropeBase,
+        int ropeDim,
+        boolean ropeNeox,
+        float[] ropeInvFreq,
+        boolean qkvBias,
+        boolean tiedOutput) {
+
+    public int qDim() {
+        return heads * headDim;
+    }
+
+    public int kvDim() {
+        return kvHeads * headDim;
+    }
+
+    /** FLOPs of the matrix products of one token through the whole model, output layer excluded. */
+    public long linearFlopsPerToken() {
+        long perLayer = (long) dim * qDim() + 2L * dim * kvDim() + (long) qDim() * dim + 3L * dim * ffnDim;
+        return 2L * perLayer * layers;
+    }
+
+    /** FLOPs of the output layer for one token. */
+    public long outputFlopsPerToken() {
+        return 2L * dim * vocabSize;
+    }
+
+    /** Default inverse frequencies: base^(-2i/ropeDim). */
+    public static float[] defaultInvFreq(float base, int ropeDim) {
+        float[] f = new float[ropeDim / 2];
+        for (int i = 0; i < f.length; i++) f[i] = (float) Math.pow(base, -2.0 * i / ropeDim);
+        return f;
+    }
+
+    /**
+     * Llama 3.1 rope scaling (as Hugging Face's {@code rope_type: llama3}): long wavelengths are
+     * divided by {@code factor}, short ones kept, the band between interpolated smoothly.
+     */
+    public static float[] llama3ScaledInvFreq(float[] invFreq, double factor, double lowFreqFactor,
+                                              double highFreqFactor, double originalContext) {
+        double lowWavelen = originalContext / lowFreqFactor;
+        double highWavelen = originalContext / highFreqFactor;
+        float[] out = new float[invFreq.length];
+        for (int i = 0; i < invFreq.length; i++) {
+            double f = invFreq[i];
+            double wavelen = 2 * Math.PI / f;
+            if (wavelen < highWavelen) {
+                out[i] = (float) f;
+            } else if (wavelen > lowWavelen) {
+                out[i] = (float) (f / factor);
+            } else {
+                double smooth = (originalContext / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
+                out[i] = (float) ((1 - smooth) * f / factor + smooth * f);
+            }
+        }
+        return out;
+    }
+
+    @Override
+    public String toString() {
+        return architecture + " dim=" + dim + " layers=" + layers + " heads=" + heads + " kv_heads=" + kvHeads
+                + " head_dim=" + headDim + " ffn=" + ffnDim + " vocab=" + vocabSize + " ctx=" + contextLength
+                + " rope_base=" + ropeBase + (ropeNeox ? " rope=neox" : " rope=norm");
+    }
+}

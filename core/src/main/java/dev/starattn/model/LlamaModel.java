@@ -1,0 +1,138 @@
+package dev.starattn.model;
+
+import dev.starattn.cpu.Parallel;
+
+/**
+ * The forward pass of a Llama-family decoder, one layer step at a time, so that the attention
+ * strategies (dense, star, ring) can drive it: per layer, {@link #qkv} (norm, projections, bias,
+ * RoPE), then attention through a {@link LayerAttention}, then {@link #finishLayer} (output
+ * projection, residual, SwiGLU MLP, residual). Activations are token-major float arrays.
+ */
+public final class LlamaModel {
+    private final LlamaConfig config;
+    private final LlamaWeights weights;
+
+    public LlamaModel(LlamaConfig config, LlamaWeights weights) {
+        this.config = config;
+        this.weights = weights;
+    }
+
+    public LlamaConfig config() {
+        return config;
+    }
+
+    public LlamaWeights weights() {
+        return weights;
+    }
+
+    /** Embeds tokens[off .. off+n) into x (n rows of dim). */
+    public float[] embed(int[] tokens, int off, int n) {
+        int dim = config.dim();
+        float[] x = new float[n * dim];
+        for (int t = 0; t < n; t++) {
+            int id = tokens[off + t];
+            if (id < 0 || id >= config.vocabSize()) {
+                throw new IllegalArgumentException("token id " + id + " is outside the vocabulary (0.." + (config.vocabSize() - 1) + ")");
+            }
+            weights.tokenEmbedding.dequantizeRow(id, x, t * dim);
+        }
+        return x;
+    }
+
+    /** Activations of one chunk passing through one layer's attention input. */
+    public record Qkv(float[] q, float[] k, float[] v) {}
+
+    /** RMSNorm, Q/K/V projections (+ bias), RoPE at the chunk's positions. */
+    public Qkv qkv(int layer, float[] x, int n, Rope rope) {
+        LlamaWeights.Layer w = weights.layers[layer];
+        float[] xn = rmsNorm(x, n, w.attnNorm);
+        float[] q = new float[n * config.qDim()];
+        float[] k = new float[n * config.kvDim()];
+        float[] v = new float[n * config.kvDim()];
+        w.wq.matmul(xn, q, n);
+        w.wk.matmul(xn, k, n);
+        w.wv.matmul(xn, v, n);
+        if (w.bq != null) {
+            addBias(q, n, w.bq);
+            addBias(k, n, w.bk);
+            addBias(v, n, w.bv);
+        }
+        rope.apply(q, n, config.heads());
+        rope.apply(k, n, config.kvHeads());
+        return new Qkv(q, k, v);
+    }
+
+    /** x += Wo.att; x += down(silu(gate(norm x)) * up(norm x)). */
+    public void finishLayer(int layer, float[] x, int n, float[] att) {
+        LlamaWeights.Layer w = weights.layers[layer];
+        int dim = config.dim(), ffn = config.ffnDim();
+        float[] o = new float[n * dim];
+        w.wo.matmul(att, o, n);
+        add(x, o);
+        float[] xn = rmsNorm(x, n, w.ffnNorm);
+        float[] g = new float[n * ffn];
+        float[] u = new float[n * ffn];
+        w.gate.matmul(xn, g, n);
+        w.up.matmul(xn, u, n);
+        Parallel.forRange(g.length, 4096, (from, to) -> {
+            for (int i = from; i < to; i++) {
+                float a = g[i];
+                g[i] = a / (1f + (float) Math.exp(-a)) * u[i];
+            }
+        });
+        w.down.matmul(g, o, n);
+        add(x, o);
+    }
+
+    /**
+     * Runs the chunk tokens[off..off+n) at positions pos[off..] through every layer with the
+     * given attention, returning the final hidden states (before the output norm).
+     */
+    public float[] forward(int[] tokens, int[] pos, int off, int n, LayerAttention attention) {
+        float[] x = embed(tokens, off, n);
+        Rope rope = new Rope(config, pos, off, n);
+        float[] att = new float[n * config.qDim()];
+        for (int l = 0; l < config.layers(); l++) {
+            Qkv qkv = qkv(l, x, n, rope);
+            attention.attend(l, qkv.q(), qkv.k(), qkv.v(), n, pos, off, att);
+            finishLayer(l, x, n, att);
+        }
+        return x;
+    }
+
+    /** Logits of hidden row {@code row} of x: output(norm(x[row])). */
+    public float[] logits(float[] x, int row) {
+        int dim = config.dim();
+        float[] h = new float[dim];
+        System.arraycopy(x, row * dim, h, 0, dim);
+        float[] hn = rmsNorm(h, 1, weights.outputNorm);
+        float[] logits = new float[config.vocabSize()];
+        weights.output.matmul(hn, logits, 1);
+        return logits;
+    }
+
+    float[] rmsNorm(float[] x, int n, float[] w) {
+        int dim = config.dim();
+        float eps = config.rmsEps();
+        float[] out = new float[x.length];
+        Parallel.forRange(n, 16, (from, to) -> {
+            for (int t = from; t < to; t++) {
+                int off = t * dim;
+                double ss = 0;
+                for (int i = 0; i < dim; i++) ss += (double) x[off + i] * x[off + i];
+                float inv = (float) (1.0 / Math.sqrt(ss / dim + eps));
+                for (int i = 0; i < dim; i++) out[off + i] = x[off + i] * inv * w[i];
+            }
+        });
+        return out;
+    }
+
+    private static void addBias(float[] x, int n, float[] b) {
+        int d = b.length;
+        for (int t = 0; t < n; t++) for (int i = 0; i < d; i++) x[t * d + i] += b[i];
+    }
+
+    private static void add(float[] x, float[] y) {
+        for (int i = 0; i < x.length; i++) x[i] += y[i];
+    }
+}
