@@ -38,6 +38,11 @@ public final class BpeTokenizer extends AbstractTokenizer {
         }
     }
 
+    /** GPT-2's printable stand-in character for a byte. */
+    public static char byteToChar(int b) {
+        return BYTE_TO_CHAR[b & 0xFF];
+    }
+
     private final Pattern pretokenizer;
     private final boolean ignoreMerges;
     private final PairTable pairs;
