@@ -1,15 +1,29 @@
 package dev.starattn.app;
 
+import dev.starattn.app.cli.BenchCommand;
+import dev.starattn.app.cli.DemoCommand;
+import dev.starattn.app.cli.ErrorHandler;
+import dev.starattn.app.cli.GenerateCommand;
+import dev.starattn.app.cli.InfoCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** The {@code starattn} command line. */
 @Command(name = "starattn", mixinStandardHelpOptions = true, version = "starattn 0.1.0",
-        description = "Star Attention inference engine for the JVM.",
-        subcommands = {})
+        description = "Star Attention inference engine for the JVM: long-context Llama-family models, "
+                + "context spread over hosts, exact distributed query attention.",
+        subcommands = {DemoCommand.class, GenerateCommand.class, InfoCommand.class, BenchCommand.class})
 public final class Main implements Runnable {
     public static void main(String[] args) {
-        System.exit(new CommandLine(new Main()).execute(args));
+        System.exit(commandLine().execute(args));
+    }
+
+    public static CommandLine commandLine() {
+        CommandLine cl = new CommandLine(new Main());
+        ErrorHandler h = new ErrorHandler();
+        cl.setExecutionExceptionHandler(h);
+        cl.setParameterExceptionHandler(h);
+        return cl;
     }
 
     @Override

@@ -89,8 +89,17 @@ abstract sealed class AbstractTokenizer implements Tokenizer permits SpmTokenize
 
     @Override
     public int[] encodeWithSpecialTokens(String text) {
+        return encodeWithSpecialTokens(text, true);
+    }
+
+    @Override
+    public int[] encodeContinuation(String text) {
+        return encodeWithSpecialTokens(text, false);
+    }
+
+    private int[] encodeWithSpecialTokens(String text, boolean atStart) {
         IntList out = new IntList(Math.max(16, text.length() / 3));
-        boolean prevSpecial = true;
+        boolean prevSpecial = atStart;
         int start = 0;
         int i = 0;
         int n = text.length();

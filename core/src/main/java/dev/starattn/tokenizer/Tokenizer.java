@@ -12,6 +12,13 @@ public interface Tokenizer {
     /** Encodes text in which special-token strings (e.g. {@code <|eot_id|>}) become their ids. No BOS added. */
     int[] encodeWithSpecialTokens(String text);
 
+    /**
+     * Encodes text that continues an earlier text (a query after its context): special tokens
+     * recognised, and no SentencePiece space prefix at the start, so that encoding a text in two
+     * parts gives the ids of the whole wherever the cut is a token boundary.
+     */
+    int[] encodeContinuation(String text);
+
     /** Decodes ids to text; an incomplete UTF-8 sequence at the end is dropped, never emitted broken. */
     String decode(int[] ids);
 

@@ -1,0 +1,50 @@
+package dev.starattn.app.cli;
+
+import dev.starattn.engine.AnchorContent;
+import dev.starattn.engine.AnchorPositions;
+import dev.starattn.engine.AttentionMode;
+import dev.starattn.engine.EngineOptions;
+import picocli.CommandLine.Option;
+
+/** The options that choose how a context is spread and encoded, shared by generate, demo and bench. */
+public final class EngineMixin {
+    @Option(names = "--attention", defaultValue = "star", description = "dense, star, ring or ring-zigzag (default: ${DEFAULT-VALUE}).")
+    String attention;
+
+    @Option(names = "--hosts", defaultValue = "4", description = "In-process context hosts (default: ${DEFAULT-VALUE}).")
+    int hosts;
+
+    @Option(names = "--host-addrs", split = ",", description = "Remote context hosts host:port,... (the cluster module).")
+    java.util.List<String> hostAddrs;
+
+    @Option(names = "--block-size", defaultValue = "0", description = "Tokens per context block; 0 = context / hosts.")
+    int blockSize;
+
+    @Option(names = "--anchor-size", defaultValue = "-1", description = "Anchor tokens; -1 = the block size, 0 = no anchor.")
+    int anchorSize;
+
+    @Option(names = "--anchor-positions", defaultValue = "original", description = "original, adjacent or random.")
+    String anchorPositions;
+
+    @Option(names = "--anchor-content", defaultValue = "first", description = "first, previous or shuffled.")
+    String anchorContent;
+
+    @Option(names = "--prefill-chunk", defaultValue = "1024", description = "Most tokens pushed through the model at once.")
+    int prefillChunk;
+
+    public EngineOptions options(long seed) {
+        if (hostAddrs != null && !hostAddrs.isEmpty()) {
+            throw new IllegalArgumentException("--host-addrs needs the cluster module, which this build does not include yet; use --hosts N for in-process hosts");
+        }
+        AttentionMode mode = AttentionMode.parse(attention);
+        AnchorPositions ap;
+        AnchorContent ac;
+        try {
+            ap = AnchorPositions.parse(anchorPositions);
+            ac = AnchorContent.parse(anchorContent);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--anchor-positions takes original, adjacent or random and --anchor-content takes first, previous or shuffled");
+        }
+        return new EngineOptions(mode, mode == AttentionMode.DENSE ? 1 : hosts, blockSize, anchorSize, ap, ac, prefillChunk, seed);
+    }
+}

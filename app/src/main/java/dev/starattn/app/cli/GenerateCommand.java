@@ -1,0 +1,177 @@
+package dev.starattn.app.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.starattn.engine.EncodedContext;
+import dev.starattn.engine.EngineOptions;
+import dev.starattn.engine.GenerationResult;
+import dev.starattn.engine.HostStats;
+import dev.starattn.engine.InferenceEngine;
+import dev.starattn.engine.SamplingOptions;
+import dev.starattn.model.LoadedModel;
+import dev.starattn.model.Prompt;
+import dev.starattn.model.PromptTemplate;
+import dev.starattn.tokenizer.TokenStreamDecoder;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code starattn generate}: one question about one long context. */
+@Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Encode a long context over hosts (phase 1), then answer a query (phase 2).")
+public final class GenerateCommand implements Callable<Integer> {
+    @Option(names = {"-m", "--model"}, required = true, description = "GGUF file or Hugging Face model directory.")
+    Path model;
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    ContextSource context;
+
+    static final class ContextSource {
+        @Option(names = "--context-file", description = "File holding the context text.")
+        Path file;
+        @Option(names = "--context", description = "The context text.")
+        String text;
+        @Option(names = "--context-tokens", description = "File of whitespace- or comma-separated token ids.")
+        Path tokens;
+    }
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    QuerySource query;
+
+    static final class QuerySource {
+        @Option(names = "--query-file", description = "File holding the query text.")
+        Path file;
+        @Option(names = "--query", description = "The query text.")
+        String text;
+        @Option(names = "--query-tokens", description = "File of whitespace- or comma-separated token ids.")
+        Path tokens;
+    }
+
+    @Mixin
+    EngineMixin engine;
+
+    @Option(names = {"-n", "--max-new-tokens"}, defaultValue = "64", description = "Tokens to generate at most (default: ${DEFAULT-VALUE}).")
+    int maxNew;
+
+    @Option(names = "--temperature", defaultValue = "0", description = "0 = greedy (default).")
+    float temperature;
+
+    @Option(names = "--top-p", defaultValue = "1", description = "Nucleus sampling threshold (default: ${DEFAULT-VALUE}).")
+    float topP;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Seed for sampling and random anchors.")
+    long seed;
+
+    @Option(names = "--chat", description = "Wrap context and query in the Llama 3 chat template.")
+    boolean chat;
+
+    @Option(names = "--template", description = "Prompt template: base or llama3 (default: the model's own).")
+    String template;
+
+    @Option(names = "--json", description = "Print one JSON object with the answer, timings and per-host figures.")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        if (maxNew < 0) throw new IllegalArgumentException("-n must be 0 or more");
+        EngineOptions options = engine.options(seed);
+        SamplingOptions sampling = new SamplingOptions(temperature, topP, seed);
+        PrintStream err = System.err;
+        try (LoadedModel m = ModelCli.load(model, !json)) {
+            PromptTemplate tpl = chat ? PromptTemplate.LLAMA3 : template != null ? PromptTemplate.named(template) : m.template();
+            int[] ctxTokens, qTokens;
+            if (context.tokens != null || query.tokens != null) {
+                ctxTokens = context.tokens != null ? TokenFiles.read(context.tokens, m.config().vocabSize())
+                        : Prompt.of(m, tpl, readText(context.file, context.text), "x").context();
+                qTokens = query.tokens != null ? TokenFiles.read(query.tokens, m.config().vocabSize())
+                        : m.tokenizer().encodeContinuation(readText(query.file, query.text) + tpl.suffix());
+            } else {
+                Prompt p = Prompt.of(m, tpl, readText(context.file, context.text), readText(query.file, query.text));
+                ctxTokens = p.context();
+                qTokens = p.query();
+            }
+            if (ctxTokens.length == 0) throw new IllegalArgumentException("the context is empty");
+            if (qTokens.length == 0) throw new IllegalArgumentException("the query is empty");
+            InferenceEngine e = new InferenceEngine(m.model(), options);
+            if (!json) err.printf("context: %d tokens, query: %d tokens, attention: %s over %d host(s)%n",
+                    ctxTokens.length, qTokens.length, options.mode().cliName, options.hosts());
+            EncodedContext enc = e.encode(ctxTokens, json ? dev.starattn.engine.ProgressListener.NONE : new Phase1Progress(err));
+            TokenStreamDecoder dec = new TokenStreamDecoder(m.tokenizer(), false);
+            StringBuilder text = new StringBuilder();
+            GenerationResult r = e.generate(enc, qTokens, sampling, maxNew, m.tokenizer()::isEndOfGeneration, id -> {
+                String s = dec.feed(id);
+                text.append(s);
+                if (!json) {
+                    System.out.print(s);
+                    System.out.flush();
+                }
+            });
+            text.append(dec.finish());
+            if (json) {
+                System.out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(
+                        toJson(r, text.toString(), enc, options)));
+            } else {
+                System.out.println();
+                err.printf("phase 1: %.0f ms (slowest host %.0f ms), phase 2: %.0f ms, first token %.0f ms, %.1f tokens/s%n",
+                        enc.phase1Nanos() / 1e6, enc.phase1CriticalPathNanos() / 1e6, r.phase2Nanos() / 1e6,
+                        r.ttftNanos() / 1e6, r.decodeTokensPerSecond());
+            }
+        }
+        return 0;
+    }
+
+    static ObjectNode toJson(GenerationResult r, String text, EncodedContext enc, EngineOptions o) {
+        ObjectMapper om = new ObjectMapper();
+        ObjectNode j = om.createObjectNode();
+        j.put("text", text);
+        ArrayNode toks = j.putArray("tokens");
+        Arrays.stream(r.tokens()).forEach(toks::add);
+        j.put("prompt_tokens", r.promptTokens());
+        j.put("context_tokens", r.contextTokens());
+        j.put("query_tokens", r.queryTokens());
+        j.put("stop_reason", r.stopReason());
+        ObjectNode t = j.putObject("timing");
+        t.put("phase1_ms", r.phase1Nanos() / 1e6);
+        t.put("phase1_critical_path_ms", enc.phase1CriticalPathNanos() / 1e6);
+        t.put("phase2_ms", r.phase2Nanos() / 1e6);
+        t.put("ttft_ms", r.ttftNanos() / 1e6);
+        t.put("decode_tokens_per_s", r.decodeTokensPerSecond());
+        ArrayNode hosts = j.putArray("hosts");
+        for (int i = 0; i < r.hosts().size(); i++) {
+            HostStats h = r.hosts().get(i);
+            ObjectNode hj = hosts.addObject();
+            hj.put("name", h.name);
+            hj.put("query_host", enc.queryHost().name().equals(h.name));
+            hj.put("blocks", h.blocks);
+            hj.put("tokens", h.tokens);
+            hj.put("kv_bytes", enc.hosts().get(i).kvBytes());
+            hj.put("phase1_ms", h.phase1Nanos / 1e6);
+            hj.put("phase2_ms", h.phase2Nanos / 1e6);
+            hj.put("phase1_flops", h.phase1Flops());
+            hj.put("phase1_attention_flops", h.phase1AttentionFlops);
+            hj.put("phase2_flops", h.phase2Flops());
+            hj.put("phase1_bytes_sent", h.phase1BytesSent);
+            hj.put("phase1_bytes_received", h.phase1BytesReceived);
+            hj.put("phase2_bytes_sent", h.phase2BytesSent);
+            hj.put("phase2_bytes_received", h.phase2BytesReceived);
+        }
+        j.put("attention", o.mode().cliName);
+        j.put("block_size", o.mode() == dev.starattn.engine.AttentionMode.STAR ? o.effectiveBlockSize(enc.length()) : 0);
+        j.put("anchor_size", o.mode() == dev.starattn.engine.AttentionMode.STAR ? o.effectiveAnchorSize(enc.length()) : 0);
+        return j;
+    }
+
+    static String readText(Path file, String text) throws java.io.IOException {
+        if (text != null) return text;
+        if (!Files.isRegularFile(file)) throw new IllegalArgumentException("file " + file + " does not exist");
+        return Files.readString(file, StandardCharsets.UTF_8);
+    }
+}

@@ -1,0 +1,79 @@
+package dev.starattn.app.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.starattn.format.TensorRef;
+import dev.starattn.format.gguf.GgufFile;
+import dev.starattn.format.safetensors.HfModelDir;
+import dev.starattn.model.LlamaConfig;
+import dev.starattn.model.LoadedModel;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code starattn info}: what a model file holds. */
+@Command(name = "info", mixinStandardHelpOptions = true, description = "Show a model's architecture, tokenizer and tensors.")
+public final class InfoCommand implements Callable<Integer> {
+    @Option(names = {"-m", "--model"}, required = true, description = "GGUF file or Hugging Face model directory.")
+    Path model;
+
+    @Option(names = "--json", description = "Print one JSON object.")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        try (LoadedModel m = ModelCli.load(model, false)) {
+            LlamaConfig c = m.config();
+            List<TensorRef> tensors = m.source() instanceof GgufFile g ? g.tensors()
+                    : m.source() instanceof HfModelDir h ? h.tensors() : List.of();
+            Map<String, Integer> types = new TreeMap<>();
+            long params = 0, bytes = 0;
+            for (TensorRef t : tensors) {
+                types.merge(t.type().name(), 1, Integer::sum);
+                params += t.elements();
+                bytes += t.data().byteSize();
+            }
+            ObjectNode j = new ObjectMapper().createObjectNode();
+            j.put("path", m.path().toString());
+            j.put("format", m.format());
+            j.put("fingerprint", m.fingerprint());
+            j.put("architecture", c.architecture());
+            j.put("parameters", params);
+            j.put("tensor_bytes", bytes);
+            j.put("dim", c.dim());
+            j.put("layers", c.layers());
+            j.put("heads", c.heads());
+            j.put("kv_heads", c.kvHeads());
+            j.put("head_dim", c.headDim());
+            j.put("ffn_dim", c.ffnDim());
+            j.put("vocab_size", c.vocabSize());
+            j.put("context_length", c.contextLength());
+            j.put("rope_base", c.ropeBase());
+            j.put("rope_style", c.ropeNeox() ? "neox" : "norm");
+            j.put("rms_eps", c.rmsEps());
+            j.put("tied_output", c.tiedOutput());
+            j.put("qkv_bias", c.qkvBias());
+            j.put("template", m.template().name());
+            ObjectNode tk = j.putObject("tokenizer");
+            tk.put("class", m.tokenizer().getClass().getSimpleName());
+            tk.put("vocab_size", m.tokenizer().vocabSize());
+            tk.put("bos_id", m.tokenizer().bosId());
+            tk.put("eos_id", m.tokenizer().eosId());
+            tk.put("add_bos", m.tokenizer().addBos());
+            ObjectNode ty = j.putObject("tensor_types");
+            types.forEach(ty::put);
+            j.put("kv_bytes_per_token_f32", 2L * c.layers() * c.kvDim() * Float.BYTES);
+            if (json) {
+                System.out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(j));
+            } else {
+                j.fields().forEachRemaining(e -> System.out.printf("%-24s %s%n", e.getKey(),
+                        e.getValue().isTextual() ? e.getValue().asText() : e.getValue().toString()));
+            }
+        }
+        return 0;
+    }
+}

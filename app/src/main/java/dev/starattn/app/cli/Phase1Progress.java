@@ -1,0 +1,19 @@
+package dev.starattn.app.cli;
+
+import dev.starattn.engine.ProgressListener;
+import java.io.PrintStream;
+
+/** Phase-1 progress on stderr, one line per finished block per host. */
+final class Phase1Progress implements ProgressListener {
+    private final PrintStream out;
+    private final long start = System.nanoTime();
+
+    Phase1Progress(PrintStream out) {
+        this.out = out;
+    }
+
+    @Override
+    public void blockDone(String host, int done, int total, int tokens) {
+        out.printf("  phase 1 %-8s block %d/%d  %6d tokens  %7.0f ms%n", host, done, total, tokens, (System.nanoTime() - start) / 1e6);
+    }
+}
