@@ -1,0 +1,205 @@
+package dev.starattn.format.safetensors;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.starattn.format.ModelFormatException;
+import dev.starattn.format.TensorRef;
+import dev.starattn.format.TensorSource;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * A Hugging Face model directory: {@code config.json}, weights in {@code model.safetensors} or in
+ * shards listed by {@code model.safetensors.index.json}, and optionally {@code tokenizer.json}.
+ * As a {@link TensorSource} it serves tensors under GGUF names ({@link #ggufName}); tensors with
+ * no GGUF counterpart keep their Hugging Face names. Q and K weights are not permuted: models
+ * loaded from here use Hugging Face's rotate-half RoPE.
+ */
+public final class HfModelDir implements TensorSource {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final Pattern LAYER = Pattern.compile("model\\.layers\\.(\\d+)\\.(.+)");
+    private static final Map<String, String> LAYER_SUFFIXES = Map.ofEntries(
+            Map.entry("input_layernorm.weight", "attn_norm.weight"),
+            Map.entry("self_attn.q_proj.weight", "attn_q.weight"),
+            Map.entry("self_attn.k_proj.weight", "attn_k.weight"),
+            Map.entry("self_attn.v_proj.weight", "attn_v.weight"),
+            Map.entry("self_attn.o_proj.weight", "attn_output.weight"),
+            Map.entry("self_attn.q_proj.bias", "attn_q.bias"),
+            Map.entry("self_attn.k_proj.bias", "attn_k.bias"),
+            Map.entry("self_attn.v_proj.bias", "attn_v.bias"),
+            Map.entry("self_attn.o_proj.bias", "attn_output.bias"),
+            Map.entry("post_attention_layernorm.weight", "ffn_norm.weight"),
+            Map.entry("mlp.gate_proj.weight", "ffn_gate.weight"),
+            Map.entry("mlp.up_proj.weight", "ffn_up.weight"),
+            Map.entry("mlp.down_proj.weight", "ffn_down.weight"));
+
+    private final Path dir;
+    private final JsonNode config;
+    private final List<SafetensorsFile> files = new ArrayList<>();
+    private final Map<String, TensorRef> tensors = new LinkedHashMap<>();
+    private final Map<String, String> hfNames = new LinkedHashMap<>();
+
+    private HfModelDir(Path dir, JsonNode config) {
+        this.dir = dir;
+        this.config = config;
+    }
+
+    /** The GGUF name for a Hugging Face tensor name, or the name itself when there is none. */
+    public static String ggufName(String hf) {
+        switch (hf) {
+            case "model.embed_tokens.weight": return "token_embd.weight";
+            case "model.norm.weight": return "output_norm.weight";
+            case "lm_head.weight": return "output.weight";
+            default: break;
+        }
+        Matcher m = LAYER.matcher(hf);
+        if (m.matches()) {
+            String suffix = LAYER_SUFFIXES.get(m.group(2));
+            if (suffix != null) return "blk." + m.group(1) + "." + suffix;
+        }
+        return hf;
+    }
+
+    /**
+     * Opens a model directory (or the directory of a given {@code .safetensors} / {@code config.json}
+     * file).
+     */
+    public static HfModelDir open(Path path) {
+        if (!Files.exists(path)) {
+            throw new ModelFormatException(path + " does not exist.");
+        }
+        Path dir = Files.isDirectory(path) ? path : path.toAbsolutePath().getParent();
+        if (!Files.isDirectory(dir)) {
+            throw new ModelFormatException(path + " does not exist or is not a model directory.");
+        }
+        Path cfg = dir.resolve("config.json");
+        if (!Files.isRegularFile(cfg)) {
+            throw new ModelFormatException(dir + " has no config.json; a Hugging Face model directory needs one.");
+        }
+        JsonNode config = readJson(cfg);
+        if (!config.isObject()) throw new ModelFormatException(cfg + " is not a JSON object.");
+        HfModelDir m = new HfModelDir(dir, config);
+        try {
+            m.load();
+            return m;
+        } catch (RuntimeException e) {
+            m.close();
+            if (e instanceof ModelFormatException) throw e;
+            throw new ModelFormatException(dir + " cannot be read as a Hugging Face model (" + e + ").", e);
+        }
+    }
+
+    private static JsonNode readJson(Path p) {
+        try {
+            JsonNode n = JSON.readTree(p.toFile());
+            if (n == null) throw new ModelFormatException(p + " is empty.");
+            return n;
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new ModelFormatException(p + " is not valid JSON (" + e.getOriginalMessage() + ").", e);
+        } catch (IOException e) {
+            throw new ModelFormatException("Cannot read " + p + ": " + e.getMessage(), e);
+        }
+    }
+
+    private void load() {
+        Path index = dir.resolve("model.safetensors.index.json");
+        Path single = dir.resolve("model.safetensors");
+        if (Files.isRegularFile(index)) {
+            JsonNode idx = readJson(index);
+            JsonNode wm = idx.get("weight_map");
+            if (wm == null || !wm.isObject()) {
+                throw new ModelFormatException(index + " has no weight_map object.");
+            }
+            Set<String> shards = new LinkedHashSet<>();
+            wm.properties().forEach(e -> {
+                if (!e.getValue().isTextual()) throw new ModelFormatException(index + " maps tensor '" + e.getKey() + "' to a non-string.");
+                shards.add(e.getValue().asText());
+            });
+            Map<String, SafetensorsFile> byName = new LinkedHashMap<>();
+            for (String s : shards) {
+                Path p = dir.resolve(s).normalize();
+                if (s.contains("/") || s.contains("\\") || !p.getParent().equals(dir.normalize())) {
+                    throw new ModelFormatException(index + " names shard '" + s + "', which is not a file in " + dir + ".");
+                }
+                if (!Files.isRegularFile(p)) {
+                    throw new ModelFormatException("shard " + s + " listed in " + index + " is missing from " + dir + ".");
+                }
+                SafetensorsFile f = SafetensorsFile.open(p);
+                files.add(f);
+                byName.put(s, f);
+            }
+            wm.properties().forEach(e -> {
+                String shard = e.getValue().asText();
+                if (byName.get(shard).find(e.getKey()).isEmpty()) {
+                    throw new ModelFormatException(index + " says tensor '" + e.getKey() + "' is in " + shard + ", but that shard does not contain it.");
+                }
+            });
+        } else if (Files.isRegularFile(single)) {
+            files.add(SafetensorsFile.open(single));
+        } else {
+            throw new ModelFormatException(dir + " has neither model.safetensors nor model.safetensors.index.json.");
+        }
+        for (SafetensorsFile f : files) {
+            for (TensorRef t : f.tensors()) {
+                String g = ggufName(t.name());
+                if (tensors.containsKey(g)) {
+                    throw new ModelFormatException("tensor '" + t.name() + "' appears twice in " + dir + " (in " + f.path().getFileName()
+                            + " and as '" + hfNames.get(g) + "').");
+                }
+                tensors.put(g, new TensorRef(g, t.type(), t.dims(), t.data()));
+                hfNames.put(g, t.name());
+            }
+        }
+    }
+
+    public Path dir() { return dir; }
+
+    /** config.json. */
+    public JsonNode config() { return config; }
+
+    /** tokenizer.json, or null if the directory has none. */
+    public Path tokenizerJson() {
+        Path p = dir.resolve("tokenizer.json");
+        return Files.isRegularFile(p) ? p : null;
+    }
+
+    /** tokenizer_config.json (chat template, special tokens), or null. */
+    public Path tokenizerConfigJson() {
+        Path p = dir.resolve("tokenizer_config.json");
+        return Files.isRegularFile(p) ? p : null;
+    }
+
+    /** The safetensors files, in load order. */
+    public List<SafetensorsFile> files() { return List.copyOf(files); }
+
+    /** All tensors under their GGUF names. */
+    public List<TensorRef> tensors() { return List.copyOf(tensors.values()); }
+
+    /** The Hugging Face name of a tensor served under {@code ggufName}. */
+    public Optional<String> hfName(String ggufName) { return Optional.ofNullable(hfNames.get(ggufName)); }
+
+    @Override
+    public Optional<TensorRef> find(String ggufName) { return Optional.ofNullable(tensors.get(ggufName)); }
+
+    @Override
+    public TensorRef require(String ggufName) {
+        TensorRef t = tensors.get(ggufName);
+        if (t == null) throw new ModelFormatException("tensor " + ggufName + " is missing from " + dir + ".");
+        return t;
+    }
+
+    @Override
+    public void close() {
+        for (SafetensorsFile f : files) f.close();
+    }
+}
