@@ -1,0 +1,125 @@
+package dev.starattn.tensor;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Register-blocked f32 kernel for the batched path: a strip of dequantized weight rows (heap,
+ * row stride {@code k}) times a block of tokens, 4 rows x 4 tokens of vector accumulators.
+ */
+final class Gemm {
+    private Gemm() {}
+
+    static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    static final int L = F.length();
+    /** Weight rows dequantized at once per thread. */
+    static final int STRIP = Integer.getInteger("starattn.gemmStrip", 16);
+    /** Tokens per pass over a strip (keeps this many x rows hot in L2). */
+    static final int TOKEN_BLOCK = Integer.getInteger("starattn.gemmTokenBlock", 64);
+
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[1][0]);
+
+    static float[] scratch(int n) {
+        float[][] h = SCRATCH.get();
+        if (h[0].length < n) h[0] = new float[n];
+        return h[0];
+    }
+
+    /**
+     * out[t*outStride + r0 + i] = dot(w[i*k ..], x[t*k ..]) for i < n, t < batch.
+     */
+    static void stripTimesX(float[] w, int n, int k, float[] x, int batch, float[] out, int outStride, int r0) {
+        for (int tb = 0; tb < batch; tb += TOKEN_BLOCK) {
+            int te = Math.min(batch, tb + TOKEN_BLOCK);
+            int i = 0;
+            for (; i + 4 <= n; i += 4) {
+                int t = tb;
+                for (; t + 4 <= te; t += 4) kernel4x4(w, i * k, x, t * k, k, out, outStride, t, r0 + i);
+                for (; t < te; t++) kernel4x1(w, i * k, x, t * k, k, out, t * outStride + r0 + i);
+            }
+            for (; i < n; i++) {
+                for (int t = tb; t < te; t++) out[t * outStride + r0 + i] = dot(w, i * k, x, t * k, k);
+            }
+        }
+    }
+
+    private static void kernel4x4(float[] w, int wo, float[] x, int xo, int k, float[] out, int outStride, int t0, int r) {
+        FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00;
+        FloatVector a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+        FloatVector a20 = a00, a21 = a00, a22 = a00, a23 = a00;
+        FloatVector a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+        int w1 = wo + k, w2 = w1 + k, w3 = w2 + k;
+        int x1 = xo + k, x2 = x1 + k, x3 = x2 + k;
+        int bound = F.loopBound(k);
+        int c = 0;
+        for (; c < bound; c += L) {
+            FloatVector v0 = FloatVector.fromArray(F, x, xo + c);
+            FloatVector v1 = FloatVector.fromArray(F, x, x1 + c);
+            FloatVector v2 = FloatVector.fromArray(F, x, x2 + c);
+            FloatVector v3 = FloatVector.fromArray(F, x, x3 + c);
+            FloatVector u = FloatVector.fromArray(F, w, wo + c);
+            a00 = u.fma(v0, a00); a01 = u.fma(v1, a01); a02 = u.fma(v2, a02); a03 = u.fma(v3, a03);
+            u = FloatVector.fromArray(F, w, w1 + c);
+            a10 = u.fma(v0, a10); a11 = u.fma(v1, a11); a12 = u.fma(v2, a12); a13 = u.fma(v3, a13);
+            u = FloatVector.fromArray(F, w, w2 + c);
+            a20 = u.fma(v0, a20); a21 = u.fma(v1, a21); a22 = u.fma(v2, a22); a23 = u.fma(v3, a23);
+            u = FloatVector.fromArray(F, w, w3 + c);
+            a30 = u.fma(v0, a30); a31 = u.fma(v1, a31); a32 = u.fma(v2, a32); a33 = u.fma(v3, a33);
+        }
+        int o0 = t0 * outStride + r, o1 = o0 + outStride, o2 = o1 + outStride, o3 = o2 + outStride;
+        out[o0] = a00.reduceLanes(VectorOperators.ADD) + tail(w, wo, x, xo, c, k);
+        out[o1] = a01.reduceLanes(VectorOperators.ADD) + tail(w, wo, x, x1, c, k);
+        out[o2] = a02.reduceLanes(VectorOperators.ADD) + tail(w, wo, x, x2, c, k);
+        out[o3] = a03.reduceLanes(VectorOperators.ADD) + tail(w, wo, x, x3, c, k);
+        out[o0 + 1] = a10.reduceLanes(VectorOperators.ADD) + tail(w, w1, x, xo, c, k);
+        out[o1 + 1] = a11.reduceLanes(VectorOperators.ADD) + tail(w, w1, x, x1, c, k);
+        out[o2 + 1] = a12.reduceLanes(VectorOperators.ADD) + tail(w, w1, x, x2, c, k);
+        out[o3 + 1] = a13.reduceLanes(VectorOperators.ADD) + tail(w, w1, x, x3, c, k);
+        out[o0 + 2] = a20.reduceLanes(VectorOperators.ADD) + tail(w, w2, x, xo, c, k);
+        out[o1 + 2] = a21.reduceLanes(VectorOperators.ADD) + tail(w, w2, x, x1, c, k);
+        out[o2 + 2] = a22.reduceLanes(VectorOperators.ADD) + tail(w, w2, x, x2, c, k);
+        out[o3 + 2] = a23.reduceLanes(VectorOperators.ADD) + tail(w, w2, x, x3, c, k);
+        out[o0 + 3] = a30.reduceLanes(VectorOperators.ADD) + tail(w, w3, x, xo, c, k);
+        out[o1 + 3] = a31.reduceLanes(VectorOperators.ADD) + tail(w, w3, x, x1, c, k);
+        out[o2 + 3] = a32.reduceLanes(VectorOperators.ADD) + tail(w, w3, x, x2, c, k);
+        out[o3 + 3] = a33.reduceLanes(VectorOperators.ADD) + tail(w, w3, x, x3, c, k);
+    }
+
+    private static void kernel4x1(float[] w, int wo, float[] x, int xo, int k, float[] out, int o) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        int w1 = wo + k, w2 = w1 + k, w3 = w2 + k;
+        int bound = F.loopBound(k);
+        int c = 0;
+        for (; c < bound; c += L) {
+            FloatVector v = FloatVector.fromArray(F, x, xo + c);
+            a0 = FloatVector.fromArray(F, w, wo + c).fma(v, a0);
+            a1 = FloatVector.fromArray(F, w, w1 + c).fma(v, a1);
+            a2 = FloatVector.fromArray(F, w, w2 + c).fma(v, a2);
+            a3 = FloatVector.fromArray(F, w, w3 + c).fma(v, a3);
+        }
+        out[o] = a0.reduceLanes(VectorOperators.ADD) + tail(w, wo, x, xo, c, k);
+        out[o + 1] = a1.reduceLanes(VectorOperators.ADD) + tail(w, w1, x, xo, c, k);
+        out[o + 2] = a2.reduceLanes(VectorOperators.ADD) + tail(w, w2, x, xo, c, k);
+        out[o + 3] = a3.reduceLanes(VectorOperators.ADD) + tail(w, w3, x, xo, c, k);
+    }
+
+    private static float tail(float[] w, int wo, float[] x, int xo, int from, int k) {
+        float s = 0;
+        for (int c = from; c < k; c++) s += w[wo + c] * x[xo + c];
+        return s;
+    }
+
+    static float dot(float[] w, int wo, float[] x, int xo, int k) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0;
+        int c = 0;
+        for (; c + 2 * L <= k; c += 2 * L) {
+            a0 = FloatVector.fromArray(F, w, wo + c).fma(FloatVector.fromArray(F, x, xo + c), a0);
+            a1 = FloatVector.fromArray(F, w, wo + c + L).fma(FloatVector.fromArray(F, x, xo + c + L), a1);
+        }
+        for (; c + L <= k; c += L) {
+            a0 = FloatVector.fromArray(F, w, wo + c).fma(FloatVector.fromArray(F, x, xo + c), a0);
+        }
+        return a0.add(a1).reduceLanes(VectorOperators.ADD) + tail(w, wo, x, xo, c, k);
+    }
+}
