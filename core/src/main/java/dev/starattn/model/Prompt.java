@@ -5,8 +5,8 @@ import dev.starattn.tokenizer.Tokenizer;
 /**
  * A request's token ids, split as star attention needs them: the context (phase 1) and the
  * query (phase 2, positions continuing after the context). Context and query are tokenized
- * separately; the query is tokenized as a continuation (no SentencePiece space prefix), so the
- * ids are those of the concatenated text wherever the text boundary is a token boundary.
+ * separately, each as a text of its own (a SentencePiece tokenizer gives each its space prefix),
+ * as the NVIDIA reference and our evaluation spec do; BOS only before the context.
  */
 public record Prompt(int[] context, int[] query) {
     /** Wraps the texts in the model's template, adds BOS where the model wants it, and tokenizes. */
@@ -19,7 +19,7 @@ public record Prompt(int[] context, int[] query) {
             System.arraycopy(ctx, 0, withBos, 1, ctx.length);
             ctx = withBos;
         }
-        int[] q = t.encodeContinuation(queryText + template.suffix());
+        int[] q = t.encodeWithSpecialTokens(queryText + template.suffix());
         return new Prompt(ctx, q);
     }
 }

@@ -92,7 +92,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 ctxTokens = context.tokens != null ? TokenFiles.read(context.tokens, m.config().vocabSize())
                         : Prompt.of(m, tpl, readText(context.file, context.text), "x").context();
                 qTokens = query.tokens != null ? TokenFiles.read(query.tokens, m.config().vocabSize())
-                        : m.tokenizer().encodeContinuation(readText(query.file, query.text) + tpl.suffix());
+                        : m.tokenizer().encodeWithSpecialTokens(readText(query.file, query.text) + tpl.suffix());
             } else {
                 Prompt p = Prompt.of(m, tpl, readText(context.file, context.text), readText(query.file, query.text));
                 ctxTokens = p.context();
