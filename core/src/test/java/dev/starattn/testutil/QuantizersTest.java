@@ -1,5 +1,6 @@
 package dev.starattn.testutil;
 
+import dev.starattn.tensor.Quantizers;
 import static org.junit.jupiter.api.Assertions.*;
 
 import dev.starattn.tensor.GgmlType;

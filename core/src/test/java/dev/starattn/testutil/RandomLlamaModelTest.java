@@ -1,5 +1,6 @@
 package dev.starattn.testutil;
 
+import dev.starattn.model.RandomLlamaModel;
 import static org.junit.jupiter.api.Assertions.*;
 
 import dev.starattn.format.TensorRef;

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.*;
 import dev.starattn.format.ModelFormatException;
 import dev.starattn.format.TensorRef;
 import dev.starattn.tensor.GgmlType;
-import dev.starattn.testutil.Quantizers;
+import dev.starattn.tensor.Quantizers;
 import dev.starattn.testutil.ReferenceDequant;
 import dev.starattn.testutil.SafetensorsWriter;
 import java.nio.file.Files;

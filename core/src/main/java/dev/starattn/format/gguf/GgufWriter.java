@@ -1,6 +1,5 @@
-package dev.starattn.testutil;
+package dev.starattn.format.gguf;
 
-import dev.starattn.format.gguf.GgufValueType;
 import dev.starattn.tensor.GgmlType;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;

@@ -1,6 +1,5 @@
-package dev.starattn.testutil;
+package dev.starattn.tensor;
 
-import dev.starattn.tensor.GgmlType;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 

@@ -1,6 +1,8 @@
-package dev.starattn.testutil;
+package dev.starattn.model;
 
 import dev.starattn.format.gguf.GgufValueType;
+import dev.starattn.format.gguf.GgufWriter;
+import dev.starattn.tensor.Quantizers;
 import dev.starattn.tensor.GgmlType;
 import java.nio.file.Path;
 import java.util.ArrayList;
