@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.LongAdder;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -23,9 +24,11 @@ import jdk.incubator.vector.VectorSpecies;
 public final class AttentionKernel {
     private AttentionKernel() {}
 
-    static final int BQ = 16;
-    static final int BK = 64;
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int L = S.length();
+    static final int BQ = 16;
+    /** Keys per tile: four vectors, so that a score row is four registers. */
+    static final int BK = 4 * L;
     /** Below this many keys per chunk, splitting the KV for decode is not worth it. */
     private static final int SPLIT_KV_MIN_CHUNK = 1024;
 
@@ -153,50 +156,43 @@ public final class AttentionKernel {
             if (nk < BK) {
                 for (int d = 0; d < hd; d++) java.util.Arrays.fill(kt, d * BK + nk, d * BK + BK, 0f);
             }
-            // Scores: sc[i][j] = scale * q_i . k_j, 16 keys per vector.
+            scores(q, qStride, h * hd, r0, nq, hd, kt, scale, sc);
+            // Online softmax update per query row; p overwrites the scores.
             for (int i = 0; i < nq; i++) {
-                int qOff = (r0 + i) * qStride + h * hd;
-                for (int jb = 0; jb < BK; jb += S.length()) {
-                    FloatVector a = FloatVector.zero(S);
-                    for (int d = 0; d < hd; d++) {
-                        a = FloatVector.fromArray(S, kt, d * BK + jb).fma(FloatVector.broadcast(S, q[qOff + d]), a);
-                    }
-                    a.mul(scale).intoArray(sc, i * BK + jb);
-                }
-            }
-            // Online softmax update and P.V per query row.
-            for (int i = 0; i < nq; i++) {
-                int qp = qPos[r0 + i];
                 int rowOff = i * BK;
-                float rowMax = Float.NEGATIVE_INFINITY;
-                for (int j = 0; j < nk; j++) {
-                    if (needMask && kPos[kb + j] > qp) {
-                        sc[rowOff + j] = Float.NEGATIVE_INFINITY;
-                    } else {
-                        if (needMask) visible++;
-                        if (sc[rowOff + j] > rowMax) rowMax = sc[rowOff + j];
+                if (nk < BK) java.util.Arrays.fill(sc, rowOff + nk, rowOff + BK, Float.NEGATIVE_INFINITY);
+                if (needMask) {
+                    int qp = qPos[r0 + i];
+                    for (int j = 0; j < nk; j++) {
+                        if (kPos[kb + j] > qp) sc[rowOff + j] = Float.NEGATIVE_INFINITY;
+                        else visible++;
                     }
                 }
-                if (rowMax == Float.NEGATIVE_INFINITY) continue; // no visible key in this tile
-                float mNew = Math.max(m[i], rowMax);
-                float corr = (float) Math.exp(m[i] - mNew);
-                float sum = 0f;
-                for (int j = 0; j < nk; j++) {
-                    float p = sc[rowOff + j] == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(sc[rowOff + j] - mNew);
-                    sc[rowOff + j] = p;
-                    sum += p;
+                FloatVector v0 = FloatVector.fromArray(S, sc, rowOff), v1 = FloatVector.fromArray(S, sc, rowOff + L);
+                FloatVector v2 = FloatVector.fromArray(S, sc, rowOff + 2 * L), v3 = FloatVector.fromArray(S, sc, rowOff + 3 * L);
+                float rowMax = v0.max(v1).max(v2.max(v3)).reduceLanes(VectorOperators.MAX);
+                if (rowMax == Float.NEGATIVE_INFINITY) {
+                    java.util.Arrays.fill(sc, rowOff, rowOff + BK, 0f); // no visible key in this tile
+                    continue;
                 }
+                float mNew = Math.max(m[i], rowMax);
+                float corr = m[i] == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(m[i] - mNew);
+                FloatVector mv = FloatVector.broadcast(S, mNew);
+                // exp(-inf - m) = 0, so masked keys drop out without a branch.
+                v0 = v0.sub(mv).lanewise(VectorOperators.EXP);
+                v1 = v1.sub(mv).lanewise(VectorOperators.EXP);
+                v2 = v2.sub(mv).lanewise(VectorOperators.EXP);
+                v3 = v3.sub(mv).lanewise(VectorOperators.EXP);
+                v0.intoArray(sc, rowOff);
+                v1.intoArray(sc, rowOff + L);
+                v2.intoArray(sc, rowOff + 2 * L);
+                v3.intoArray(sc, rowOff + 3 * L);
+                float sum = v0.add(v1).add(v2.add(v3)).reduceLanes(VectorOperators.ADD);
                 l[i] = l[i] * corr + sum;
                 m[i] = mNew;
-                int aOff = i * hd;
-                if (corr != 1f) scaleRow(acc, aOff, hd, corr);
-                int vOff = kb * kvStride + kvh * hd;
-                for (int j = 0; j < nk; j++) {
-                    float p = sc[rowOff + j];
-                    if (p == 0f) continue;
-                    axpy(p, values, vOff + j * kvStride, acc, aOff, hd);
-                }
+                if (corr != 1f) scaleRow(acc, i * hd, hd, corr);
             }
+            accumulatePV(values, kb * kvStride + kvh * hd, kvStride, nk, sc, nq, hd, acc);
         }
         for (int i = 0; i < nq; i++) {
             int oOff = (r0 + i) * qStride + h * hd;
@@ -213,21 +209,98 @@ public final class AttentionKernel {
         return visible;
     }
 
+    /**
+     * sc[i][0..BK) = scale * q_i . k_j for the transposed key tile: four query rows at a time
+     * against the BK = 4 vectors of keys, sixteen independent accumulators, no reductions.
+     */
+    private static void scores(float[] q, int qStride, int qHeadOff, int r0, int nq, int hd, float[] kt, float scale, float[] sc) {
+        for (int i = 0; i < nq; i += 4) {
+            int rows = Math.min(4, nq - i);
+            int q0 = (r0 + i) * qStride + qHeadOff;
+            int q1 = (r0 + i + Math.min(1, rows - 1)) * qStride + qHeadOff;
+            int q2 = (r0 + i + Math.min(2, rows - 1)) * qStride + qHeadOff;
+            int q3 = (r0 + i + Math.min(3, rows - 1)) * qStride + qHeadOff;
+            FloatVector a00 = FloatVector.zero(S), a01 = a00, a02 = a00, a03 = a00;
+            FloatVector a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+            FloatVector a20 = a00, a21 = a00, a22 = a00, a23 = a00;
+            FloatVector a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+            for (int d = 0; d < hd; d++) {
+                int o = d * BK;
+                FloatVector k0 = FloatVector.fromArray(S, kt, o), k1 = FloatVector.fromArray(S, kt, o + L);
+                FloatVector k2 = FloatVector.fromArray(S, kt, o + 2 * L), k3 = FloatVector.fromArray(S, kt, o + 3 * L);
+                FloatVector b = FloatVector.broadcast(S, q[q0 + d]);
+                a00 = k0.fma(b, a00); a01 = k1.fma(b, a01); a02 = k2.fma(b, a02); a03 = k3.fma(b, a03);
+                b = FloatVector.broadcast(S, q[q1 + d]);
+                a10 = k0.fma(b, a10); a11 = k1.fma(b, a11); a12 = k2.fma(b, a12); a13 = k3.fma(b, a13);
+                b = FloatVector.broadcast(S, q[q2 + d]);
+                a20 = k0.fma(b, a20); a21 = k1.fma(b, a21); a22 = k2.fma(b, a22); a23 = k3.fma(b, a23);
+                b = FloatVector.broadcast(S, q[q3 + d]);
+                a30 = k0.fma(b, a30); a31 = k1.fma(b, a31); a32 = k2.fma(b, a32); a33 = k3.fma(b, a33);
+            }
+            int o = i * BK;
+            a00.mul(scale).intoArray(sc, o); a01.mul(scale).intoArray(sc, o + L);
+            a02.mul(scale).intoArray(sc, o + 2 * L); a03.mul(scale).intoArray(sc, o + 3 * L);
+            if (rows > 1) {
+                o += BK;
+                a10.mul(scale).intoArray(sc, o); a11.mul(scale).intoArray(sc, o + L);
+                a12.mul(scale).intoArray(sc, o + 2 * L); a13.mul(scale).intoArray(sc, o + 3 * L);
+            }
+            if (rows > 2) {
+                o += BK;
+                a20.mul(scale).intoArray(sc, o); a21.mul(scale).intoArray(sc, o + L);
+                a22.mul(scale).intoArray(sc, o + 2 * L); a23.mul(scale).intoArray(sc, o + 3 * L);
+            }
+            if (rows > 3) {
+                o += BK;
+                a30.mul(scale).intoArray(sc, o); a31.mul(scale).intoArray(sc, o + L);
+                a32.mul(scale).intoArray(sc, o + 2 * L); a33.mul(scale).intoArray(sc, o + 3 * L);
+            }
+        }
+    }
+
+    /**
+     * acc[i] += sum_j p[i][j] * V_j for the tile: four query rows at a time, one vector of the
+     * head dimension at a time, accumulators kept in registers across all keys of the tile.
+     */
+    private static void accumulatePV(float[] values, int vOff, int vStride, int nk, float[] p, int nq, int hd, float[] acc) {
+        int dVec = hd - hd % L;
+        for (int i = 0; i < nq; i += 4) {
+            int rows = Math.min(4, nq - i);
+            int p0 = i * BK, p1 = (i + Math.min(1, rows - 1)) * BK, p2 = (i + Math.min(2, rows - 1)) * BK, p3 = (i + Math.min(3, rows - 1)) * BK;
+            for (int c = 0; c < dVec; c += L) {
+                int a0 = i * hd + c;
+                FloatVector c0 = FloatVector.fromArray(S, acc, a0);
+                FloatVector c1 = rows > 1 ? FloatVector.fromArray(S, acc, a0 + hd) : c0;
+                FloatVector c2 = rows > 2 ? FloatVector.fromArray(S, acc, a0 + 2 * hd) : c0;
+                FloatVector c3 = rows > 3 ? FloatVector.fromArray(S, acc, a0 + 3 * hd) : c0;
+                for (int j = 0; j < nk; j++) {
+                    FloatVector v = FloatVector.fromArray(S, values, vOff + j * vStride + c);
+                    c0 = v.fma(FloatVector.broadcast(S, p[p0 + j]), c0);
+                    c1 = v.fma(FloatVector.broadcast(S, p[p1 + j]), c1);
+                    c2 = v.fma(FloatVector.broadcast(S, p[p2 + j]), c2);
+                    c3 = v.fma(FloatVector.broadcast(S, p[p3 + j]), c3);
+                }
+                c0.intoArray(acc, a0);
+                if (rows > 1) c1.intoArray(acc, a0 + hd);
+                if (rows > 2) c2.intoArray(acc, a0 + 2 * hd);
+                if (rows > 3) c3.intoArray(acc, a0 + 3 * hd);
+            }
+            for (int r = 0; r < rows; r++) { // head dimensions beyond the last whole vector
+                for (int d = dVec; d < hd; d++) {
+                    float sum = acc[(i + r) * hd + d];
+                    for (int j = 0; j < nk; j++) sum += p[(i + r) * BK + j] * values[vOff + j * vStride + d];
+                    acc[(i + r) * hd + d] = sum;
+                }
+            }
+        }
+    }
+
     private static void scaleRow(float[] a, int off, int n, float f) {
         int i = 0;
         for (int bound = S.loopBound(n); i < bound; i += S.length()) {
             FloatVector.fromArray(S, a, off + i).mul(f).intoArray(a, off + i);
         }
         for (; i < n; i++) a[off + i] *= f;
-    }
-
-    private static void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
-        int i = 0;
-        FloatVector va = FloatVector.broadcast(S, alpha);
-        for (int bound = S.loopBound(n); i < bound; i += S.length()) {
-            FloatVector.fromArray(S, x, xOff + i).fma(va, FloatVector.fromArray(S, y, yOff + i)).intoArray(y, yOff + i);
-        }
-        for (; i < n; i++) y[yOff + i] += alpha * x[xOff + i];
     }
 
     /** FLOPs of attention for {@code pairs} visible (query, key) pairs per head: QK^T and PV. */

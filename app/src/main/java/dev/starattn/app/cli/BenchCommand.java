@@ -1,13 +1,16 @@
 package dev.starattn.app.cli;
 
-import java.util.concurrent.Callable;
+import dev.starattn.app.bench.AttentionBench;
+import dev.starattn.app.bench.EngineBench;
 import picocli.CommandLine.Command;
 
-/** {@code starattn bench}: placeholder until the benchmark lands in this build. */
-@Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks (dense vs ring vs star; engine throughput).")
-public final class BenchCommand implements Callable<Integer> {
+/** {@code starattn bench}: benchmark programs; each prints a table and writes JSON with --json. */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Benchmarks: 'attention' (dense vs ring vs star phase 1 and 2) and 'engine' (prefill and decode tokens/s).",
+        subcommands = {AttentionBench.class, EngineBench.class})
+public final class BenchCommand implements Runnable {
     @Override
-    public Integer call() {
-        throw new IllegalStateException("bench is not in this build yet");
+    public void run() {
+        new picocli.CommandLine(this).usage(System.out);
     }
 }
