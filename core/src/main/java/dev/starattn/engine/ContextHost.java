@@ -27,4 +27,9 @@ public interface ContextHost {
 
     /** Forgets all KV. */
     void clear();
+
+    /** True for hosts in another process: their calls are issued concurrently. */
+    default boolean isRemote() {
+        return false;
+    }
 }

@@ -8,13 +8,13 @@ import java.util.List;
  */
 public final class EncodedContext {
     final int[] tokens;
-    final List<LocalContextHost> hosts;
+    final List<ContextHost> hosts;
     final LocalContextHost queryHost;
     final int queryHostContextTokens;
     final EngineOptions options;
     final long phase1Nanos;
 
-    EncodedContext(int[] tokens, List<LocalContextHost> hosts, LocalContextHost queryHost, EngineOptions options,
+    EncodedContext(int[] tokens, List<ContextHost> hosts, LocalContextHost queryHost, EngineOptions options,
                    long phase1Nanos) {
         this.tokens = tokens;
         this.hosts = hosts;
@@ -37,6 +37,11 @@ public final class EncodedContext {
         return phase1Nanos;
     }
 
+    /** Releases the KV every host holds for this context (remote hosts free their session). */
+    public void release() {
+        for (ContextHost h : hosts) h.clear();
+    }
+
     public List<? extends ContextHost> hosts() {
         return hosts;
     }
@@ -48,7 +53,7 @@ public final class EncodedContext {
     /** The slowest host's own phase-1 compute time: what a cluster of H machines would wait for. */
     public long phase1CriticalPathNanos() {
         long max = 0;
-        for (LocalContextHost h : hosts) max = Math.max(max, h.stats().phase1Nanos);
+        for (ContextHost h : hosts) max = Math.max(max, h.stats().phase1Nanos);
         return max;
     }
 }

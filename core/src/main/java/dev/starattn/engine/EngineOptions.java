@@ -42,6 +42,10 @@ public record EngineOptions(AttentionMode mode, int hosts, int blockSize, int an
         return new EngineOptions(mode, hosts, blockSize, anchorSize, anchorPositions, anchorContent, chunk, seed);
     }
 
+    public EngineOptions withHosts(int h) {
+        return new EngineOptions(mode, h, blockSize, anchorSize, anchorPositions, anchorContent, prefillChunk, seed);
+    }
+
     public EngineOptions withSeed(long s) {
         return new EngineOptions(mode, hosts, blockSize, anchorSize, anchorPositions, anchorContent, prefillChunk, s);
     }

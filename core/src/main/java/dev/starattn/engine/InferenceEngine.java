@@ -21,10 +21,25 @@ import java.util.function.IntPredicate;
 public final class InferenceEngine {
     private final LlamaModel model;
     private final EngineOptions options;
+    private final List<ContextHost> remoteHosts;
 
+    /** An engine whose context hosts all live in this JVM ({@code options.hosts()} of them). */
     public InferenceEngine(LlamaModel model, EngineOptions options) {
+        this(model, options, List.of());
+    }
+
+    /**
+     * An engine over hosts in other processes: they hold the first blocks, this process (the query
+     * host) the last. Star attention only: ring needs hosts that talk to each other.
+     */
+    public InferenceEngine(LlamaModel model, EngineOptions options, List<? extends ContextHost> remoteHosts) {
         this.model = model;
         this.options = options;
+        this.remoteHosts = List.copyOf(remoteHosts);
+        if (!remoteHosts.isEmpty() && options.mode() != AttentionMode.STAR) {
+            throw new IllegalArgumentException("remote hosts run star attention only; " + options.mode().cliName
+                    + " needs all hosts in this process");
+        }
     }
 
     public EngineOptions options() {
@@ -39,13 +54,19 @@ public final class InferenceEngine {
     public EncodedContext encode(int[] context, ProgressListener progress) {
         if (context.length == 0) throw new IllegalArgumentException("the context is empty");
         checkLength(context.length, 0);
-        int hostCount = options.mode() == AttentionMode.DENSE ? 1 : options.hosts();
-        List<LocalContextHost> hosts = new ArrayList<>();
-        for (int h = 0; h < hostCount; h++) hosts.add(new LocalContextHost("host-" + h, model, options.prefillChunk()));
+        List<ContextHost> hosts = new ArrayList<>(remoteHosts);
+        List<LocalContextHost> locals = new ArrayList<>();
+        int localCount = !remoteHosts.isEmpty() ? 1 : options.mode() == AttentionMode.DENSE ? 1 : options.hosts();
+        for (int h = 0; h < localCount; h++) {
+            LocalContextHost l = new LocalContextHost(remoteHosts.isEmpty() ? "host-" + h : "local", model, options.prefillChunk());
+            locals.add(l);
+            hosts.add(l);
+        }
+        int hostCount = hosts.size();
         long t0 = System.nanoTime();
         switch (options.mode()) {
             case DENSE -> {
-                LocalContextHost host = hosts.getFirst();
+                LocalContextHost host = locals.getFirst();
                 long s = System.nanoTime();
                 KvCache[] own = new KvCache[model.config().layers()];
                 for (int l = 0; l < own.length; l++) own[l] = host.cache(l);
@@ -56,19 +77,58 @@ public final class InferenceEngine {
                 progress.blockDone(host.name(), 1, 1, context.length);
             }
             case STAR -> {
-                List<List<BlockTask>> plan = BlockPlan.star(context, options);
-                for (int h = 0; h < hostCount; h++) hosts.get(h).encodeStar(plan.get(h), progress);
+                List<List<BlockTask>> plan = BlockPlan.star(context, options.withHosts(hostCount));
+                encodeStar(hosts, plan, progress);
             }
-            case RING, RING_ZIGZAG -> new RingPhase1(model, hosts, progress)
+            case RING, RING_ZIGZAG -> new RingPhase1(model, locals, progress)
                     .run(context, BlockPlan.ring(context.length, hostCount, options.mode() == AttentionMode.RING_ZIGZAG));
         }
         long phase1 = System.nanoTime() - t0;
         // The query host is the one holding the end of the context: its KV grows with the query.
-        LocalContextHost queryHost = hosts.getFirst();
-        for (LocalContextHost h : hosts) {
+        LocalContextHost queryHost = locals.getLast();
+        for (LocalContextHost h : locals) {
             if (h.kvTokens() > 0 && h.cache(0).maxPosition() == context.length - 1) queryHost = h;
         }
         return new EncodedContext(context, hosts, queryHost, options, phase1);
+    }
+
+    /**
+     * Star phase 1 needs no communication: in-process hosts take turns (each timed on its own),
+     * remote hosts work at the same time. A failing host fails the request with its name.
+     */
+    private static void encodeStar(List<ContextHost> hosts, List<List<BlockTask>> plan, ProgressListener progress) {
+        List<Runnable> local = new ArrayList<>();
+        List<java.util.concurrent.Callable<Void>> remote = new ArrayList<>();
+        for (int h = 0; h < hosts.size(); h++) {
+            ContextHost host = hosts.get(h);
+            List<BlockTask> blocks = plan.get(h);
+            if (host.isRemote()) {
+                remote.add(() -> {
+                    host.encodeStar(blocks, progress);
+                    return null;
+                });
+            } else {
+                local.add(() -> host.encodeStar(blocks, progress));
+            }
+        }
+        try (var pool = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+            List<java.util.concurrent.Future<Void>> futures = new ArrayList<>();
+            for (var c : remote) futures.add(pool.submit(c));
+            local.forEach(Runnable::run);
+            for (var f : futures) await(f);
+        }
+    }
+
+    private static <T> T await(java.util.concurrent.Future<T> f) {
+        try {
+            return f.get();
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException r) throw r;
+            throw new IllegalStateException(e.getCause().getMessage(), e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for a context host", e);
+        }
     }
 
     private void checkLength(int contextTokens, int more) {
@@ -88,7 +148,7 @@ public final class InferenceEngine {
                                      IntPredicate stop, IntConsumer onToken) {
         if (query.length == 0) throw new IllegalArgumentException("the query is empty");
         checkLength(ctx.length(), query.length + maxNewTokens);
-        for (LocalContextHost h : ctx.hosts) h.stats().resetPhase2();
+        for (ContextHost h : ctx.hosts) h.stats().resetPhase2();
         Sampler sampler = new Sampler(sampling);
         long t0 = System.nanoTime();
         int pos = ctx.length();
@@ -119,7 +179,7 @@ public final class InferenceEngine {
             int[] tokens = out.stream().mapToInt(Integer::intValue).toArray();
             List<HostStats> stats = new ArrayList<>();
             long othersPhase2 = 0;
-            for (LocalContextHost h : ctx.hosts) {
+            for (ContextHost h : ctx.hosts) {
                 stats.add(h.stats());
                 if (h != ctx.queryHost) othersPhase2 += h.stats().phase2Nanos;
             }
@@ -142,12 +202,16 @@ public final class InferenceEngine {
         float[] x = model.forward(tokens, positions, 0, n, (layer, q, k, v, rows, p, off, att) -> {
             qh.append(layer, k, v, rows, p, off);
             List<Partial> parts = new ArrayList<>(ctx.hosts.size());
-            for (LocalContextHost h : ctx.hosts) {
-                if (h.kvTokens() == 0) continue; // an idle host holds nothing to attend to
-                parts.add(h.attend(layer, q, rows, positions));
+            List<ContextHost> asked = new ArrayList<>();
+            for (ContextHost h : ctx.hosts) {
+                if (h.kvTokens() > 0) asked.add(h); // an idle host holds nothing to attend to
+            }
+            parts.addAll(gather(asked, layer, q, rows, positions));
+            for (int i = 0; i < asked.size(); i++) {
+                ContextHost h = asked.get(i);
                 if (h != qh) {
                     long qBytes = (long) rows * c.qDim() * Float.BYTES;
-                    long pBytes = parts.getLast().wireBytes();
+                    long pBytes = parts.get(i).wireBytes();
                     h.stats().phase2BytesReceived += qBytes;
                     h.stats().phase2BytesSent += pBytes;
                     qh.stats().phase2BytesSent += qBytes;
@@ -159,6 +223,26 @@ public final class InferenceEngine {
         });
         qh.addLinear(false, (long) n * c.linearFlopsPerToken() + c.outputFlopsPerToken());
         return model.logits(x, n - 1);
+    }
+
+    /** Asks every host for its partial: remote hosts concurrently, in-process hosts in turn. */
+    private static List<Partial> gather(List<ContextHost> hosts, int layer, float[] q, int rows, int[] positions) {
+        boolean anyRemote = false;
+        for (ContextHost h : hosts) anyRemote |= h.isRemote();
+        List<Partial> out = new ArrayList<>(hosts.size());
+        if (!anyRemote) {
+            for (ContextHost h : hosts) out.add(h.attend(layer, q, rows, positions));
+            return out;
+        }
+        try (var pool = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+            List<java.util.concurrent.Future<Partial>> futures = new ArrayList<>();
+            for (ContextHost h : hosts) {
+                futures.add(h.isRemote() ? pool.submit(() -> h.attend(layer, q, rows, positions))
+                        : java.util.concurrent.CompletableFuture.completedFuture(h.attend(layer, q, rows, positions)));
+            }
+            for (var f : futures) out.add(await(f));
+        }
+        return out;
     }
 
     /**
