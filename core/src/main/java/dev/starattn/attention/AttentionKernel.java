@@ -93,6 +93,7 @@ public final class AttentionKernel {
         private static final ThreadLocal<Scratch> LOCAL = new ThreadLocal<>();
         final int hd;
         final float[] kt;      // [hd][BK] transposed key tile
+        final float[] vt;      // [BK][hd] value tile
         final float[] scores;  // [BQ][BK]
         final float[] acc;     // [BQ][hd]
         final float[] m = new float[BQ];
@@ -101,6 +102,7 @@ public final class AttentionKernel {
         Scratch(int hd) {
             this.hd = hd;
             kt = new float[hd * BK];
+            vt = new float[BK * hd];
             scores = new float[BQ * BK];
             acc = new float[BQ * hd];
         }
@@ -122,8 +124,6 @@ public final class AttentionKernel {
         int qStride = heads * hd;
         int group = heads / kv.kvHeads();
         int kvh = h / group;
-        int kvStride = kv.kvHeads() * hd;
-        float[] keys = kv.keys(), values = kv.values();
         int[] kPos = kv.positions();
         int qMax = Integer.MIN_VALUE, qMin = Integer.MAX_VALUE;
         for (int r = r0; r < r1; r++) {
@@ -148,11 +148,7 @@ public final class AttentionKernel {
             boolean needMask = tMax > qMin;
             if (!needMask) visible += (long) nq * nk;
             // Transpose the key tile: kt[d * BK + j] = K[kb + j][kvh][d]; pad unused columns with 0.
-            int kOff = kb * kvStride + kvh * hd;
-            for (int j = 0; j < nk; j++) {
-                int src = kOff + j * kvStride;
-                for (int d = 0; d < hd; d++) kt[d * BK + j] = keys[src + d];
-            }
+            kv.keysTransposed(kb, nk, kvh, kt, BK);
             if (nk < BK) {
                 for (int d = 0; d < hd; d++) java.util.Arrays.fill(kt, d * BK + nk, d * BK + BK, 0f);
             }
@@ -192,7 +188,8 @@ public final class AttentionKernel {
                 m[i] = mNew;
                 if (corr != 1f) scaleRow(acc, i * hd, hd, corr);
             }
-            accumulatePV(values, kb * kvStride + kvh * hd, kvStride, nk, sc, nq, hd, acc);
+            kv.valuesTile(kb, nk, kvh, s.vt);
+            accumulatePV(s.vt, 0, hd, nk, sc, nq, hd, acc);
         }
         for (int i = 0; i < nq; i++) {
             int oOff = (r0 + i) * qStride + h * hd;

@@ -58,7 +58,7 @@ public final class InferenceEngine {
         List<LocalContextHost> locals = new ArrayList<>();
         int localCount = !remoteHosts.isEmpty() ? 1 : options.mode() == AttentionMode.DENSE ? 1 : options.hosts();
         for (int h = 0; h < localCount; h++) {
-            LocalContextHost l = new LocalContextHost(remoteHosts.isEmpty() ? "host-" + h : "local", model, options.prefillChunk());
+            LocalContextHost l = new LocalContextHost(remoteHosts.isEmpty() ? "host-" + h : "local", model, options.prefillChunk(), options.kvType());
             locals.add(l);
             hosts.add(l);
         }

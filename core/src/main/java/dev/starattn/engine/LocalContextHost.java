@@ -2,6 +2,7 @@ package dev.starattn.engine;
 
 import dev.starattn.attention.AttentionKernel;
 import dev.starattn.attention.KvCache;
+import dev.starattn.attention.KvType;
 import dev.starattn.attention.Partial;
 import dev.starattn.model.LlamaConfig;
 import dev.starattn.model.LlamaModel;
@@ -20,13 +21,20 @@ public final class LocalContextHost implements ContextHost {
     private final KvCache[] shard;
     private final HostStats stats;
 
+    private final KvType kvType;
+
     public LocalContextHost(String name, LlamaModel model, int prefillChunk) {
+        this(name, model, prefillChunk, KvType.F32);
+    }
+
+    public LocalContextHost(String name, LlamaModel model, int prefillChunk, KvType kvType) {
         this.name = name;
         this.model = model;
         this.prefillChunk = prefillChunk;
+        this.kvType = kvType;
         LlamaConfig c = model.config();
         this.shard = new KvCache[c.layers()];
-        for (int l = 0; l < c.layers(); l++) shard[l] = new KvCache(c.kvHeads(), c.headDim(), 256);
+        for (int l = 0; l < c.layers(); l++) shard[l] = new KvCache(c.kvHeads(), c.headDim(), 256, kvType);
         this.stats = new HostStats(name);
     }
 
@@ -116,7 +124,7 @@ public final class LocalContextHost implements ContextHost {
     KvCache[] freshCaches(int capacity) {
         LlamaConfig c = model.config();
         KvCache[] k = new KvCache[c.layers()];
-        for (int l = 0; l < c.layers(); l++) k[l] = new KvCache(c.kvHeads(), c.headDim(), capacity);
+        for (int l = 0; l < c.layers(); l++) k[l] = new KvCache(c.kvHeads(), c.headDim(), capacity, kvType);
         return k;
     }
 

@@ -132,4 +132,28 @@ class AttentionKernelTest {
             assertClose(naive(q, rows, qPos, heads, kv), AttentionKernel.attend(q, rows, qPos, heads, kv), "split-KV rows=" + rows);
         }
     }
+
+    @Test
+    void f16CacheMatchesAttentionOverRoundedKeysAndValues() {
+        Random r = new Random(4);
+        int keys = 130, rows = 21, heads = 4, kvh = 2, hd = 64;
+        int[] pos = new int[keys];
+        for (int i = 0; i < keys; i++) pos[i] = i;
+        KvCache f32 = randomKv(r, kvh, hd, keys, pos);
+        KvCache f16 = new KvCache(kvh, hd, 8, KvType.F16);
+        f16.append(f32.keys(), f32.values(), 0, keys, pos, 0);
+        assertEquals(f32.bytes() / 2, f16.bytes(), "f16 halves the KV memory");
+        // The reference: the same keys and values rounded to f16, attended in double precision.
+        KvCache rounded = new KvCache(kvh, hd, keys);
+        float[] k = new float[keys * kvh * hd], v = new float[keys * kvh * hd];
+        for (int i = 0; i < k.length; i++) {
+            k[i] = Float.float16ToFloat(Float.floatToFloat16(f32.keys()[i]));
+            v[i] = Float.float16ToFloat(Float.floatToFloat16(f32.values()[i]));
+        }
+        rounded.append(k, v, 0, keys, pos, 0);
+        int[] qPos = new int[rows];
+        for (int i = 0; i < rows; i++) qPos[i] = keys - rows + i;
+        float[] q = randomQ(r, rows, heads, hd);
+        assertClose(naive(q, rows, qPos, heads, rounded), AttentionKernel.attend(q, rows, qPos, heads, f16), "f16 cache");
+    }
 }

@@ -1,5 +1,6 @@
 package dev.starattn.app.cli;
 
+import dev.starattn.attention.KvType;
 import dev.starattn.engine.AnchorContent;
 import dev.starattn.engine.AnchorPositions;
 import dev.starattn.engine.AttentionMode;
@@ -29,6 +30,9 @@ public final class EngineMixin {
     @Option(names = "--anchor-content", defaultValue = "first", description = "first, previous or shuffled.")
     String anchorContent;
 
+    @Option(names = "--kv-type", defaultValue = "f32", description = "KV cache element type: f32 or f16 (default: ${DEFAULT-VALUE}).")
+    String kvType;
+
     @Option(names = "--prefill-chunk", defaultValue = "1024", description = "Most tokens pushed through the model at once.")
     int prefillChunk;
 
@@ -45,6 +49,7 @@ public final class EngineMixin {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("--anchor-positions takes original, adjacent or random and --anchor-content takes first, previous or shuffled");
         }
-        return new EngineOptions(mode, mode == AttentionMode.DENSE ? 1 : hosts, blockSize, anchorSize, ap, ac, prefillChunk, seed);
+        return new EngineOptions(mode, mode == AttentionMode.DENSE ? 1 : hosts, blockSize, anchorSize, ap, ac, prefillChunk, seed,
+                KvType.parse(kvType));
     }
 }
