@@ -32,7 +32,8 @@ if (process.env.ORACLE_PROBS === '1') {
   }
   process.exit(0);
 }
-for await (const token of sequence.evaluate(prompt, { temperature: 0 })) {
+// yieldEogToken: keep going through end-of-generation tokens (our side runs with no stop token).
+for await (const token of sequence.evaluate(prompt, { temperature: 0, yieldEogToken: true })) {
   out.push(token);
   if (out.length >= n) break;
 }
