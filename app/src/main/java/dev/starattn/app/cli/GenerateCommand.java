@@ -13,7 +13,6 @@ import dev.starattn.model.LoadedModel;
 import dev.starattn.model.Prompt;
 import dev.starattn.model.PromptTemplate;
 import dev.starattn.tokenizer.TokenStreamDecoder;
-import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -58,6 +57,9 @@ public final class GenerateCommand implements Callable<Integer> {
     @Mixin
     EngineMixin engine;
 
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
     @Option(names = {"-n", "--max-new-tokens"}, defaultValue = "64", description = "Tokens to generate at most (default: ${DEFAULT-VALUE}).")
     int maxNew;
 
@@ -84,8 +86,15 @@ public final class GenerateCommand implements Callable<Integer> {
         if (maxNew < 0) throw new IllegalArgumentException("-n must be 0 or more");
         EngineOptions options = engine.options(seed);
         SamplingOptions sampling = new SamplingOptions(temperature, topP, seed);
-        PrintStream err = System.err;
-        try (LoadedModel m = ModelCli.load(model, !json)) {
+        java.io.PrintWriter err = spec.commandLine().getErr();
+        java.io.PrintWriter out = spec.commandLine().getOut();
+        // Texts are checked before tokenizing: a BOS alone would make an empty context look non-empty.
+        if (context.text != null && context.text.isBlank()) throw new IllegalArgumentException("the context is empty");
+        if (query.text != null && query.text.isBlank()) throw new IllegalArgumentException("the query is empty");
+        long loadStart = System.nanoTime();
+        // Progress lines wait until the inputs are checked, so that bad input gives exactly one line.
+        try (LoadedModel m = ModelCli.load(model, (java.io.PrintWriter) null)) {
+            long loadNanos = System.nanoTime() - loadStart;
             PromptTemplate tpl = chat ? PromptTemplate.LLAMA3 : template != null ? PromptTemplate.named(template) : m.template();
             int[] ctxTokens, qTokens;
             if (context.tokens != null || query.tokens != null) {
@@ -100,7 +109,15 @@ public final class GenerateCommand implements Callable<Integer> {
             }
             if (ctxTokens.length == 0) throw new IllegalArgumentException("the context is empty");
             if (qTokens.length == 0) throw new IllegalArgumentException("the query is empty");
+            int maxLen = m.config().contextLength();
+            long need = (long) ctxTokens.length + qTokens.length + maxNew;
+            if (maxLen > 0 && need > maxLen) {
+                throw new IllegalArgumentException("the prompt (" + ctxTokens.length + " context + " + qTokens.length
+                        + " query tokens) plus " + maxNew + " new tokens needs " + need + " positions but the model's context length is "
+                        + maxLen + "; shorten the context or lower -n");
+            }
             InferenceEngine e = new InferenceEngine(m.model(), options);
+            if (!json) err.printf("loaded %s (%s) in %.0f ms%n", model.getFileName(), m.config(), loadNanos / 1e6);
             if (!json) err.printf("context: %d tokens, query: %d tokens, attention: %s over %d host(s)%n",
                     ctxTokens.length, qTokens.length, options.mode().cliName, options.hosts());
             EncodedContext enc = e.encode(ctxTokens, json ? dev.starattn.engine.ProgressListener.NONE : new Phase1Progress(err));
@@ -110,19 +127,22 @@ public final class GenerateCommand implements Callable<Integer> {
                 String s = dec.feed(id);
                 text.append(s);
                 if (!json) {
-                    System.out.print(s);
-                    System.out.flush();
+                    out.print(s);
+                    out.flush();
                 }
             });
             text.append(dec.finish());
             if (json) {
-                System.out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(
+                out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(
                         toJson(r, text.toString(), enc, options)));
+                out.flush();
             } else {
-                System.out.println();
+                out.println();
+                out.flush();
                 err.printf("phase 1: %.0f ms (slowest host %.0f ms), phase 2: %.0f ms, first token %.0f ms, %.1f tokens/s%n",
                         enc.phase1Nanos() / 1e6, enc.phase1CriticalPathNanos() / 1e6, r.phase2Nanos() / 1e6,
                         r.ttftNanos() / 1e6, r.decodeTokensPerSecond());
+                err.flush();
             }
         }
         return 0;

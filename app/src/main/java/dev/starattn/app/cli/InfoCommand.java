@@ -24,8 +24,12 @@ public final class InfoCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object.")
     boolean json;
 
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
     @Override
     public Integer call() throws Exception {
+        java.io.PrintWriter out = spec.commandLine().getOut();
         try (LoadedModel m = ModelCli.load(model, false)) {
             LlamaConfig c = m.config();
             List<TensorRef> tensors = m.source() instanceof GgufFile g ? g.tensors()
@@ -68,12 +72,13 @@ public final class InfoCommand implements Callable<Integer> {
             types.forEach(ty::put);
             j.put("kv_bytes_per_token_f32", 2L * c.layers() * c.kvDim() * Float.BYTES);
             if (json) {
-                System.out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(j));
+                out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(j));
             } else {
-                j.fields().forEachRemaining(e -> System.out.printf("%-24s %s%n", e.getKey(),
+                j.fields().forEachRemaining(e -> out.printf("%-24s %s%n", e.getKey(),
                         e.getValue().isTextual() ? e.getValue().asText() : e.getValue().toString()));
             }
         }
+        out.flush();
         return 0;
     }
 }
