@@ -159,7 +159,7 @@ public final class SampleBuilder {
         int total = p.context().length + p.query().length + tokens.answerTokens(t.answer()) + task.generationBudget();
         if (total > length) return null;
         EvalSample s = new EvalSample(task.name(), index, inputContext(t), inputQuery(t), t.outputs(),
-                p.context().length + p.query().length + task.generationBudget());
+                p.context().length + p.query().length + task.generationBudget(), length);
         return new Built(s, t, n, total);
     }
 
