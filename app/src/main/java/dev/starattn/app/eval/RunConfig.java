@@ -92,7 +92,7 @@ public record RunConfig(AttentionMode mode, int hosts, String blockSpec, String 
         if (mode == AttentionMode.DENSE) return EngineOptions.dense();
         int b = mode == AttentionMode.STAR ? blockSize(n) : 0;
         int a = mode == AttentionMode.STAR ? anchorSize(n, blockSize(n)) : -1;
-        return new EngineOptions(mode, hosts, b, a, positions, content, 1024, seed);
+        return EngineOptions.of(mode, hosts).withBlockSize(b).withAnchorSize(a).withAnchor(positions, content).withSeed(seed);
     }
 
     /** A unique, readable label: the resume key and the report's column. */
