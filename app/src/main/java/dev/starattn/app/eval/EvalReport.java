@@ -189,6 +189,7 @@ public final class EvalReport {
             }
             JFreeChart chart = ChartFactory.createXYLineChart("Accuracy vs length (" + meta.suite() + ", mean over tasks)",
                     "context length (tokens)", "accuracy (%)", byLength, PlotOrientation.VERTICAL, true, false, false);
+            chart.getXYPlot().getRangeAxis().setRange(0, 100);
             Path p = dir.resolve("accuracy_vs_length.png");
             ChartUtils.saveChartAsPNG(p.toFile(), chart, 900, 560);
             plots.add(p);
@@ -222,6 +223,7 @@ public final class EvalReport {
             if (byBlock.getSeriesCount() > 0) {
                 JFreeChart bc = ChartFactory.createXYLineChart("Star accuracy vs block size (" + meta.suite() + ", mean over tasks)",
                         "block size (tokens)", "accuracy (%)", byBlock, PlotOrientation.VERTICAL, true, false, false);
+                bc.getXYPlot().getRangeAxis().setRange(0, 100);
                 Path q = dir.resolve("accuracy_vs_block_size.png");
                 ChartUtils.saveChartAsPNG(q.toFile(), bc, 900, 560);
                 plots.add(q);
