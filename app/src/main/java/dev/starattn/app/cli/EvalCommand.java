@@ -1,0 +1,191 @@
+package dev.starattn.app.cli;
+
+import dev.starattn.app.eval.DataFiles;
+import dev.starattn.app.eval.EvalReport;
+import dev.starattn.app.eval.EvalRunner;
+import dev.starattn.app.eval.EvalSample;
+import dev.starattn.app.eval.EvalTemplate;
+import dev.starattn.app.eval.PredictionStore;
+import dev.starattn.app.eval.Presets;
+import dev.starattn.app.eval.PromptTokens;
+import dev.starattn.app.eval.RunConfig;
+import dev.starattn.app.eval.SampleBuilder;
+import dev.starattn.app.eval.Task;
+import dev.starattn.app.eval.Tasks;
+import dev.starattn.engine.AnchorContent;
+import dev.starattn.engine.AnchorPositions;
+import dev.starattn.engine.AttentionMode;
+import dev.starattn.model.LoadedModel;
+import dev.starattn.model.PromptTemplate;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code starattn eval}: RULER- and BABILong-style accuracy, star against dense and ring. */
+@Command(name = "eval", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Long-context accuracy (RULER- and BABILong-style tasks): dense, star and ring side by side.")
+public final class EvalCommand implements Callable<Integer> {
+    @Option(names = {"-m", "--model"}, required = true, description = "GGUF file or Hugging Face model directory.")
+    Path model;
+
+    @Option(names = "--suite", defaultValue = "ruler", description = "ruler or babilong (default: ${DEFAULT-VALUE}).")
+    String suite;
+
+    @Option(names = "--tasks", split = ",", description = "Tasks of the suite to run (default: all).")
+    List<String> tasks;
+
+    @Option(names = "--lengths", split = ",", defaultValue = "4k", description = "Target lengths in tokens, e.g. 4k,8k,16k (default: ${DEFAULT-VALUE}).")
+    List<String> lengths;
+
+    @Option(names = "--attention", split = ",", defaultValue = "dense,star", description = "Modes to compare: dense, star, ring, ring-zigzag (default: ${DEFAULT-VALUE}).")
+    List<String> attention;
+
+    @Option(names = "--hosts", defaultValue = "4", description = "Context hosts for star and ring (default: ${DEFAULT-VALUE}).")
+    int hosts;
+
+    @Option(names = "--block-size", split = ",", defaultValue = "auto", description = "Star block sizes: auto (= N/hosts), tokens, or N/K; several give a block-size sweep.")
+    List<String> blockSizes;
+
+    @Option(names = "--anchor-size", defaultValue = "b", description = "Star anchor: b (= block size), tokens, or b/K; 0 = no anchor.")
+    String anchorSize;
+
+    @Option(names = "--anchor-positions", defaultValue = "original", description = "original, adjacent or random.")
+    String anchorPositions;
+
+    @Option(names = "--anchor-content", defaultValue = "first", description = "first, previous or shuffled.")
+    String anchorContent;
+
+    @Option(names = "--preset", description = "Ablation: " + "no-anchor, anchor-positions, anchor-content, anchor-size, block-size (replaces --attention).")
+    String preset;
+
+    @Option(names = "--samples", defaultValue = "10", description = "Samples per task and length (default: ${DEFAULT-VALUE}).")
+    int samples;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of the generated samples (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--template", description = "Prompt template: base or llama3 (default: the model's own).")
+    String template;
+
+    @Option(names = "--json", description = "Print one JSON object with the results on stdout.")
+    boolean json;
+
+    @Option(names = "--out", description = "Directory for predictions.jsonl (resumable), report.md, results.json and plots.")
+    Path out;
+
+    @Option(names = "--data", description = "Run an external data set (jsonl: input_context, input_query, outputs or output) instead of generating one.")
+    Path data;
+
+    @Option(names = "--export", description = "Write the generated samples as jsonl (the reference's format) and exit.")
+    Path export;
+
+    @Override
+    public Integer call() throws Exception {
+        if (samples < 1) throw new IllegalArgumentException("--samples must be at least 1");
+        if (data != null && export != null) throw new IllegalArgumentException("--data and --export exclude each other");
+        List<Integer> lens = new ArrayList<>();
+        for (String l : lengths) lens.add(parseLength(l));
+        List<RunConfig> configs = configs();
+        try (LoadedModel m = ModelCli.load(model, false)) {
+            PromptTemplate pt = template != null ? PromptTemplate.named(template) : m.template();
+            EvalTemplate tpl = EvalTemplate.of(pt);
+            PromptTokens tokens = new PromptTokens(m, tpl);
+            List<String> notes = new ArrayList<>();
+            List<EvalRunner.TaskRun> runs = new ArrayList<>();
+            String source;
+            String suiteName;
+            if (data != null) {
+                suiteName = "data:" + data.getFileName();
+                source = "data:" + data.toAbsolutePath().normalize();
+                // one group per task and target length (our target_length field; else the task's longest sample)
+                Map<String, List<EvalSample>> groups = new LinkedHashMap<>();
+                for (EvalSample s : DataFiles.read(data)) groups.computeIfAbsent(s.task() + "\u0000" + s.targetLength(), k -> new ArrayList<>()).add(s);
+                for (List<EvalSample> g : groups.values()) {
+                    List<EvalSample> take = g.subList(0, Math.min(samples, g.size()));
+                    int len = g.get(0).targetLength();
+                    if (len <= 0) for (EvalSample s : g) len = Math.max(len, s.length());
+                    runs.add(new EvalRunner.TaskRun(g.get(0).task(), Math.max(0, len), take));
+                }
+            } else {
+                suiteName = suite.toLowerCase(Locale.ROOT);
+                source = "gen:" + suiteName + "|seed=" + seed + "|template=" + tpl.name();
+                SampleBuilder builder = new SampleBuilder(tokens, seed);
+                List<String> names = Tasks.select(suite, tasks);
+                List<EvalSample> all = new ArrayList<>();
+                for (String t : names) {
+                    for (int len : lens) {
+                        if (!json || export != null) System.err.printf("generating %s @%d ...%n", t, len);
+                        List<EvalSample> ss = builder.samples(t, len, samples);
+                        all.addAll(ss);
+                        runs.add(new EvalRunner.TaskRun(t, len, ss));
+                        Task task = builder.task(t);
+                        String note = task.note(len);
+                        if (note != null) notes.add(note);
+                    }
+                }
+                if (export != null) {
+                    DataFiles.write(export, all);
+                    System.err.printf("wrote %d samples to %s%n", all.size(), export);
+                    return 0;
+                }
+            }
+            try (PredictionStore store = new PredictionStore(out)) {
+                EvalRunner runner = new EvalRunner(m, tpl, configs, seed, source, store, System.err);
+                List<EvalRunner.Result> results = runner.run(runs);
+                EvalReport report = new EvalReport(new EvalReport.Meta(m.path().getFileName().toString(), suiteName, tpl.name(),
+                        seed, samples, notes), results);
+                if (out != null) report.write(out);
+                if (json) {
+                    System.out.println(PredictionStore.JSON.writerWithDefaultPrettyPrinter().writeValueAsString(report.toJson()));
+                } else {
+                    System.out.println(report.markdown());
+                    if (out != null) System.err.println("report: " + out.resolve("report.md"));
+                }
+            }
+        }
+        return 0;
+    }
+
+    /** 4k = 4096, 128K = 131072, 1000 = 1000. */
+    public static int parseLength(String s) {
+        String t = s.trim().toLowerCase(Locale.ROOT);
+        try {
+            int v = t.endsWith("k") ? Integer.parseInt(t.substring(0, t.length() - 1)) * 1024 : Integer.parseInt(t);
+            if (v > 0) return v;
+        } catch (NumberFormatException ignored) {
+            // fall through
+        }
+        throw new IllegalArgumentException("--lengths takes token counts like 4k,8k,16000, got '" + s + "'");
+    }
+
+    private List<RunConfig> configs() {
+        AnchorPositions ap;
+        AnchorContent ac;
+        try {
+            ap = AnchorPositions.parse(anchorPositions);
+            ac = AnchorContent.parse(anchorContent);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--anchor-positions takes original, adjacent or random and --anchor-content takes first, previous or shuffled");
+        }
+        RunConfig star = new RunConfig(AttentionMode.STAR, hosts, blockSizes.get(0), anchorSize, ap, ac);
+        if (preset != null) return Presets.expand(preset.toLowerCase(Locale.ROOT), star);
+        List<RunConfig> out = new ArrayList<>();
+        for (String a : attention) {
+            AttentionMode mode = AttentionMode.parse(a.trim());
+            if (mode == AttentionMode.STAR) {
+                for (String b : blockSizes) out.add(star.withBlock(b));
+            } else {
+                RunConfig c = new RunConfig(mode, hosts, "auto", "b", ap, ac);
+                if (out.stream().noneMatch(x -> x.key().equals(c.key()))) out.add(c);
+            }
+        }
+        if (out.isEmpty()) throw new IllegalArgumentException("--attention names no mode");
+        return out;
+    }
+}

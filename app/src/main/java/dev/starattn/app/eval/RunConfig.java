@@ -1,0 +1,114 @@
+package dev.starattn.app.eval;
+
+import dev.starattn.engine.AnchorContent;
+import dev.starattn.engine.AnchorPositions;
+import dev.starattn.engine.AttentionMode;
+import dev.starattn.engine.EngineOptions;
+import java.util.Locale;
+
+/**
+ * One way of running the context: dense, or star/ring over {@code hosts} hosts with a block size
+ * ({@code auto} = ceil(N/H), a token count, or {@code N/k} = a fraction of the context) and an
+ * anchor size ({@code b} = the block size, a token count, or {@code b/k}).
+ */
+public record RunConfig(AttentionMode mode, int hosts, String blockSpec, String anchorSpec,
+                        AnchorPositions positions, AnchorContent content) {
+    public RunConfig {
+        blockSpec = blockSpec == null ? "auto" : blockSpec.trim().toLowerCase(Locale.ROOT);
+        anchorSpec = anchorSpec == null ? "b" : anchorSpec.trim().toLowerCase(Locale.ROOT);
+        if (mode == AttentionMode.DENSE) {
+            hosts = 1;
+            blockSpec = "auto";
+            anchorSpec = "b";
+            positions = AnchorPositions.ORIGINAL;
+            content = AnchorContent.FIRST;
+        }
+        if (hosts < 1) throw new IllegalArgumentException("--hosts must be at least 1");
+        blockSizeOf(blockSpec, hosts, 1000);
+        anchorSizeOf(anchorSpec, 100);
+    }
+
+    public static RunConfig dense() {
+        return new RunConfig(AttentionMode.DENSE, 1, "auto", "b", AnchorPositions.ORIGINAL, AnchorContent.FIRST);
+    }
+
+    public RunConfig withBlock(String spec) {
+        return new RunConfig(mode, hosts, spec, anchorSpec, positions, content);
+    }
+
+    public RunConfig withAnchor(String spec) {
+        return new RunConfig(mode, hosts, blockSpec, spec, positions, content);
+    }
+
+    public RunConfig withAnchorKind(AnchorPositions p, AnchorContent c) {
+        return new RunConfig(mode, hosts, blockSpec, anchorSpec, p, c);
+    }
+
+    public boolean isStar() {
+        return mode == AttentionMode.STAR;
+    }
+
+    /** The block size for a context of n tokens. */
+    public int blockSize(int n) {
+        return blockSizeOf(blockSpec, hosts, n);
+    }
+
+    private static int blockSizeOf(String blockSpec, int hosts, int n) {
+        if (blockSpec.equals("auto") || blockSpec.equals("0")) return Math.max(1, (n + hosts - 1) / hosts);
+        if (blockSpec.startsWith("n/")) return Math.max(1, (int) Math.ceil(n / (double) parsePositive(blockSpec.substring(2), "--block-size")));
+        return parsePositive(blockSpec, "--block-size");
+    }
+
+    /** The anchor size for a context of n tokens and block size b. */
+    public int anchorSize(int n, int b) {
+        return anchorSizeOf(anchorSpec, b);
+    }
+
+    private static int anchorSizeOf(String anchorSpec, int b) {
+        if (anchorSpec.equals("b") || anchorSpec.equals("default") || anchorSpec.equals("-1")) return b;
+        if (anchorSpec.startsWith("b/")) return Math.max(1, b / parsePositive(anchorSpec.substring(2), "--anchor-size"));
+        int a;
+        try {
+            a = Integer.parseInt(anchorSpec);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("--anchor-size takes a token count, b or b/K, got '" + anchorSpec + "'");
+        }
+        if (a < 0) throw new IllegalArgumentException("--anchor-size must be 0 or more");
+        return a;
+    }
+
+    private static int parsePositive(String s, String opt) {
+        try {
+            int v = Integer.parseInt(s.trim());
+            if (v > 0) return v;
+        } catch (NumberFormatException ignored) {
+            // fall through
+        }
+        throw new IllegalArgumentException(opt + " takes auto, a positive token count or N/K (b/K for anchors), got '" + s + "'");
+    }
+
+    /** Engine options for a context of n tokens. */
+    public EngineOptions options(int n, long seed) {
+        if (mode == AttentionMode.DENSE) return EngineOptions.dense();
+        int b = mode == AttentionMode.STAR ? blockSize(n) : 0;
+        int a = mode == AttentionMode.STAR ? anchorSize(n, blockSize(n)) : -1;
+        return EngineOptions.of(mode, hosts).withBlockSize(b).withAnchorSize(a).withAnchor(positions, content).withSeed(seed);
+    }
+
+    /** A unique, readable label: the resume key and the report's column. */
+    public String key() {
+        if (mode == AttentionMode.DENSE) return "dense";
+        StringBuilder sb = new StringBuilder(mode.cliName).append(" H=").append(hosts);
+        if (mode == AttentionMode.STAR) {
+            sb.append(" b=").append(blockSpec).append(" a=").append(anchorSpec);
+            if (positions != AnchorPositions.ORIGINAL) sb.append(" pos=").append(positions.name().toLowerCase(Locale.ROOT));
+            if (content != AnchorContent.FIRST) sb.append(" content=").append(content.name().toLowerCase(Locale.ROOT));
+        }
+        return sb.toString();
+    }
+
+    @Override
+    public String toString() {
+        return key();
+    }
+}
