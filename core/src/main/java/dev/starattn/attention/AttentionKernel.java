@@ -147,12 +147,21 @@ public final class AttentionKernel {
             if (tMin > qMax) continue; // the whole key tile lies in the causal future of every query
             boolean needMask = tMax > qMin;
             if (!needMask) visible += (long) nq * nk;
-            // Transpose the key tile: kt[d * BK + j] = K[kb + j][kvh][d]; pad unused columns with 0.
-            kv.keysTransposed(kb, nk, kvh, kt, BK);
-            if (nk < BK) {
-                for (int d = 0; d < hd; d++) java.util.Arrays.fill(kt, d * BK + nk, d * BK + BK, 0f);
+            if (nq >= 4) {
+                // Transpose the key tile once for all query rows: kt[d * BK + j] = K[kb + j][kvh][d].
+                kv.keysTransposed(kb, nk, kvh, kt, BK);
+                if (nk < BK) {
+                    for (int d = 0; d < hd; d++) java.util.Arrays.fill(kt, d * BK + nk, d * BK + BK, 0f);
+                }
+                scores(q, qStride, h * hd, r0, nq, hd, kt, scale, sc);
+            } else {
+                // One to three query rows (decode): a transpose would not pay; dot products instead.
+                kv.keysTile(kb, nk, kvh, s.vt);
+                for (int i = 0; i < nq; i++) {
+                    int qOff = (r0 + i) * qStride + h * hd;
+                    for (int j = 0; j < nk; j++) sc[i * BK + j] = scale * dot(q, qOff, s.vt, j * hd, hd);
+                }
             }
-            scores(q, qStride, h * hd, r0, nq, hd, kt, scale, sc);
             // Online softmax update per query row; p overwrites the scores.
             for (int i = 0; i < nq; i++) {
                 int rowOff = i * BK;
@@ -290,6 +299,17 @@ public final class AttentionKernel {
                 }
             }
         }
+    }
+
+    private static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
+        FloatVector acc = FloatVector.zero(S);
+        int i = 0;
+        for (int bound = S.loopBound(n); i < bound; i += L) {
+            acc = FloatVector.fromArray(S, a, aOff + i).fma(FloatVector.fromArray(S, b, bOff + i), acc);
+        }
+        float sum = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) sum += a[aOff + i] * b[bOff + i];
+        return sum;
     }
 
     private static void scaleRow(float[] a, int off, int n, float f) {

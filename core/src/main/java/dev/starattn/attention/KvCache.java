@@ -97,13 +97,22 @@ public final class KvCache {
 
     /** Writes the values of rows [from, from+n) for one kv head into {@code vt} as n rows of headDim. */
     public void valuesTile(int from, int n, int kvHead, float[] vt) {
+        tile(values, valuesH, from, n, kvHead, vt);
+    }
+
+    /** Writes the keys of rows [from, from+n) for one kv head into {@code kt} as n rows of headDim. */
+    public void keysTile(int from, int n, int kvHead, float[] kt) {
+        tile(keys, keysH, from, n, kvHead, kt);
+    }
+
+    private void tile(float[] f32, short[] f16, int from, int n, int kvHead, float[] dst) {
         int off = from * rowSize + kvHead * headDim;
         if (type == KvType.F32) {
-            for (int j = 0; j < n; j++) System.arraycopy(values, off + j * rowSize, vt, j * headDim, headDim);
+            for (int j = 0; j < n; j++) System.arraycopy(f32, off + j * rowSize, dst, j * headDim, headDim);
         } else {
             for (int j = 0; j < n; j++) {
                 int src = off + j * rowSize;
-                for (int d = 0; d < headDim; d++) vt[j * headDim + d] = Float.float16ToFloat(valuesH[src + d]);
+                for (int d = 0; d < headDim; d++) dst[j * headDim + d] = Float.float16ToFloat(f16[src + d]);
             }
         }
     }
