@@ -71,6 +71,9 @@ public final class AttentionBench implements Callable<Integer> {
     @Option(names = "--json", description = "Write all rows as JSON to this file.")
     Path json;
 
+    @Option(names = "--plot", description = "Write a PNG of star's critical-path speedup against context length, per host count and baseline.")
+    Path plot;
+
     record Row(int n, int h, String mode, double wallMs, double critMs, double ttftMs, double decodeTps,
                double critGflopMeasured, double critGflopPredicted, double totalGflopMeasured, long bytesMoved) {}
 
@@ -126,6 +129,7 @@ public final class AttentionBench implements Callable<Integer> {
             }
             print(rows);
             if (json != null) writeJson(rows, m);
+            if (plot != null) plot(rows, plot);
         }
         return 0;
     }
@@ -146,6 +150,42 @@ public final class AttentionBench implements Callable<Integer> {
             System.out.printf("| %d | %d | %s | %.0f | %.0f | %.1f | %.1f | %s | %s | %.0f | %.1f |%n", r.n(), r.h(), r.mode(), r.wallMs(),
                     r.critMs(), r.critGflopMeasured(), r.critGflopPredicted(), sp, spm, r.ttftMs(), r.decodeTps());
         }
+    }
+
+    /** Speedup of star's critical path over each baseline, measured (solid) and FLOP-model bound (dashed). */
+    static void plot(List<Row> rows, Path file) throws java.io.IOException {
+        System.setProperty("java.awt.headless", "true");
+        Map<String, Row> star = new HashMap<>();
+        for (Row r : rows) if (r.mode().equals("star")) star.put(r.n() + "/" + r.h(), r);
+        org.jfree.data.xy.XYSeriesCollection data = new org.jfree.data.xy.XYSeriesCollection();
+        Map<String, org.jfree.data.xy.XYSeries> series = new java.util.LinkedHashMap<>();
+        for (Row r : rows) {
+            if (r.mode().equals("star")) continue;
+            for (Map.Entry<String, Row> e : star.entrySet()) {
+                Row st = e.getValue();
+                if (st.n() != r.n() || (!r.mode().equals("dense") && st.h() != r.h())) continue;
+                String name = "star vs " + r.mode() + ", H=" + st.h();
+                series.computeIfAbsent(name, org.jfree.data.xy.XYSeries::new).add(r.n(), r.critMs() / st.critMs());
+                series.computeIfAbsent(name + " (FLOP model)", org.jfree.data.xy.XYSeries::new)
+                        .add(r.n(), r.critGflopPredicted() / st.critGflopPredicted());
+            }
+        }
+        series.values().forEach(data::addSeries);
+        org.jfree.chart.JFreeChart chart = org.jfree.chart.ChartFactory.createXYLineChart(
+                "Star attention phase-1 speedup (critical path)", "context length (tokens)", "speedup (x)", data,
+                org.jfree.chart.plot.PlotOrientation.VERTICAL, true, false, false);
+        org.jfree.chart.renderer.xy.XYLineAndShapeRenderer rend = new org.jfree.chart.renderer.xy.XYLineAndShapeRenderer(true, true);
+        java.awt.BasicStroke dashed = new java.awt.BasicStroke(1.5f, java.awt.BasicStroke.CAP_BUTT, java.awt.BasicStroke.JOIN_MITER,
+                10f, new float[] {6f, 4f}, 0f);
+        for (int i = 0; i < data.getSeriesCount(); i++) {
+            if (data.getSeriesKey(i).toString().endsWith("(FLOP model)")) {
+                rend.setSeriesStroke(i, dashed);
+                rend.setSeriesPaint(i, rend.lookupSeriesPaint(i - 1));
+            }
+        }
+        chart.getXYPlot().setRenderer(rend);
+        org.jfree.chart.ChartUtils.saveChartAsPNG(file.toFile(), chart, 1000, 620);
+        System.err.println("plot written to " + file);
     }
 
     private void writeJson(List<Row> rows, LoadedModel m) throws java.io.IOException {
