@@ -48,9 +48,14 @@ public final class Cluster implements AutoCloseable {
     }
 
     /**
-     * Connects to {@code addresses} (host:port), checks each host answers within the call timeout
-     * and serves the model with {@code fingerprint} (that of this process's model).
+     * Connects to {@code addresses} (host:port) and checks that each answers within the call
+     * timeout and serves the same model as this process ({@link ModelIdentity}).
      */
+    public static Cluster connect(List<String> addresses, dev.starattn.model.LoadedModel model, ClusterOptions options) {
+        return connect(addresses, ModelIdentity.of(model), model.config(), options);
+    }
+
+    /** As above, with the model identity given ({@link ModelIdentity#of}). */
     public static Cluster connect(List<String> addresses, String fingerprint, LlamaConfig config, ClusterOptions options) {
         if (addresses.isEmpty()) throw new IllegalArgumentException("--host-addrs names no host");
         Set<String> seen = new HashSet<>();
@@ -182,7 +187,7 @@ public final class Cluster implements AutoCloseable {
     }
 
     private static String abbrev(String fp) {
-        return fp.length() > 16 ? fp.substring(0, 16) : fp;
+        return fp.length() > 40 ? fp.substring(0, 40) : fp;
     }
 
     void phase1Started(Context.CancellableContext ctx) {

@@ -56,6 +56,8 @@ public final class HostServer implements AutoCloseable {
     static final int MAX_MESSAGE_BYTES = 512 << 20;
 
     private final LoadedModel model;
+    private final String identity;
+    private volatile int port = -1;
     private final long memoryBudget;
     private final Duration defaultTtl;
     private final Consumer<String> log;
@@ -89,6 +91,7 @@ public final class HostServer implements AutoCloseable {
 
     private HostServer(Builder b) {
         this.model = b.model;
+        this.identity = ModelIdentity.of(b.model);
         this.memoryBudget = b.memoryBudget;
         this.defaultTtl = b.defaultTtl;
         this.log = b.log;
@@ -126,6 +129,7 @@ public final class HostServer implements AutoCloseable {
     public HostServer start() {
         try {
             server.start();
+            port = server.getPort();
         } catch (IOException e) {
             reaper.shutdownNow();
             throw new UncheckedIOException("cannot listen on port " + e.getMessage(), e);
@@ -133,12 +137,14 @@ public final class HostServer implements AutoCloseable {
         return this;
     }
 
+    /** The port it listens on (kept after shutdown, so a test can restart a host on it). */
     public int port() {
-        return server.getPort();
+        return port;
     }
 
+    /** What clients compare with their own model: {@link ModelIdentity#of}. */
     public String fingerprint() {
-        return model.fingerprint();
+        return identity;
     }
 
     /** Phase-1 encodes actually computed (reuses of a session not counted). */
@@ -279,7 +285,7 @@ public final class HostServer implements AutoCloseable {
                 n = sessions.size();
             }
             obs.onNext(InfoReply.newBuilder()
-                    .setFingerprint(model.fingerprint())
+                    .setFingerprint(identity)
                     .setModelName(String.valueOf(model.path().getFileName()))
                     .setConfig(model.config().toString())
                     .setSessions(n)
