@@ -169,6 +169,11 @@ public final class Cluster implements AutoCloseable {
         try {
             r = info(h);
         } catch (StatusRuntimeException e) {
+            if (e.getStatus().getCode() == Status.Code.DEADLINE_EXCEEDED
+                    && channelOf.get(h).getState(false) == ConnectivityState.TRANSIENT_FAILURE) {
+                throw new IllegalStateException("context host " + h.address() + " failed: cannot connect within the "
+                        + seconds(options.callTimeout()) + " deadline (is 'starattn host' running there, with the same TLS setting?)", e);
+            }
             throw failure(h.address(), e, "a health check", options.callTimeout());
         }
         if (!r.getFingerprint().equals(fingerprint)) {

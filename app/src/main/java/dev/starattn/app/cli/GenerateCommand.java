@@ -58,6 +58,9 @@ public final class GenerateCommand implements Callable<Integer> {
     @Mixin
     EngineMixin engine;
 
+    @Mixin
+    ClusterClientMixin cluster;
+
     @Option(names = {"-n", "--max-new-tokens"}, defaultValue = "64", description = "Tokens to generate at most (default: ${DEFAULT-VALUE}).")
     int maxNew;
 
@@ -85,6 +88,8 @@ public final class GenerateCommand implements Callable<Integer> {
         EngineOptions options = engine.options(seed);
         SamplingOptions sampling = new SamplingOptions(temperature, topP, seed);
         PrintStream err = System.err;
+        if (!engine.remote()) cluster.checkUnused();
+        dev.starattn.cluster.Cluster remote = null;
         try (LoadedModel m = ModelCli.load(model, !json)) {
             PromptTemplate tpl = chat ? PromptTemplate.LLAMA3 : template != null ? PromptTemplate.named(template) : m.template();
             int[] ctxTokens, qTokens;
@@ -100,9 +105,18 @@ public final class GenerateCommand implements Callable<Integer> {
             }
             if (ctxTokens.length == 0) throw new IllegalArgumentException("the context is empty");
             if (qTokens.length == 0) throw new IllegalArgumentException("the query is empty");
-            InferenceEngine e = new InferenceEngine(m.model(), options);
-            if (!json) err.printf("context: %d tokens, query: %d tokens, attention: %s over %d host(s)%n",
-                    ctxTokens.length, qTokens.length, options.mode().cliName, options.hosts());
+            InferenceEngine e;
+            if (engine.remote()) {
+                remote = dev.starattn.cluster.Cluster.connect(engine.hostAddrs(), m, cluster.options(options.prefillChunk()));
+                e = new InferenceEngine(m.model(), options, remote.hosts());
+                if (!json) err.printf("context: %d tokens, query: %d tokens, attention: star over %d remote host(s) %s and this process%s%n",
+                        ctxTokens.length, qTokens.length, remote.hosts().size(), engine.hostAddrs(),
+                        cluster.session != null ? ", session " + cluster.session : "");
+            } else {
+                e = new InferenceEngine(m.model(), options);
+                if (!json) err.printf("context: %d tokens, query: %d tokens, attention: %s over %d host(s)%n",
+                        ctxTokens.length, qTokens.length, options.mode().cliName, options.hosts());
+            }
             EncodedContext enc = e.encode(ctxTokens, json ? dev.starattn.engine.ProgressListener.NONE : new Phase1Progress(err));
             TokenStreamDecoder dec = new TokenStreamDecoder(m.tokenizer(), false);
             StringBuilder text = new StringBuilder();
@@ -123,6 +137,12 @@ public final class GenerateCommand implements Callable<Integer> {
                 err.printf("phase 1: %.0f ms (slowest host %.0f ms), phase 2: %.0f ms, first token %.0f ms, %.1f tokens/s%n",
                         enc.phase1Nanos() / 1e6, enc.phase1CriticalPathNanos() / 1e6, r.phase2Nanos() / 1e6,
                         r.ttftNanos() / 1e6, r.decodeTokensPerSecond());
+            }
+        } finally {
+            if (remote != null) {
+                // Anonymous sessions are freed; a --session stays on the hosts (until --release or its TTL).
+                if (cluster.releaseAtEnd()) remote.releaseSessions(true);
+                remote.close();
             }
         }
         return 0;
