@@ -66,6 +66,7 @@ public final class HostServer implements AutoCloseable {
     private final ScheduledExecutorService reaper;
     private final Server server;
     private volatile IntConsumer attendHook = layer -> {};
+    private volatile IntConsumer encodeHook = block -> {};
 
     /** One encoded context on this host. Guarded by {@code sessions}. */
     static final class Session {
@@ -173,6 +174,11 @@ public final class HostServer implements AutoCloseable {
     /** For tests: runs before every phase-2 call is served (e.g. to stall or kill the host mid-request). */
     public void onAttend(IntConsumer hook) {
         this.attendHook = hook == null ? layer -> {} : hook;
+    }
+
+    /** For tests: runs after each phase-1 block is encoded (with the count of blocks done). */
+    public void onEncodeBlock(IntConsumer hook) {
+        this.encodeHook = hook == null ? block -> {} : hook;
     }
 
     /** Stops at once: in-flight calls fail, connections close (what a killed host looks like). */
@@ -377,6 +383,7 @@ public final class HostServer implements AutoCloseable {
             Context ctx = Context.current();
             log.accept("session " + s.id + ": encoding " + blocks.size() + " block(s)");
             s.host.encodeStar(blocks, (host, done, total, tokens) -> {
+                encodeHook.accept(done);
                 if (ctx.isCancelled()) throw new CancellationException("the client cancelled phase 1 or its deadline passed");
                 obs.onNext(EncodeProgress.newBuilder()
                         .setBlockDone(BlockDone.newBuilder().setDone(done).setTotal(total).setTokens(tokens)).build());

@@ -249,6 +249,32 @@ class ClusterTest {
     }
 
     @Test
+    void aHostKilledInPhase1FailsTheRequestAndCancelsTheOthers() throws Exception {
+        LoadedModel client = load(modelFile);
+        HostServer slow = host(), dying = host();
+        EngineOptions opt = EngineOptions.of(AttentionMode.STAR, 3).withBlockSize(25);
+        Cluster c = connect(client, fast(), slow, dying);
+        InferenceEngine e = new InferenceEngine(client.model(), opt, c.hosts());
+        slow.onEncodeBlock(done -> sleep(3000));
+        dying.onEncodeBlock(done -> dying.shutdownNow());
+        long t0 = System.nanoTime();
+        IllegalStateException x = assertThrows(IllegalStateException.class, () -> e.encode(context, ProgressListener.NONE));
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        assertTrue(x.getMessage().startsWith("context host " + addr(dying) + " failed"), x.getMessage());
+        assertTrue(ms < 2500, "the slow host's phase 1 was not cancelled: failed after " + ms + " ms");
+        // The slow host notices the cancellation after its block and frees the half-encoded session.
+        slow.onEncodeBlock(null);
+        long w = System.nanoTime();
+        while (slow.sessions() > 0 && System.nanoTime() - w < 8_000_000_000L) Thread.sleep(50);
+        assertEquals(0, slow.sessions());
+        assertEquals(0, slow.encodeCalls());
+        // Restarted: the same client encodes again and answers as the in-process engine does.
+        host(HostServer.builder(load(modelFile)).port(dying.port()));
+        GenerationResult ref = run(new InferenceEngine(client.model(), opt));
+        assertArrayEquals(ref.tokens(), run(e).tokens());
+    }
+
+    @Test
     void bf16WireStaysWithinBf16Tolerance() {
         LoadedModel client = load(modelFile);
         HostServer s1 = host(), s2 = host();
