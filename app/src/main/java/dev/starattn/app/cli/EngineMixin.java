@@ -15,7 +15,8 @@ public final class EngineMixin {
     @Option(names = "--hosts", defaultValue = "4", description = "In-process context hosts (default: ${DEFAULT-VALUE}).")
     int hosts;
 
-    @Option(names = "--host-addrs", split = ",", description = "Remote context hosts host:port,... (the cluster module).")
+    @Option(names = "--host-addrs", split = ",", description = "Remote context hosts host:port,... (started with 'starattn host'); "
+            + "they hold the first blocks, this process the last ones and the query (star only).")
     java.util.List<String> hostAddrs;
 
     @Option(names = "--block-size", defaultValue = "0", description = "Tokens per context block; 0 = context / hosts.")
@@ -37,9 +38,6 @@ public final class EngineMixin {
     int prefillChunk;
 
     public EngineOptions options(long seed) {
-        if (hostAddrs != null && !hostAddrs.isEmpty()) {
-            throw new IllegalArgumentException("--host-addrs needs the cluster module, which this build does not include yet; use --hosts N for in-process hosts");
-        }
         AttentionMode mode = AttentionMode.parse(attention);
         AnchorPositions ap;
         AnchorContent ac;
@@ -49,7 +47,20 @@ public final class EngineMixin {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("--anchor-positions takes original, adjacent or random and --anchor-content takes first, previous or shuffled");
         }
+        if (remote() && mode != AttentionMode.STAR) {
+            throw new IllegalArgumentException("--host-addrs runs star attention only (ring over the network is not implemented); drop --attention "
+                    + attention + " or use --hosts N for in-process hosts");
+        }
         return new EngineOptions(mode, mode == AttentionMode.DENSE ? 1 : hosts, blockSize, anchorSize, ap, ac, prefillChunk, seed,
                 KvType.parse(kvType));
+    }
+
+    /** True when remote context hosts are named. */
+    public boolean remote() {
+        return hostAddrs != null && !hostAddrs.isEmpty();
+    }
+
+    public java.util.List<String> hostAddrs() {
+        return hostAddrs == null ? java.util.List.of() : hostAddrs;
     }
 }

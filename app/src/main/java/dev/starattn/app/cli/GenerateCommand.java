@@ -60,6 +60,9 @@ public final class GenerateCommand implements Callable<Integer> {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
+    @Mixin
+    ClusterClientMixin cluster;
+
     @Option(names = {"-n", "--max-new-tokens"}, defaultValue = "64", description = "Tokens to generate at most (default: ${DEFAULT-VALUE}).")
     int maxNew;
 
@@ -93,6 +96,8 @@ public final class GenerateCommand implements Callable<Integer> {
         if (query.text != null && query.text.isBlank()) throw new IllegalArgumentException("the query is empty");
         long loadStart = System.nanoTime();
         // Progress lines wait until the inputs are checked, so that bad input gives exactly one line.
+        if (!engine.remote()) cluster.checkUnused();
+        dev.starattn.cluster.Cluster remote = null;
         try (LoadedModel m = ModelCli.load(model, (java.io.PrintWriter) null)) {
             long loadNanos = System.nanoTime() - loadStart;
             PromptTemplate tpl = chat ? PromptTemplate.LLAMA3 : template != null ? PromptTemplate.named(template) : m.template();
@@ -116,10 +121,19 @@ public final class GenerateCommand implements Callable<Integer> {
                         + " query tokens) plus " + maxNew + " new tokens needs " + need + " positions but the model's context length is "
                         + maxLen + "; shorten the context or lower -n");
             }
-            InferenceEngine e = new InferenceEngine(m.model(), options);
             if (!json) err.printf("loaded %s (%s) in %.0f ms%n", model.getFileName(), m.config(), loadNanos / 1e6);
-            if (!json) err.printf("context: %d tokens, query: %d tokens, attention: %s over %d host(s)%n",
-                    ctxTokens.length, qTokens.length, options.mode().cliName, options.hosts());
+            InferenceEngine e;
+            if (engine.remote()) {
+                remote = dev.starattn.cluster.Cluster.connect(engine.hostAddrs(), m, cluster.options(options.prefillChunk()));
+                e = new InferenceEngine(m.model(), options, remote.hosts());
+                if (!json) err.printf("context: %d tokens, query: %d tokens, attention: star over %d remote host(s) %s and this process%s%n",
+                        ctxTokens.length, qTokens.length, remote.hosts().size(), engine.hostAddrs(),
+                        cluster.session != null ? ", session " + cluster.session : "");
+            } else {
+                e = new InferenceEngine(m.model(), options);
+                if (!json) err.printf("context: %d tokens, query: %d tokens, attention: %s over %d host(s)%n",
+                        ctxTokens.length, qTokens.length, options.mode().cliName, options.hosts());
+            }
             EncodedContext enc = e.encode(ctxTokens, json ? dev.starattn.engine.ProgressListener.NONE : new Phase1Progress(err));
             TokenStreamDecoder dec = new TokenStreamDecoder(m.tokenizer(), false);
             StringBuilder text = new StringBuilder();
@@ -143,6 +157,12 @@ public final class GenerateCommand implements Callable<Integer> {
                         enc.phase1Nanos() / 1e6, enc.phase1CriticalPathNanos() / 1e6, r.phase2Nanos() / 1e6,
                         r.ttftNanos() / 1e6, r.decodeTokensPerSecond());
                 err.flush();
+            }
+        } finally {
+            if (remote != null) {
+                // Anonymous sessions are freed; a --session stays on the hosts (until --release or its TTL).
+                if (cluster.releaseAtEnd()) remote.releaseSessions(true);
+                remote.close();
             }
         }
         return 0;

@@ -1,0 +1,90 @@
+package dev.starattn.app.cli;
+
+import dev.starattn.cluster.BearerAuth;
+import dev.starattn.cluster.HostServer;
+import dev.starattn.model.LoadedModel;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.LocalTime;
+import java.time.temporal.ChronoUnit;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code starattn host}: a remote context host, serving its share of contexts over gRPC. */
+@Command(name = "host", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Serve as a remote context host: encode the blocks a query host sends (phase 1) and answer its attention calls (phase 2).")
+public final class HostCommand implements Callable<Integer> {
+    @Option(names = {"-m", "--model"}, required = true, description = "GGUF file or Hugging Face model directory (the same as the query host's).")
+    Path model;
+
+    @Option(names = "--port", required = true, description = "Port to listen on.")
+    int port;
+
+    @Option(names = "--bind", defaultValue = "127.0.0.1", description = "Address to listen on (default: ${DEFAULT-VALUE}; 0.0.0.0 for all).")
+    String bind;
+
+    @Option(names = "--auth-token-file", description = "File holding the bearer token every caller must send.")
+    Path tokenFile;
+
+    @Option(names = "--tls-cert", description = "PEM certificate chain: serve TLS.")
+    Path tlsCert;
+
+    @Option(names = "--tls-key", description = "PKCS#8 PEM private key of --tls-cert.")
+    Path tlsKey;
+
+    @Option(names = "--tls-ca", description = "PEM CA certificate(s): require callers to present a certificate they signed (mutual TLS).")
+    Path tlsCa;
+
+    @Option(names = "--memory-budget", defaultValue = "0", description = "Most bytes of KV all sessions may hold (suffixes k, m, g; 0 = unlimited).")
+    String memoryBudget;
+
+    @Option(names = "--session-ttl", defaultValue = "1800", description = "Default seconds an unused session is kept (default: ${DEFAULT-VALUE}).")
+    double sessionTtl;
+
+    @Override
+    public Integer call() throws Exception {
+        if (sessionTtl <= 0) throw new IllegalArgumentException("--session-ttl must be positive");
+        long budget = parseBytes(memoryBudget);
+        String token = tokenFile == null ? null : BearerAuth.readTokenFile(tokenFile);
+        if (tlsCa != null && tlsCert == null) throw new IllegalArgumentException("--tls-ca needs --tls-cert and --tls-key");
+        try (LoadedModel m = ModelCli.load(model, true)) {
+            HostServer s = HostServer.builder(m).bind(bind).port(port).authToken(token).tls(tlsCert, tlsKey, tlsCa)
+                    .memoryBudget(budget).defaultTtl(Duration.ofMillis(Math.round(sessionTtl * 1000)))
+                    .log(msg -> System.err.println(LocalTime.now().truncatedTo(ChronoUnit.SECONDS) + " " + msg))
+                    .start();
+            Runtime.getRuntime().addShutdownHook(new Thread(s::close, "host-shutdown"));
+            System.err.printf("context host listening on %s:%d (%s%s), model %s, fingerprint %s, memory budget %s%n",
+                    bind, s.port(), tlsCert != null ? "TLS" : "plaintext", token != null ? ", bearer token" : "",
+                    m.path().getFileName(), s.fingerprint(), budget == 0 ? "unlimited" : budget + " bytes");
+            if (token == null && !isLoopback(bind)) {
+                System.err.println("warning: listening beyond this machine without --auth-token-file: anyone who can reach the port can use this host");
+            }
+            s.awaitTermination();
+        }
+        return 0;
+    }
+
+    static boolean isLoopback(String addr) {
+        return addr.equals("localhost") || addr.startsWith("127.") || addr.equals("::1");
+    }
+
+    static long parseBytes(String s) {
+        String t = s.strip().toLowerCase(Locale.ROOT);
+        long mult = 1;
+        if (t.endsWith("b")) t = t.substring(0, t.length() - 1);
+        if (t.endsWith("k")) mult = 1L << 10;
+        else if (t.endsWith("m")) mult = 1L << 20;
+        else if (t.endsWith("g")) mult = 1L << 30;
+        else if (t.endsWith("t")) mult = 1L << 40;
+        if (mult > 1) t = t.substring(0, t.length() - 1);
+        try {
+            double v = Double.parseDouble(t);
+            if (v < 0 || Double.isNaN(v) || v * mult > Long.MAX_VALUE) throw new NumberFormatException();
+            return (long) (v * mult);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("--memory-budget takes a byte count such as 8000000000 or 8g, got " + s);
+        }
+    }
+}

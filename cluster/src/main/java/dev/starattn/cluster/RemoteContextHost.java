@@ -1,0 +1,279 @@
+package dev.starattn.cluster;
+
+import dev.starattn.attention.Partial;
+import dev.starattn.cluster.proto.AttendReply;
+import dev.starattn.cluster.proto.AttendRequest;
+import dev.starattn.cluster.proto.Block;
+import dev.starattn.cluster.proto.ContextHostServiceGrpc;
+import dev.starattn.cluster.proto.EncodeDone;
+import dev.starattn.cluster.proto.EncodeProgress;
+import dev.starattn.cluster.proto.EncodeRequest;
+import dev.starattn.cluster.proto.ReleaseRequest;
+import dev.starattn.cluster.proto.Wire;
+import dev.starattn.engine.BlockTask;
+import dev.starattn.engine.ContextHost;
+import dev.starattn.engine.HostStats;
+import dev.starattn.engine.ProgressListener;
+import io.grpc.Context;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import java.nio.ByteBuffer;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.Iterator;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A context host in another process, reached over gRPC: phase 1 sends it the token ids of its
+ * blocks and their anchors (its KV stays there); phase 2 sends it the RoPE-applied queries of each
+ * layer and receives (out, lse). Every call has a deadline; a failure becomes an
+ * {@link IllegalStateException} "context host ADDRESS failed: ...".
+ */
+public final class RemoteContextHost implements ContextHost {
+    private final Cluster cluster;
+    private final String address;
+    private final ContextHostServiceGrpc.ContextHostServiceBlockingStub stub;
+    private final ClusterOptions options;
+    private final HostStats stats;
+    private final int heads, headDim;
+
+    private volatile String sessionId;
+    private List<BlockTask> blocks;
+    private String hash;
+    private volatile int kvTokens;
+    private volatile long kvBytes;
+    private volatile boolean lastReused;
+
+    RemoteContextHost(Cluster cluster, String address, ContextHostServiceGrpc.ContextHostServiceBlockingStub stub,
+                      ClusterOptions options, int heads, int headDim) {
+        this.cluster = cluster;
+        this.address = address;
+        this.stub = stub;
+        this.options = options;
+        this.stats = new HostStats(address);
+        this.heads = heads;
+        this.headDim = headDim;
+    }
+
+    @Override
+    public String name() {
+        return address;
+    }
+
+    public String address() {
+        return address;
+    }
+
+    @Override
+    public HostStats stats() {
+        return stats;
+    }
+
+    @Override
+    public boolean isRemote() {
+        return true;
+    }
+
+    /** The session this host's KV lives in, or null before phase 1. */
+    public String sessionId() {
+        return sessionId;
+    }
+
+    /** True when the last phase 1 found the session already encoded and did no work. */
+    public boolean lastEncodeReused() {
+        return lastReused;
+    }
+
+    @Override
+    public void encodeStar(List<BlockTask> blocks, ProgressListener progress) {
+        String newHash = hash(blocks, options.prefillChunk());
+        String named = options.session();
+        if (sessionId != null && named == null && !newHash.equals(hash)) clear();
+        if (blocks.isEmpty()) {
+            this.blocks = blocks;
+            this.hash = newHash;
+            kvTokens = 0;
+            kvBytes = 0;
+            return;
+        }
+        cluster.checkHealth(this); // wakes a reconnecting channel and fails fast on a dead host
+        String id = named != null ? named : sessionId != null && newHash.equals(hash) ? sessionId
+                : "ctx-" + UUID.randomUUID();
+        encode(id, newHash, blocks, options.reuse(), progress);
+    }
+
+    private void encode(String id, String newHash, List<BlockTask> blocks, boolean requireExisting, ProgressListener progress) {
+        EncodeRequest.Builder rb = EncodeRequest.newBuilder()
+                .setSessionId(id)
+                .setTtlMs(options.sessionTtl().toMillis())
+                .setPrefillChunk(options.prefillChunk())
+                .setContentHash(newHash)
+                .setRequireExisting(requireExisting);
+        for (BlockTask b : blocks) {
+            Block.Builder bb = Block.newBuilder().setIndex(b.index());
+            for (int t : b.tokens()) bb.addTokens(t);
+            for (int p : b.positions()) bb.addPositions(p);
+            for (int t : b.anchorTokens()) bb.addAnchorTokens(t);
+            for (int p : b.anchorPositions()) bb.addAnchorPositions(p);
+            rb.addBlocks(bb);
+        }
+        EncodeRequest req = rb.build();
+        Context.CancellableContext ctx = Context.current().withCancellation();
+        cluster.phase1Started(ctx);
+        long received = 0;
+        EncodeDone done = null;
+        try {
+            Context prev = ctx.attach();
+            try {
+                Iterator<EncodeProgress> it = stub.withDeadlineAfter(options.encodeTimeout().toMillis(), TimeUnit.MILLISECONDS)
+                        .encode(req);
+                while (it.hasNext()) {
+                    EncodeProgress m = it.next();
+                    received += m.getSerializedSize();
+                    if (m.hasBlockDone()) {
+                        progress.blockDone(address, m.getBlockDone().getDone(), m.getBlockDone().getTotal(), m.getBlockDone().getTokens());
+                    } else if (m.hasDone()) {
+                        done = m.getDone();
+                    }
+                }
+            } finally {
+                ctx.detach(prev);
+            }
+        } catch (StatusRuntimeException e) {
+            String siblingFailure = cluster.cancellationReason(ctx);
+            if (siblingFailure != null) throw new IllegalStateException(siblingFailure, e);
+            IllegalStateException failure = cluster.failure(address, e, "phase 1", options.encodeTimeout());
+            cluster.phase1Failed(ctx, failure.getMessage());
+            throw failure;
+        } finally {
+            cluster.phase1Ended(ctx);
+            ctx.cancel(null);
+        }
+        if (done == null) throw new IllegalStateException("context host " + address + " failed: phase 1 ended without its result");
+        this.sessionId = id;
+        this.blocks = blocks;
+        this.hash = newHash;
+        this.kvTokens = done.getKvTokens();
+        this.kvBytes = done.getKvBytes();
+        this.lastReused = done.getReused();
+        stats.blocks = done.getBlocks();
+        stats.tokens = done.getTokens();
+        stats.phase1Nanos = done.getPhase1Nanos();
+        stats.phase1LinearFlops = done.getLinearFlops();
+        stats.phase1AttentionFlops = done.getAttentionFlops();
+        stats.phase1BytesReceived = req.getSerializedSize();
+        stats.phase1BytesSent = received;
+    }
+
+    @Override
+    public Partial attend(int layer, float[] q, int rows, int[] qPos) {
+        String id = sessionId;
+        if (id == null) throw new IllegalStateException("context host " + address + " holds no encoded context");
+        Wire wire = options.wire();
+        AttendRequest.Builder rb = AttendRequest.newBuilder().setSessionId(id).setLayer(layer).setRows(rows).setWire(wire)
+                .setQ(WireCodec.encode(q.length == rows * heads * headDim ? q : java.util.Arrays.copyOf(q, rows * heads * headDim), wire));
+        for (int p : qPos) rb.addQPos(p);
+        AttendRequest req = rb.build();
+        AttendReply r;
+        try {
+            r = call(req);
+        } catch (StatusRuntimeException e) {
+            if (e.getStatus().getCode() == Status.Code.NOT_FOUND && blocks != null && !blocks.isEmpty()) {
+                // The host lost the session (restarted, or it expired): encode its blocks again and retry once.
+                cluster.checkHealth(this);
+                encode(id, hash, blocks, false, ProgressListener.NONE);
+                try {
+                    r = call(req);
+                } catch (StatusRuntimeException again) {
+                    throw cluster.failure(address, again, "phase 2", options.callTimeout());
+                }
+            } else {
+                throw cluster.failure(address, e, "phase 2", options.callTimeout());
+            }
+        }
+        int n = rows * heads;
+        if (r.getRows() != rows || r.getHeads() != heads || r.getHeadDim() != headDim) {
+            throw new IllegalStateException("context host " + address + " failed: it answered " + r.getRows() + "x"
+                    + r.getHeads() + "x" + r.getHeadDim() + " for a " + rows + "x" + heads + "x" + headDim + " query");
+        }
+        float[] out = WireCodec.decode(r.getOut(), wire, n * headDim, "context host " + address + "'s partial output");
+        float[] lse = WireCodec.decode(r.getLse(), Wire.F32, n, "context host " + address + "'s log-sum-exp");
+        stats.phase2Nanos += r.getNanos();
+        stats.phase2AttentionFlops += dev.starattn.attention.AttentionKernel.flops(r.getPairs(), 1, headDim);
+        return new Partial(rows, heads, headDim, out, lse, r.getPairs());
+    }
+
+    private AttendReply call(AttendRequest req) {
+        return stub.withDeadlineAfter(options.callTimeout().toMillis(), TimeUnit.MILLISECONDS).attend(req);
+    }
+
+    @Override
+    public int kvTokens() {
+        return kvTokens;
+    }
+
+    @Override
+    public long kvBytes() {
+        return kvBytes;
+    }
+
+    /** Frees this host's session (best effort: a host that is gone frees it when it restarts or by its TTL). */
+    @Override
+    public void clear() {
+        String id = sessionId;
+        sessionId = null;
+        blocks = null;
+        hash = null;
+        kvTokens = 0;
+        kvBytes = 0;
+        if (id == null) return;
+        try {
+            stub.withDeadlineAfter(options.callTimeout().toMillis(), TimeUnit.MILLISECONDS)
+                    .release(ReleaseRequest.newBuilder().setSessionId(id).build());
+        } catch (StatusRuntimeException e) {
+            // Nothing to do: the session expires on the host by its time to live.
+        }
+    }
+
+    /** Forgets the session here without asking the host (a named session kept for later requests). */
+    public void detach() {
+        sessionId = null;
+        blocks = null;
+        hash = null;
+        kvTokens = 0;
+        kvBytes = 0;
+    }
+
+    static String hash(List<BlockTask> blocks, int prefillChunk) {
+        try {
+            MessageDigest md = MessageDigest.getInstance("SHA-256");
+            ByteBuffer buf = ByteBuffer.allocate(1 << 16);
+            buf.putInt(prefillChunk).putInt(blocks.size());
+            for (BlockTask b : blocks) {
+                buf.putInt(b.index());
+                for (int[] a : new int[][] {b.tokens(), b.positions(), b.anchorTokens(), b.anchorPositions()}) {
+                    if (buf.remaining() < 4) flush(md, buf);
+                    buf.putInt(a.length);
+                    for (int x : a) {
+                        if (buf.remaining() < 4) flush(md, buf);
+                        buf.putInt(x);
+                    }
+                }
+                if (buf.remaining() < 4) flush(md, buf);
+            }
+            flush(md, buf);
+            return HexFormat.of().formatHex(md.digest());
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static void flush(MessageDigest md, ByteBuffer buf) {
+        buf.flip();
+        md.update(buf);
+        buf.clear();
+    }
+}

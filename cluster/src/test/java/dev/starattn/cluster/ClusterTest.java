@@ -1,0 +1,311 @@
+package dev.starattn.cluster;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.starattn.cluster.proto.Wire;
+import dev.starattn.engine.AttentionMode;
+import dev.starattn.engine.EncodedContext;
+import dev.starattn.engine.EngineOptions;
+import dev.starattn.engine.GenerationResult;
+import dev.starattn.engine.InferenceEngine;
+import dev.starattn.engine.ProgressListener;
+import dev.starattn.engine.SamplingOptions;
+import dev.starattn.model.LoadedModel;
+import dev.starattn.model.ModelLoader;
+import dev.starattn.model.RandomLlamaModel;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Star attention over context hosts in other "processes" (HostServer instances on loopback). */
+class ClusterTest {
+    @TempDir
+    static Path tmp;
+    static Path modelFile, otherModelFile;
+    static int[] context, query;
+
+    final List<AutoCloseable> toClose = new ArrayList<>();
+
+    @BeforeAll
+    static void models() {
+        modelFile = new RandomLlamaModel().dim(64).layers(2).heads(4).kvHeads(2).ffnDim(128).vocab(300).seed(3)
+                .write(tmp.resolve("m.gguf"));
+        otherModelFile = new RandomLlamaModel().dim(64).layers(2).heads(4).kvHeads(2).ffnDim(128).vocab(300).seed(4)
+                .write(tmp.resolve("other.gguf"));
+        Random r = new Random(7);
+        context = r.ints(150, 1, 300).toArray();
+        query = r.ints(9, 1, 300).toArray();
+    }
+
+    @AfterEach
+    void cleanup() throws Exception {
+        for (int i = toClose.size() - 1; i >= 0; i--) toClose.get(i).close();
+    }
+
+    LoadedModel load(Path p) {
+        LoadedModel m = ModelLoader.load(p);
+        toClose.add(m);
+        return m;
+    }
+
+    HostServer host(HostServer.Builder b) {
+        HostServer s = b.start();
+        toClose.add(s::shutdownNow);
+        return s;
+    }
+
+    HostServer host() {
+        return host(HostServer.builder(load(modelFile)).port(0));
+    }
+
+    static String addr(HostServer s) {
+        return "127.0.0.1:" + s.port();
+    }
+
+    static ClusterOptions fast() {
+        return ClusterOptions.defaults().withTimeouts(Duration.ofSeconds(2), Duration.ofSeconds(20));
+    }
+
+    Cluster connect(LoadedModel client, ClusterOptions o, HostServer... servers) {
+        List<String> a = new ArrayList<>();
+        for (HostServer s : servers) a.add(addr(s));
+        Cluster c = Cluster.connect(a, client, o);
+        toClose.add(c);
+        return c;
+    }
+
+    static GenerationResult run(InferenceEngine e, EncodedContext ctx) {
+        return e.generate(ctx, query, SamplingOptions.greedy(), 6, t -> false, t -> {});
+    }
+
+    static GenerationResult run(InferenceEngine e) {
+        return run(e, e.encode(context, ProgressListener.NONE));
+    }
+
+    static GenerationResult reference(LoadedModel m, int hosts) {
+        return run(new InferenceEngine(m.model(), EngineOptions.of(AttentionMode.STAR, hosts)));
+    }
+
+    static float maxDiff(float[] a, float[] b) {
+        float d = 0;
+        for (int i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+        return d;
+    }
+
+    @Test
+    void starOverTwoRemoteHostsEqualsInProcessStar() {
+        LoadedModel client = load(modelFile);
+        HostServer s1 = host(), s2 = host();
+        GenerationResult ref = reference(client, 3);
+        Cluster c = connect(client, fast(), s1, s2);
+        InferenceEngine e = new InferenceEngine(client.model(), EngineOptions.of(AttentionMode.STAR, 3), c.hosts());
+        List<String> progress = new ArrayList<>();
+        EncodedContext ctx = e.encode(context, (h, d, t, n) -> {
+            synchronized (progress) {
+                progress.add(h);
+            }
+        });
+        GenerationResult r = run(e, ctx);
+        assertArrayEquals(ref.tokens(), r.tokens());
+        assertTrue(maxDiff(ref.firstLogits(), r.firstLogits()) < 1e-5f, "logits differ by " + maxDiff(ref.firstLogits(), r.firstLogits()));
+        assertTrue(progress.contains(addr(s1)) && progress.contains(addr(s2)), "per-block progress streamed back: " + progress);
+        // Hosts hold the first blocks, the local process the last one; stats come from the hosts.
+        for (RemoteContextHost h : c.hosts()) {
+            assertEquals(50, h.kvTokens());
+            assertTrue(h.stats().phase1Nanos > 0 && h.stats().phase1Flops() > 0 && h.stats().phase2Nanos > 0);
+            assertTrue(h.kvBytes() > 0);
+        }
+        assertEquals(50, ctx.queryHost().kvTokens());
+        assertEquals(1, s1.sessions());
+        // A second query on the same encoded context: no new phase 1.
+        assertArrayEquals(r.tokens(), run(e, ctx).tokens());
+        assertEquals(1, s1.encodeCalls());
+        ctx.release();
+        assertEquals(0, s1.sessions());
+        assertEquals(0, s2.sessions());
+    }
+
+    @Test
+    void aHostServingAnotherModelIsRefused() {
+        LoadedModel client = load(modelFile);
+        HostServer good = host();
+        HostServer other = host(HostServer.builder(load(otherModelFile)).port(0));
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> connect(client, fast(), good, other));
+        assertTrue(e.getMessage().contains("context host " + addr(other) + " serves a different model"), e.getMessage());
+        assertTrue(e.getMessage().contains("other.gguf"), e.getMessage());
+    }
+
+    @Test
+    void bearerTokenIsChecked() {
+        LoadedModel client = load(modelFile);
+        HostServer s = host(HostServer.builder(load(modelFile)).port(0).authToken("s3cret"));
+        IllegalStateException none = assertThrows(IllegalStateException.class, () -> connect(client, fast(), s));
+        assertTrue(none.getMessage().contains("context host " + addr(s) + " failed: it refused the call: this host requires a bearer token"),
+                none.getMessage());
+        IllegalStateException wrong = assertThrows(IllegalStateException.class, () -> connect(client, fast().withAuthToken("guess"), s));
+        assertTrue(wrong.getMessage().contains("wrong bearer token"), wrong.getMessage());
+        Cluster c = connect(client, fast().withAuthToken("s3cret"), s);
+        GenerationResult r = run(new InferenceEngine(client.model(), EngineOptions.of(AttentionMode.STAR, 2), c.hosts()));
+        assertArrayEquals(reference(client, 2).tokens(), r.tokens());
+    }
+
+    @Test
+    void namedSessionIsReusedExpiresAndRespectsTheBudget() throws Exception {
+        LoadedModel client = load(modelFile);
+        HostServer s = host(HostServer.builder(load(modelFile)).port(0).reaperPeriod(Duration.ofMillis(50)));
+        ClusterOptions named = fast().withSession("doc", false, Duration.ofMillis(1500));
+        EngineOptions opt = EngineOptions.of(AttentionMode.STAR, 2);
+        GenerationResult ref = reference(client, 2);
+        // First "process": encodes the session and keeps it when it closes.
+        Cluster c1 = connect(client, named, s);
+        GenerationResult r1 = run(new InferenceEngine(client.model(), opt, c1.hosts()));
+        c1.close();
+        assertEquals(1, s.encodeCalls());
+        assertEquals(1, s.sessions());
+        // Second "process": asks another query against the existing session, no phase 1 on the host.
+        Cluster c2 = connect(client, fast().withSession("doc", true, Duration.ofMillis(1500)), s);
+        GenerationResult r2 = run(new InferenceEngine(client.model(), opt, c2.hosts()));
+        assertTrue(c2.hosts().getFirst().lastEncodeReused());
+        assertEquals(0, c2.hosts().getFirst().stats().phase1Nanos);
+        assertEquals(1, s.encodeCalls(), "the session was reused, not encoded again");
+        assertArrayEquals(ref.tokens(), r1.tokens());
+        assertArrayEquals(ref.tokens(), r2.tokens());
+        c2.close();
+        // Unused for its time to live: the host frees it.
+        long t0 = System.nanoTime();
+        while (s.sessions() > 0 && System.nanoTime() - t0 < 10_000_000_000L) Thread.sleep(50);
+        assertEquals(0, s.sessions());
+        assertTrue(System.nanoTime() - t0 > 1_000_000_000L, "not freed before its time to live");
+        Cluster c3 = connect(client, fast().withSession("doc", true, Duration.ofMillis(1500)), s);
+        IllegalStateException gone = assertThrows(IllegalStateException.class,
+                () -> run(new InferenceEngine(client.model(), opt, c3.hosts())));
+        assertTrue(gone.getMessage().contains("context host " + addr(s) + " failed: session doc does not exist"), gone.getMessage());
+
+        HostServer small = host(HostServer.builder(load(modelFile)).port(0).memoryBudget(10_000));
+        Cluster c4 = connect(client, fast(), small);
+        IllegalStateException full = assertThrows(IllegalStateException.class,
+                () -> run(new InferenceEngine(client.model(), opt, c4.hosts())));
+        assertTrue(full.getMessage().contains("context host " + addr(small) + " failed: session"), full.getMessage());
+        assertTrue(full.getMessage().contains("memory budget of 10000 bytes"), full.getMessage());
+        assertEquals(0, small.sessions());
+    }
+
+    @Test
+    void aHostKilledInPhase2FailsTheRequestInTimeAndComesBack() throws Exception {
+        LoadedModel client = load(modelFile);
+        HostServer s1 = host();
+        HostServer s2 = host();
+        int port2 = s2.port();
+        Cluster c = connect(client, fast().withTimeouts(Duration.ofMillis(800), Duration.ofSeconds(20)), s1, s2);
+        InferenceEngine e = new InferenceEngine(client.model(), EngineOptions.of(AttentionMode.STAR, 3), c.hosts());
+        GenerationResult ref = reference(client, 3);
+
+        // A host that stops answering: the request fails within the phase-2 deadline, naming it.
+        s1.onAttend(layer -> sleep(5000));
+        long t0 = System.nanoTime();
+        IllegalStateException hung = assertThrows(IllegalStateException.class, () -> run(e));
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        assertTrue(hung.getMessage().contains("context host " + addr(s1) + " failed: no answer within the 0.8 s deadline during phase 2"),
+                hung.getMessage());
+        assertTrue(ms < 4000, "failed after " + ms + " ms");
+        s1.onAttend(null);
+
+        // A host killed in the middle of phase 2.
+        AtomicInteger calls = new AtomicInteger();
+        s2.onAttend(layer -> {
+            if (calls.incrementAndGet() == 3) s2.shutdownNow();
+        });
+        t0 = System.nanoTime();
+        IllegalStateException killed = assertThrows(IllegalStateException.class, () -> run(e));
+        ms = (System.nanoTime() - t0) / 1_000_000;
+        assertTrue(killed.getMessage().contains("context host " + addr(s2) + " failed"), killed.getMessage());
+        assertTrue(ms < 4000, "failed after " + ms + " ms");
+
+        // The client and the other host stay usable.
+        Cluster only1 = connect(client, fast(), s1);
+        assertArrayEquals(reference(client, 2).tokens(),
+                run(new InferenceEngine(client.model(), EngineOptions.of(AttentionMode.STAR, 2), only1.hosts())).tokens());
+        // While the host is down, a request fails fast naming it.
+        IllegalStateException down = assertThrows(IllegalStateException.class, () -> run(e));
+        assertTrue(down.getMessage().contains("context host " + addr(s2) + " failed"), down.getMessage());
+
+        // Restarted on the same port: the next request works (its blocks are encoded again).
+        HostServer again = host(HostServer.builder(load(modelFile)).port(port2));
+        GenerationResult r = run(e);
+        assertArrayEquals(ref.tokens(), r.tokens());
+        assertEquals(1, again.encodeCalls());
+    }
+
+    @Test
+    void aHostKilledInPhase1FailsTheRequestAndCancelsTheOthers() throws Exception {
+        LoadedModel client = load(modelFile);
+        HostServer slow = host(), dying = host();
+        EngineOptions opt = EngineOptions.of(AttentionMode.STAR, 3).withBlockSize(25);
+        Cluster c = connect(client, fast(), slow, dying);
+        InferenceEngine e = new InferenceEngine(client.model(), opt, c.hosts());
+        slow.onEncodeBlock(done -> sleep(3000));
+        dying.onEncodeBlock(done -> dying.shutdownNow());
+        long t0 = System.nanoTime();
+        IllegalStateException x = assertThrows(IllegalStateException.class, () -> e.encode(context, ProgressListener.NONE));
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        assertTrue(x.getMessage().startsWith("context host " + addr(dying) + " failed"), x.getMessage());
+        assertTrue(ms < 2500, "the slow host's phase 1 was not cancelled: failed after " + ms + " ms");
+        // The slow host notices the cancellation after its block and frees the half-encoded session.
+        slow.onEncodeBlock(null);
+        long w = System.nanoTime();
+        while (slow.sessions() > 0 && System.nanoTime() - w < 8_000_000_000L) Thread.sleep(50);
+        assertEquals(0, slow.sessions());
+        assertEquals(0, slow.encodeCalls());
+        // Restarted: the same client encodes again and answers as the in-process engine does.
+        host(HostServer.builder(load(modelFile)).port(dying.port()));
+        GenerationResult ref = run(new InferenceEngine(client.model(), opt));
+        assertArrayEquals(ref.tokens(), run(e).tokens());
+    }
+
+    @Test
+    void bf16WireStaysWithinBf16Tolerance() {
+        LoadedModel client = load(modelFile);
+        HostServer s1 = host(), s2 = host();
+        GenerationResult ref = reference(client, 3);
+        Cluster c = connect(client, fast().withWire(Wire.BF16), s1, s2);
+        GenerationResult r = run(new InferenceEngine(client.model(), EngineOptions.of(AttentionMode.STAR, 3), c.hosts()));
+        float scale = 0;
+        for (float x : ref.firstLogits()) scale = Math.max(scale, Math.abs(x));
+        float d = maxDiff(ref.firstLogits(), r.firstLogits());
+        assertTrue(d > 0, "bf16 rounding should show");
+        assertTrue(d < 0.02f * scale + 1e-3f, "logits differ by " + d + " (scale " + scale + ")");
+    }
+
+    @Test
+    void wireCodecRoundsToNearestEven() {
+        float[] v = {1f, -2.5f, 3.14159f, Float.NEGATIVE_INFINITY, 0f, 1e-30f, 65504f};
+        float[] back = WireCodec.fromBf16(WireCodec.bf16(v));
+        for (int i = 0; i < v.length; i++) {
+            if (Float.isInfinite(v[i])) assertEquals(v[i], back[i]);
+            else assertTrue(Math.abs(back[i] - v[i]) <= Math.abs(v[i]) / 256, v[i] + " -> " + back[i]);
+        }
+        assertArrayEquals(v, WireCodec.fromF32(WireCodec.f32(v)));
+        assertNotEquals(0, WireCodec.toBf16(Float.NaN) & 0x7f);
+        assertFalse(Float.isNaN(back[2]));
+    }
+
+    static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
