@@ -87,7 +87,8 @@ abstract sealed class AbstractWeightMatrix implements WeightMatrix
         if (batch <= FUSED_MAX_BATCH) {
             float[] aux = prepare(x, batch);
             int auxStride = auxStride();
-            int grain = Math.max(1, (int) Math.min(rows, (256L * 1024) / Math.max(1, rowBytes)));
+            // Small chunks (about 32 KB of weights) so that even a 256-row K or V projection uses every core.
+            int grain = Math.max(1, (int) Math.min(rows, (32L * 1024) / Math.max(1, rowBytes)));
             Parallel.forRange(rows, grain, (from, to) -> {
                 for (int t = 0; t < batch; t++) {
                     int xo = t * cols, oo = t * rows, ao = t * auxStride;
