@@ -6,16 +6,17 @@ import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.GenerationResult;
 import dev.starattn.engine.HostStats;
 import dev.starattn.engine.InferenceEngine;
+import dev.starattn.engine.ProgressListener;
 import dev.starattn.engine.SamplingOptions;
 import dev.starattn.model.LoadedModel;
 import dev.starattn.model.Prompt;
-import dev.starattn.model.PromptTemplate;
+import dev.starattn.app.eval.EvalSample;
+import dev.starattn.app.eval.EvalTemplate;
+import dev.starattn.app.eval.PromptTokens;
+import dev.starattn.app.eval.SampleBuilder;
 import dev.starattn.tokenizer.TokenStreamDecoder;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Random;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -45,85 +46,66 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--no-dense", description = "Skip the dense comparison.")
     boolean noDense;
 
-    private static final String[] ADJ = {"amber", "brisk", "calm", "dusty", "eager", "fuzzy", "gentle", "hollow", "icy", "jolly",
-        "keen", "lucky", "mellow", "noble", "odd", "proud", "quiet", "rapid", "silent", "tidy"};
-    private static final String[] NOUN = {"anchor", "badger", "canyon", "dragon", "ember", "falcon", "garden", "harbor",
-        "island", "jungle", "kettle", "lantern", "meadow", "nectar", "orchid", "pepper", "quarry", "river", "saddle", "tunnel"};
-    static final String REPEAT = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again.";
-
     @Override
     public Integer call() throws Exception {
         Path path = model != null ? model : Path.of(System.getProperty("starattn.home", ".")).resolve(DEFAULT_MODEL);
         if (!Files.exists(path)) {
             throw new IllegalArgumentException("the demo model " + path + " is missing; pass one with -m");
         }
-        if (tokens < 256) throw new IllegalArgumentException("--tokens must be at least 256");
+        if (tokens < 512) throw new IllegalArgumentException("--tokens must be at least 512");
         if (hosts < 1) throw new IllegalArgumentException("--hosts must be at least 1");
         try (LoadedModel m = ModelCli.load(path, true)) {
-            Random r = new Random(seed);
-            String key = ADJ[r.nextInt(ADJ.length)] + "-" + NOUN[r.nextInt(NOUN.length)];
-            String value = String.valueOf(1_000_000 + r.nextInt(9_000_000));
-            String needle = "One of the special magic numbers for " + key + " is: " + value + ".";
-            String query = "What is the special magic number for " + key + " mentioned in the provided text?";
-            String prefix = " The special magic number for " + key + " mentioned in the provided text is";
-            Prompt p = haystack(m, r, needle, query + prefix);
-            System.out.printf("%nHaystack: %d tokens of filler with one needle at %.0f%% depth.%n", p.context().length, depth * 100);
+            // A RULER niah_single_2 sample: essay-style prose with one needle, sized to --tokens.
+            EvalTemplate tpl = EvalTemplate.of(m.template());
+            PromptTokens pt = new PromptTokens(m, tpl);
+            EvalSample sample = new SampleBuilder(pt, seed).build("niah_single_2", tokens, 0).sample();
+            Prompt p = pt.prompt(sample.inputContext(), sample.inputQuery());
+            String value = sample.outputs().getFirst();
+            String ctx = sample.inputContext();
+            int at = ctx.indexOf(value);
+            int sentenceStart = Math.max(0, ctx.lastIndexOf("One of the special magic", at));
+            String needle = ctx.substring(sentenceStart, ctx.indexOf('.', at) + 1).trim();
+            String question = sample.inputQuery().strip();
+            System.out.printf("%nHaystack: %d tokens of prose with one needle at %.0f%% depth.%n", p.context().length,
+                    100.0 * at / ctx.length());
             System.out.println("Needle:   " + needle);
-            System.out.println("Question: " + query);
+            System.out.println("Question: " + question);
 
+            // Warm the JIT on a short prefix first, so that neither mode pays for compilation.
+            new InferenceEngine(m.model(), EngineOptions.dense())
+                    .encode(java.util.Arrays.copyOf(p.context(), Math.min(512, p.context().length)), ProgressListener.NONE);
             EngineOptions star = EngineOptions.of(AttentionMode.STAR, hosts);
-            Answer s = answer(m, star, p);
+            Answer s = answer(m, tpl, star, p);
             System.out.printf("%nStar attention, %d hosts, block = anchor = %d tokens:%n", hosts, star.effectiveBlockSize(p.context().length));
-            System.out.println("  answer:" + s.text);
+            System.out.println("  answer: " + s.text);
             printHosts(s);
             boolean starRight = s.text.contains(value);
             System.out.println("  " + (starRight ? "correct" : "WRONG") + " (expected " + value + ")");
             if (!noDense) {
-                Answer d = answer(m, EngineOptions.dense(), p);
-                System.out.printf("%nDense attention, 1 host:%n  answer:%s%n", d.text);
+                Answer d = answer(m, tpl, EngineOptions.dense(), p);
+                System.out.printf("%nDense attention, 1 host:%n  answer: %s%n", d.text);
                 System.out.printf("  phase 1 %.0f ms, first token %.0f ms%n", d.enc.phase1Nanos() / 1e6, d.result.ttftNanos() / 1e6);
                 System.out.println(d.text.equals(s.text) ? "\nStar and dense give the same answer."
                         : "\nStar and dense answers differ.");
-                System.out.printf("Phase 1: star's slowest host %.0f ms vs dense %.0f ms (%.2fx).%n",
+                System.out.printf("Phase 1: star's slowest host %.0f ms vs dense %.0f ms: a %.2fx speedup with %d hosts on %d machines.%n",
                         s.enc.phase1CriticalPathNanos() / 1e6, d.enc.phase1Nanos() / 1e6,
-                        (double) d.enc.phase1Nanos() / s.enc.phase1CriticalPathNanos());
+                        (double) d.enc.phase1Nanos() / s.enc.phase1CriticalPathNanos(), hosts, hosts);
             }
             return starRight ? 0 : 3;
         }
     }
 
-    private double depth;
-
-    /** Repeated filler lines with the needle inserted as an extra line at a random depth, sized to --tokens. */
-    private Prompt haystack(LoadedModel m, Random r, String needle, String queryText) {
-        String head = "A special magic number is hidden within the following text. Make sure to memorize it. I will quiz you about the number afterwards.\n";
-        int perLine = m.tokenizer().encode(REPEAT + "\n").length;
-        int lines = Math.max(1, (tokens - 80) / perLine);
-        int at = r.nextInt(lines + 1);
-        depth = (double) at / lines;
-        while (true) {
-            List<String> all = new ArrayList<>();
-            for (int i = 0; i < lines; i++) all.add(REPEAT);
-            all.add(Math.min(at, all.size()), needle);
-            Prompt p = Prompt.of(m, PromptTemplate.BASE, head + String.join("\n", all) + "\n", queryText);
-            if (p.context().length + p.query().length + 32 <= tokens || lines == 1) return p;
-            lines -= Math.max(1, (p.context().length + p.query().length + 32 - tokens) / perLine);
-        }
-    }
-
     private record Answer(String text, EncodedContext enc, GenerationResult result) {}
 
-    private Answer answer(LoadedModel m, EngineOptions o, Prompt p) {
+    private Answer answer(LoadedModel m, EvalTemplate tpl, EngineOptions o, Prompt p) {
         InferenceEngine e = new InferenceEngine(m.model(), o);
         EncodedContext enc = e.encode(p.context(), new Phase1Progress(System.err));
         TokenStreamDecoder dec = new TokenStreamDecoder(m.tokenizer(), false);
         StringBuilder sb = new StringBuilder();
-        GenerationResult g = e.generate(enc, p.query(), SamplingOptions.greedy(), 24, m.tokenizer()::isEndOfGeneration,
+        GenerationResult g = e.generate(enc, p.query(), SamplingOptions.greedy(), 32, m.tokenizer()::isEndOfGeneration,
                 id -> sb.append(dec.feed(id)));
         sb.append(dec.finish());
-        String text = sb.toString();
-        int nl = text.indexOf('\n');
-        return new Answer(nl >= 0 ? text.substring(0, nl) : text, enc, g);
+        return new Answer(tpl.cut(sb.toString()), enc, g);
     }
 
     private static void printHosts(Answer a) {
