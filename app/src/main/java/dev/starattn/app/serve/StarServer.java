@@ -146,6 +146,16 @@ public final class StarServer implements AutoCloseable {
         return budget.used();
     }
 
+    /** The admission control (tests take its slots to fill the queue deterministically). */
+    Admission admission() {
+        return admission;
+    }
+
+    /** Encoded contexts alive now (documents' and running requests'). */
+    int liveContexts() {
+        return live.size();
+    }
+
     public void join() throws InterruptedException {
         server.join();
     }
