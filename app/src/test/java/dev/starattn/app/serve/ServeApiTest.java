@@ -260,7 +260,7 @@ class ServeApiTest {
             assertTrue(m.contains(name), name + " in\n" + m);
         }
         for (String line : m.split("\n")) {
-            assertTrue(line.startsWith("# HELP ") || line.startsWith("# TYPE ") || line.matches("[a-z_]+(\\{.*\\})? (-?[0-9.eE+-]+|NaN)"), line);
+            assertTrue(line.startsWith("# HELP ") || line.startsWith("# TYPE ") || line.matches("[a-z_][a-z0-9_]*(\\{.*\\})? (-?[0-9.eE+-]+|NaN)"), line);
         }
         assertFalse(m.contains("\n\n"));
     }
