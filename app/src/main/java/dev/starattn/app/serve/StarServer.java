@@ -554,7 +554,7 @@ public final class StarServer implements AutoCloseable {
         for (Document d : documents.values()) {
             if (d.status == Document.Status.QUEUED || d.status == Document.Status.ENCODING) continue;
             if (now - d.lastUsedNanos < ttl) continue;
-            if (!d.lock.tryLock()) continue; // answering a question: not idle
+            if (d.lock.hasQueuedThreads() || !d.lock.tryLock()) continue; // answering or about to: not idle
             try {
                 if (documents.remove(d.id, d)) {
                     d.removed = true;
@@ -681,7 +681,10 @@ public final class StarServer implements AutoCloseable {
         if (stop != null && stop.isTextual()) stops.add(stop.asText());
         else if (stop != null && stop.isArray()) stop.forEach(s -> stops.add(s.asText()));
         Document doc = null;
-        if (body.hasNonNull("document_id")) doc = document(body.get("document_id").asText());
+        if (body.hasNonNull("document_id")) {
+            doc = document(body.get("document_id").asText());
+            doc.touch(); // a question waiting for the document is a use: it must not expire under it
+        }
         Job job = chat ? chatJob(body, doc) : completionJob(body, doc);
         int ctxLen = doc != null ? doc.contextTokens.length : job.context.length;
         long need = (long) ctxLen + job.query.length + maxNew;
