@@ -775,6 +775,16 @@ public final class StarServer implements AutoCloseable {
         String query = texts.getLast();
         if (query.isBlank()) throw ApiError.badRequest("empty_query", "the last user message is empty");
         String earlier = String.join("\n\n", texts.subList(0, texts.size() - 1).stream().filter(s -> !s.isBlank()).toList());
+        if (earlier.isEmpty() && doc == null) {
+            // One message holding document and question: its last paragraph is the question, the rest
+            // the context (so that the long part is spread over the hosts, not all run in phase 2).
+            String trimmed = query.stripTrailing();
+            int cut = trimmed.lastIndexOf("\n\n");
+            if (cut > 0 && !trimmed.substring(cut).isBlank()) {
+                earlier = trimmed.substring(0, cut);
+                query = trimmed.substring(cut + 2).strip();
+            }
+        }
         var tok = model.tokenizer();
         if (doc != null) {
             String q = (earlier.isEmpty() ? "" : earlier + "\n\n") + query;

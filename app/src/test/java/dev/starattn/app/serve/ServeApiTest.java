@@ -176,6 +176,11 @@ class ServeApiTest {
                 List.of(Map.of("role", "user", "content", doc), Map.of("role", "user", "content", "which stone?")))));
         assertEquals(t1, fresh.get("choices").get(0).get("message").get("content").asText());
         assertEquals(a1.get("usage").get("prompt_tokens").asInt(), fresh.get("usage").get("prompt_tokens").asInt());
+        // one message holding the document and, after a blank line, the question: split the same way
+        JsonNode single = ServeFixture.json(f.post("/v1/chat/completions", Map.of("max_tokens", 6, "messages",
+                List.of(Map.of("role", "user", "content", doc + "\n\nwhich stone?")))));
+        assertEquals(t1, single.get("choices").get(0).get("message").get("content").asText());
+        assertEquals(a1.get("starattn").get("context_tokens").asInt(), single.get("starattn").get("context_tokens").asInt());
 
         assertTrue(ServeFixture.json(f.get("/v1/documents")).get("data").toString().contains(id));
         var del = f.delete("/v1/documents/" + id);
