@@ -746,6 +746,8 @@ public final class StarServer implements AutoCloseable {
                     BufferSink b = (BufferSink) sink;
                     if (status.equals("timeout")) throw ApiError.timeout("during generation (--timeout-s " + cfg.timeout().toSeconds() + ")");
                     json(resp, cb, 200, b.response(chat));
+                } else if (status.equals("gone")) {
+                    cb.failed(new IOException("the client went away during the stream"));
                 } else {
                     ((SseSink) sink).close();
                     cb.succeeded();
