@@ -7,6 +7,7 @@ import dev.starattn.app.cli.EvalCommand;
 import dev.starattn.app.cli.GenerateCommand;
 import dev.starattn.app.cli.HostCommand;
 import dev.starattn.app.cli.InfoCommand;
+import dev.starattn.app.serve.ServeCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -14,7 +15,8 @@ import picocli.CommandLine.Command;
 @Command(name = "starattn", mixinStandardHelpOptions = true, version = "starattn 0.1.0",
         description = "Star Attention inference engine for the JVM: long-context Llama-family models, "
                 + "context spread over hosts, exact distributed query attention.",
-        subcommands = {DemoCommand.class, GenerateCommand.class, HostCommand.class, InfoCommand.class, BenchCommand.class, EvalCommand.class})
+        subcommands = {DemoCommand.class, GenerateCommand.class, HostCommand.class, InfoCommand.class, BenchCommand.class,
+                EvalCommand.class, ServeCommand.class})
 public final class Main implements Runnable {
     public static void main(String[] args) {
         System.exit(commandLine().execute(args));

@@ -1,0 +1,95 @@
+package dev.starattn.app.serve;
+
+import dev.starattn.engine.AttentionMode;
+import dev.starattn.engine.EngineOptions;
+import dev.starattn.engine.InferenceEngine;
+import dev.starattn.model.LoadedModel;
+import dev.starattn.model.ModelLoader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code starattn serve}: the OpenAI-compatible HTTP API and the web page. */
+@Command(name = "serve", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Serve a model over HTTP: OpenAI-compatible /v1/chat/completions and /v1/completions (streaming), "
+                + "documents encoded once and asked many questions (/v1/documents), /health, /metrics and a web page at /.")
+public final class ServeCommand implements Callable<Integer> {
+    @Option(names = {"-m", "--model"}, required = true, description = "GGUF file or Hugging Face model directory.")
+    Path model;
+
+    @Option(names = "--port", defaultValue = "8080", description = "TCP port (0 = any free one; default: ${DEFAULT-VALUE}).")
+    int port;
+
+    @Option(names = "--bind", defaultValue = "127.0.0.1", description = "Address to listen on (default: ${DEFAULT-VALUE}, this machine only).")
+    String bind;
+
+    @Option(names = "--hosts", defaultValue = "4", description = "In-process context hosts (default: ${DEFAULT-VALUE}).")
+    int hosts;
+
+    @Option(names = "--attention", defaultValue = "star", description = "star, ring, ring-zigzag or dense (default: ${DEFAULT-VALUE}).")
+    String attention;
+
+    @Option(names = "--max-context", defaultValue = "0", description = "Most tokens per request, context + query + answer (0 = the model's context length).")
+    int maxContext;
+
+    @Option(names = "--max-concurrent", defaultValue = "2", description = "Requests and document encodings running at once (default: ${DEFAULT-VALUE}).")
+    int maxConcurrent;
+
+    @Option(names = "--queue", defaultValue = "16", description = "Requests that may wait; one more gets 429 (default: ${DEFAULT-VALUE}).")
+    int queue;
+
+    @Option(names = "--timeout-s", defaultValue = "300", description = "Per request, queueing included (default: ${DEFAULT-VALUE}).")
+    long timeoutS;
+
+    @Option(names = "--max-body-bytes", defaultValue = "16777216", description = "Largest request body (default: ${DEFAULT-VALUE}).")
+    long maxBodyBytes;
+
+    @Option(names = "--api-key-file", description = "File holding the bearer token that /v1/* and /metrics require.")
+    Path apiKeyFile;
+
+    @Option(names = "--document-ttl-s", defaultValue = "1800", description = "Documents are dropped after this long unused (default: ${DEFAULT-VALUE}).")
+    long ttlS;
+
+    @Option(names = "--memory-budget", defaultValue = "4294967296", description = "Most KV bytes held by documents and requests together (default: ${DEFAULT-VALUE}).")
+    long memoryBudget;
+
+    @Option(names = "--max-tokens", defaultValue = "256", description = "New tokens when a request names no max_tokens (default: ${DEFAULT-VALUE}).")
+    int defaultMaxTokens;
+
+    @Override
+    public Integer call() throws Exception {
+        String key = null;
+        if (apiKeyFile != null) {
+            if (!Files.isRegularFile(apiKeyFile)) throw new IllegalArgumentException("--api-key-file " + apiKeyFile + " does not exist");
+            key = Files.readString(apiKeyFile, StandardCharsets.UTF_8).strip();
+            if (key.isEmpty()) throw new IllegalArgumentException("--api-key-file " + apiKeyFile + " is empty");
+        }
+        if (hosts < 1) throw new IllegalArgumentException("--hosts must be at least 1");
+        ServerConfig cfg = new ServerConfig(bind, port, maxContext, maxConcurrent, queue, Duration.ofSeconds(timeoutS), maxBodyBytes,
+                key, Duration.ofSeconds(ttlS), memoryBudget, defaultMaxTokens);
+        AttentionMode mode = AttentionMode.parse(attention);
+        LoadedModel m = ModelLoader.load(model);
+        StarServer s = new StarServer(m, new InferenceEngine(m.model(), EngineOptions.of(mode, hosts)), cfg);
+        try {
+            s.start();
+        } catch (java.io.IOException e) {
+            throw new IllegalArgumentException("cannot listen on " + bind + ":" + port + ": " + e.getMessage());
+        }
+        System.err.printf("serving %s (%s, %s attention over %d host(s)) on http://%s:%d/%s%n", s.modelId(), m.config(),
+                mode.cliName, mode == AttentionMode.DENSE ? 1 : hosts, bind.contains(":") ? "[" + bind + "]" : bind, s.port(),
+                key != null ? " (API key required)" : "");
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            try {
+                s.close();
+            } catch (Exception ignored) {
+                // shutting down
+            }
+        }));
+        s.join();
+        return 0;
+    }
+}
