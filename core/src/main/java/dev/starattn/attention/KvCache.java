@@ -1,22 +1,23 @@
 package dev.starattn.attention;
 
+import java.nio.ByteBuffer;
 import java.util.Arrays;
 
 /**
  * Keys and values of one layer held by one host, token-major: row {@code t} holds
- * {@code kvHeads * headDim} elements (f32, or f16 to halve the memory), with the token's position
- * id beside it. Positions need not be contiguous or sorted (star attention keeps original position
- * ids of scattered blocks); the attention kernel masks by position, never by index.
+ * {@code kvHeads * headDim} elements, with the token's position id beside it. Keys and values are
+ * stored each in its own {@link KvType} (f32; f16 to halve the memory; q8_0 to about quarter it),
+ * chosen independently. Positions need not be contiguous or sorted (star attention keeps original
+ * position ids of scattered blocks); the attention kernel masks by position, never by index, and
+ * reads tiles through {@link #keysTransposed}, {@link #keysTile} and {@link #valuesTile}, which
+ * dequantize into its f32 scratch.
  */
 public final class KvCache {
     private final int kvHeads;
     private final int headDim;
     private final int rowSize;
-    private final KvType type;
-    private float[] keys;      // F32 storage
-    private float[] values;
-    private short[] keysH;     // F16 storage
-    private short[] valuesH;
+    private final KvPlane k;
+    private final KvPlane v;
     private int[] positions;
     private int size;
     private int minPos = Integer.MAX_VALUE;
@@ -27,23 +28,30 @@ public final class KvCache {
     }
 
     public KvCache(int kvHeads, int headDim, int initialCapacity, KvType type) {
+        this(kvHeads, headDim, initialCapacity, type, type);
+    }
+
+    public KvCache(int kvHeads, int headDim, int initialCapacity, KvType keyType, KvType valueType) {
         this.kvHeads = kvHeads;
         this.headDim = headDim;
         this.rowSize = kvHeads * headDim;
-        this.type = type;
         int cap = Math.max(1, initialCapacity);
-        if (type == KvType.F32) {
-            this.keys = new float[cap * rowSize];
-            this.values = new float[cap * rowSize];
-        } else {
-            this.keysH = new short[cap * rowSize];
-            this.valuesH = new short[cap * rowSize];
-        }
+        this.k = KvPlane.of(keyType, rowSize, cap);
+        this.v = KvPlane.of(valueType, rowSize, cap);
         this.positions = new int[cap];
     }
 
+    /** The key type (equal to the value type unless they were chosen apart). */
     public KvType type() {
-        return type;
+        return k.type();
+    }
+
+    public KvType keyType() {
+        return k.type();
+    }
+
+    public KvType valueType() {
+        return v.type();
     }
 
     public int kvHeads() {
@@ -58,22 +66,30 @@ public final class KvCache {
         return size;
     }
 
-    /** The f32 key storage (row-major, {@code size() * kvHeads * headDim} used); f32 caches only. */
+    /** The f32 key storage (row-major, {@code size() * kvHeads * headDim} used); f32 keys only. */
     public float[] keys() {
-        if (type != KvType.F32) throw new IllegalStateException("an f16 cache has no f32 key array");
-        return keys;
+        if (!(k instanceof KvPlane.F32 f)) throw new IllegalStateException("a " + k.type().cliName() + " cache has no f32 key array");
+        return f.a;
     }
 
-    /** The f32 value storage; f32 caches only. */
+    /** The f32 value storage; f32 values only. */
     public float[] values() {
-        if (type != KvType.F32) throw new IllegalStateException("an f16 cache has no f32 value array");
-        return values;
+        if (!(v instanceof KvPlane.F32 f)) throw new IllegalStateException("a " + v.type().cliName() + " cache has no f32 value array");
+        return f.a;
     }
 
     /** Key element (row, kv head, d) as f32, whatever the storage. */
     public float key(int row, int kvHead, int d) {
-        int i = row * rowSize + kvHead * headDim + d;
-        return type == KvType.F32 ? keys[i] : Float.float16ToFloat(keysH[i]);
+        float[] one = new float[1];
+        k.read(row, kvHead * headDim + d, 1, one, 0);
+        return one[0];
+    }
+
+    /** Value element (row, kv head, d) as f32, whatever the storage. */
+    public float value(int row, int kvHead, int d) {
+        float[] one = new float[1];
+        v.read(row, kvHead * headDim + d, 1, one, 0);
+        return one[0];
     }
 
     /**
@@ -81,40 +97,31 @@ public final class KvCache {
      * {@code kt[d * stride + j] = K[from + j][kvHead][d]}.
      */
     public void keysTransposed(int from, int n, int kvHead, float[] kt, int stride) {
-        int off = from * rowSize + kvHead * headDim;
-        if (type == KvType.F32) {
+        int col = kvHead * headDim;
+        if (k instanceof KvPlane.F32 f) {
+            float[] keys = f.a;
+            int off = from * rowSize + col;
             for (int j = 0; j < n; j++) {
                 int src = off + j * rowSize;
                 for (int d = 0; d < headDim; d++) kt[d * stride + j] = keys[src + d];
             }
         } else {
+            float[] row = new float[headDim];
             for (int j = 0; j < n; j++) {
-                int src = off + j * rowSize;
-                for (int d = 0; d < headDim; d++) kt[d * stride + j] = Float.float16ToFloat(keysH[src + d]);
+                k.read(from + j, col, headDim, row, 0);
+                for (int d = 0; d < headDim; d++) kt[d * stride + j] = row[d];
             }
         }
     }
 
     /** Writes the values of rows [from, from+n) for one kv head into {@code vt} as n rows of headDim. */
     public void valuesTile(int from, int n, int kvHead, float[] vt) {
-        tile(values, valuesH, from, n, kvHead, vt);
+        for (int j = 0; j < n; j++) v.read(from + j, kvHead * headDim, headDim, vt, j * headDim);
     }
 
     /** Writes the keys of rows [from, from+n) for one kv head into {@code kt} as n rows of headDim. */
     public void keysTile(int from, int n, int kvHead, float[] kt) {
-        tile(keys, keysH, from, n, kvHead, kt);
-    }
-
-    private void tile(float[] f32, short[] f16, int from, int n, int kvHead, float[] dst) {
-        int off = from * rowSize + kvHead * headDim;
-        if (type == KvType.F32) {
-            for (int j = 0; j < n; j++) System.arraycopy(f32, off + j * rowSize, dst, j * headDim, headDim);
-        } else {
-            for (int j = 0; j < n; j++) {
-                int src = off + j * rowSize;
-                for (int d = 0; d < headDim; d++) dst[j * headDim + d] = Float.float16ToFloat(f16[src + d]);
-            }
-        }
+        for (int j = 0; j < n; j++) k.read(from + j, kvHead * headDim, headDim, kt, j * headDim);
     }
 
     public int[] positions() {
@@ -129,24 +136,20 @@ public final class KvCache {
         return maxPos;
     }
 
-    /** Bytes the keys and values of this cache occupy. */
+    /** Bytes the keys and values of this cache occupy (Q8_0 scales included). */
     public long bytes() {
-        return (long) size * rowSize * 2 * type.bytes;
+        return k.bytes(size) + v.bytes(size);
     }
 
     /** Appends {@code count} rows taken from {@code k}/{@code v} starting at row {@code fromRow}. */
-    public void append(float[] k, float[] v, int fromRow, int count, int[] pos, int posOffset) {
+    public void append(float[] keys, float[] values, int fromRow, int count, int[] pos, int posOffset) {
         ensureCapacity(size + count);
-        if (type == KvType.F32) {
-            System.arraycopy(k, fromRow * rowSize, keys, size * rowSize, count * rowSize);
-            System.arraycopy(v, fromRow * rowSize, values, size * rowSize, count * rowSize);
-        } else {
-            int src = fromRow * rowSize, dst = size * rowSize;
-            for (int i = 0; i < count * rowSize; i++) {
-                keysH[dst + i] = Float.floatToFloat16(k[src + i]);
-                valuesH[dst + i] = Float.floatToFloat16(v[src + i]);
-            }
-        }
+        k.write(keys, fromRow * rowSize, size, count);
+        v.write(values, fromRow * rowSize, size, count);
+        addPositions(pos, posOffset, count);
+    }
+
+    private void addPositions(int[] pos, int posOffset, int count) {
         for (int i = 0; i < count; i++) {
             int p = pos[posOffset + i];
             positions[size + i] = p;
@@ -161,30 +164,28 @@ public final class KvCache {
         appendRange(other, 0, other.size);
     }
 
-    /** Appends rows [from, from+count) of another cache (same shape and type: copied bit for bit). */
+    /** Appends rows [from, from+count) of another cache (same shape and types: copied bit for bit). */
     public void appendRange(KvCache other, int from, int count) {
-        if (other.type != type || other.rowSize != rowSize) throw new IllegalArgumentException("caches of different shapes");
+        if (other.k.type() != k.type() || other.v.type() != v.type() || other.rowSize != rowSize) {
+            throw new IllegalArgumentException("caches of different shapes or types");
+        }
         ensureCapacity(size + count);
-        if (type == KvType.F32) {
-            System.arraycopy(other.keys, from * rowSize, keys, size * rowSize, count * rowSize);
-            System.arraycopy(other.values, from * rowSize, values, size * rowSize, count * rowSize);
-        } else {
-            System.arraycopy(other.keysH, from * rowSize, keysH, size * rowSize, count * rowSize);
-            System.arraycopy(other.valuesH, from * rowSize, valuesH, size * rowSize, count * rowSize);
-        }
-        for (int i = 0; i < count; i++) {
-            int p = other.positions[from + i];
-            positions[size + i] = p;
-            minPos = Math.min(minPos, p);
-            maxPos = Math.max(maxPos, p);
-        }
-        size += count;
+        k.copy(other.k, from, size, count);
+        v.copy(other.v, from, size, count);
+        addPositions(other.positions, from, count);
     }
 
     /** A copy holding the same rows (used to start a block's local cache from the anchor's). */
     public KvCache copy(int extraCapacity) {
-        KvCache c = new KvCache(kvHeads, headDim, size + extraCapacity, type);
+        KvCache c = new KvCache(kvHeads, headDim, size + extraCapacity, k.type(), v.type());
         c.appendAll(this);
+        return c;
+    }
+
+    /** A new cache holding rows [from, from+count) of this one, bit for bit. */
+    public KvCache slice(int from, int count) {
+        KvCache c = new KvCache(kvHeads, headDim, count, k.type(), v.type());
+        c.appendRange(this, from, count);
         return c;
     }
 
@@ -200,16 +201,39 @@ public final class KvCache {
         }
     }
 
+    /** Bytes {@link #save} writes for {@code rows} rows of this shape and these types. */
+    public static long serializedBytes(int kvHeads, int headDim, KvType keyType, KvType valueType, int rows) {
+        int rs = kvHeads * headDim;
+        return 4L * rows + rows * keyType.rowBytes(rs) + rows * valueType.rowBytes(rs);
+    }
+
+    /** Writes positions, keys and values of all rows (little-endian, the storage types as they are). */
+    public void save(ByteBuffer out) {
+        out.order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        out.asIntBuffer().put(positions, 0, size);
+        out.position(out.position() + 4 * size);
+        k.save(out, size);
+        v.save(out, size);
+    }
+
+    /** Reads a cache of {@code rows} rows written by {@link #save}. */
+    public static KvCache load(ByteBuffer in, int kvHeads, int headDim, KvType keyType, KvType valueType, int rows) {
+        in.order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        KvCache c = new KvCache(kvHeads, headDim, rows, keyType, valueType);
+        int[] pos = new int[rows];
+        in.asIntBuffer().get(pos);
+        in.position(in.position() + 4 * rows);
+        c.k.load(in, rows);
+        c.v.load(in, rows);
+        c.addPositions(pos, 0, rows);
+        return c;
+    }
+
     private void ensureCapacity(int rows) {
         if (rows <= positions.length) return;
         int cap = Math.max(rows, positions.length + (positions.length >> 1) + 16);
-        if (type == KvType.F32) {
-            keys = Arrays.copyOf(keys, cap * rowSize);
-            values = Arrays.copyOf(values, cap * rowSize);
-        } else {
-            keysH = Arrays.copyOf(keysH, cap * rowSize);
-            valuesH = Arrays.copyOf(valuesH, cap * rowSize);
-        }
+        k.grow(cap);
+        v.grow(cap);
         positions = Arrays.copyOf(positions, cap);
     }
 }

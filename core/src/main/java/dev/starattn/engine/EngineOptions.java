@@ -8,12 +8,22 @@ import dev.starattn.attention.KvType;
  * @param blockSize   tokens per context block; 0 = ceil(N / hosts), one block per host
  * @param anchorSize  anchor tokens; -1 = the block size (the paper's default); 0 = no anchor
  * @param prefillChunk the most tokens pushed through the model at once (bounds activation memory)
- * @param kvType      element type of the KV caches (f16 halves their memory; arithmetic stays fp32)
+ * @param kvTypeK     element type of the cached keys (f16 halves their memory, q8_0 about quarters it;
+ *                    arithmetic and the merge stay fp32)
+ * @param kvTypeV     element type of the cached values, chosen independently of the keys
  */
 public record EngineOptions(AttentionMode mode, int hosts, int blockSize, int anchorSize,
                             AnchorPositions anchorPositions, AnchorContent anchorContent,
-                            int prefillChunk, long seed, KvType kvType) {
+                            int prefillChunk, long seed, KvType kvTypeK, KvType kvTypeV) {
+    /** Keys and values of one type. */
+    public EngineOptions(AttentionMode mode, int hosts, int blockSize, int anchorSize,
+                         AnchorPositions anchorPositions, AnchorContent anchorContent,
+                         int prefillChunk, long seed, KvType kvType) {
+        this(mode, hosts, blockSize, anchorSize, anchorPositions, anchorContent, prefillChunk, seed, kvType, kvType);
+    }
+
     public EngineOptions {
+        if (kvTypeK == null || kvTypeV == null) throw new IllegalArgumentException("KV types must be given");
         if (hosts < 1) throw new IllegalArgumentException("--hosts must be at least 1, got " + hosts);
         if (blockSize < 0) throw new IllegalArgumentException("--block-size must be positive (or 0 for auto), got " + blockSize);
         if (anchorSize < -1) throw new IllegalArgumentException("--anchor-size must be 0 or more, got " + anchorSize);
@@ -30,31 +40,41 @@ public record EngineOptions(AttentionMode mode, int hosts, int blockSize, int an
     }
 
     public EngineOptions withBlockSize(int b) {
-        return new EngineOptions(mode, hosts, b, anchorSize, anchorPositions, anchorContent, prefillChunk, seed, kvType);
+        return new EngineOptions(mode, hosts, b, anchorSize, anchorPositions, anchorContent, prefillChunk, seed, kvTypeK, kvTypeV);
     }
 
     public EngineOptions withAnchorSize(int a) {
-        return new EngineOptions(mode, hosts, blockSize, a, anchorPositions, anchorContent, prefillChunk, seed, kvType);
+        return new EngineOptions(mode, hosts, blockSize, a, anchorPositions, anchorContent, prefillChunk, seed, kvTypeK, kvTypeV);
     }
 
     public EngineOptions withAnchor(AnchorPositions p, AnchorContent c) {
-        return new EngineOptions(mode, hosts, blockSize, anchorSize, p, c, prefillChunk, seed, kvType);
+        return new EngineOptions(mode, hosts, blockSize, anchorSize, p, c, prefillChunk, seed, kvTypeK, kvTypeV);
     }
 
     public EngineOptions withPrefillChunk(int chunk) {
-        return new EngineOptions(mode, hosts, blockSize, anchorSize, anchorPositions, anchorContent, chunk, seed, kvType);
+        return new EngineOptions(mode, hosts, blockSize, anchorSize, anchorPositions, anchorContent, chunk, seed, kvTypeK, kvTypeV);
     }
 
     public EngineOptions withKvType(KvType t) {
-        return new EngineOptions(mode, hosts, blockSize, anchorSize, anchorPositions, anchorContent, prefillChunk, seed, t);
+        return new EngineOptions(mode, hosts, blockSize, anchorSize, anchorPositions, anchorContent, prefillChunk, seed, t, t);
+    }
+
+    /** Keys of type {@code k}, values of type {@code v}. */
+    public EngineOptions withKvTypes(KvType k, KvType v) {
+        return new EngineOptions(mode, hosts, blockSize, anchorSize, anchorPositions, anchorContent, prefillChunk, seed, k, v);
+    }
+
+    /** The key type (the one type of both when they are equal). */
+    public KvType kvType() {
+        return kvTypeK;
     }
 
     public EngineOptions withHosts(int h) {
-        return new EngineOptions(mode, h, blockSize, anchorSize, anchorPositions, anchorContent, prefillChunk, seed, kvType);
+        return new EngineOptions(mode, h, blockSize, anchorSize, anchorPositions, anchorContent, prefillChunk, seed, kvTypeK, kvTypeV);
     }
 
     public EngineOptions withSeed(long s) {
-        return new EngineOptions(mode, hosts, blockSize, anchorSize, anchorPositions, anchorContent, prefillChunk, s, kvType);
+        return new EngineOptions(mode, hosts, blockSize, anchorSize, anchorPositions, anchorContent, prefillChunk, s, kvTypeK, kvTypeV);
     }
 
     /** The block size for a context of n tokens. */

@@ -2,6 +2,7 @@ package dev.starattn.engine;
 
 import dev.starattn.model.LlamaConfig;
 import java.util.List;
+import java.util.function.Predicate;
 
 /**
  * Predicts the phase-1 work of dense, ring and star attention from (N, H, b, a, model shape):
@@ -18,26 +19,7 @@ public final class FlopModel {
         long att = 4L * c.heads() * c.headDim() * c.layers();
         return switch (o.mode()) {
             case DENSE -> new long[] {n * lin + causalPairs(n) * att};
-            case STAR -> {
-                List<List<BlockTask>> plan = BlockPlan.star(new int[n], o);
-                long[] out = new long[plan.size()];
-                for (int h = 0; h < plan.size(); h++) {
-                    long f = 0;
-                    int lastAnchor = -1;
-                    for (BlockTask b : plan.get(h)) {
-                        long m = b.tokens().length, a = b.anchorTokens().length;
-                        // The anchor is encoded once per host when every block shares it.
-                        boolean shared = o.anchorPositions() == AnchorPositions.ORIGINAL && o.anchorContent() != AnchorContent.PREVIOUS;
-                        if (a > 0 && (!shared || a != lastAnchor)) {
-                            f += a * lin + causalPairs(a) * att;
-                            lastAnchor = (int) a;
-                        }
-                        f += m * lin + (causalPairs(m) + m * a) * att;
-                    }
-                    out[h] = f;
-                }
-                yield out;
-            }
+            case STAR -> star(c, BlockPlan.star(new int[n], o), o, b -> false);
             case RING, RING_ZIGZAG -> {
                 List<int[]> pos = BlockPlan.ring(n, o.hosts(), o.mode() == AttentionMode.RING_ZIGZAG);
                 long[] out = new long[pos.size()];
@@ -49,6 +31,39 @@ public final class FlopModel {
                 yield out;
             }
         };
+    }
+
+    /**
+     * Predicted star phase-1 FLOPs of each host for this very context, when the blocks for which
+     * {@code cached} is true come from a block cache: a hit costs no FLOPs, and a host whose blocks
+     * all hit does not encode its anchor either. For a dense or ring run the cache plays no part.
+     */
+    public static long[] phase1PerHost(LlamaConfig c, int[] context, EngineOptions o, Predicate<BlockTask> cached) {
+        if (o.mode() != AttentionMode.STAR) return phase1PerHost(c, context.length, o);
+        return star(c, BlockPlan.star(context, o), o, cached);
+    }
+
+    private static long[] star(LlamaConfig c, List<List<BlockTask>> plan, EngineOptions o, Predicate<BlockTask> cached) {
+        long lin = c.linearFlopsPerToken();
+        long att = 4L * c.heads() * c.headDim() * c.layers();
+        // The anchor is encoded once per host when every block shares it.
+        boolean shared = o.anchorPositions() == AnchorPositions.ORIGINAL && o.anchorContent() != AnchorContent.PREVIOUS;
+        long[] out = new long[plan.size()];
+        for (int h = 0; h < plan.size(); h++) {
+            long f = 0;
+            int lastAnchor = -1;
+            for (BlockTask b : plan.get(h)) {
+                if (cached.test(b)) continue;
+                long m = b.tokens().length, a = b.anchorTokens().length;
+                if (a > 0 && (!shared || a != lastAnchor)) {
+                    f += a * lin + causalPairs(a) * att;
+                    lastAnchor = (int) a;
+                }
+                f += m * lin + (causalPairs(m) + m * a) * att;
+            }
+            out[h] = f;
+        }
+        return out;
     }
 
     public static long max(long[] v) {

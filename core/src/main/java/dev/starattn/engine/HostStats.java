@@ -18,6 +18,10 @@ public final class HostStats {
     public long phase1BytesReceived;
     public long phase2BytesSent;
     public long phase2BytesReceived;
+    /** Star phase-1 blocks taken from the block cache (no FLOPs spent on them). */
+    public int cacheHits;
+    /** Star phase-1 blocks looked up in the block cache, not found, encoded and stored. */
+    public int cacheMisses;
 
     public HostStats(String name) {
         this.name = name;

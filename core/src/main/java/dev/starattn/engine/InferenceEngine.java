@@ -22,6 +22,7 @@ public final class InferenceEngine {
     private final LlamaModel model;
     private final EngineOptions options;
     private final List<ContextHost> remoteHosts;
+    private final BlockCache blockCache;
 
     /** An engine whose context hosts all live in this JVM ({@code options.hosts()} of them). */
     public InferenceEngine(LlamaModel model, EngineOptions options) {
@@ -33,13 +34,30 @@ public final class InferenceEngine {
      * host) the last. Star attention only: ring needs hosts that talk to each other.
      */
     public InferenceEngine(LlamaModel model, EngineOptions options, List<? extends ContextHost> remoteHosts) {
+        this(model, options, remoteHosts, null);
+    }
+
+    private InferenceEngine(LlamaModel model, EngineOptions options, List<? extends ContextHost> remoteHosts, BlockCache blockCache) {
         this.model = model;
         this.options = options;
         this.remoteHosts = List.copyOf(remoteHosts);
+        this.blockCache = blockCache;
         if (!remoteHosts.isEmpty() && options.mode() != AttentionMode.STAR) {
             throw new IllegalArgumentException("remote hosts run star attention only; " + options.mode().cliName
                     + " needs all hosts in this process");
         }
+    }
+
+    /**
+     * This engine with a block cache for star phase 1 (shared by its in-process hosts; null for
+     * none): blocks already encoded, with the same anchor at the same positions, are not encoded again.
+     */
+    public InferenceEngine withBlockCache(BlockCache cache) {
+        return new InferenceEngine(model, options, remoteHosts, cache);
+    }
+
+    public BlockCache blockCache() {
+        return blockCache;
     }
 
     public EngineOptions options() {
@@ -58,7 +76,8 @@ public final class InferenceEngine {
         List<LocalContextHost> locals = new ArrayList<>();
         int localCount = !remoteHosts.isEmpty() ? 1 : options.mode() == AttentionMode.DENSE ? 1 : options.hosts();
         for (int h = 0; h < localCount; h++) {
-            LocalContextHost l = new LocalContextHost(remoteHosts.isEmpty() ? "host-" + h : "local", model, options.prefillChunk(), options.kvType());
+            LocalContextHost l = new LocalContextHost(remoteHosts.isEmpty() ? "host-" + h : "local", model, options.prefillChunk(),
+                    options.kvTypeK(), options.kvTypeV(), options.mode() == AttentionMode.STAR ? blockCache : null);
             locals.add(l);
             hosts.add(l);
         }

@@ -21,20 +21,32 @@ public final class LocalContextHost implements ContextHost {
     private final KvCache[] shard;
     private final HostStats stats;
 
-    private final KvType kvType;
+    private final KvType kvTypeK;
+    private final KvType kvTypeV;
+    private final BlockCache blockCache;
 
     public LocalContextHost(String name, LlamaModel model, int prefillChunk) {
         this(name, model, prefillChunk, KvType.F32);
     }
 
     public LocalContextHost(String name, LlamaModel model, int prefillChunk, KvType kvType) {
+        this(name, model, prefillChunk, kvType, kvType, null);
+    }
+
+    /**
+     * A host storing keys as {@code kvTypeK} and values as {@code kvTypeV}, taking star blocks from
+     * {@code blockCache} when it holds them (null: no cache).
+     */
+    public LocalContextHost(String name, LlamaModel model, int prefillChunk, KvType kvTypeK, KvType kvTypeV, BlockCache blockCache) {
         this.name = name;
         this.model = model;
         this.prefillChunk = prefillChunk;
-        this.kvType = kvType;
+        this.kvTypeK = kvTypeK;
+        this.kvTypeV = kvTypeV;
+        this.blockCache = blockCache;
         LlamaConfig c = model.config();
         this.shard = new KvCache[c.layers()];
-        for (int l = 0; l < c.layers(); l++) shard[l] = new KvCache(c.kvHeads(), c.headDim(), 256, kvType);
+        for (int l = 0; l < c.layers(); l++) shard[l] = new KvCache(c.kvHeads(), c.headDim(), 256, kvTypeK, kvTypeV);
         this.stats = new HostStats(name);
     }
 
@@ -60,6 +72,22 @@ public final class LocalContextHost implements ContextHost {
         int[] anchorTokensDone = null, anchorPosDone = null;
         int done = 0, tokens = 0;
         for (BlockTask b : blocks) {
+            String key = null;
+            if (blockCache != null) {
+                key = blockCache.key(b, kvTypeK, kvTypeV);
+                KvCache[] hit = blockCache.get(key, c.layers(), c.kvHeads(), c.headDim(), kvTypeK, kvTypeV);
+                if (hit != null && hit[0].size() == b.tokens().length) {
+                    // The block's KV is exactly what encoding it again would give: no FLOPs spent.
+                    for (int l = 0; l < c.layers(); l++) shard[l].appendAll(hit[l]);
+                    stats.cacheHits++;
+                    stats.blocks++;
+                    stats.tokens += b.tokens().length;
+                    tokens += b.tokens().length;
+                    progress.blockDone(name, ++done, blocks.size(), tokens);
+                    continue;
+                }
+                stats.cacheMisses++;
+            }
             KvCache[] local;
             int anchorLen = b.anchorTokens().length;
             if (anchorLen == 0) {
@@ -79,6 +107,11 @@ public final class LocalContextHost implements ContextHost {
             }
             prefill(b.tokens(), b.positions(), local, true);
             for (int l = 0; l < c.layers(); l++) shard[l].appendRange(local[l], anchorLen, b.tokens().length);
+            if (key != null) {
+                KvCache[] own = new KvCache[c.layers()];
+                for (int l = 0; l < c.layers(); l++) own[l] = local[l].slice(anchorLen, b.tokens().length);
+                blockCache.put(key, own);
+            }
             stats.blocks++;
             stats.tokens += b.tokens().length;
             tokens += b.tokens().length;
@@ -124,7 +157,7 @@ public final class LocalContextHost implements ContextHost {
     KvCache[] freshCaches(int capacity) {
         LlamaConfig c = model.config();
         KvCache[] k = new KvCache[c.layers()];
-        for (int l = 0; l < c.layers(); l++) k[l] = new KvCache(c.kvHeads(), c.headDim(), capacity, kvType);
+        for (int l = 0; l < c.layers(); l++) k[l] = new KvCache(c.kvHeads(), c.headDim(), capacity, kvTypeK, kvTypeV);
         return k;
     }
 

@@ -4,6 +4,7 @@ import dev.starattn.attention.KvType;
 import dev.starattn.engine.AnchorContent;
 import dev.starattn.engine.AnchorPositions;
 import dev.starattn.engine.AttentionMode;
+import dev.starattn.engine.BlockCache;
 import dev.starattn.engine.EngineOptions;
 import picocli.CommandLine.Option;
 
@@ -31,8 +32,23 @@ public final class EngineMixin {
     @Option(names = "--anchor-content", defaultValue = "first", description = "first, previous or shuffled.")
     String anchorContent;
 
-    @Option(names = "--kv-type", defaultValue = "f32", description = "KV cache element type: f32 or f16 (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--kv-type", description = "KV cache element type of keys and values: f32, f16 or q8_0 (default: f32).")
     String kvType;
+
+    @Option(names = "--kv-type-k", description = "Element type of the cached keys (default: --kv-type).")
+    String kvTypeK;
+
+    @Option(names = "--kv-type-v", description = "Element type of the cached values (default: --kv-type).")
+    String kvTypeV;
+
+    @Option(names = "--cache-dir", description = "Directory of the star block cache: encoded blocks are kept there and reused by later runs.")
+    java.nio.file.Path cacheDir;
+
+    @Option(names = "--cache-mem", defaultValue = "1g", description = "Memory budget of the block cache, e.g. 512m, 2g (default: ${DEFAULT-VALUE}).")
+    String cacheMem;
+
+    @Option(names = "--cache-disk", defaultValue = "16g", description = "Size budget of --cache-dir; least recently used blocks go first (default: ${DEFAULT-VALUE}).")
+    String cacheDisk;
 
     @Option(names = "--prefill-chunk", defaultValue = "1024", description = "Most tokens pushed through the model at once.")
     int prefillChunk;
@@ -52,7 +68,48 @@ public final class EngineMixin {
                     + attention + " or use --hosts N for in-process hosts");
         }
         return new EngineOptions(mode, mode == AttentionMode.DENSE ? 1 : hosts, blockSize, anchorSize, ap, ac, prefillChunk, seed,
-                KvType.parse(kvType));
+                kvType(kvTypeK, "--kv-type-k"), kvType(kvTypeV, "--kv-type-v"));
+    }
+
+    private KvType kvType(String specific, String flag) {
+        String s = specific != null ? specific : kvType != null ? kvType : "f32";
+        try {
+            return KvType.parse(s);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException((specific != null ? flag : "--kv-type") + " takes f32, f16 or q8_0, not '" + s + "'");
+        }
+    }
+
+    /** The block cache the flags ask for (star attention only), or null when --cache-dir is not given. */
+    public BlockCache blockCache(String modelFingerprint, java.io.PrintWriter err) {
+        if (cacheDir == null) return null;
+        if (java.nio.file.Files.exists(cacheDir) && !java.nio.file.Files.isDirectory(cacheDir)) {
+            throw new IllegalArgumentException("--cache-dir " + cacheDir + " is a file, not a directory");
+        }
+        return new BlockCache(modelFingerprint, parseSize(cacheMem, "--cache-mem"), cacheDir, parseSize(cacheDisk, "--cache-disk"),
+                w -> {
+                    err.println("warning: " + w);
+                    err.flush();
+                });
+    }
+
+    /** "512m", "2g", "100k" or a plain byte count. */
+    static long parseSize(String s, String flag) {
+        String t = s.trim().toLowerCase(java.util.Locale.ROOT);
+        long mult = 1;
+        if (t.endsWith("b")) t = t.substring(0, t.length() - 1);
+        if (t.endsWith("k")) mult = 1L << 10;
+        else if (t.endsWith("m")) mult = 1L << 20;
+        else if (t.endsWith("g")) mult = 1L << 30;
+        else if (t.endsWith("t")) mult = 1L << 40;
+        if (mult > 1) t = t.substring(0, t.length() - 1);
+        try {
+            double v = Double.parseDouble(t);
+            if (v < 0 || Double.isNaN(v)) throw new NumberFormatException();
+            return (long) (v * mult);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(flag + " takes a size such as 512m or 2g, not '" + s + "'");
+        }
     }
 
     /** True when remote context hosts are named. */

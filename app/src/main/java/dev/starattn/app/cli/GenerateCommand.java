@@ -130,7 +130,7 @@ public final class GenerateCommand implements Callable<Integer> {
                         ctxTokens.length, qTokens.length, remote.hosts().size(), engine.hostAddrs(),
                         cluster.session != null ? ", session " + cluster.session : "");
             } else {
-                e = new InferenceEngine(m.model(), options);
+                e = new InferenceEngine(m.model(), options).withBlockCache(engine.blockCache(m.fingerprint(), err));
                 if (!json) err.printf("context: %d tokens, query: %d tokens, attention: %s over %d host(s)%n",
                         ctxTokens.length, qTokens.length, options.mode().cliName, options.hosts());
             }
@@ -148,11 +148,19 @@ public final class GenerateCommand implements Callable<Integer> {
             text.append(dec.finish());
             if (json) {
                 out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(
-                        toJson(r, text.toString(), enc, options)));
+                        toJson(r, text.toString(), enc, options, e.blockCache())));
                 out.flush();
             } else {
                 out.println();
                 out.flush();
+                if (e.blockCache() != null) {
+                    int hits = 0, misses = 0;
+                    for (HostStats h : r.hosts()) {
+                        hits += h.cacheHits;
+                        misses += h.cacheMisses;
+                    }
+                    err.printf("block cache: %d hit(s), %d block(s) encoded%n", hits, misses);
+                }
                 err.printf("phase 1: %.0f ms (slowest host %.0f ms), phase 2: %.0f ms, first token %.0f ms, %.1f tokens/s%n",
                         enc.phase1Nanos() / 1e6, enc.phase1CriticalPathNanos() / 1e6, r.phase2Nanos() / 1e6,
                         r.ttftNanos() / 1e6, r.decodeTokensPerSecond());
@@ -169,6 +177,10 @@ public final class GenerateCommand implements Callable<Integer> {
     }
 
     static ObjectNode toJson(GenerationResult r, String text, EncodedContext enc, EngineOptions o) {
+        return toJson(r, text, enc, o, null);
+    }
+
+    static ObjectNode toJson(GenerationResult r, String text, EncodedContext enc, EngineOptions o, dev.starattn.engine.BlockCache cache) {
         ObjectMapper om = new ObjectMapper();
         ObjectNode j = om.createObjectNode();
         j.put("text", text);
@@ -202,6 +214,21 @@ public final class GenerateCommand implements Callable<Integer> {
             hj.put("phase1_bytes_received", h.phase1BytesReceived);
             hj.put("phase2_bytes_sent", h.phase2BytesSent);
             hj.put("phase2_bytes_received", h.phase2BytesReceived);
+            hj.put("cache_hits", h.cacheHits);
+            hj.put("cache_misses", h.cacheMisses);
+        }
+        j.put("kv_type_k", o.kvTypeK().cliName());
+        j.put("kv_type_v", o.kvTypeV().cliName());
+        if (cache != null) {
+            var cs = cache.stats();
+            ObjectNode c = j.putObject("block_cache");
+            c.put("dir", String.valueOf(cache.directory()));
+            c.put("hits", cs.hits());
+            c.put("disk_hits", cs.diskHits());
+            c.put("misses", cs.misses());
+            c.put("rejected_files", cs.rejectedFiles());
+            c.put("disk_bytes", cs.diskBytes());
+            c.put("disk_files", cs.diskFiles());
         }
         j.put("attention", o.mode().cliName);
         j.put("block_size", o.mode() == dev.starattn.engine.AttentionMode.STAR ? o.effectiveBlockSize(enc.length()) : 0);
