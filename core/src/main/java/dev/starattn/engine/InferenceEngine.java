@@ -330,7 +330,8 @@ public final class InferenceEngine {
                     me.addAttention(true, pairs);
                     if (n > 0) {
                         model.finishLayer(l, x[h], n, Arrays.copyOf(acc.out(), n * c.qDim()));
-                        me.addLinear(true, (long) n * c.linearFlopsPerToken());
+                        // linearFlopsPerToken covers all layers: count this layer's share.
+                        me.addLinear(true, (long) n * c.linearFlopsPerToken() / c.layers());
                     }
                     me.stats().phase1Nanos += System.nanoTime() - s;
                 }
