@@ -26,7 +26,7 @@ public final class AttentionKernel {
 
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
-    static final int BQ = 16;
+    static final int BQ = 64;
     /** Keys per tile: four vectors, so that a score row is four registers. */
     static final int BK = 4 * L;
     /** Below this many keys per chunk, splitting the KV for decode is not worth it. */
@@ -56,6 +56,7 @@ public final class AttentionKernel {
             chunks = Math.min(Math.max(1, keys / SPLIT_KV_MIN_CHUNK), Math.max(2, 2 * Parallel.threads()));
         }
         LongAdder pairs = new LongAdder();
+        if (rows < 4) return decode(q, rows, qPos, heads, kv, k0, k1, scale, pairs);
         if (chunks == 1) {
             Parallel.forRange(heads * qTiles, 1, (from, to) -> {
                 Scratch s = Scratch.get(hd);
@@ -86,6 +87,127 @@ public final class AttentionKernel {
             pairs.add(n);
         });
         return LseMerge.merge(parts).withPairs(pairs.sum());
+    }
+
+    /**
+     * One to three query rows (decode, a short phase-2 step): work items are (kv head, chunk of
+     * keys), so that each key and value tile is fetched once for every query head of its group
+     * and every row; scores are plain dot products. Chunks are merged exactly.
+     */
+    private static Partial decode(float[] q, int rows, int[] qPos, int heads, KvCache kv, int k0, int k1, float scale,
+                                  LongAdder pairs) {
+        int hd = kv.headDim(), kvHeads = kv.kvHeads();
+        int keys = k1 - k0;
+        int chunks = Math.max(1, Math.min(keys / 256, Math.max(1, 4 * Parallel.threads() / kvHeads)));
+        List<Partial> parts = new ArrayList<>(chunks);
+        for (int c = 0; c < chunks; c++) parts.add(Partial.empty(rows, heads, hd));
+        Parallel.forRange(kvHeads * chunks, 1, (from, to) -> {
+            long n = 0;
+            for (int item = from; item < to; item++) {
+                int c = item % chunks, g = item / chunks;
+                int ks = k0 + (int) ((long) keys * c / chunks), ke = k0 + (int) ((long) keys * (c + 1) / chunks);
+                Partial p = parts.get(c);
+                n += decodeItem(q, rows, qPos, heads, kv, g, ks, ke, scale, p.out(), p.lse());
+            }
+            pairs.add(n);
+        });
+        return LseMerge.merge(parts).withPairs(pairs.sum());
+    }
+
+    private static final ThreadLocal<float[][]> DECODE_SCRATCH = new ThreadLocal<>();
+
+    private static long decodeItem(float[] q, int rows, int[] qPos, int heads, KvCache kv, int g, int k0, int k1,
+                                   float scale, float[] out, float[] lse) {
+        int hd = kv.headDim(), group = heads / kv.kvHeads(), nv = rows * group, qStride = heads * hd;
+        float[][] sc = DECODE_SCRATCH.get();
+        if (sc == null || sc[0].length < nv * BK || sc[2].length < nv * hd || sc[3].length < BK * hd) {
+            sc = new float[][] {new float[nv * BK], new float[nv * 2], new float[nv * hd], new float[BK * hd], new float[BK * hd]};
+            DECODE_SCRATCH.set(sc);
+        }
+        float[] s = sc[0], ml = sc[1], acc = sc[2], kt = sc[3], vt = sc[4];
+        java.util.Arrays.fill(ml, 0, nv, Float.NEGATIVE_INFINITY); // running max per query vector
+        java.util.Arrays.fill(ml, nv, 2 * nv, 0f);                 // running sum
+        java.util.Arrays.fill(acc, 0, nv * hd, 0f);
+        int[] kPos = kv.positions();
+        int qMax = Integer.MIN_VALUE;
+        for (int r = 0; r < rows; r++) qMax = Math.max(qMax, qPos[r]);
+        long visible = 0;
+        int dVec = hd - hd % L;
+        for (int kb = k0; kb < k1; kb += BK) {
+            int nk = Math.min(BK, k1 - kb);
+            int tMin = Integer.MAX_VALUE;
+            for (int j = 0; j < nk; j++) tMin = Math.min(tMin, kPos[kb + j]);
+            if (tMin > qMax) continue;
+            kv.keysTile(kb, nk, g, kt);
+            kv.valuesTile(kb, nk, g, vt);
+            for (int v = 0; v < nv; v++) {
+                int r = v / group, h = g * group + v % group;
+                int qOff = r * qStride + h * hd, so = v * BK, qp = qPos[r];
+                float rowMax = Float.NEGATIVE_INFINITY;
+                for (int j = 0; j < nk; j++) {
+                    if (kPos[kb + j] > qp) {
+                        s[so + j] = Float.NEGATIVE_INFINITY;
+                        continue;
+                    }
+                    float x = scale * dot(q, qOff, kt, j * hd, hd);
+                    s[so + j] = x;
+                    rowMax = Math.max(rowMax, x);
+                    visible++;
+                }
+                if (rowMax == Float.NEGATIVE_INFINITY) {
+                    java.util.Arrays.fill(s, so, so + nk, 0f);
+                    continue;
+                }
+                float mOld = ml[v], mNew = Math.max(mOld, rowMax);
+                float corr = mOld == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(mOld - mNew);
+                float sum = 0f;
+                int j = 0;
+                FloatVector mv = FloatVector.broadcast(S, mNew), sv = FloatVector.zero(S);
+                for (int bound = S.loopBound(nk); j < bound; j += L) {
+                    FloatVector e = FloatVector.fromArray(S, s, so + j).sub(mv).lanewise(VectorOperators.EXP);
+                    e.intoArray(s, so + j);
+                    sv = sv.add(e);
+                }
+                sum = sv.reduceLanes(VectorOperators.ADD);
+                for (; j < nk; j++) {
+                    float e = (float) Math.exp(s[so + j] - mNew);
+                    s[so + j] = e;
+                    sum += e;
+                }
+                ml[v] = mNew;
+                ml[nv + v] = ml[nv + v] * corr + sum;
+                if (corr != 1f) scaleRow(acc, v * hd, hd, corr);
+            }
+            // acc[v] += sum_j p[v][j] * V_j: each value row loaded once for all query vectors.
+            for (int j = 0; j < nk; j++) {
+                int vo = j * hd;
+                for (int v = 0; v < nv; v++) {
+                    float p = s[v * BK + j];
+                    if (p == 0f) continue;
+                    int ao = v * hd;
+                    FloatVector pv = FloatVector.broadcast(S, p);
+                    int d = 0;
+                    for (; d < dVec; d += L) {
+                        FloatVector.fromArray(S, vt, vo + d).fma(pv, FloatVector.fromArray(S, acc, ao + d)).intoArray(acc, ao + d);
+                    }
+                    for (; d < hd; d++) acc[ao + d] += p * vt[vo + d];
+                }
+            }
+        }
+        for (int v = 0; v < nv; v++) {
+            int r = v / group, h = g * group + v % group;
+            int oOff = (r * heads + h) * hd, lIdx = r * heads + h;
+            float l = ml[nv + v];
+            if (l == 0f) {
+                lse[lIdx] = Float.NEGATIVE_INFINITY;
+                java.util.Arrays.fill(out, oOff, oOff + hd, 0f);
+                continue;
+            }
+            float inv = 1f / l;
+            for (int d = 0; d < hd; d++) out[oOff + d] = acc[v * hd + d] * inv;
+            lse[lIdx] = ml[v] + (float) Math.log(l);
+        }
+        return visible;
     }
 
     /** Per-thread buffers, sized for one head dimension. */
