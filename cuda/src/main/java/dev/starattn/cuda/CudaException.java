@@ -1,7 +1,7 @@
 package dev.starattn.cuda;
 
 /** A CUDA failure, or no usable GPU: the message says what a person can do about it. */
-public class CudaException extends RuntimeException {
+public class CudaException extends IllegalStateException {
     public CudaException(String message) {
         super(message);
     }

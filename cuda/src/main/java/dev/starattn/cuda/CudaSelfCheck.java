@@ -228,6 +228,32 @@ public final class CudaSelfCheck {
         }
     }
 
+    /**
+     * The whole star pipeline through {@link dev.starattn.engine.InferenceEngine}: 3 hosts, the first two
+     * on the GPU, against 3 CPU hosts; first-token logits and greedy tokens.
+     */
+    public void engine(LlamaModel cpuModel, int contextLen, double tol) {
+        LlamaConfig c = cpuModel.config();
+        Random rnd = new Random(9);
+        int[] ctx = new int[contextLen], query = new int[7];
+        for (int i = 0; i < ctx.length; i++) ctx[i] = rnd.nextInt(c.vocabSize());
+        for (int i = 0; i < query.length; i++) query[i] = rnd.nextInt(c.vocabSize());
+        var opts = new dev.starattn.engine.EngineOptions(dev.starattn.engine.AttentionMode.STAR, 3, 0, -1,
+                dev.starattn.engine.AnchorPositions.parse("original"), dev.starattn.engine.AnchorContent.parse("first"), 64, 0,
+                dev.starattn.attention.KvType.F32);
+        var sampling = new dev.starattn.engine.SamplingOptions(0, 1, 0);
+        var cpuEngine = new dev.starattn.engine.InferenceEngine(cpuModel, opts);
+        var rc = cpuEngine.generate(cpuEngine.encode(ctx, ProgressListener.NONE), query, sampling, 8, t -> false, t -> {});
+        try (CudaModel gm = new CudaModel(dev, cpuModel);
+             CudaContextHost h0 = new CudaContextHost("gpu-0", gm, 64); CudaContextHost h1 = new CudaContextHost("gpu-1", gm, 64)) {
+            var gpuEngine = new dev.starattn.engine.InferenceEngine(cpuModel, opts, List.of(h0, h1));
+            var rg = gpuEngine.generate(gpuEngine.encode(ctx, ProgressListener.NONE), query, sampling, 8, t -> false, t -> {});
+            add("engine star 3 hosts (2 GPU + CPU query host) first logits, ctx=" + contextLen, rg.firstLogits(), rc.firstLogits(),
+                    rc.firstLogits().length, tol, "greedy tokens gpu=" + Arrays.toString(rg.tokens()) + " cpu=" + Arrays.toString(rc.tokens())
+                            + String.format("; phase1 gpu-hosts %.0f ms vs cpu %.0f ms", rg.phase1Nanos() / 1e6, rc.phase1Nanos() / 1e6));
+        }
+    }
+
     /** A Hugging Face directory with ref_tokens.txt and ref_logits.f32 (all rows) from transformers. */
     public void huggingFace(Path dir, double tol) throws Exception {
         Path tj = dir.resolve("tokenizer.json");
@@ -306,20 +332,41 @@ public final class CudaSelfCheck {
         return ModelLoader.load(p);
     }
 
-    public void all(Path work, Path hfDir) throws Exception {
-        attention();
-        q8();
-        try (LoadedModel m = randomModel(work, "llama", 256, 4, 8, 2, 640, 1000, GgmlType.F32)) {
-            model("llama dim=256 L=4 h=8/2 (rope norm) F32", m.model(), 150, 3, 64, 2e-2);
-            star(m.model(), 2e-2);
+    interface Section {
+        void run() throws Exception;
+    }
+
+    void section(String name, Section s) {
+        try {
+            s.run();
+        } catch (Throwable t) {
+            t.printStackTrace(System.out);
+            results.add(new Result(name + " threw " + t, Double.NaN, Double.POSITIVE_INFINITY, 0, ""));
+            System.out.println("FAIL " + name + ": " + t);
         }
-        try (LoadedModel m = randomModel(work, "qwen2", 512, 3, 8, 4, 1024, 2000, GgmlType.F32)) {
-            model("qwen2 dim=512 L=3 h=8/4 (rope neox, qkv bias) F32", m.model(), 300, 2, 128, 2e-2);
-        }
-        try (LoadedModel m = randomModel(work, "llama", 512, 2, 4, 4, 1024, 1000, GgmlType.Q8_0)) {
-            model("llama dim=512 L=2 h=4/4 hd=128 Q8_0", m.model(), 200, 1, 200, 2e-2);
-        }
-        if (hfDir != null) huggingFace(hfDir, 2e-2);
+    }
+
+    public void all(Path work, Path hfDir) {
+        section("attention", this::attention);
+        section("q8", this::q8);
+        section("llama F32", () -> {
+            try (LoadedModel m = randomModel(work, "llama", 256, 4, 8, 2, 640, 1000, GgmlType.F32)) {
+                model("llama dim=256 L=4 h=8/2 (rope norm) F32", m.model(), 150, 3, 64, 2e-2);
+                star(m.model(), 2e-2);
+                engine(m.model(), 600, 2e-2);
+            }
+        });
+        section("qwen2 F32", () -> {
+            try (LoadedModel m = randomModel(work, "qwen2", 512, 3, 8, 4, 1024, 2000, GgmlType.F32)) {
+                model("qwen2 dim=512 L=3 h=8/4 (rope neox, qkv bias) F32", m.model(), 300, 2, 128, 2e-2);
+            }
+        });
+        section("llama Q8_0", () -> {
+            try (LoadedModel m = randomModel(work, "llama", 512, 2, 4, 4, 1024, 1000, GgmlType.Q8_0)) {
+                model("llama dim=512 L=2 h=4/4 hd=128 Q8_0", m.model(), 200, 1, 200, 2e-2);
+            }
+        });
+        if (hfDir != null) section("huggingface", () -> huggingFace(hfDir, 2e-2));
     }
 
     public static void main(String[] args) throws Exception {

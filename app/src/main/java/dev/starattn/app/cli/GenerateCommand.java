@@ -78,6 +78,10 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--template", description = "Prompt template: base or llama3 (default: the model's own).")
     String template;
 
+    @Option(names = "--device", defaultValue = "cpu",
+            description = "cpu or cuda: with cuda, all context hosts but the query host run on GPU 0 (star only).")
+    String device;
+
     @Option(names = "--json", description = "Print one JSON object with the answer, timings and per-host figures.")
     boolean json;
 
@@ -116,7 +120,9 @@ public final class GenerateCommand implements Callable<Integer> {
                         + " query tokens) plus " + maxNew + " new tokens needs " + need + " positions but the model's context length is "
                         + maxLen + "; shorten the context or lower -n");
             }
-            InferenceEngine e = new InferenceEngine(m.model(), options);
+            CudaHosts gpu = CudaHosts.forDevice(device, m.model(), options);
+            InferenceEngine e = gpu == null ? new InferenceEngine(m.model(), options)
+                    : new InferenceEngine(m.model(), options, gpu.hosts());
             if (!json) err.printf("loaded %s (%s) in %.0f ms%n", model.getFileName(), m.config(), loadNanos / 1e6);
             if (!json) err.printf("context: %d tokens, query: %d tokens, attention: %s over %d host(s)%n",
                     ctxTokens.length, qTokens.length, options.mode().cliName, options.hosts());
@@ -132,6 +138,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 }
             });
             text.append(dec.finish());
+            if (gpu != null) gpu.close();
             if (json) {
                 out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(
                         toJson(r, text.toString(), enc, options)));
