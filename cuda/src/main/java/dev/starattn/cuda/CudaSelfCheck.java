@@ -4,7 +4,14 @@ import dev.starattn.attention.AttentionKernel;
 import dev.starattn.attention.KvCache;
 import dev.starattn.attention.LseMerge;
 import dev.starattn.attention.Partial;
+import dev.starattn.attention.KvType;
+import dev.starattn.engine.AnchorContent;
+import dev.starattn.engine.AnchorPositions;
+import dev.starattn.engine.AttentionMode;
 import dev.starattn.engine.BlockTask;
+import dev.starattn.engine.EngineOptions;
+import dev.starattn.engine.InferenceEngine;
+import dev.starattn.engine.SamplingOptions;
 import dev.starattn.engine.LocalContextHost;
 import dev.starattn.engine.ProgressListener;
 import dev.starattn.model.LlamaConfig;
@@ -229,7 +236,7 @@ public final class CudaSelfCheck {
     }
 
     /**
-     * The whole star pipeline through {@link dev.starattn.engine.InferenceEngine}: 3 hosts, the first two
+     * The whole star pipeline through {@link InferenceEngine}: 3 hosts, the first two
      * on the GPU, against 3 CPU hosts; first-token logits and greedy tokens.
      */
     public void engine(LlamaModel cpuModel, int contextLen, double tol) {
@@ -238,15 +245,15 @@ public final class CudaSelfCheck {
         int[] ctx = new int[contextLen], query = new int[7];
         for (int i = 0; i < ctx.length; i++) ctx[i] = rnd.nextInt(c.vocabSize());
         for (int i = 0; i < query.length; i++) query[i] = rnd.nextInt(c.vocabSize());
-        var opts = new dev.starattn.engine.EngineOptions(dev.starattn.engine.AttentionMode.STAR, 3, 0, -1,
-                dev.starattn.engine.AnchorPositions.parse("original"), dev.starattn.engine.AnchorContent.parse("first"), 64, 0,
-                dev.starattn.attention.KvType.F32);
-        var sampling = new dev.starattn.engine.SamplingOptions(0, 1, 0);
-        var cpuEngine = new dev.starattn.engine.InferenceEngine(cpuModel, opts);
+        var opts = new EngineOptions(AttentionMode.STAR, 3, 0, -1,
+                AnchorPositions.parse("original"), AnchorContent.parse("first"), 64, 0,
+                KvType.F32);
+        var sampling = new SamplingOptions(0, 1, 0);
+        var cpuEngine = new InferenceEngine(cpuModel, opts);
         var rc = cpuEngine.generate(cpuEngine.encode(ctx, ProgressListener.NONE), query, sampling, 8, t -> false, t -> {});
         try (CudaModel gm = new CudaModel(dev, cpuModel);
              CudaContextHost h0 = new CudaContextHost("gpu-0", gm, 64); CudaContextHost h1 = new CudaContextHost("gpu-1", gm, 64)) {
-            var gpuEngine = new dev.starattn.engine.InferenceEngine(cpuModel, opts, List.of(h0, h1));
+            var gpuEngine = new InferenceEngine(cpuModel, opts, List.of(h0, h1));
             var rg = gpuEngine.generate(gpuEngine.encode(ctx, ProgressListener.NONE), query, sampling, 8, t -> false, t -> {});
             add("engine star 3 hosts (2 GPU + CPU query host) first logits, ctx=" + contextLen, rg.firstLogits(), rc.firstLogits(),
                     rc.firstLogits().length, tol, "greedy tokens gpu=" + Arrays.toString(rg.tokens()) + " cpu=" + Arrays.toString(rc.tokens())
