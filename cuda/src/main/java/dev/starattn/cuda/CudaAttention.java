@@ -30,7 +30,7 @@ public final class CudaAttention {
         int blocks = ((rows + QT - 1) / QT) * heads;
         int target = 2 * dev.multiprocessors();
         if (blocks >= target || keys < 1024) return 1;
-        return Math.max(1, Math.min(Math.min(keys / 256, (target + blocks - 1) / blocks), 64));
+        return Math.max(1, Math.min(Math.min(keys / 256, (4 * target + blocks - 1) / blocks), 64));
     }
 
     /**

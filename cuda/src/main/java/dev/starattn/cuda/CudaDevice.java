@@ -339,10 +339,12 @@ public final class CudaDevice implements AutoCloseable {
      */
     public void gemmBf16(long w, long x, long c, int rows, int cols, int n, boolean accumulate) {
         makeCurrent();
+        // A conditional would be typed Object by invokeExact's signature polymorphism: use a local.
+        MemorySegment beta = accumulate ? one : zero;
         try {
             Cublas.check((int) blas.gemmEx.invokeExact(cublasHandle, Cublas.OP_T, Cublas.OP_N, rows, n, cols,
                     one, w, Cublas.R_16BF, cols, x, Cublas.R_16BF, cols,
-                    accumulate ? one : zero, c, Cublas.R_32F, rows, Cublas.COMPUTE_32F, Cublas.GEMM_DEFAULT), "cublasGemmEx");
+                    beta, c, Cublas.R_32F, rows, Cublas.COMPUTE_32F, Cublas.GEMM_DEFAULT), "cublasGemmEx");
         } catch (CudaException e) {
             throw e;
         } catch (Throwable t) {
