@@ -67,8 +67,8 @@ class CudaGpuTest {
     void logitsAndStarHostMatchTheCpu(@TempDir Path tmp) {
         CudaSelfCheck s = check();
         try (LoadedModel m = CudaSelfCheck.randomModel(tmp, "llama", 128, 2, 4, 2, 256, 600, GgmlType.F32)) {
-            s.model("llama small", m.model(), 70, 2, 32, 2e-2);
-            s.star(m.model(), 2e-2);
+            s.model("llama small", m.model(), 70, 2, 32, 5e-2);
+            s.star(m.model(), 5e-2);
         }
         assertAllOk(s);
     }
