@@ -81,6 +81,10 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--template", description = "Prompt template: base or llama3 (default: the model's own).")
     String template;
 
+    @Option(names = "--device", defaultValue = "cpu",
+            description = "cpu or cuda: with cuda, all context hosts but the query host run on GPU 0 (star only).")
+    String device;
+
     @Option(names = "--json", description = "Print one JSON object with the answer, timings and per-host figures.")
     boolean json;
 
@@ -123,6 +127,7 @@ public final class GenerateCommand implements Callable<Integer> {
             }
             if (!json) err.printf("loaded %s (%s) in %.0f ms%n", model.getFileName(), m.config(), loadNanos / 1e6);
             InferenceEngine e;
+            CudaHosts gpu = null;
             if (engine.remote()) {
                 remote = dev.starattn.cluster.Cluster.connect(engine.hostAddrs(), m, cluster.options(options.prefillChunk()));
                 e = new InferenceEngine(m.model(), options, remote.hosts());
@@ -130,9 +135,11 @@ public final class GenerateCommand implements Callable<Integer> {
                         ctxTokens.length, qTokens.length, remote.hosts().size(), engine.hostAddrs(),
                         cluster.session != null ? ", session " + cluster.session : "");
             } else {
-                e = new InferenceEngine(m.model(), options).withBlockCache(engine.blockCache(m.fingerprint(), err));
-                if (!json) err.printf("context: %d tokens, query: %d tokens, attention: %s over %d host(s)%n",
-                        ctxTokens.length, qTokens.length, options.mode().cliName, options.hosts());
+                gpu = CudaHosts.forDevice(device, m.model(), options);
+                e = gpu == null ? new InferenceEngine(m.model(), options).withBlockCache(engine.blockCache(m.fingerprint(), err))
+                        : new InferenceEngine(m.model(), options, gpu.hosts());
+                if (!json) err.printf("context: %d tokens, query: %d tokens, attention: %s over %d host(s)%s%n",
+                        ctxTokens.length, qTokens.length, options.mode().cliName, options.hosts(), gpu == null ? "" : " on the GPU");
             }
             EncodedContext enc = e.encode(ctxTokens, json ? dev.starattn.engine.ProgressListener.NONE : new Phase1Progress(err));
             TokenStreamDecoder dec = new TokenStreamDecoder(m.tokenizer(), false);
@@ -146,6 +153,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 }
             });
             text.append(dec.finish());
+            if (gpu != null) gpu.close();
             if (json) {
                 out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(
                         toJson(r, text.toString(), enc, options, e.blockCache())));

@@ -1,0 +1,125 @@
+package dev.starattn.cuda;
+
+import dev.starattn.attention.Partial;
+import java.util.List;
+
+/**
+ * The attention kernels from Java: flash-attention forward with log-sum-exp over a {@link DeviceKv}
+ * (causal by position id, grouped-query heads), split over the keys when few query rows face many
+ * keys (decode, star phase 2) and the splits merged by log-sum-exp on the GPU; and the LSE merge of
+ * partials from several hosts.
+ */
+public final class CudaAttention {
+    static final int QT = 16;
+    static final int KT = 32;
+
+    private final CudaDevice dev;
+    private long scratch;
+    private long scratchBytes;
+
+    public CudaAttention(CudaDevice dev) {
+        this.dev = dev;
+    }
+
+    static int smemBytes(int hd) {
+        return 4 * (KT * (hd + 1) + KT * hd + QT * hd + KT);
+    }
+
+    /** Key splits for a launch: more than one only when the grid would leave the GPU idle. */
+    int splits(int rows, int heads, int keys) {
+        int blocks = ((rows + QT - 1) / QT) * heads;
+        int target = 2 * dev.multiprocessors();
+        if (blocks >= target || keys < 1024) return 1;
+        return Math.max(1, Math.min(Math.min(keys / 256, (4 * target + blocks - 1) / blocks), 64));
+    }
+
+    /**
+     * Attention of device queries q (rows x heads x hd, RoPE applied) at device positions qPos over keys
+     * [k0, k1) of kv; writes out (rows x heads x hd) and lse (rows x heads).
+     */
+    public void attend(long q, long qPos, int rows, int heads, DeviceKv kv, int k0, int k1, long out, long lse) {
+        int hd = kv.headDim;
+        if (hd > 256) throw new CudaException("head_dim " + hd + " is above the GPU kernel's limit of 256");
+        if (heads % kv.kvHeads != 0) throw new IllegalArgumentException(heads + " query heads do not group over " + kv.kvHeads);
+        float scale = (float) (1.0 / Math.sqrt(hd));
+        int keys = Math.max(0, k1 - k0);
+        int splits = splits(rows, heads, keys);
+        int gx = (rows + QT - 1) / QT;
+        int smem = smemBytes(hd);
+        if (splits == 1) {
+            dev.launch("flash_attn_fwd", gx, heads, 1, 128, smem, q, qPos, rows, heads, kv.k, kv.v, kv.pos, kv.kvHeads, hd,
+                    k0, Math.max(k0, k1), scale, out, lse, KT);
+            return;
+        }
+        long plane = (long) rows * heads;
+        long need = 4L * splits * plane * (hd + 1);
+        if (need > scratchBytes) {
+            dev.free(scratch);
+            scratch = dev.alloc(need);
+            scratchBytes = need;
+        }
+        long parts = scratch, lses = scratch + 4L * splits * plane * hd;
+        dev.launch("flash_attn_fwd", gx, heads, splits, 128, smem, q, qPos, rows, heads, kv.k, kv.v, kv.pos, kv.kvHeads, hd,
+                k0, k1, scale, parts, lses, KT);
+        merge(parts, lses, splits, (int) plane, hd, out, lse);
+    }
+
+    /** LSE merge on the GPU: parts [p][rh][hd], lses [p][rh] -> out [rh][hd], lseOut [rh]. */
+    public void merge(long parts, long lses, int p, int rh, int hd, long out, long lseOut) {
+        int warpsPerBlock = 4;
+        dev.launch("lse_merge", (rh + warpsPerBlock - 1) / warpsPerBlock, 1, 1, 32 * warpsPerBlock, 0, parts, lses, p, rh, hd, out, lseOut);
+    }
+
+    /** Host-array convenience (tests, phase 2): attention of q over all of kv, as a {@link Partial}. */
+    public Partial attend(float[] q, int rows, int[] qPos, int heads, DeviceKv kv) {
+        int hd = kv.headDim;
+        Partial r = Partial.empty(rows, heads, hd);
+        if (rows == 0 || kv.size == 0) return r;
+        long dq = dev.alloc(4L * q.length), dp = dev.alloc(4L * rows), dout = dev.alloc(4L * rows * heads * hd),
+                dl = dev.alloc(4L * rows * heads);
+        try {
+            dev.copyIn(dq, q, 0, rows * heads * hd);
+            dev.copyIn(dp, qPos, 0, rows);
+            attend(dq, dp, rows, heads, kv, 0, kv.size, dout, dl);
+            dev.copyOut(dout, r.out(), 0, rows * heads * hd);
+            dev.copyOut(dl, r.lse(), 0, rows * heads);
+        } finally {
+            dev.free(dq);
+            dev.free(dp);
+            dev.free(dout);
+            dev.free(dl);
+        }
+        return r.withPairs(kv.visiblePairs(qPos, 0, kv.size) * heads);
+    }
+
+    /** Host-array convenience: merges partials on the GPU (same result as {@code LseMerge.merge}). */
+    public Partial merge(List<Partial> ps) {
+        Partial f = ps.getFirst();
+        int rh = f.rows() * f.heads(), hd = f.headDim(), p = ps.size();
+        long parts = dev.alloc(4L * p * rh * hd), lses = dev.alloc(4L * p * rh), out = dev.alloc(4L * rh * hd), lo = dev.alloc(4L * rh);
+        try {
+            long pairs = 0;
+            for (int i = 0; i < p; i++) {
+                dev.copyIn(parts + 4L * i * rh * hd, ps.get(i).out(), 0, rh * hd);
+                dev.copyIn(lses + 4L * i * rh, ps.get(i).lse(), 0, rh);
+                pairs += ps.get(i).pairs();
+            }
+            merge(parts, lses, p, rh, hd, out, lo);
+            Partial r = new Partial(f.rows(), f.heads(), hd, new float[rh * hd], new float[rh], pairs);
+            dev.copyOut(out, r.out(), 0, rh * hd);
+            dev.copyOut(lo, r.lse(), 0, rh);
+            return r;
+        } finally {
+            dev.free(parts);
+            dev.free(lses);
+            dev.free(out);
+            dev.free(lo);
+        }
+    }
+
+    public void close() {
+        dev.free(scratch);
+        scratch = 0;
+        scratchBytes = 0;
+    }
+}

@@ -1,0 +1,391 @@
+package dev.starattn.cuda;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * One GPU: its primary context (shared with cuBLAS), the kernels module (loaded from the embedded
+ * fatbin: sm_90 code, PTX for other GPUs), a cuBLAS handle, and allocation, copy and launch helpers.
+ * All work goes to the default stream, so that kernels, cuBLAS and copies are ordered.
+ * Thread-safe in the sense that every call makes the context current on the calling thread.
+ */
+public final class CudaDevice implements AutoCloseable {
+    private static final String[] KERNELS = {"embed_bf16", "rmsnorm_bf16", "add_bias", "rope", "swiglu_bf16", "f32_to_bf16",
+            "dequant_q8_0_bf16", "kv_append", "flash_attn_fwd", "lse_merge"};
+    static final int MAX_ATTN_SMEM = 100 * 1024;
+
+    private final CudaDriver drv;
+    private final Cublas blas;
+    private final int ordinal;
+    private final String name;
+    private final MemorySegment ctx;
+    private final MemorySegment module;
+    private final MemorySegment cublasHandle;
+    private final Map<String, MemorySegment> functions = new HashMap<>();
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment one, zero;
+    private final int smCount;
+    private boolean closed;
+
+    private CudaDevice(int ordinal) {
+        this.drv = CudaDriver.get();
+        this.ordinal = ordinal;
+        int count = deviceCount();
+        if (count == 0) throw new CudaException("no CUDA GPU is visible (cuDeviceGetCount = 0); run with --device cpu");
+        if (ordinal < 0 || ordinal >= count) {
+            throw new CudaException("GPU " + ordinal + " does not exist: " + count + " GPU(s) are visible (0.." + (count - 1) + ")");
+        }
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment dev = a.allocate(JAVA_INT);
+            drv.check((int) drv.cuDeviceGet.invokeExact(dev, ordinal), "cuDeviceGet");
+            int device = dev.get(JAVA_INT, 0);
+            MemorySegment buf = a.allocate(256);
+            drv.check((int) drv.cuDeviceGetName.invokeExact(buf, 256, device), "cuDeviceGetName");
+            name = buf.getString(0);
+            MemorySegment attr = a.allocate(JAVA_INT);
+            drv.check((int) drv.cuDeviceGetAttribute.invokeExact(attr, 16, device), "cuDeviceGetAttribute"); // MULTIPROCESSOR_COUNT
+            smCount = attr.get(JAVA_INT, 0);
+            MemorySegment pctx = a.allocate(ADDRESS);
+            drv.check((int) drv.cuDevicePrimaryCtxRetain.invokeExact(pctx, device), "cuDevicePrimaryCtxRetain");
+            ctx = pctx.get(ADDRESS, 0);
+            makeCurrent();
+            byte[] image = kernelImage();
+            MemorySegment img = a.allocate(image.length + 1L);
+            MemorySegment.copy(image, 0, img, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, image.length);
+            MemorySegment pmod = a.allocate(ADDRESS);
+            int rc = (int) drv.cuModuleLoadData.invokeExact(pmod, img);
+            if (rc != 0) {
+                throw new CudaException("the GPU kernels could not be loaded on " + name + " (cuModuleLoadData: " + drv.errorName(rc)
+                        + "); the driver may be older than the CUDA 13 toolkit that built them");
+            }
+            module = pmod.get(ADDRESS, 0);
+            for (String k : KERNELS) {
+                MemorySegment pf = a.allocate(ADDRESS);
+                drv.check((int) drv.cuModuleGetFunction.invokeExact(pf, module, a.allocateFrom(k)), "cuModuleGetFunction " + k);
+                functions.put(k, pf.get(ADDRESS, 0));
+            }
+            // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8
+            drv.check((int) drv.cuFuncSetAttribute.invokeExact(functions.get("flash_attn_fwd"), 8, MAX_ATTN_SMEM), "cuFuncSetAttribute");
+            this.blas = Cublas.get();
+            MemorySegment ph = a.allocate(ADDRESS);
+            Cublas.check((int) blas.create.invokeExact(ph), "cublasCreate");
+            cublasHandle = ph.get(ADDRESS, 0);
+        } catch (CudaException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new CudaException("CUDA setup failed: " + t, t);
+        }
+        one = arena.allocate(JAVA_FLOAT);
+        one.set(JAVA_FLOAT, 0, 1f);
+        zero = arena.allocate(JAVA_FLOAT);
+        zero.set(JAVA_FLOAT, 0, 0f);
+    }
+
+    /** Opens GPU {@code ordinal}; a {@link CudaException} says why that is impossible. */
+    public static CudaDevice open(int ordinal) {
+        return new CudaDevice(ordinal);
+    }
+
+    /** Null when a GPU can be used, else the reason why not (for tests that skip without one). */
+    public static String unavailableReason() {
+        try {
+            int n = deviceCount();
+            return n > 0 ? null : "no CUDA GPU is visible";
+        } catch (CudaException e) {
+            return e.getMessage();
+        } catch (Throwable t) {
+            return t.toString();
+        }
+    }
+
+    public static int deviceCount() {
+        CudaDriver d = CudaDriver.get();
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment n = a.allocate(JAVA_INT);
+            int rc = (int) d.cuDeviceGetCount.invokeExact(n);
+            if (rc == 100) return 0;
+            d.check(rc, "cuDeviceGetCount");
+            return n.get(JAVA_INT, 0);
+        } catch (CudaException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new CudaException(t.toString(), t);
+        }
+    }
+
+    static byte[] kernelImage() {
+        try (InputStream in = CudaDevice.class.getResourceAsStream("kernels.fatbin")) {
+            if (in == null) throw new CudaException("the GPU kernels are missing from the jar (dev/starattn/cuda/kernels.fatbin)");
+            return in.readAllBytes();
+        } catch (IOException e) {
+            throw new CudaException("the GPU kernels could not be read: " + e.getMessage(), e);
+        }
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public int ordinal() {
+        return ordinal;
+    }
+
+    public int multiprocessors() {
+        return smCount;
+    }
+
+    public void makeCurrent() {
+        try {
+            drv.check((int) drv.cuCtxSetCurrent.invokeExact(ctx), "cuCtxSetCurrent");
+        } catch (CudaException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new CudaException(t.toString(), t);
+        }
+    }
+
+    /** {free, total} bytes of device memory. */
+    public long[] memoryInfo() {
+        makeCurrent();
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment f = a.allocate(JAVA_LONG), t = a.allocate(JAVA_LONG);
+            drv.check((int) drv.cuMemGetInfo.invokeExact(f, t), "cuMemGetInfo");
+            return new long[] {f.get(JAVA_LONG, 0), t.get(JAVA_LONG, 0)};
+        } catch (CudaException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new CudaException(t.toString(), t);
+        }
+    }
+
+    /** Fails with a clear message when fewer than {@code bytes} are free. */
+    public void requireFree(long bytes, String what) {
+        long[] m = memoryInfo();
+        if (m[0] < bytes) {
+            throw new CudaException(String.format("%s needs %.2f GiB of GPU memory but only %.2f GiB of %.2f GiB are free on %s",
+                    what, bytes / 1073741824.0, m[0] / 1073741824.0, m[1] / 1073741824.0, name));
+        }
+    }
+
+    public long alloc(long bytes) {
+        makeCurrent();
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment p = a.allocate(JAVA_LONG);
+            int rc = (int) drv.cuMemAlloc.invokeExact(p, Math.max(bytes, 4L));
+            if (rc == 2) {
+                long[] m = memoryInfo();
+                throw new CudaException(String.format("out of GPU memory on %s: %.2f GiB asked, %.2f GiB free of %.2f GiB",
+                        name, bytes / 1073741824.0, m[0] / 1073741824.0, m[1] / 1073741824.0));
+            }
+            drv.check(rc, "cuMemAlloc(" + bytes + " bytes)");
+            return p.get(JAVA_LONG, 0);
+        } catch (CudaException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new CudaException(t.toString(), t);
+        }
+    }
+
+    public void free(long ptr) {
+        if (ptr == 0) return;
+        makeCurrent();
+        try {
+            drv.check((int) drv.cuMemFree.invokeExact(ptr), "cuMemFree");
+        } catch (CudaException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new CudaException(t.toString(), t);
+        }
+    }
+
+    private void htod(long dst, MemorySegment src, long bytes) {
+        if (bytes == 0) return;
+        try {
+            drv.check((int) drv.cuMemcpyHtoD.invokeExact(dst, src, bytes), "cuMemcpyHtoD");
+        } catch (CudaException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new CudaException(t.toString(), t);
+        }
+    }
+
+    private void dtoh(MemorySegment dst, long src, long bytes) {
+        if (bytes == 0) return;
+        try {
+            drv.check((int) drv.cuMemcpyDtoH.invokeExact(dst, src, bytes), "cuMemcpyDtoH");
+        } catch (CudaException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new CudaException(t.toString(), t);
+        }
+    }
+
+    public void copyIn(long dst, float[] src, int off, int len) {
+        makeCurrent();
+        htod(dst, MemorySegment.ofArray(src).asSlice(4L * off, 4L * len), 4L * len);
+    }
+
+    public void copyIn(long dst, int[] src, int off, int len) {
+        makeCurrent();
+        htod(dst, MemorySegment.ofArray(src).asSlice(4L * off, 4L * len), 4L * len);
+    }
+
+    public void copyIn(long dst, short[] src, int off, int len) {
+        makeCurrent();
+        htod(dst, MemorySegment.ofArray(src).asSlice(2L * off, 2L * len), 2L * len);
+    }
+
+    public void copyIn(long dst, byte[] src, int off, int len) {
+        makeCurrent();
+        htod(dst, MemorySegment.ofArray(src).asSlice(off, len), len);
+    }
+
+    public void copyOut(long src, float[] dst, int off, int len) {
+        makeCurrent();
+        dtoh(MemorySegment.ofArray(dst).asSlice(4L * off, 4L * len), src, 4L * len);
+    }
+
+    public void copyOut(long src, short[] dst, int off, int len) {
+        makeCurrent();
+        dtoh(MemorySegment.ofArray(dst).asSlice(2L * off, 2L * len), src, 2L * len);
+    }
+
+    public void copyDtoD(long dst, long src, long bytes) {
+        if (bytes == 0) return;
+        makeCurrent();
+        try {
+            drv.check((int) drv.cuMemcpyDtoD.invokeExact(dst, src, bytes), "cuMemcpyDtoD");
+        } catch (CudaException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new CudaException(t.toString(), t);
+        }
+    }
+
+    public long upload(float[] a) {
+        long p = alloc(4L * a.length);
+        copyIn(p, a, 0, a.length);
+        return p;
+    }
+
+    public long upload(int[] a) {
+        long p = alloc(4L * a.length);
+        copyIn(p, a, 0, a.length);
+        return p;
+    }
+
+    public float[] download(long p, int n) {
+        float[] out = new float[n];
+        copyOut(p, out, 0, n);
+        return out;
+    }
+
+    public void synchronize() {
+        makeCurrent();
+        try {
+            drv.check((int) drv.cuCtxSynchronize.invokeExact(), "cuCtxSynchronize (a kernel failed)");
+        } catch (CudaException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new CudaException(t.toString(), t);
+        }
+    }
+
+    /** Launches a kernel of the module on the default stream; args are Long (pointers, sizes), Integer or Float. */
+    public void launch(String kernel, int gx, int gy, int gz, int block, int smem, Object... args) {
+        MemorySegment f = functions.get(kernel);
+        if (f == null) throw new IllegalArgumentException("no kernel " + kernel);
+        makeCurrent();
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment params = a.allocate(ADDRESS, args.length);
+            for (int i = 0; i < args.length; i++) {
+                MemorySegment slot = a.allocate(8, 8);
+                switch (args[i]) {
+                    case Long l -> slot.set(JAVA_LONG, 0, l);
+                    case Integer n -> slot.set(JAVA_INT, 0, n);
+                    case Float x -> slot.set(JAVA_FLOAT, 0, x);
+                    default -> throw new IllegalArgumentException("kernel argument " + args[i]);
+                }
+                params.setAtIndex(ADDRESS, i, slot);
+            }
+            int rc = (int) drv.cuLaunchKernel.invokeExact(f, gx, gy, gz, block, 1, 1, smem, MemorySegment.NULL, params,
+                    MemorySegment.NULL);
+            drv.check(rc, "launch of " + kernel);
+        } catch (CudaException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new CudaException(t.toString(), t);
+        }
+    }
+
+    /** Blocks for a grid-stride kernel over {@code total} elements. */
+    int gridFor(long total, int block) {
+        long b = (total + block - 1) / block;
+        return (int) Math.max(1, Math.min(b, (long) smCount * 16));
+    }
+
+    /**
+     * C[n x rows] (f32, token-major) = beta * C + W[rows x cols] (bf16, row-major) . X[n x cols]^T (bf16):
+     * {@code out[t][r] = sum_c W[r][c] x[t][c]}, f32 accumulation.
+     */
+    public void gemmBf16(long w, long x, long c, int rows, int cols, int n, boolean accumulate) {
+        makeCurrent();
+        // A conditional would be typed Object by invokeExact's signature polymorphism: use a local.
+        MemorySegment beta = accumulate ? one : zero;
+        try {
+            Cublas.check((int) blas.gemmEx.invokeExact(cublasHandle, Cublas.OP_T, Cublas.OP_N, rows, n, cols,
+                    one, w, Cublas.R_16BF, cols, x, Cublas.R_16BF, cols,
+                    beta, c, Cublas.R_32F, rows, Cublas.COMPUTE_32F, Cublas.GEMM_DEFAULT), "cublasGemmEx");
+        } catch (CudaException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new CudaException(t.toString(), t);
+        }
+    }
+
+    /** Milliseconds of GPU time that {@code work} takes, by CUDA events on the default stream. */
+    public float timeMillis(Runnable work) {
+        makeCurrent();
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment p0 = a.allocate(ADDRESS), p1 = a.allocate(ADDRESS), ms = a.allocate(JAVA_FLOAT);
+            drv.check((int) drv.cuEventCreate.invokeExact(p0, 0), "cuEventCreate");
+            drv.check((int) drv.cuEventCreate.invokeExact(p1, 0), "cuEventCreate");
+            MemorySegment e0 = p0.get(ADDRESS, 0), e1 = p1.get(ADDRESS, 0);
+            drv.check((int) drv.cuEventRecord.invokeExact(e0, MemorySegment.NULL), "cuEventRecord");
+            work.run();
+            drv.check((int) drv.cuEventRecord.invokeExact(e1, MemorySegment.NULL), "cuEventRecord");
+            drv.check((int) drv.cuEventSynchronize.invokeExact(e1), "cuEventSynchronize");
+            drv.check((int) drv.cuEventElapsedTime.invokeExact(ms, e0, e1), "cuEventElapsedTime");
+            int r0 = (int) drv.cuEventDestroy.invokeExact(e0);
+            int r1 = (int) drv.cuEventDestroy.invokeExact(e1);
+            return ms.get(JAVA_FLOAT, 0);
+        } catch (CudaException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new CudaException(t.toString(), t);
+        }
+    }
+
+    @Override
+    public synchronized void close() {
+        if (closed) return;
+        closed = true;
+        try {
+            makeCurrent();
+            int r1 = (int) blas.destroy.invokeExact(cublasHandle);
+            int r2 = (int) drv.cuModuleUnload.invokeExact(module);
+        } catch (Throwable ignored) {
+            // best effort
+        }
+        arena.close();
+    }
+}

@@ -1,0 +1,208 @@
+package dev.starattn.cuda;
+
+import dev.starattn.model.LlamaConfig;
+import dev.starattn.model.LlamaModel;
+import dev.starattn.model.LlamaWeights;
+import dev.starattn.tensor.Quantizers;
+import dev.starattn.tensor.WeightMatrix;
+import java.util.IdentityHashMap;
+import java.util.Map;
+
+/**
+ * A Llama-family model resident on one GPU: weights uploaded once as bf16 (norms, biases and RoPE
+ * frequencies as f32), activations in f32 between kernels and bf16 into cuBLAS (f32 accumulation),
+ * KV in {@link DeviceKv} caches on the GPU. {@link #forward} runs a whole chunk through every layer
+ * on the device; only the token ids and positions go in and the last row's logits come out.
+ */
+public final class CudaModel implements AutoCloseable {
+    private final CudaDevice dev;
+    private final LlamaConfig c;
+    private final CudaAttention attention;
+    private final long embedding, output, outputNorm, invFreq;
+    private final long[] attnNorm, ffnNorm, wq, wk, wv, wo, gate, up, down, bq, bk, bv;
+    private final long weightBytes;
+    // Chunk scratch, grown on demand.
+    private int cap;
+    private long x, xn, q, k, v, att, attb, g, u, gb, tok, pos, lse, hidden, logits;
+
+    public CudaModel(CudaDevice dev, LlamaModel model) {
+        this.dev = dev;
+        this.c = model.config();
+        LlamaConfig cfg = c;
+        if (cfg.headDim() > 256) throw new CudaException("head_dim " + cfg.headDim() + " is above the GPU kernels' limit of 256");
+        LlamaWeights w = model.weights();
+        long need = 2L * ((long) cfg.vocabSize() * cfg.dim() * (cfg.tiedOutput() ? 1 : 2)
+                + (long) cfg.layers() * ((long) cfg.dim() * (2L * cfg.qDim() + 2L * cfg.kvDim()) + 3L * cfg.dim() * cfg.ffnDim()));
+        dev.requireFree(need + (256L << 20), "the model's weights in bf16");
+        this.weightBytes = need;
+        Map<WeightMatrix, Long> done = new IdentityHashMap<>();
+        this.embedding = bf16(w.tokenEmbedding, done);
+        this.output = bf16(w.output, done);
+        this.outputNorm = dev.upload(w.outputNorm);
+        this.invFreq = dev.upload(cfg.ropeInvFreq());
+        int L = cfg.layers();
+        attnNorm = new long[L];
+        ffnNorm = new long[L];
+        wq = new long[L];
+        wk = new long[L];
+        wv = new long[L];
+        wo = new long[L];
+        gate = new long[L];
+        up = new long[L];
+        down = new long[L];
+        bq = new long[L];
+        bk = new long[L];
+        bv = new long[L];
+        for (int l = 0; l < L; l++) {
+            LlamaWeights.Layer y = w.layers[l];
+            attnNorm[l] = dev.upload(y.attnNorm);
+            ffnNorm[l] = dev.upload(y.ffnNorm);
+            wq[l] = bf16(y.wq, done);
+            wk[l] = bf16(y.wk, done);
+            wv[l] = bf16(y.wv, done);
+            wo[l] = bf16(y.wo, done);
+            gate[l] = bf16(y.gate, done);
+            up[l] = bf16(y.up, done);
+            down[l] = bf16(y.down, done);
+            if (y.bq != null) {
+                bq[l] = dev.upload(y.bq);
+                bk[l] = dev.upload(y.bk);
+                bv[l] = dev.upload(y.bv);
+            }
+        }
+        this.attention = new CudaAttention(dev);
+    }
+
+    public LlamaConfig config() {
+        return c;
+    }
+
+    public CudaDevice device() {
+        return dev;
+    }
+
+    public long weightBytes() {
+        return weightBytes;
+    }
+
+    /** Uploads a weight matrix as bf16, row strip by row strip (dequantized on the CPU). */
+    private long bf16(WeightMatrix m, Map<WeightMatrix, Long> done) {
+        Long have = done.get(m);
+        if (have != null) return have;
+        int rows = m.rows(), cols = m.cols();
+        long p = dev.alloc(2L * rows * cols);
+        int strip = Math.max(1, (1 << 22) / cols);
+        float[] f = new float[strip * cols];
+        short[] s = new short[strip * cols];
+        for (int r0 = 0; r0 < rows; r0 += strip) {
+            int n = Math.min(strip, rows - r0);
+            for (int r = 0; r < n; r++) m.dequantizeRow(r0 + r, f, r * cols);
+            for (int i = 0; i < n * cols; i++) s[i] = Quantizers.toBf16(f[i]);
+            dev.copyIn(p + 2L * r0 * cols, s, 0, n * cols);
+        }
+        done.put(m, p);
+        return p;
+    }
+
+    private void ensure(int n) {
+        if (n <= cap) return;
+        freeScratch();
+        int nc = Math.max(n, 16);
+        long d = c.dim(), qd = c.qDim(), kd = c.kvDim(), f = c.ffnDim();
+        x = dev.alloc(4 * nc * d);
+        xn = dev.alloc(2 * nc * Math.max(d, qd));
+        q = dev.alloc(4 * nc * qd);
+        k = dev.alloc(4 * nc * kd);
+        v = dev.alloc(4 * nc * kd);
+        att = dev.alloc(4 * nc * qd);
+        attb = dev.alloc(2 * nc * qd);
+        g = dev.alloc(4 * nc * f);
+        u = dev.alloc(4 * nc * f);
+        gb = dev.alloc(2 * nc * f);
+        tok = dev.alloc(4L * nc);
+        pos = dev.alloc(4L * nc);
+        lse = dev.alloc(4L * nc * c.heads());
+        hidden = dev.alloc(2 * d);
+        logits = dev.alloc(4L * c.vocabSize());
+        cap = nc;
+    }
+
+    private void freeScratch() {
+        for (long p : new long[] {x, xn, q, k, v, att, attb, g, u, gb, tok, pos, lse, hidden, logits}) dev.free(p);
+        cap = 0;
+    }
+
+    /**
+     * Runs tokens[off .. off+n) at positions pos[off ..] through the model, appending their KV to
+     * {@code caches} (one per layer) and attending causally (by position id) over everything in them.
+     * Returns the logits of the last row when {@code wantLogits}, else null.
+     */
+    public float[] forward(int[] tokens, int[] positions, int off, int n, DeviceKv[] caches, boolean wantLogits) {
+        dev.makeCurrent();
+        for (int t = off; t < off + n; t++) {
+            if (tokens[t] < 0 || tokens[t] >= c.vocabSize()) {
+                throw new IllegalArgumentException("token id " + tokens[t] + " is outside the vocabulary (0.." + (c.vocabSize() - 1) + ")");
+            }
+        }
+        ensure(n);
+        int dim = c.dim(), qd = c.qDim(), kd = c.kvDim(), ffn = c.ffnDim();
+        dev.copyIn(tok, tokens, off, n);
+        dev.copyIn(pos, positions, off, n);
+        dev.launch("embed_bf16", n, 1, 1, 256, 0, embedding, tok, x, dim);
+        for (int l = 0; l < c.layers(); l++) {
+            dev.launch("rmsnorm_bf16", n, 1, 1, 256, 0, x, attnNorm[l], xn, dim, c.rmsEps());
+            dev.gemmBf16(wq[l], xn, q, qd, dim, n, false);
+            dev.gemmBf16(wk[l], xn, k, kd, dim, n, false);
+            dev.gemmBf16(wv[l], xn, v, kd, dim, n, false);
+            if (bq[l] != 0) {
+                dev.launch("add_bias", dev.gridFor((long) n * qd, 256), 1, 1, 256, 0, q, bq[l], n, qd);
+                dev.launch("add_bias", dev.gridFor((long) n * kd, 256), 1, 1, 256, 0, k, bk[l], n, kd);
+                dev.launch("add_bias", dev.gridFor((long) n * kd, 256), 1, 1, 256, 0, v, bv[l], n, kd);
+            }
+            int pairs = c.ropeDim() / 2;
+            dev.launch("rope", dev.gridFor((long) n * c.heads() * pairs, 256), 1, 1, 256, 0, q, pos, invFreq, n, c.heads(),
+                    c.headDim(), c.ropeDim(), c.ropeNeox() ? 1 : 0);
+            dev.launch("rope", dev.gridFor((long) n * c.kvHeads() * pairs, 256), 1, 1, 256, 0, k, pos, invFreq, n, c.kvHeads(),
+                    c.headDim(), c.ropeDim(), c.ropeNeox() ? 1 : 0);
+            DeviceKv kv = caches[l];
+            kv.appendDevice(k, v, pos, n, positions, off);
+            attention.attend(q, pos, n, c.heads(), kv, 0, kv.size, att, lse);
+            dev.launch("f32_to_bf16", dev.gridFor((long) n * qd, 256), 1, 1, 256, 0, att, attb, (long) n * qd);
+            dev.gemmBf16(wo[l], attb, x, dim, qd, n, true);           // x += Wo . att
+            dev.launch("rmsnorm_bf16", n, 1, 1, 256, 0, x, ffnNorm[l], xn, dim, c.rmsEps());
+            dev.gemmBf16(gate[l], xn, g, ffn, dim, n, false);
+            dev.gemmBf16(up[l], xn, u, ffn, dim, n, false);
+            dev.launch("swiglu_bf16", dev.gridFor((long) n * ffn, 256), 1, 1, 256, 0, g, u, gb, (long) n * ffn);
+            dev.gemmBf16(down[l], gb, x, dim, ffn, n, true);          // x += down . swiglu
+        }
+        if (!wantLogits) {
+            dev.synchronize();
+            return null;
+        }
+        dev.launch("rmsnorm_bf16", 1, 1, 1, 256, 0, x + 4L * (n - 1) * dim, outputNorm, hidden, dim, c.rmsEps());
+        dev.gemmBf16(output, hidden, logits, c.vocabSize(), dim, 1, false);
+        return dev.download(logits, c.vocabSize());
+    }
+
+    /** Fresh per-layer caches for this model. */
+    public DeviceKv[] newCaches(int capacity) {
+        DeviceKv[] r = new DeviceKv[c.layers()];
+        for (int l = 0; l < r.length; l++) r[l] = new DeviceKv(dev, c.kvHeads(), c.headDim(), capacity);
+        return r;
+    }
+
+    public CudaAttention attention() {
+        return attention;
+    }
+
+    @Override
+    public void close() {
+        freeScratch();
+        attention.close();
+        java.util.Set<Long> freed = new java.util.HashSet<>();
+        for (long p : new long[] {embedding, output, outputNorm, invFreq}) if (freed.add(p)) dev.free(p);
+        for (long[] a : new long[][] {attnNorm, ffnNorm, wq, wk, wv, wo, gate, up, down, bq, bk, bv}) {
+            for (long p : a) if (p != 0 && freed.add(p)) dev.free(p);
+        }
+    }
+}

@@ -1,0 +1,441 @@
+package dev.starattn.cuda;
+
+import dev.starattn.attention.AttentionKernel;
+import dev.starattn.attention.KvCache;
+import dev.starattn.attention.LseMerge;
+import dev.starattn.attention.Partial;
+import dev.starattn.attention.KvType;
+import dev.starattn.engine.AnchorContent;
+import dev.starattn.engine.AnchorPositions;
+import dev.starattn.engine.AttentionMode;
+import dev.starattn.engine.BlockTask;
+import dev.starattn.engine.EngineOptions;
+import dev.starattn.engine.InferenceEngine;
+import dev.starattn.engine.SamplingOptions;
+import dev.starattn.engine.LocalContextHost;
+import dev.starattn.engine.ProgressListener;
+import dev.starattn.model.LlamaConfig;
+import dev.starattn.model.LlamaModel;
+import dev.starattn.model.LoadedModel;
+import dev.starattn.model.ModelLoader;
+import dev.starattn.model.RandomLlamaModel;
+import dev.starattn.tensor.GgmlType;
+import dev.starattn.tokenizer.BpeTokenizer;
+import dev.starattn.tensor.Quantizers;
+import dev.starattn.tensor.WeightMatrices;
+import dev.starattn.tensor.WeightMatrix;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+
+/**
+ * GPU against CPU, figure by figure: attention kernel and LSE merge, Q8_0 dequantization, whole-model
+ * logits (prefill and decode) on random models, star phase 1 + phase-2 partials of a
+ * {@link CudaContextHost} against a {@link LocalContextHost}, and optionally a Hugging Face directory
+ * whose reference logits (from transformers) lie beside it. Prints one line per check;
+ * {@code main} exits non-zero when a check fails. Used by the GPU tests and on the GPU machine.
+ */
+public final class CudaSelfCheck {
+    public record Result(String name, double maxAbs, double rel, double tol, String note) {
+        boolean ok() {
+            return rel <= tol;
+        }
+
+        @Override
+        public String toString() {
+            return String.format("%-4s %-58s max|d|=%.3e rel=%.3e tol=%.0e %s", ok() ? "OK" : "FAIL", name, maxAbs, rel, tol, note);
+        }
+    }
+
+    final List<Result> results = new ArrayList<>();
+    private final CudaDevice dev;
+
+    public CudaSelfCheck(CudaDevice dev) {
+        this.dev = dev;
+    }
+
+    public List<Result> results() {
+        return results;
+    }
+
+    Result add(String name, float[] gpu, float[] cpu, int n, double tol, String note) {
+        double maxAbs = 0, maxRef = 1e-30;
+        for (int i = 0; i < n; i++) {
+            float a = gpu[i], b = cpu[i];
+            if (a == b) continue; // also both -inf
+            maxAbs = Math.max(maxAbs, Math.abs((double) a - b));
+        }
+        for (int i = 0; i < n; i++) if (Float.isFinite(cpu[i])) maxRef = Math.max(maxRef, Math.abs(cpu[i]));
+        Result r = new Result(name, maxAbs, Double.isNaN(maxAbs) ? Double.POSITIVE_INFINITY : maxAbs / maxRef, tol, note);
+        results.add(r);
+        System.out.println(r);
+        return r;
+    }
+
+    public void attention() {
+        CudaAttention att = new CudaAttention(dev);
+        Random rnd = new Random(7);
+        int[][] shapes = {{1, 50, 8, 2, 64}, {3, 3000, 8, 2, 128}, {37, 700, 4, 4, 64}, {200, 200, 8, 1, 128}, {1, 20000, 32, 8, 128},
+                {64, 4096, 16, 4, 96}};
+        for (int[] s : shapes) {
+            int rows = s[0], keys = s[1], heads = s[2], kvh = s[3], hd = s[4];
+            float[] k = randn(rnd, keys * kvh * hd), v = randn(rnd, keys * kvh * hd), q = randn(rnd, rows * heads * hd);
+            // Scattered key positions (star phase 2 style): a shuffled range with gaps; queries after most keys.
+            int[] kp = new int[keys];
+            for (int i = 0; i < keys; i++) kp[i] = 2 * i + (i % 3);
+            int[] qp = new int[rows];
+            for (int r = 0; r < rows; r++) qp[r] = rows == keys ? kp[r] : 2 * keys - rows + r;
+            KvCache cpu = new KvCache(kvh, hd, keys);
+            cpu.append(k, v, 0, keys, kp, 0);
+            DeviceKv gpu = new DeviceKv(dev, kvh, hd, keys);
+            gpu.append(k, v, keys, kp, 0);
+            Partial pc = AttentionKernel.attend(q, rows, qp, heads, cpu);
+            Partial pg = att.attend(q, rows, qp, heads, gpu);
+            String shape = String.format("rows=%d keys=%d heads=%d/%d hd=%d splits=%d", rows, keys, heads, kvh, hd, att.splits(rows, heads, keys));
+            add("attention out  " + shape, pg.out(), pc.out(), pc.out().length, 1e-4, "");
+            add("attention lse  " + shape, pg.lse(), pc.lse(), pc.lse().length, 1e-5, "pairs gpu=" + pg.pairs() + " cpu=" + pc.pairs());
+            // LSE merge over a 3-way partition of the keys (CPU partials, merged on the GPU vs LseMerge).
+            List<Partial> parts = new ArrayList<>();
+            int a = keys / 3, b = 2 * keys / 3;
+            parts.add(AttentionKernel.attend(q, rows, qp, heads, cpu, 0, a));
+            parts.add(AttentionKernel.attend(q, rows, qp, heads, cpu, a, b));
+            parts.add(AttentionKernel.attend(q, rows, qp, heads, cpu, b, keys));
+            Partial mc = LseMerge.merge(parts), mg = att.merge(parts);
+            add("lse merge out  " + shape, mg.out(), mc.out(), mc.out().length, 1e-5, "");
+            add("merged vs whole " + shape, mg.out(), pc.out(), pc.out().length, 1e-4, "(GPU merge of 3 partials = CPU attention over all keys)");
+            gpu.close();
+        }
+        // Timing: one decode step and one prefill tile set over 32k keys (GPU events), for the record.
+        int keys = 32768, heads = 32, kvh = 8, hd = 128;
+        float[] k = randn(rnd, keys * kvh * hd), v = randn(rnd, keys * kvh * hd);
+        int[] kp = new int[keys];
+        for (int i = 0; i < keys; i++) kp[i] = i;
+        DeviceKv gpu = new DeviceKv(dev, kvh, hd, keys);
+        gpu.append(k, v, keys, kp, 0);
+        for (int rows : new int[] {1, 1024}) {
+            long dq = dev.upload(randn(rnd, rows * heads * hd));
+            int[] qp = new int[rows];
+            for (int r = 0; r < rows; r++) qp[r] = keys - rows + r;
+            long dp = dev.upload(qp), out = dev.alloc(4L * rows * heads * hd), lse = dev.alloc(4L * rows * heads);
+            att.attend(dq, dp, rows, heads, gpu, 0, keys, out, lse);
+            float ms = dev.timeMillis(() -> {
+                for (int i = 0; i < 5; i++) att.attend(dq, dp, rows, heads, gpu, 0, keys, out, lse);
+            }) / 5;
+            double flops = 4.0 * rows * heads * hd * keys;
+            System.out.printf("TIME attention rows=%d keys=%d heads=%d/%d hd=%d: %.3f ms (%.1f TFLOP/s counting all pairs)%n",
+                    rows, keys, heads, kvh, hd, ms, flops / ms / 1e9);
+            for (long p : new long[] {dq, dp, out, lse}) dev.free(p);
+        }
+        gpu.close();
+        att.close();
+    }
+
+    public void q8() {
+        Random rnd = new Random(3);
+        int rows = 64, cols = 256;
+        float[] x = randn(rnd, rows * cols);
+        byte[] raw = Quantizers.quantize(GgmlType.Q8_0, x);
+        WeightMatrix m = WeightMatrices.of(GgmlType.Q8_0, MemorySegment.ofArray(raw), rows, cols);
+        float[] cpu = new float[rows * cols];
+        for (int r = 0; r < rows; r++) m.dequantizeRow(r, cpu, r * cols);
+        long src = dev.alloc(raw.length), dst = dev.alloc(2L * rows * cols);
+        dev.copyIn(src, raw, 0, raw.length);
+        long blocks = (long) rows * cols / 32;
+        dev.launch("dequant_q8_0_bf16", dev.gridFor(blocks, 256), 1, 1, 256, 0, src, dst, blocks);
+        short[] h = new short[rows * cols];
+        dev.copyOut(dst, h, 0, h.length);
+        float[] gpu = new float[h.length];
+        for (int i = 0; i < h.length; i++) gpu[i] = Float.intBitsToFloat((h[i] & 0xffff) << 16);
+        add("Q8_0 dequant to bf16 (64x256)", gpu, cpu, cpu.length, 8e-3, "(bf16 rounding of the output)");
+        dev.free(src);
+        dev.free(dst);
+    }
+
+    /** Logits of a dense CPU run (LocalContextHost semantics) against the GPU, prefill then decode. */
+    public void model(String label, LlamaModel cpuModel, int promptLen, int decode, int chunk, double tol) {
+        LlamaConfig c = cpuModel.config();
+        Random rnd = new Random(11);
+        int total = promptLen + decode;
+        int[] tokens = new int[total];
+        for (int i = 0; i < total; i++) tokens[i] = rnd.nextInt(c.vocabSize());
+        int[] pos = new int[total];
+        for (int i = 0; i < total; i++) pos[i] = i;
+        KvCache[] cpuKv = new KvCache[c.layers()];
+        for (int l = 0; l < c.layers(); l++) cpuKv[l] = new KvCache(c.kvHeads(), c.headDim(), total);
+        try (CudaModel gm = new CudaModel(dev, cpuModel)) {
+            DeviceKv[] gkv = gm.newCaches(total);
+            float[] cl = null, gl = null;
+            long t0 = System.nanoTime();
+            for (int off = 0; off < promptLen; off += chunk) {
+                int n = Math.min(chunk, promptLen - off);
+                cl = cpuChunk(cpuModel, tokens, pos, off, n, cpuKv);
+            }
+            long tc = System.nanoTime() - t0;
+            t0 = System.nanoTime();
+            for (int off = 0; off < promptLen; off += chunk) {
+                int n = Math.min(chunk, promptLen - off);
+                gl = gm.forward(tokens, pos, off, n, gkv, off + n == promptLen);
+            }
+            long tg = System.nanoTime() - t0;
+            Result r = add("logits prefill " + label, gl, cl, cl.length, tol, String.format("argmax gpu=%d cpu=%d; cpu %.0f ms, gpu %.0f ms",
+                    argmax(gl), argmax(cl), tc / 1e6, tg / 1e6));
+            for (int i = 0; i < decode; i++) {
+                int off = promptLen + i;
+                cl = cpuChunk(cpuModel, tokens, pos, off, 1, cpuKv);
+                gl = gm.forward(tokens, pos, off, 1, gkv, true);
+                add("logits decode step " + (i + 1) + " " + label, gl, cl, cl.length, tol, "argmax gpu=" + argmax(gl) + " cpu=" + argmax(cl));
+            }
+            for (DeviceKv k : gkv) k.close();
+        }
+    }
+
+    /** Prefill speed, CPU engine against GPU (the GPU timed on its second run, after warm-up). */
+    public void speed(LlamaModel cpuModel, int promptLen, int chunk, double tol) {
+        LlamaConfig c = cpuModel.config();
+        Random rnd = new Random(13);
+        int[] tokens = new int[promptLen];
+        for (int i = 0; i < promptLen; i++) tokens[i] = rnd.nextInt(c.vocabSize());
+        int[] pos = range(0, promptLen);
+        long t0 = System.nanoTime();
+        float[] cl = null;
+        KvCache[] cpuKv = new KvCache[c.layers()];
+        for (int l = 0; l < c.layers(); l++) cpuKv[l] = new KvCache(c.kvHeads(), c.headDim(), promptLen);
+        for (int off = 0; off < promptLen; off += chunk) cl = cpuChunk(cpuModel, tokens, pos, off, Math.min(chunk, promptLen - off), cpuKv);
+        long tc = System.nanoTime() - t0;
+        long tu = System.nanoTime();
+        try (CudaModel gm = new CudaModel(dev, cpuModel)) {
+            tu = System.nanoTime() - tu;
+            float[] gl = null;
+            long tg = 0;
+            for (int rep = 0; rep < 2; rep++) {
+                DeviceKv[] gkv = gm.newCaches(promptLen);
+                long s0 = System.nanoTime();
+                for (int off = 0; off < promptLen; off += chunk) {
+                    int n = Math.min(chunk, promptLen - off);
+                    gl = gm.forward(tokens, pos, off, n, gkv, off + n == promptLen);
+                }
+                tg = System.nanoTime() - s0;
+                for (DeviceKv k : gkv) k.close();
+            }
+            double flops = (double) promptLen * c.linearFlopsPerToken();
+            add("logits prefill " + promptLen + " tokens, " + c, gl, cl, cl.length, tol,
+                    String.format("argmax gpu=%d cpu=%d; prefill cpu %.0f ms (%.0f GFLOP/s linear), gpu %.1f ms (%.1f TFLOP/s linear), "
+                            + "speedup %.0fx; weight upload %.0f ms",
+                            argmax(gl), argmax(cl), tc / 1e6, flops / tc, tg / 1e6, flops / tg / 1e3, (double) tc / tg, tu / 1e6));
+        }
+    }
+
+    static float[] cpuChunk(LlamaModel m, int[] tokens, int[] pos, int off, int n, KvCache[] kv) {
+        LlamaConfig c = m.config();
+        float[] x = m.forward(tokens, pos, off, n, (layer, q, k, v, rows, p, po, out) -> {
+            kv[layer].append(k, v, 0, rows, p, po);
+            Partial part = AttentionKernel.attend(q, rows, Arrays.copyOfRange(p, po, po + rows), c.heads(), kv[layer]);
+            System.arraycopy(part.out(), 0, out, 0, rows * c.qDim());
+        });
+        return m.logits(x, n - 1);
+    }
+
+    /** Star phase 1 on a GPU host against a CPU host, then phase-2 partials of a query over each. */
+    public void star(LlamaModel cpuModel, double tol) {
+        LlamaConfig c = cpuModel.config();
+        Random rnd = new Random(5);
+        int block = 96, anchor = 48, nBlocks = 3;
+        int[] ctx = new int[block * nBlocks];
+        for (int i = 0; i < ctx.length; i++) ctx[i] = rnd.nextInt(c.vocabSize());
+        List<BlockTask> tasks = new ArrayList<>();
+        int[] anchorTok = Arrays.copyOfRange(ctx, 0, anchor), anchorPos = range(0, anchor);
+        for (int b = 1; b < nBlocks; b++) {   // this host holds blocks 2 and 3 (both anchored)
+            tasks.add(new BlockTask(b, Arrays.copyOfRange(ctx, b * block, (b + 1) * block), range(b * block, (b + 1) * block), anchorTok, anchorPos));
+        }
+        ProgressListener quiet = (host, done, total, tokens) -> {};
+        LocalContextHost cpu = new LocalContextHost("cpu", cpuModel, 64);
+        cpu.encodeStar(tasks, quiet);
+        try (CudaModel gm = new CudaModel(dev, cpuModel); CudaContextHost gpu = new CudaContextHost("gpu", gm, 64)) {
+            gpu.encodeStar(tasks, quiet);
+            for (int layer : new int[] {0, c.layers() - 1}) {
+                DeviceKv kv = gpu.cache(layer);
+                float[] gk = new float[kv.size * kv.rowSize];
+                dev.copyOut(kv.k, gk, 0, gk.length);
+                add("star phase-1 keys layer " + layer + " (" + kv.size + " tokens)", gk, cpu.cache(layer).keys(), gk.length, tol, "");
+                int rows = 5;
+                float[] q = randn(rnd, rows * c.qDim());
+                int[] qp = range(ctx.length, ctx.length + rows);
+                Partial pc = cpu.attend(layer, q, rows, qp), pg = gpu.attend(layer, q, rows, qp);
+                add("star phase-2 partial out layer " + layer, pg.out(), pc.out(), pc.out().length, tol, "");
+                add("star phase-2 partial lse layer " + layer, pg.lse(), pc.lse(), pc.lse().length, tol, "pairs " + pg.pairs() + "/" + pc.pairs());
+            }
+        }
+    }
+
+    /**
+     * The whole star pipeline through {@link InferenceEngine}: 3 hosts, the first two
+     * on the GPU, against 3 CPU hosts; first-token logits and greedy tokens.
+     */
+    public void engine(LlamaModel cpuModel, int contextLen, double tol) {
+        LlamaConfig c = cpuModel.config();
+        Random rnd = new Random(9);
+        int[] ctx = new int[contextLen], query = new int[7];
+        for (int i = 0; i < ctx.length; i++) ctx[i] = rnd.nextInt(c.vocabSize());
+        for (int i = 0; i < query.length; i++) query[i] = rnd.nextInt(c.vocabSize());
+        var opts = new EngineOptions(AttentionMode.STAR, 3, 0, -1,
+                AnchorPositions.parse("original"), AnchorContent.parse("first"), 64, 0,
+                KvType.F32);
+        var sampling = new SamplingOptions(0, 1, 0);
+        var cpuEngine = new InferenceEngine(cpuModel, opts);
+        var rc = cpuEngine.generate(cpuEngine.encode(ctx, ProgressListener.NONE), query, sampling, 8, t -> false, t -> {});
+        try (CudaModel gm = new CudaModel(dev, cpuModel);
+             CudaContextHost h0 = new CudaContextHost("gpu-0", gm, 64); CudaContextHost h1 = new CudaContextHost("gpu-1", gm, 64)) {
+            var gpuEngine = new InferenceEngine(cpuModel, opts, List.of(h0, h1));
+            var rg = gpuEngine.generate(gpuEngine.encode(ctx, ProgressListener.NONE), query, sampling, 8, t -> false, t -> {});
+            add("engine star 3 hosts (2 GPU + CPU query host) first logits, ctx=" + contextLen, rg.firstLogits(), rc.firstLogits(),
+                    rc.firstLogits().length, tol, "greedy tokens gpu=" + Arrays.toString(rg.tokens()) + " cpu=" + Arrays.toString(rc.tokens())
+                            + String.format("; phase1 gpu-hosts %.0f ms vs cpu %.0f ms", rg.phase1Nanos() / 1e6, rc.phase1Nanos() / 1e6));
+        }
+    }
+
+    /** A Hugging Face directory with ref_tokens.txt and ref_logits.f32 (all rows) from transformers. */
+    public void huggingFace(Path dir, double tol) throws Exception {
+        Path tj = dir.resolve("tokenizer.json");
+        if (!Files.exists(tj)) Files.writeString(tj, byteLevelTokenizer(readVocab(dir)));
+        int[] tokens = Arrays.stream(Files.readString(dir.resolve("ref_tokens.txt")).trim().split("[,\\s]+")).mapToInt(Integer::parseInt).toArray();
+        byte[] raw = Files.readAllBytes(dir.resolve("ref_logits.f32"));
+        java.nio.FloatBuffer fb = java.nio.ByteBuffer.wrap(raw).order(java.nio.ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+        float[] ref = new float[fb.remaining()];
+        fb.get(ref);
+        try (LoadedModel lm = ModelLoader.load(dir)) {
+            LlamaConfig c = lm.config();
+            int v = c.vocabSize();
+            float[] last = Arrays.copyOfRange(ref, (tokens.length - 1) * v, tokens.length * v);
+            int[] pos = range(0, tokens.length);
+            KvCache[] kv = new KvCache[c.layers()];
+            for (int l = 0; l < c.layers(); l++) kv[l] = new KvCache(c.kvHeads(), c.headDim(), tokens.length);
+            float[] cl = cpuChunk(lm.model(), tokens, pos, 0, tokens.length, kv);
+            add("HF transformers vs CPU engine (" + c + ")", cl, last, v, tol, "argmax hf=" + argmax(last) + " cpu=" + argmax(cl));
+            try (CudaModel gm = new CudaModel(dev, lm.model())) {
+                DeviceKv[] gkv = gm.newCaches(tokens.length);
+                float[] gl = gm.forward(tokens, pos, 0, tokens.length, gkv, true);
+                add("HF transformers vs GPU engine", gl, last, v, tol, "argmax hf=" + argmax(last) + " gpu=" + argmax(gl));
+                for (DeviceKv k : gkv) k.close();
+            }
+        }
+    }
+
+    static int readVocab(Path dir) throws Exception {
+        String cfg = Files.readString(dir.resolve("config.json"));
+        var m = java.util.regex.Pattern.compile("\"vocab_size\"\\s*:\\s*(\\d+)").matcher(cfg);
+        if (!m.find()) throw new IllegalArgumentException("no vocab_size in config.json");
+        return Integer.parseInt(m.group(1));
+    }
+
+    /** A byte-level BPE tokenizer.json: the 256 byte symbols, no merges, special tokens after them. */
+    static String byteLevelTokenizer(int vocab) {
+        var om = new com.fasterxml.jackson.databind.ObjectMapper();
+        var root = om.createObjectNode();
+        var model = root.putObject("model");
+        model.put("type", "BPE");
+        var v = model.putObject("vocab");
+        for (int b = 0; b < 256; b++) v.put(String.valueOf(BpeTokenizer.byteToChar(b)), b);
+        for (int i = 256; i < vocab; i++) v.put("<|reserved_" + i + "|>", i);
+        model.putArray("merges");
+        root.putObject("pre_tokenizer").put("type", "ByteLevel").put("add_prefix_space", false);
+        root.putObject("decoder").put("type", "ByteLevel");
+        var added = root.putArray("added_tokens");
+        for (int i = 256; i < vocab; i++) added.addObject().put("id", i).put("content", "<|reserved_" + i + "|>").put("special", true);
+        return root.toString();
+    }
+
+    static int[] range(int a, int b) {
+        int[] r = new int[b - a];
+        for (int i = 0; i < r.length; i++) r[i] = a + i;
+        return r;
+    }
+
+    static int argmax(float[] x) {
+        int b = 0;
+        for (int i = 1; i < x.length; i++) if (x[i] > x[b]) b = i;
+        return b;
+    }
+
+    static float[] randn(Random r, int n) {
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = (float) r.nextGaussian();
+        return x;
+    }
+
+    /** Random GGUF models (F32 weights, so only the GPU's bf16 differs), written to {@code dir}. */
+    public static LoadedModel randomModel(Path dir, String arch, int dim, int layers, int heads, int kvHeads, int ffn, int vocab,
+                                          GgmlType type) {
+        Path p = new RandomLlamaModel().arch(arch).dim(dim).layers(layers).heads(heads).kvHeads(kvHeads).ffnDim(ffn).vocab(vocab)
+                .contextLength(8192).weightType(type).embeddingType(type).seed(42).name(arch + "-" + dim)
+                .write(dir.resolve(arch + "-" + dim + "-" + type + ".gguf"));
+        return ModelLoader.load(p);
+    }
+
+    interface Section {
+        void run() throws Exception;
+    }
+
+    void section(String name, Section s) {
+        try {
+            s.run();
+        } catch (Throwable t) {
+            t.printStackTrace(System.out);
+            results.add(new Result(name + " threw " + t, Double.NaN, Double.POSITIVE_INFINITY, 0, ""));
+            System.out.println("FAIL " + name + ": " + t);
+        }
+    }
+
+    public void all(Path work, Path hfDir) {
+        section("attention", this::attention);
+        section("q8", this::q8);
+        section("llama F32", () -> {
+            try (LoadedModel m = randomModel(work, "llama", 256, 4, 8, 2, 640, 1000, GgmlType.F32)) {
+                model("llama dim=256 L=4 h=8/2 (rope norm) F32", m.model(), 150, 3, 64, 5e-2);
+                star(m.model(), 5e-2);
+                engine(m.model(), 600, 5e-2);
+            }
+        });
+        section("qwen2 F32", () -> {
+            try (LoadedModel m = randomModel(work, "qwen2", 512, 3, 8, 4, 1024, 2000, GgmlType.F32)) {
+                model("qwen2 dim=512 L=3 h=8/4 (rope neox, qkv bias) F32", m.model(), 300, 2, 128, 5e-2);
+            }
+        });
+        section("llama Q8_0", () -> {
+            try (LoadedModel m = randomModel(work, "llama", 512, 2, 4, 4, 1024, 1000, GgmlType.Q8_0)) {
+                model("llama dim=512 L=2 h=4/4 hd=128 Q8_0", m.model(), 200, 1, 200, 5e-2);
+            }
+        });
+        section("speed", () -> {
+            try (LoadedModel m = randomModel(work, "llama", 2048, 4, 32, 8, 5632, 32000, GgmlType.F32)) {
+                speed(m.model(), 1024, 512, 5e-2);
+            }
+        });
+        if (hfDir != null) section("huggingface", () -> huggingFace(hfDir, 5e-2));
+    }
+
+    public static void main(String[] args) throws Exception {
+        String why = CudaDevice.unavailableReason();
+        if (why != null) {
+            System.out.println("SKIP: " + why);
+            return;
+        }
+        Path work = Files.createTempDirectory("starattn-cuda");
+        Path hf = args.length > 0 ? Path.of(args[0]) : null;
+        try (CudaDevice dev = CudaDevice.open(0)) {
+            long[] mem = dev.memoryInfo();
+            System.out.printf("device %s, %d SMs, %.1f GiB free of %.1f GiB%n", dev.name(), dev.multiprocessors(), mem[0] / 1073741824.0, mem[1] / 1073741824.0);
+            CudaSelfCheck s = new CudaSelfCheck(dev);
+            try {
+                s.all(work, hf);
+            } finally {
+                long failed = s.results.stream().filter(r -> !r.ok()).count();
+                System.out.println("SUMMARY " + (s.results.size() - failed) + "/" + s.results.size() + " checks passed");
+                if (failed > 0) System.exit(1);
+            }
+        }
+    }
+}

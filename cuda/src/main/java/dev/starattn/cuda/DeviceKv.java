@@ -1,0 +1,101 @@
+package dev.starattn.cuda;
+
+import java.util.Arrays;
+
+/**
+ * Keys and values of one layer on the GPU, f32, token-major ({@code [t][kvHead][headDim]}), with
+ * each row's position id (on the device for the kernels' causal mask, mirrored on the host for
+ * bookkeeping). Grows by doubling.
+ */
+public final class DeviceKv implements AutoCloseable {
+    final CudaDevice dev;
+    final int kvHeads, headDim, rowSize;
+    long k, v, pos;
+    int capacity, size;
+    int[] hostPos;
+
+    public DeviceKv(CudaDevice dev, int kvHeads, int headDim, int capacity) {
+        this.dev = dev;
+        this.kvHeads = kvHeads;
+        this.headDim = headDim;
+        this.rowSize = kvHeads * headDim;
+        this.capacity = Math.max(1, capacity);
+        this.k = dev.alloc(4L * this.capacity * rowSize);
+        this.v = dev.alloc(4L * this.capacity * rowSize);
+        this.pos = dev.alloc(4L * this.capacity);
+        this.hostPos = new int[this.capacity];
+    }
+
+    public int size() {
+        return size;
+    }
+
+    public long bytes() {
+        return 2L * size * rowSize * Float.BYTES;
+    }
+
+    void ensure(int rows) {
+        if (rows <= capacity) return;
+        int cap = Math.max(rows, capacity * 2);
+        long nk = dev.alloc(4L * cap * rowSize), nv = dev.alloc(4L * cap * rowSize), np = dev.alloc(4L * cap);
+        dev.copyDtoD(nk, k, 4L * size * rowSize);
+        dev.copyDtoD(nv, v, 4L * size * rowSize);
+        dev.copyDtoD(np, pos, 4L * size);
+        dev.free(k);
+        dev.free(v);
+        dev.free(pos);
+        k = nk;
+        v = nv;
+        pos = np;
+        hostPos = Arrays.copyOf(hostPos, cap);
+        capacity = cap;
+    }
+
+    /** Appends n rows from device buffers (k, v: n rows; positions: device ints) with host positions p[off..]. */
+    void appendDevice(long kSrc, long vSrc, long posSrc, int n, int[] p, int off) {
+        ensure(size + n);
+        dev.launch("kv_append", dev.gridFor((long) n * rowSize, 256), 1, 1, 256, 0, k, v, pos, kSrc, vSrc, posSrc, n, rowSize, size);
+        System.arraycopy(p, off, hostPos, size, n);
+        size += n;
+    }
+
+    /** Appends host rows (tests, and hosts fed from the CPU). */
+    public void append(float[] kh, float[] vh, int n, int[] p, int off) {
+        ensure(size + n);
+        dev.copyIn(k + 4L * size * rowSize, kh, 0, n * rowSize);
+        dev.copyIn(v + 4L * size * rowSize, vh, 0, n * rowSize);
+        dev.copyIn(pos + 4L * size, p, off, n);
+        System.arraycopy(p, off, hostPos, size, n);
+        size += n;
+    }
+
+    /** Appends rows [from, from + n) of another cache (device to device). */
+    void appendRange(DeviceKv o, int from, int n) {
+        ensure(size + n);
+        dev.copyDtoD(k + 4L * size * rowSize, o.k + 4L * from * rowSize, 4L * n * rowSize);
+        dev.copyDtoD(v + 4L * size * rowSize, o.v + 4L * from * rowSize, 4L * n * rowSize);
+        dev.copyDtoD(pos + 4L * size, o.pos + 4L * from, 4L * n);
+        System.arraycopy(o.hostPos, from, hostPos, size, n);
+        size += n;
+    }
+
+    public void truncate(int n) {
+        size = Math.min(size, Math.max(0, n));
+    }
+
+    /** Visible (query, key) pairs for one head: keys with position <= the query's. */
+    long visiblePairs(int[] qPos, int k0, int k1) {
+        long n = 0;
+        for (int qp : qPos) for (int i = k0; i < k1; i++) if (hostPos[i] <= qp) n++;
+        return n;
+    }
+
+    @Override
+    public void close() {
+        dev.free(k);
+        dev.free(v);
+        dev.free(pos);
+        k = v = pos = 0;
+        size = capacity = 0;
+    }
+}
