@@ -1,5 +1,7 @@
 package dev.starattn.app.cli;
 
+import dev.starattn.attention.KvType;
+
 import dev.starattn.app.eval.DataFiles;
 import dev.starattn.app.eval.EvalReport;
 import dev.starattn.app.eval.EvalRunner;
@@ -60,6 +62,9 @@ public final class EvalCommand implements Callable<Integer> {
 
     @Option(names = "--anchor-content", defaultValue = "first", description = "first, previous or shuffled.")
     String anchorContent;
+
+    @Option(names = "--kv-type", defaultValue = "f32", description = "KV cache type of every host: f32, f16 or q8_0 (default: ${DEFAULT-VALUE}).")
+    String kvType;
 
     @Option(names = "--preset", description = "Ablation: " + "no-anchor, anchor-positions, anchor-content, anchor-size, block-size (replaces --attention).")
     String preset;
@@ -136,7 +141,10 @@ public final class EvalCommand implements Callable<Integer> {
                 }
             }
             try (PredictionStore store = new PredictionStore(out)) {
-                EvalRunner runner = new EvalRunner(m, tpl, configs, seed, source, store, System.err);
+                KvType kv = KvType.parse(kvType);
+                // A KV type other than f32 is part of what was run: it keys the resumable predictions.
+                if (kv != KvType.F32) source = source + "|kv=" + kv.cliName();
+                EvalRunner runner = new EvalRunner(m, tpl, configs, seed, source, store, System.err).withKvType(kv);
                 List<EvalRunner.Result> results = runner.run(runs);
                 EvalReport report = new EvalReport(new EvalReport.Meta(m.path().getFileName().toString(), suiteName, tpl.name(),
                         seed, samples, notes), results);

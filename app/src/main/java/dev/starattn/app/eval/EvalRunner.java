@@ -3,6 +3,7 @@ package dev.starattn.app.eval;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.starattn.engine.EncodedContext;
+import dev.starattn.attention.KvType;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.InferenceEngine;
 import dev.starattn.engine.ProgressListener;
@@ -35,6 +36,7 @@ public final class EvalRunner {
     private final String source;
     private final PredictionStore store;
     private final PrintStream progress;
+    private KvType kvType = KvType.F32;
     private int scoredNow, resumed;
 
     /**
@@ -60,6 +62,12 @@ public final class EvalRunner {
         return resumed;
     }
 
+    /** Runs every configuration with this KV cache type (f32 by default). */
+    public EvalRunner withKvType(KvType t) {
+        this.kvType = t;
+        return this;
+    }
+
     public List<Result> run(List<TaskRun> runs) {
         int total = 0;
         for (TaskRun r : runs) total += r.samples().size() * configs.size();
@@ -81,7 +89,7 @@ public final class EvalRunner {
                     }
                     if (p == null) p = tokens.prompt(s.inputContext(), s.inputQuery());
                     int n = p.context().length;
-                    EngineOptions o = c.options(n, seed);
+                    EngineOptions o = c.options(n, seed).withKvTypes(kvType, kvType);
                     InferenceEngine e = new InferenceEngine(model.model(), o);
                     EncodedContext enc = e.encode(p.context(), ProgressListener.NONE);
                     List<Integer> ids = new ArrayList<>();
