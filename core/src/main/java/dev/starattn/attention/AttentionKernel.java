@@ -119,6 +119,7 @@ public final class AttentionKernel {
     private static long decodeItem(float[] q, int rows, int[] qPos, int heads, KvCache kv, int g, int k0, int k1,
                                    float scale, float[] out, float[] lse) {
         int hd = kv.headDim(), group = heads / kv.kvHeads(), nv = rows * group, qStride = heads * hd;
+        int kvStride = kv.kvHeads() * hd;
         float[][] sc = DECODE_SCRATCH.get();
         if (sc == null || sc[0].length < nv * BK || sc[2].length < nv * hd || sc[3].length < BK * hd) {
             sc = new float[][] {new float[nv * BK], new float[nv * 2], new float[nv * hd], new float[BK * hd], new float[BK * hd]};
@@ -138,8 +139,24 @@ public final class AttentionKernel {
             int tMin = Integer.MAX_VALUE;
             for (int j = 0; j < nk; j++) tMin = Math.min(tMin, kPos[kb + j]);
             if (tMin > qMax) continue;
-            kv.keysTile(kb, nk, g, kt);
-            kv.valuesTile(kb, nk, g, vt);
+            // f32 storage is read in place (row stride kvHeads * hd); other types are dequantized
+            // into the scratch tile (row stride hd).
+            float[] kSrc = kt, vSrc = vt;
+            int kBase = 0, vBase = 0, kStride = hd, vStride = hd;
+            if (kv.keyType() == KvType.F32) {
+                kSrc = kv.keys();
+                kBase = kb * kvStride + g * hd;
+                kStride = kvStride;
+            } else {
+                kv.keysTile(kb, nk, g, kt);
+            }
+            if (kv.valueType() == KvType.F32) {
+                vSrc = kv.values();
+                vBase = kb * kvStride + g * hd;
+                vStride = kvStride;
+            } else {
+                kv.valuesTile(kb, nk, g, vt);
+            }
             for (int v = 0; v < nv; v++) {
                 int r = v / group, h = g * group + v % group;
                 int qOff = r * qStride + h * hd, so = v * BK, qp = qPos[r];
@@ -149,7 +166,7 @@ public final class AttentionKernel {
                         s[so + j] = Float.NEGATIVE_INFINITY;
                         continue;
                     }
-                    float x = scale * dot(q, qOff, kt, j * hd, hd);
+                    float x = scale * dot(q, qOff, kSrc, kBase + j * kStride, hd);
                     s[so + j] = x;
                     rowMax = Math.max(rowMax, x);
                     visible++;
@@ -180,7 +197,7 @@ public final class AttentionKernel {
             }
             // acc[v] += sum_j p[v][j] * V_j: each value row loaded once for all query vectors.
             for (int j = 0; j < nk; j++) {
-                int vo = j * hd;
+                int vo = vBase + j * vStride;
                 for (int v = 0; v < nv; v++) {
                     float p = s[v * BK + j];
                     if (p == 0f) continue;
@@ -188,9 +205,9 @@ public final class AttentionKernel {
                     FloatVector pv = FloatVector.broadcast(S, p);
                     int d = 0;
                     for (; d < dVec; d += L) {
-                        FloatVector.fromArray(S, vt, vo + d).fma(pv, FloatVector.fromArray(S, acc, ao + d)).intoArray(acc, ao + d);
+                        FloatVector.fromArray(S, vSrc, vo + d).fma(pv, FloatVector.fromArray(S, acc, ao + d)).intoArray(acc, ao + d);
                     }
-                    for (; d < hd; d++) acc[ao + d] += p * vt[vo + d];
+                    for (; d < hd; d++) acc[ao + d] += p * vSrc[vo + d];
                 }
             }
         }
