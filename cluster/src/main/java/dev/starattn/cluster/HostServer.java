@@ -61,6 +61,7 @@ public final class HostServer implements AutoCloseable {
     private final long memoryBudget;
     private final Duration defaultTtl;
     private final Consumer<String> log;
+    private final dev.starattn.engine.BlockCache blockCache;
     private final Map<String, Session> sessions = new LinkedHashMap<>();
     private final AtomicLong encodeCalls = new AtomicLong();
     private final ScheduledExecutorService reaper;
@@ -96,6 +97,7 @@ public final class HostServer implements AutoCloseable {
         this.memoryBudget = b.memoryBudget;
         this.defaultTtl = b.defaultTtl;
         this.log = b.log;
+        this.blockCache = b.blockCache;
         NettyServerBuilder nb = NettyServerBuilder.forAddress(new InetSocketAddress(b.bind, b.port))
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES)
                 .permitKeepAliveTime(5, TimeUnit.SECONDS)
@@ -364,7 +366,8 @@ public final class HostServer implements AutoCloseable {
                 }
                 long ttl = req.getTtlMs() > 0 ? TimeUnit.MILLISECONDS.toNanos(req.getTtlMs()) : defaultTtl.toNanos();
                 int chunk = req.getPrefillChunk() > 0 ? req.getPrefillChunk() : 1024;
-                Session s = new Session(id, req.getContentHash(), new LocalContextHost(id, model.model(), chunk), ttl, need);
+                Session s = new Session(id, req.getContentHash(), new LocalContextHost(id, model.model(), chunk,
+                        dev.starattn.attention.KvType.F32, dev.starattn.attention.KvType.F32, blockCache), ttl, need);
                 s.inFlight = 1;
                 sessions.put(id, s);
                 return s;
@@ -398,6 +401,8 @@ public final class HostServer implements AutoCloseable {
                     .setPhase1Nanos(st.phase1Nanos)
                     .setLinearFlops(st.phase1LinearFlops)
                     .setAttentionFlops(st.phase1AttentionFlops)
+                    .setCacheHits(st.cacheHits)
+                    .setCacheMisses(st.cacheMisses)
                     .build();
             synchronized (sessions) {
                 if (sessions.get(s.id) != s) throw new CancellationException("session " + s.id + " was released while it was encoded");
@@ -480,6 +485,7 @@ public final class HostServer implements AutoCloseable {
         private Duration defaultTtl = Duration.ofMinutes(30);
         private Duration reaperPeriod = Duration.ofSeconds(5);
         private Consumer<String> log = s -> {};
+        private dev.starattn.engine.BlockCache blockCache;
 
         Builder(LoadedModel model) {
             this.model = model;
@@ -526,6 +532,12 @@ public final class HostServer implements AutoCloseable {
 
         public Builder reaperPeriod(Duration p) {
             this.reaperPeriod = p;
+            return this;
+        }
+
+        /** Star blocks already encoded (same model, anchor, tokens, positions) are taken from here, not encoded again. */
+        public Builder blockCache(dev.starattn.engine.BlockCache cache) {
+            this.blockCache = cache;
             return this;
         }
 

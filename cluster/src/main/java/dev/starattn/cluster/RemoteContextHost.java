@@ -164,6 +164,8 @@ public final class RemoteContextHost implements ContextHost {
         stats.phase1Nanos = done.getPhase1Nanos();
         stats.phase1LinearFlops = done.getLinearFlops();
         stats.phase1AttentionFlops = done.getAttentionFlops();
+        stats.cacheHits = done.getCacheHits();
+        stats.cacheMisses = done.getCacheMisses();
         stats.phase1BytesReceived = req.getSerializedSize();
         stats.phase1BytesSent = received;
     }

@@ -137,6 +137,28 @@ class ClusterTest {
         assertEquals(0, s2.sessions());
     }
 
+    /** A host with a block cache directory encodes a block once, also across sessions and restarts. */
+    @Test
+    void hostBlockCacheServesRepeatedContextsWithoutEncoding(@org.junit.jupiter.api.io.TempDir Path dir) {
+        LoadedModel client = load(modelFile);
+        GenerationResult ref = reference(client, 2);
+        for (int round = 0; round < 2; round++) {
+            // A new host process each round, same cache directory: round 2 loads the block from disk.
+            LoadedModel hm = load(modelFile);
+            HostServer s = host(HostServer.builder(hm).port(0)
+                    .blockCache(new dev.starattn.engine.BlockCache(hm.fingerprint(), 1L << 30, dir, 1L << 30)));
+            Cluster c = connect(client, fast(), s);
+            InferenceEngine e = new InferenceEngine(client.model(), EngineOptions.of(AttentionMode.STAR, 2), c.hosts());
+            EncodedContext ctx = e.encode(context, ProgressListener.NONE);
+            GenerationResult r = run(e, ctx);
+            assertArrayEquals(ref.tokens(), r.tokens(), "round " + round);
+            RemoteContextHost h = c.hosts().getFirst();
+            assertEquals(round == 0 ? 0 : 1, h.stats().cacheHits, "round " + round + " cache hits on the host");
+            ctx.release();
+            s.shutdownNow();
+        }
+    }
+
     @Test
     void aHostServingAnotherModelIsRefused() {
         LoadedModel client = load(modelFile);
