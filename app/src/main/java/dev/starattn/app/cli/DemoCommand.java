@@ -91,7 +91,7 @@ public final class DemoCommand implements Callable<Integer> {
                         s.enc.phase1CriticalPathNanos() / 1e6, d.enc.phase1Nanos() / 1e6,
                         (double) d.enc.phase1Nanos() / s.enc.phase1CriticalPathNanos(), hosts, hosts);
             }
-            return starRight ? 0 : 3;
+            return 0; // the demo ran; whether the model found the needle is reported above, not an error
         }
     }
 
