@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Builds .gpu/ for the GPU machine (which has no Java): a jlinked JRE, the core and cuda jars with
+# their dependencies, the shaded app jar, the transformers oracle script and run.sh. .gpu/ must be
+# ignored (listed in .git/info/exclude) and named in the device tool's `carry`; then run
+# `bash .gpu/run.sh` there. Keep the whole working tree under the tool's 64 MiB.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
+mvn -B -q -DskipTests install
+rm -rf .gpu && mkdir -p .gpu/lib .gpu/cli
+"$JAVA_HOME/bin/jlink" --add-modules java.base,jdk.incubator.vector,java.logging,java.management,jdk.unsupported,java.desktop,java.naming,java.sql \
+  --strip-debug --no-header-files --no-man-pages --output .gpu/jre
+cp core/target/starattn-core-*-SNAPSHOT.jar cuda/target/starattn-cuda-*-SNAPSHOT.jar .gpu/lib/
+for a in jackson-databind jackson-core jackson-annotations; do
+  cp "$(ls ~/.m2/repository/com/fasterxml/jackson/core/$a/2.21*/$a-2.21*.jar | grep -v sources | head -1)" .gpu/lib/
+done
+cp app/target/starattn.jar .gpu/cli/
+cp cuda/gpu/hf_oracle.py cuda/gpu/run.sh .gpu/
+du -sh .gpu
