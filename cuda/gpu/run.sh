@@ -17,7 +17,7 @@ if [ -n "$HF" ]; then
   python3 -c "import random; random.seed(3); print(' '.join(str(random.randrange(512)) for _ in range(900)))" > /tmp/ctx.txt
   echo "5 17 300 42 7" > /tmp/q.txt
   for d in cpu cuda; do
-    timeout 60 $G/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp "$(ls $G/lib/*.jar $G/cli/*.jar | tr '\n' ':')$G/cli" GenMain -m $HF \
+    timeout 60 $G/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -jar $G/cli/starattn.jar generate -m $HF \
       --context-tokens /tmp/ctx.txt --query-tokens /tmp/q.txt --hosts 3 -n 8 --json --device $d 2>&1 | grep -v incubator \
       | python3 -c "import sys,json; t=sys.stdin.read(); j=json.loads(t[t.index('{'):]); print('CLI --device', '$d', 'tokens', j['tokens'], 'timing', j['timing'])" 2>&1 | tee -a $OUT/log.txt
   done
