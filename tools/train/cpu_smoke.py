@@ -13,12 +13,14 @@ if not hasattr(F, "rms_norm"):
         return y * weight if weight is not None else y
     F.rms_norm = rms_norm
 if not hasattr(F, "scaled_dot_product_attention"):
-    def sdpa(q, k, v, is_causal=False):
+    def sdpa(q, k, v, is_causal=False, attn_mask=None):
         s = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
         if is_causal:
             T, S = q.shape[-2], k.shape[-2]
             m = torch.ones(T, S, dtype=torch.bool, device=q.device).tril(S - T)
             s = s.masked_fill(~m, float("-inf"))
+        if attn_mask is not None:
+            s = s.masked_fill(~attn_mask, float("-inf"))
         return torch.softmax(s.float(), -1).to(v.dtype) @ v
     F.scaled_dot_product_attention = sdpa
 

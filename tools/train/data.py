@@ -29,7 +29,11 @@ GRAMMAR_PATH = os.path.join(HERE, "prose_grammar.json")
 
 TASKS = ["lm", "niah_single_1", "niah_single_2", "niah_single_3", "niah_multikey_1",
          "niah_multikey_2", "niah_multikey_3", "niah_multivalue", "niah_multiquery",
-         "vt", "cwe", "fwe"]
+         "vt", "cwe", "fwe", "copy"]
+# shortest training sequence for which a task is generated (shorter ones: another task)
+MIN_LEN = {"lm": 0, "copy": 0, "niah_single_1": 200, "niah_single_2": 200, "niah_multikey_2": 200,
+           "niah_single_3": 400, "niah_multikey_1": 400, "niah_multivalue": 400, "fwe": 400,
+           "niah_multikey_3": 700, "niah_multiquery": 700, "vt": 900, "cwe": 2000}
 TASK_ID = {t: i for i, t in enumerate(TASKS)}
 
 NIAH = {
@@ -422,9 +426,13 @@ def gen_budget(task):
 
 
 # ---------------------------------------------------------------- training batches
-DEFAULT_MIX = {"lm": 0.12, "niah_single_1": 0.06, "niah_single_2": 0.08, "niah_single_3": 0.08,
-               "niah_multikey_1": 0.10, "niah_multikey_2": 0.08, "niah_multikey_3": 0.10,
-               "niah_multivalue": 0.08, "niah_multiquery": 0.08, "vt": 0.10, "cwe": 0.06, "fwe": 0.06}
+DEFAULT_MIX = {"lm": 0.06, "copy": 0.10, "niah_single_1": 0.08, "niah_single_2": 0.09, "niah_single_3": 0.08,
+               "niah_multikey_1": 0.10, "niah_multikey_2": 0.09, "niah_multikey_3": 0.09,
+               "niah_multivalue": 0.08, "niah_multiquery": 0.08, "vt": 0.09, "cwe": 0.03, "fwe": 0.03}
+# stage-1 mixture (first run, no copy task)
+STAGE1_MIX = {"lm": 0.10, "niah_single_1": 0.07, "niah_single_2": 0.09, "niah_single_3": 0.09,
+              "niah_multikey_1": 0.11, "niah_multikey_2": 0.09, "niah_multikey_3": 0.10,
+              "niah_multivalue": 0.08, "niah_multiquery": 0.08, "vt": 0.11, "cwe": 0.04, "fwe": 0.04}
 
 
 def make_batch(gen: Gen, seed, L, B, mix=None, min_frac=0.8):
@@ -437,23 +445,34 @@ def make_batch(gen: Gen, seed, L, B, mix=None, min_frac=0.8):
     rng = random.Random(seed)
     arr = np.full((B, L + 1), 2, dtype=np.int32)
     info = np.zeros((B, 4), dtype=np.int32)
+    V = gen.tok.n_vocab
     for b in range(B):
-        task = rng.choices(names, w)[0]
-        while task == "cwe" and L < 2048:  # the few-shot example alone fills short contexts
-            task = rng.choices(names, w)[0]
         T = rng.randint(int(min_frac * (L + 1)), L + 1)
-        if task == "lm":
-            _, ids = gen.prose_ids(rng, T - 1)
-            ids = [1] + ids[:T - 1]
-            a0 = a1 = 0
-        else:
-            s = gen.sample(task, rng, T - 2, L=T)
-            ids = [1] + s.ctx_ids + s.query_ids + s.ans_ids + [2]
-            a0 = 1 + len(s.ctx_ids) + len(s.query_ids)
-            a1 = len(ids)
-            if len(ids) > L + 1:  # should not happen; keep safe
-                ids = ids[:L + 1]
-                a1 = min(a1, L + 1)
+        while True:
+            task = rng.choices(names, w)[0]
+            if MIN_LEN.get(task, 0) > L:
+                continue
+            if task == "lm":
+                _, ids = gen.prose_ids(rng, T - 1)
+                ids = [1] + ids[:T - 1]
+                a0 = a1 = 0
+            elif task == "copy":
+                # induction signal: a random id sequence, prose, the same sequence again (loss on the repeat)
+                n = rng.randint(8, max(8, min(256, (T - 2) // 3)))
+                seq = [rng.randrange(259, V) for _ in range(n)]
+                rest = T - 1 - 2 * n
+                _, pro = gen.prose_ids(rng, max(0, rest))
+                cut = rng.randint(0, max(0, rest))
+                ids = [1] + pro[:cut] + seq + pro[cut:rest] + seq
+                a0 = len(ids) - n
+                a1 = len(ids)
+            else:
+                s = gen.sample(task, rng, T - 2, L=T)
+                ids = [1] + s.ctx_ids + s.query_ids + s.ans_ids + [2]
+                a0 = 1 + len(s.ctx_ids) + len(s.query_ids)
+                a1 = len(ids)
+            if len(ids) <= L + 1:
+                break
         arr[b, :len(ids)] = ids
         info[b] = (TASK_ID[task], len(ids), a0, a1)
     return arr, info
@@ -503,6 +522,8 @@ def selftest(n_each=3, L=3000):
     rng = random.Random(5)
     bad = 0
     for task in TASKS[1:]:
+        if task == "copy":
+            continue
         for i in range(n_each):
             for em in (False, True):
                 s = gen.sample(task, rng, L - gen_budget(task), L=L, eval_mode=em)

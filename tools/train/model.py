@@ -44,10 +44,12 @@ def rope_tables(cfg: Config, positions: torch.Tensor):
 
 
 def apply_rope(x, cos, sin):
-    """x [B, T, H, hd]; interleaved pairs (x[2i], x[2i+1]) as complex numbers."""
+    """x [B, T, H, hd]; interleaved pairs (x[2i], x[2i+1]) as complex numbers.
+    cos/sin: [T, hd/2] (shared positions) or [B, T, hd/2] (per-row positions)."""
     B, T, H, hd = x.shape
     xc = torch.view_as_complex(x.float().reshape(B, T, H, hd // 2, 2))
-    fc = torch.complex(cos, sin)[None, :, None, :]
+    fc = torch.complex(cos, sin)
+    fc = fc[None, :, None, :] if fc.ndim == 2 else fc[:, :, None, :]
     return torch.view_as_real(xc * fc).reshape(B, T, H, hd).to(x.dtype)
 
 
@@ -76,7 +78,7 @@ class Block(nn.Module):
         self.w_up = nn.Linear(d, cfg.ffn_dim, bias=False)
         self.w_down = nn.Linear(cfg.ffn_dim, d, bias=False)
 
-    def attention(self, x, cos, sin, cache=None, pos0=0):
+    def attention(self, x, cos, sin, cache=None, pos0=0, positions=None):
         cfg = self.cfg
         B, T, _ = x.shape
         hd = cfg.head_dim
@@ -88,7 +90,19 @@ class Block(nn.Module):
         k = apply_rope(k, cos, sin).transpose(1, 2)
         v = v.transpose(1, 2)
         causal = True
-        if cache is not None:
+        mask = None
+        if positions is not None:
+            # batched decode: one new token per row at its own position
+            assert T == 1 and cache is not None
+            kc, vc = cache
+            rows = torch.arange(B, device=x.device)
+            kc[rows, :, positions] = k[:, :, 0].to(kc.dtype)
+            vc[rows, :, positions] = v[:, :, 0].to(vc.dtype)
+            S = int(positions.max()) + 1
+            k, v = kc[:, :, :S], vc[:, :, :S]
+            mask = (torch.arange(S, device=x.device)[None, :] <= positions[:, None])[:, None, None, :]
+            causal = False
+        elif cache is not None:
             kc, vc = cache
             kc[:, :, pos0:pos0 + T] = k.to(kc.dtype)
             vc[:, :, pos0:pos0 + T] = v.to(vc.dtype)
@@ -102,12 +116,15 @@ class Block(nn.Module):
             k = k.repeat_interleave(rep, dim=1)
             v = v.repeat_interleave(rep, dim=1)
         k, v = k.to(q.dtype), v.to(q.dtype)
-        o = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        if mask is not None:
+            o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        else:
+            o = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
         o = o.transpose(1, 2).reshape(B, T, cfg.n_heads * hd)
         return self.wo(o)
 
-    def forward(self, x, cos, sin, cache=None, pos0=0):
-        x = x + self.attention(x, cos, sin, cache, pos0)
+    def forward(self, x, cos, sin, cache=None, pos0=0, positions=None):
+        x = x + self.attention(x, cos, sin, cache, pos0, positions)
         h = self.ffn_norm(x)
         x = x + self.w_down(F.silu(self.w_gate(h)) * self.w_up(h))
         return x
@@ -133,13 +150,27 @@ class Transformer(nn.Module):
         elif isinstance(m, nn.Embedding):
             nn.init.normal_(m.weight, std=0.02)
 
-    def forward(self, tokens, pos0=0, caches=None):
+    def rope(self, n, device):
+        rc = getattr(self, "_rope_cache", None)
+        if rc is None or rc[0].shape[0] < n or rc[0].device != device:
+            m = max(n, 32768 + 1024)
+            rc = rope_tables(self.cfg, torch.arange(m, device=device))
+            self._rope_cache = rc
+        return rc
+
+    def forward(self, tokens, pos0=0, caches=None, positions=None):
+        """tokens [B, T]. positions: None (all rows at pos0..pos0+T-1) or a [B] tensor
+        of per-row positions for batched one-token decoding (requires caches)."""
         B, T = tokens.shape
-        pos = torch.arange(pos0, pos0 + T, device=tokens.device)
-        cos, sin = rope_tables(self.cfg, pos)
+        if positions is None:
+            cos, sin = self.rope(pos0 + T, tokens.device)
+            cos, sin = cos[pos0:pos0 + T], sin[pos0:pos0 + T]
+        else:
+            cos, sin = self.rope(int(positions.max()) + 1, tokens.device)
+            cos, sin = cos[positions][:, None, :], sin[positions][:, None, :]
         x = self.tok_emb(tokens)
         for i, blk in enumerate(self.layers):
-            x = blk(x, cos, sin, None if caches is None else caches[i], pos0)
+            x = blk(x, cos, sin, None if caches is None else caches[i], pos0, positions)
         return self.output(self.norm(x))
 
     def n_params(self):
@@ -172,3 +203,39 @@ class Transformer(nn.Module):
                 pos += 1
                 nxt = int(logits[0, -1].float().argmax())
         return out
+
+    @torch.no_grad()
+    def generate_batch(self, prompts, max_news, eos_id=2):
+        """Greedy decoding of several prompts: each prompt is prefilled alone (B = 1,
+        causal flash attention), then the rows decode together with per-row positions
+        and a key mask. Returns one list of generated ids per prompt (up to and
+        including </s>, at most max_news[b] ids)."""
+        import contextlib
+        dev = next(self.parameters()).device
+        B = len(prompts)
+        S = max(len(p) for p in prompts) + max(max_news) + 1
+        caches = self.new_caches(B, S, dev)
+        amp = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else contextlib.nullcontext()
+        outs = [[] for _ in range(B)]
+        done = [False] * B
+        with amp:
+            first = []
+            for b, p in enumerate(prompts):
+                rc = [(kc[b:b + 1], vc[b:b + 1]) for kc, vc in caches]
+                lg = self.forward(torch.tensor([p], device=dev), 0, rc)
+                first.append(int(lg[0, -1].float().argmax()))
+            cur = torch.tensor(first, device=dev)
+            pos = torch.tensor([len(p) for p in prompts], device=dev)
+            for _ in range(max(max_news)):
+                cl = cur.tolist()
+                for b in range(B):
+                    if not done[b]:
+                        outs[b].append(cl[b])
+                        if cl[b] == eos_id or len(outs[b]) >= max_news[b]:
+                            done[b] = True
+                if all(done):
+                    break
+                lg = self.forward(cur[:, None], caches=caches, positions=pos)
+                cur = lg[:, -1].float().argmax(-1)
+                pos = pos + 1
+        return outs

@@ -370,7 +370,7 @@ def selftest(n=2000):
             bad += 1
             print("MISMATCH chunked vs slow:", repr(t[:80]))
         d = tok.decode(a)
-        if d != (" " + t).replace(SPACE, " "):
+        if d != ((" " + t) if t else "").replace(SPACE, " "):
             bad += 1
             print("ROUNDTRIP:", repr(t[:80]), repr(d[:80]))
     # random strings

@@ -49,18 +49,21 @@ def worker_main(wid, req_q, res_q, mix):
         res_q.put((step, arr, info))
 
 
-BUCKETS = [1024, 2048, 4096, 8192, 12288, 16384]
+BUCKETS = [256, 512, 1024, 2048, 4096, 8192, 12288, 16384]
+CURRICULA = {
+    # stage 1 (first run, from scratch): never shorter than 1K
+    "stage1": [(0.12, [0, 0, 1, 1, 0, 0, 0, 0]), (0.25, [0, 0, 1, 2, 2, 0, 0, 0]), (0.4, [0, 0, 1, 1, 2, 2, 0, 0]),
+               (1.01, [0, 0, 0.6, 0.8, 1.2, 1.2, 1.0, 1.4])],
+    # stage 2 (continued): very short contexts first, where retrieval is found quickly
+    "short_first": [(0.25, [1, 1, 0, 0, 0, 0, 0, 0]), (0.45, [0.5, 1, 1, 1, 0, 0, 0, 0]),
+                    (0.65, [0.3, 0.5, 1, 1, 1, 1, 0, 0]), (1.01, [0.2, 0.3, 0.5, 0.8, 1.2, 1.2, 1.0, 1.4])],
+}
 
 
-def pick_length(rng, p, max_len):
-    if p < 0.08:
-        w = [1, 1, 0, 0, 0, 0]
-    elif p < 0.2:
-        w = [1, 2, 2, 0, 0, 0]
-    elif p < 0.35:
-        w = [1, 1, 2, 2, 0, 0]
-    else:
-        w = [0.6, 0.8, 1.2, 1.2, 1.0, 1.4]
+def pick_length(rng, p, max_len, curriculum="short_first"):
+    for pe, w in CURRICULA[curriculum]:
+        if p < pe:
+            break
     cand = [(b, x) for b, x in zip(BUCKETS, w) if b <= max_len and x > 0]
     if not cand:
         return max_len
@@ -79,11 +82,18 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.environ.get("OUT", "out"))
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--train-seconds", type=float, default=430)
-    ap.add_argument("--deadline", type=float, default=555, help="seconds after start by which everything must be written")
-    ap.add_argument("--tokens-per-step", type=int, default=262144)
+    ap.add_argument("--train-seconds", type=float, default=445)
+    ap.add_argument("--deadline", type=float, default=560, help="seconds after start by which everything must be written")
+    ap.add_argument("--tokens-per-step", type=int, default=196608, help="for L >= 4096; 64K for L <= 512, 128K up to 2048")
+    ap.add_argument("--curriculum", default="short_first", choices=["stage1", "short_first"])
+    ap.add_argument("--mix", default="default", choices=["default", "stage1"])
+    ap.add_argument("--init-gguf", default="", help="start from the weights of a GGUF (F16) written by this script")
+    ap.add_argument("--warmup", type=float, default=0.03)
+    ap.add_argument("--mix-json", default="", help="override the task mixture, e.g. '{\"copy\": 1}'")
+    ap.add_argument("--tps-short", type=int, default=65536, help="tokens per step for L <= 512")
+    ap.add_argument("--tps-mid", type=int, default=131072, help="tokens per step for 512 < L <= 2048")
     ap.add_argument("--max-len", type=int, default=16384)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--lr", type=float, default=2.5e-3)
     ap.add_argument("--wd", type=float, default=0.1)
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 4) - 2))
     ap.add_argument("--compile", action="store_true")
@@ -97,6 +107,7 @@ def main():
     ap.add_argument("--log-every", type=int, default=25)
     ap.add_argument("--eval-lengths", default="4096,16384")
     ap.add_argument("--eval-n", type=int, default=25)
+    ap.add_argument("--eval-group", type=int, default=2, help="sample indices decoded together (x tasks)")
     ap.add_argument("--eval-text-n", default="4096:25,16384:6", help="samples per length whose texts are stored")
     ap.add_argument("--eval-tasks", default="niah_single_1,niah_single_2,niah_single_3,niah_multikey_1,niah_multikey_2,niah_multikey_3,niah_multivalue,niah_multiquery,vt,cwe,fwe")
     ap.add_argument("--extra-eval", default="24576:6:niah_single_1,niah_single_2,niah_multikey_1")
@@ -108,7 +119,9 @@ def main():
     os.makedirs(args.out, exist_ok=True)
 
     # workers first (fork before CUDA is initialised)
-    mix = dict(D.DEFAULT_MIX)
+    mix = dict(D.DEFAULT_MIX if args.mix == "default" else D.STAGE1_MIX)
+    if args.mix_json:
+        mix = json.loads(args.mix_json)
     ctx = mp.get_context("fork")
     req_q, res_q = ctx.Queue(), ctx.Queue(maxsize=4 * args.workers)
     procs = [ctx.Process(target=worker_main, args=(i, req_q, res_q, mix), daemon=True) for i in range(args.workers)]
@@ -130,6 +143,12 @@ def main():
     cfg = Config(vocab_size=tok.n_vocab, dim=args.dim, n_layers=args.layers, n_heads=args.heads,
                  n_kv_heads=args.kv_heads, ffn_dim=args.ffn, rope_base=args.rope_base)
     model = Transformer(cfg).to(dev)
+    if args.init_gguf:
+        _, tens = E.read_gguf(args.init_gguf)
+        inv = {E.gguf_name(k): k for k in model.state_dict()}
+        sd = {inv[n]: torch.from_numpy(np.ascontiguousarray(a)) for n, (a, gt, dims) in tens.items()}
+        model.load_state_dict(sd, strict=True)
+        log("initialised from", args.init_gguf)
     log("config", json.dumps(cfg.to_dict()), "params %.2fM" % (model.n_params() / 1e6))
     decay = [p for n, p in model.named_parameters() if p.ndim == 2 and "tok_emb" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim == 2 and "tok_emb" not in n)]
@@ -150,8 +169,9 @@ def main():
 
     def issue():
         nonlocal next_req
-        L = pick_length(sched_rng, elapsed_frac(), args.max_len)
-        B = max(1, args.tokens_per_step // L)
+        L = pick_length(sched_rng, elapsed_frac(), args.max_len, args.curriculum)
+        tps = args.tps_short if L <= 512 else (args.tps_mid if L <= 2048 else args.tokens_per_step)
+        B = max(1, tps // L)
         req_q.put((next_req, "train-%d-%d" % (args.seed, next_req), L, B))
         inflight[next_req] = (L, B)
         next_req += 1
@@ -184,7 +204,7 @@ def main():
         arr, info = ready.pop(step)
         inflight.pop(step, None)
         issue()
-        lr = lr_at(p, args.lr)
+        lr = lr_at(p, args.lr, warm=args.warmup)
         for gparam in opt.param_groups:
             gparam["lr"] = lr
         B, L1 = arr.shape
@@ -285,45 +305,49 @@ def main():
     eval_tasks = args.eval_tasks.split(",")
     lengths = [int(x) for x in args.eval_lengths.split(",") if x]
     text_n = {int(a): int(b) for a, b in (x.split(":") for x in args.eval_text_n.split(",") if x)}
-    jobs = []
-    for i in range(args.eval_n):
+    groups = []  # each group: list of (task, L, i), decoded together
+    for i0 in range(0, args.eval_n, args.eval_group):
         for L in lengths:
-            for t in eval_tasks:
-                jobs.append((t, L, i))
+            groups.append([(t, L, i) for i in range(i0, min(args.eval_n, i0 + args.eval_group)) for t in eval_tasks])
     if args.extra_eval:
         Lx, nx, tx = args.extra_eval.split(":")
-        for i in range(int(nx)):
-            for t in tx.split(","):
-                jobs.append((t, int(Lx), i))
+        for i0 in range(0, int(nx), args.eval_group):
+            groups.append([(t, int(Lx), i) for i in range(i0, min(int(nx), i0 + args.eval_group)) for t in tx.split(",")])
     gen = D.Gen(tok, D.Grammar.load())
     results = {}
     hpath = os.path.join(args.out, "heldout.jsonl")
     hf = open(hpath, "w", encoding="utf-8")
     t_eval0 = time.time()
     n_done = 0
-    for (t, L, i) in jobs:
-        if time.time() - T0 > args.deadline - 12:
+    for grp in groups:
+        if time.time() - T0 > args.deadline - 15:
             log("eval stopped by deadline after %d samples" % n_done)
             break
-        seed = "heldout-%s-%d-%d" % (t, L, i)
-        G = D.gen_budget(t)
-        s = gen.sample(t, random.Random(seed), L - G, L=L, eval_mode=True)
-        prompt = [1] + s.ctx_ids + s.query_ids
-        max_new = min(G, len(s.ans_ids) + 24)
-        with torch.no_grad():
-            out = model.generate(prompt, max_new)
-        text = tok.decode([x for x in out if x != 2])
-        pred = text.strip()
-        score = sum(o.lower() in pred.lower() for o in s.outputs) / len(s.outputs)
-        results.setdefault((t, L), []).append(score)
-        rec = dict(task=t, length=L, index=i, seed=seed, n_prompt_tokens=len(prompt), gen_budget=G, max_new=max_new,
-                   outputs=s.outputs, answer_text=s.answer, pred=pred, pred_ids=out, score=score)
-        if i < text_n.get(L, 0) and hf.tell() < (args.max_file_mib - 1) * 2 ** 20:
-            rec["input_context"] = s.input_context
-            rec["input_query"] = s.input_query
-        hf.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        samples, prompts, max_news, seeds = [], [], [], []
+        for (t, L, i) in grp:
+            seed = "heldout-%s-%d-%d" % (t, L, i)
+            G = D.gen_budget(t)
+            s = gen.sample(t, random.Random(seed), L - G, L=L, eval_mode=True)
+            samples.append(s)
+            seeds.append(seed)
+            prompts.append([1] + s.ctx_ids + s.query_ids)
+            max_news.append(min(G, len(s.ans_ids) + 24))
+        outs = model.generate_batch(prompts, max_news)
+        for (t, L, i), s, seed, prompt, max_new, out in zip(grp, samples, seeds, prompts, max_news, outs):
+            G = D.gen_budget(t)
+            text = tok.decode([x for x in out if x != 2])
+            pred = text.strip()
+            score = sum(o.lower() in pred.lower() for o in s.outputs) / len(s.outputs)
+            results.setdefault((t, L), []).append(score)
+            rec = dict(task=t, length=L, index=i, seed=seed, n_prompt_tokens=len(prompt), n_context_tokens=len(s.ctx_ids),
+                       n_query_tokens=len(s.query_ids), gen_budget=G, max_new=max_new,
+                       outputs=s.outputs, answer_text=s.answer, pred=pred, pred_ids=out, score=score)
+            if i < text_n.get(L, 0) and hf.tell() < (args.max_file_mib - 1) * 2 ** 20:
+                rec["input_context"] = s.input_context
+                rec["input_query"] = s.input_query
+            hf.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            n_done += 1
         hf.flush()
-        n_done += 1
     hf.close()
     summary = {}
     for (t, L), v in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][0])):
