@@ -12,14 +12,31 @@ public record Prompt(int[] context, int[] query) {
     /** Wraps the texts in the model's template, adds BOS where the model wants it, and tokenizes. */
     public static Prompt of(LoadedModel m, PromptTemplate template, String contextText, String queryText) {
         Tokenizer t = m.tokenizer();
-        int[] ctx = t.encodeWithSpecialTokens(template.prefix() + contextText);
-        if (!template.prefixHasBos() && t.addBos() && t.bosId() >= 0) {
-            int[] withBos = new int[ctx.length + 1];
-            withBos[0] = t.bosId();
-            System.arraycopy(ctx, 0, withBos, 1, ctx.length);
-            ctx = withBos;
-        }
-        int[] q = t.encodeWithSpecialTokens(queryText + template.suffix());
+        // Special tokens come from the template only: a document or question that contains the
+        // text of a special token (say "<|eot_id|>") is encoded as ordinary text.
+        int[] ctx = concat(template.prefix().isEmpty() ? new int[0] : t.encodeWithSpecialTokens(template.prefix()),
+                t.encode(contextText));
+        if (!template.prefixHasBos() && t.addBos() && t.bosId() >= 0) ctx = concat(new int[] {t.bosId()}, ctx);
+        int[] q = concat(t.encode(queryText),
+                template.suffix().isEmpty() ? new int[0] : t.encodeWithSpecialTokens(template.suffix()));
         return new Prompt(ctx, q);
+    }
+
+    /**
+     * Texts that already carry their template's markup (evaluation records in the reference's
+     * format): special-token text in them is parsed as special tokens. BOS is added as
+     * {@link #of} would, unless the markup brings its own.
+     */
+    public static Prompt ofMarkedUp(LoadedModel m, String context, String query, boolean markupHasBos) {
+        Tokenizer t = m.tokenizer();
+        int[] ctx = t.encodeWithSpecialTokens(context);
+        if (!markupHasBos && t.addBos() && t.bosId() >= 0) ctx = concat(new int[] {t.bosId()}, ctx);
+        return new Prompt(ctx, t.encodeWithSpecialTokens(query));
+    }
+
+    private static int[] concat(int[] a, int[] b) {
+        int[] r = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, r, a.length, b.length);
+        return r;
     }
 }

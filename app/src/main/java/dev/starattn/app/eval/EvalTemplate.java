@@ -32,9 +32,4 @@ public record EvalTemplate(PromptTemplate template, List<String> stopWords) {
         }
         return generated.substring(0, end).strip();
     }
-
-    /** For tokenizing finished records: no wrapping (the record carries the template), BOS as the template wants. */
-    public PromptTemplate bare() {
-        return new PromptTemplate(template.name() + "-bare", "", "", template.prefixHasBos());
-    }
 }

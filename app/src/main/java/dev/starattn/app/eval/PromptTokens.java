@@ -14,7 +14,8 @@ public final class PromptTokens {
     }
 
     public Prompt prompt(String inputContext, String inputQuery) {
-        return Prompt.of(model, template.bare(), inputContext, inputQuery);
+        // Records carry the template's markup (special tokens included): parse it.
+        return Prompt.ofMarkedUp(model, inputContext, inputQuery, template.template().prefixHasBos());
     }
 
     /** Tokens of an answer text that follows the query. */
