@@ -459,7 +459,10 @@ def make_batch(gen: Gen, seed, L, B, mix=None, min_frac=0.8):
             elif task == "copy":
                 # induction signal: a random id sequence, prose, the same sequence again (loss on the repeat)
                 n = rng.randint(8, max(8, min(256, (T - 2) // 3)))
-                seq = [rng.randrange(259, V) for _ in range(n)]
+                # COPY_ALPHABET=small draws from the 96 single-character pieces (ids 259..354): a small
+                # alphabet is what let induction heads form in the CPU experiments (TRAINING_LOG.md).
+                hi = 355 if os.environ.get("COPY_ALPHABET") == "small" else V
+                seq = [rng.randrange(259, hi) for _ in range(n)]
                 rest = T - 1 - 2 * n
                 _, pro = gen.prose_ids(rng, max(0, rest))
                 cut = rng.randint(0, max(0, rest))
