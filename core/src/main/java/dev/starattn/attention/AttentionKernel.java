@@ -161,15 +161,37 @@ public final class AttentionKernel {
                 int r = v / group, h = g * group + v % group;
                 int qOff = r * qStride + h * hd, so = v * BK, qp = qPos[r];
                 float rowMax = Float.NEGATIVE_INFINITY;
-                for (int j = 0; j < nk; j++) {
-                    if (kPos[kb + j] > qp) {
-                        s[so + j] = Float.NEGATIVE_INFINITY;
-                        continue;
+                if (hd == 4 * L) {
+                    // The common head size (64 with 512-bit vectors): the query stays in four
+                    // registers across the tile's keys; two accumulator chains per key.
+                    FloatVector q0 = FloatVector.fromArray(S, q, qOff), q1 = FloatVector.fromArray(S, q, qOff + L);
+                    FloatVector q2 = FloatVector.fromArray(S, q, qOff + 2 * L), q3 = FloatVector.fromArray(S, q, qOff + 3 * L);
+                    for (int j = 0; j < nk; j++) {
+                        if (kPos[kb + j] > qp) {
+                            s[so + j] = Float.NEGATIVE_INFINITY;
+                            continue;
+                        }
+                        int ko = kBase + j * kStride;
+                        FloatVector a = FloatVector.fromArray(S, kSrc, ko).mul(q0)
+                                .add(FloatVector.fromArray(S, kSrc, ko + 2 * L).mul(q2));
+                        FloatVector b = FloatVector.fromArray(S, kSrc, ko + L).mul(q1)
+                                .add(FloatVector.fromArray(S, kSrc, ko + 3 * L).mul(q3));
+                        float x = scale * a.add(b).reduceLanes(VectorOperators.ADD);
+                        s[so + j] = x;
+                        rowMax = Math.max(rowMax, x);
+                        visible++;
                     }
-                    float x = scale * dot(q, qOff, kSrc, kBase + j * kStride, hd);
-                    s[so + j] = x;
-                    rowMax = Math.max(rowMax, x);
-                    visible++;
+                } else {
+                    for (int j = 0; j < nk; j++) {
+                        if (kPos[kb + j] > qp) {
+                            s[so + j] = Float.NEGATIVE_INFINITY;
+                            continue;
+                        }
+                        float x = scale * dot(q, qOff, kSrc, kBase + j * kStride, hd);
+                        s[so + j] = x;
+                        rowMax = Math.max(rowMax, x);
+                        visible++;
+                    }
                 }
                 if (rowMax == Float.NEGATIVE_INFINITY) {
                     java.util.Arrays.fill(s, so, so + nk, 0f);
