@@ -94,7 +94,7 @@ public final class EngineMixin {
     }
 
     /** "512m", "2g", "100k" or a plain byte count. */
-    static long parseSize(String s, String flag) {
+    public static long parseSize(String s, String flag) {
         String t = s.trim().toLowerCase(java.util.Locale.ROOT);
         long mult = 1;
         if (t.endsWith("b")) t = t.substring(0, t.length() - 1);

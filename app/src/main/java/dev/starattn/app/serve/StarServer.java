@@ -1095,6 +1095,13 @@ public final class StarServer implements AutoCloseable {
                 () -> documents.values().stream().filter(d -> d.status == Document.Status.READY).count());
         g.put("starattn_memory_budget_bytes|KV memory budget (--memory-budget).", budget::capacity);
         g.put("starattn_memory_used_bytes|KV bytes reserved by documents and running requests.", budget::used);
+        if (engine.blockCache() != null) {
+            var cache = engine.blockCache();
+            g.put("starattn_block_cache_hits|Star blocks taken from the block cache instead of encoded (memory or disk).", () -> cache.stats().hits());
+            g.put("starattn_block_cache_misses|Star blocks encoded because the block cache lacked them.", () -> cache.stats().misses());
+            g.put("starattn_block_cache_memory_bytes|Bytes the block cache holds in memory.", () -> cache.stats().memoryBytes());
+            g.put("starattn_block_cache_disk_bytes|Bytes of block files in --cache-dir.", () -> cache.stats().diskBytes());
+        }
         Map<String, Long> hostKv = new LinkedHashMap<>();
         for (String h : hostNames()) hostKv.put(h, 0L);
         for (EncodedContext c : live) {

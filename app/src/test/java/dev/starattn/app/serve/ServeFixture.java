@@ -25,10 +25,17 @@ final class ServeFixture implements AutoCloseable {
     String apiKey;
 
     ServeFixture(Path dir, ServerConfig cfg, int hosts) throws Exception {
+        this(dir, cfg, hosts, null);
+    }
+
+    /** With a star block cache in {@code cacheDir} (null: none). */
+    ServeFixture(Path dir, ServerConfig cfg, int hosts, Path cacheDir) throws Exception {
         Path m = dir.resolve("tiny.gguf");
         if (!m.toFile().exists()) new RandomLlamaModel().dim(64).layers(2).heads(4).kvHeads(2).ffnDim(128).vocab(300).write(m);
         model = ModelLoader.load(m);
-        server = new StarServer(model, new InferenceEngine(model.model(), EngineOptions.of(AttentionMode.STAR, hosts)), cfg).start();
+        var cache = cacheDir == null ? null : new dev.starattn.engine.BlockCache(model.fingerprint(), 1L << 28, cacheDir, 1L << 28);
+        server = new StarServer(model, new InferenceEngine(model.model(), EngineOptions.of(AttentionMode.STAR, hosts))
+                .withBlockCache(cache), cfg).start();
         base = "http://127.0.0.1:" + server.port();
         apiKey = cfg.apiKey();
     }
