@@ -465,7 +465,8 @@ def make_batch(gen: Gen, seed, L, B, mix=None, min_frac=0.8):
                 seq = [rng.randrange(259, hi) for _ in range(n)]
                 rest = T - 1 - 2 * n
                 _, pro = gen.prose_ids(rng, max(0, rest))
-                cut = rng.randint(0, max(0, rest))
+                # COPY_GAP=0 puts the two copies side by side (all prose before them): a diagnostic.
+                cut = rest if os.environ.get("COPY_GAP") == "0" else rng.randint(0, max(0, rest))
                 ids = [1] + pro[:cut] + seq + pro[cut:rest] + seq
                 a0 = len(ids) - n
                 a1 = len(ids)
