@@ -41,14 +41,8 @@ public final class EngineMixin {
     @Option(names = "--kv-type-v", description = "Element type of the cached values (default: --kv-type).")
     String kvTypeV;
 
-    @Option(names = "--cache-dir", description = "Directory of the star block cache: encoded blocks are kept there and reused by later runs.")
-    java.nio.file.Path cacheDir;
-
-    @Option(names = "--cache-mem", defaultValue = "1g", description = "Memory budget of the block cache, e.g. 512m, 2g (default: ${DEFAULT-VALUE}).")
-    String cacheMem;
-
-    @Option(names = "--cache-disk", defaultValue = "16g", description = "Size budget of --cache-dir; least recently used blocks go first (default: ${DEFAULT-VALUE}).")
-    String cacheDisk;
+    @picocli.CommandLine.Mixin
+    BlockCacheMixin cache;
 
     @Option(names = "--prefill-chunk", defaultValue = "1024", description = "Most tokens pushed through the model at once.")
     int prefillChunk;
@@ -82,15 +76,10 @@ public final class EngineMixin {
 
     /** The block cache the flags ask for (star attention only), or null when --cache-dir is not given. */
     public BlockCache blockCache(String modelFingerprint, java.io.PrintWriter err) {
-        if (cacheDir == null) return null;
-        if (java.nio.file.Files.exists(cacheDir) && !java.nio.file.Files.isDirectory(cacheDir)) {
-            throw new IllegalArgumentException("--cache-dir " + cacheDir + " is a file, not a directory");
-        }
-        return new BlockCache(modelFingerprint, parseSize(cacheMem, "--cache-mem"), cacheDir, parseSize(cacheDisk, "--cache-disk"),
-                w -> {
-                    err.println("warning: " + w);
-                    err.flush();
-                });
+        return cache.create(modelFingerprint, w -> {
+            err.println("warning: " + w);
+            err.flush();
+        });
     }
 
     /** "512m", "2g", "100k" or a plain byte count. */

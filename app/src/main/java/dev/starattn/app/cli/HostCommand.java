@@ -43,14 +43,8 @@ public final class HostCommand implements Callable<Integer> {
     @Option(names = "--session-ttl", defaultValue = "1800", description = "Default seconds an unused session is kept (default: ${DEFAULT-VALUE}).")
     double sessionTtl;
 
-    @Option(names = "--cache-dir", description = "Keep encoded star blocks in this directory (and in memory): a block already encoded with the same anchor at the same positions is loaded, not encoded, also after a restart.")
-    java.nio.file.Path cacheDir;
-
-    @Option(names = "--cache-mem", defaultValue = "1g", description = "Memory budget of the block cache (default: ${DEFAULT-VALUE}).")
-    String cacheMem;
-
-    @Option(names = "--cache-disk", defaultValue = "16g", description = "Disk budget of --cache-dir (default: ${DEFAULT-VALUE}).")
-    String cacheDisk;
+    @picocli.CommandLine.Mixin
+    BlockCacheMixin cache;
 
     @Override
     public Integer call() throws Exception {
@@ -58,14 +52,8 @@ public final class HostCommand implements Callable<Integer> {
         long budget = parseBytes(memoryBudget);
         String token = tokenFile == null ? null : BearerAuth.readTokenFile(tokenFile);
         if (tlsCa != null && tlsCert == null) throw new IllegalArgumentException("--tls-ca needs --tls-cert and --tls-key");
-        if (cacheDir != null && java.nio.file.Files.exists(cacheDir) && !java.nio.file.Files.isDirectory(cacheDir)) {
-            throw new IllegalArgumentException("--cache-dir " + cacheDir + " is a file, not a directory");
-        }
         try (LoadedModel m = ModelCli.load(model, true)) {
-            dev.starattn.engine.BlockCache cache = cacheDir == null ? null
-                    : new dev.starattn.engine.BlockCache(m.fingerprint(), EngineMixin.parseSize(cacheMem, "--cache-mem"), cacheDir,
-                            EngineMixin.parseSize(cacheDisk, "--cache-disk"), w -> System.err.println("warning: " + w));
-            HostServer s = HostServer.builder(m).blockCache(cache).bind(bind).port(port).authToken(token).tls(tlsCert, tlsKey, tlsCa)
+            HostServer s = HostServer.builder(m).blockCache(cache.create(m.fingerprint(), w -> System.err.println("warning: " + w))).bind(bind).port(port).authToken(token).tls(tlsCert, tlsKey, tlsCa)
                     .memoryBudget(budget).defaultTtl(Duration.ofMillis(Math.round(sessionTtl * 1000)))
                     .log(msg -> System.err.println(LocalTime.now().truncatedTo(ChronoUnit.SECONDS) + " " + msg))
                     .start();

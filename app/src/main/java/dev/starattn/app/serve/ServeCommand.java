@@ -60,14 +60,8 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-tokens", defaultValue = "256", description = "New tokens when a request names no max_tokens (default: ${DEFAULT-VALUE}).")
     int defaultMaxTokens;
 
-    @Option(names = "--cache-dir", description = "Keep encoded star blocks here (and in memory): documents sharing blocks at the same positions reuse them, also after a restart.")
-    java.nio.file.Path cacheDir;
-
-    @Option(names = "--cache-mem", defaultValue = "1g", description = "Memory budget of the block cache (default: ${DEFAULT-VALUE}).")
-    String cacheMem;
-
-    @Option(names = "--cache-disk", defaultValue = "16g", description = "Disk budget of --cache-dir (default: ${DEFAULT-VALUE}).")
-    String cacheDisk;
+    @picocli.CommandLine.Mixin
+    dev.starattn.app.cli.BlockCacheMixin cache;
 
     @Override
     public Integer call() throws Exception {
@@ -82,13 +76,8 @@ public final class ServeCommand implements Callable<Integer> {
                 key, Duration.ofSeconds(ttlS), memoryBudget, defaultMaxTokens);
         AttentionMode mode = AttentionMode.parse(attention);
         LoadedModel m = ModelLoader.load(model);
-        if (cacheDir != null && Files.exists(cacheDir) && !Files.isDirectory(cacheDir)) {
-            throw new IllegalArgumentException("--cache-dir " + cacheDir + " is a file, not a directory");
-        }
-        dev.starattn.engine.BlockCache cache = cacheDir == null ? null
-                : new dev.starattn.engine.BlockCache(m.fingerprint(), dev.starattn.app.cli.EngineMixin.parseSize(cacheMem, "--cache-mem"),
-                        cacheDir, dev.starattn.app.cli.EngineMixin.parseSize(cacheDisk, "--cache-disk"), w -> System.err.println("warning: " + w));
-        StarServer s = new StarServer(m, new InferenceEngine(m.model(), EngineOptions.of(mode, hosts)).withBlockCache(cache), cfg);
+        StarServer s = new StarServer(m, new InferenceEngine(m.model(), EngineOptions.of(mode, hosts))
+                .withBlockCache(cache.create(m.fingerprint(), w -> System.err.println("warning: " + w))), cfg);
         try {
             s.start();
         } catch (java.io.IOException e) {

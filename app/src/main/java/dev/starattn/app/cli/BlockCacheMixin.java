@@ -1,0 +1,29 @@
+package dev.starattn.app.cli;
+
+import dev.starattn.engine.BlockCache;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.function.Consumer;
+import picocli.CommandLine.Option;
+
+/** The star block cache options, shared by generate, host and serve. */
+public final class BlockCacheMixin {
+    @Option(names = "--cache-dir", description = "Directory of the star block cache: encoded blocks are kept there (and in memory) and reused, also after a restart.")
+    Path cacheDir;
+
+    @Option(names = "--cache-mem", defaultValue = "1g", description = "Memory budget of the block cache, e.g. 512m, 2g (default: ${DEFAULT-VALUE}).")
+    String cacheMem;
+
+    @Option(names = "--cache-disk", defaultValue = "16g", description = "Size budget of --cache-dir; least recently used blocks go first (default: ${DEFAULT-VALUE}).")
+    String cacheDisk;
+
+    /** The block cache the flags ask for, or null when --cache-dir is not given. */
+    public BlockCache create(String modelFingerprint, Consumer<String> warnings) {
+        if (cacheDir == null) return null;
+        if (Files.exists(cacheDir) && !Files.isDirectory(cacheDir)) {
+            throw new IllegalArgumentException("--cache-dir " + cacheDir + " is a file, not a directory");
+        }
+        return new BlockCache(modelFingerprint, EngineMixin.parseSize(cacheMem, "--cache-mem"), cacheDir,
+                EngineMixin.parseSize(cacheDisk, "--cache-disk"), warnings);
+    }
+}
