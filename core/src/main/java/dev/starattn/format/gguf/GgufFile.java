@@ -4,16 +4,12 @@ import dev.starattn.format.ModelFormatException;
 import dev.starattn.format.TensorRef;
 import dev.starattn.format.TensorSource;
 import dev.starattn.tensor.GgmlType;
-import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -64,26 +60,11 @@ public final class GgufFile implements TensorSource {
 
     /** Maps and parses a GGUF file; any problem with it is a {@link ModelFormatException} naming the file. */
     public static GgufFile open(Path path) {
-        Arena arena = Arena.ofShared();
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-            long size = ch.size();
-            MemorySegment seg = size == 0 ? MemorySegment.ofArray(new byte[0]) : ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
+        return dev.starattn.format.MappedFiles.mapAndParse(path, "GGUF", (arena, seg) -> {
             GgufFile f = new GgufFile(path, arena, seg);
             f.parse();
             return f;
-        } catch (ModelFormatException e) {
-            arena.close();
-            throw e;
-        } catch (NoSuchFileException e) {
-            arena.close();
-            throw new ModelFormatException(path + " does not exist.", e);
-        } catch (IOException e) {
-            arena.close();
-            throw new ModelFormatException("Cannot read " + path + ": " + e.getMessage(), e);
-        } catch (RuntimeException e) {
-            arena.close();
-            throw new ModelFormatException(path + " is corrupt and cannot be read as GGUF (" + e + ").", e);
-        }
+        });
     }
 
     // ---------------------------------------------------------------- parsing

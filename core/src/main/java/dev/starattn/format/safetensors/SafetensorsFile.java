@@ -10,10 +10,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.Collections;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -47,26 +44,11 @@ public final class SafetensorsFile implements AutoCloseable {
     }
 
     public static SafetensorsFile open(Path path) {
-        Arena arena = Arena.ofShared();
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-            long size = ch.size();
-            MemorySegment seg = size == 0 ? MemorySegment.ofArray(new byte[0]) : ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
+        return dev.starattn.format.MappedFiles.mapAndParse(path, "safetensors", (arena, seg) -> {
             SafetensorsFile f = new SafetensorsFile(path, arena, seg);
             f.parse();
             return f;
-        } catch (ModelFormatException e) {
-            arena.close();
-            throw e;
-        } catch (NoSuchFileException e) {
-            arena.close();
-            throw new ModelFormatException(path + " does not exist.", e);
-        } catch (IOException e) {
-            arena.close();
-            throw new ModelFormatException("Cannot read " + path + ": " + e.getMessage(), e);
-        } catch (RuntimeException e) {
-            arena.close();
-            throw new ModelFormatException(path + " is corrupt and cannot be read as safetensors (" + e + ").", e);
-        }
+        });
     }
 
     private ModelFormatException corrupt(String what) {
