@@ -57,13 +57,15 @@ public final class AttentionKernel {
         }
         LongAdder pairs = new LongAdder();
         if (rows < 4) return decode(q, rows, qPos, heads, kv, k0, k1, scale, pairs);
+        float[] kT = transposedTiles(kv, k0, k1);
+        int kTTiles = (k1 - k0 + BK - 1) / BK;
         if (chunks == 1) {
             Parallel.forRange(heads * qTiles, 1, (from, to) -> {
                 Scratch s = Scratch.get(hd);
                 long n = 0;
                 for (int item = from; item < to; item++) {
                     int h = item % heads, t = item / heads;
-                    n += tile(q, qPos, heads, hd, h, t * BQ, Math.min(rows, t * BQ + BQ), kv, k0, k1, scale,
+                    n += tile(q, qPos, heads, hd, h, t * BQ, Math.min(rows, t * BQ + BQ), kv, k0, k1, kT, k0, kTTiles, scale,
                             result.out(), result.lse(), s);
                 }
                 pairs.add(n);
@@ -82,7 +84,7 @@ public final class AttentionKernel {
                 int h = rest % heads, t = rest / heads;
                 int ks = k0 + (int) ((long) keys * c / nChunks), ke = k0 + (int) ((long) keys * (c + 1) / nChunks);
                 Partial p = parts.get(c);
-                n += tile(q, qPos, heads, hd, h, t * BQ, Math.min(rows, t * BQ + BQ), kv, ks, ke, scale, p.out(), p.lse(), s);
+                n += tile(q, qPos, heads, hd, h, t * BQ, Math.min(rows, t * BQ + BQ), kv, ks, ke, kT, k0, kTTiles, scale, p.out(), p.lse(), s);
             }
             pairs.add(n);
         });
@@ -249,6 +251,25 @@ public final class AttentionKernel {
         return visible;
     }
 
+    /**
+     * Every key tile of [k0, k1) transposed, per kv head: tile i of kv head g holds
+     * {@code K[k0 + i*BK + j][g][d]} at {@code ((g * tiles + i) * hd + d) * BK + j}, zero-padded.
+     * Done once per call, it serves every query tile and every query head of the group.
+     */
+    private static float[] transposedTiles(KvCache kv, int k0, int k1) {
+        int hd = kv.headDim(), g = kv.kvHeads();
+        int tiles = (k1 - k0 + BK - 1) / BK;
+        float[] kT = new float[g * tiles * hd * BK];
+        Parallel.forRange(g * tiles, 4, (from, to) -> {
+            for (int item = from; item < to; item++) {
+                int kvh = item / tiles, ti = item % tiles;
+                int kb = k0 + ti * BK;
+                kv.keysTransposed(kb, Math.min(BK, k1 - kb), kvh, kT, BK, item * hd * BK);
+            }
+        });
+        return kT;
+    }
+
     /** Per-thread buffers, sized for one head dimension. */
     private static final class Scratch {
         private static final ThreadLocal<Scratch> LOCAL = new ThreadLocal<>();
@@ -280,7 +301,7 @@ public final class AttentionKernel {
 
     /** Returns the number of visible (query, key) pairs processed. */
     private static long tile(float[] q, int[] qPos, int heads, int hd, int h, int r0, int r1, KvCache kv,
-                             int k0, int k1, float scale, float[] out, float[] lse, Scratch s) {
+                             int k0, int k1, float[] kT, int kTFrom, int kTTiles, float scale, float[] out, float[] lse, Scratch s) {
         int nq = r1 - r0;
         int qStride = heads * hd;
         int group = heads / kv.kvHeads();
@@ -308,13 +329,16 @@ public final class AttentionKernel {
             if (tMin > qMax) continue; // the whole key tile lies in the causal future of every query
             boolean needMask = tMax > qMin;
             if (!needMask) visible += (long) nq * nk;
-            if (nq >= 4) {
-                // Transpose the key tile once for all query rows: kt[d * BK + j] = K[kb + j][kvh][d].
+            if (nq >= 4 && (kb - kTFrom) % BK == 0) {
+                // The key tile, transposed once per call for every query tile and head of its group.
+                scores(q, qStride, h * hd, r0, nq, hd, kT, ((kvh * kTTiles) + (kb - kTFrom) / BK) * hd * BK, scale, sc);
+            } else if (nq >= 4) {
+                // A split-KV chunk that starts inside a tile: transpose this one here.
                 kv.keysTransposed(kb, nk, kvh, kt, BK);
                 if (nk < BK) {
                     for (int d = 0; d < hd; d++) java.util.Arrays.fill(kt, d * BK + nk, d * BK + BK, 0f);
                 }
-                scores(q, qStride, h * hd, r0, nq, hd, kt, scale, sc);
+                scores(q, qStride, h * hd, r0, nq, hd, kt, 0, scale, sc);
             } else {
                 // One to three query rows (decode): a transpose would not pay; dot products instead.
                 kv.keysTile(kb, nk, kvh, s.vt);
@@ -380,7 +404,7 @@ public final class AttentionKernel {
      * sc[i][0..BK) = scale * q_i . k_j for the transposed key tile: four query rows at a time
      * against the BK = 4 vectors of keys, sixteen independent accumulators, no reductions.
      */
-    private static void scores(float[] q, int qStride, int qHeadOff, int r0, int nq, int hd, float[] kt, float scale, float[] sc) {
+    private static void scores(float[] q, int qStride, int qHeadOff, int r0, int nq, int hd, float[] kt, int ktOff, float scale, float[] sc) {
         for (int i = 0; i < nq; i += 4) {
             int rows = Math.min(4, nq - i);
             int q0 = (r0 + i) * qStride + qHeadOff;
@@ -392,7 +416,7 @@ public final class AttentionKernel {
             FloatVector a20 = a00, a21 = a00, a22 = a00, a23 = a00;
             FloatVector a30 = a00, a31 = a00, a32 = a00, a33 = a00;
             for (int d = 0; d < hd; d++) {
-                int o = d * BK;
+                int o = ktOff + d * BK;
                 FloatVector k0 = FloatVector.fromArray(S, kt, o), k1 = FloatVector.fromArray(S, kt, o + L);
                 FloatVector k2 = FloatVector.fromArray(S, kt, o + 2 * L), k3 = FloatVector.fromArray(S, kt, o + 3 * L);
                 FloatVector b = FloatVector.broadcast(S, q[q0 + d]);

@@ -97,19 +97,24 @@ public final class KvCache {
      * {@code kt[d * stride + j] = K[from + j][kvHead][d]}.
      */
     public void keysTransposed(int from, int n, int kvHead, float[] kt, int stride) {
+        keysTransposed(from, n, kvHead, kt, stride, 0);
+    }
+
+    /** As {@link #keysTransposed(int, int, int, float[], int)}, writing from {@code kt[ktOff]} on. */
+    public void keysTransposed(int from, int n, int kvHead, float[] kt, int stride, int ktOff) {
         int col = kvHead * headDim;
         if (k instanceof KvPlane.F32 f) {
             float[] keys = f.a;
             int off = from * rowSize + col;
             for (int j = 0; j < n; j++) {
                 int src = off + j * rowSize;
-                for (int d = 0; d < headDim; d++) kt[d * stride + j] = keys[src + d];
+                for (int d = 0; d < headDim; d++) kt[ktOff + d * stride + j] = keys[src + d];
             }
         } else {
             float[] row = new float[headDim];
             for (int j = 0; j < n; j++) {
                 k.read(from + j, col, headDim, row, 0);
-                for (int d = 0; d < headDim; d++) kt[d * stride + j] = row[d];
+                for (int d = 0; d < headDim; d++) kt[ktOff + d * stride + j] = row[d];
             }
         }
     }
