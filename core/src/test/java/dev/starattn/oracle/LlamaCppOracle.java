@@ -67,6 +67,25 @@ abstract class LlamaCppOracle {
                 EngineOptions.of(AttentionMode.RING, 3));
     }
 
+    /** Our greedy tokens equal llama.cpp's in every mode; on failure, names the step and our logit gap there. */
+    static void assertGreedyTokensEqualLlamaCpp(String arch, GgmlType type, int dim, long seed) throws Exception {
+        Case c = new Case(arch, type, dim, seed);
+        int[] theirs = c.llamaCpp();
+        assertTrue(new HashSet<>(Arrays.stream(theirs).boxed().toList()).size() >= 8,
+                "greedy decoding is degenerate: " + Arrays.toString(theirs));
+        try (LoadedModel m = ModelLoader.load(c.path)) {
+            for (EngineOptions o : modes(c)) {
+                int[] ours = c.ours(m, o);
+                if (!Arrays.equals(ours, theirs)) {
+                    int i = firstDifference(ours, theirs);
+                    double gap = c.gap(m, o, theirs, i, ours[i]);
+                    assertArrayEquals(theirs, ours, o.mode() + ": first divergence at step " + i + " (ours " + ours[i]
+                            + ", llama.cpp " + theirs[i] + ", our logit gap " + gap + ")");
+                }
+            }
+        }
+    }
+
     static int firstDifference(int[] a, int[] b) {
         for (int i = 0; i < Math.min(a.length, b.length); i++) if (a[i] != b[i]) return i;
         return a.length == b.length ? -1 : Math.min(a.length, b.length);
