@@ -29,9 +29,9 @@ GRAMMAR_PATH = os.path.join(HERE, "prose_grammar.json")
 
 TASKS = ["lm", "niah_single_1", "niah_single_2", "niah_single_3", "niah_multikey_1",
          "niah_multikey_2", "niah_multikey_3", "niah_multivalue", "niah_multiquery",
-         "vt", "cwe", "fwe", "copy"]
+         "vt", "cwe", "fwe", "copy", "repeat"]
 # shortest training sequence for which a task is generated (shorter ones: another task)
-MIN_LEN = {"lm": 0, "copy": 0, "niah_single_1": 200, "niah_single_2": 200, "niah_multikey_2": 200,
+MIN_LEN = {"lm": 0, "copy": 0, "repeat": 0, "niah_single_1": 200, "niah_single_2": 200, "niah_multikey_2": 200,
            "niah_single_3": 400, "niah_multikey_1": 400, "niah_multivalue": 400, "fwe": 400,
            "niah_multikey_3": 700, "niah_multiquery": 700, "vt": 900, "cwe": 2000}
 TASK_ID = {t: i for i, t in enumerate(TASKS)}
@@ -429,6 +429,10 @@ def gen_budget(task):
 DEFAULT_MIX = {"lm": 0.06, "copy": 0.10, "niah_single_1": 0.08, "niah_single_2": 0.09, "niah_single_3": 0.08,
                "niah_multikey_1": 0.10, "niah_multikey_2": 0.09, "niah_multikey_3": 0.09,
                "niah_multivalue": 0.08, "niah_multiquery": 0.08, "vt": 0.09, "cwe": 0.03, "fwe": 0.03}
+# first part of a from-scratch run: dense induction data (repeat) and the easy needles at short
+# lengths, so that retrieval heads form before the long contexts come (TRAINING_LOG.md, 4th run)
+WARM_MIX = {"repeat": 0.40, "lm": 0.10, "copy": 0.05, "niah_single_1": 0.12, "niah_single_2": 0.12,
+            "niah_multikey_1": 0.07, "niah_multikey_2": 0.08, "niah_single_3": 0.06}
 # stage-1 mixture (first run, no copy task)
 STAGE1_MIX = {"lm": 0.10, "niah_single_1": 0.07, "niah_single_2": 0.09, "niah_single_3": 0.09,
               "niah_multikey_1": 0.11, "niah_multikey_2": 0.09, "niah_multikey_3": 0.10,
@@ -469,6 +473,17 @@ def make_batch(gen: Gen, seed, L, B, mix=None, min_frac=0.8):
                 cut = rest if os.environ.get("COPY_GAP") == "0" else rng.randint(0, max(0, rest))
                 ids = [1] + pro[:cut] + seq + pro[cut:rest] + seq
                 a0 = len(ids) - n
+                a1 = len(ids)
+            elif task == "repeat":
+                # a random sequence of 8-64 pieces repeated to fill the row, loss on every token after
+                # the first period: the dense induction signal that makes induction heads form within
+                # ~1,000 steps (bisect_copy.py; the sparse "copy" task alone never did, TRAINING_LOG.md).
+                # Mostly the 96 single-character pieces, sometimes any normal piece.
+                n = rng.randint(8, max(8, min(64, (T - 2) // 2)))
+                hi = V if rng.random() < 0.3 else 355
+                seq = [rng.randrange(259, hi) for _ in range(n)]
+                ids = [1] + (seq * ((T - 1) // n + 1))[:T - 1]
+                a0 = 2 + n  # seq[0] after the first period is not predictable; seq[1] on are
                 a1 = len(ids)
             else:
                 s = gen.sample(task, rng, T - 2, L=T)
@@ -526,7 +541,7 @@ def selftest(n_each=3, L=3000):
     rng = random.Random(5)
     bad = 0
     for task in TASKS[1:]:
-        if task == "copy":
+        if task in ("copy", "repeat"):
             continue
         for i in range(n_each):
             for em in (False, True):

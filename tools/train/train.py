@@ -37,15 +37,15 @@ def log(*a):
 
 
 # ------------------------------------------------------------------ data workers
-def worker_main(wid, req_q, res_q, mix):
+def worker_main(wid, req_q, res_q, mixes):
     tok = Tokenizer.load()
     gen = D.Gen(tok, D.Grammar.load())
     while True:
         req = req_q.get()
         if req is None:
             return
-        step, seed, L, B = req
-        arr, info = D.make_batch(gen, seed, L, B, mix)
+        step, seed, L, B, phase = req
+        arr, info = D.make_batch(gen, seed, L, B, mixes[phase])
         res_q.put((step, arr, info))
 
 
@@ -90,6 +90,8 @@ def main():
     ap.add_argument("--init-gguf", default="", help="start from the weights of a GGUF (F16) written by this script")
     ap.add_argument("--warmup", type=float, default=0.03)
     ap.add_argument("--mix-json", default="", help="override the task mixture, e.g. '{\"copy\": 1}'")
+    ap.add_argument("--warm-frac", type=float, default=0.0, help="fraction of the time that uses --warm-mix-json")
+    ap.add_argument("--warm-mix-json", default="", help="mixture of the first --warm-frac (default data.WARM_MIX)")
     ap.add_argument("--tps-short", type=int, default=65536, help="tokens per step for L <= 512")
     ap.add_argument("--tps-mid", type=int, default=131072, help="tokens per step for 512 < L <= 2048")
     ap.add_argument("--max-len", type=int, default=16384)
@@ -124,7 +126,8 @@ def main():
         mix = json.loads(args.mix_json)
     ctx = mp.get_context("fork")
     req_q, res_q = ctx.Queue(), ctx.Queue(maxsize=4 * args.workers)
-    procs = [ctx.Process(target=worker_main, args=(i, req_q, res_q, mix), daemon=True) for i in range(args.workers)]
+    mixes = {"main": mix, "warm": json.loads(args.warm_mix_json) if args.warm_mix_json else dict(D.WARM_MIX)}
+    procs = [ctx.Process(target=worker_main, args=(i, req_q, res_q, mixes), daemon=True) for i in range(args.workers)]
     for p in procs:
         p.start()
 
@@ -169,10 +172,12 @@ def main():
 
     def issue():
         nonlocal next_req
-        L = pick_length(sched_rng, elapsed_frac(), args.max_len, args.curriculum)
+        p = elapsed_frac()
+        L = pick_length(sched_rng, p, args.max_len, args.curriculum)
         tps = args.tps_short if L <= 512 else (args.tps_mid if L <= 2048 else args.tokens_per_step)
         B = max(1, tps // L)
-        req_q.put((next_req, "train-%d-%d" % (args.seed, next_req), L, B))
+        phase = "warm" if p < args.warm_frac else "main"
+        req_q.put((next_req, "train-%d-%d" % (args.seed, next_req), L, B, phase))
         inflight[next_req] = (L, B)
         next_req += 1
 

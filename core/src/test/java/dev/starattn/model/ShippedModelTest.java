@@ -52,7 +52,7 @@ class ShippedModelTest {
         assertTrue(picked.size() >= 5, "held-out samples of several tasks");
         try (LoadedModel m = ModelLoader.load(models.resolve("starattn-tiny-q8_0.gguf"))) {
             InferenceEngine dense = new InferenceEngine(m.model(), EngineOptions.dense());
-            int same = 0;
+            int same = 0, oursRightCount = 0;
             List<String> differing = new ArrayList<>();
             for (JsonNode s : picked) {
                 Prompt p = Prompt.of(m, m.template(), s.get("input_context").asText(), s.get("input_query").asText());
@@ -64,12 +64,16 @@ class ShippedModelTest {
                 String ours = m.tokenizer().decode(ids.stream().mapToInt(Integer::intValue).toArray());
                 String theirs = s.get("pred").asText();
                 boolean oursRight = containsAll(ours, s.get("outputs")), theirsRight = containsAll(theirs, s.get("outputs"));
+                if (oursRight) oursRightCount++;
                 if (oursRight == theirsRight) same++;
                 else differing.add(s.get("seed").asText() + ": ours '" + ours.strip() + "' torch '" + theirs.strip() + "'");
                 assertTrue(g.tokens().length > 0);
             }
             // Q8_0 weights against PyTorch's can flip a near-tie now and then; right and wrong must agree on almost all.
             assertTrue(same >= picked.size() - 1, "answers judged differently from PyTorch's on " + differing);
+            // The shipped model retrieves (MODEL_CARD.md: 100 % on these tasks at 4K in PyTorch), so a
+            // broken forward pass or prompt shows up here as wrong answers, not only as disagreement.
+            assertTrue(oursRightCount >= picked.size() - 1, "right answers: " + oursRightCount + " of " + picked.size());
         }
     }
 
