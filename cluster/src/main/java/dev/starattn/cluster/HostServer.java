@@ -317,6 +317,17 @@ public final class HostServer implements AutoCloseable {
         }
     }
 
+    private static List<java.security.cert.X509Certificate> certificates(Path pem)
+            throws IOException, java.security.cert.CertificateException {
+        try (var in = java.nio.file.Files.newInputStream(pem)) {
+            List<java.security.cert.X509Certificate> out = new ArrayList<>();
+            for (var c : java.security.cert.CertificateFactory.getInstance("X.509").generateCertificates(in)) {
+                out.add((java.security.cert.X509Certificate) c);
+            }
+            return out;
+        }
+    }
+
     /** A channel to a ring peer, with the security settings this host serves with. */
     private ContextHostServiceGrpc.ContextHostServiceBlockingStub peer(String addr) {
         if (stopped) throw new CancellationException("the host is shutting down");
@@ -337,10 +348,14 @@ public final class HostServer implements AutoCloseable {
                     .keepAliveTimeout(10, TimeUnit.SECONDS);
             if (tlsCert != null) {
                 try {
-                    SslContextBuilder ssl = GrpcSslContexts.forClient().keyManager(tlsCert.toFile(), tlsKey.toFile());
-                    if (tlsCa != null) ssl.trustManager(tlsCa.toFile());
+                    // Peers are trusted when their certificate is in this host's own chain (hosts
+                    // sharing a certificate or its issuer) or signed by --tls-ca.
+                    List<java.security.cert.X509Certificate> trust = new ArrayList<>(certificates(tlsCert));
+                    if (tlsCa != null) trust.addAll(certificates(tlsCa));
+                    SslContextBuilder ssl = GrpcSslContexts.forClient().keyManager(tlsCert.toFile(), tlsKey.toFile())
+                            .trustManager(trust.toArray(new java.security.cert.X509Certificate[0]));
                     cb.sslContext(ssl.build()).useTransportSecurity();
-                } catch (IOException | IllegalArgumentException e) {
+                } catch (IOException | IllegalArgumentException | java.security.cert.CertificateException e) {
                     throw new IllegalArgumentException("cannot set up TLS to ring peer " + a + ": " + e.getMessage(), e);
                 }
             } else {
