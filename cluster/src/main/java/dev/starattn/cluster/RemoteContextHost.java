@@ -278,6 +278,18 @@ public final class RemoteContextHost implements ContextHost {
         return new Partial(rows, heads, headDim, out, lse, r.getPairs());
     }
 
+    /** The query as encoded on the wire: f32 or bf16 per {@code --wire}. */
+    @Override
+    public long queryWireBytes(long values) {
+        return values * (options.wire() == Wire.BF16 ? 2 : Float.BYTES);
+    }
+
+    /** The partial as encoded on the wire: out in f32 or bf16 per {@code --wire}, lse always f32. */
+    @Override
+    public long partialWireBytes(Partial p) {
+        return (long) p.out().length * (options.wire() == Wire.BF16 ? 2 : Float.BYTES) + (long) p.lse().length * Float.BYTES;
+    }
+
     private AttendReply call(AttendRequest req) {
         return stub.withDeadlineAfter(options.callTimeout().toMillis(), TimeUnit.MILLISECONDS).attend(req);
     }

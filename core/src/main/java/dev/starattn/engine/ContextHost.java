@@ -29,6 +29,16 @@ public interface ContextHost {
     /** Phase 2: attention of the query rows (RoPE applied) over this host's KV of {@code layer}. */
     Partial attend(int layer, float[] q, int rows, int[] qPos);
 
+    /** Phase-2 bytes of {@code values} query values sent to this host (f32 unless its wire format differs). */
+    default long queryWireBytes(long values) {
+        return values * Float.BYTES;
+    }
+
+    /** Phase-2 bytes of a partial this host sends back (f32 unless its wire format differs). */
+    default long partialWireBytes(Partial p) {
+        return p.wireBytes();
+    }
+
     /** Tokens whose KV this host holds (per layer). */
     int kvTokens();
 

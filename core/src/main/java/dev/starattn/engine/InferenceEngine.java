@@ -257,8 +257,8 @@ public final class InferenceEngine {
             for (int i = 0; i < asked.size(); i++) {
                 ContextHost h = asked.get(i);
                 if (h != qh) {
-                    long qBytes = (long) rows * c.qDim() * Float.BYTES;
-                    long pBytes = parts.get(i).wireBytes();
+                    long qBytes = h.queryWireBytes((long) rows * c.qDim());
+                    long pBytes = h.partialWireBytes(parts.get(i));
                     h.stats().phase2BytesReceived += qBytes;
                     h.stats().phase2BytesSent += pBytes;
                     qh.stats().phase2BytesSent += qBytes;
