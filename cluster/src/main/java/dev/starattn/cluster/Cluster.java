@@ -227,7 +227,7 @@ public final class Cluster implements AutoCloseable {
             case UNAVAILABLE -> "unreachable or gone during " + during + (d.isEmpty() ? "" : " (" + d + ")");
             case UNAUTHENTICATED -> "it refused the call: " + d;
             case CANCELLED -> "the call was cancelled during " + during + (d.isEmpty() ? "" : " (" + d + ")");
-            case RESOURCE_EXHAUSTED, NOT_FOUND, FAILED_PRECONDITION, INVALID_ARGUMENT -> d;
+            case RESOURCE_EXHAUSTED, NOT_FOUND, FAILED_PRECONDITION, INVALID_ARGUMENT, ABORTED -> d;
             default -> s.getCode() + " during " + during + (d.isEmpty() ? "" : ": " + d);
         };
         return new IllegalStateException("context host " + address + " failed: " + msg, e);

@@ -11,12 +11,21 @@ import dev.starattn.cluster.proto.EncodeProgress;
 import dev.starattn.cluster.proto.EncodeRequest;
 import dev.starattn.cluster.proto.InfoReply;
 import dev.starattn.cluster.proto.InfoRequest;
+import dev.starattn.cluster.proto.PassKvReply;
+import dev.starattn.cluster.proto.PassKvRequest;
+import dev.starattn.cluster.proto.RingEncodeRequest;
 import dev.starattn.cluster.proto.ReleaseReply;
 import dev.starattn.cluster.proto.ReleaseRequest;
 import dev.starattn.cluster.proto.Wire;
 import dev.starattn.engine.BlockTask;
 import dev.starattn.engine.HostStats;
 import dev.starattn.engine.LocalContextHost;
+import dev.starattn.engine.RingHost;
+import dev.starattn.attention.KvCache;
+import io.grpc.ConnectivityState;
+import io.grpc.Deadline;
+import io.grpc.ManagedChannel;
+import io.grpc.netty.NettyChannelBuilder;
 import dev.starattn.model.LlamaConfig;
 import dev.starattn.model.LoadedModel;
 import io.grpc.Context;
@@ -68,6 +77,13 @@ public final class HostServer implements AutoCloseable {
     private final Server server;
     private volatile IntConsumer attendHook = layer -> {};
     private volatile IntConsumer encodeHook = block -> {};
+    private final String authToken;
+    private final Path tlsCert, tlsKey, tlsCa;
+    /** Ring phase 1: KV blocks received from a predecessor, by ring id. */
+    private final Map<String, Mailbox> mailboxes = new java.util.concurrent.ConcurrentHashMap<>();
+    /** Ring phase 1: channels to peers, by address, dialed with this host's own security settings. */
+    private final Map<String, ManagedChannel> peers = new java.util.concurrent.ConcurrentHashMap<>();
+    private volatile boolean stopped;
 
     /** One encoded context on this host. Guarded by {@code sessions}. */
     static final class Session {
@@ -98,6 +114,10 @@ public final class HostServer implements AutoCloseable {
         this.defaultTtl = b.defaultTtl;
         this.log = b.log;
         this.blockCache = b.blockCache;
+        this.authToken = b.authToken;
+        this.tlsCert = b.tlsCert;
+        this.tlsKey = b.tlsKey;
+        this.tlsCa = b.tlsCa;
         NettyServerBuilder nb = NettyServerBuilder.forAddress(new InetSocketAddress(b.bind, b.port))
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES)
                 .permitKeepAliveTime(5, TimeUnit.SECONDS)
@@ -178,7 +198,10 @@ public final class HostServer implements AutoCloseable {
         this.attendHook = hook == null ? layer -> {} : hook;
     }
 
-    /** For tests: runs after each phase-1 block is encoded (with the count of blocks done). */
+    /**
+     * For tests: runs after each phase-1 block is encoded (with the count of blocks done); in ring
+     * phase 1, after each layer (with the count of layers done).
+     */
     public void onEncodeBlock(IntConsumer hook) {
         this.encodeHook = hook == null ? block -> {} : hook;
     }
@@ -208,9 +231,13 @@ public final class HostServer implements AutoCloseable {
     }
 
     private void dropAll() {
+        stopped = true;
         synchronized (sessions) {
             sessions.clear();
         }
+        for (Mailbox m : mailboxes.values()) m.fail("the host is shutting down");
+        for (ManagedChannel ch : peers.values()) ch.shutdownNow();
+        peers.clear();
     }
 
     /** Frees sessions unused for longer than their time to live. */
@@ -228,11 +255,143 @@ public final class HostServer implements AutoCloseable {
             }
         }
         for (String id : gone) log.accept("session " + id + " expired (unused for its time to live); its KV is freed");
+        // Blocks passed for a ring run that never started here (or failed before taking them).
+        mailboxes.entrySet().removeIf(e -> !e.getValue().owned() && now - e.getValue().created > defaultTtl.toNanos());
     }
 
     long kvBytesPerToken() {
         LlamaConfig c = model.config();
         return (long) c.layers() * c.kvHeads() * c.headDim() * 2 * Float.BYTES;
+    }
+
+    /**
+     * Ring phase 1: the KV blocks one ring run on this host receives from its predecessor, keyed by
+     * (layer, step). A block may arrive before the run starts here. Waiting ends with the block, the
+     * deadline, or {@link #fail} (the client cancelled, the host stops).
+     */
+    static final class Mailbox {
+        final long created = System.nanoTime();
+        private final Map<Long, KvCache> blocks = new java.util.HashMap<>();
+        private boolean owned;
+        private String failure;
+        private long bytesReceived;
+
+        synchronized boolean owned() {
+            return owned;
+        }
+
+        synchronized boolean claim() {
+            if (owned) return false;
+            owned = true;
+            return true;
+        }
+
+        synchronized void put(int layer, int step, KvCache block, long bytes) {
+            blocks.put(((long) layer << 32) | step, block);
+            bytesReceived += bytes;
+            notifyAll();
+        }
+
+        synchronized long bytesReceived() {
+            return bytesReceived;
+        }
+
+        synchronized KvCache take(int layer, int step, Deadline deadline, String from) throws InterruptedException {
+            long key = ((long) layer << 32) | step;
+            while (true) {
+                KvCache b = blocks.remove(key);
+                if (b != null) return b;
+                if (failure != null) throw new CancellationException(failure);
+                long ms = deadline == null ? 1000 : deadline.timeRemaining(TimeUnit.MILLISECONDS);
+                if (ms <= 0) {
+                    throw error(Status.DEADLINE_EXCEEDED, "no KV block of layer " + layer + " (ring step " + step
+                            + ") arrived from ring peer " + from + " before the deadline");
+                }
+                wait(Math.max(1, Math.min(ms, 1000)));
+            }
+        }
+
+        synchronized void fail(String why) {
+            if (failure == null) failure = why;
+            notifyAll();
+        }
+    }
+
+    private static List<java.security.cert.X509Certificate> certificates(Path pem)
+            throws IOException, java.security.cert.CertificateException {
+        try (var in = java.nio.file.Files.newInputStream(pem)) {
+            List<java.security.cert.X509Certificate> out = new ArrayList<>();
+            for (var c : java.security.cert.CertificateFactory.getInstance("X.509").generateCertificates(in)) {
+                out.add((java.security.cert.X509Certificate) c);
+            }
+            return out;
+        }
+    }
+
+    /** A channel to a ring peer, with the security settings this host serves with. */
+    private ContextHostServiceGrpc.ContextHostServiceBlockingStub peer(String addr) {
+        if (stopped) throw new CancellationException("the host is shutting down");
+        ManagedChannel ch = peers.computeIfAbsent(addr, a -> {
+            int colon = a.lastIndexOf(':');
+            if (colon <= 0 || colon == a.length() - 1) throw new IllegalArgumentException("ring peer address '" + a + "' is not host:port");
+            String host = a.substring(0, colon);
+            if (host.startsWith("[") && host.endsWith("]")) host = host.substring(1, host.length() - 1);
+            int p;
+            try {
+                p = Integer.parseInt(a.substring(colon + 1));
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("ring peer address '" + a + "' has no valid port");
+            }
+            NettyChannelBuilder cb = NettyChannelBuilder.forAddress(host, p)
+                    .maxInboundMessageSize(MAX_MESSAGE_BYTES)
+                    .keepAliveTime(30, TimeUnit.SECONDS)
+                    .keepAliveTimeout(10, TimeUnit.SECONDS);
+            if (tlsCert != null) {
+                try {
+                    // Peers are trusted when their certificate is in this host's own chain (hosts
+                    // sharing a certificate or its issuer) or signed by --tls-ca.
+                    List<java.security.cert.X509Certificate> trust = new ArrayList<>(certificates(tlsCert));
+                    if (tlsCa != null) trust.addAll(certificates(tlsCa));
+                    SslContextBuilder ssl = GrpcSslContexts.forClient().keyManager(tlsCert.toFile(), tlsKey.toFile())
+                            .trustManager(trust.toArray(new java.security.cert.X509Certificate[0]));
+                    cb.sslContext(ssl.build()).useTransportSecurity();
+                } catch (IOException | IllegalArgumentException | java.security.cert.CertificateException e) {
+                    throw new IllegalArgumentException("cannot set up TLS to ring peer " + a + ": " + e.getMessage(), e);
+                }
+            } else {
+                cb.usePlaintext();
+            }
+            if (authToken != null) cb.intercept(BearerAuth.client(authToken));
+            return cb.build();
+        });
+        return ContextHostServiceGrpc.newBlockingStub(ch);
+    }
+
+    /**
+     * Before a ring run: a peer channel that failed before (the peer was down and may have
+     * restarted) is made to connect now rather than after its back-off, and this waits (at most
+     * {@code timeoutMs}) until it is connected or has failed again, so that the first block is not
+     * refused with a stale failure, and a dead peer still fails fast.
+     */
+    private void connectPeer(String addr, long timeoutMs) throws InterruptedException {
+        peer(addr);
+        ManagedChannel ch = peers.get(addr);
+        if (ch == null) return;
+        ConnectivityState st = ch.getState(true);
+        if (st == ConnectivityState.READY) return;
+        if (st == ConnectivityState.TRANSIENT_FAILURE) ch.resetConnectBackoff();
+        boolean tried = false;
+        long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
+        while (st != ConnectivityState.READY && st != ConnectivityState.SHUTDOWN) {
+            if (st == ConnectivityState.CONNECTING) tried = true;
+            else if (st == ConnectivityState.TRANSIENT_FAILURE && tried) return;
+            long left = end - System.nanoTime();
+            if (left <= 0) return;
+            java.util.concurrent.CountDownLatch changed = new java.util.concurrent.CountDownLatch(1);
+            ch.notifyWhenStateChanged(st, changed::countDown);
+            changed.await(left, TimeUnit.NANOSECONDS);
+            st = ch.getState(true);
+        }
     }
 
     private static StatusRuntimeException error(Status s, String msg) {
@@ -311,7 +470,10 @@ public final class HostServer implements AutoCloseable {
             List<BlockTask> blocks;
             try {
                 blocks = blocks(req);
-                s = open(req, blocks);
+                long tokens = 0;
+                for (BlockTask b : blocks) tokens += b.tokens().length;
+                s = open(req.getSessionId(), req.getContentHash(), req.getRequireExisting(), req.getTtlMs(),
+                        req.getPrefillChunk(), tokens, false);
             } catch (RuntimeException e) {
                 obs.onError(toStatus(e).asRuntimeException());
                 return;
@@ -333,24 +495,26 @@ public final class HostServer implements AutoCloseable {
         }
 
         /** Finds or creates the session; answers and returns null when an existing one is reused. */
-        private Session open(EncodeRequest req, List<BlockTask> blocks) {
-            String id = req.getSessionId();
+        private Session open(String id, String hash, boolean requireExisting, long ttlMs, int prefillChunk, long tokens,
+                             boolean replaceSame) {
             if (id.isEmpty() || id.length() > 200) throw error(Status.INVALID_ARGUMENT, "a session id must have 1 to 200 characters");
-            long tokens = 0;
-            for (BlockTask b : blocks) tokens += b.tokens().length;
             long need = tokens * kvBytesPerToken();
             synchronized (sessions) {
                 Session old = sessions.get(id);
                 if (old != null) {
                     if (!old.ready) throw error(Status.FAILED_PRECONDITION, "session " + id + " is being encoded by another request");
-                    if (!old.hash.equals(req.getContentHash())) {
+                    if (!old.hash.equals(hash)) {
                         throw error(Status.FAILED_PRECONDITION, "session " + id + " holds a different context;"
                                 + " release it or choose another session name");
                     }
-                    old.lastUsed = System.nanoTime();
-                    return null;
+                    if (requireExisting || !replaceSame) {
+                        old.lastUsed = System.nanoTime();
+                        return null;
+                    }
+                    // Ring: every host of the ring must take part, so the session is encoded again.
+                    sessions.remove(id);
                 }
-                if (req.getRequireExisting()) {
+                if (requireExisting) {
                     throw error(Status.NOT_FOUND, "session " + id + " does not exist on this host (it expired, was released,"
                             + " or the host restarted); run without --reuse to encode the context again");
                 }
@@ -364,9 +528,9 @@ public final class HostServer implements AutoCloseable {
                                 + " session(s) hold " + used + "); release sessions or raise --memory-budget");
                     }
                 }
-                long ttl = req.getTtlMs() > 0 ? TimeUnit.MILLISECONDS.toNanos(req.getTtlMs()) : defaultTtl.toNanos();
-                int chunk = req.getPrefillChunk() > 0 ? req.getPrefillChunk() : 1024;
-                Session s = new Session(id, req.getContentHash(), new LocalContextHost(id, model.model(), chunk,
+                long ttl = ttlMs > 0 ? TimeUnit.MILLISECONDS.toNanos(ttlMs) : defaultTtl.toNanos();
+                int chunk = prefillChunk > 0 ? prefillChunk : 1024;
+                Session s = new Session(id, hash, new LocalContextHost(id, model.model(), chunk,
                         dev.starattn.attention.KvType.F32, dev.starattn.attention.KvType.F32, blockCache), ttl, need);
                 s.inFlight = 1;
                 sessions.put(id, s);
@@ -460,6 +624,179 @@ public final class HostServer implements AutoCloseable {
                     s.inFlight--;
                     s.lastUsed = System.nanoTime();
                 }
+            }
+        }
+
+        @Override
+        public void ringEncode(RingEncodeRequest req, StreamObserver<EncodeProgress> obs) {
+            Session s;
+            int[] tokens, positions;
+            try {
+                tokens = ints(req.getTokensList());
+                positions = ints(req.getPositionsList());
+                checkRing(req, tokens, positions);
+                s = open(req.getSessionId(), req.getContentHash(), req.getRequireExisting(), req.getTtlMs(), 0, tokens.length, true);
+            } catch (RuntimeException e) {
+                obs.onError(toStatus(e).asRuntimeException());
+                return;
+            }
+            if (s == null) {
+                obs.onNext(EncodeProgress.newBuilder().setDone(reusedDone(req.getSessionId())).build());
+                obs.onCompleted();
+                return;
+            }
+            Mailbox box = mailboxes.computeIfAbsent(req.getRingId(), k -> new Mailbox());
+            Context ctx = Context.current();
+            Context.CancellationListener onCancel = c -> box.fail("the client cancelled phase 1 or its deadline passed");
+            ctx.addListener(onCancel, Runnable::run);
+            try {
+                if (!box.claim()) throw error(Status.FAILED_PRECONDITION, "ring run " + req.getRingId() + " already runs on this host");
+                ringInto(s, req, tokens, positions, box, obs);
+            } catch (Throwable t) {
+                synchronized (sessions) {
+                    sessions.remove(s.id, s);
+                }
+                log.accept("session " + s.id + ": ring phase 1 failed: " + toStatus(t).getDescription());
+                obs.onError(toStatus(t).asRuntimeException());
+            } finally {
+                ctx.removeListener(onCancel);
+                mailboxes.remove(req.getRingId(), box);
+            }
+        }
+
+        private void checkRing(RingEncodeRequest req, int[] tokens, int[] positions) {
+            LlamaConfig c = model.config();
+            int hosts = req.getPeersCount();
+            if (hosts < 1 || req.getHostIndex() < 0 || req.getHostIndex() >= hosts) {
+                throw new IllegalArgumentException("host index " + req.getHostIndex() + " in a ring of " + hosts + " host(s)");
+            }
+            if (req.getRingId().isEmpty()) throw new IllegalArgumentException("a ring run needs a ring id");
+            if (tokens.length != positions.length) {
+                throw new IllegalArgumentException(tokens.length + " tokens but " + positions.length + " positions");
+            }
+            for (int id : tokens) {
+                if (id < 0 || id >= c.vocabSize()) {
+                    throw new IllegalArgumentException("token id " + id + " lies outside the model's vocabulary of " + c.vocabSize());
+                }
+            }
+            for (int x : positions) {
+                if (x < 0 || (c.contextLength() > 0 && x >= c.contextLength())) {
+                    throw new IllegalArgumentException("position " + x + " lies outside the model's context length of " + c.contextLength());
+                }
+            }
+        }
+
+        /**
+         * This host's part of ring phase 1. Per layer: own Q, K, V and own attention; the own block
+         * goes to the successor; each block from the predecessor is forwarded (unless it has
+         * visited every host) and then merged in; then the layer is finished.
+         */
+        private void ringInto(Session s, RingEncodeRequest req, int[] tokens, int[] positions, Mailbox box,
+                              StreamObserver<EncodeProgress> obs) throws InterruptedException {
+            Context ctx = Context.current();
+            Deadline deadline = ctx.getDeadline();
+            LlamaConfig c = model.config();
+            int hosts = req.getPeersCount(), me = req.getHostIndex();
+            String succ = req.getPeers((me + 1) % hosts), pred = req.getPeers((me - 1 + hosts) % hosts);
+            Wire wire = req.getWire() == Wire.BF16 ? Wire.BF16 : Wire.F32;
+            log.accept("session " + s.id + ": ring phase 1, host " + me + " of " + hosts + ", " + tokens.length + " token(s)");
+            if (hosts > 1) connectPeer(succ, req.getPeerTimeoutMs() > 0 ? req.getPeerTimeoutMs() : 10_000);
+            RingHost ring = new RingHost(model.model(), s.host, tokens, positions);
+            long sent = 0;
+            for (int l = 0; l < c.layers(); l++) {
+                KvCache own = ring.beginLayer(l);
+                if (hosts > 1) sent += pass(req, succ, l, 1, me, own, wire);
+                for (int step = 1; step < hosts; step++) {
+                    KvCache block = box.take(l, step, deadline, pred);
+                    // Passed on first, so the successor can go on while this host computes.
+                    if (step < hosts - 1) sent += pass(req, succ, l, step + 1, (me - step + hosts) % hosts, block, wire);
+                    ring.visit(block);
+                }
+                ring.endLayer();
+                encodeHook.accept(l + 1);
+                if (ctx.isCancelled()) throw new CancellationException("the client cancelled phase 1 or its deadline passed");
+            }
+            HostStats st = s.host.stats();
+            obs.onNext(EncodeProgress.newBuilder()
+                    .setBlockDone(BlockDone.newBuilder().setDone(1).setTotal(1).setTokens(tokens.length)).build());
+            EncodeDone done = EncodeDone.newBuilder()
+                    .setReused(false)
+                    .setBlocks(st.blocks)
+                    .setTokens(st.tokens)
+                    .setKvTokens(s.host.kvTokens())
+                    .setKvBytes(s.host.kvBytes())
+                    .setPhase1Nanos(st.phase1Nanos)
+                    .setLinearFlops(st.phase1LinearFlops)
+                    .setAttentionFlops(st.phase1AttentionFlops)
+                    .setRingBytesSent(sent)
+                    .setRingBytesReceived(box.bytesReceived())
+                    .build();
+            synchronized (sessions) {
+                if (sessions.get(s.id) != s) throw new CancellationException("session " + s.id + " was released while it was encoded");
+                s.ready = true;
+                s.done = done;
+                s.inFlight = 0;
+                s.reservedBytes = s.host.kvBytes();
+                s.lastUsed = System.nanoTime();
+            }
+            encodeCalls.incrementAndGet();
+            obs.onNext(EncodeProgress.newBuilder().setDone(done).build());
+            obs.onCompleted();
+        }
+
+        /** Sends one KV block to the successor; returns the bytes sent. */
+        private long pass(RingEncodeRequest req, String succ, int layer, int step, int origin, KvCache block, Wire wire) {
+            LlamaConfig c = model.config();
+            int rows = block.size(), kvDim = c.kvHeads() * c.headDim();
+            PassKvRequest.Builder b = PassKvRequest.newBuilder()
+                    .setSessionId(req.getSessionId()).setRingId(req.getRingId())
+                    .setLayer(layer).setStep(step).setOrigin(origin).setRows(rows).setWire(wire)
+                    .setK(WireCodec.encode(java.util.Arrays.copyOf(block.keys(), rows * kvDim), wire))
+                    .setV(WireCodec.encode(java.util.Arrays.copyOf(block.values(), rows * kvDim), wire));
+            int[] pos = block.positions();
+            for (int i = 0; i < rows; i++) b.addPositions(pos[i]);
+            PassKvRequest r = b.build();
+            try {
+                var stub = peer(succ);
+                if (req.getPeerTimeoutMs() > 0) stub = stub.withDeadlineAfter(req.getPeerTimeoutMs(), TimeUnit.MILLISECONDS);
+                stub.passKv(r);
+            } catch (StatusRuntimeException e) {
+                if (Context.current().isCancelled()) throw new CancellationException("the client cancelled phase 1 or its deadline passed");
+                Status st = e.getStatus();
+                String d = st.getDescription() == null ? "" : " (" + st.getDescription() + ")";
+                String why = switch (st.getCode()) {
+                    case UNAVAILABLE -> "is unreachable or gone" + d;
+                    case DEADLINE_EXCEEDED -> "did not take a KV block within the deadline";
+                    case UNAUTHENTICATED -> "refused the call" + d + "; every host needs the same --auth-token-file";
+                    default -> "failed: " + st.getCode() + d;
+                };
+                throw error(Status.ABORTED, "its ring peer " + succ + " " + why);
+            }
+            return r.getSerializedSize();
+        }
+
+        @Override
+        public void passKv(PassKvRequest req, StreamObserver<PassKvReply> obs) {
+            try {
+                LlamaConfig c = model.config();
+                if (req.getLayer() < 0 || req.getLayer() >= c.layers()) {
+                    throw new IllegalArgumentException("layer " + req.getLayer() + " does not exist (the model has " + c.layers() + ")");
+                }
+                int rows = req.getRows();
+                if (rows < 0 || req.getPositionsCount() != rows) throw new IllegalArgumentException(rows + " KV rows with " + req.getPositionsCount() + " positions");
+                if (req.getRingId().isEmpty()) throw new IllegalArgumentException("a KV block needs a ring id");
+                int kvDim = c.kvHeads() * c.headDim();
+                float[] k = WireCodec.decode(req.getK(), req.getWire(), rows * kvDim, "the keys");
+                float[] v = WireCodec.decode(req.getV(), req.getWire(), rows * kvDim, "the values");
+                KvCache block = new KvCache(c.kvHeads(), c.headDim(), Math.max(1, rows));
+                block.append(k, v, 0, rows, ints(req.getPositionsList()), 0);
+                if (stopped) throw error(Status.UNAVAILABLE, "the host is shutting down");
+                mailboxes.computeIfAbsent(req.getRingId(), id -> new Mailbox())
+                        .put(req.getLayer(), req.getStep(), block, req.getSerializedSize());
+                obs.onNext(PassKvReply.getDefaultInstance());
+                obs.onCompleted();
+            } catch (Throwable t) {
+                obs.onError(toStatus(t).asRuntimeException());
             }
         }
 

@@ -9,6 +9,7 @@ import dev.starattn.cluster.proto.EncodeDone;
 import dev.starattn.cluster.proto.EncodeProgress;
 import dev.starattn.cluster.proto.EncodeRequest;
 import dev.starattn.cluster.proto.ReleaseRequest;
+import dev.starattn.cluster.proto.RingEncodeRequest;
 import dev.starattn.cluster.proto.Wire;
 import dev.starattn.engine.BlockTask;
 import dev.starattn.engine.ContextHost;
@@ -121,18 +122,101 @@ public final class RemoteContextHost implements ContextHost {
             rb.addBlocks(bb);
         }
         EncodeRequest req = rb.build();
+        long[] received = new long[1];
+        EncodeDone done = phase1(s -> s.encode(req), progress, received);
+        this.sessionId = id;
+        this.blocks = blocks;
+        this.hash = newHash;
+        took(done);
+        stats.phase1BytesReceived = req.getSerializedSize();
+        stats.phase1BytesSent = received[0];
+    }
+
+    /**
+     * Ring phase 1 (see {@code RingEncode}): this host encodes its share of the context while
+     * exchanging KV blocks with the other hosts of the ring. The session is not re-sent on its own
+     * if the host loses it later: phase 2 then fails naming the host, and the next encode runs the
+     * ring again.
+     */
+    @Override
+    public void encodeRing(String ringId, int index, List<? extends ContextHost> ring, int[] tokens, int[] positions,
+                           ProgressListener progress) {
+        RingEncodeRequest.Builder rb = RingEncodeRequest.newBuilder();
+        for (ContextHost h : ring) {
+            if (!(h instanceof RemoteContextHost r)) {
+                throw new IllegalArgumentException("a ring over the network needs remote hosts only, not " + h.name());
+            }
+            rb.addPeers(r.address);
+        }
+        String named = options.session();
+        if (sessionId != null && named == null) clear();
+        detach();
+        cluster.checkHealth(this); // wakes a reconnecting channel and fails fast on a dead host
+        String id = named != null ? named : "ctx-" + ringId;
+        String newHash = ringHash(index, rb.getPeersList(), tokens, positions);
+        rb.setSessionId(id)
+                .setTtlMs(options.sessionTtl().toMillis())
+                .setHostIndex(index)
+                .setWire(options.wire())
+                .setContentHash(newHash)
+                .setRequireExisting(options.reuse())
+                .setPeerTimeoutMs(options.callTimeout().toMillis())
+                .setRingId(ringId);
+        for (int t : tokens) rb.addTokens(t);
+        for (int p : positions) rb.addPositions(p);
+        RingEncodeRequest req = rb.build();
+        long[] received = new long[1];
+        EncodeDone done = phase1(s -> s.ringEncode(req), progress, received);
+        this.sessionId = id;
+        this.blocks = null; // a ring session cannot be rebuilt by this host alone
+        this.hash = newHash;
+        took(done);
+        stats.phase1BytesReceived = req.getSerializedSize() + done.getRingBytesReceived();
+        stats.phase1BytesSent = received[0] + done.getRingBytesSent();
+    }
+
+    private void took(EncodeDone done) {
+        this.kvTokens = done.getKvTokens();
+        this.kvBytes = done.getKvBytes();
+        this.lastReused = done.getReused();
+        stats.blocks = done.getBlocks();
+        stats.tokens = done.getTokens();
+        stats.phase1Nanos = done.getPhase1Nanos();
+        stats.phase1LinearFlops = done.getLinearFlops();
+        stats.phase1AttentionFlops = done.getAttentionFlops();
+        stats.cacheHits = done.getCacheHits();
+        stats.cacheMisses = done.getCacheMisses();
+    }
+
+    static String ringHash(int index, List<String> peers, int[] tokens, int[] positions) {
+        try {
+            MessageDigest md = MessageDigest.getInstance("SHA-256");
+            md.update(("ring " + index + " " + peers + " " + tokens.length + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            ByteBuffer buf = ByteBuffer.allocate(8 * tokens.length);
+            for (int i = 0; i < tokens.length; i++) buf.putInt(tokens[i]).putInt(positions[i]);
+            md.update(buf.flip());
+            return HexFormat.of().formatHex(md.digest());
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * Runs one phase-1 streaming call tied to the cluster (a failure here cancels the other hosts'
+     * phase 1; theirs cancels this one) and returns its result; adds the bytes streamed back to {@code received[0]}.
+     */
+    private EncodeDone phase1(java.util.function.Function<ContextHostServiceGrpc.ContextHostServiceBlockingStub, Iterator<EncodeProgress>> call,
+                              ProgressListener progress, long[] received) {
         Context.CancellableContext ctx = Context.current().withCancellation();
         cluster.phase1Started(ctx);
-        long received = 0;
         EncodeDone done = null;
         try {
             Context prev = ctx.attach();
             try {
-                Iterator<EncodeProgress> it = stub.withDeadlineAfter(options.encodeTimeout().toMillis(), TimeUnit.MILLISECONDS)
-                        .encode(req);
+                Iterator<EncodeProgress> it = call.apply(stub.withDeadlineAfter(options.encodeTimeout().toMillis(), TimeUnit.MILLISECONDS));
                 while (it.hasNext()) {
                     EncodeProgress m = it.next();
-                    received += m.getSerializedSize();
+                    received[0] += m.getSerializedSize();
                     if (m.hasBlockDone()) {
                         progress.blockDone(address, m.getBlockDone().getDone(), m.getBlockDone().getTotal(), m.getBlockDone().getTokens());
                     } else if (m.hasDone()) {
@@ -153,21 +237,7 @@ public final class RemoteContextHost implements ContextHost {
             ctx.cancel(null);
         }
         if (done == null) throw new IllegalStateException("context host " + address + " failed: phase 1 ended without its result");
-        this.sessionId = id;
-        this.blocks = blocks;
-        this.hash = newHash;
-        this.kvTokens = done.getKvTokens();
-        this.kvBytes = done.getKvBytes();
-        this.lastReused = done.getReused();
-        stats.blocks = done.getBlocks();
-        stats.tokens = done.getTokens();
-        stats.phase1Nanos = done.getPhase1Nanos();
-        stats.phase1LinearFlops = done.getLinearFlops();
-        stats.phase1AttentionFlops = done.getAttentionFlops();
-        stats.cacheHits = done.getCacheHits();
-        stats.cacheMisses = done.getCacheMisses();
-        stats.phase1BytesReceived = req.getSerializedSize();
-        stats.phase1BytesSent = received;
+        return done;
     }
 
     @Override
@@ -206,6 +276,18 @@ public final class RemoteContextHost implements ContextHost {
         stats.phase2Nanos += r.getNanos();
         stats.phase2AttentionFlops += dev.starattn.attention.AttentionKernel.flops(r.getPairs(), 1, headDim);
         return new Partial(rows, heads, headDim, out, lse, r.getPairs());
+    }
+
+    /** The query as encoded on the wire: f32 or bf16 per {@code --wire}. */
+    @Override
+    public long queryWireBytes(long values) {
+        return values * (options.wire() == Wire.BF16 ? 2 : Float.BYTES);
+    }
+
+    /** The partial as encoded on the wire: out in f32 or bf16 per {@code --wire}, lse always f32. */
+    @Override
+    public long partialWireBytes(Partial p) {
+        return (long) p.out().length * (options.wire() == Wire.BF16 ? 2 : Float.BYTES) + (long) p.lse().length * Float.BYTES;
     }
 
     private AttendReply call(AttendRequest req) {

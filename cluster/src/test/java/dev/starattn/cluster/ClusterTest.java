@@ -310,6 +310,27 @@ class ClusterTest {
         assertTrue(d < 0.02f * scale + 1e-3f, "logits differ by " + d + " (scale " + scale + ")");
     }
 
+    /** Phase-2 byte counts are what travels: bf16 halves the query and the partial output (lse stays f32). */
+    @Test
+    void phase2BytesCountTheWireFormat() {
+        LoadedModel client = load(modelFile);
+        HostServer s1 = host();
+        long[] bytes = new long[2];
+        for (Wire w : new Wire[] {Wire.F32, Wire.BF16}) {
+            Cluster c = connect(client, fast().withWire(w), s1);
+            InferenceEngine e = new InferenceEngine(client.model(), EngineOptions.of(AttentionMode.STAR, 2), c.hosts());
+            EncodedContext ctx = e.encode(context, ProgressListener.NONE);
+            run(e, ctx);
+            RemoteContextHost h = c.hosts().getFirst();
+            bytes[w.getNumber()] = h.stats().phase2BytesReceived;
+            assertEquals(h.stats().phase2BytesReceived, ctx.queryHost().stats().phase2BytesSent);
+            ctx.release();
+        }
+        // 9 + 5 query rows of 64 values over 2 layers: f32 4 bytes each, bf16 2.
+        assertEquals(14L * 2 * 64 * 4, bytes[0]);
+        assertEquals(14L * 2 * 64 * 2, bytes[1]);
+    }
+
     @Test
     void wireCodecRoundsToNearestEven() {
         float[] v = {1f, -2.5f, 3.14159f, Float.NEGATIVE_INFINITY, 0f, 1e-30f, 65504f};

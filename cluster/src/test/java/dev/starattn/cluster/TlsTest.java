@@ -87,4 +87,28 @@ class TlsTest {
             assertTrue(noCert.getMessage().contains("context host " + addr + " failed"), noCert.getMessage());
         }
     }
+
+    /** Ring hosts dial each other with their own certificate and token: mutual TLS between hosts too. */
+    @Test
+    void ringHostsPassKvOverMutualTls() throws Exception {
+        Path file = new RandomLlamaModel().dim(32).layers(2).heads(2).kvHeads(1).ffnDim(64).vocab(300).seed(5)
+                .write(tmp.resolve("m.gguf"));
+        Path[] server = selfSigned("host"), client = selfSigned("client");
+        // The hosts accept clients signed by either certificate: the client's, and the hosts' own (for peers).
+        Path ca = tmp.resolve("ca.pem");
+        Files.writeString(ca, Files.readString(client[0]) + Files.readString(server[0]), StandardCharsets.US_ASCII);
+        int[] context = new Random(1).ints(60, 1, 300).toArray(), query = {5, 6, 7};
+        try (LoadedModel m = ModelLoader.load(file); LoadedModel h1 = ModelLoader.load(file); LoadedModel h2 = ModelLoader.load(file);
+             HostServer s1 = HostServer.builder(h1).port(0).tls(server[0], server[1], ca).authToken("t").start();
+             HostServer s2 = HostServer.builder(h2).port(0).tls(server[0], server[1], ca).authToken("t").start()) {
+            ClusterOptions o = ClusterOptions.defaults().withTimeouts(Duration.ofSeconds(2), Duration.ofSeconds(20)).withAuthToken("t")
+                    .withTls(server[0], client[0], client[1]);
+            try (Cluster c = Cluster.connect(List.of("127.0.0.1:" + s1.port(), "127.0.0.1:" + s2.port()), m, o)) {
+                var e = new InferenceEngine(m.model(), EngineOptions.of(AttentionMode.RING_ZIGZAG, 2), c.hosts());
+                int[] got = e.generate(e.encode(context, ProgressListener.NONE), query, SamplingOptions.greedy(), 4, t -> false, t -> {}).tokens();
+                var ref = new InferenceEngine(m.model(), EngineOptions.of(AttentionMode.DENSE, 1));
+                assertArrayEquals(ref.generate(ref.encode(context, ProgressListener.NONE), query, SamplingOptions.greedy(), 4, t -> false, t -> {}).tokens(), got);
+            }
+        }
+    }
 }

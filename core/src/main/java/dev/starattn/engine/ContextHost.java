@@ -16,8 +16,28 @@ public interface ContextHost {
     /** Star phase 1: encodes each block with its anchor (block-local attention, no communication). */
     void encodeStar(List<BlockTask> blocks, ProgressListener progress);
 
+    /**
+     * Ring phase 1 among hosts in other processes: this host is number {@code index} of
+     * {@code ring} (all remote), holds {@code tokens} at {@code positions}, and exchanges its KV
+     * blocks with the other hosts itself. {@code ringId} is fresh per run and the same for every
+     * host of it. Only hosts that can reach each other support it.
+     */
+    default void encodeRing(String ringId, int index, List<? extends ContextHost> ring, int[] tokens, int[] positions, ProgressListener progress) {
+        throw new UnsupportedOperationException("context host " + name() + " cannot take part in a ring over the network");
+    }
+
     /** Phase 2: attention of the query rows (RoPE applied) over this host's KV of {@code layer}. */
     Partial attend(int layer, float[] q, int rows, int[] qPos);
+
+    /** Phase-2 bytes of {@code values} query values sent to this host (f32 unless its wire format differs). */
+    default long queryWireBytes(long values) {
+        return values * Float.BYTES;
+    }
+
+    /** Phase-2 bytes of a partial this host sends back (f32 unless its wire format differs). */
+    default long partialWireBytes(Partial p) {
+        return p.wireBytes();
+    }
 
     /** Tokens whose KV this host holds (per layer). */
     int kvTokens();

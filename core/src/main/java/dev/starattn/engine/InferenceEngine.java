@@ -30,8 +30,10 @@ public final class InferenceEngine {
     }
 
     /**
-     * An engine over hosts in other processes: they hold the first blocks, this process (the query
-     * host) the last. Star attention only: ring needs hosts that talk to each other.
+     * An engine over hosts in other processes. Star: they hold the first blocks, this process (the
+     * query host) the last. Ring and ring-zigzag: the context is split among the remote hosts only
+     * (they pass KV blocks to each other, {@link ContextHost#encodeRing}); this process holds only
+     * the query's KV. Dense needs no other hosts and is refused.
      */
     public InferenceEngine(LlamaModel model, EngineOptions options, List<? extends ContextHost> remoteHosts) {
         this(model, options, remoteHosts, null);
@@ -42,8 +44,8 @@ public final class InferenceEngine {
         this.options = options;
         this.remoteHosts = List.copyOf(remoteHosts);
         this.blockCache = blockCache;
-        if (!remoteHosts.isEmpty() && options.mode() != AttentionMode.STAR) {
-            throw new IllegalArgumentException("remote hosts run star attention only; " + options.mode().cliName
+        if (!remoteHosts.isEmpty() && options.mode() == AttentionMode.DENSE) {
+            throw new IllegalArgumentException("remote hosts run star, ring or ring-zigzag attention; " + options.mode().cliName
                     + " needs all hosts in this process");
         }
     }
@@ -99,8 +101,15 @@ public final class InferenceEngine {
                 List<List<BlockTask>> plan = BlockPlan.star(context, options.withHosts(hostCount));
                 encodeStar(hosts, plan, progress);
             }
-            case RING, RING_ZIGZAG -> new RingPhase1(model, locals, progress)
-                    .run(context, BlockPlan.ring(context.length, hostCount, options.mode() == AttentionMode.RING_ZIGZAG));
+            case RING, RING_ZIGZAG -> {
+                boolean zigzag = options.mode() == AttentionMode.RING_ZIGZAG;
+                if (remoteHosts.isEmpty()) {
+                    new RingPhase1(model, locals, progress).run(context, BlockPlan.ring(context.length, hostCount, zigzag));
+                } else {
+                    // The remote hosts form the ring and hold the whole context; the query host only the query.
+                    encodeRemoteRing(remoteHosts, context, BlockPlan.ring(context.length, remoteHosts.size(), zigzag), progress);
+                }
+            }
         }
         long phase1 = System.nanoTime() - t0;
         // The query host is the one holding the end of the context: its KV grows with the query.
@@ -134,6 +143,25 @@ public final class InferenceEngine {
             List<java.util.concurrent.Future<Void>> futures = new ArrayList<>();
             for (var c : remote) futures.add(pool.submit(c));
             local.forEach(Runnable::run);
+            for (var f : futures) await(f);
+        }
+    }
+
+    /** Networked ring phase 1: every remote host is started at once; they exchange KV among themselves. */
+    private static void encodeRemoteRing(List<ContextHost> ring, int[] context, List<int[]> positions, ProgressListener progress) {
+        String ringId = java.util.UUID.randomUUID().toString();
+        try (var pool = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+            List<java.util.concurrent.Future<Void>> futures = new ArrayList<>();
+            for (int h = 0; h < ring.size(); h++) {
+                int index = h;
+                int[] p = positions.get(h);
+                int[] toks = new int[p.length];
+                for (int i = 0; i < p.length; i++) toks[i] = context[p[i]];
+                futures.add(pool.submit(() -> {
+                    ring.get(index).encodeRing(ringId, index, ring, toks, p, progress);
+                    return null;
+                }));
+            }
             for (var f : futures) await(f);
         }
     }
@@ -229,8 +257,8 @@ public final class InferenceEngine {
             for (int i = 0; i < asked.size(); i++) {
                 ContextHost h = asked.get(i);
                 if (h != qh) {
-                    long qBytes = (long) rows * c.qDim() * Float.BYTES;
-                    long pBytes = parts.get(i).wireBytes();
+                    long qBytes = h.queryWireBytes((long) rows * c.qDim());
+                    long pBytes = h.partialWireBytes(parts.get(i));
                     h.stats().phase2BytesReceived += qBytes;
                     h.stats().phase2BytesSent += pBytes;
                     qh.stats().phase2BytesSent += qBytes;
@@ -283,57 +311,28 @@ public final class InferenceEngine {
         void run(int[] context, List<int[]> positions) {
             LlamaConfig c = model.config();
             int hCount = hosts.size();
-            float[][] x = new float[hCount][];
-            Rope[] rope = new Rope[hCount];
-            int[][] toks = new int[hCount][];
+            RingHost[] ring = new RingHost[hCount];
             for (int h = 0; h < hCount; h++) {
-                long s = System.nanoTime();
                 int[] p = positions.get(h);
-                toks[h] = new int[p.length];
-                for (int i = 0; i < p.length; i++) toks[h][i] = context[p[i]];
-                x[h] = model.embed(toks[h], 0, p.length);
-                rope[h] = new Rope(c, p, 0, p.length);
-                hosts.get(h).stats().blocks = 1;
-                hosts.get(h).stats().tokens = p.length;
-                hosts.get(h).stats().phase1Nanos += System.nanoTime() - s;
+                int[] toks = new int[p.length];
+                for (int i = 0; i < p.length; i++) toks[i] = context[p[i]];
+                ring[h] = new RingHost(model, hosts.get(h), toks, p);
             }
+            KvCache[] block = new KvCache[hCount];
             for (int l = 0; l < c.layers(); l++) {
-                LlamaModel.Qkv[] qkv = new LlamaModel.Qkv[hCount];
+                for (int h = 0; h < hCount; h++) block[h] = ring[h].beginLayer(l);
                 for (int h = 0; h < hCount; h++) {
-                    int n = positions.get(h).length;
-                    if (n == 0) continue;
-                    long s = System.nanoTime();
-                    qkv[h] = model.qkv(l, x[h], n, rope[h]);
-                    hosts.get(h).append(l, qkv[h].k(), qkv[h].v(), n, positions.get(h), 0);
-                    hosts.get(h).stats().phase1Nanos += System.nanoTime() - s;
-                }
-                for (int h = 0; h < hCount; h++) {
-                    int[] p = positions.get(h);
-                    int n = p.length;
                     LocalContextHost me = hosts.get(h);
-                    long s = System.nanoTime();
-                    Partial acc = n == 0 ? null : AttentionKernel.attend(qkv[h].q(), n, p, c.heads(), me.cache(l));
-                    long pairs = acc == null ? 0 : acc.pairs();
                     for (int step = 1; step < hCount; step++) {
-                        LocalContextHost src = hosts.get((h - step + hCount) % hCount);
-                        KvCache block = src.cache(l);
+                        int src = (h - step + hCount) % hCount;
                         // The block travels the ring whatever its positions; it is used only if some
                         // of it is visible to this host's queries.
-                        long bytes = block.bytes();
+                        long bytes = block[src].bytes();
                         me.stats().phase1BytesReceived += bytes;
-                        src.stats().phase1BytesSent += bytes;
-                        if (n == 0 || block.size() == 0 || block.minPosition() > me.cache(l).maxPosition()) continue;
-                        Partial part = AttentionKernel.attend(qkv[h].q(), n, p, c.heads(), block);
-                        pairs += part.pairs();
-                        LseMerge.mergeInto(acc, part);
+                        hosts.get(src).stats().phase1BytesSent += bytes;
+                        ring[h].visit(block[src]);
                     }
-                    me.addAttention(true, pairs);
-                    if (n > 0) {
-                        model.finishLayer(l, x[h], n, Arrays.copyOf(acc.out(), n * c.qDim()));
-                        // linearFlopsPerToken covers all layers: count this layer's share.
-                        me.addLinear(true, (long) n * c.linearFlopsPerToken() / c.layers());
-                    }
-                    me.stats().phase1Nanos += System.nanoTime() - s;
+                    ring[h].endLayer();
                 }
             }
             for (LocalContextHost h : hosts) progress.blockDone(h.name(), 1, 1, h.stats().tokens);

@@ -17,7 +17,8 @@ public final class EngineMixin {
     int hosts;
 
     @Option(names = "--host-addrs", split = ",", description = "Remote context hosts host:port,... (started with 'starattn host'); "
-            + "they hold the first blocks, this process the last ones and the query (star only).")
+            + "star: they hold the first blocks, this process the last ones and the query; ring, ring-zigzag: they hold "
+            + "the whole context and pass KV to each other, this process holds the query.")
     java.util.List<String> hostAddrs;
 
     @Option(names = "--block-size", defaultValue = "0", description = "Tokens per context block; 0 = context / hosts.")
@@ -57,9 +58,8 @@ public final class EngineMixin {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("--anchor-positions takes original, adjacent or random and --anchor-content takes first, previous or shuffled");
         }
-        if (remote() && mode != AttentionMode.STAR) {
-            throw new IllegalArgumentException("--host-addrs runs star attention only (ring over the network is not implemented); drop --attention "
-                    + attention + " or use --hosts N for in-process hosts");
+        if (remote() && mode == AttentionMode.DENSE) {
+            throw new IllegalArgumentException("--host-addrs runs star, ring or ring-zigzag attention; dense needs no context hosts: drop --host-addrs");
         }
         return new EngineOptions(mode, mode == AttentionMode.DENSE ? 1 : hosts, blockSize, anchorSize, ap, ac, prefillChunk, seed,
                 kvType(kvTypeK, "--kv-type-k"), kvType(kvTypeV, "--kv-type-v"));

@@ -131,8 +131,8 @@ public final class GenerateCommand implements Callable<Integer> {
             if (engine.remote()) {
                 remote = dev.starattn.cluster.Cluster.connect(engine.hostAddrs(), m, cluster.options(options.prefillChunk()));
                 e = new InferenceEngine(m.model(), options, remote.hosts());
-                if (!json) err.printf("context: %d tokens, query: %d tokens, attention: star over %d remote host(s) %s and this process%s%n",
-                        ctxTokens.length, qTokens.length, remote.hosts().size(), engine.hostAddrs(),
+                if (!json) err.printf("context: %d tokens, query: %d tokens, attention: %s over %d remote host(s) %s and this process%s%n",
+                        ctxTokens.length, qTokens.length, options.mode().cliName, remote.hosts().size(), engine.hostAddrs(),
                         cluster.session != null ? ", session " + cluster.session : "");
             } else {
                 gpu = CudaHosts.forDevice(device, m.model(), options);

@@ -1,0 +1,219 @@
+package dev.starattn.cluster;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.starattn.cluster.proto.Wire;
+import dev.starattn.engine.AttentionMode;
+import dev.starattn.engine.EncodedContext;
+import dev.starattn.engine.EngineOptions;
+import dev.starattn.engine.GenerationResult;
+import dev.starattn.engine.InferenceEngine;
+import dev.starattn.engine.ProgressListener;
+import dev.starattn.engine.SamplingOptions;
+import dev.starattn.model.LoadedModel;
+import dev.starattn.model.ModelLoader;
+import dev.starattn.model.RandomLlamaModel;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Ring attention over context hosts that pass KV blocks to each other (HostServer instances on loopback). */
+class RingClusterTest {
+    @TempDir
+    static Path tmp;
+    static Path modelFile;
+    static int[] context, query;
+
+    final List<AutoCloseable> toClose = new ArrayList<>();
+
+    @BeforeAll
+    static void models() {
+        modelFile = new RandomLlamaModel().dim(64).layers(2).heads(4).kvHeads(2).ffnDim(128).vocab(300).seed(3)
+                .write(tmp.resolve("m.gguf"));
+        Random r = new Random(7);
+        context = r.ints(150, 1, 300).toArray();
+        query = r.ints(9, 1, 300).toArray();
+    }
+
+    @AfterEach
+    void cleanup() throws Exception {
+        for (int i = toClose.size() - 1; i >= 0; i--) toClose.get(i).close();
+    }
+
+    LoadedModel load(Path p) {
+        LoadedModel m = ModelLoader.load(p);
+        toClose.add(m);
+        return m;
+    }
+
+    HostServer host(HostServer.Builder b) {
+        HostServer s = b.start();
+        toClose.add(s::shutdownNow);
+        return s;
+    }
+
+    HostServer host() {
+        return host(HostServer.builder(load(modelFile)).port(0));
+    }
+
+    static String addr(HostServer s) {
+        return "127.0.0.1:" + s.port();
+    }
+
+    static ClusterOptions fast() {
+        return ClusterOptions.defaults().withTimeouts(Duration.ofSeconds(2), Duration.ofSeconds(20));
+    }
+
+    Cluster connect(LoadedModel client, ClusterOptions o, HostServer... servers) {
+        List<String> a = new ArrayList<>();
+        for (HostServer s : servers) a.add(addr(s));
+        Cluster c = Cluster.connect(a, client, o);
+        toClose.add(c);
+        return c;
+    }
+
+    static GenerationResult run(InferenceEngine e, EncodedContext ctx) {
+        return e.generate(ctx, query, SamplingOptions.greedy(), 6, t -> false, t -> {});
+    }
+
+    static GenerationResult run(InferenceEngine e) {
+        return run(e, e.encode(context, ProgressListener.NONE));
+    }
+
+    static float maxDiff(float[] a, float[] b) {
+        float d = 0;
+        for (int i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+        return d;
+    }
+
+    static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    static GenerationResult dense(LoadedModel m) {
+        return run(new InferenceEngine(m.model(), EngineOptions.of(AttentionMode.DENSE, 1)));
+    }
+
+    void ringEqualsDense(AttentionMode mode, Wire wire, float tolerance) {
+        LoadedModel client = load(modelFile);
+        HostServer s1 = host(), s2 = host(), s3 = host();
+        GenerationResult ref = dense(client);
+        Cluster c = connect(client, fast().withWire(wire), s1, s2, s3);
+        InferenceEngine e = new InferenceEngine(client.model(), EngineOptions.of(mode, 3), c.hosts());
+        EncodedContext ctx = e.encode(context, ProgressListener.NONE);
+        GenerationResult r = run(e, ctx);
+        assertArrayEquals(ref.tokens(), r.tokens(), mode.cliName + " over the network");
+        float d = maxDiff(ref.firstLogits(), r.firstLogits());
+        assertTrue(d < tolerance, mode.cliName + ": logits differ by " + d);
+        // The remote hosts hold the whole context (50 tokens each); this process only the query.
+        assertEquals(0, ctx.queryHost().kvTokens());
+        int held = 0;
+        for (RemoteContextHost h : c.hosts()) {
+            held += h.kvTokens();
+            assertEquals(50, h.kvTokens());
+            // Each host sent its own block and forwarded one, and received two, per layer.
+            assertTrue(h.stats().phase1BytesSent > 2L * 2 * 50 * 2 * 16 * (wire == Wire.BF16 ? 2 : 4), "sent " + h.stats().phase1BytesSent);
+            assertTrue(h.stats().phase1BytesReceived > 2L * 2 * 50 * 2 * 16 * (wire == Wire.BF16 ? 2 : 4), "received " + h.stats().phase1BytesReceived);
+            assertTrue(h.stats().phase1Nanos > 0 && h.stats().phase1Flops() > 0 && h.stats().phase2Nanos > 0);
+        }
+        assertEquals(context.length, held);
+        // A second query on the same encoded context: no new phase 1.
+        assertArrayEquals(r.tokens(), run(e, ctx).tokens());
+        assertEquals(1, s1.encodeCalls());
+        ctx.release();
+        assertEquals(0, s1.sessions() + s2.sessions() + s3.sessions());
+    }
+
+    @Test
+    void ringOverThreeRemoteHostsEqualsDense() {
+        ringEqualsDense(AttentionMode.RING, Wire.F32, 1e-4f);
+    }
+
+    @Test
+    void ringZigzagOverThreeRemoteHostsEqualsDense() {
+        ringEqualsDense(AttentionMode.RING_ZIGZAG, Wire.F32, 1e-4f);
+    }
+
+    @Test
+    void ringWithBf16KvBlocksStaysClose() {
+        ringEqualsDense(AttentionMode.RING_ZIGZAG, Wire.BF16, 0.05f);
+    }
+
+    @Test
+    void ringPeersUseTheBearerToken() {
+        LoadedModel client = load(modelFile);
+        HostServer s1 = host(HostServer.builder(load(modelFile)).port(0).authToken("s3cret"));
+        HostServer s2 = host(HostServer.builder(load(modelFile)).port(0).authToken("s3cret"));
+        Cluster c = connect(client, fast().withAuthToken("s3cret"), s1, s2);
+        GenerationResult r = run(new InferenceEngine(client.model(), EngineOptions.of(AttentionMode.RING, 2), c.hosts()));
+        assertArrayEquals(dense(client).tokens(), r.tokens());
+    }
+
+    @Test
+    void aHostKilledInRingPhase1FailsTheRequestNamingItAndComesBack() throws Exception {
+        LoadedModel client = load(modelFile);
+        HostServer s1 = host(), dying = host(), s3 = host();
+        int port = dying.port();
+        Cluster c = connect(client, fast(), s1, dying, s3);
+        InferenceEngine e = new InferenceEngine(client.model(), EngineOptions.of(AttentionMode.RING, 3), c.hosts());
+        GenerationResult ref = dense(client);
+        dying.onEncodeBlock(layers -> dying.shutdownNow()); // dies after its first layer
+        long t0 = System.nanoTime();
+        IllegalStateException x = assertThrows(IllegalStateException.class, () -> e.encode(context, ProgressListener.NONE));
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        assertTrue(x.getMessage().contains(addr(dying)), x.getMessage());
+        assertTrue(ms < 5000, "failed after " + ms + " ms");
+        // The other hosts stop waiting and free their half-encoded sessions.
+        long w = System.nanoTime();
+        while (s1.sessions() + s3.sessions() > 0 && System.nanoTime() - w < 8_000_000_000L) Thread.sleep(50);
+        assertEquals(0, s1.sessions() + s3.sessions());
+        assertEquals(0, s1.encodeCalls() + s3.encodeCalls());
+        // The client and the other hosts stay usable: a ring of the two.
+        Cluster two = connect(client, fast(), s1, s3);
+        assertArrayEquals(ref.tokens(),
+                run(new InferenceEngine(client.model(), EngineOptions.of(AttentionMode.RING_ZIGZAG, 2), two.hosts())).tokens());
+        // While the host is down, a request fails fast naming it.
+        t0 = System.nanoTime();
+        IllegalStateException down = assertThrows(IllegalStateException.class, () -> run(e));
+        assertTrue(down.getMessage().contains(addr(dying)), down.getMessage());
+        assertTrue((System.nanoTime() - t0) / 1_000_000 < 5000);
+        // Restarted on the same port: the ring works again (its peers dial it anew).
+        HostServer again = host(HostServer.builder(load(modelFile)).port(port));
+        assertArrayEquals(ref.tokens(), run(e).tokens());
+        assertEquals(1, again.encodeCalls());
+    }
+
+    @Test
+    void remoteHostsStillRefuseDense() {
+        LoadedModel client = load(modelFile);
+        Cluster c = connect(client, fast(), host());
+        assertThrows(IllegalArgumentException.class,
+                () -> new InferenceEngine(client.model(), EngineOptions.of(AttentionMode.DENSE, 1), c.hosts()));
+    }
+
+    @Test
+    void aSlowRingDoesNotOutliveItsDeadline() {
+        LoadedModel client = load(modelFile);
+        HostServer s1 = host(), slow = host();
+        slow.onEncodeBlock(layers -> sleep(4000));
+        Cluster c = connect(client, fast().withTimeouts(Duration.ofSeconds(2), Duration.ofMillis(1500)), s1, slow);
+        InferenceEngine e = new InferenceEngine(client.model(), EngineOptions.of(AttentionMode.RING, 2), c.hosts());
+        long t0 = System.nanoTime();
+        IllegalStateException x = assertThrows(IllegalStateException.class, () -> e.encode(context, ProgressListener.NONE));
+        assertTrue((System.nanoTime() - t0) / 1_000_000 < 3500, x.getMessage());
+        assertTrue(x.getMessage().contains("context host 127.0.0.1:"), x.getMessage());
+    }
+}
