@@ -22,6 +22,7 @@ import dev.starattn.engine.HostStats;
 import dev.starattn.engine.LocalContextHost;
 import dev.starattn.engine.RingHost;
 import dev.starattn.attention.KvCache;
+import dev.starattn.attention.KvType;
 import io.grpc.ConnectivityState;
 import io.grpc.Deadline;
 import io.grpc.ManagedChannel;
@@ -90,6 +91,7 @@ public final class HostServer implements AutoCloseable {
         final String id;
         final String hash;
         final LocalContextHost host;
+        final KvType kvTypeK, kvTypeV;
         final long ttlNanos;
         long reservedBytes;
         long lastUsed;
@@ -97,10 +99,12 @@ public final class HostServer implements AutoCloseable {
         boolean ready;
         EncodeDone done;
 
-        Session(String id, String hash, LocalContextHost host, long ttlNanos, long reservedBytes) {
+        Session(String id, String hash, LocalContextHost host, KvType kvTypeK, KvType kvTypeV, long ttlNanos, long reservedBytes) {
             this.id = id;
             this.hash = hash;
             this.host = host;
+            this.kvTypeK = kvTypeK;
+            this.kvTypeV = kvTypeV;
             this.ttlNanos = ttlNanos;
             this.reservedBytes = reservedBytes;
             this.lastUsed = System.nanoTime();
@@ -259,9 +263,19 @@ public final class HostServer implements AutoCloseable {
         mailboxes.entrySet().removeIf(e -> !e.getValue().owned() && now - e.getValue().created > defaultTtl.toNanos());
     }
 
-    long kvBytesPerToken() {
+    /** Bytes of KV one token takes over all layers, keys stored as {@code k} and values as {@code v}. */
+    long kvBytesPerToken(KvType k, KvType v) {
         LlamaConfig c = model.config();
-        return (long) c.layers() * c.kvHeads() * c.headDim() * 2 * Float.BYTES;
+        return (long) c.layers() * (k.rowBytes(c.kvDim()) + v.rowBytes(c.kvDim()));
+    }
+
+    /** A KV type asked for on the wire (a KvType id; 0 = f32, what requests without it mean). */
+    static KvType kvType(int id, String what) {
+        try {
+            return KvType.byId(id);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("unknown KV type id " + id + " for the " + what + " (this host knows f32, f16 and q8_0)");
+        }
     }
 
     /**
@@ -473,7 +487,8 @@ public final class HostServer implements AutoCloseable {
                 long tokens = 0;
                 for (BlockTask b : blocks) tokens += b.tokens().length;
                 s = open(req.getSessionId(), req.getContentHash(), req.getRequireExisting(), req.getTtlMs(),
-                        req.getPrefillChunk(), tokens, false);
+                        req.getPrefillChunk(), tokens, kvType(req.getKvTypeKValue(), "keys"),
+                        kvType(req.getKvTypeVValue(), "values"), false);
             } catch (RuntimeException e) {
                 obs.onError(toStatus(e).asRuntimeException());
                 return;
@@ -496,13 +511,18 @@ public final class HostServer implements AutoCloseable {
 
         /** Finds or creates the session; answers and returns null when an existing one is reused. */
         private Session open(String id, String hash, boolean requireExisting, long ttlMs, int prefillChunk, long tokens,
-                             boolean replaceSame) {
+                             KvType kvTypeK, KvType kvTypeV, boolean replaceSame) {
             if (id.isEmpty() || id.length() > 200) throw error(Status.INVALID_ARGUMENT, "a session id must have 1 to 200 characters");
-            long need = tokens * kvBytesPerToken();
+            long need = tokens * kvBytesPerToken(kvTypeK, kvTypeV);
             synchronized (sessions) {
                 Session old = sessions.get(id);
                 if (old != null) {
                     if (!old.ready) throw error(Status.FAILED_PRECONDITION, "session " + id + " is being encoded by another request");
+                    if (old.kvTypeK != kvTypeK || old.kvTypeV != kvTypeV) {
+                        // Never answer a request for one KV type with KV stored in another.
+                        throw error(Status.FAILED_PRECONDITION, "session " + id + " holds KV of type " + types(old.kvTypeK, old.kvTypeV)
+                                + " but the request asks for " + types(kvTypeK, kvTypeV) + "; release it or choose another session name");
+                    }
                     if (!old.hash.equals(hash)) {
                         throw error(Status.FAILED_PRECONDITION, "session " + id + " holds a different context;"
                                 + " release it or choose another session name");
@@ -530,12 +550,17 @@ public final class HostServer implements AutoCloseable {
                 }
                 long ttl = ttlMs > 0 ? TimeUnit.MILLISECONDS.toNanos(ttlMs) : defaultTtl.toNanos();
                 int chunk = prefillChunk > 0 ? prefillChunk : 1024;
-                Session s = new Session(id, hash, new LocalContextHost(id, model.model(), chunk,
-                        dev.starattn.attention.KvType.F32, dev.starattn.attention.KvType.F32, blockCache), ttl, need);
+                // The block cache keys include the KV types (as in process): blocks of different types never mix.
+                Session s = new Session(id, hash, new LocalContextHost(id, model.model(), chunk, kvTypeK, kvTypeV, blockCache),
+                        kvTypeK, kvTypeV, ttl, need);
                 s.inFlight = 1;
                 sessions.put(id, s);
                 return s;
             }
+        }
+
+        private static String types(KvType k, KvType v) {
+            return k == v ? k.cliName() : k.cliName() + " (keys) / " + v.cliName() + " (values)";
         }
 
         private EncodeDone reusedDone(String id) {
@@ -635,7 +660,8 @@ public final class HostServer implements AutoCloseable {
                 tokens = ints(req.getTokensList());
                 positions = ints(req.getPositionsList());
                 checkRing(req, tokens, positions);
-                s = open(req.getSessionId(), req.getContentHash(), req.getRequireExisting(), req.getTtlMs(), 0, tokens.length, true);
+                s = open(req.getSessionId(), req.getContentHash(), req.getRequireExisting(), req.getTtlMs(), 0, tokens.length,
+                        kvType(req.getKvTypeKValue(), "keys"), kvType(req.getKvTypeVValue(), "values"), true);
             } catch (RuntimeException e) {
                 obs.onError(toStatus(e).asRuntimeException());
                 return;
@@ -708,6 +734,13 @@ public final class HostServer implements AutoCloseable {
                 if (hosts > 1) sent += pass(req, succ, l, 1, me, own, wire);
                 for (int step = 1; step < hosts; step++) {
                     KvCache block = box.take(l, step, deadline, pred);
+                    if (s.kvTypeK != KvType.F32 || s.kvTypeV != KvType.F32) {
+                        // Blocks travel as f32 (or bf16) values; stored in the session's types they hold what
+                        // their origin holds (re-quantizing dequantized f16 / q8_0 rows gives the same rows).
+                        KvCache typed = new KvCache(c.kvHeads(), c.headDim(), Math.max(1, block.size()), s.kvTypeK, s.kvTypeV);
+                        typed.append(block.keys(), block.values(), 0, block.size(), block.positions(), 0);
+                        block = typed;
+                    }
                     // Passed on first, so the successor can go on while this host computes.
                     if (step < hosts - 1) sent += pass(req, succ, l, step + 1, (me - step + hosts) % hosts, block, wire);
                     ring.visit(block);
@@ -746,13 +779,12 @@ public final class HostServer implements AutoCloseable {
 
         /** Sends one KV block to the successor; returns the bytes sent. */
         private long pass(RingEncodeRequest req, String succ, int layer, int step, int origin, KvCache block, Wire wire) {
-            LlamaConfig c = model.config();
-            int rows = block.size(), kvDim = c.kvHeads() * c.headDim();
+            int rows = block.size();
             PassKvRequest.Builder b = PassKvRequest.newBuilder()
                     .setSessionId(req.getSessionId()).setRingId(req.getRingId())
                     .setLayer(layer).setStep(step).setOrigin(origin).setRows(rows).setWire(wire)
-                    .setK(WireCodec.encode(java.util.Arrays.copyOf(block.keys(), rows * kvDim), wire))
-                    .setV(WireCodec.encode(java.util.Arrays.copyOf(block.values(), rows * kvDim), wire));
+                    .setK(WireCodec.encode(block.keysF32(0, rows), wire))
+                    .setV(WireCodec.encode(block.valuesF32(0, rows), wire));
             int[] pos = block.positions();
             for (int i = 0; i < rows; i++) b.addPositions(pos[i]);
             PassKvRequest r = b.build();

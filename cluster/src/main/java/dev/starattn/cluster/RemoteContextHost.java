@@ -1,5 +1,6 @@
 package dev.starattn.cluster;
 
+import dev.starattn.attention.KvType;
 import dev.starattn.attention.Partial;
 import dev.starattn.cluster.proto.AttendReply;
 import dev.starattn.cluster.proto.AttendRequest;
@@ -47,6 +48,10 @@ public final class RemoteContextHost implements ContextHost {
     private volatile int kvTokens;
     private volatile long kvBytes;
     private volatile boolean lastReused;
+    /** The KV types the next phase 1 asks for ({@link #useKvTypes}). */
+    private volatile KvType kvTypeK = KvType.F32, kvTypeV = KvType.F32;
+    /** The KV types the current session was encoded with. */
+    private KvType encodedK = KvType.F32, encodedV = KvType.F32;
 
     RemoteContextHost(Cluster cluster, String address, ContextHostServiceGrpc.ContextHostServiceBlockingStub stub,
                       ClusterOptions options, int heads, int headDim) {
@@ -88,9 +93,27 @@ public final class RemoteContextHost implements ContextHost {
         return lastReused;
     }
 
+    /** The engine's KV types: the host stores the sessions encoded from now on in them. */
+    @Override
+    public void useKvTypes(KvType keys, KvType values) {
+        if (keys == null || values == null) throw new IllegalArgumentException("KV types must be given");
+        this.kvTypeK = keys;
+        this.kvTypeV = values;
+    }
+
+    /** The KV types the next phase 1 asks the host for. */
+    public KvType kvTypeK() {
+        return kvTypeK;
+    }
+
+    public KvType kvTypeV() {
+        return kvTypeV;
+    }
+
     @Override
     public void encodeStar(List<BlockTask> blocks, ProgressListener progress) {
-        String newHash = hash(blocks, options.prefillChunk());
+        KvType k = kvTypeK, v = kvTypeV;
+        String newHash = hash(blocks, options.prefillChunk(), k, v);
         String named = options.session();
         if (sessionId != null && named == null && !newHash.equals(hash)) clear();
         if (blocks.isEmpty()) {
@@ -103,16 +126,19 @@ public final class RemoteContextHost implements ContextHost {
         cluster.checkHealth(this); // wakes a reconnecting channel and fails fast on a dead host
         String id = named != null ? named : sessionId != null && newHash.equals(hash) ? sessionId
                 : "ctx-" + UUID.randomUUID();
-        encode(id, newHash, blocks, options.reuse(), progress);
+        encode(id, newHash, blocks, k, v, options.reuse(), progress);
     }
 
-    private void encode(String id, String newHash, List<BlockTask> blocks, boolean requireExisting, ProgressListener progress) {
+    private void encode(String id, String newHash, List<BlockTask> blocks, KvType k, KvType v, boolean requireExisting,
+                        ProgressListener progress) {
         EncodeRequest.Builder rb = EncodeRequest.newBuilder()
                 .setSessionId(id)
                 .setTtlMs(options.sessionTtl().toMillis())
                 .setPrefillChunk(options.prefillChunk())
                 .setContentHash(newHash)
-                .setRequireExisting(requireExisting);
+                .setRequireExisting(requireExisting)
+                .setKvTypeKValue(k.id)
+                .setKvTypeVValue(v.id);
         for (BlockTask b : blocks) {
             Block.Builder bb = Block.newBuilder().setIndex(b.index());
             for (int t : b.tokens()) bb.addTokens(t);
@@ -127,6 +153,8 @@ public final class RemoteContextHost implements ContextHost {
         this.sessionId = id;
         this.blocks = blocks;
         this.hash = newHash;
+        this.encodedK = k;
+        this.encodedV = v;
         took(done);
         stats.phase1BytesReceived = req.getSerializedSize();
         stats.phase1BytesSent = received[0];
@@ -153,7 +181,8 @@ public final class RemoteContextHost implements ContextHost {
         detach();
         cluster.checkHealth(this); // wakes a reconnecting channel and fails fast on a dead host
         String id = named != null ? named : "ctx-" + ringId;
-        String newHash = ringHash(index, rb.getPeersList(), tokens, positions);
+        KvType k = kvTypeK, v = kvTypeV;
+        String newHash = ringHash(index, rb.getPeersList(), tokens, positions, k, v);
         rb.setSessionId(id)
                 .setTtlMs(options.sessionTtl().toMillis())
                 .setHostIndex(index)
@@ -161,7 +190,9 @@ public final class RemoteContextHost implements ContextHost {
                 .setContentHash(newHash)
                 .setRequireExisting(options.reuse())
                 .setPeerTimeoutMs(options.callTimeout().toMillis())
-                .setRingId(ringId);
+                .setRingId(ringId)
+                .setKvTypeKValue(k.id)
+                .setKvTypeVValue(v.id);
         for (int t : tokens) rb.addTokens(t);
         for (int p : positions) rb.addPositions(p);
         RingEncodeRequest req = rb.build();
@@ -170,6 +201,8 @@ public final class RemoteContextHost implements ContextHost {
         this.sessionId = id;
         this.blocks = null; // a ring session cannot be rebuilt by this host alone
         this.hash = newHash;
+        this.encodedK = k;
+        this.encodedV = v;
         took(done);
         stats.phase1BytesReceived = req.getSerializedSize() + done.getRingBytesReceived();
         stats.phase1BytesSent = received[0] + done.getRingBytesSent();
@@ -188,10 +221,11 @@ public final class RemoteContextHost implements ContextHost {
         stats.cacheMisses = done.getCacheMisses();
     }
 
-    static String ringHash(int index, List<String> peers, int[] tokens, int[] positions) {
+    static String ringHash(int index, List<String> peers, int[] tokens, int[] positions, KvType k, KvType v) {
         try {
             MessageDigest md = MessageDigest.getInstance("SHA-256");
-            md.update(("ring " + index + " " + peers + " " + tokens.length + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            md.update(("ring " + index + " " + peers + " " + tokens.length + kvSuffix(k, v) + "\n")
+                    .getBytes(java.nio.charset.StandardCharsets.UTF_8));
             ByteBuffer buf = ByteBuffer.allocate(8 * tokens.length);
             for (int i = 0; i < tokens.length; i++) buf.putInt(tokens[i]).putInt(positions[i]);
             md.update(buf.flip());
@@ -256,7 +290,7 @@ public final class RemoteContextHost implements ContextHost {
             if (e.getStatus().getCode() == Status.Code.NOT_FOUND && blocks != null && !blocks.isEmpty()) {
                 // The host lost the session (restarted, or it expired): encode its blocks again and retry once.
                 cluster.checkHealth(this);
-                encode(id, hash, blocks, false, ProgressListener.NONE);
+                encode(id, hash, blocks, encodedK, encodedV, false, ProgressListener.NONE);
                 try {
                     r = call(req);
                 } catch (StatusRuntimeException again) {
@@ -331,9 +365,15 @@ public final class RemoteContextHost implements ContextHost {
         kvBytes = 0;
     }
 
-    static String hash(List<BlockTask> blocks, int prefillChunk) {
+    /**
+     * The content hash of a star session: its blocks, the prefill chunk and the KV types (a session
+     * encoded in one type is never taken for a request asking for another).
+     */
+    static String hash(List<BlockTask> blocks, int prefillChunk, KvType k, KvType v) {
         try {
             MessageDigest md = MessageDigest.getInstance("SHA-256");
+            // f32 (what hosts always kept before KV types travelled) adds nothing: such hashes stay as they were.
+            md.update(kvSuffix(k, v).getBytes(java.nio.charset.StandardCharsets.UTF_8));
             ByteBuffer buf = ByteBuffer.allocate(1 << 16);
             buf.putInt(prefillChunk).putInt(blocks.size());
             for (BlockTask b : blocks) {
@@ -353,6 +393,10 @@ public final class RemoteContextHost implements ContextHost {
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
+    }
+
+    private static String kvSuffix(KvType k, KvType v) {
+        return k == KvType.F32 && v == KvType.F32 ? "" : " kv " + k.cliName() + "/" + v.cliName();
     }
 
     private static void flush(MessageDigest md, ByteBuffer buf) {

@@ -78,6 +78,27 @@ public final class KvCache {
         return f.a;
     }
 
+    /** Keys of rows [from, from+n) as f32 (row-major, dequantized when stored otherwise). */
+    public float[] keysF32(int from, int n) {
+        return rowsF32(k, from, n);
+    }
+
+    /** Values of rows [from, from+n) as f32 (row-major, dequantized when stored otherwise). */
+    public float[] valuesF32(int from, int n) {
+        return rowsF32(v, from, n);
+    }
+
+    private float[] rowsF32(KvPlane p, int from, int n) {
+        if (from < 0 || n < 0 || from + n > size) throw new IllegalArgumentException("rows " + from + "+" + n + " of " + size);
+        float[] out = new float[n * rowSize];
+        if (p instanceof KvPlane.F32 f) {
+            System.arraycopy(f.a, from * rowSize, out, 0, n * rowSize);
+        } else {
+            for (int j = 0; j < n; j++) p.read(from + j, 0, rowSize, out, j * rowSize);
+        }
+        return out;
+    }
+
     /** Key element (row, kv head, d) as f32, whatever the storage. */
     public float key(int row, int kvHead, int d) {
         float[] one = new float[1];

@@ -1,5 +1,6 @@
 package dev.starattn.engine;
 
+import dev.starattn.attention.KvType;
 import dev.starattn.attention.Partial;
 import java.util.List;
 
@@ -12,6 +13,13 @@ public interface ContextHost {
     String name();
 
     HostStats stats();
+
+    /**
+     * The element types the KV encoded from now on is stored in (the engine's
+     * {@code --kv-type-k}/{@code --kv-type-v}). In-process hosts are built with their types; a
+     * remote host is told them before each phase 1, and its host stores its session's KV so.
+     */
+    default void useKvTypes(KvType keys, KvType values) {}
 
     /** Star phase 1: encodes each block with its anchor (block-local attention, no communication). */
     void encodeStar(List<BlockTask> blocks, ProgressListener progress);

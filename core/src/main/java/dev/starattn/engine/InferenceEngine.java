@@ -75,6 +75,7 @@ public final class InferenceEngine {
         if (context.length == 0) throw new IllegalArgumentException("the context is empty");
         checkLength(context.length, 0);
         List<ContextHost> hosts = new ArrayList<>(remoteHosts);
+        for (ContextHost r : remoteHosts) r.useKvTypes(options.kvTypeK(), options.kvTypeV());
         List<LocalContextHost> locals = new ArrayList<>();
         int localCount = !remoteHosts.isEmpty() ? 1 : options.mode() == AttentionMode.DENSE ? 1 : options.hosts();
         for (int h = 0; h < localCount; h++) {
