@@ -29,6 +29,16 @@ public final class AttentionKernel {
     static final int BQ = 64;
     /** Keys per tile: four vectors, so that a score row is four registers. */
     static final int BK = 4 * L;
+    /**
+     * Softmax exponentials through {@link SoftmaxExp} (default) or the Vector API's general EXP
+     * ({@code -Dstarattn.softmax-exp=libm}): a switch for `starattn bench kernel` A/B runs.
+     */
+    private static final boolean LIBM_EXP = "libm".equals(System.getProperty("starattn.softmax-exp"));
+
+    private static FloatVector exp(FloatVector x) {
+        return LIBM_EXP ? x.lanewise(VectorOperators.EXP) : SoftmaxExp.expNonPositive(x);
+    }
+
     /** Below this many keys per chunk, splitting the KV for decode is not worth it. */
     private static final int SPLIT_KV_MIN_CHUNK = 1024;
 
@@ -205,7 +215,7 @@ public final class AttentionKernel {
                 int j = 0;
                 FloatVector mv = FloatVector.broadcast(S, mNew), sv = FloatVector.zero(S);
                 for (int bound = S.loopBound(nk); j < bound; j += L) {
-                    FloatVector e = FloatVector.fromArray(S, s, so + j).sub(mv).lanewise(VectorOperators.EXP);
+                    FloatVector e = exp(FloatVector.fromArray(S, s, so + j).sub(mv));
                     e.intoArray(s, so + j);
                     sv = sv.add(e);
                 }
@@ -369,10 +379,10 @@ public final class AttentionKernel {
                 float corr = m[i] == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(m[i] - mNew);
                 FloatVector mv = FloatVector.broadcast(S, mNew);
                 // exp(-inf - m) = 0, so masked keys drop out without a branch.
-                v0 = v0.sub(mv).lanewise(VectorOperators.EXP);
-                v1 = v1.sub(mv).lanewise(VectorOperators.EXP);
-                v2 = v2.sub(mv).lanewise(VectorOperators.EXP);
-                v3 = v3.sub(mv).lanewise(VectorOperators.EXP);
+                v0 = exp(v0.sub(mv));
+                v1 = exp(v1.sub(mv));
+                v2 = exp(v2.sub(mv));
+                v3 = exp(v3.sub(mv));
                 v0.intoArray(sc, rowOff);
                 v1.intoArray(sc, rowOff + L);
                 v2.intoArray(sc, rowOff + 2 * L);
