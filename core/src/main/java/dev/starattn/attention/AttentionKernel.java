@@ -1,6 +1,7 @@
 package dev.starattn.attention;
 
 import dev.starattn.cpu.Parallel;
+import dev.starattn.cpu.VectorOps;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.LongAdder;
@@ -178,7 +179,7 @@ public final class AttentionKernel {
                                 .add(FloatVector.fromArray(S, kSrc, ko + 2 * L).mul(q2));
                         FloatVector b = FloatVector.fromArray(S, kSrc, ko + L).mul(q1)
                                 .add(FloatVector.fromArray(S, kSrc, ko + 3 * L).mul(q3));
-                        float x = scale * a.add(b).reduceLanes(VectorOperators.ADD);
+                        float x = scale * VectorOps.sum(a.add(b));
                         s[so + j] = x;
                         rowMax = Math.max(rowMax, x);
                         visible++;
@@ -205,13 +206,13 @@ public final class AttentionKernel {
                 int j = 0;
                 FloatVector mv = FloatVector.broadcast(S, mNew), sv = FloatVector.zero(S);
                 for (int bound = S.loopBound(nk); j < bound; j += L) {
-                    FloatVector e = FloatVector.fromArray(S, s, so + j).sub(mv).lanewise(VectorOperators.EXP);
+                    FloatVector e = VectorOps.exp(FloatVector.fromArray(S, s, so + j).sub(mv));
                     e.intoArray(s, so + j);
                     sv = sv.add(e);
                 }
-                sum = sv.reduceLanes(VectorOperators.ADD);
+                sum = VectorOps.sum(sv);
                 for (; j < nk; j++) {
-                    float e = (float) Math.exp(s[so + j] - mNew);
+                    float e = VectorOps.exp(s[so + j] - mNew);
                     s[so + j] = e;
                     sum += e;
                 }
@@ -369,15 +370,15 @@ public final class AttentionKernel {
                 float corr = m[i] == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(m[i] - mNew);
                 FloatVector mv = FloatVector.broadcast(S, mNew);
                 // exp(-inf - m) = 0, so masked keys drop out without a branch.
-                v0 = v0.sub(mv).lanewise(VectorOperators.EXP);
-                v1 = v1.sub(mv).lanewise(VectorOperators.EXP);
-                v2 = v2.sub(mv).lanewise(VectorOperators.EXP);
-                v3 = v3.sub(mv).lanewise(VectorOperators.EXP);
+                v0 = VectorOps.exp(v0.sub(mv));
+                v1 = VectorOps.exp(v1.sub(mv));
+                v2 = VectorOps.exp(v2.sub(mv));
+                v3 = VectorOps.exp(v3.sub(mv));
                 v0.intoArray(sc, rowOff);
                 v1.intoArray(sc, rowOff + L);
                 v2.intoArray(sc, rowOff + 2 * L);
                 v3.intoArray(sc, rowOff + 3 * L);
-                float sum = v0.add(v1).add(v2.add(v3)).reduceLanes(VectorOperators.ADD);
+                float sum = VectorOps.sum(v0.add(v1).add(v2.add(v3)));
                 l[i] = l[i] * corr + sum;
                 m[i] = mNew;
                 if (corr != 1f) scaleRow(acc, i * hd, hd, corr);
@@ -492,7 +493,7 @@ public final class AttentionKernel {
         for (int bound = S.loopBound(n); i < bound; i += L) {
             acc = FloatVector.fromArray(S, a, aOff + i).fma(FloatVector.fromArray(S, b, bOff + i), acc);
         }
-        float sum = acc.reduceLanes(VectorOperators.ADD);
+        float sum = VectorOps.sum(acc);
         for (; i < n; i++) sum += a[aOff + i] * b[bOff + i];
         return sum;
     }
