@@ -1,6 +1,7 @@
 package dev.starattn.attention;
 
 import dev.starattn.cpu.Parallel;
+import dev.starattn.cpu.VectorOps;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.LongAdder;
@@ -30,13 +31,14 @@ public final class AttentionKernel {
     /** Keys per tile: four vectors, so that a score row is four registers. */
     static final int BK = 4 * L;
     /**
-     * Softmax exponentials through {@link SoftmaxExp} (default) or the Vector API's general EXP
-     * ({@code -Dstarattn.softmax-exp=libm}): a switch for `starattn bench kernel` A/B runs.
+     * Softmax exponentials through {@link VectorOps#exp} (default: the same bits in every JIT tier)
+     * or the Vector API's EXP ({@code -Dstarattn.softmax-exp=libm}, whose last bits change when C2
+     * compiles it): a switch for `starattn bench kernel` A/B runs only.
      */
     private static final boolean LIBM_EXP = "libm".equals(System.getProperty("starattn.softmax-exp"));
 
     private static FloatVector exp(FloatVector x) {
-        return LIBM_EXP ? x.lanewise(VectorOperators.EXP) : SoftmaxExp.expNonPositive(x);
+        return LIBM_EXP ? x.lanewise(VectorOperators.EXP) : VectorOps.exp(x);
     }
 
     /** Below this many keys per chunk, splitting the KV for decode is not worth it. */
@@ -188,7 +190,7 @@ public final class AttentionKernel {
                                 .add(FloatVector.fromArray(S, kSrc, ko + 2 * L).mul(q2));
                         FloatVector b = FloatVector.fromArray(S, kSrc, ko + L).mul(q1)
                                 .add(FloatVector.fromArray(S, kSrc, ko + 3 * L).mul(q3));
-                        float x = scale * a.add(b).reduceLanes(VectorOperators.ADD);
+                        float x = scale * VectorOps.sum(a.add(b));
                         s[so + j] = x;
                         rowMax = Math.max(rowMax, x);
                         visible++;
@@ -219,9 +221,9 @@ public final class AttentionKernel {
                     e.intoArray(s, so + j);
                     sv = sv.add(e);
                 }
-                sum = sv.reduceLanes(VectorOperators.ADD);
+                sum = VectorOps.sum(sv);
                 for (; j < nk; j++) {
-                    float e = (float) Math.exp(s[so + j] - mNew);
+                    float e = VectorOps.exp(s[so + j] - mNew);
                     s[so + j] = e;
                     sum += e;
                 }
@@ -387,7 +389,7 @@ public final class AttentionKernel {
                 v1.intoArray(sc, rowOff + L);
                 v2.intoArray(sc, rowOff + 2 * L);
                 v3.intoArray(sc, rowOff + 3 * L);
-                float sum = v0.add(v1).add(v2.add(v3)).reduceLanes(VectorOperators.ADD);
+                float sum = VectorOps.sum(v0.add(v1).add(v2.add(v3)));
                 l[i] = l[i] * corr + sum;
                 m[i] = mNew;
                 if (corr != 1f) scaleRow(acc, i * hd, hd, corr);
@@ -502,7 +504,7 @@ public final class AttentionKernel {
         for (int bound = S.loopBound(n); i < bound; i += L) {
             acc = FloatVector.fromArray(S, a, aOff + i).fma(FloatVector.fromArray(S, b, bOff + i), acc);
         }
-        float sum = acc.reduceLanes(VectorOperators.ADD);
+        float sum = VectorOps.sum(acc);
         for (; i < n; i++) sum += a[aOff + i] * b[bOff + i];
         return sum;
     }

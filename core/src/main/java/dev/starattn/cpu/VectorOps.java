@@ -2,6 +2,7 @@ package dev.starattn.cpu;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /** Vectorised element-wise and reduction helpers over heap float arrays (single-threaded). */
@@ -10,6 +11,93 @@ public final class VectorOps {
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final int L = F.length();
+
+    private static final float EXP_LO = -87.33654f; // below: exp underflows (subnormal); taken as 0
+    private static final float EXP_HI = 88.72283f;  // above: exp overflows
+    private static final float LOG2E = 1.44269504088896341f;
+    private static final float LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
+    private static final float ROUND = 12582912f;   // 1.5 * 2^23: adding it rounds to an integer
+
+    /**
+     * exp of every lane, to about 2 ulp (Cephes expf: range reduction by ln 2, a degree-6
+     * polynomial, scaling by 2^n through the exponent bits); {@code exp(-inf) = 0}, lanes below
+     * {@value #EXP_LO} give 0. Built only of IEEE operations that every execution tier computes
+     * alike (fma, add, mul, integer shifts), so that the result does not depend on whether the
+     * caller runs interpreted, C1- or C2-compiled. {@code lanewise(VectorOperators.EXP)} does:
+     * C2 calls a vector math stub while the interpreter and C1 compute {@code Math.exp} per lane,
+     * which differ in the last bits, making attention differ between runs as code warms up.
+     */
+    public static FloatVector exp(FloatVector x) {
+        var species = x.species();
+        FloatVector xc = x.max(EXP_LO).min(EXP_HI);
+        FloatVector t = xc.fma(FloatVector.broadcast(species, LOG2E), FloatVector.broadcast(species, ROUND));
+        FloatVector n = t.sub(ROUND); // round(x / ln 2)
+        FloatVector r = n.fma(FloatVector.broadcast(species, -LN2_HI), xc);
+        r = n.fma(FloatVector.broadcast(species, -LN2_LO), r);
+        FloatVector p = FloatVector.broadcast(species, 1.9875691500e-4f);
+        p = p.fma(r, FloatVector.broadcast(species, 1.3981999507e-3f));
+        p = p.fma(r, FloatVector.broadcast(species, 8.3334519073e-3f));
+        p = p.fma(r, FloatVector.broadcast(species, 4.1665795894e-2f));
+        p = p.fma(r, FloatVector.broadcast(species, 1.6666665459e-1f));
+        p = p.fma(r, FloatVector.broadcast(species, 5.0000001201e-1f));
+        FloatVector y = p.fma(r.mul(r), r).add(1f);
+        // n = 128 (x near the top of the range) scales by 2^127 * 2: 2^128 is not a float.
+        FloatVector t127 = t.min(ROUND + 127f);
+        y = y.mul(t.sub(t127).add(1f));
+        // 2^n from the integer bits of t (n + 0x4B400000), rebiased to 127 and shifted into the exponent.
+        jdk.incubator.vector.IntVector bits = ((jdk.incubator.vector.IntVector) t127.reinterpretAsInts())
+                .sub(0x4B400000 - 127).lanewise(VectorOperators.LSHL, 23);
+        FloatVector e = y.mul(bits.reinterpretAsFloats());
+        return e.blend(0f, x.compare(VectorOperators.LT, EXP_LO));
+    }
+
+    /**
+     * The sum of the lanes in a fixed order (halves added pairwise, then lane 0): the same bits in
+     * every execution tier, unlike {@code reduceLanes(VectorOperators.ADD)}, whose order the
+     * Vector API leaves open (the interpreter adds lane by lane, C2 may add in a tree).
+     */
+    public static float sum(FloatVector v) {
+        if (v.species() != F || L > 16) return sumAnySpecies(v);
+        // Constant shuffles, so that C2 emits one permute and one add per step.
+        if (L == 16) v = v.add(v.rearrange(ROT8));
+        if (L >= 8) v = v.add(v.rearrange(ROT4));
+        if (L >= 4) v = v.add(v.rearrange(ROT2));
+        if (L >= 2) v = v.add(v.rearrange(ROT1));
+        return v.lane(0);
+    }
+
+    /** Rotations by 8, 4, 2, 1 lanes (null where not shorter than a vector). */
+    private static final VectorShuffle<Float> ROT8 = rotation(8), ROT4 = rotation(4), ROT2 = rotation(2), ROT1 = rotation(1);
+
+    private static VectorShuffle<Float> rotation(int by) {
+        return by < L ? VectorShuffle.iota(F, by, 1, true) : null;
+    }
+
+    private static float sumAnySpecies(FloatVector v) {
+        for (int half = v.length() / 2; half >= 1; half /= 2) v = v.add(v.rearrange(VectorShuffle.iota(v.species(), half, 1, true)));
+        return v.lane(0);
+    }
+
+    /** Scalar {@link #exp(FloatVector)}: the same formula, the same bits as one of its lanes. */
+    public static float exp(float x) {
+        if (x < EXP_LO) return 0f;
+        float xc = Math.min(x, EXP_HI);
+        float t = Math.fma(xc, LOG2E, ROUND);
+        float n = t - ROUND;
+        float r = Math.fma(n, -LN2_HI, xc);
+        r = Math.fma(n, -LN2_LO, r);
+        float p = 1.9875691500e-4f;
+        p = Math.fma(p, r, 1.3981999507e-3f);
+        p = Math.fma(p, r, 8.3334519073e-3f);
+        p = Math.fma(p, r, 4.1665795894e-2f);
+        p = Math.fma(p, r, 1.6666665459e-1f);
+        p = Math.fma(p, r, 5.0000001201e-1f);
+        float y = Math.fma(p, r * r, r) + 1f;
+        float t127 = Math.min(t, ROUND + 127f);
+        y *= t - t127 + 1f;
+        int bits = (Float.floatToRawIntBits(t127) - (0x4B400000 - 127)) << 23;
+        return y * Float.intBitsToFloat(bits);
+    }
 
     /** sum_i a[aOff + i] * b[bOff + i] for i < n. */
     public static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
@@ -24,7 +112,7 @@ public final class VectorOps {
         for (; i + L <= n; i += L) {
             s0 = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), s0);
         }
-        float s = s0.add(s1).add(s2.add(s3)).reduceLanes(VectorOperators.ADD);
+        float s = VectorOps.sum(s0.add(s1).add(s2.add(s3)));
         for (; i < n; i++) s += a[aOff + i] * b[bOff + i];
         return s;
     }
@@ -117,13 +205,13 @@ public final class VectorOps {
         FloatVector vs = FloatVector.zero(F);
         int i = 0;
         for (; i + L <= n; i += L) {
-            FloatVector e = FloatVector.fromArray(F, x, off + i).sub(vmax).lanewise(VectorOperators.EXP);
+            FloatVector e = exp(FloatVector.fromArray(F, x, off + i).sub(vmax));
             e.intoArray(x, off + i);
             vs = vs.add(e);
         }
-        float s = vs.reduceLanes(VectorOperators.ADD);
+        float s = VectorOps.sum(vs);
         for (; i < n; i++) {
-            float e = (float) Math.exp(x[off + i] - m);
+            float e = exp(x[off + i] - m);
             x[off + i] = e;
             s += e;
         }
@@ -136,11 +224,11 @@ public final class VectorOps {
         int i = 0;
         for (; i + L <= n; i += L) {
             FloatVector v = FloatVector.fromArray(F, x, off + i);
-            v.div(v.neg().lanewise(VectorOperators.EXP).add(1f)).intoArray(x, off + i);
+            v.div(exp(v.neg()).add(1f)).intoArray(x, off + i);
         }
         for (; i < n; i++) {
             float v = x[off + i];
-            x[off + i] = v / (1f + (float) Math.exp(-v));
+            x[off + i] = v / (1f + exp(-v));
         }
     }
 
@@ -155,11 +243,11 @@ public final class VectorOps {
         for (; i + L <= n; i += L) {
             FloatVector g = FloatVector.fromArray(F, gate, gOff + i);
             FloatVector u = FloatVector.fromArray(F, up, uOff + i);
-            g.mul(u).div(g.neg().lanewise(VectorOperators.EXP).add(1f)).intoArray(out, outOff + i);
+            g.mul(u).div(exp(g.neg()).add(1f)).intoArray(out, outOff + i);
         }
         for (; i < n; i++) {
             float g = gate[gOff + i];
-            out[outOff + i] = g * up[uOff + i] / (1f + (float) Math.exp(-g));
+            out[outOff + i] = g * up[uOff + i] / (1f + exp(-g));
         }
     }
 }

@@ -1,6 +1,7 @@
 package dev.starattn.tensor;
 
 import java.lang.foreign.MemorySegment;
+import dev.starattn.cpu.VectorOps;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
@@ -32,7 +33,7 @@ final class BF16Matrix extends AbstractWeightMatrix {
         for (; c + L <= cols; c += L) {
             a0 = load(base + 2L * c).fma(FloatVector.fromArray(F, x, xOff + c), a0);
         }
-        float s = a0.add(a1).reduceLanes(VectorOperators.ADD);
+        float s = VectorOps.sum(a0.add(a1));
         for (; c < cols; c++) s += scalar(base + 2L * c) * x[xOff + c];
         return s;
     }

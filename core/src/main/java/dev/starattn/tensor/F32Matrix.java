@@ -1,6 +1,7 @@
 package dev.starattn.tensor;
 
 import java.lang.foreign.MemorySegment;
+import dev.starattn.cpu.VectorOps;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 
@@ -25,7 +26,7 @@ final class F32Matrix extends AbstractWeightMatrix {
         for (; c + L <= cols; c += L) {
             a0 = FloatVector.fromMemorySegment(F, seg, base + 4L * c, LE).fma(FloatVector.fromArray(F, x, xOff + c), a0);
         }
-        float s = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+        float s = VectorOps.sum(a0.add(a1).add(a2.add(a3)));
         for (; c < cols; c++) s += seg.get(FLOAT_LE, base + 4L * c) * x[xOff + c];
         return s;
     }

@@ -1,5 +1,6 @@
 package dev.starattn.tensor;
 
+import dev.starattn.cpu.VectorOps;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -68,22 +69,22 @@ final class Gemm {
             a30 = u.fma(v0, a30); a31 = u.fma(v1, a31); a32 = u.fma(v2, a32); a33 = u.fma(v3, a33);
         }
         int o0 = t0 * outStride + r, o1 = o0 + outStride, o2 = o1 + outStride, o3 = o2 + outStride;
-        out[o0] = a00.reduceLanes(VectorOperators.ADD) + tail(w, wo, x, xo, c, k);
-        out[o1] = a01.reduceLanes(VectorOperators.ADD) + tail(w, wo, x, x1, c, k);
-        out[o2] = a02.reduceLanes(VectorOperators.ADD) + tail(w, wo, x, x2, c, k);
-        out[o3] = a03.reduceLanes(VectorOperators.ADD) + tail(w, wo, x, x3, c, k);
-        out[o0 + 1] = a10.reduceLanes(VectorOperators.ADD) + tail(w, w1, x, xo, c, k);
-        out[o1 + 1] = a11.reduceLanes(VectorOperators.ADD) + tail(w, w1, x, x1, c, k);
-        out[o2 + 1] = a12.reduceLanes(VectorOperators.ADD) + tail(w, w1, x, x2, c, k);
-        out[o3 + 1] = a13.reduceLanes(VectorOperators.ADD) + tail(w, w1, x, x3, c, k);
-        out[o0 + 2] = a20.reduceLanes(VectorOperators.ADD) + tail(w, w2, x, xo, c, k);
-        out[o1 + 2] = a21.reduceLanes(VectorOperators.ADD) + tail(w, w2, x, x1, c, k);
-        out[o2 + 2] = a22.reduceLanes(VectorOperators.ADD) + tail(w, w2, x, x2, c, k);
-        out[o3 + 2] = a23.reduceLanes(VectorOperators.ADD) + tail(w, w2, x, x3, c, k);
-        out[o0 + 3] = a30.reduceLanes(VectorOperators.ADD) + tail(w, w3, x, xo, c, k);
-        out[o1 + 3] = a31.reduceLanes(VectorOperators.ADD) + tail(w, w3, x, x1, c, k);
-        out[o2 + 3] = a32.reduceLanes(VectorOperators.ADD) + tail(w, w3, x, x2, c, k);
-        out[o3 + 3] = a33.reduceLanes(VectorOperators.ADD) + tail(w, w3, x, x3, c, k);
+        out[o0] = VectorOps.sum(a00) + tail(w, wo, x, xo, c, k);
+        out[o1] = VectorOps.sum(a01) + tail(w, wo, x, x1, c, k);
+        out[o2] = VectorOps.sum(a02) + tail(w, wo, x, x2, c, k);
+        out[o3] = VectorOps.sum(a03) + tail(w, wo, x, x3, c, k);
+        out[o0 + 1] = VectorOps.sum(a10) + tail(w, w1, x, xo, c, k);
+        out[o1 + 1] = VectorOps.sum(a11) + tail(w, w1, x, x1, c, k);
+        out[o2 + 1] = VectorOps.sum(a12) + tail(w, w1, x, x2, c, k);
+        out[o3 + 1] = VectorOps.sum(a13) + tail(w, w1, x, x3, c, k);
+        out[o0 + 2] = VectorOps.sum(a20) + tail(w, w2, x, xo, c, k);
+        out[o1 + 2] = VectorOps.sum(a21) + tail(w, w2, x, x1, c, k);
+        out[o2 + 2] = VectorOps.sum(a22) + tail(w, w2, x, x2, c, k);
+        out[o3 + 2] = VectorOps.sum(a23) + tail(w, w2, x, x3, c, k);
+        out[o0 + 3] = VectorOps.sum(a30) + tail(w, w3, x, xo, c, k);
+        out[o1 + 3] = VectorOps.sum(a31) + tail(w, w3, x, x1, c, k);
+        out[o2 + 3] = VectorOps.sum(a32) + tail(w, w3, x, x2, c, k);
+        out[o3 + 3] = VectorOps.sum(a33) + tail(w, w3, x, x3, c, k);
     }
 
     private static void kernel4x1(float[] w, int wo, float[] x, int xo, int k, float[] out, int o) {
@@ -98,10 +99,10 @@ final class Gemm {
             a2 = FloatVector.fromArray(F, w, w2 + c).fma(v, a2);
             a3 = FloatVector.fromArray(F, w, w3 + c).fma(v, a3);
         }
-        out[o] = a0.reduceLanes(VectorOperators.ADD) + tail(w, wo, x, xo, c, k);
-        out[o + 1] = a1.reduceLanes(VectorOperators.ADD) + tail(w, w1, x, xo, c, k);
-        out[o + 2] = a2.reduceLanes(VectorOperators.ADD) + tail(w, w2, x, xo, c, k);
-        out[o + 3] = a3.reduceLanes(VectorOperators.ADD) + tail(w, w3, x, xo, c, k);
+        out[o] = VectorOps.sum(a0) + tail(w, wo, x, xo, c, k);
+        out[o + 1] = VectorOps.sum(a1) + tail(w, w1, x, xo, c, k);
+        out[o + 2] = VectorOps.sum(a2) + tail(w, w2, x, xo, c, k);
+        out[o + 3] = VectorOps.sum(a3) + tail(w, w3, x, xo, c, k);
     }
 
     private static float tail(float[] w, int wo, float[] x, int xo, int from, int k) {
@@ -120,6 +121,6 @@ final class Gemm {
         for (; c + L <= k; c += L) {
             a0 = FloatVector.fromArray(F, w, wo + c).fma(FloatVector.fromArray(F, x, xo + c), a0);
         }
-        return a0.add(a1).reduceLanes(VectorOperators.ADD) + tail(w, wo, x, xo, c, k);
+        return VectorOps.sum(a0.add(a1)) + tail(w, wo, x, xo, c, k);
     }
 }

@@ -1,6 +1,7 @@
 package dev.starattn.tensor;
 
 import java.lang.foreign.MemorySegment;
+import dev.starattn.cpu.VectorOps;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -38,7 +39,7 @@ final class Q4KMatrix extends AbstractWeightMatrix {
                 int xo = t * cols + (i << 5);
                 FloatVector s = FloatVector.zero(F);
                 for (int k = 0; k < 32; k += L) s = s.add(FloatVector.fromArray(F, x, xo + k));
-                sums[t * n + i] = s.reduceLanes(VectorOperators.ADD);
+                sums[t * n + i] = VectorOps.sum(s);
             }
         }
         return sums;
@@ -78,7 +79,7 @@ final class Q4KMatrix extends AbstractWeightMatrix {
             }
             minTerm += dmin * mt;
         }
-        return acc.reduceLanes(VectorOperators.ADD) - minTerm;
+        return VectorOps.sum(acc) - minTerm;
     }
 
     @Override

@@ -1,6 +1,7 @@
 package dev.starattn.tensor;
 
 import java.lang.foreign.MemorySegment;
+import dev.starattn.cpu.VectorOps;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -30,7 +31,7 @@ final class Q4_0Matrix extends AbstractWeightMatrix {
             }
             if ((b & 1) == 0) acc0 = s.fma(FloatVector.broadcast(F, d), acc0); else acc1 = s.fma(FloatVector.broadcast(F, d), acc1);
         }
-        return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        return VectorOps.sum(acc0.add(acc1));
     }
 
     @Override

@@ -1,6 +1,7 @@
 package dev.starattn.tensor;
 
 import java.lang.foreign.MemorySegment;
+import dev.starattn.cpu.VectorOps;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -48,7 +49,7 @@ final class Q6KMatrix extends AbstractWeightMatrix {
                 }
             }
         }
-        return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        return VectorOps.sum(acc0.add(acc1));
     }
 
     @Override

@@ -104,4 +104,40 @@ class VectorOpsTest {
             }
         }
     }
+
+    @Test
+    void expIsAccurateAndTheScalarMatchesTheLanes() {
+        var sp = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
+        Random r = new Random(3);
+        float[] x = new float[sp.length() * 4000];
+        for (int i = 0; i < x.length; i++) x[i] = (float) (r.nextDouble() * 190 - 95);
+        x[0] = Float.NEGATIVE_INFINITY;
+        x[1] = 0f;
+        x[2] = -87.4f;
+        x[3] = 88.7f;
+        float[] y = new float[x.length];
+        for (int i = 0; i < x.length; i += sp.length()) {
+            VectorOps.exp(jdk.incubator.vector.FloatVector.fromArray(sp, x, i)).intoArray(y, i);
+        }
+        assertEquals(0f, y[0], "exp(-inf)");
+        assertEquals(1f, y[1], "exp(0)");
+        assertEquals(0f, y[2], "below the normal range: 0");
+        for (int i = 0; i < x.length; i++) {
+            assertEquals(Float.floatToIntBits(VectorOps.exp(x[i])), Float.floatToIntBits(y[i]), "scalar and lane at " + x[i]);
+            if (x[i] > -87.3f && x[i] < 88.7f) {
+                float ref = (float) Math.exp(x[i]);
+                assertEquals(ref, y[i], 4 * Math.ulp(ref), "exp(" + x[i] + ")");
+            }
+        }
+    }
+
+    @Test
+    void sumAddsTheLanes() {
+        var sp = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
+        float[] a = new float[sp.length()];
+        for (int i = 0; i < a.length; i++) a[i] = 1 << i;
+        assertEquals((1 << a.length) - 1, VectorOps.sum(jdk.incubator.vector.FloatVector.fromArray(sp, a, 0)), 0f);
+        var half = jdk.incubator.vector.FloatVector.SPECIES_128;
+        assertEquals(15f, VectorOps.sum(jdk.incubator.vector.FloatVector.fromArray(half, a, 0)), 0f);
+    }
 }

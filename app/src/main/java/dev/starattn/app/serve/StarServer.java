@@ -399,8 +399,15 @@ public final class StarServer implements AutoCloseable {
     }
 
     private long kvEstimate(long tokens) {
-        var c = model.config();
-        return tokens * c.layers() * (long) c.kvDim() * 2 * engine.options().kvType().bytes;
+        return kvEstimate(model.config(), engine.options(), tokens);
+    }
+
+    /**
+     * The exact KV bytes {@code tokens} tokens of a document take over all layers: a key row in
+     * the key type plus a value row in the value type, Q8_0 block scales included.
+     */
+    static long kvEstimate(dev.starattn.model.LlamaConfig c, dev.starattn.engine.EngineOptions o, long tokens) {
+        return tokens * c.layers() * (o.kvTypeK().rowBytes(c.kvDim()) + o.kvTypeV().rowBytes(c.kvDim()));
     }
 
     private Document createDocument(Request req) throws IOException {
