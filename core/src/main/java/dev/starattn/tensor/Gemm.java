@@ -3,6 +3,7 @@ package dev.starattn.tensor;
 import dev.starattn.cpu.VectorOps;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -45,6 +46,15 @@ final class Gemm {
         }
     }
 
+    // Rotations by L/2, L/4, L/8, L/16 lanes (L = 16 with AVX-512); the steps whose rotation would
+    // be 0 lanes (shorter vectors) are skipped by the L >= ... guards, which C2 folds away.
+    private static final VectorShuffle<Float> ROT_HALF = rot(L / 2), ROT_QUARTER = rot(L / 4),
+            ROT_EIGHTH = rot(L / 8), ROT_SIXTEENTH = rot(L / 16);
+
+    private static VectorShuffle<Float> rot(int by) {
+        return VectorShuffle.iota(F, Math.max(by, 0), 1, true);
+    }
+
     private static void kernel4x4(float[] w, int wo, float[] x, int xo, int k, float[] out, int outStride, int t0, int r) {
         FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00;
         FloatVector a10 = a00, a11 = a00, a12 = a00, a13 = a00;
@@ -69,22 +79,95 @@ final class Gemm {
             a30 = u.fma(v0, a30); a31 = u.fma(v1, a31); a32 = u.fma(v2, a32); a33 = u.fma(v3, a33);
         }
         int o0 = t0 * outStride + r, o1 = o0 + outStride, o2 = o1 + outStride, o3 = o2 + outStride;
-        out[o0] = VectorOps.sum(a00) + tail(w, wo, x, xo, c, k);
-        out[o1] = VectorOps.sum(a01) + tail(w, wo, x, x1, c, k);
-        out[o2] = VectorOps.sum(a02) + tail(w, wo, x, x2, c, k);
-        out[o3] = VectorOps.sum(a03) + tail(w, wo, x, x3, c, k);
-        out[o0 + 1] = VectorOps.sum(a10) + tail(w, w1, x, xo, c, k);
-        out[o1 + 1] = VectorOps.sum(a11) + tail(w, w1, x, x1, c, k);
-        out[o2 + 1] = VectorOps.sum(a12) + tail(w, w1, x, x2, c, k);
-        out[o3 + 1] = VectorOps.sum(a13) + tail(w, w1, x, x3, c, k);
-        out[o0 + 2] = VectorOps.sum(a20) + tail(w, w2, x, xo, c, k);
-        out[o1 + 2] = VectorOps.sum(a21) + tail(w, w2, x, x1, c, k);
-        out[o2 + 2] = VectorOps.sum(a22) + tail(w, w2, x, x2, c, k);
-        out[o3 + 2] = VectorOps.sum(a23) + tail(w, w2, x, x3, c, k);
-        out[o0 + 3] = VectorOps.sum(a30) + tail(w, w3, x, xo, c, k);
-        out[o1 + 3] = VectorOps.sum(a31) + tail(w, w3, x, x1, c, k);
-        out[o2 + 3] = VectorOps.sum(a32) + tail(w, w3, x, x2, c, k);
-        out[o3 + 3] = VectorOps.sum(a33) + tail(w, w3, x, x3, c, k);
+        // Lane sums in a fixed order (the same bits in every JIT tier; reduceLanes' order is left open),
+        // written out here rather than through VectorOps.sum, whose call C2 does not inline into
+        // this large method: the vectors were boxed and prefill lost a third of its speed.
+        a00 = a00.add(a00.rearrange(ROT_HALF));
+        a01 = a01.add(a01.rearrange(ROT_HALF));
+        a02 = a02.add(a02.rearrange(ROT_HALF));
+        a03 = a03.add(a03.rearrange(ROT_HALF));
+        a10 = a10.add(a10.rearrange(ROT_HALF));
+        a11 = a11.add(a11.rearrange(ROT_HALF));
+        a12 = a12.add(a12.rearrange(ROT_HALF));
+        a13 = a13.add(a13.rearrange(ROT_HALF));
+        a20 = a20.add(a20.rearrange(ROT_HALF));
+        a21 = a21.add(a21.rearrange(ROT_HALF));
+        a22 = a22.add(a22.rearrange(ROT_HALF));
+        a23 = a23.add(a23.rearrange(ROT_HALF));
+        a30 = a30.add(a30.rearrange(ROT_HALF));
+        a31 = a31.add(a31.rearrange(ROT_HALF));
+        a32 = a32.add(a32.rearrange(ROT_HALF));
+        a33 = a33.add(a33.rearrange(ROT_HALF));
+        if (L >= 4) {
+            a00 = a00.add(a00.rearrange(ROT_QUARTER));
+            a01 = a01.add(a01.rearrange(ROT_QUARTER));
+            a02 = a02.add(a02.rearrange(ROT_QUARTER));
+            a03 = a03.add(a03.rearrange(ROT_QUARTER));
+            a10 = a10.add(a10.rearrange(ROT_QUARTER));
+            a11 = a11.add(a11.rearrange(ROT_QUARTER));
+            a12 = a12.add(a12.rearrange(ROT_QUARTER));
+            a13 = a13.add(a13.rearrange(ROT_QUARTER));
+            a20 = a20.add(a20.rearrange(ROT_QUARTER));
+            a21 = a21.add(a21.rearrange(ROT_QUARTER));
+            a22 = a22.add(a22.rearrange(ROT_QUARTER));
+            a23 = a23.add(a23.rearrange(ROT_QUARTER));
+            a30 = a30.add(a30.rearrange(ROT_QUARTER));
+            a31 = a31.add(a31.rearrange(ROT_QUARTER));
+            a32 = a32.add(a32.rearrange(ROT_QUARTER));
+            a33 = a33.add(a33.rearrange(ROT_QUARTER));
+        }
+        if (L >= 8) {
+            a00 = a00.add(a00.rearrange(ROT_EIGHTH));
+            a01 = a01.add(a01.rearrange(ROT_EIGHTH));
+            a02 = a02.add(a02.rearrange(ROT_EIGHTH));
+            a03 = a03.add(a03.rearrange(ROT_EIGHTH));
+            a10 = a10.add(a10.rearrange(ROT_EIGHTH));
+            a11 = a11.add(a11.rearrange(ROT_EIGHTH));
+            a12 = a12.add(a12.rearrange(ROT_EIGHTH));
+            a13 = a13.add(a13.rearrange(ROT_EIGHTH));
+            a20 = a20.add(a20.rearrange(ROT_EIGHTH));
+            a21 = a21.add(a21.rearrange(ROT_EIGHTH));
+            a22 = a22.add(a22.rearrange(ROT_EIGHTH));
+            a23 = a23.add(a23.rearrange(ROT_EIGHTH));
+            a30 = a30.add(a30.rearrange(ROT_EIGHTH));
+            a31 = a31.add(a31.rearrange(ROT_EIGHTH));
+            a32 = a32.add(a32.rearrange(ROT_EIGHTH));
+            a33 = a33.add(a33.rearrange(ROT_EIGHTH));
+        }
+        if (L >= 16) {
+            a00 = a00.add(a00.rearrange(ROT_SIXTEENTH));
+            a01 = a01.add(a01.rearrange(ROT_SIXTEENTH));
+            a02 = a02.add(a02.rearrange(ROT_SIXTEENTH));
+            a03 = a03.add(a03.rearrange(ROT_SIXTEENTH));
+            a10 = a10.add(a10.rearrange(ROT_SIXTEENTH));
+            a11 = a11.add(a11.rearrange(ROT_SIXTEENTH));
+            a12 = a12.add(a12.rearrange(ROT_SIXTEENTH));
+            a13 = a13.add(a13.rearrange(ROT_SIXTEENTH));
+            a20 = a20.add(a20.rearrange(ROT_SIXTEENTH));
+            a21 = a21.add(a21.rearrange(ROT_SIXTEENTH));
+            a22 = a22.add(a22.rearrange(ROT_SIXTEENTH));
+            a23 = a23.add(a23.rearrange(ROT_SIXTEENTH));
+            a30 = a30.add(a30.rearrange(ROT_SIXTEENTH));
+            a31 = a31.add(a31.rearrange(ROT_SIXTEENTH));
+            a32 = a32.add(a32.rearrange(ROT_SIXTEENTH));
+            a33 = a33.add(a33.rearrange(ROT_SIXTEENTH));
+        }
+        out[o0] = a00.lane(0) + tail(w, wo, x, xo, c, k);
+        out[o1] = a01.lane(0) + tail(w, wo, x, x1, c, k);
+        out[o2] = a02.lane(0) + tail(w, wo, x, x2, c, k);
+        out[o3] = a03.lane(0) + tail(w, wo, x, x3, c, k);
+        out[o0 + 1] = a10.lane(0) + tail(w, w1, x, xo, c, k);
+        out[o1 + 1] = a11.lane(0) + tail(w, w1, x, x1, c, k);
+        out[o2 + 1] = a12.lane(0) + tail(w, w1, x, x2, c, k);
+        out[o3 + 1] = a13.lane(0) + tail(w, w1, x, x3, c, k);
+        out[o0 + 2] = a20.lane(0) + tail(w, w2, x, xo, c, k);
+        out[o1 + 2] = a21.lane(0) + tail(w, w2, x, x1, c, k);
+        out[o2 + 2] = a22.lane(0) + tail(w, w2, x, x2, c, k);
+        out[o3 + 2] = a23.lane(0) + tail(w, w2, x, x3, c, k);
+        out[o0 + 3] = a30.lane(0) + tail(w, w3, x, xo, c, k);
+        out[o1 + 3] = a31.lane(0) + tail(w, w3, x, x1, c, k);
+        out[o2 + 3] = a32.lane(0) + tail(w, w3, x, x2, c, k);
+        out[o3 + 3] = a33.lane(0) + tail(w, w3, x, x3, c, k);
     }
 
     private static void kernel4x1(float[] w, int wo, float[] x, int xo, int k, float[] out, int o) {
