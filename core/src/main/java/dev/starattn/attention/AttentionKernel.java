@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.concurrent.atomic.LongAdder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -39,6 +40,29 @@ public final class AttentionKernel {
 
     private static FloatVector exp(FloatVector x) {
         return LIBM_EXP ? x.lanewise(VectorOperators.EXP) : VectorOps.exp(x);
+    }
+
+    /**
+     * a[off..off+n) = exp(a - m) in place (n a multiple of the vector length); returns their sum in a
+     * fixed order. A method of its own on purpose: called with vectors from the large tile methods,
+     * C2 does not inline VectorOps.exp/sum there and boxes the vectors (a third of the kernel's
+     * speed); here they inline into a small loop.
+     */
+    private static float expInPlace(float[] a, int off, int n, float m) {
+        FloatVector mv = FloatVector.broadcast(S, m), acc = FloatVector.zero(S);
+        for (int j = 0; j < n; j += L) {
+            FloatVector e = exp(FloatVector.fromArray(S, a, off + j).sub(mv));
+            e.intoArray(a, off + j);
+            acc = acc.add(e);
+        }
+        return VectorOps.sum(acc);
+    }
+
+    /** Rotations by 8, 4, 2, 1 lanes for fixed-order lane sums written out in the hot loops. */
+    private static final VectorShuffle<Float> FOLD_8 = fold(8), FOLD_4 = fold(4), FOLD_2 = fold(2), FOLD_1 = fold(1);
+
+    private static VectorShuffle<Float> fold(int by) {
+        return VectorShuffle.iota(S, by < L ? by : 0, 1, true);
     }
 
     /** Below this many keys per chunk, splitting the KV for decode is not worth it. */
@@ -190,7 +214,14 @@ public final class AttentionKernel {
                                 .add(FloatVector.fromArray(S, kSrc, ko + 2 * L).mul(q2));
                         FloatVector b = FloatVector.fromArray(S, kSrc, ko + L).mul(q1)
                                 .add(FloatVector.fromArray(S, kSrc, ko + 3 * L).mul(q3));
-                        float x = scale * VectorOps.sum(a.add(b));
+                        // Fixed-order lane sum written out: a VectorOps.sum call is not inlined
+                        // into this large method, and the boxed vector halved decode speed.
+                        FloatVector t = a.add(b);
+                        if (L >= 16) t = t.add(t.rearrange(FOLD_8));
+                        if (L >= 8) t = t.add(t.rearrange(FOLD_4));
+                        if (L >= 4) t = t.add(t.rearrange(FOLD_2));
+                        if (L >= 2) t = t.add(t.rearrange(FOLD_1));
+                        float x = scale * t.lane(0);
                         s[so + j] = x;
                         rowMax = Math.max(rowMax, x);
                         visible++;
@@ -213,15 +244,8 @@ public final class AttentionKernel {
                 }
                 float mOld = ml[v], mNew = Math.max(mOld, rowMax);
                 float corr = mOld == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(mOld - mNew);
-                float sum = 0f;
-                int j = 0;
-                FloatVector mv = FloatVector.broadcast(S, mNew), sv = FloatVector.zero(S);
-                for (int bound = S.loopBound(nk); j < bound; j += L) {
-                    FloatVector e = exp(FloatVector.fromArray(S, s, so + j).sub(mv));
-                    e.intoArray(s, so + j);
-                    sv = sv.add(e);
-                }
-                sum = VectorOps.sum(sv);
+                int j = S.loopBound(nk);
+                float sum = expInPlace(s, so, j, mNew);
                 for (; j < nk; j++) {
                     float e = VectorOps.exp(s[so + j] - mNew);
                     s[so + j] = e;
@@ -379,17 +403,8 @@ public final class AttentionKernel {
                 }
                 float mNew = Math.max(m[i], rowMax);
                 float corr = m[i] == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(m[i] - mNew);
-                FloatVector mv = FloatVector.broadcast(S, mNew);
                 // exp(-inf - m) = 0, so masked keys drop out without a branch.
-                v0 = exp(v0.sub(mv));
-                v1 = exp(v1.sub(mv));
-                v2 = exp(v2.sub(mv));
-                v3 = exp(v3.sub(mv));
-                v0.intoArray(sc, rowOff);
-                v1.intoArray(sc, rowOff + L);
-                v2.intoArray(sc, rowOff + 2 * L);
-                v3.intoArray(sc, rowOff + 3 * L);
-                float sum = VectorOps.sum(v0.add(v1).add(v2.add(v3)));
+                float sum = expInPlace(sc, rowOff, BK, mNew);
                 l[i] = l[i] * corr + sum;
                 m[i] = mNew;
                 if (corr != 1f) scaleRow(acc, i * hd, hd, corr);
