@@ -30,78 +30,17 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Star attention over context hosts in other "processes" (HostServer instances on loopback). */
-class ClusterTest {
-    @TempDir
-    static Path tmp;
-    static Path modelFile, otherModelFile;
-    static int[] context, query;
-
-    final List<AutoCloseable> toClose = new ArrayList<>();
+class ClusterTest extends ClusterFixture {
+    static Path otherModelFile;
 
     @BeforeAll
-    static void models() {
-        modelFile = new RandomLlamaModel().dim(64).layers(2).heads(4).kvHeads(2).ffnDim(128).vocab(300).seed(3)
-                .write(tmp.resolve("m.gguf"));
+    static void otherModel() {
         otherModelFile = new RandomLlamaModel().dim(64).layers(2).heads(4).kvHeads(2).ffnDim(128).vocab(300).seed(4)
                 .write(tmp.resolve("other.gguf"));
-        Random r = new Random(7);
-        context = r.ints(150, 1, 300).toArray();
-        query = r.ints(9, 1, 300).toArray();
-    }
-
-    @AfterEach
-    void cleanup() throws Exception {
-        for (int i = toClose.size() - 1; i >= 0; i--) toClose.get(i).close();
-    }
-
-    LoadedModel load(Path p) {
-        LoadedModel m = ModelLoader.load(p);
-        toClose.add(m);
-        return m;
-    }
-
-    HostServer host(HostServer.Builder b) {
-        HostServer s = b.start();
-        toClose.add(s::shutdownNow);
-        return s;
-    }
-
-    HostServer host() {
-        return host(HostServer.builder(load(modelFile)).port(0));
-    }
-
-    static String addr(HostServer s) {
-        return "127.0.0.1:" + s.port();
-    }
-
-    static ClusterOptions fast() {
-        return ClusterOptions.defaults().withTimeouts(Duration.ofSeconds(2), Duration.ofSeconds(20));
-    }
-
-    Cluster connect(LoadedModel client, ClusterOptions o, HostServer... servers) {
-        List<String> a = new ArrayList<>();
-        for (HostServer s : servers) a.add(addr(s));
-        Cluster c = Cluster.connect(a, client, o);
-        toClose.add(c);
-        return c;
-    }
-
-    static GenerationResult run(InferenceEngine e, EncodedContext ctx) {
-        return e.generate(ctx, query, SamplingOptions.greedy(), 6, t -> false, t -> {});
-    }
-
-    static GenerationResult run(InferenceEngine e) {
-        return run(e, e.encode(context, ProgressListener.NONE));
     }
 
     static GenerationResult reference(LoadedModel m, int hosts) {
         return run(new InferenceEngine(m.model(), EngineOptions.of(AttentionMode.STAR, hosts)));
-    }
-
-    static float maxDiff(float[] a, float[] b) {
-        float d = 0;
-        for (int i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
-        return d;
     }
 
     @Test

@@ -30,69 +30,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Remote context hosts store their sessions' KV in the client's --kv-type-k / --kv-type-v, as in-process hosts do. */
-class KvTypeClusterTest {
-    @TempDir
-    static Path tmp;
-    static Path modelFile;
-    static int[] context, query;
-
-    final List<AutoCloseable> toClose = new ArrayList<>();
-
-    @BeforeAll
-    static void models() {
-        // head_dim 16, kv_dim 32: one Q8_0 block per row.
-        modelFile = new RandomLlamaModel().dim(64).layers(2).heads(4).kvHeads(2).ffnDim(128).vocab(300).seed(3)
-                .write(tmp.resolve("m.gguf"));
-        Random r = new Random(7);
-        context = r.ints(150, 1, 300).toArray();
-        query = r.ints(9, 1, 300).toArray();
-    }
-
-    @AfterEach
-    void cleanup() throws Exception {
-        for (int i = toClose.size() - 1; i >= 0; i--) toClose.get(i).close();
-    }
-
-    LoadedModel load(Path p) {
-        LoadedModel m = ModelLoader.load(p);
-        toClose.add(m);
-        return m;
-    }
-
-    HostServer host(HostServer.Builder b) {
-        HostServer s = b.start();
-        toClose.add(s::shutdownNow);
-        return s;
-    }
-
-    HostServer host() {
-        return host(HostServer.builder(load(modelFile)).port(0));
-    }
-
-    Cluster connect(LoadedModel client, ClusterOptions o, HostServer... servers) {
-        List<String> a = new ArrayList<>();
-        for (HostServer s : servers) a.add("127.0.0.1:" + s.port());
-        Cluster c = Cluster.connect(a, client, o);
-        toClose.add(c);
-        return c;
-    }
-
-    static ClusterOptions fast() {
-        return ClusterOptions.defaults().withTimeouts(Duration.ofSeconds(5), Duration.ofSeconds(30));
-    }
-
-    static GenerationResult run(InferenceEngine e, EncodedContext ctx) {
-        return e.generate(ctx, query, SamplingOptions.greedy(), 6, t -> false, t -> {});
-    }
+class KvTypeClusterTest extends ClusterFixture {
 
     static EngineOptions star(KvType k, KvType v) {
         return EngineOptions.of(AttentionMode.STAR, 3).withKvTypes(k, v);
-    }
-
-    static float maxDiff(float[] a, float[] b) {
-        float d = 0;
-        for (int i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
-        return d;
     }
 
     /** Star over two remote hosts and the local one against three in-process hosts, same KV types. */

@@ -342,13 +342,37 @@ public final class StarServer implements AutoCloseable {
         }
     }
 
+    /** Bodies up to this much over the limit are read and dropped before the 413 is sent. */
+    private static final long DRAIN_OVER_LIMIT = 8L << 20;
+
     private byte[] body(Request req) throws IOException {
         long declared = req.getLength();
-        if (declared > cfg.maxBodyBytes()) throw tooLarge();
         InputStream in = Content.Source.asInputStream(req);
+        if (declared > cfg.maxBodyBytes()) {
+            // Answering before the client has sent its body makes the server close a connection with
+            // unread bytes in it: the TCP reset can reach the client before the 413 does, which then
+            // sees no response at all. A body moderately over the limit is drained first; a huge one
+            // is not worth reading, and its client may see the reset instead.
+            if (declared - cfg.maxBodyBytes() <= DRAIN_OVER_LIMIT) drain(in, declared);
+            throw tooLarge();
+        }
         byte[] b = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, cfg.maxBodyBytes() + 1));
-        if (b.length > cfg.maxBodyBytes()) throw tooLarge();
+        if (b.length > cfg.maxBodyBytes()) {
+            drain(in, DRAIN_OVER_LIMIT); // a streamed body without a length: the same, bounded
+            throw tooLarge();
+        }
         return b;
+    }
+
+    private static void drain(InputStream in, long max) throws IOException {
+        for (long left = max; left > 0; ) {
+            long k = in.skip(left);
+            if (k <= 0) {
+                if (in.read() < 0) return; // end of the body
+                k = 1;
+            }
+            left -= k;
+        }
     }
 
     private ApiError tooLarge() {
