@@ -593,6 +593,11 @@ public final class HostServer implements AutoCloseable {
                     .setCacheHits(st.cacheHits)
                     .setCacheMisses(st.cacheMisses)
                     .build();
+            publish(s, done, obs);
+        }
+
+        /** Marks a freshly encoded session (star or ring) ready and sends the final progress message. */
+        private void publish(Session s, EncodeDone done, StreamObserver<EncodeProgress> obs) {
             synchronized (sessions) {
                 if (sessions.get(s.id) != s) throw new CancellationException("session " + s.id + " was released while it was encoded");
                 s.ready = true;
@@ -764,17 +769,7 @@ public final class HostServer implements AutoCloseable {
                     .setRingBytesSent(sent)
                     .setRingBytesReceived(box.bytesReceived())
                     .build();
-            synchronized (sessions) {
-                if (sessions.get(s.id) != s) throw new CancellationException("session " + s.id + " was released while it was encoded");
-                s.ready = true;
-                s.done = done;
-                s.inFlight = 0;
-                s.reservedBytes = s.host.kvBytes();
-                s.lastUsed = System.nanoTime();
-            }
-            encodeCalls.incrementAndGet();
-            obs.onNext(EncodeProgress.newBuilder().setDone(done).build());
-            obs.onCompleted();
+            publish(s, done, obs);
         }
 
         /** Sends one KV block to the successor; returns the bytes sent. */
