@@ -581,7 +581,17 @@ public final class HostServer implements AutoCloseable {
                         .setBlockDone(BlockDone.newBuilder().setDone(done).setTotal(total).setTokens(tokens)).build());
             });
             HostStats st = s.host.stats();
-            EncodeDone done = EncodeDone.newBuilder()
+            EncodeDone done = encodedStats(s)
+                    .setCacheHits(st.cacheHits)
+                    .setCacheMisses(st.cacheMisses)
+                    .build();
+            publish(s, done, obs);
+        }
+
+        /** What a fresh encode (star or ring) reports about the session's host; callers add their own fields. */
+        private static EncodeDone.Builder encodedStats(Session s) {
+            HostStats st = s.host.stats();
+            return EncodeDone.newBuilder()
                     .setReused(false)
                     .setBlocks(st.blocks)
                     .setTokens(st.tokens)
@@ -589,11 +599,7 @@ public final class HostServer implements AutoCloseable {
                     .setKvBytes(s.host.kvBytes())
                     .setPhase1Nanos(st.phase1Nanos)
                     .setLinearFlops(st.phase1LinearFlops)
-                    .setAttentionFlops(st.phase1AttentionFlops)
-                    .setCacheHits(st.cacheHits)
-                    .setCacheMisses(st.cacheMisses)
-                    .build();
-            publish(s, done, obs);
+                    .setAttentionFlops(st.phase1AttentionFlops);
         }
 
         /** Marks a freshly encoded session (star or ring) ready and sends the final progress message. */
@@ -754,18 +760,9 @@ public final class HostServer implements AutoCloseable {
                 encodeHook.accept(l + 1);
                 if (ctx.isCancelled()) throw new CancellationException("the client cancelled phase 1 or its deadline passed");
             }
-            HostStats st = s.host.stats();
             obs.onNext(EncodeProgress.newBuilder()
                     .setBlockDone(BlockDone.newBuilder().setDone(1).setTotal(1).setTokens(tokens.length)).build());
-            EncodeDone done = EncodeDone.newBuilder()
-                    .setReused(false)
-                    .setBlocks(st.blocks)
-                    .setTokens(st.tokens)
-                    .setKvTokens(s.host.kvTokens())
-                    .setKvBytes(s.host.kvBytes())
-                    .setPhase1Nanos(st.phase1Nanos)
-                    .setLinearFlops(st.phase1LinearFlops)
-                    .setAttentionFlops(st.phase1AttentionFlops)
+            EncodeDone done = encodedStats(s)
                     .setRingBytesSent(sent)
                     .setRingBytesReceived(box.bytesReceived())
                     .build();
