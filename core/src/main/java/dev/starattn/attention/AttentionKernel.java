@@ -45,8 +45,8 @@ public final class AttentionKernel {
     /**
      * a[off..off+n) = exp(a - m) in place (n a multiple of the vector length); returns their sum in a
      * fixed order. A method of its own on purpose: called with vectors from the large tile methods,
-     * C2 does not inline VectorOps.exp/sum there and boxes the vectors (a third of the kernel's
-     * speed); here they inline into a small loop.
+     * VectorOps.exp/sum cost a third of the kernel's speed (most likely not inlined there, so that
+     * the vectors were boxed); in this small loop they are.
      */
     private static float expInPlace(float[] a, int off, int n, float m) {
         FloatVector mv = FloatVector.broadcast(S, m), acc = FloatVector.zero(S);
@@ -214,8 +214,8 @@ public final class AttentionKernel {
                                 .add(FloatVector.fromArray(S, kSrc, ko + 2 * L).mul(q2));
                         FloatVector b = FloatVector.fromArray(S, kSrc, ko + L).mul(q1)
                                 .add(FloatVector.fromArray(S, kSrc, ko + 3 * L).mul(q3));
-                        // Fixed-order lane sum written out: a VectorOps.sum call is not inlined
-                        // into this large method, and the boxed vector halved decode speed.
+                        // Fixed-order lane sum written out: a VectorOps.sum call here halved decode
+                        // attention speed (most likely not inlined into this large method: boxing).
                         FloatVector t = a.add(b);
                         if (L >= 16) t = t.add(t.rearrange(FOLD_8));
                         if (L >= 8) t = t.add(t.rearrange(FOLD_4));
