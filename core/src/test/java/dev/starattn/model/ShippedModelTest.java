@@ -10,6 +10,7 @@ import dev.starattn.engine.GenerationResult;
 import dev.starattn.engine.InferenceEngine;
 import dev.starattn.engine.ProgressListener;
 import dev.starattn.engine.SamplingOptions;
+import dev.starattn.testutil.RepoPaths;
 import java.io.BufferedReader;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -27,16 +28,9 @@ import org.junit.jupiter.api.Test;
  * must tokenize them to the same counts and give the same answers.
  */
 class ShippedModelTest {
-    static Path root() {
-        Path p = Path.of("").toAbsolutePath();
-        while (p != null && !Files.exists(p.resolve("models/MODEL_CARD.md"))) p = p.getParent();
-        if (p == null) throw new IllegalStateException("repository root (models/MODEL_CARD.md) not found");
-        return p;
-    }
-
     @Test
     void samePromptsAndAnswersAsPyTorch() throws Exception {
-        Path models = root().resolve("models");
+        Path models = RepoPaths.root().resolve("models");
         List<JsonNode> picked = new ArrayList<>();
         Set<String> tasks = new LinkedHashSet<>();
         ObjectMapper om = new ObjectMapper();

@@ -17,6 +17,7 @@ import dev.starattn.model.LoadedModel;
 import dev.starattn.model.ModelLoader;
 import dev.starattn.model.RandomLlamaModel;
 import dev.starattn.tensor.GgmlType;
+import dev.starattn.testutil.RepoPaths;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -145,12 +146,7 @@ abstract class LlamaCppOracle {
     }
 
     private static Path findOracleDir() {
-        Path p = Path.of("").toAbsolutePath();
-        while (p != null) {
-            if (Files.exists(p.resolve("oracle/package.json"))) return p.resolve("oracle");
-            p = p.getParent();
-        }
-        return null;
+        return RepoPaths.npmProject("oracle");
     }
 
     private static boolean nodeAvailable() {

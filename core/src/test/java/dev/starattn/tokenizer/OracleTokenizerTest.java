@@ -8,6 +8,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import dev.starattn.testutil.RepoPaths;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -92,12 +93,7 @@ class OracleTokenizerTest {
     }
 
     private static Path findOracleDir() {
-        Path p = Path.of("").toAbsolutePath();
-        while (p != null) {
-            if (Files.exists(p.resolve("oracle/package.json"))) return p.resolve("oracle");
-            p = p.getParent();
-        }
-        return null;
+        return RepoPaths.npmProject("oracle");
     }
 
     private static boolean nodeAvailable() {

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.nio.file.Files;
+import dev.starattn.testutil.RepoPaths;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
@@ -18,15 +18,8 @@ import org.junit.jupiter.api.Test;
  * every sample text of models/tokenizer_samples.json gives the trainer's ids, and decodes back.
  */
 class ShippedTokenizerTest {
-    static Path root() {
-        Path p = Path.of("").toAbsolutePath();
-        while (p != null && !Files.exists(p.resolve("tools/train/tokenizer_vocab.json"))) p = p.getParent();
-        if (p == null) throw new IllegalStateException("repository root not found");
-        return p;
-    }
-
     static Tokenizer shipped() throws Exception {
-        JsonNode v = new ObjectMapper().readTree(root().resolve("tools/train/tokenizer_vocab.json").toFile());
+        JsonNode v = new ObjectMapper().readTree(RepoPaths.root().resolve("tools/train/tokenizer_vocab.json").toFile());
         int n = v.get("tokens").size();
         String[] tokens = new String[n];
         float[] scores = new float[n];
@@ -51,7 +44,7 @@ class ShippedTokenizerTest {
     @Test
     void encodesTheTrainersSamplesExactly() throws Exception {
         Tokenizer t = shipped();
-        JsonNode samples = new ObjectMapper().readTree(root().resolve("models/tokenizer_samples.json").toFile());
+        JsonNode samples = new ObjectMapper().readTree(RepoPaths.root().resolve("models/tokenizer_samples.json").toFile());
         assertTrue(samples.size() >= 20, "the trainer wrote its samples");
         for (JsonNode s : samples) {
             String text = s.get("text").asText();

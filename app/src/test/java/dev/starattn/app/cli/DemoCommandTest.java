@@ -4,10 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.starattn.app.Main;
+import dev.starattn.testutil.RepoPaths;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 
@@ -18,9 +18,7 @@ import org.junit.jupiter.api.Test;
 class DemoCommandTest {
     @Test
     void starFindsTheNeedleAndAgreesWithDense() {
-        Path root = Path.of("").toAbsolutePath();
-        while (root != null && !Files.exists(root.resolve("models/MODEL_CARD.md"))) root = root.getParent();
-        assertTrue(root != null, "repository root not found");
+        Path root = RepoPaths.root();
         String oldHome = System.getProperty("starattn.home");
         PrintStream oldOut = System.out;
         ByteArrayOutputStream buf = new ByteArrayOutputStream();

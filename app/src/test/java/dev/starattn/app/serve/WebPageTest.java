@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.starattn.testutil.RepoPaths;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
@@ -21,10 +22,7 @@ class WebPageTest {
     @TempDir Path dir;
 
     static Path webTestDir() {
-        for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
-            if (Files.isRegularFile(p.resolve("web-test/package.json"))) return p.resolve("web-test");
-        }
-        return null;
+        return RepoPaths.npmProject("web-test");
     }
 
     static boolean nodeWorks() {
