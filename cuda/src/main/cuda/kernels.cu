@@ -105,29 +105,59 @@ extern "C" __global__ void dequant_q8_0_bf16(const uint8_t* __restrict__ src, __
     }
 }
 
-// Copies n KV rows (rowSize floats each) and their positions into the cache at row offset `at`.
-extern "C" __global__ void kv_append(float* __restrict__ K, float* __restrict__ V, int* __restrict__ kpos,
-                                     const float* __restrict__ k, const float* __restrict__ v, const int* __restrict__ pos,
-                                     int n, int rowSize, int at) {
-    size_t total = (size_t)n * rowSize;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
-        K[(size_t)at * rowSize + i] = k[i];
-        V[(size_t)at * rowSize + i] = v[i];
-        if (i < (size_t)n) kpos[at + i] = pos[i];
+__device__ __forceinline__ float toF32(float x) { return x; }
+__device__ __forceinline__ float toF32(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ void fromF32(float& d, float x) { d = x; }
+__device__ __forceinline__ void fromF32(__nv_bfloat16& d, float x) { d = __float2bfloat16(x); }
+
+// Fills n bf16 with normal(0, std) draws from a counter-based hash (splitmix64, Box-Muller): random
+// weights for speed benchmarks of large shapes, no host upload.
+__device__ __forceinline__ uint64_t splitmix64(uint64_t z) {
+    z += 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+extern "C" __global__ void fill_normal_bf16(__nv_bfloat16* __restrict__ out, size_t n, uint64_t seed, float std) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        uint64_t h = splitmix64(seed * 0x100000001b3ull + i);
+        float u1 = ((h >> 40) + 1) * (1.0f / 16777217.0f), u2 = ((h >> 16) & 0xffffff) * (1.0f / 16777216.0f);
+        out[i] = __float2bfloat16(std * sqrtf(-2.f * logf(u1)) * cospif(2.f * u2));
     }
 }
 
+// Copies n KV rows (rowSize f32 each, stored as T) and their positions into the cache at row offset `at`.
+template <typename T>
+__device__ void kvAppend(T* __restrict__ K, T* __restrict__ V, int* __restrict__ kpos, const float* __restrict__ k,
+                         const float* __restrict__ v, const int* __restrict__ pos, int n, int rowSize, int at) {
+    size_t total = (size_t)n * rowSize;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
+        fromF32(K[(size_t)at * rowSize + i], k[i]);
+        fromF32(V[(size_t)at * rowSize + i], v[i]);
+        if (i < (size_t)n) kpos[at + i] = pos[i];
+    }
+}
+extern "C" __global__ void kv_append(float* K, float* V, int* kpos, const float* k, const float* v, const int* pos,
+                                     int n, int rowSize, int at) {
+    kvAppend(K, V, kpos, k, v, pos, n, rowSize, at);
+}
+extern "C" __global__ void kv_append_bf16(__nv_bfloat16* K, __nv_bfloat16* V, int* kpos, const float* k, const float* v,
+                                          const int* pos, int n, int rowSize, int at) {
+    kvAppend(K, V, kpos, k, v, pos, n, rowSize, at);
+}
+
 // Flash-attention forward with log-sum-exp, causal by position id (key visible iff kpos <= qpos),
-// grouped-query heads, f32 throughout. grid: (ceil(rows / 16), heads, splits); block: 128 threads
+// grouped-query heads, f32 arithmetic over an f32 or bf16 cache (T). grid: (ceil(rows / 16), heads, splits); block: 128 threads
 // (4 warps, 4 query rows per warp). Keys [k0, k1) are cut into `splits` contiguous chunks; split s
 // writes its partial to out + s * rows*heads*hd and lse + s * rows*heads (normalised, lse = -inf and
 // out = 0 when it saw no key), and lse_merge folds the splits (the decode path).
 // Keys are staged in shared memory KT at a time (rows padded by one float against bank conflicts).
 #define QT 16
 #define MAXD 8   // head_dim <= 256
-extern "C" __global__ void __launch_bounds__(128) flash_attn_fwd(
+template <typename T>
+__device__ void flashAttnF32(
         const float* __restrict__ q, const int* __restrict__ qpos, int rows, int heads,
-        const float* __restrict__ K, const float* __restrict__ V, const int* __restrict__ kpos,
+        const T* __restrict__ K, const T* __restrict__ V, const int* __restrict__ kpos,
         int kvHeads, int hd, int k0, int k1, float scale,
         float* __restrict__ out, float* __restrict__ lse, int KT) {
     extern __shared__ float smem[];
@@ -166,8 +196,8 @@ extern "C" __global__ void __launch_bounds__(128) flash_attn_fwd(
         for (int i = threadIdx.x; i < nk * hd; i += blockDim.x) {
             int kk = i / hd, d = i % hd;
             size_t g = (size_t)(t0 + kk) * rowSize + (size_t)kvh * hd + d;
-            Ks[kk * (hd + 1) + d] = K[g];
-            Vs[kk * hd + d] = V[g];
+            Ks[kk * (hd + 1) + d] = toF32(K[g]);
+            Vs[kk * hd + d] = toF32(V[g]);
         }
         __syncthreads();
         // Skip a tile wholly in the causal future of every row of this block.
@@ -227,6 +257,19 @@ extern "C" __global__ void __launch_bounds__(128) flash_attn_fwd(
         if (lane == 0) lse[(size_t)split * plane + rh] = l[j] > 0.f ? m[j] + logf(l[j]) : -INFINITY;
     }
 }
+
+extern "C" __global__ void __launch_bounds__(128) flash_attn_fwd(
+        const float* q, const int* qpos, int rows, int heads, const float* K, const float* V, const int* kpos,
+        int kvHeads, int hd, int k0, int k1, float scale, float* out, float* lse, int KT) {
+    flashAttnF32(q, qpos, rows, heads, K, V, kpos, kvHeads, hd, k0, k1, scale, out, lse, KT);
+}
+extern "C" __global__ void __launch_bounds__(128) flash_attn_fwd_bf16kv(
+        const float* q, const int* qpos, int rows, int heads, const __nv_bfloat16* K, const __nv_bfloat16* V,
+        const int* kpos, int kvHeads, int hd, int k0, int k1, float scale, float* out, float* lse, int KT) {
+    flashAttnF32(q, qpos, rows, heads, K, V, kpos, kvHeads, hd, k0, k1, scale, out, lse, KT);
+}
+
+#include "flash_attn_tc.cuh"
 
 // Exact merge of P partials over disjoint key sets: parts [P][rh][hd], lses [P][rh] ->
 // out [rh][hd], lseOut [rh]. One warp per (row, head); max-subtracted, f32.

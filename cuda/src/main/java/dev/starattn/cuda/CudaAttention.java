@@ -8,10 +8,18 @@ import java.util.List;
  * (causal by position id, grouped-query heads), split over the keys when few query rows face many
  * keys (decode, star phase 2) and the splits merged by log-sum-exp on the GPU; and the LSE merge of
  * partials from several hosts.
+ *
+ * <p>Two kernels: {@code flash_attn_tc_<hd>} on tensor cores (bf16 cache, head dim 64 or 128, 64
+ * query rows per block) for prefill and phase 1, and {@code flash_attn_fwd} in f32 (16 rows per block;
+ * any head dim up to 256, f32 or bf16 cache) for decode, where a block of 64 rows would be mostly
+ * padding and the memory traffic, not the arithmetic, sets the time.
  */
 public final class CudaAttention {
     static final int QT = 16;
     static final int KT = 32;
+    /** Query rows per block of the tensor-core kernel, and the fewest rows for which it is used. */
+    static final int TC_ROWS = 64;
+    static final int TC_MIN_ROWS = 16;
 
     private final CudaDevice dev;
     private long scratch;
@@ -25,9 +33,23 @@ public final class CudaAttention {
         return 4 * (KT * (hd + 1) + KT * hd + QT * hd + KT);
     }
 
+    static int tcSmemBytes(int hd) {
+        int ld = hd + 8;
+        return 2 * (TC_ROWS * ld + 4 * 64 * ld) + 4 * (2 * 64 + 8);
+    }
+
+    /** Whether a launch of {@code rows} queries over {@code kv} goes to the tensor-core kernel. */
+    static boolean tensorCores(int rows, DeviceKv kv) {
+        return kv.bf16 && (kv.headDim == 64 || kv.headDim == 128) && rows >= TC_MIN_ROWS;
+    }
+
     /** Key splits for a launch: more than one only when the grid would leave the GPU idle. */
     int splits(int rows, int heads, int keys) {
-        int blocks = ((rows + QT - 1) / QT) * heads;
+        return splits(rows, heads, keys, QT);
+    }
+
+    int splits(int rows, int heads, int keys, int rowsPerBlock) {
+        int blocks = ((rows + rowsPerBlock - 1) / rowsPerBlock) * heads;
         int target = 2 * dev.multiprocessors();
         if (blocks >= target || keys < 1024) return 1;
         return Math.max(1, Math.min(Math.min(keys / 256, (4 * target + blocks - 1) / blocks), 64));
@@ -43,12 +65,12 @@ public final class CudaAttention {
         if (heads % kv.kvHeads != 0) throw new IllegalArgumentException(heads + " query heads do not group over " + kv.kvHeads);
         float scale = (float) (1.0 / Math.sqrt(hd));
         int keys = Math.max(0, k1 - k0);
-        int splits = splits(rows, heads, keys);
-        int gx = (rows + QT - 1) / QT;
-        int smem = smemBytes(hd);
+        boolean tc = tensorCores(rows, kv);
+        int rowsPerBlock = tc ? TC_ROWS : QT;
+        int splits = splits(rows, heads, keys, rowsPerBlock);
+        int gx = (rows + rowsPerBlock - 1) / rowsPerBlock;
         if (splits == 1) {
-            dev.launch("flash_attn_fwd", gx, heads, 1, 128, smem, q, qPos, rows, heads, kv.k, kv.v, kv.pos, kv.kvHeads, hd,
-                    k0, Math.max(k0, k1), scale, out, lse, KT);
+            launch(tc, gx, heads, 1, q, qPos, rows, heads, kv, k0, Math.max(k0, k1), scale, out, lse);
             return;
         }
         long plane = (long) rows * heads;
@@ -59,9 +81,20 @@ public final class CudaAttention {
             scratchBytes = need;
         }
         long parts = scratch, lses = scratch + 4L * splits * plane * hd;
-        dev.launch("flash_attn_fwd", gx, heads, splits, 128, smem, q, qPos, rows, heads, kv.k, kv.v, kv.pos, kv.kvHeads, hd,
-                k0, k1, scale, parts, lses, KT);
+        launch(tc, gx, heads, splits, q, qPos, rows, heads, kv, k0, k1, scale, parts, lses);
         merge(parts, lses, splits, (int) plane, hd, out, lse);
+    }
+
+    private void launch(boolean tc, int gx, int heads, int splits, long q, long qPos, int rows, int h, DeviceKv kv, int k0, int k1,
+                        float scale, long out, long lse) {
+        int hd = kv.headDim;
+        if (tc) {
+            dev.launch("flash_attn_tc_" + hd, gx, heads, splits, 128, tcSmemBytes(hd), q, qPos, rows, h, kv.k, kv.v, kv.pos,
+                    kv.kvHeads, k0, k1, scale, out, lse);
+        } else {
+            dev.launch(kv.bf16 ? "flash_attn_fwd_bf16kv" : "flash_attn_fwd", gx, heads, splits, 128, smemBytes(hd), q, qPos, rows, h,
+                    kv.k, kv.v, kv.pos, kv.kvHeads, hd, k0, k1, scale, out, lse, KT);
+        }
     }
 
     /** LSE merge on the GPU: parts [p][rh][hd], lses [p][rh] -> out [rh][hd], lseOut [rh]. */

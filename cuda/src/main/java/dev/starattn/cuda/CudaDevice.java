@@ -20,7 +20,10 @@ import java.util.Map;
  */
 public final class CudaDevice implements AutoCloseable {
     private static final String[] KERNELS = {"embed_bf16", "rmsnorm_bf16", "add_bias", "rope", "swiglu_bf16", "f32_to_bf16",
-            "dequant_q8_0_bf16", "kv_append", "flash_attn_fwd", "lse_merge"};
+            "dequant_q8_0_bf16", "fill_normal_bf16", "kv_append", "kv_append_bf16", "flash_attn_fwd", "flash_attn_fwd_bf16kv", "flash_attn_tc_64",
+            "flash_attn_tc_128", "lse_merge"};
+    /** Kernels whose dynamic shared memory may exceed the default 48 KiB. */
+    private static final String[] BIG_SMEM = {"flash_attn_fwd", "flash_attn_fwd_bf16kv", "flash_attn_tc_64", "flash_attn_tc_128"};
     static final int MAX_ATTN_SMEM = 100 * 1024;
 
     private final CudaDriver drv;
@@ -74,7 +77,9 @@ public final class CudaDevice implements AutoCloseable {
                 functions.put(k, pf.get(ADDRESS, 0));
             }
             // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8
-            drv.check((int) drv.cuFuncSetAttribute.invokeExact(functions.get("flash_attn_fwd"), 8, MAX_ATTN_SMEM), "cuFuncSetAttribute");
+            for (String k : BIG_SMEM) {
+                drv.check((int) drv.cuFuncSetAttribute.invokeExact(functions.get(k), 8, MAX_ATTN_SMEM), "cuFuncSetAttribute " + k);
+            }
             this.blas = Cublas.get();
             MemorySegment ph = a.allocate(ADDRESS);
             Cublas.check((int) blas.create.invokeExact(ph), "cublasCreate");

@@ -2,11 +2,6 @@ package dev.starattn.cuda;
 
 import dev.starattn.model.LlamaConfig;
 import dev.starattn.model.LlamaModel;
-import dev.starattn.model.LlamaWeights;
-import dev.starattn.tensor.Quantizers;
-import dev.starattn.tensor.WeightMatrix;
-import java.util.IdentityHashMap;
-import java.util.Map;
 
 /**
  * A Llama-family model resident on one GPU: weights uploaded once as bf16 (norms, biases and RoPE
@@ -26,19 +21,28 @@ public final class CudaModel implements AutoCloseable {
     private long x, xn, q, k, v, att, attb, g, u, gb, tok, pos, lse, hidden, logits;
 
     public CudaModel(CudaDevice dev, LlamaModel model) {
+        this(dev, model.config(), new HostWeights(dev, model.weights()));
+    }
+
+    /**
+     * A model of shape {@code c} whose weights are drawn on the GPU (normal, std 0.02; norms 1), for
+     * speed benchmarks of shapes whose files would be tens of gigabytes (Llama-3.1-8B).
+     */
+    public static CudaModel random(CudaDevice dev, LlamaConfig c, long seed) {
+        return new CudaModel(dev, c, new RandomWeights(dev, seed));
+    }
+
+    private CudaModel(CudaDevice dev, LlamaConfig cfg, WeightSource w) {
         this.dev = dev;
-        this.c = model.config();
-        LlamaConfig cfg = c;
+        this.c = cfg;
         if (cfg.headDim() > 256) throw new CudaException("head_dim " + cfg.headDim() + " is above the GPU kernels' limit of 256");
-        LlamaWeights w = model.weights();
         long need = 2L * ((long) cfg.vocabSize() * cfg.dim() * (cfg.tiedOutput() ? 1 : 2)
                 + (long) cfg.layers() * ((long) cfg.dim() * (2L * cfg.qDim() + 2L * cfg.kvDim()) + 3L * cfg.dim() * cfg.ffnDim()));
         dev.requireFree(need + (256L << 20), "the model's weights in bf16");
         this.weightBytes = need;
-        Map<WeightMatrix, Long> done = new IdentityHashMap<>();
-        this.embedding = bf16(w.tokenEmbedding, done);
-        this.output = bf16(w.output, done);
-        this.outputNorm = dev.upload(w.outputNorm);
+        this.embedding = w.matrix(WeightSource.Name.EMBEDDING, -1, cfg.vocabSize(), cfg.dim());
+        this.output = w.matrix(WeightSource.Name.OUTPUT, -1, cfg.vocabSize(), cfg.dim());
+        this.outputNorm = w.vector(WeightSource.Name.OUTPUT_NORM, -1, cfg.dim());
         this.invFreq = dev.upload(cfg.ropeInvFreq());
         int L = cfg.layers();
         attnNorm = new long[L];
@@ -53,22 +57,20 @@ public final class CudaModel implements AutoCloseable {
         bq = new long[L];
         bk = new long[L];
         bv = new long[L];
+        int dim = cfg.dim(), qd = cfg.qDim(), kd = cfg.kvDim(), ffn = cfg.ffnDim();
         for (int l = 0; l < L; l++) {
-            LlamaWeights.Layer y = w.layers[l];
-            attnNorm[l] = dev.upload(y.attnNorm);
-            ffnNorm[l] = dev.upload(y.ffnNorm);
-            wq[l] = bf16(y.wq, done);
-            wk[l] = bf16(y.wk, done);
-            wv[l] = bf16(y.wv, done);
-            wo[l] = bf16(y.wo, done);
-            gate[l] = bf16(y.gate, done);
-            up[l] = bf16(y.up, done);
-            down[l] = bf16(y.down, done);
-            if (y.bq != null) {
-                bq[l] = dev.upload(y.bq);
-                bk[l] = dev.upload(y.bk);
-                bv[l] = dev.upload(y.bv);
-            }
+            attnNorm[l] = w.vector(WeightSource.Name.ATTN_NORM, l, dim);
+            ffnNorm[l] = w.vector(WeightSource.Name.FFN_NORM, l, dim);
+            wq[l] = w.matrix(WeightSource.Name.WQ, l, qd, dim);
+            wk[l] = w.matrix(WeightSource.Name.WK, l, kd, dim);
+            wv[l] = w.matrix(WeightSource.Name.WV, l, kd, dim);
+            wo[l] = w.matrix(WeightSource.Name.WO, l, dim, qd);
+            gate[l] = w.matrix(WeightSource.Name.GATE, l, ffn, dim);
+            up[l] = w.matrix(WeightSource.Name.UP, l, ffn, dim);
+            down[l] = w.matrix(WeightSource.Name.DOWN, l, dim, ffn);
+            bq[l] = w.vector(WeightSource.Name.BQ, l, qd);   // 0 (none) unless the model has biases
+            bk[l] = w.vector(WeightSource.Name.BK, l, kd);
+            bv[l] = w.vector(WeightSource.Name.BV, l, kd);
         }
         this.attention = new CudaAttention(dev);
     }
@@ -83,25 +85,6 @@ public final class CudaModel implements AutoCloseable {
 
     public long weightBytes() {
         return weightBytes;
-    }
-
-    /** Uploads a weight matrix as bf16, row strip by row strip (dequantized on the CPU). */
-    private long bf16(WeightMatrix m, Map<WeightMatrix, Long> done) {
-        Long have = done.get(m);
-        if (have != null) return have;
-        int rows = m.rows(), cols = m.cols();
-        long p = dev.alloc(2L * rows * cols);
-        int strip = Math.max(1, (1 << 22) / cols);
-        float[] f = new float[strip * cols];
-        short[] s = new short[strip * cols];
-        for (int r0 = 0; r0 < rows; r0 += strip) {
-            int n = Math.min(strip, rows - r0);
-            for (int r = 0; r < n; r++) m.dequantizeRow(r0 + r, f, r * cols);
-            for (int i = 0; i < n * cols; i++) s[i] = Quantizers.toBf16(f[i]);
-            dev.copyIn(p + 2L * r0 * cols, s, 0, n * cols);
-        }
-        done.put(m, p);
-        return p;
     }
 
     private void ensure(int n) {
@@ -184,10 +167,10 @@ public final class CudaModel implements AutoCloseable {
         return dev.download(logits, c.vocabSize());
     }
 
-    /** Fresh per-layer caches for this model. */
+    /** Fresh per-layer caches for this model (bf16, read by the tensor-core attention kernel). */
     public DeviceKv[] newCaches(int capacity) {
         DeviceKv[] r = new DeviceKv[c.layers()];
-        for (int l = 0; l < r.length; l++) r[l] = new DeviceKv(dev, c.kvHeads(), c.headDim(), capacity);
+        for (int l = 0; l < r.length; l++) r[l] = new DeviceKv(dev, c.kvHeads(), c.headDim(), capacity, true);
         return r;
     }
 

@@ -134,6 +134,54 @@ public final class CudaSelfCheck {
         att.close();
     }
 
+    /**
+     * The tensor-core kernel (bf16 cache) against the CPU kernel on bf16-rounded inputs: what is left
+     * is P rounded to bf16 before P.V (relative ~2^-9 per term) and the order of f32 sums.
+     * Shapes cover causal prefill (rows = keys), star phase 1 (an anchor then a block at a distant
+     * position), rows not a multiple of the 64-row tile, scattered positions and key splits.
+     */
+    public void attentionTensorCores() {
+        CudaAttention att = new CudaAttention(dev);
+        Random rnd = new Random(17);
+        // rows, keys, heads, kvHeads, hd, kind (0 causal prefill, 1 star phase 1, 2 scattered, queries late)
+        int[][] shapes = {{64, 64, 4, 2, 128, 0}, {200, 200, 8, 2, 128, 0}, {1000, 1000, 4, 1, 64, 0}, {333, 333, 8, 8, 64, 0},
+                {300, 428, 8, 2, 128, 1}, {16, 20000, 8, 2, 128, 2}, {37, 700, 4, 4, 64, 2}, {130, 4096, 32, 8, 128, 2},
+                {1, 5000, 32, 8, 128, 2}, {3, 3000, 8, 2, 96, 2}};  // the last two: decode, the f32 kernel over a bf16 cache
+        for (int[] s : shapes) {
+            int rows = s[0], keys = s[1], heads = s[2], kvh = s[3], hd = s[4], kind = s[5];
+            float[] k = Bf16.round(randn(rnd, keys * kvh * hd)), v = Bf16.round(randn(rnd, keys * kvh * hd));
+            float[] q = Bf16.round(randn(rnd, rows * heads * hd));
+            for (int i = 0; i < q.length; i++) q[i] *= 2f;  // sharper softmax than unit scores
+            int[] kp = new int[keys], qp = new int[rows];
+            if (kind == 0) {
+                kp = range(0, keys);
+                qp = range(0, rows);
+            } else if (kind == 1) {
+                int anchor = keys - rows, base = 5000;
+                for (int i = 0; i < anchor; i++) kp[i] = i;
+                for (int i = 0; i < rows; i++) kp[anchor + i] = qp[i] = base + i;
+            } else {
+                for (int i = 0; i < keys; i++) kp[i] = 2 * i + (i % 3);
+                for (int r = 0; r < rows; r++) qp[r] = 2 * keys - rows + r;
+            }
+            KvCache cpu = new KvCache(kvh, hd, keys);
+            cpu.append(k, v, 0, keys, kp, 0);
+            DeviceKv gpu = new DeviceKv(dev, kvh, hd, keys, true);
+            gpu.append(k, v, keys, kp, 0);
+            Partial pc = AttentionKernel.attend(q, rows, qp, heads, cpu);
+            Partial pg = att.attend(q, rows, qp, heads, gpu);
+            boolean tc = CudaAttention.tensorCores(rows, gpu);
+            String shape = String.format("rows=%d keys=%d heads=%d/%d hd=%d %s splits=%d", rows, keys, heads, kvh, hd,
+                    new String[] {"causal", "anchor+block", "scattered"}[kind],
+                    att.splits(rows, heads, keys, tc ? CudaAttention.TC_ROWS : CudaAttention.QT));
+            String kernel = tc ? "bf16 kv, tensor cores: " : "bf16 kv, f32 kernel: ";
+            add(kernel + "out " + shape, pg.out(), pc.out(), pc.out().length, 2e-2, "");
+            add(kernel + "lse " + shape, pg.lse(), pc.lse(), pc.lse().length, 1e-4, "");
+            gpu.close();
+        }
+        att.close();
+    }
+
     public void q8() {
         Random rnd = new Random(3);
         int rows = 64, cols = 256;
@@ -258,8 +306,7 @@ public final class CudaSelfCheck {
             gpu.encodeStar(tasks, quiet);
             for (int layer : new int[] {0, c.layers() - 1}) {
                 DeviceKv kv = gpu.cache(layer);
-                float[] gk = new float[kv.size * kv.rowSize];
-                dev.copyOut(kv.k, gk, 0, gk.length);
+                float[] gk = kv.keysToHost();
                 add("star phase-1 keys layer " + layer + " (" + kv.size + " tokens)", gk, cpu.cache(layer).keys(), gk.length, tol, "");
                 int rows = 5;
                 float[] q = randn(rnd, rows * c.qDim());
@@ -391,6 +438,7 @@ public final class CudaSelfCheck {
 
     public void all(Path work, Path hfDir) {
         section("attention", this::attention);
+        section("attention tensor cores", this::attentionTensorCores);
         section("q8", this::q8);
         section("llama F32", () -> {
             try (LoadedModel m = randomModel(work, "llama", 256, 4, 8, 2, 640, 1000, GgmlType.F32)) {

@@ -3,25 +3,35 @@ package dev.starattn.cuda;
 import java.util.Arrays;
 
 /**
- * Keys and values of one layer on the GPU, f32, token-major ({@code [t][kvHead][headDim]}), with
- * each row's position id (on the device for the kernels' causal mask, mirrored on the host for
- * bookkeeping). Grows by doubling.
+ * Keys and values of one layer on the GPU, token-major ({@code [t][kvHead][headDim]}), bf16 (what the
+ * engine uses: half the memory, and the tensor-core attention kernel reads it) or f32 (exact checks
+ * against the CPU), with each row's position id (on the device for the kernels' causal mask, mirrored
+ * on the host for bookkeeping). Grows by doubling.
  */
 public final class DeviceKv implements AutoCloseable {
     final CudaDevice dev;
     final int kvHeads, headDim, rowSize;
+    final boolean bf16;
+    final int elemBytes;
     long k, v, pos;
     int capacity, size;
     int[] hostPos;
 
+    /** An f32 cache. */
     public DeviceKv(CudaDevice dev, int kvHeads, int headDim, int capacity) {
+        this(dev, kvHeads, headDim, capacity, false);
+    }
+
+    public DeviceKv(CudaDevice dev, int kvHeads, int headDim, int capacity, boolean bf16) {
         this.dev = dev;
+        this.bf16 = bf16;
+        this.elemBytes = bf16 ? 2 : 4;
         this.kvHeads = kvHeads;
         this.headDim = headDim;
         this.rowSize = kvHeads * headDim;
         this.capacity = Math.max(1, capacity);
-        this.k = dev.alloc(4L * this.capacity * rowSize);
-        this.v = dev.alloc(4L * this.capacity * rowSize);
+        this.k = dev.alloc((long) elemBytes * this.capacity * rowSize);
+        this.v = dev.alloc((long) elemBytes * this.capacity * rowSize);
         this.pos = dev.alloc(4L * this.capacity);
         this.hostPos = new int[this.capacity];
     }
@@ -31,15 +41,15 @@ public final class DeviceKv implements AutoCloseable {
     }
 
     public long bytes() {
-        return 2L * size * rowSize * Float.BYTES;
+        return 2L * size * rowSize * elemBytes;
     }
 
     void ensure(int rows) {
         if (rows <= capacity) return;
         int cap = Math.max(rows, capacity * 2);
-        long nk = dev.alloc(4L * cap * rowSize), nv = dev.alloc(4L * cap * rowSize), np = dev.alloc(4L * cap);
-        dev.copyDtoD(nk, k, 4L * size * rowSize);
-        dev.copyDtoD(nv, v, 4L * size * rowSize);
+        long nk = dev.alloc((long) elemBytes * cap * rowSize), nv = dev.alloc((long) elemBytes * cap * rowSize), np = dev.alloc(4L * cap);
+        dev.copyDtoD(nk, k, (long) elemBytes * size * rowSize);
+        dev.copyDtoD(nv, v, (long) elemBytes * size * rowSize);
         dev.copyDtoD(np, pos, 4L * size);
         dev.free(k);
         dev.free(v);
@@ -54,7 +64,7 @@ public final class DeviceKv implements AutoCloseable {
     /** Appends n rows from device buffers (k, v: n rows; positions: device ints) with host positions p[off..]. */
     void appendDevice(long kSrc, long vSrc, long posSrc, int n, int[] p, int off) {
         ensure(size + n);
-        dev.launch("kv_append", dev.gridFor((long) n * rowSize, 256), 1, 1, 256, 0, k, v, pos, kSrc, vSrc, posSrc, n, rowSize, size);
+        dev.launch(bf16 ? "kv_append_bf16" : "kv_append", dev.gridFor((long) n * rowSize, 256), 1, 1, 256, 0, k, v, pos, kSrc, vSrc, posSrc, n, rowSize, size);
         System.arraycopy(p, off, hostPos, size, n);
         size += n;
     }
@@ -62,8 +72,13 @@ public final class DeviceKv implements AutoCloseable {
     /** Appends host rows (tests, and hosts fed from the CPU). */
     public void append(float[] kh, float[] vh, int n, int[] p, int off) {
         ensure(size + n);
-        dev.copyIn(k + 4L * size * rowSize, kh, 0, n * rowSize);
-        dev.copyIn(v + 4L * size * rowSize, vh, 0, n * rowSize);
+        if (bf16) {
+            dev.copyIn(k + 2L * size * rowSize, Bf16.fromFloats(kh, n * rowSize), 0, n * rowSize);
+            dev.copyIn(v + 2L * size * rowSize, Bf16.fromFloats(vh, n * rowSize), 0, n * rowSize);
+        } else {
+            dev.copyIn(k + 4L * size * rowSize, kh, 0, n * rowSize);
+            dev.copyIn(v + 4L * size * rowSize, vh, 0, n * rowSize);
+        }
         dev.copyIn(pos + 4L * size, p, off, n);
         System.arraycopy(p, off, hostPos, size, n);
         size += n;
@@ -71,12 +86,23 @@ public final class DeviceKv implements AutoCloseable {
 
     /** Appends rows [from, from + n) of another cache (device to device). */
     void appendRange(DeviceKv o, int from, int n) {
+        if (o.bf16 != bf16) throw new IllegalArgumentException("KV caches of different element types");
         ensure(size + n);
-        dev.copyDtoD(k + 4L * size * rowSize, o.k + 4L * from * rowSize, 4L * n * rowSize);
-        dev.copyDtoD(v + 4L * size * rowSize, o.v + 4L * from * rowSize, 4L * n * rowSize);
+        long e = elemBytes;
+        dev.copyDtoD(k + e * size * rowSize, o.k + e * from * rowSize, e * n * rowSize);
+        dev.copyDtoD(v + e * size * rowSize, o.v + e * from * rowSize, e * n * rowSize);
         dev.copyDtoD(pos + 4L * size, o.pos + 4L * from, 4L * n);
         System.arraycopy(o.hostPos, from, hostPos, size, n);
         size += n;
+    }
+
+    /** The keys as f32 on the host (checks against the CPU). */
+    public float[] keysToHost() {
+        int n = size * rowSize;
+        if (!bf16) return dev.download(k, n);
+        short[] h = new short[n];
+        dev.copyOut(k, h, 0, n);
+        return Bf16.toFloats(h);
     }
 
     public void truncate(int n) {

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine from the repository root (after cuda/gpu/make-harness.sh built .gpu/):
+# ours and PyTorch's on the same shapes, one after the other in one run.
+#   bash cuda/gpu/bench.sh attention [lengths=8192,16384,32768] [repeats=10]
+#   bash cuda/gpu/bench.sh prefill [lengths=16384,32768,65536] [hosts=4,8] [repeats=3]
+set -o pipefail
+G=.gpu
+chmod +x $G/jre/bin/* 2>/dev/null
+CP=$(ls $G/lib/*.jar | tr '\n' ':')
+JAVA="$G/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx24g -cp $CP"
+case "$1" in
+  attention)
+    $JAVA dev.starattn.cuda.CudaAttentionBench "${2:-8192,16384,32768}" "${3:-10}" 2>&1 | grep -v incubator
+    python3 cuda/gpu/sdpa_bench.py "${2:-8192,16384,32768}" "${3:-10}" ;;
+  prefill)
+    $JAVA dev.starattn.cuda.CudaPrefillBench "${2:-16384,32768,65536}" "${3:-4,8}" "${4:-3}" 2>&1 | grep -v incubator
+    python3 cuda/gpu/prefill_bench.py "${2:-16384,32768,65536}" "${3:-4,8}" "${4:-3}" 2>&1 | grep -v Warning ;;
+  *) echo "usage: bash cuda/gpu/bench.sh attention|prefill [lengths] ..." >&2; exit 2 ;;
+esac

@@ -1,0 +1,69 @@
+package dev.starattn.cuda;
+
+import dev.starattn.model.LlamaWeights;
+import dev.starattn.tensor.Quantizers;
+import dev.starattn.tensor.WeightMatrix;
+import java.util.IdentityHashMap;
+import java.util.Map;
+
+/** A loaded model's weights, uploaded once: matrices dequantized on the CPU to bf16, vectors as f32. */
+final class HostWeights implements WeightSource {
+    private final CudaDevice dev;
+    private final LlamaWeights w;
+    private final Map<WeightMatrix, Long> done = new IdentityHashMap<>();  // tied embedding/output upload once
+
+    HostWeights(CudaDevice dev, LlamaWeights w) {
+        this.dev = dev;
+        this.w = w;
+    }
+
+    @Override
+    public long matrix(Name name, int layer, int rows, int cols) {
+        WeightMatrix m = switch (name) {
+            case EMBEDDING -> w.tokenEmbedding;
+            case OUTPUT -> w.output;
+            case WQ -> w.layers[layer].wq;
+            case WK -> w.layers[layer].wk;
+            case WV -> w.layers[layer].wv;
+            case WO -> w.layers[layer].wo;
+            case GATE -> w.layers[layer].gate;
+            case UP -> w.layers[layer].up;
+            case DOWN -> w.layers[layer].down;
+            default -> throw new IllegalArgumentException(name + " is not a matrix");
+        };
+        return bf16(m);
+    }
+
+    @Override
+    public long vector(Name name, int layer, int n) {
+        float[] v = switch (name) {
+            case OUTPUT_NORM -> w.outputNorm;
+            case ATTN_NORM -> w.layers[layer].attnNorm;
+            case FFN_NORM -> w.layers[layer].ffnNorm;
+            case BQ -> w.layers[layer].bq;
+            case BK -> w.layers[layer].bk;
+            case BV -> w.layers[layer].bv;
+            default -> throw new IllegalArgumentException(name + " is not a vector");
+        };
+        return v == null ? 0 : dev.upload(v);
+    }
+
+    /** Uploads a weight matrix as bf16, row strip by row strip (dequantized on the CPU). */
+    private long bf16(WeightMatrix m) {
+        Long have = done.get(m);
+        if (have != null) return have;
+        int rows = m.rows(), cols = m.cols();
+        long p = dev.alloc(2L * rows * cols);
+        int strip = Math.max(1, (1 << 22) / cols);
+        float[] f = new float[strip * cols];
+        short[] s = new short[strip * cols];
+        for (int r0 = 0; r0 < rows; r0 += strip) {
+            int n = Math.min(strip, rows - r0);
+            for (int r = 0; r < n; r++) m.dequantizeRow(r0 + r, f, r * cols);
+            for (int i = 0; i < n * cols; i++) s[i] = Quantizers.toBf16(f[i]);
+            dev.copyIn(p + 2L * r0 * cols, s, 0, n * cols);
+        }
+        done.put(m, p);
+        return p;
+    }
+}

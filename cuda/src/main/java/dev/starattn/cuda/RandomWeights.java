@@ -1,0 +1,32 @@
+package dev.starattn.cuda;
+
+/**
+ * Weights drawn on the GPU (kernel {@code fill_normal_bf16}: normal, std 0.02, as Hugging Face
+ * initialises Llama; norms 1; no biases), so that an 8B-shaped model needs no file and no upload.
+ */
+final class RandomWeights implements WeightSource {
+    private final CudaDevice dev;
+    private final long seed;
+    private int drawn;
+
+    RandomWeights(CudaDevice dev, long seed) {
+        this.dev = dev;
+        this.seed = seed;
+    }
+
+    @Override
+    public long matrix(Name name, int layer, int rows, int cols) {
+        long n = (long) rows * cols;
+        long p = dev.alloc(2L * n);
+        dev.launch("fill_normal_bf16", dev.gridFor(n, 256), 1, 1, 256, 0, p, n, seed * 1_000_003L + drawn++, 0.02f);
+        return p;
+    }
+
+    @Override
+    public long vector(Name name, int layer, int n) {
+        if (name == Name.BQ || name == Name.BK || name == Name.BV) return 0;
+        float[] ones = new float[n];
+        java.util.Arrays.fill(ones, 1f);
+        return dev.upload(ones);
+    }
+}
