@@ -57,6 +57,8 @@ CURRICULA = {
     # stage 2 (continued): very short contexts first, where retrieval is found quickly
     "short_first": [(0.25, [1, 1, 0, 0, 0, 0, 0, 0]), (0.45, [0.5, 1, 1, 1, 0, 0, 0, 0]),
                     (0.65, [0.3, 0.5, 1, 1, 1, 1, 0, 0]), (1.01, [0.2, 0.3, 0.5, 0.8, 1.2, 1.2, 1.0, 1.4])],
+    # run 6 (continued from run 5): mostly 8K-16K, where multikey_2/3 fall off (draws: 2K 6 %, 4K 13 %, 8K-16K 81 %)
+    "long": [(1.01, [0, 0, 0, 0.3, 0.6, 1.2, 1.2, 1.4])],
 }
 
 
@@ -85,7 +87,7 @@ def main():
     ap.add_argument("--train-seconds", type=float, default=445)
     ap.add_argument("--deadline", type=float, default=560, help="seconds after start by which everything must be written")
     ap.add_argument("--tokens-per-step", type=int, default=196608, help="for L >= 4096; 64K for L <= 512, 128K up to 2048")
-    ap.add_argument("--curriculum", default="short_first", choices=["stage1", "short_first"])
+    ap.add_argument("--curriculum", default="short_first", choices=sorted(CURRICULA))
     ap.add_argument("--mix", default="default", choices=["default", "stage1"])
     ap.add_argument("--init-gguf", default="", help="start from the weights of a GGUF (F16) written by this script")
     ap.add_argument("--warmup", type=float, default=0.03)
