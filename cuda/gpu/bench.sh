@@ -5,9 +5,9 @@
 #   bash cuda/gpu/bench.sh prefill [lengths=16384,32768,65536] [hosts=4,8] [repeats=3]
 set -o pipefail
 G=.gpu
-chmod +x $G/jre/bin/* 2>/dev/null
+. $G/java.sh
 CP=$(ls $G/lib/*.jar | tr '\n' ':')
-JAVA="$G/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx24g -cp $CP"
+JAVA="$JAVA_BIN --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx24g -cp $CP"
 case "$1" in
   attention)
     $JAVA dev.starattn.cuda.CudaAttentionBench "${2:-8192,16384,32768}" "${3:-10}" 2>&1 | grep -v incubator

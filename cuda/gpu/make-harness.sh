@@ -8,12 +8,19 @@ cd "$(dirname "$0")/../.."
 export JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
 mvn -B -q -DskipTests install
 rm -rf .gpu && mkdir -p .gpu/lib .gpu/cli
+# The runtime travels as a tar.xz (the device tool carries at most 64 MiB with the working tree);
+# .gpu/java.sh unpacks it on first use.
+JRE=$(mktemp -d)/jre
 "$JAVA_HOME/bin/jlink" --add-modules java.base,jdk.incubator.vector,java.logging,java.management,jdk.unsupported,java.desktop,java.naming,java.sql \
-  --strip-debug --no-header-files --no-man-pages --output .gpu/jre
+  --strip-debug --no-header-files --no-man-pages --output "$JRE"
+tar -C "$(dirname "$JRE")" -cJf .gpu/jre.tar.xz jre
+rm -rf "$(dirname "$JRE")"
 cp core/target/starattn-core-*-SNAPSHOT.jar cuda/target/starattn-cuda-*-SNAPSHOT.jar .gpu/lib/
 for a in jackson-databind jackson-core jackson-annotations; do
   cp "$(ls ~/.m2/repository/com/fasterxml/jackson/core/$a/2.21*/$a-2.21*.jar | grep -v sources | head -1)" .gpu/lib/
 done
-cp app/target/starattn.jar .gpu/cli/
-cp cuda/gpu/hf_oracle.py cuda/gpu/run.sh .gpu/
+# The shaded CLI jar (21 MB, for run.sh's `generate --device cuda` step) only with WITH_CLI=1: with
+# it the working tree plus .gpu/ can pass the device tool's 64 MiB.
+if [ "${WITH_CLI:-0}" = 1 ]; then cp app/target/starattn.jar .gpu/cli/; fi
+cp cuda/gpu/hf_oracle.py cuda/gpu/run.sh cuda/gpu/java.sh .gpu/
 du -sh .gpu

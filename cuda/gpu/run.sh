@@ -2,22 +2,22 @@
 # Runs on the GPU machine from the repository root: bash .gpu/run.sh
 set -o pipefail
 G=.gpu
-chmod +x $G/jre/bin/* 2>/dev/null
+. $G/java.sh
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee $OUT/log.txt
 CUB=$(find /usr /opt -name 'libcublas.so*' 2>/dev/null | head -20)
 echo "cublas candidates: $CUB" | tee -a $OUT/log.txt
 PYTHONUNBUFFERED=1 timeout 120 python3 $G/hf_oracle.py /tmp/hfrand 2>&1 | grep -v Warning | tail -3 | tee -a $OUT/log.txt
 HF=/tmp/hfrand; [ -f $HF/ref_logits.f32 ] || HF=
 CP=$(ls $G/lib/*.jar | tr '\n' ':')
-timeout 200 $G/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx8g -cp "$CP" \
+timeout 200 $JAVA_BIN --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx8g -cp "$CP" \
   dev.starattn.cuda.CudaSelfCheck $HF 2>&1 | grep -v 'incubator' | tee -a $OUT/log.txt
 echo "exit ${PIPESTATUS[0]}" | tee -a $OUT/log.txt
 # The CLI end to end: star over 3 hosts, 2 on the GPU, against the CPU.
-if [ -n "$HF" ]; then
+if [ -n "$HF" ] && [ -f $G/cli/starattn.jar ]; then
   python3 -c "import random; random.seed(3); print(' '.join(str(random.randrange(512)) for _ in range(900)))" > /tmp/ctx.txt
   echo "5 17 300 42 7" > /tmp/q.txt
   for d in cpu cuda; do
-    timeout 60 $G/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -jar $G/cli/starattn.jar generate -m $HF \
+    timeout 60 $JAVA_BIN --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -jar $G/cli/starattn.jar generate -m $HF \
       --context-tokens /tmp/ctx.txt --query-tokens /tmp/q.txt --hosts 3 -n 8 --json --device $d 2>&1 | grep -v incubator \
       | python3 -c "import sys,json; t=sys.stdin.read(); j=json.loads(t[t.index('{'):]); print('CLI --device', '$d', 'tokens', j['tokens'], 'timing', j['timing'])" 2>&1 | tee -a $OUT/log.txt
   done

@@ -57,24 +57,19 @@ __device__ __forceinline__ uint32_t packBf16(float lo, float hi) {
     return *reinterpret_cast<uint32_t*>(&v);
 }
 
-// Smallest and largest position among keys [t0, t0 + n), over the whole block (every thread gets it).
-__device__ __forceinline__ void tileRange(const int* __restrict__ kpos, int t0, int n, int* red, int& lo, int& hi) {
+// Smallest and largest of p[t0 .. t0 + n), n <= 64, computed by each warp on its own (two loads per
+// lane and shuffles: no shared memory, no block barrier), so every thread gets the same answer.
+__device__ __forceinline__ void rangeOf64(const int* __restrict__ p, int t0, int n, int& lo, int& hi) {
+    int lane = threadIdx.x & 31;
     int a = INT_MAX, b = INT_MIN;
-    for (int i = threadIdx.x; i < n; i += blockDim.x) {
-        int p = kpos[t0 + i];
-        a = min(a, p);
-        b = max(b, p);
-    }
+    if (lane < n) { a = p[t0 + lane]; b = a; }
+    if (lane + 32 < n) { int x = p[t0 + lane + 32]; a = min(a, x); b = max(b, x); }
     for (int o = 16; o > 0; o >>= 1) {
         a = min(a, __shfl_xor_sync(0xffffffff, a, o));
         b = max(b, __shfl_xor_sync(0xffffffff, b, o));
     }
-    int w = threadIdx.x >> 5;
-    __syncthreads();
-    if ((threadIdx.x & 31) == 0) { red[w] = a; red[4 + w] = b; }
-    __syncthreads();
-    lo = min(min(red[0], red[1]), min(red[2], red[3]));
-    hi = max(max(red[4], red[5]), max(red[6], red[7]));
+    lo = a;
+    hi = b;
 }
 
 template <int HD>
@@ -88,7 +83,6 @@ __device__ void flashAttnTc(const float* __restrict__ q, const int* __restrict__
     __nv_bfloat16* Ks = Qs + TC_BR * LD;                             // 2 x BC x LD
     __nv_bfloat16* Vs = Ks + 2 * TC_BC * LD;                         // 2 x BC x LD
     int* Kp = reinterpret_cast<int*>(Vs + 2 * TC_BC * LD);           // 2 x BC positions
-    int* red = Kp + 2 * TC_BC;                                       // 8 ints of block reductions
 
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int g = lane >> 2, t4 = lane & 3;
@@ -101,7 +95,8 @@ __device__ void flashAttnTc(const float* __restrict__ q, const int* __restrict__
     const size_t rowSize = (size_t)kvHeads * HD;
     const float sl2 = scale * 1.4426950408889634f;  // scores in log2 units: exp(x) = exp2(x * log2 e)
 
-    // Q tile to shared memory as bf16 (rows past the end are zeros).
+    // Q tile to shared memory as bf16 (rows past the end are zeros). Not pre-scaled: rounding q * scale
+    // to bf16 would add a rounding of its own (the self-check saw the LSE error grow from 2e-7 to 8e-4).
     for (int i = tid; i < TC_BR * HD / 4; i += blockDim.x) {
         int r = i / (HD / 4), c = (i % (HD / 4)) * 4;
         float4 x = make_float4(0.f, 0.f, 0.f, 0.f);
@@ -109,16 +104,18 @@ __device__ void flashAttnTc(const float* __restrict__ q, const int* __restrict__
         uint2 pk = make_uint2(packBf16(x.x, x.y), packBf16(x.z, x.w));
         *reinterpret_cast<uint2*>(Qs + r * LD + c) = pk;
     }
+    static_assert(TC_BR == 64 && TC_BC == 64, "rangeOf64 covers 64 rows or keys");
     // This thread's two rows (g and g + 8 of its warp's 16) and the block's position range.
     const int rowA = r0 + warp * 16 + g, rowB = rowA + 8;
     const int posA = rowA < rows ? qpos[rowA] : INT_MIN, posB = rowB < rows ? qpos[rowB] : INT_MIN;
     int qlo, qhi;
     {
         int n = min(TC_BR, rows - r0);
-        tileRange(qpos, r0, n, red, qlo, qhi);
+        rangeOf64(qpos, r0, n, qlo, qhi);
         if (n < TC_BR) qlo = INT_MIN;  // padded rows see nothing: always mask
     }
 
+    __syncthreads();  // the Q tile is in shared memory
     uint32_t qf[HD / 16][4];
 #pragma unroll
     for (int kk = 0; kk < HD / 16; kk++) {
@@ -136,7 +133,7 @@ __device__ void flashAttnTc(const float* __restrict__ q, const int* __restrict__
     // smallest and largest key position in it.
     auto nextTile = [&](int t0, int& lo, int& hi) -> int {
         for (; t0 < s1; t0 += TC_BC) {
-            tileRange(kpos, t0, min(TC_BC, s1 - t0), red, lo, hi);
+            rangeOf64(kpos, t0, min(TC_BC, s1 - t0), lo, hi);
             if (lo <= qhi) break;
         }
         return t0;

@@ -35,7 +35,7 @@ public final class CudaAttention {
 
     static int tcSmemBytes(int hd) {
         int ld = hd + 8;
-        return 2 * (TC_ROWS * ld + 4 * 64 * ld) + 4 * (2 * 64 + 8);
+        return 2 * (TC_ROWS * ld + 4 * 64 * ld) + 4 * 2 * 64;  // Q, 2 x (K, V) tiles in bf16; 2 x 64 key positions
     }
 
     /** Whether a launch of {@code rows} queries over {@code kv} goes to the tensor-core kernel. */
