@@ -6,7 +6,6 @@
 set -o pipefail
 G=.gpu
 . $G/java.sh
-CP=$(ls $G/lib/*.jar | tr '\n' ':')
 JAVA="$JAVA_BIN --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx24g -cp $CP"
 case "$1" in
   attention)

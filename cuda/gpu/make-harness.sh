@@ -15,12 +15,16 @@ JRE=$(mktemp -d)/jre
   --strip-debug --no-header-files --no-man-pages --output "$JRE"
 tar -C "$(dirname "$JRE")" -cJf .gpu/jre.tar.xz jre
 rm -rf "$(dirname "$JRE")"
-cp core/target/starattn-core-*-SNAPSHOT.jar cuda/target/starattn-cuda-*-SNAPSHOT.jar .gpu/lib/
-for a in jackson-databind jackson-core jackson-annotations; do
-  cp "$(ls ~/.m2/repository/com/fasterxml/jackson/core/$a/2.21*/$a-2.21*.jar | grep -v sources | head -1)" .gpu/lib/
-done
-# The shaded CLI jar (21 MB, for run.sh's `generate --device cuda` step) only with WITH_CLI=1: with
-# it the working tree plus .gpu/ can pass the device tool's 64 MiB.
-if [ "${WITH_CLI:-0}" = 1 ]; then cp app/target/starattn.jar .gpu/cli/; fi
+# Either the shaded CLI jar (21 MB; everything, and run.sh's `generate --device cuda` step) with
+# WITH_CLI=1, or just the core and cuda jars with Jackson (3 MB): both at once would pass the device
+# tool's 64 MiB together with the working tree.
+if [ "${WITH_CLI:-0}" = 1 ]; then
+  cp app/target/starattn.jar .gpu/cli/
+else
+  cp core/target/starattn-core-*-SNAPSHOT.jar cuda/target/starattn-cuda-*-SNAPSHOT.jar .gpu/lib/
+  for a in jackson-databind jackson-core jackson-annotations; do
+    cp "$(ls ~/.m2/repository/com/fasterxml/jackson/core/$a/2.21*/$a-2.21*.jar | grep -v sources | head -1)" .gpu/lib/
+  done
+fi
 cp cuda/gpu/hf_oracle.py cuda/gpu/run.sh cuda/gpu/java.sh .gpu/
 du -sh .gpu
