@@ -6,7 +6,7 @@
 // heads, keys [k0, k1) cut into gridDim.z contiguous splits, split s writing its normalised partial to
 // out + s * rows*heads*HD and lse + s * rows*heads (lse = -inf, out = 0 when no key was visible).
 //
-// A block of 4 warps takes BR = 64 query rows of one head (16 rows per warp) and walks the keys in
+// A block of BR / 16 warps takes BR = 64 or 128 query rows of one head (16 rows per warp) and walks the keys in
 // tiles of BC = 64, double-buffered in shared memory by cp.async. Per tile each warp computes
 // S = Q K^T with mma.sync m16n8k16 (Q fragments stay in registers), folds S into its running max and
 // sum, converts P to bf16 A-fragments directly from the accumulator registers (the C layout of m16n8
@@ -14,8 +14,7 @@
 // Rows are padded by 8 bf16 (16 bytes) so that the eight rows of every ldmatrix phase hit distinct banks.
 // Tiles that no row of the block can see are never loaded; tiles every row sees skip the mask.
 
-#define TC_BR 64
-#define TC_BC 64
+#define TC_BC 64  // keys per tile: rangeOf64 covers one tile
 #define TC_PAD 8
 
 __device__ __forceinline__ uint32_t smemAddr(const void* p) {
@@ -57,22 +56,39 @@ __device__ __forceinline__ uint32_t packBf16(float lo, float hi) {
     return *reinterpret_cast<uint32_t*>(&v);
 }
 
-// Smallest and largest of p[t0 .. t0 + n), n <= 64, computed by each warp on its own (two loads per
-// lane and shuffles: no shared memory, no block barrier), so every thread gets the same answer.
+// Smallest and largest of p[t0 .. t0 + n), computed by each warp on its own (no shared memory, no
+// block barrier), so every thread gets the same answer. rangeOf64 (n <= 64, a key tile) issues its two
+// loads before using either: it runs once per key tile, also for every tile scanned past in the
+// causal future; a build that used the looped rangeOf there ran 15-19 % slower (two runs on fresh
+// machines, so most likely but not proven the cause; BENCHMARKS.md).
+__device__ __forceinline__ void warpMinMax(int& a, int& b) {
+    for (int o = 16; o > 0; o >>= 1) {
+        a = min(a, __shfl_xor_sync(0xffffffff, a, o));
+        b = max(b, __shfl_xor_sync(0xffffffff, b, o));
+    }
+}
 __device__ __forceinline__ void rangeOf64(const int* __restrict__ p, int t0, int n, int& lo, int& hi) {
     int lane = threadIdx.x & 31;
     int a = INT_MAX, b = INT_MIN;
     if (lane < n) { a = p[t0 + lane]; b = a; }
     if (lane + 32 < n) { int x = p[t0 + lane + 32]; a = min(a, x); b = max(b, x); }
-    for (int o = 16; o > 0; o >>= 1) {
-        a = min(a, __shfl_xor_sync(0xffffffff, a, o));
-        b = max(b, __shfl_xor_sync(0xffffffff, b, o));
+    warpMinMax(a, b);
+    lo = a;
+    hi = b;
+}
+__device__ __forceinline__ void rangeOf(const int* __restrict__ p, int t0, int n, int& lo, int& hi) {
+    int a = INT_MAX, b = INT_MIN;
+    for (int i = threadIdx.x & 31; i < n; i += 32) {
+        int x = p[t0 + i];
+        a = min(a, x);
+        b = max(b, x);
     }
+    warpMinMax(a, b);
     lo = a;
     hi = b;
 }
 
-template <int HD>
+template <int HD, int BR>
 __device__ void flashAttnTc(const float* __restrict__ q, const int* __restrict__ qpos, int rows, int heads,
                             const __nv_bfloat16* __restrict__ K, const __nv_bfloat16* __restrict__ V,
                             const int* __restrict__ kpos, int kvHeads, int k0, int k1, float scale,
@@ -80,14 +96,14 @@ __device__ void flashAttnTc(const float* __restrict__ q, const int* __restrict__
     constexpr int LD = HD + TC_PAD;  // smem row stride in bf16
     extern __shared__ __align__(16) unsigned char tcSmem[];
     __nv_bfloat16* Qs = reinterpret_cast<__nv_bfloat16*>(tcSmem);   // BR x LD
-    __nv_bfloat16* Ks = Qs + TC_BR * LD;                             // 2 x BC x LD
+    __nv_bfloat16* Ks = Qs + BR * LD;                             // 2 x BC x LD
     __nv_bfloat16* Vs = Ks + 2 * TC_BC * LD;                         // 2 x BC x LD
     int* Kp = reinterpret_cast<int*>(Vs + 2 * TC_BC * LD);           // 2 x BC positions
 
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int g = lane >> 2, t4 = lane & 3;
     // Heavy blocks (late rows see the most keys under a causal mask) start first.
-    const int r0 = (gridDim.x - 1 - blockIdx.x) * TC_BR;
+    const int r0 = (gridDim.x - 1 - blockIdx.x) * BR;
     const int head = blockIdx.y, split = blockIdx.z, splits = gridDim.z;
     const int kvh = head / (heads / kvHeads);
     const int keys = k1 - k0, per = (keys + splits - 1) / splits;
@@ -97,22 +113,21 @@ __device__ void flashAttnTc(const float* __restrict__ q, const int* __restrict__
 
     // Q tile to shared memory as bf16 (rows past the end are zeros). Not pre-scaled: rounding q * scale
     // to bf16 would add a rounding of its own (the self-check saw the LSE error grow from 2e-7 to 8e-4).
-    for (int i = tid; i < TC_BR * HD / 4; i += blockDim.x) {
+    for (int i = tid; i < BR * HD / 4; i += blockDim.x) {
         int r = i / (HD / 4), c = (i % (HD / 4)) * 4;
         float4 x = make_float4(0.f, 0.f, 0.f, 0.f);
         if (r0 + r < rows) x = *reinterpret_cast<const float4*>(q + ((size_t)(r0 + r) * heads + head) * HD + c);
         uint2 pk = make_uint2(packBf16(x.x, x.y), packBf16(x.z, x.w));
         *reinterpret_cast<uint2*>(Qs + r * LD + c) = pk;
     }
-    static_assert(TC_BR == 64 && TC_BC == 64, "rangeOf64 covers 64 rows or keys");
     // This thread's two rows (g and g + 8 of its warp's 16) and the block's position range.
     const int rowA = r0 + warp * 16 + g, rowB = rowA + 8;
     const int posA = rowA < rows ? qpos[rowA] : INT_MIN, posB = rowB < rows ? qpos[rowB] : INT_MIN;
     int qlo, qhi;
     {
-        int n = min(TC_BR, rows - r0);
-        rangeOf64(qpos, r0, n, qlo, qhi);
-        if (n < TC_BR) qlo = INT_MIN;  // padded rows see nothing: always mask
+        int n = min(BR, rows - r0);
+        rangeOf(qpos, r0, n, qlo, qhi);
+        if (n < BR) qlo = INT_MIN;  // padded rows see nothing: always mask
     }
 
     __syncthreads();  // the Q tile is in shared memory
@@ -281,12 +296,16 @@ __device__ void flashAttnTc(const float* __restrict__ q, const int* __restrict__
     }
 }
 
-#define TC_ENTRY(HD)                                                                                                   \
-    extern "C" __global__ void __launch_bounds__(128, 2) flash_attn_tc_##HD(                                           \
+// Entry points: flash_attn_tc_<HD> (64 query rows, 4 warps, two blocks per SM) and
+// flash_attn_tc_<HD>_r128 (128 rows, 8 warps, one block per SM: each K/V tile serves twice the rows).
+#define TC_ENTRY(NAME, HD, BR, MINB)                                                                                   \
+    extern "C" __global__ void __launch_bounds__(2 * BR, MINB) NAME(                                                   \
             const float* __restrict__ q, const int* __restrict__ qpos, int rows, int heads,                            \
             const __nv_bfloat16* __restrict__ K, const __nv_bfloat16* __restrict__ V, const int* __restrict__ kpos,    \
             int kvHeads, int k0, int k1, float scale, float* __restrict__ out, float* __restrict__ lse) {              \
-        flashAttnTc<HD>(q, qpos, rows, heads, K, V, kpos, kvHeads, k0, k1, scale, out, lse);                           \
+        flashAttnTc<HD, BR>(q, qpos, rows, heads, K, V, kpos, kvHeads, k0, k1, scale, out, lse);                       \
     }
-TC_ENTRY(64)
-TC_ENTRY(128)
+TC_ENTRY(flash_attn_tc_64, 64, 64, 2)
+TC_ENTRY(flash_attn_tc_128, 128, 64, 2)
+TC_ENTRY(flash_attn_tc_64_r128, 64, 128, 1)
+TC_ENTRY(flash_attn_tc_128_r128, 128, 128, 1)

@@ -17,25 +17,38 @@ import java.util.List;
 public final class CudaAttention {
     static final int QT = 16;
     static final int KT = 32;
-    /** Query rows per block of the tensor-core kernel, and the fewest rows for which it is used. */
-    static final int TC_ROWS = 64;
+    /** The fewest query rows for which the tensor-core kernel is used. */
     static final int TC_MIN_ROWS = 16;
+    /** Query rows per block of the tensor-core kernel by default (64 or 128; the variants are benchmarked). */
+    static final int TC_ROWS = 64;
 
     private final CudaDevice dev;
+    private final int tcRows;
     private long scratch;
     private long scratchBytes;
 
     public CudaAttention(CudaDevice dev) {
+        this(dev, TC_ROWS);
+    }
+
+    /** With {@code tcRows} (64 or 128) query rows per block of the tensor-core kernel. */
+    public CudaAttention(CudaDevice dev, int tcRows) {
+        if (tcRows != 64 && tcRows != 128) throw new IllegalArgumentException("tensor-core rows per block: 64 or 128, not " + tcRows);
         this.dev = dev;
+        this.tcRows = tcRows;
+    }
+
+    int tcRows() {
+        return tcRows;
     }
 
     static int smemBytes(int hd) {
         return 4 * (KT * (hd + 1) + KT * hd + QT * hd + KT);
     }
 
-    static int tcSmemBytes(int hd) {
+    static int tcSmemBytes(int hd, int rows) {
         int ld = hd + 8;
-        return 2 * (TC_ROWS * ld + 4 * 64 * ld) + 4 * 2 * 64;  // Q, 2 x (K, V) tiles in bf16; 2 x 64 key positions
+        return 2 * (rows * ld + 4 * 64 * ld) + 4 * 2 * 64;  // Q, 2 x (K, V) tiles in bf16; 2 x 64 key positions
     }
 
     /** Whether a launch of {@code rows} queries over {@code kv} goes to the tensor-core kernel. */
@@ -66,7 +79,7 @@ public final class CudaAttention {
         float scale = (float) (1.0 / Math.sqrt(hd));
         int keys = Math.max(0, k1 - k0);
         boolean tc = tensorCores(rows, kv);
-        int rowsPerBlock = tc ? TC_ROWS : QT;
+        int rowsPerBlock = tc ? tcRows : QT;
         int splits = splits(rows, heads, keys, rowsPerBlock);
         int gx = (rows + rowsPerBlock - 1) / rowsPerBlock;
         if (splits == 1) {
@@ -89,7 +102,8 @@ public final class CudaAttention {
                         float scale, long out, long lse) {
         int hd = kv.headDim;
         if (tc) {
-            dev.launch("flash_attn_tc_" + hd, gx, heads, splits, 128, tcSmemBytes(hd), q, qPos, rows, h, kv.k, kv.v, kv.pos,
+            String name = "flash_attn_tc_" + hd + (tcRows == 128 ? "_r128" : "");
+            dev.launch(name, gx, heads, splits, 2 * tcRows, tcSmemBytes(hd, tcRows), q, qPos, rows, h, kv.k, kv.v, kv.pos,
                     kv.kvHeads, k0, k1, scale, out, lse);
         } else {
             dev.launch(kv.bf16 ? "flash_attn_fwd_bf16kv" : "flash_attn_fwd", gx, heads, splits, 128, smemBytes(hd), q, qPos, rows, h,

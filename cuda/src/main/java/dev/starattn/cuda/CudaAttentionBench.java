@@ -26,12 +26,14 @@ public final class CudaAttentionBench {
         int hd = args.length > 4 ? Integer.parseInt(args[4]) : 128;
         try (CudaDevice dev = CudaDevice.open(0)) {
             System.out.printf("device %s; causal, heads %d/%d, head dim %d; median of %d%n", dev.name(), heads, kvHeads, hd, repeats);
-            CudaAttention att = new CudaAttention(dev);
             Random rnd = new Random(1);
             for (int n : lengths) {
-                for (boolean bf16 : new boolean[] {true, false}) {
-                    // The f32 kernel is the slow baseline: measured once, at the shortest length only.
+                // 64 and 128: the tensor-core kernel's rows per block; 0: the f32 kernel, the slow
+                // baseline, measured once at the shortest length only.
+                for (int variant : new int[] {64, 128, 0}) {
+                    boolean bf16 = variant != 0;
                     if (!bf16 && n != lengths[0]) continue;
+                    CudaAttention att = new CudaAttention(dev, bf16 ? variant : 64);
                     int reps = bf16 ? repeats : 1;
                     float[] k = CudaSelfCheck.randn(rnd, n * kvHeads * hd), v = CudaSelfCheck.randn(rnd, n * kvHeads * hd);
                     int[] pos = CudaSelfCheck.range(0, n);
@@ -47,12 +49,12 @@ public final class CudaAttentionBench {
                         float med = ms[reps / 2];
                         double flops = 4.0 * hd * heads * ((double) n * (n + 1) / 2);
                         System.out.printf("ATTN %-40s N=%6d  %9.3f ms  %7.1f TFLOP/s%n",
-                                bf16 ? "ours, tensor cores (bf16 KV)" : "ours, f32 kernel (f32 KV)", n, med, flops / med / 1e9);
+                                bf16 ? "ours, tensor cores, " + variant + " rows/block" : "ours, f32 kernel (f32 KV)", n, med, flops / med / 1e9);
                         for (long p : new long[] {dq, dp, out, lse}) dev.free(p);
                     }
+                    att.close();
                 }
             }
-            att.close();
         }
     }
 }

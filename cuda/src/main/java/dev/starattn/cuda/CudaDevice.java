@@ -21,10 +21,11 @@ import java.util.Map;
 public final class CudaDevice implements AutoCloseable {
     private static final String[] KERNELS = {"embed_bf16", "rmsnorm_bf16", "add_bias", "rope", "swiglu_bf16", "f32_to_bf16",
             "dequant_q8_0_bf16", "fill_normal_bf16", "kv_append", "kv_append_bf16", "flash_attn_fwd", "flash_attn_fwd_bf16kv", "flash_attn_tc_64",
-            "flash_attn_tc_128", "lse_merge"};
+            "flash_attn_tc_128", "flash_attn_tc_64_r128", "flash_attn_tc_128_r128", "lse_merge"};
     /** Kernels whose dynamic shared memory may exceed the default 48 KiB. */
-    private static final String[] BIG_SMEM = {"flash_attn_fwd", "flash_attn_fwd_bf16kv", "flash_attn_tc_64", "flash_attn_tc_128"};
-    static final int MAX_ATTN_SMEM = 100 * 1024;
+    private static final String[] BIG_SMEM = {"flash_attn_fwd", "flash_attn_fwd_bf16kv", "flash_attn_tc_64", "flash_attn_tc_128",
+            "flash_attn_tc_64_r128", "flash_attn_tc_128_r128"};
+    static final int MAX_ATTN_SMEM = 160 * 1024;  // Hopper allows 227 KiB per block
 
     private final CudaDriver drv;
     private final Cublas blas;
