@@ -111,8 +111,32 @@ public final class DeviceKv implements AutoCloseable {
 
     /** Visible (query, key) pairs for one head: keys with position <= the query's. */
     long visiblePairs(int[] qPos, int k0, int k1) {
+        return visiblePairs(hostPos, k0, k1, qPos);
+    }
+
+    /**
+     * Pairs (query, key in [k0, k1)) with key position <= query position. Binary search when the key
+     * positions ascend (every cache a star or dense prefill builds): the pair count is bookkeeping
+     * beside GPU work and must not cost O(queries x keys) on the CPU (a 64K prefill would spend
+     * seconds there).
+     */
+    static long visiblePairs(int[] keyPos, int k0, int k1, int[] qPos) {
+        boolean ascending = true;
+        for (int i = k0 + 1; i < k1 && ascending; i++) ascending = keyPos[i - 1] <= keyPos[i];
         long n = 0;
-        for (int qp : qPos) for (int i = k0; i < k1; i++) if (hostPos[i] <= qp) n++;
+        if (ascending) {
+            for (int qp : qPos) {
+                int lo = k0, hi = k1;  // first index whose position is > qp
+                while (lo < hi) {
+                    int mid = (lo + hi) >>> 1;
+                    if (keyPos[mid] <= qp) lo = mid + 1;
+                    else hi = mid;
+                }
+                n += lo - k0;
+            }
+            return n;
+        }
+        for (int qp : qPos) for (int i = k0; i < k1; i++) if (keyPos[i] <= qp) n++;
         return n;
     }
 
