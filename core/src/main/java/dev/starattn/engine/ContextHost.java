@@ -60,4 +60,13 @@ public interface ContextHost {
     default boolean isRemote() {
         return false;
     }
+
+    /**
+     * The processor an in-process host computes on: in-process hosts of one processor take turns
+     * (they would only compete for it), hosts of different processors (this machine's CPUs, each
+     * GPU) work at the same time.
+     */
+    default String processor() {
+        return "cpu";
+    }
 }

@@ -122,11 +122,12 @@ public final class InferenceEngine {
     }
 
     /**
-     * Star phase 1 needs no communication: in-process hosts take turns (each timed on its own),
-     * remote hosts work at the same time. A failing host fails the request with its name.
+     * Star phase 1 needs no communication: in-process hosts of one processor take turns (each timed
+     * on its own), hosts of different processors (CPU, each GPU) and remote hosts work at the same
+     * time. A failing host fails the request with its name.
      */
     private static void encodeStar(List<ContextHost> hosts, List<List<BlockTask>> plan, ProgressListener progress) {
-        List<Runnable> local = new ArrayList<>();
+        java.util.Map<String, List<Runnable>> local = new java.util.LinkedHashMap<>();  // by processor, in host order
         List<java.util.concurrent.Callable<Void>> remote = new ArrayList<>();
         for (int h = 0; h < hosts.size(); h++) {
             ContextHost host = hosts.get(h);
@@ -137,13 +138,21 @@ public final class InferenceEngine {
                     return null;
                 });
             } else {
-                local.add(() -> host.encodeStar(blocks, progress));
+                local.computeIfAbsent(host.processor(), k -> new ArrayList<>()).add(() -> host.encodeStar(blocks, progress));
             }
         }
         try (var pool = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
             List<java.util.concurrent.Future<Void>> futures = new ArrayList<>();
             for (var c : remote) futures.add(pool.submit(c));
-            local.forEach(Runnable::run);
+            List<List<Runnable>> groups = new ArrayList<>(local.values());
+            for (int g = 1; g < groups.size(); g++) {
+                List<Runnable> turns = groups.get(g);
+                futures.add(pool.submit(() -> {
+                    turns.forEach(Runnable::run);
+                    return null;
+                }));
+            }
+            if (!groups.isEmpty()) groups.getFirst().forEach(Runnable::run);  // the first processor on this thread
             for (var f : futures) await(f);
         }
     }
@@ -273,15 +282,23 @@ public final class InferenceEngine {
         return model.logits(x, n - 1);
     }
 
-    /** Asks every host for its partial: remote hosts concurrently, in-process hosts in turn. */
+    /**
+     * Asks every host for its partial: remote hosts concurrently, in-process hosts in turn when they
+     * share a processor (all on the CPU: the common case, no threads).
+     */
     private static List<Partial> gather(List<ContextHost> hosts, int layer, float[] q, int rows, int[] positions) {
         boolean anyRemote = false;
-        for (ContextHost h : hosts) anyRemote |= h.isRemote();
+        java.util.Set<String> processors = new java.util.HashSet<>();
+        for (ContextHost h : hosts) {
+            anyRemote |= h.isRemote();
+            if (!h.isRemote()) processors.add(h.processor());
+        }
         List<Partial> out = new ArrayList<>(hosts.size());
-        if (!anyRemote) {
+        if (!anyRemote && processors.size() <= 1) {
             for (ContextHost h : hosts) out.add(h.attend(layer, q, rows, positions));
             return out;
         }
+        if (!anyRemote) return gatherByProcessor(hosts, layer, q, rows, positions);
         try (var pool = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
             List<java.util.concurrent.Future<Partial>> futures = new ArrayList<>();
             for (ContextHost h : hosts) {
@@ -291,6 +308,24 @@ public final class InferenceEngine {
             for (var f : futures) out.add(await(f));
         }
         return out;
+    }
+
+    /** In-process hosts on several processors (GPUs): each processor's hosts in turn, processors at once. */
+    private static List<Partial> gatherByProcessor(List<ContextHost> hosts, int layer, float[] q, int rows, int[] positions) {
+        Partial[] out = new Partial[hosts.size()];
+        java.util.Map<String, List<Integer>> byProcessor = new java.util.LinkedHashMap<>();
+        for (int i = 0; i < hosts.size(); i++) byProcessor.computeIfAbsent(hosts.get(i).processor(), k -> new ArrayList<>()).add(i);
+        try (var pool = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+            List<java.util.concurrent.Future<Void>> futures = new ArrayList<>();
+            for (List<Integer> turns : byProcessor.values()) {
+                futures.add(pool.submit(() -> {
+                    for (int i : turns) out[i] = hosts.get(i).attend(layer, q, rows, positions);
+                    return null;
+                }));
+            }
+            for (var f : futures) await(f);
+        }
+        return new ArrayList<>(java.util.Arrays.asList(out));
     }
 
     /**

@@ -108,6 +108,12 @@ public final class CudaContextHost implements ContextHost, AutoCloseable {
         return p;
     }
 
+    /** Hosts on one GPU take turns; hosts on different GPUs work at the same time. */
+    @Override
+    public String processor() {
+        return "cuda:" + model.device().ordinal();
+    }
+
     @Override
     public int kvTokens() {
         return shard[0].size();

@@ -10,24 +10,38 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * {@code --device cuda}: the model's weights go to GPU 0 once (bf16) and {@code hosts - 1} star
- * context hosts run there (phase 1 and phase-2 partials, KV on the GPU); the query host, which holds
- * the last block and runs the query's MLP, stays on the CPU in this version.
+ * {@code --device cuda}: {@code hosts - 1} star context hosts on the GPUs (phase 1 and phase-2
+ * partials, KV on the GPU), dealt round-robin over {@code gpus} of them (0 = every visible GPU),
+ * the model's weights uploaded once per GPU (bf16). Hosts on different GPUs work at the same time
+ * ({@link CudaContextHost#processor()}). The query host, which holds the last block and runs the
+ * query's MLP, stays on the CPU in this version; partials come back to it and are merged there.
  */
-record CudaHosts(CudaDevice device, CudaModel model, List<CudaContextHost> hosts) implements AutoCloseable {
-    static CudaHosts forDevice(String device, LlamaModel model, EngineOptions options) {
+record CudaHosts(List<CudaDevice> devices, List<CudaModel> models, List<CudaContextHost> hosts) implements AutoCloseable {
+    static CudaHosts forDevice(String device, LlamaModel model, EngineOptions options, int gpus) {
         if (device == null || device.equals("cpu")) return null;
         if (!device.equals("cuda")) throw new IllegalArgumentException("--device takes cpu or cuda, not " + device);
         if (options.mode() != AttentionMode.STAR) throw new IllegalArgumentException("--device cuda runs star attention only; use --attention star");
         if (options.hosts() < 2) throw new IllegalArgumentException("--device cuda needs --hosts 2 or more (the last host, the query host, stays on the CPU)");
-        CudaDevice dev = CudaDevice.open(0);
+        int visible = CudaDevice.deviceCount();
+        if (visible == 0) throw new IllegalArgumentException("--device cuda: no CUDA GPU is visible");
+        if (gpus < 0 || gpus > visible) {
+            throw new IllegalArgumentException("--gpus " + gpus + ": " + visible + " GPU(s) are visible (0 = all of them)");
+        }
+        int n = Math.min(gpus == 0 ? visible : gpus, options.hosts() - 1);
+        List<CudaDevice> devices = new ArrayList<>();
+        List<CudaModel> models = new ArrayList<>();
+        List<CudaContextHost> hosts = new ArrayList<>();
         try {
-            CudaModel cm = new CudaModel(dev, model);
-            List<CudaContextHost> hosts = new ArrayList<>();
-            for (int h = 0; h < options.hosts() - 1; h++) hosts.add(new CudaContextHost("gpu-" + h, cm, options.prefillChunk()));
-            return new CudaHosts(dev, cm, hosts);
+            for (int g = 0; g < n; g++) {
+                devices.add(CudaDevice.open(g));
+                models.add(new CudaModel(devices.get(g), model));
+            }
+            for (int h = 0; h < options.hosts() - 1; h++) {
+                hosts.add(new CudaContextHost("gpu" + (h % n) + "-" + h, models.get(h % n), options.prefillChunk()));
+            }
+            return new CudaHosts(devices, models, hosts);
         } catch (RuntimeException e) {
-            dev.close();
+            new CudaHosts(devices, models, hosts).close();
             throw e;
         }
     }
@@ -35,7 +49,7 @@ record CudaHosts(CudaDevice device, CudaModel model, List<CudaContextHost> hosts
     @Override
     public void close() {
         for (CudaContextHost h : hosts) h.close();
-        model.close();
-        device.close();
+        for (CudaModel m : models) m.close();
+        for (CudaDevice d : devices) d.close();
     }
 }

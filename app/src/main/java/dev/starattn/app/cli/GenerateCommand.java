@@ -82,8 +82,12 @@ public final class GenerateCommand implements Callable<Integer> {
     String template;
 
     @Option(names = "--device", defaultValue = "cpu",
-            description = "cpu or cuda: with cuda, all context hosts but the query host run on GPU 0 (star only).")
+            description = "cpu or cuda: with cuda, all context hosts but the query host run on the GPUs (star only).")
     String device;
+
+    @Option(names = "--gpus", defaultValue = "0",
+            description = "With --device cuda: how many GPUs the context hosts are dealt over, round-robin (default 0: every visible GPU).")
+    int gpus;
 
     @Option(names = "--json", description = "Print one JSON object with the answer, timings and per-host figures.")
     boolean json;
@@ -135,11 +139,11 @@ public final class GenerateCommand implements Callable<Integer> {
                         ctxTokens.length, qTokens.length, options.mode().cliName, remote.hosts().size(), engine.hostAddrs(),
                         cluster.session != null ? ", session " + cluster.session : "");
             } else {
-                gpu = CudaHosts.forDevice(device, m.model(), options);
+                gpu = CudaHosts.forDevice(device, m.model(), options, gpus);
                 e = gpu == null ? new InferenceEngine(m.model(), options).withBlockCache(engine.blockCache(m.fingerprint(), err))
                         : new InferenceEngine(m.model(), options, gpu.hosts());
                 if (!json) err.printf("context: %d tokens, query: %d tokens, attention: %s over %d host(s)%s%n",
-                        ctxTokens.length, qTokens.length, options.mode().cliName, options.hosts(), gpu == null ? "" : " on the GPU");
+                        ctxTokens.length, qTokens.length, options.mode().cliName, options.hosts(), gpu == null ? "" : " (context hosts on " + gpu.devices().size() + " GPU(s))");
             }
             EncodedContext enc = e.encode(ctxTokens, json ? dev.starattn.engine.ProgressListener.NONE : new Phase1Progress(err));
             TokenStreamDecoder dec = new TokenStreamDecoder(m.tokenizer(), false);
