@@ -1,0 +1,17 @@
+package dev.starattn.blas;
+
+import dev.starattn.tensor.GemmBackend;
+
+/** Registers {@link NativeGemm} with core's {@link dev.starattn.tensor.GemmBackends} as {@code native}. */
+public final class NativeGemmProvider implements GemmBackend.Provider {
+    @Override
+    public String name() {
+        return "native";
+    }
+
+    @Override
+    public GemmBackend open() throws Exception {
+        long budget = NativeGemm.parseBytes(System.getProperty("starattn.gemm.cache", NativeGemm.DEFAULT_CACHE));
+        return new NativeGemm(OpenBlas.load(), budget);
+    }
+}
