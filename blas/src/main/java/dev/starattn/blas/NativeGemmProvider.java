@@ -12,6 +12,11 @@ public final class NativeGemmProvider implements GemmBackend.Provider {
     @Override
     public GemmBackend open() throws Exception {
         long budget = NativeGemm.parseBytes(System.getProperty("starattn.gemm.cache", NativeGemm.DEFAULT_CACHE));
-        return new NativeGemm(OpenBlas.load(), budget);
+        return open(budget);
+    }
+
+    /** A native GEMM keeping f32 weight copies up to {@code cacheBytes} (0: dequantize per call), for benchmarks. */
+    public static GemmBackend open(long cacheBytes) throws Exception {
+        return new NativeGemm(OpenBlas.load(), cacheBytes);
     }
 }

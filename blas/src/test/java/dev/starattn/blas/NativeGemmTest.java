@@ -51,13 +51,6 @@ class NativeGemmTest {
 
     record Case(WeightMatrix w, double[] ref, float[] x, int batch) {}
 
-    static WeightMatrix matrix(GgmlType type, int rows, int cols, Random rnd) {
-        float[] v = new float[rows * cols];
-        for (int i = 0; i < v.length; i++) v[i] = (float) rnd.nextGaussian();
-        byte[] bytes = Quantizers.quantize(type, v);
-        return WeightMatrices.of(type, MemorySegment.ofArray(bytes).asReadOnly(), rows, cols);
-    }
-
     static int[] colsFor(GgmlType t) {
         return switch (t.blockSize) {
             case 1 -> new int[] {1, 7, 33, 100};
@@ -85,24 +78,21 @@ class NativeGemmTest {
         return worst;
     }
 
+    /** The matrix's GGML bytes dequantized by the test tree's reference, in double. */
     static double[] dequantizeDouble(WeightMatrix w) {
-        // The matrix was built over a heap segment of its GGML bytes; dequantize those independently.
-        return ReferenceDequant.dequantize(w.type(), bytesOf(w), (long) w.rows() * w.cols());
+        return ReferenceDequant.dequantize(w.type(), BYTES.get(w), (long) w.rows() * w.cols());
     }
 
     private static final java.util.Map<WeightMatrix, byte[]> BYTES = new java.util.IdentityHashMap<>();
 
-    static WeightMatrix matrixKeepingBytes(GgmlType type, int rows, int cols, Random rnd) {
+    /** A random matrix of {@code type} over a heap copy of its GGML bytes (kept for the reference). */
+    static WeightMatrix matrix(GgmlType type, int rows, int cols, Random rnd) {
         float[] v = new float[rows * cols];
         for (int i = 0; i < v.length; i++) v[i] = (float) rnd.nextGaussian();
         byte[] bytes = Quantizers.quantize(type, v);
         WeightMatrix w = WeightMatrices.of(type, MemorySegment.ofArray(bytes).asReadOnly(), rows, cols);
         BYTES.put(w, bytes);
         return w;
-    }
-
-    static byte[] bytesOf(WeightMatrix w) {
-        return BYTES.get(w);
     }
 
     static float[] randomX(int batch, int cols, Random rnd) {
@@ -118,7 +108,7 @@ class NativeGemmTest {
         NativeGemm cached = new NativeGemm(blas, 1L << 30), perCall = new NativeGemm(blas, 0);
         for (int rows : new int[] {1, 3, 17, 130}) {
             for (int cols : colsFor(type)) {
-                WeightMatrix w = matrixKeepingBytes(type, rows, cols, rnd);
+                WeightMatrix w = matrix(type, rows, cols, rnd);
                 for (int batch : new int[] {2, 7, 65}) {
                     float[] x = randomX(batch, cols, rnd);
                     for (NativeGemm g : new NativeGemm[] {cached, perCall}) {
@@ -161,23 +151,24 @@ class NativeGemmTest {
         Random rnd = new Random(9);
         WeightMatrix w = matrix(GgmlType.Q8_0, 300, 256, rnd);
         float[] x = randomX(200, 256, rnd);
-        NativeGemm g = new NativeGemm(blas, 1L << 30);
-        float[] first = new float[200 * 300];
-        g.matmul(w, x, first, 200);
-        ExecutorService ex = Executors.newFixedThreadPool(3);
-        try {
-            Future<?>[] f = new Future<?>[6];
-            for (int i = 0; i < f.length; i++) {
-                f[i] = ex.submit(() -> {
-                    float[] again = new float[200 * 300];
-                    g.matmul(w, x, again, 200);
-                    if (!Arrays.equals(first, again)) fail("different bits on a repeated call");
-                    return null;
-                });
+        for (NativeGemm g : new NativeGemm[] {new NativeGemm(blas, 1L << 30), new NativeGemm(blas, 0)}) {
+            float[] first = new float[200 * 300];
+            g.matmul(w, x, first, 200);
+            ExecutorService ex = Executors.newFixedThreadPool(3);
+            try {
+                Future<?>[] f = new Future<?>[6];
+                for (int i = 0; i < f.length; i++) {
+                    f[i] = ex.submit(() -> {
+                        float[] again = new float[200 * 300];
+                        g.matmul(w, x, again, 200);
+                        if (!Arrays.equals(first, again)) fail("different bits on a repeated call: " + g.describe());
+                        return null;
+                    });
+                }
+                for (Future<?> fu : f) fu.get();
+            } finally {
+                ex.shutdown();
             }
-            for (Future<?> fu : f) fu.get();
-        } finally {
-            ex.shutdown();
         }
     }
 
