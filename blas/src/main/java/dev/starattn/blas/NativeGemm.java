@@ -13,8 +13,8 @@ import java.util.WeakHashMap;
 /**
  * Prefill matrix products by OpenBLAS's {@code cblas_sgemm} (f32). OpenBLAS multiplies f32, so a
  * quantized (or f16/bf16) weight matrix is dequantized first. By default per call: each thread
- * dequantizes its own range of rows into a per-thread scratch (hot in its cache when sgemm reads
- * it) and multiplies that; no memory is kept. With {@code -Dstarattn.gemm.cache=SIZE} (e.g.
+ * dequantizes its own range of rows, in blocks of at most {@value #SCRATCH_BYTES} bytes of f32, into
+ * a per-thread scratch (hot in its cache when sgemm reads it) and multiplies that; no memory is kept. With {@code -Dstarattn.gemm.cache=SIZE} (e.g.
  * {@code 1g}) f32 copies of the matrices are kept off-heap instead, as long as each matrix lives
  * and while they fit in SIZE (the 125M Q8_0 model's layers need 302 MB); measured no faster on
  * 2K-token chunks here (BENCHMARKS.md), faster on short ones.
@@ -34,9 +34,17 @@ final class NativeGemm implements GemmBackend {
     private final Map<WeightMatrix, MemorySegment> cache = new WeakHashMap<>();
     private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[1][0]);
 
+    private final long scratchBytes;
+
     NativeGemm(OpenBlas blas, long cacheBudget) {
+        this(blas, cacheBudget, SCRATCH_BYTES);
+    }
+
+    /** {@code scratchBytes}: the per-call block size in bytes of f32 (tests make it small; at least 64 rows). */
+    NativeGemm(OpenBlas blas, long cacheBudget, long scratchBytes) {
         this.blas = blas;
         this.cacheBudget = cacheBudget;
+        this.scratchBytes = scratchBytes;
         blas.setThreads(1);
     }
 
@@ -73,6 +81,9 @@ final class NativeGemm implements GemmBackend {
         }
     }
 
+    /** Per-call dequantization works through blocks of rows of at most this many bytes of f32 per thread. */
+    static final long SCRATCH_BYTES = 4L << 20;
+
     @Override
     public boolean matmul(WeightMatrix w, float[] x, float[] out, int batch) {
         int n = w.rows(), k = w.cols();
@@ -80,19 +91,23 @@ final class NativeGemm implements GemmBackend {
         MemorySegment xs = MemorySegment.ofArray(x), os = MemorySegment.ofArray(out);
         // One contiguous range of output features per thread: every extra call packs x again.
         int parts = Math.max(1, Math.min(Parallel.threads(), n / 16));
+        // Dequantized per call: blocks of rows that stay in the thread's cache (and bound its scratch
+        // for big models); x is packed again per block, a small cost next to 2 x batch x rows x k flops.
+        int block = (int) Math.max(64, Math.min(Integer.MAX_VALUE, scratchBytes / ((long) k * Float.BYTES)));
         Parallel.forRange(parts, 1, (from, to) -> {
             for (int p = from; p < to; p++) {
                 int r0 = (int) ((long) n * p / parts), r1 = (int) ((long) n * (p + 1) / parts);
-                int rows = r1 - r0;
-                MemorySegment ws;
                 if (cached != null) {
-                    ws = cached.asSlice((long) r0 * k * Float.BYTES, (long) rows * k * Float.BYTES);
-                } else {
-                    float[] s = scratch(rows * k);
-                    dequantize(w, r0, r1, s);
-                    ws = MemorySegment.ofArray(s);
+                    MemorySegment ws = cached.asSlice((long) r0 * k * Float.BYTES, (long) (r1 - r0) * k * Float.BYTES);
+                    blas.sgemmNT(batch, r1 - r0, k, xs, k, ws, k, os.asSlice((long) r0 * Float.BYTES), n);
+                    continue;
                 }
-                blas.sgemmNT(batch, rows, k, xs, k, ws, k, os.asSlice((long) r0 * Float.BYTES), n);
+                for (int b0 = r0; b0 < r1; b0 += block) {
+                    int b1 = Math.min(r1, b0 + block);
+                    float[] s = scratch((b1 - b0) * k);
+                    dequantize(w, b0, b1, s);
+                    blas.sgemmNT(batch, b1 - b0, k, xs, k, MemorySegment.ofArray(s), k, os.asSlice((long) b0 * Float.BYTES), n);
+                }
             }
         });
         return true;

@@ -106,19 +106,21 @@ class NativeGemmTest {
     void matchesDoublePrecisionOnOddShapes(GgmlType type) {
         Random rnd = new Random(17 + type.ordinal());
         NativeGemm cached = new NativeGemm(blas, 1L << 30), perCall = new NativeGemm(blas, 0);
+        NativeGemm smallBlocks = new NativeGemm(blas, 0, 1); // blocks of 64 rows: 130 rows over 1-2 threads take 2-3 blocks
         for (int rows : new int[] {1, 3, 17, 130}) {
             for (int cols : colsFor(type)) {
                 WeightMatrix w = matrix(type, rows, cols, rnd);
                 for (int batch : new int[] {2, 7, 65}) {
                     float[] x = randomX(batch, cols, rnd);
-                    for (NativeGemm g : new NativeGemm[] {cached, perCall}) {
+                    for (NativeGemm g : new NativeGemm[] {cached, perCall, smallBlocks}) {
                         // out longer than needed and full of NaN: beta = 0 must overwrite, nothing past batch*rows written
                         float[] out = new float[batch * rows + 3];
                         Arrays.fill(out, Float.NaN);
                         assertTrue(g.matmul(w, x, out, batch));
                         for (int i = batch * rows; i < out.length; i++) assertTrue(Float.isNaN(out[i]), "wrote past batch*rows");
                         double err = relError(w, x, batch, out);
-                        String what = type + " " + rows + "x" + cols + " batch " + batch + (g == cached ? " cached" : " per call");
+                        String what = type + " " + rows + "x" + cols + " batch " + batch
+                                + (g == cached ? " cached" : g == perCall ? " per call" : " per call, blocks of 64 rows");
                         assertTrue(err < 5e-6, what + ": relative error " + err);
                     }
                 }
