@@ -15,7 +15,8 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * Shared machinery of the segment-backed weight matrices: argument checks, the batch-1 (decode)
  * path that runs a fused dequantize-and-dot per row, and the batched (prefill) path that
- * dequantizes strips of rows to a per-thread f32 scratch and multiplies them with {@link Gemm}.
+ * dequantizes strips of rows to a per-thread f32 scratch and multiplies them with {@link Gemm}, or
+ * hands the batch to a native {@link GemmBackend} when {@link GemmBackends} has one for its size.
  */
 abstract sealed class AbstractWeightMatrix implements WeightMatrix
         permits F32Matrix, F16Matrix, BF16Matrix, Q8_0Matrix, Q4_0Matrix, Q4KMatrix, Q6KMatrix {
@@ -96,6 +97,8 @@ abstract sealed class AbstractWeightMatrix implements WeightMatrix
                 }
             });
         } else {
+            GemmBackend nb = GemmBackends.forBatch(batch);
+            if (nb != null && nb.matmul(this, x, out, batch)) return;
             int strips = (rows + Gemm.STRIP - 1) / Gemm.STRIP;
             Parallel.forRange(strips, 1, (from, to) -> {
                 float[] w = Gemm.scratch(Gemm.STRIP * cols);

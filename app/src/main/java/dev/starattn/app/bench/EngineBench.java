@@ -11,8 +11,12 @@ import dev.starattn.engine.InferenceEngine;
 import dev.starattn.engine.ProgressListener;
 import dev.starattn.engine.SamplingOptions;
 import dev.starattn.model.LoadedModel;
+import dev.starattn.tensor.GemmBackends;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
 import java.util.Random;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -20,7 +24,9 @@ import picocli.CommandLine.Option;
 
 /**
  * Dense prefill and decode throughput of the engine on one model: the figure to hold beside
- * llama.cpp on the same GGUF ({@code tools/bench/vs-llamacpp.sh} runs both in one go).
+ * llama.cpp on the same GGUF ({@code tools/bench/vs-llamacpp.sh} runs both in one go). With
+ * {@code --gemm java,native} the prefill matrix products alternate between the Java kernel and the
+ * native GEMM (module blas) within one run, repeat by repeat, so both see the same machine.
  */
 @Command(name = "engine", mixinStandardHelpOptions = true, description = "Dense prefill and decode tokens/s.")
 public final class EngineBench implements Callable<Integer> {
@@ -49,6 +55,11 @@ public final class EngineBench implements Callable<Integer> {
             description = "KV cache type: f32, f16 (llama.cpp's default, the like-for-like comparison) or q8_0 (default: ${DEFAULT-VALUE}).")
     String kvType;
 
+    @Option(names = "--gemm", split = ",",
+            description = "Prefill matrix products: java, native or auto (the default choice, -Dstarattn.gemm); "
+                    + "a list such as java,native alternates them repeat by repeat and reports each (default: auto).")
+    List<String> gemm = new ArrayList<>(List.of("auto"));
+
     @Option(names = "--json", description = "Write the results as JSON to this file.")
     Path json;
 
@@ -60,37 +71,70 @@ public final class EngineBench implements Callable<Integer> {
         } catch (IllegalArgumentException ex) {
             throw new IllegalArgumentException("--kv-type takes f32, f16 or q8_0, not '" + kvType + "'");
         }
+        List<String> modes = new ArrayList<>();
+        for (String g : gemm) {
+            String t = g.trim().toLowerCase(Locale.ROOT);
+            if (!List.of("auto", "java", "native").contains(t)) {
+                throw new IllegalArgumentException("--gemm takes java, native or auto (or a list of them), not '" + g + "'");
+            }
+            if (!modes.contains(t)) modes.add(t);
+        }
         try (LoadedModel m = BenchModels.load(model, random, weights)) {
             int[] tokens = new Random(1).ints(prompt + 1, 3, m.config().vocabSize()).toArray();
             int[] ctx = java.util.Arrays.copyOf(tokens, prompt);
             int[] q = {tokens[prompt]};
             InferenceEngine e = new InferenceEngine(m.model(), EngineOptions.dense().withPrefillChunk(chunk).withKvType(kv));
-            double[] prefill = new double[repeats], dec = new double[repeats];
+            int nm = modes.size();
+            double[][] prefill = new double[nm][repeats], dec = new double[nm][repeats];
+            String[] used = new String[nm];
             for (int r = -1; r < repeats; r++) {
-                EncodedContext enc = e.encode(ctx, ProgressListener.NONE);
-                GenerationResult g = e.generate(enc, q, SamplingOptions.greedy(), decode + 1, t -> false, t -> {});
-                if (r < 0) continue; // warm-up
-                prefill[r] = prompt / (enc.phase1Nanos() / 1e9);
-                dec[r] = g.decodeTokensPerSecond();
-                System.err.printf("  repeat %d: prefill %.1f tok/s, decode %.2f tok/s%n", r + 1, prefill[r], dec[r]);
+                for (int i = 0; i < nm; i++) {
+                    used[i] = GemmBackends.select(modes.get(i));
+                    EncodedContext enc = e.encode(ctx, ProgressListener.NONE);
+                    GenerationResult g = e.generate(enc, q, SamplingOptions.greedy(), decode + 1, t -> false, t -> {});
+                    if (r < 0) continue; // warm-up
+                    prefill[i][r] = prompt / (enc.phase1Nanos() / 1e9);
+                    dec[i][r] = g.decodeTokensPerSecond();
+                    System.err.printf("  repeat %d, gemm %s: prefill %.1f tok/s, decode %.2f tok/s%n", r + 1, modes.get(i), prefill[i][r], dec[i][r]);
+                }
             }
-            double pm = Stats.median(prefill), dm = Stats.median(dec);
             System.out.printf("model %s (%s), KV %s%n", m.path().getFileName(), m.config(), kvType);
-            System.out.printf("prefill %d tokens: %.1f tokens/s (%.2f s)   decode: %.2f tokens/s (%.1f ms/token)   [median of %d]%n",
-                    prompt, pm, prompt / pm, dm, 1000 / dm, repeats);
+            double[] pm = new double[nm], dm = new double[nm];
+            for (int i = 0; i < nm; i++) {
+                pm[i] = Stats.median(prefill[i]);
+                dm[i] = Stats.median(dec[i]);
+                System.out.printf("gemm %s: %s (batches of %d+ tokens)%n", modes.get(i), used[i], GemmBackends.minBatch());
+                System.out.printf("prefill %d tokens: %.1f tokens/s (%.2f s)   decode: %.2f tokens/s (%.1f ms/token)   [median of %d]%n",
+                        prompt, pm[i], prompt / pm[i], dm[i], 1000 / dm[i], repeats);
+            }
             if (json != null) {
-                ObjectNode j = new ObjectMapper().createObjectNode();
+                ObjectMapper om = new ObjectMapper();
+                ObjectNode j = om.createObjectNode();
                 j.put("model", m.path().toString());
                 j.put("kv_type", kvType);
                 j.put("prompt_tokens", prompt);
                 j.put("decode_tokens", decode);
-                j.put("prefill_tokens_per_s", pm);
-                j.put("decode_tokens_per_s", dm);
+                // The top-level figures are the first --gemm mode's; by_gemm has every mode.
+                j.put("gemm", modes.get(0));
+                j.put("gemm_engine", used[0]);
+                j.put("prefill_tokens_per_s", pm[0]);
+                j.put("decode_tokens_per_s", dm[0]);
                 ArrayNode a = j.putArray("prefill_runs");
-                for (double v : prefill) a.add(v);
+                for (double v : prefill[0]) a.add(v);
                 ArrayNode b = j.putArray("decode_runs");
-                for (double v : dec) b.add(v);
-                Files.writeString(json, new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(j));
+                for (double v : dec[0]) b.add(v);
+                ObjectNode by = j.putObject("by_gemm");
+                for (int i = 0; i < nm; i++) {
+                    ObjectNode o = by.putObject(modes.get(i));
+                    o.put("engine", used[i]);
+                    o.put("prefill_tokens_per_s", pm[i]);
+                    o.put("decode_tokens_per_s", dm[i]);
+                    ArrayNode pa = o.putArray("prefill_runs");
+                    for (double v : prefill[i]) pa.add(v);
+                    ArrayNode da = o.putArray("decode_runs");
+                    for (double v : dec[i]) da.add(v);
+                }
+                Files.writeString(json, om.writerWithDefaultPrettyPrinter().writeValueAsString(j));
             }
         }
         return 0;
