@@ -183,6 +183,11 @@ public final class Cluster implements AutoCloseable {
         }
     }
 
+    /** True while the channel to {@code h} is in a failed state, waiting to reconnect (the host was down). */
+    boolean reconnecting(RemoteContextHost h) {
+        return channelOf.get(h).getState(false) == ConnectivityState.TRANSIENT_FAILURE;
+    }
+
     private InfoReply info(RemoteContextHost h) {
         ManagedChannel ch = channelOf.get(h);
         if (ch.getState(true) == ConnectivityState.TRANSIENT_FAILURE) ch.resetConnectBackoff();

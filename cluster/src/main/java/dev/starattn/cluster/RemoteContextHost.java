@@ -283,6 +283,9 @@ public final class RemoteContextHost implements ContextHost {
                 .setQ(WireCodec.encode(q.length == rows * heads * headDim ? q : java.util.Arrays.copyOf(q, rows * heads * headDim), wire));
         for (int p : qPos) rb.addQPos(p);
         AttendRequest req = rb.build();
+        // A host whose connection failed before (it died, and may have restarted since): dial it
+        // again now, within the call deadline, instead of failing on the channel's reconnect backoff.
+        if (cluster.reconnecting(this)) cluster.checkHealth(this);
         AttendReply r;
         try {
             r = call(req);
