@@ -254,7 +254,10 @@ public final class InferenceEngine {
             for (ContextHost h : ctx.hosts) {
                 if (h.kvTokens() > 0) asked.add(h); // an idle host holds nothing to attend to
             }
+            long g0 = System.nanoTime();
             parts.addAll(gather(asked, layer, q, rows, positions));
+            qh.stats().phase2GatherNanos += System.nanoTime() - g0;
+            qh.stats().phase2Gathers++;
             for (int i = 0; i < asked.size(); i++) {
                 ContextHost h = asked.get(i);
                 if (h != qh) {
@@ -273,24 +276,30 @@ public final class InferenceEngine {
         return model.logits(x, n - 1);
     }
 
-    /** Asks every host for its partial: remote hosts concurrently, in-process hosts in turn. */
+    /**
+     * Asks every host for its partial: the calls to remote hosts are sent first and travel while
+     * the in-process hosts compute in turn; then the answers are collected in host order. When one
+     * host fails, the calls still in flight are cancelled.
+     */
     private static List<Partial> gather(List<ContextHost> hosts, int layer, float[] q, int rows, int[] positions) {
-        boolean anyRemote = false;
-        for (ContextHost h : hosts) anyRemote |= h.isRemote();
-        List<Partial> out = new ArrayList<>(hosts.size());
-        if (!anyRemote) {
-            for (ContextHost h : hosts) out.add(h.attend(layer, q, rows, positions));
-            return out;
-        }
-        try (var pool = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
-            List<java.util.concurrent.Future<Partial>> futures = new ArrayList<>();
-            for (ContextHost h : hosts) {
-                futures.add(h.isRemote() ? pool.submit(() -> h.attend(layer, q, rows, positions))
-                        : java.util.concurrent.CompletableFuture.completedFuture(h.attend(layer, q, rows, positions)));
+        int n = hosts.size();
+        ContextHost.PendingPartial[] pending = new ContextHost.PendingPartial[n];
+        List<Partial> out = new ArrayList<>(n);
+        try {
+            for (int i = 0; i < n; i++) {
+                if (hosts.get(i).isRemote()) pending[i] = hosts.get(i).startAttend(layer, q, rows, positions);
             }
-            for (var f : futures) out.add(await(f));
+            for (int i = 0; i < n; i++) {
+                if (!hosts.get(i).isRemote()) pending[i] = hosts.get(i).startAttend(layer, q, rows, positions);
+            }
+            for (int i = 0; i < n; i++) out.add(pending[i].await());
+            return out;
+        } catch (RuntimeException | Error e) {
+            for (int i = out.size(); i < n; i++) {
+                if (pending[i] != null) pending[i].cancel();
+            }
+            throw e;
         }
-        return out;
     }
 
     /**

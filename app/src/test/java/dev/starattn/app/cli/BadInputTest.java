@@ -175,4 +175,10 @@ class BadInputTest {
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("\"tokens\""), r.out());
     }
+
+    @Test
+    void hostPortOutOfRange() {
+        assertOneLineError(run("host", "-m", good.toString(), "--port", "70000"), "--port takes 0 (any free port) to 65535, got 70000");
+        assertOneLineError(run("host", "-m", good.toString(), "--port", "-1"), "--port", "got -1");
+    }
 }

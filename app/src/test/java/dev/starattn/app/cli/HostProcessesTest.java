@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -22,12 +21,8 @@ import dev.starattn.engine.SamplingOptions;
 import dev.starattn.model.LoadedModel;
 import dev.starattn.model.ModelLoader;
 import dev.starattn.model.RandomLlamaModel;
-import java.io.BufferedReader;
-import java.io.IOException;
-import java.io.InputStreamReader;
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -59,9 +54,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class HostProcessesTest {
-    /** What {@code ./starattn} passes to the JVM, and a heap small enough for three hosts beside this JVM. */
-    static final List<String> JVM_FLAGS = List.of("--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-            "-XX:+UseParallelGC", "--sun-misc-unsafe-memory-access=allow", "-Xmx384m");
+    /** A heap small enough for three hosts beside this JVM. */
+    static final List<String> JVM_FLAGS = List.of("-Xmx384m");
     /** Deadline of each health check and phase-2 call of the client. */
     static final Duration CALL_TIMEOUT = Duration.ofSeconds(4);
 
@@ -77,52 +71,10 @@ class HostProcessesTest {
         Runtime.getRuntime().addShutdownHook(new Thread(() -> started.forEach(Process::destroyForcibly), "kill-host-processes"));
     }
 
-    /** One {@code starattn host} JVM: its stdout is read for the port it bound, its stderr goes to a log file. */
-    record HostProcess(Process process, int port, Path log) {
-        String addr() {
-            return "127.0.0.1:" + port;
-        }
-
-        static HostProcess start(Path model, int port, Path log) throws Exception {
-            List<String> cmd = new ArrayList<>();
-            cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-            cmd.addAll(JVM_FLAGS);
-            cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName(),
-                    "host", "-m", model.toString(), "--port", Integer.toString(port)));
-            Process p = new ProcessBuilder(cmd).redirectError(log.toFile()).start();
-            started.add(p);
-            CompletableFuture<JsonNode> listening = new CompletableFuture<>();
-            Thread reader = new Thread(() -> {
-                try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-                    for (String line; (line = r.readLine()) != null; ) {
-                        if (!listening.isDone() && line.startsWith("{\"listening\"")) listening.complete(new ObjectMapper().readTree(line));
-                    }
-                } catch (IOException e) {
-                    listening.completeExceptionally(e);
-                }
-                listening.completeExceptionally(new IllegalStateException("the host process ended its output"));
-            }, "host-stdout-" + p.pid());
-            reader.setDaemon(true);
-            reader.start();
-            JsonNode line;
-            try {
-                line = listening.get(60, TimeUnit.SECONDS);
-            } catch (Exception e) {
-                p.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
-                throw new AssertionError("host process did not report its port (exit " + (p.isAlive() ? "none" : p.exitValue())
-                        + "); its stderr:\n" + Files.readString(log), e);
-            }
-            int bound = line.get("port").asInt();
-            assertTrue(bound > 0 && (port == 0 || bound == port), "bound port " + bound + " for --port " + port);
-            assertEquals("127.0.0.1:" + bound, line.get("listening").asText());
-            return new HostProcess(p, bound, log);
-        }
-
-        /** SIGKILL, as when the machine or the process dies: no shutdown hook runs. */
-        void kill() throws InterruptedException {
-            process.destroyForcibly();
-            assertTrue(process.waitFor(20, TimeUnit.SECONDS), "host process " + process.pid() + " did not die");
-        }
+    static HostProcess start(int port, String logName) throws Exception {
+        HostProcess h = HostProcess.start(modelFile, port, dir.resolve(logName), Duration.ofSeconds(60), JVM_FLAGS);
+        started.add(h.process());
+        return h;
     }
 
     @BeforeAll
@@ -133,13 +85,13 @@ class HostProcessesTest {
         context = r.ints(150, 1, 300).toArray();
         query = r.ints(9, 1, 300).toArray();
         client = ModelLoader.load(modelFile);
-        // Started one after another's JVM is up is slower; all three boot at once.
+        // All three boot at once.
         List<CompletableFuture<HostProcess>> boot = new ArrayList<>();
         for (int i = 0; i < 3; i++) {
-            Path log = dir.resolve("host-" + i + ".log");
+            String log = "host-" + i + ".log";
             boot.add(CompletableFuture.supplyAsync(() -> {
                 try {
-                    return HostProcess.start(modelFile, 0, log);
+                    return start(0, log);
                 } catch (Exception e) {
                     throw new IllegalStateException(e);
                 }
@@ -159,7 +111,7 @@ class HostProcessesTest {
     }
 
     static List<String> addrs() {
-        return hosts.stream().map(HostProcess::addr).toList();
+        return hosts.stream().map(HostProcess::address).toList();
     }
 
     static ClusterOptions options() {
@@ -281,36 +233,36 @@ class HostProcessesTest {
                     }));
             long ms = (System.nanoTime() - killedAt.get()) / 1_000_000;
             assertTrue(killedAt.get() != 0, "the request failed before the host was killed: " + x.getMessage());
-            assertTrue(x.getMessage().startsWith("context host " + victim.addr() + " failed"), x.getMessage());
+            assertTrue(x.getMessage().startsWith("context host " + victim.address() + " failed"), x.getMessage());
             assertTrue(ms < CALL_TIMEOUT.toMillis(), "failed " + ms + " ms after the kill, deadline " + CALL_TIMEOUT);
 
             // A new request while it is down: refused within the call deadline, naming it.
             long t0 = System.nanoTime();
             IllegalStateException down = assertThrows(IllegalStateException.class, () -> run(e));
             ms = (System.nanoTime() - t0) / 1_000_000;
-            assertTrue(down.getMessage().startsWith("context host " + victim.addr() + " failed"), down.getMessage());
+            assertTrue(down.getMessage().startsWith("context host " + victim.address() + " failed"), down.getMessage());
             assertTrue(ms < CALL_TIMEOUT.toMillis() + 3000, "failed after " + ms + " ms, deadline " + CALL_TIMEOUT);
 
             // The other processes are up and the client still works with them.
             for (Cluster.HostHealth h : c.health()) {
-                assertEquals(!h.address().equals(victim.addr()), h.ok(), h.address() + ": " + h.message());
+                assertEquals(!h.address().equals(victim.address()), h.ok(), h.address() + ": " + h.message());
             }
             List<String> survivors = new ArrayList<>(addrs());
-            survivors.remove(victim.addr());
+            survivors.remove(victim.address());
             try (Cluster two = Cluster.connect(survivors, client, options())) {
                 GenerationResult r = run(new InferenceEngine(client.model(), EngineOptions.of(AttentionMode.STAR, 3), two.hosts()));
                 assertArrayEquals(inProcess(AttentionMode.STAR, 3).tokens(), r.tokens());
             }
 
             // Restarted on the same port: the same client's next request works (the new process encodes its blocks).
-            HostProcess again = HostProcess.start(modelFile, victim.port(), dir.resolve("host-1-restarted.log"));
+            HostProcess again = start(victim.port(), "host-1-restarted.log");
             hosts.set(1, again);
             // The context encoded before the kill: the new process lacks its session, the client re-sends its blocks.
             assertArrayEquals(ref.tokens(), run(e, ctx).tokens());
             assertArrayEquals(ref.tokens(), run(e).tokens());
             for (Cluster.HostHealth h : c.health()) {
                 assertTrue(h.ok(), h.address() + ": " + h.message());
-                if (h.address().equals(again.addr())) assertEquals(1, h.encodeCalls(), "the restarted process encoded once");
+                if (h.address().equals(again.address())) assertEquals(1, h.encodeCalls(), "the restarted process encoded once");
             }
         }
     }
