@@ -109,7 +109,8 @@ public final class Cluster implements AutoCloseable {
         ManagedChannel ch = b.build();
         channels.add(ch);
         var stub = ContextHostServiceGrpc.newBlockingStub(ch);
-        RemoteContextHost h = new RemoteContextHost(this, addr, stub, options, config.heads(), config.headDim());
+        RemoteContextHost h = new RemoteContextHost(this, addr, stub, ContextHostServiceGrpc.newFutureStub(ch), options,
+                config.heads(), config.headDim());
         hosts.add(h);
         channelOf.put(h, ch);
         stubOf.put(h, stub);
@@ -181,6 +182,11 @@ public final class Cluster implements AutoCloseable {
                     + ", fingerprint " + abbrev(r.getFingerprint()) + ") than this process (fingerprint " + abbrev(fingerprint)
                     + "); start every host with the same model file");
         }
+    }
+
+    /** True while the channel to {@code h} is in a failed state, waiting to reconnect (the host was down). */
+    boolean reconnecting(RemoteContextHost h) {
+        return channelOf.get(h).getState(false) == ConnectivityState.TRANSIENT_FAILURE;
     }
 
     private InfoReply info(RemoteContextHost h) {

@@ -49,7 +49,9 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CancellationException;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -61,9 +63,22 @@ import java.util.function.IntConsumer;
  * is a named session holding a {@link LocalContextHost} (the KV of the blocks sent to it); sessions
  * are freed on request, or by a reaper once unused for their time to live. An optional memory
  * budget bounds the KV all sessions hold together.
+ *
+ * <p>Threads: calls are taken on the transport's (Netty's) threads. Short ones are answered there:
+ * {@code Info}, {@code Release}, and {@code Attend} when its attention is small (one decoded
+ * token over a shard of a few thousand tokens), because a hop to another thread and back costs
+ * about as much as that attention on a loaded machine. Phase 1 ({@code Encode}, {@code RingEncode},
+ * {@code PassKv}) and larger {@code Attend} calls run on a worker pool, so that a transport thread
+ * is never held for long.
  */
 public final class HostServer implements AutoCloseable {
     static final int MAX_MESSAGE_BYTES = 512 << 20;
+    /**
+     * Most multiply-adds of Q.K (rows x KV tokens x query dim) an {@code Attend} may cost to be
+     * answered on the transport thread (about half a millisecond here); larger ones go to the worker pool.
+     */
+    static final long INLINE_ATTEND_WORK = 1L << 21;
+    private static final IntConsumer NO_HOOK = x -> {};
 
     private final LoadedModel model;
     private final String identity;
@@ -76,8 +91,10 @@ public final class HostServer implements AutoCloseable {
     private final AtomicLong encodeCalls = new AtomicLong();
     private final ScheduledExecutorService reaper;
     private final Server server;
-    private volatile IntConsumer attendHook = layer -> {};
-    private volatile IntConsumer encodeHook = block -> {};
+    private volatile IntConsumer attendHook = NO_HOOK;
+    private volatile IntConsumer encodeHook = NO_HOOK;
+    /** Phase 1 and large phase-2 calls run here, off the transport threads. */
+    private final ExecutorService worker;
     private final String authToken;
     private final Path tlsCert, tlsKey, tlsCa;
     /** Ring phase 1: KV blocks received from a predecessor, by ring id. */
@@ -125,7 +142,9 @@ public final class HostServer implements AutoCloseable {
         NettyServerBuilder nb = NettyServerBuilder.forAddress(new InetSocketAddress(b.bind, b.port))
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES)
                 .permitKeepAliveTime(5, TimeUnit.SECONDS)
-                .permitKeepAliveWithoutCalls(true);
+                .permitKeepAliveWithoutCalls(true)
+                // Handlers start on the transport thread; the Service moves long work to `worker`.
+                .directExecutor();
         if (b.tlsCert != null) {
             try {
                 SslContextBuilder ssl = GrpcSslContexts.forServer(b.tlsCert.toFile(), b.tlsKey.toFile());
@@ -139,6 +158,12 @@ public final class HostServer implements AutoCloseable {
         Service svc = new Service();
         nb.addService(b.authToken != null ? ServerInterceptors.intercept(svc, BearerAuth.server(b.authToken)) : svc.bindService());
         this.server = nb.build();
+        AtomicLong workers = new AtomicLong();
+        this.worker = Executors.newCachedThreadPool(r -> {
+            Thread t = new Thread(r, "context-host-worker-" + workers.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
         this.reaper = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "session-reaper");
             t.setDaemon(true);
@@ -159,6 +184,7 @@ public final class HostServer implements AutoCloseable {
             port = server.getPort();
         } catch (IOException e) {
             reaper.shutdownNow();
+            worker.shutdown();
             throw new UncheckedIOException("cannot listen on port " + e.getMessage(), e);
         }
         return this;
@@ -199,7 +225,7 @@ public final class HostServer implements AutoCloseable {
 
     /** For tests: runs before every phase-2 call is served (e.g. to stall or kill the host mid-request). */
     public void onAttend(IntConsumer hook) {
-        this.attendHook = hook == null ? layer -> {} : hook;
+        this.attendHook = hook == null ? NO_HOOK : hook;
     }
 
     /**
@@ -207,13 +233,14 @@ public final class HostServer implements AutoCloseable {
      * phase 1, after each layer (with the count of layers done).
      */
     public void onEncodeBlock(IntConsumer hook) {
-        this.encodeHook = hook == null ? block -> {} : hook;
+        this.encodeHook = hook == null ? NO_HOOK : hook;
     }
 
     /** Stops at once: in-flight calls fail, connections close (what a killed host looks like). */
     public void shutdownNow() {
         server.shutdownNow();
         reaper.shutdownNow();
+        worker.shutdown(); // running work sees its call cancelled and ends
         dropAll();
     }
 
@@ -231,6 +258,7 @@ public final class HostServer implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         reaper.shutdownNow();
+        worker.shutdown();
         dropAll();
     }
 
@@ -459,6 +487,17 @@ public final class HostServer implements AutoCloseable {
     }
 
     final class Service extends ContextHostServiceGrpc.ContextHostServiceImplBase {
+        /** Runs {@code work} on the worker pool in the call's context; false (and the call failed) when the host is stopping. */
+        private boolean offload(StreamObserver<?> obs, Runnable work) {
+            try {
+                worker.execute(Context.current().wrap(work));
+                return true;
+            } catch (RejectedExecutionException e) {
+                obs.onError(error(Status.UNAVAILABLE, "the host is shutting down"));
+                return false;
+            }
+        }
+
         @Override
         public void info(InfoRequest request, StreamObserver<InfoReply> obs) {
             int n;
@@ -480,6 +519,10 @@ public final class HostServer implements AutoCloseable {
 
         @Override
         public void encode(EncodeRequest req, StreamObserver<EncodeProgress> obs) {
+            offload(obs, () -> encodeNow(req, obs));
+        }
+
+        private void encodeNow(EncodeRequest req, StreamObserver<EncodeProgress> obs) {
             Session s;
             List<BlockTask> blocks;
             try {
@@ -630,6 +673,17 @@ public final class HostServer implements AutoCloseable {
                 s.inFlight++;
                 s.lastUsed = System.nanoTime();
             }
+            long work = (long) Math.max(0, req.getRows()) * s.host.kvTokens() * model.config().qDim();
+            if (work <= INLINE_ATTEND_WORK && attendHook == NO_HOOK) {
+                attendNow(s, req, obs);
+            } else if (!offload(obs, () -> attendNow(s, req, obs))) {
+                synchronized (sessions) {
+                    s.inFlight--;
+                }
+            }
+        }
+
+        private void attendNow(Session s, AttendRequest req, StreamObserver<AttendReply> obs) {
             try {
                 attendHook.accept(req.getLayer());
                 LlamaConfig c = model.config();
@@ -665,6 +719,10 @@ public final class HostServer implements AutoCloseable {
 
         @Override
         public void ringEncode(RingEncodeRequest req, StreamObserver<EncodeProgress> obs) {
+            offload(obs, () -> ringEncodeNow(req, obs));
+        }
+
+        private void ringEncodeNow(RingEncodeRequest req, StreamObserver<EncodeProgress> obs) {
             Session s;
             int[] tokens, positions;
             try {
@@ -801,6 +859,10 @@ public final class HostServer implements AutoCloseable {
 
         @Override
         public void passKv(PassKvRequest req, StreamObserver<PassKvReply> obs) {
+            offload(obs, () -> passKvNow(req, obs));
+        }
+
+        private void passKvNow(PassKvRequest req, StreamObserver<PassKvReply> obs) {
             try {
                 LlamaConfig c = model.config();
                 if (req.getLayer() < 0 || req.getLayer() >= c.layers()) {

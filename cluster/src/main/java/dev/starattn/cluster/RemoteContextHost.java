@@ -1,5 +1,6 @@
 package dev.starattn.cluster;
 
+import com.google.common.util.concurrent.ListenableFuture;
 import dev.starattn.attention.KvType;
 import dev.starattn.attention.Partial;
 import dev.starattn.cluster.proto.AttendReply;
@@ -26,6 +27,7 @@ import java.util.HexFormat;
 import java.util.Iterator;
 import java.util.List;
 import java.util.UUID;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -38,6 +40,8 @@ public final class RemoteContextHost implements ContextHost {
     private final Cluster cluster;
     private final String address;
     private final ContextHostServiceGrpc.ContextHostServiceBlockingStub stub;
+    /** Phase 2: answers are handled on the transport thread ({@link #startAttend}). */
+    private final ContextHostServiceGrpc.ContextHostServiceFutureStub futureStub;
     private final ClusterOptions options;
     private final HostStats stats;
     private final int heads, headDim;
@@ -54,10 +58,11 @@ public final class RemoteContextHost implements ContextHost {
     private KvType encodedK = KvType.F32, encodedV = KvType.F32;
 
     RemoteContextHost(Cluster cluster, String address, ContextHostServiceGrpc.ContextHostServiceBlockingStub stub,
-                      ClusterOptions options, int heads, int headDim) {
+                      ContextHostServiceGrpc.ContextHostServiceFutureStub futureStub, ClusterOptions options, int heads, int headDim) {
         this.cluster = cluster;
         this.address = address;
         this.stub = stub;
+        this.futureStub = futureStub.withExecutor(Runnable::run);
         this.options = options;
         this.stats = new HostStats(address);
         this.heads = heads;
@@ -276,6 +281,16 @@ public final class RemoteContextHost implements ContextHost {
 
     @Override
     public Partial attend(int layer, float[] q, int rows, int[] qPos) {
+        return startAttend(layer, q, rows, qPos).await();
+    }
+
+    /**
+     * Sends the layer's queries and returns at once; {@link PendingPartial#await} waits for the
+     * answer (the call's deadline bounds the wait). The answer is taken on the transport thread
+     * (the call's executor is direct), which wakes the waiting query host without another hop.
+     */
+    @Override
+    public PendingPartial startAttend(int layer, float[] q, int rows, int[] qPos) {
         String id = sessionId;
         if (id == null) throw new IllegalStateException("context host " + address + " holds no encoded context");
         Wire wire = options.wire();
@@ -283,23 +298,62 @@ public final class RemoteContextHost implements ContextHost {
                 .setQ(WireCodec.encode(q.length == rows * heads * headDim ? q : java.util.Arrays.copyOf(q, rows * heads * headDim), wire));
         for (int p : qPos) rb.addQPos(p);
         AttendRequest req = rb.build();
-        AttendReply r;
-        try {
-            r = call(req);
-        } catch (StatusRuntimeException e) {
-            if (e.getStatus().getCode() == Status.Code.NOT_FOUND && blocks != null && !blocks.isEmpty()) {
-                // The host lost the session (restarted, or it expired): encode its blocks again and retry once.
+        if (cluster.reconnecting(this)) {
+            // A host whose connection failed before (it died, and may have restarted since): dial it
+            // again, within the call deadline, instead of failing on the channel's reconnect backoff.
+            return () -> {
                 cluster.checkHealth(this);
-                encode(id, hash, blocks, encodedK, encodedV, false, ProgressListener.NONE);
+                AttendReply r;
                 try {
                     r = call(req);
-                } catch (StatusRuntimeException again) {
-                    throw cluster.failure(address, again, "phase 2", options.callTimeout());
+                } catch (StatusRuntimeException e) {
+                    r = recover(e, id, req);
                 }
-            } else {
-                throw cluster.failure(address, e, "phase 2", options.callTimeout());
+                return partial(r, rows, wire);
+            };
+        }
+        ListenableFuture<AttendReply> f = futureStub.withDeadlineAfter(options.callTimeout().toMillis(), TimeUnit.MILLISECONDS).attend(req);
+        return new PendingPartial() {
+            @Override
+            public Partial await() {
+                AttendReply r;
+                try {
+                    r = f.get();
+                } catch (ExecutionException e) {
+                    if (!(e.getCause() instanceof StatusRuntimeException sre)) {
+                        throw new IllegalStateException("context host " + address + " failed: " + e.getCause(), e.getCause());
+                    }
+                    r = recover(sre, id, req);
+                } catch (InterruptedException e) {
+                    f.cancel(true);
+                    Thread.currentThread().interrupt();
+                    throw new IllegalStateException("interrupted while waiting for context host " + address, e);
+                }
+                return partial(r, rows, wire);
+            }
+
+            @Override
+            public void cancel() {
+                f.cancel(true);
+            }
+        };
+    }
+
+    /** A failed phase-2 call: a host that lost the session (restart, expiry) is sent its blocks again and asked once more. */
+    private AttendReply recover(StatusRuntimeException e, String id, AttendRequest req) {
+        if (e.getStatus().getCode() == Status.Code.NOT_FOUND && blocks != null && !blocks.isEmpty()) {
+            cluster.checkHealth(this);
+            encode(id, hash, blocks, encodedK, encodedV, false, ProgressListener.NONE);
+            try {
+                return call(req);
+            } catch (StatusRuntimeException again) {
+                throw cluster.failure(address, again, "phase 2", options.callTimeout());
             }
         }
+        throw cluster.failure(address, e, "phase 2", options.callTimeout());
+    }
+
+    private Partial partial(AttendReply r, int rows, Wire wire) {
         int n = rows * heads;
         if (r.getRows() != rows || r.getHeads() != heads || r.getHeadDim() != headDim) {
             throw new IllegalStateException("context host " + address + " failed: it answered " + r.getRows() + "x"

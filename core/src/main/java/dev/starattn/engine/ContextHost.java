@@ -37,6 +37,25 @@ public interface ContextHost {
     /** Phase 2: attention of the query rows (RoPE applied) over this host's KV of {@code layer}. */
     Partial attend(int layer, float[] q, int rows, int[] qPos);
 
+    /**
+     * Phase 2, in two steps: starts {@link #attend} and returns what waits for its answer, so that
+     * the query host can ask every host before it waits for any. In-process hosts compute at once;
+     * a host in another process sends its request and returns.
+     */
+    default PendingPartial startAttend(int layer, float[] q, int rows, int[] qPos) {
+        Partial p = attend(layer, q, rows, qPos);
+        return () -> p;
+    }
+
+    /** A phase-2 partial on its way ({@link #startAttend}). */
+    interface PendingPartial {
+        /** Waits for the partial; throws as {@link #attend} would. */
+        Partial await();
+
+        /** Gives up on the partial (another host failed): a call in flight is cancelled. */
+        default void cancel() {}
+    }
+
     /** Phase-2 bytes of {@code values} query values sent to this host (f32 unless its wire format differs). */
     default long queryWireBytes(long values) {
         return values * Float.BYTES;

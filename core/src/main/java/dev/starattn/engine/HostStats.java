@@ -18,6 +18,14 @@ public final class HostStats {
     public long phase1BytesReceived;
     public long phase2BytesSent;
     public long phase2BytesReceived;
+    /**
+     * Query host only: wall time of phase 2's gathers, each asking every host holding KV for its
+     * attention partial of one layer and waiting for all of them (the per-layer round trip; for
+     * remote hosts, their compute plus the network), summed over all layers and forward steps.
+     */
+    public long phase2GatherNanos;
+    /** Query host only: how many gathers {@link #phase2GatherNanos} sums (layers x forward steps). */
+    public long phase2Gathers;
     /** Star phase-1 blocks taken from the block cache (no FLOPs spent on them). */
     public int cacheHits;
     /** Star phase-1 blocks looked up in the block cache, not found, encoded and stored. */
@@ -41,5 +49,7 @@ public final class HostStats {
         phase2AttentionFlops = 0;
         phase2BytesSent = 0;
         phase2BytesReceived = 0;
+        phase2GatherNanos = 0;
+        phase2Gathers = 0;
     }
 }

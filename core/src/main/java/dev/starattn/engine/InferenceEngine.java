@@ -263,7 +263,10 @@ public final class InferenceEngine {
             for (ContextHost h : ctx.hosts) {
                 if (h.kvTokens() > 0) asked.add(h); // an idle host holds nothing to attend to
             }
+            long g0 = System.nanoTime();
             parts.addAll(gather(asked, layer, q, rows, positions));
+            qh.stats().phase2GatherNanos += System.nanoTime() - g0;
+            qh.stats().phase2Gathers++;
             for (int i = 0; i < asked.size(); i++) {
                 ContextHost h = asked.get(i);
                 if (h != qh) {
@@ -283,8 +286,10 @@ public final class InferenceEngine {
     }
 
     /**
-     * Asks every host for its partial: remote hosts concurrently, in-process hosts in turn when they
-     * share a processor (all on the CPU: the common case, no threads).
+     * Asks every host for its partial: the calls to remote hosts are sent first and travel while
+     * the in-process hosts compute in turn; then the answers are collected in host order. When one
+     * host fails, the calls still in flight are cancelled. In-process hosts on several processors
+     * (GPUs) and no remote ones: {@link #gatherByProcessor}.
      */
     private static List<Partial> gather(List<ContextHost> hosts, int layer, float[] q, int rows, int[] positions) {
         boolean anyRemote = false;
@@ -293,21 +298,25 @@ public final class InferenceEngine {
             anyRemote |= h.isRemote();
             if (!h.isRemote()) processors.add(h.processor());
         }
-        List<Partial> out = new ArrayList<>(hosts.size());
-        if (!anyRemote && processors.size() <= 1) {
-            for (ContextHost h : hosts) out.add(h.attend(layer, q, rows, positions));
-            return out;
-        }
-        if (!anyRemote) return gatherByProcessor(hosts, layer, q, rows, positions);
-        try (var pool = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
-            List<java.util.concurrent.Future<Partial>> futures = new ArrayList<>();
-            for (ContextHost h : hosts) {
-                futures.add(h.isRemote() ? pool.submit(() -> h.attend(layer, q, rows, positions))
-                        : java.util.concurrent.CompletableFuture.completedFuture(h.attend(layer, q, rows, positions)));
+        if (!anyRemote && processors.size() > 1) return gatherByProcessor(hosts, layer, q, rows, positions);
+        int n = hosts.size();
+        ContextHost.PendingPartial[] pending = new ContextHost.PendingPartial[n];
+        List<Partial> out = new ArrayList<>(n);
+        try {
+            for (int i = 0; i < n; i++) {
+                if (hosts.get(i).isRemote()) pending[i] = hosts.get(i).startAttend(layer, q, rows, positions);
             }
-            for (var f : futures) out.add(await(f));
+            for (int i = 0; i < n; i++) {
+                if (!hosts.get(i).isRemote()) pending[i] = hosts.get(i).startAttend(layer, q, rows, positions);
+            }
+            for (int i = 0; i < n; i++) out.add(pending[i].await());
+            return out;
+        } catch (RuntimeException | Error e) {
+            for (int i = out.size(); i < n; i++) {
+                if (pending[i] != null) pending[i].cancel();
+            }
+            throw e;
         }
-        return out;
     }
 
     /** In-process hosts on several processors (GPUs): each processor's hosts in turn, processors at once. */

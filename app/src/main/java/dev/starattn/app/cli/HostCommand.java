@@ -19,7 +19,7 @@ public final class HostCommand implements Callable<Integer> {
     @Option(names = {"-m", "--model"}, required = true, description = "GGUF file or Hugging Face model directory (the same as the query host's).")
     Path model;
 
-    @Option(names = "--port", required = true, description = "Port to listen on.")
+    @Option(names = "--port", required = true, description = "Port to listen on (0: a free port, chosen by the system; the port bound is printed on stdout).")
     int port;
 
     @Option(names = "--bind", defaultValue = "127.0.0.1", description = "Address to listen on (default: ${DEFAULT-VALUE}; 0.0.0.0 for all).")
@@ -49,6 +49,7 @@ public final class HostCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (sessionTtl <= 0) throw new IllegalArgumentException("--session-ttl must be positive");
+        if (port < 0 || port > 65535) throw new IllegalArgumentException("--port takes 0 (any free port) to 65535, got " + port);
         long budget = parseBytes(memoryBudget);
         String token = tokenFile == null ? null : BearerAuth.readTokenFile(tokenFile);
         if (tlsCa != null && tlsCert == null) throw new IllegalArgumentException("--tls-ca needs --tls-cert and --tls-key");
@@ -61,12 +62,27 @@ public final class HostCommand implements Callable<Integer> {
             System.err.printf("context host listening on %s:%d (%s%s), model %s, fingerprint %s, memory budget %s%n",
                     bind, s.port(), tlsCert != null ? "TLS" : "plaintext", token != null ? ", bearer token" : "",
                     m.path().getFileName(), s.fingerprint(), budget == 0 ? "unlimited" : budget + " bytes");
+            // One machine-readable line on stdout (logs go to stderr): what a script or a test that
+            // started this host with --port 0 reads to learn where it listens.
+            System.out.println(listeningLine(bind, s.port(), s.fingerprint()));
+            System.out.flush();
             if (token == null && !isLoopback(bind)) {
                 System.err.println("warning: listening beyond this machine without --auth-token-file: anyone who can reach the port can use this host");
             }
             s.awaitTermination();
         }
         return 0;
+    }
+
+    /**
+     * {@code {"listening":"HOST:PORT","port":PORT,"fingerprint":"..."}}: the address a client
+     * passes to {@code --host-addrs} (IPv6 in brackets) once the server is bound.
+     */
+    static String listeningLine(String bind, int port, String fingerprint) {
+        String host = bind.contains(":") && !bind.startsWith("[") ? "[" + bind + "]" : bind;
+        var json = new com.fasterxml.jackson.databind.ObjectMapper().createObjectNode();
+        json.put("listening", host + ":" + port).put("port", port).put("fingerprint", fingerprint);
+        return json.toString();
     }
 
     static boolean isLoopback(String addr) {

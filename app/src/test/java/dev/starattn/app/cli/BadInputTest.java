@@ -175,4 +175,17 @@ class BadInputTest {
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("\"tokens\""), r.out());
     }
+
+    @Test
+    void hostPortOutOfRange() {
+        assertOneLineError(run("host", "-m", good.toString(), "--port", "70000"), "--port takes 0 (any free port) to 65535, got 70000");
+        assertOneLineError(run("host", "-m", good.toString(), "--port", "-1"), "--port", "got -1");
+    }
+
+    @Test
+    void benchPhase2BadOptions() {
+        assertOneLineError(run("bench", "phase2", "-m", good.toString(), "--hosts", "1"), "--hosts must be at least 2");
+        assertOneLineError(run("bench", "phase2", "-m", good.toString(), "--context", "lots"), "--context takes a token count", "got lots");
+        assertOneLineError(run("bench", "phase2", "-m", good.toString(), "--wire", "f8"), "--wire takes f32 or bf16, got f8");
+    }
 }

@@ -1,0 +1,20 @@
+package dev.starattn.app.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
+
+/** The line {@code starattn host} prints on stdout once bound: what scripts and HostProcess read. */
+class HostCommandTest {
+    @Test
+    void listeningLineGivesAnAddressForHostAddrs() throws Exception {
+        JsonNode v4 = new ObjectMapper().readTree(HostCommand.listeningLine("127.0.0.1", 41234, "abc-123"));
+        assertEquals("127.0.0.1:41234", v4.get("listening").asText());
+        assertEquals(41234, v4.get("port").asInt());
+        assertEquals("abc-123", v4.get("fingerprint").asText());
+        assertEquals("[::1]:7101", new ObjectMapper().readTree(HostCommand.listeningLine("::1", 7101, "f")).get("listening").asText());
+        assertEquals("{\"listening\":\"0.0.0.0:9\",\"port\":9,\"fingerprint\":\"f\"}", HostCommand.listeningLine("0.0.0.0", 9, "f"));
+    }
+}
