@@ -12,7 +12,6 @@ import dev.starattn.format.gguf.GgufFile;
 import dev.starattn.model.LoadedModel;
 import dev.starattn.model.ModelLoader;
 import dev.starattn.model.RandomLlamaModel;
-import dev.starattn.tensor.GemmBackends;
 import dev.starattn.tensor.GgmlType;
 import dev.starattn.testutil.ReferenceDequant;
 import dev.starattn.testutil.ReferenceForward;
@@ -21,32 +20,19 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Random;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * The engine with the native GEMM on (every chunk of 2+ tokens through OpenBLAS) against the
  * double-precision reference forward of the test tree, through a real GGUF file, as core's
  * GgufForwardTest does for the Java kernel.
  */
+@ExtendWith(NativeGemmForced.class)
 class NativeForwardTest {
     @TempDir static Path dir;
-
-    @BeforeAll
-    static void nativeOn() {
-        String d = GemmBackends.select("native");
-        assertTrue(d.startsWith("native: OpenBLAS"), d);
-        GemmBackends.setMinBatch(2);
-    }
-
-    @AfterAll
-    static void restore() {
-        GemmBackends.select("auto");
-        GemmBackends.setMinBatch(GemmBackends.DEFAULT_MIN_BATCH);
-    }
 
     @ParameterizedTest(name = "{0} {1}")
     @CsvSource({
