@@ -15,9 +15,10 @@ JRE=$(mktemp -d)/jre
   --strip-debug --no-header-files --no-man-pages --output "$JRE"
 tar -C "$(dirname "$JRE")" -cJf .gpu/jre.tar.xz jre
 rm -rf "$(dirname "$JRE")"
-# Either the shaded CLI jar (21 MB; everything, and run.sh's `generate --device cuda` step) with
-# WITH_CLI=1, or just the core and cuda jars with Jackson (3 MB): both at once would pass the device
-# tool's 64 MiB together with the working tree.
+# Either the shaded CLI jar (everything, and run.sh's `generate --device cuda` step) with WITH_CLI=1,
+# or just the core and cuda jars with Jackson (3 MB). The device tool carries 64 MiB with the working
+# tree (about 20 MB) and the runtime (21 MB): the CLI jar fitted at 21 MB, but since the blas module
+# (OpenBLAS's libraries inside) it is 33.6 MB and WITH_CLI=1 no longer fits.
 if [ "${WITH_CLI:-0}" = 1 ]; then
   cp app/target/starattn.jar .gpu/cli/
 else
