@@ -74,11 +74,17 @@ public final class AttentionBench implements Callable<Integer> {
     @Option(names = "--plot", description = "Write a PNG of star's critical-path speedup against context length, per host count and baseline.")
     Path plot;
 
+    @Option(names = "--from-json", split = ",", paramLabel = "FILE",
+            description = "Measure nothing: read the rows of earlier --json files (runs of different lengths or host counts),"
+                    + " print their table and write --plot / --json over all of them.")
+    List<Path> fromJson;
+
     record Row(int n, int h, String mode, double wallMs, double critMs, double ttftMs, double decodeTps,
                double critGflopMeasured, double critGflopPredicted, double totalGflopMeasured, long bytesMoved) {}
 
     @Override
     public Integer call() throws Exception {
+        if (fromJson != null && !fromJson.isEmpty()) return fromEarlierRuns();
         List<Row> rows = new ArrayList<>();
         try (LoadedModel m = BenchModels.load(model, random, weights)) {
             System.out.printf("model %s (%s), %d threads%n", m.path().getFileName(), m.config(), dev.starattn.cpu.Parallel.threads());
@@ -131,6 +137,32 @@ public final class AttentionBench implements Callable<Integer> {
             if (json != null) writeJson(rows, m);
             if (plot != null) plot(rows, plot);
         }
+        return 0;
+    }
+
+    /** --from-json: the rows of earlier runs, in file order, one table and one plot over all of them. */
+    private int fromEarlierRuns() throws java.io.IOException {
+        ObjectMapper om = new ObjectMapper();
+        List<Row> rows = new ArrayList<>();
+        ArrayNode all = om.createArrayNode();
+        for (Path f : fromJson) {
+            if (!Files.isRegularFile(f)) throw new IllegalArgumentException("--from-json: no such file " + f);
+            com.fasterxml.jackson.databind.JsonNode j = om.readTree(f.toFile()).get("rows");
+            if (j == null || !j.isArray()) throw new IllegalArgumentException("--from-json: " + f + " has no \"rows\" array (not a bench attention --json file)");
+            for (com.fasterxml.jackson.databind.JsonNode r : j) {
+                rows.add(om.treeToValue(r, Row.class));
+                all.add(r);
+            }
+        }
+        print(rows);
+        if (json != null) {
+            ObjectNode j = om.createObjectNode();
+            ArrayNode files = j.putArray("from");
+            fromJson.forEach(f -> files.add(f.toString()));
+            j.set("rows", all);
+            Files.writeString(json, om.writerWithDefaultPrettyPrinter().writeValueAsString(j));
+        }
+        if (plot != null) plot(rows, plot);
         return 0;
     }
 
