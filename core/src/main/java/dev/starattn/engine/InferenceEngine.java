@@ -127,34 +127,43 @@ public final class InferenceEngine {
      * time. A failing host fails the request with its name.
      */
     private static void encodeStar(List<ContextHost> hosts, List<List<BlockTask>> plan, ProgressListener progress) {
-        java.util.Map<String, List<Runnable>> local = new java.util.LinkedHashMap<>();  // by processor, in host order
-        List<java.util.concurrent.Callable<Void>> remote = new ArrayList<>();
-        for (int h = 0; h < hosts.size(); h++) {
-            ContextHost host = hosts.get(h);
-            List<BlockTask> blocks = plan.get(h);
-            if (host.isRemote()) {
-                remote.add(() -> {
-                    host.encodeStar(blocks, progress);
-                    return null;
-                });
-            } else {
-                local.computeIfAbsent(host.processor(), k -> new ArrayList<>()).add(() -> host.encodeStar(blocks, progress));
-            }
-        }
         try (var pool = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
             List<java.util.concurrent.Future<Void>> futures = new ArrayList<>();
-            for (var c : remote) futures.add(pool.submit(c));
-            List<List<Runnable>> groups = new ArrayList<>(local.values());
+            for (int h = 0; h < hosts.size(); h++) {
+                ContextHost host = hosts.get(h);
+                List<BlockTask> blocks = plan.get(h);
+                if (host.isRemote()) {
+                    futures.add(pool.submit(() -> {
+                        host.encodeStar(blocks, progress);
+                        return null;
+                    }));
+                }
+            }
+            List<List<Integer>> groups = inProcessByProcessor(hosts);
             for (int g = 1; g < groups.size(); g++) {
-                List<Runnable> turns = groups.get(g);
+                List<Integer> turns = groups.get(g);
                 futures.add(pool.submit(() -> {
-                    turns.forEach(Runnable::run);
+                    for (int h : turns) hosts.get(h).encodeStar(plan.get(h), progress);
                     return null;
                 }));
             }
-            if (!groups.isEmpty()) groups.getFirst().forEach(Runnable::run);  // the first processor on this thread
+            if (!groups.isEmpty()) {
+                for (int h : groups.getFirst()) hosts.get(h).encodeStar(plan.get(h), progress);  // the first processor on this thread
+            }
             for (var f : futures) await(f);
         }
+    }
+
+    /**
+     * Indices of the in-process hosts grouped by {@link ContextHost#processor()}, groups in order of
+     * first appearance, hosts in order within a group: one group takes turns on one thread.
+     */
+    private static List<List<Integer>> inProcessByProcessor(List<? extends ContextHost> hosts) {
+        java.util.Map<String, List<Integer>> groups = new java.util.LinkedHashMap<>();
+        for (int i = 0; i < hosts.size(); i++) {
+            if (!hosts.get(i).isRemote()) groups.computeIfAbsent(hosts.get(i).processor(), k -> new ArrayList<>()).add(i);
+        }
+        return new ArrayList<>(groups.values());
     }
 
     /** Networked ring phase 1: every remote host is started at once; they exchange KV among themselves. */
@@ -285,20 +294,16 @@ public final class InferenceEngine {
         return model.logits(x, n - 1);
     }
 
+    /** Runs the in-process hosts of processors other than the first (GPUs beside the CPU or each other). */
+    private static final java.util.concurrent.ExecutorService OTHER_PROCESSORS = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor();
+
     /**
      * Asks every host for its partial: the calls to remote hosts are sent first and travel while
-     * the in-process hosts compute in turn; then the answers are collected in host order. When one
-     * host fails, the calls still in flight are cancelled. In-process hosts on several processors
-     * (GPUs) and no remote ones: {@link #gatherByProcessor}.
+     * the in-process hosts compute, in turn per processor (hosts of further processors, GPUs, on
+     * threads of their own); then the answers are collected in host order. When one host fails,
+     * the calls still in flight are cancelled.
      */
     private static List<Partial> gather(List<ContextHost> hosts, int layer, float[] q, int rows, int[] positions) {
-        boolean anyRemote = false;
-        java.util.Set<String> processors = new java.util.HashSet<>();
-        for (ContextHost h : hosts) {
-            anyRemote |= h.isRemote();
-            if (!h.isRemote()) processors.add(h.processor());
-        }
-        if (!anyRemote && processors.size() > 1) return gatherByProcessor(hosts, layer, q, rows, positions);
         int n = hosts.size();
         ContextHost.PendingPartial[] pending = new ContextHost.PendingPartial[n];
         List<Partial> out = new ArrayList<>(n);
@@ -306,8 +311,21 @@ public final class InferenceEngine {
             for (int i = 0; i < n; i++) {
                 if (hosts.get(i).isRemote()) pending[i] = hosts.get(i).startAttend(layer, q, rows, positions);
             }
-            for (int i = 0; i < n; i++) {
-                if (!hosts.get(i).isRemote()) pending[i] = hosts.get(i).startAttend(layer, q, rows, positions);
+            List<List<Integer>> groups = inProcessByProcessor(hosts);
+            for (int g = 1; g < groups.size(); g++) {
+                List<Integer> turns = groups.get(g);
+                Partial[] done = new Partial[n];
+                java.util.concurrent.Future<?> f = OTHER_PROCESSORS.submit(() -> {
+                    for (int i : turns) done[i] = hosts.get(i).attend(layer, q, rows, positions);
+                    return null;
+                });
+                for (int i : turns) pending[i] = () -> {
+                    await(f);
+                    return done[i];
+                };
+            }
+            if (!groups.isEmpty()) {
+                for (int i : groups.getFirst()) pending[i] = hosts.get(i).startAttend(layer, q, rows, positions);
             }
             for (int i = 0; i < n; i++) out.add(pending[i].await());
             return out;
@@ -317,24 +335,6 @@ public final class InferenceEngine {
             }
             throw e;
         }
-    }
-
-    /** In-process hosts on several processors (GPUs): each processor's hosts in turn, processors at once. */
-    private static List<Partial> gatherByProcessor(List<ContextHost> hosts, int layer, float[] q, int rows, int[] positions) {
-        Partial[] out = new Partial[hosts.size()];
-        java.util.Map<String, List<Integer>> byProcessor = new java.util.LinkedHashMap<>();
-        for (int i = 0; i < hosts.size(); i++) byProcessor.computeIfAbsent(hosts.get(i).processor(), k -> new ArrayList<>()).add(i);
-        try (var pool = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
-            List<java.util.concurrent.Future<Void>> futures = new ArrayList<>();
-            for (List<Integer> turns : byProcessor.values()) {
-                futures.add(pool.submit(() -> {
-                    for (int i : turns) out[i] = hosts.get(i).attend(layer, q, rows, positions);
-                    return null;
-                }));
-            }
-            for (var f : futures) await(f);
-        }
-        return new ArrayList<>(java.util.Arrays.asList(out));
     }
 
     /**

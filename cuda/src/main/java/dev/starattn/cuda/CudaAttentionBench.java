@@ -19,7 +19,7 @@ public final class CudaAttentionBench {
             System.out.println("SKIP: " + why);
             return;
         }
-        int[] lengths = Arrays.stream((args.length > 0 ? args[0] : "8192,16384,32768").split(",")).mapToInt(Integer::parseInt).toArray();
+        int[] lengths = CudaPrefillBench.ints(args.length > 0 ? args[0] : "8192,16384,32768");
         int repeats = args.length > 1 ? Integer.parseInt(args[1]) : 10;
         int heads = args.length > 2 ? Integer.parseInt(args[2]) : 32;
         int kvHeads = args.length > 3 ? Integer.parseInt(args[3]) : 8;

@@ -201,8 +201,7 @@ public final class CudaSelfCheck {
         dev.launch("dequant_q8_0_bf16", dev.gridFor(blocks, 256), 1, 1, 256, 0, src, dst, blocks);
         short[] h = new short[rows * cols];
         dev.copyOut(dst, h, 0, h.length);
-        float[] gpu = new float[h.length];
-        for (int i = 0; i < h.length; i++) gpu[i] = Float.intBitsToFloat((h[i] & 0xffff) << 16);
+        float[] gpu = Bf16.toFloats(h);
         add("Q8_0 dequant to bf16 (64x256)", gpu, cpu, cpu.length, 8e-3, "(bf16 rounding of the output)");
         dev.free(src);
         dev.free(dst);
