@@ -7,8 +7,6 @@ import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.InferenceEngine;
 import dev.starattn.engine.ProgressListener;
 import dev.starattn.engine.SamplingOptions;
-import dev.starattn.format.TensorRef;
-import dev.starattn.format.gguf.GgufFile;
 import dev.starattn.model.LoadedModel;
 import dev.starattn.model.ModelLoader;
 import dev.starattn.model.RandomLlamaModel;
@@ -17,7 +15,6 @@ import dev.starattn.testutil.ReferenceDequant;
 import dev.starattn.testutil.ReferenceForward;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.io.TempDir;
@@ -52,15 +49,7 @@ class NativeForwardTest {
         for (int i = 1; i < tokens.length; i++) tokens[i] = 3 + r.nextInt(297);
         int[] context = Arrays.copyOf(tokens, 70), query = Arrays.copyOfRange(tokens, 70, 75);
         try (LoadedModel m = ModelLoader.load(p)) {
-            Map<String, float[]> w = new HashMap<>();
-            try (GgufFile f = GgufFile.open(p)) {
-                for (TensorRef t : f.tensors()) {
-                    double[] d = ReferenceDequant.dequantize(t.type(), t.data(), t.elements());
-                    float[] x = new float[d.length];
-                    for (int i = 0; i < d.length; i++) x[i] = (float) d[i];
-                    w.put(t.name(), x);
-                }
-            }
+            Map<String, float[]> w = ReferenceDequant.fileWeights(p);
             int[] pos = new int[tokens.length];
             for (int i = 0; i < pos.length; i++) pos[i] = i;
             double[] ref = new ReferenceForward(m.config(), w).logits(tokens, pos)[tokens.length - 1];

@@ -9,14 +9,11 @@ import dev.starattn.engine.GenerationResult;
 import dev.starattn.engine.InferenceEngine;
 import dev.starattn.engine.ProgressListener;
 import dev.starattn.engine.SamplingOptions;
-import dev.starattn.format.TensorRef;
-import dev.starattn.format.gguf.GgufFile;
 import dev.starattn.tensor.GgmlType;
 import dev.starattn.testutil.ReferenceDequant;
 import dev.starattn.testutil.ReferenceForward;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.io.TempDir;
@@ -58,15 +55,9 @@ class GgufForwardTest {
             assertEquals(2, m.config().kvHeads());
             assertEquals(tied, m.config().tiedOutput());
             // Weights as the file holds them: equal to rm.weights() for F32, dequantized otherwise.
-            Map<String, float[]> w = new HashMap<>();
-            try (GgufFile f = GgufFile.open(p)) {
-                for (TensorRef t : f.tensors()) {
-                    double[] d = ReferenceDequant.dequantize(t.type(), t.data(), t.elements());
-                    float[] x = new float[d.length];
-                    for (int i = 0; i < d.length; i++) x[i] = (float) d[i];
-                    if (type == GgmlType.F32) assertTrue(Arrays.equals(x, rm.weights().get(t.name())), t.name());
-                    w.put(t.name(), x);
-                }
+            Map<String, float[]> w = ReferenceDequant.fileWeights(p);
+            if (type == GgmlType.F32) {
+                for (var t : w.entrySet()) assertTrue(Arrays.equals(t.getValue(), rm.weights().get(t.getKey())), t.getKey());
             }
             int[] pos = new int[tokens.length];
             for (int i = 0; i < pos.length; i++) pos[i] = i;

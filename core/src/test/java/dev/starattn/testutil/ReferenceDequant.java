@@ -1,9 +1,14 @@
 package dev.starattn.testutil;
 
+import dev.starattn.format.TensorRef;
+import dev.starattn.format.gguf.GgufFile;
 import dev.starattn.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
 
 /**
  * Slow, obviously-correct dequantization of GGML tensor bytes to double, written straight from
@@ -30,6 +35,20 @@ public final class ReferenceDequant {
 
     private static double bf16(MemorySegment s, long off) {
         return Float.intBitsToFloat((u16le(s, off) & 0xFFFF) << 16);
+    }
+
+    /** Every tensor of a GGUF file, dequantized in double precision then rounded to f32, by name (file order). */
+    public static Map<String, float[]> fileWeights(Path gguf) {
+        Map<String, float[]> w = new LinkedHashMap<>();
+        try (GgufFile f = GgufFile.open(gguf)) {
+            for (TensorRef t : f.tensors()) {
+                double[] d = dequantize(t.type(), t.data(), t.elements());
+                float[] x = new float[d.length];
+                for (int i = 0; i < d.length; i++) x[i] = (float) d[i];
+                w.put(t.name(), x);
+            }
+        }
+        return w;
     }
 
     public static double[] dequantize(GgmlType type, MemorySegment data, long elements) {
