@@ -6,7 +6,7 @@
 set -o pipefail
 G=.gpu
 . $G/java.sh
-JAVA="$JAVA_BIN --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx24g -cp $CP"
+JAVA="$JAVA_BIN --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx24g ${JAVA_OPTS:-} -cp $CP"
 case "$1" in
   attention)
     $JAVA dev.starattn.cuda.CudaAttentionBench "${2:-8192,16384,32768}" "${3:-10}" 2>&1 | grep -v incubator

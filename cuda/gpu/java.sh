@@ -8,3 +8,5 @@ JAVA_BIN=$JRE_DIR/jre/bin/java
 # Classpath: the core/cuda jars, or else the shaded CLI jar (which holds them).
 CP=$(ls $G/lib/*.jar 2>/dev/null | tr '\n' ':')
 [ -n "$CP" ] || CP=$G/cli/starattn.jar
+# Kernels rebuilt on this machine (cuda/build-kernels.sh) come before the jars' copy.
+[ -f cuda/src/main/resources/dev/starattn/cuda/kernels.fatbin ] && CP=cuda/src/main/resources:$CP

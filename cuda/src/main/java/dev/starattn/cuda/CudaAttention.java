@@ -9,49 +9,75 @@ import java.util.List;
  * keys (decode, star phase 2) and the splits merged by log-sum-exp on the GPU; and the LSE merge of
  * partials from several hosts.
  *
- * <p>Two kernels: {@code flash_attn_tc_<hd>} on tensor cores (bf16 cache, head dim 64 or 128, 64
- * query rows per block) for prefill and phase 1, and {@code flash_attn_fwd} in f32 (16 rows per block;
- * any head dim up to 256, f32 or bf16 cache) for decode, where a block of 64 rows would be mostly
- * padding and the memory traffic, not the arithmetic, sets the time.
+ * <p>Prefill and phase 1 (at least {@link #TC_MIN_ROWS} query rows over a bf16 cache, head dim 64 or
+ * 128) run on tensor cores, with one of the {@link TcKernel}s; decode runs {@code flash_attn_fwd} in
+ * f32 (16 rows per block; any head dim up to 256, f32 or bf16 cache), where a block of 64 rows would be
+ * mostly padding and the memory traffic, not the arithmetic, sets the time.
  */
 public final class CudaAttention {
     static final int QT = 16;
     static final int KT = 32;
-    /** The fewest query rows for which the tensor-core kernel is used. */
+    /** The fewest query rows for which a tensor-core kernel is used. */
     static final int TC_MIN_ROWS = 16;
-    /** Query rows per block of the tensor-core kernel by default (64 or 128; the variants are benchmarked). */
-    static final int TC_ROWS = 64;
+
+    /** The tensor-core attention kernels (same contract; compared by CudaAttentionBench). */
+    public enum TcKernel {
+        /** mma.sync, 64 query rows a block (4 warps, two blocks per SM); any GPU from sm_80 on. */
+        MMA_64(64, 128),
+        /** mma.sync, 128 rows a block (8 warps, one block per SM). */
+        MMA_128(128, 256),
+        /** Hopper's wgmma, 128 rows a block (two warpgroups), one block per SM; head dim 128, compute capability 9.0 only. */
+        WGMMA(128, 256),
+        /** The same with two blocks per SM (the compiler holds it to 128 registers a thread). */
+        WGMMA_X2(128, 256);
+
+        final int rows;
+        final int threads;
+
+        TcKernel(int rows, int threads) {
+            this.rows = rows;
+            this.threads = threads;
+        }
+
+        boolean hopper() {
+            return this == WGMMA || this == WGMMA_X2;
+        }
+    }
+
+    static final TcKernel DEFAULT_TC = TcKernel.WGMMA_X2;  // fastest in CudaAttentionBench (BENCHMARKS.md, GPU)
 
     private final CudaDevice dev;
-    private final int tcRows;
+    private final TcKernel tcKernel;
     private long scratch;
     private long scratchBytes;
 
+    /** With the default tensor-core kernel, or the one named by -Dstarattn.cuda.tc (for benchmarks). */
     public CudaAttention(CudaDevice dev) {
-        this(dev, TC_ROWS);
+        this(dev, TcKernel.valueOf(System.getProperty("starattn.cuda.tc", DEFAULT_TC.name())));
     }
 
-    /** With {@code tcRows} (64 or 128) query rows per block of the tensor-core kernel. */
-    public CudaAttention(CudaDevice dev, int tcRows) {
-        if (tcRows != 64 && tcRows != 128) throw new IllegalArgumentException("tensor-core rows per block: 64 or 128, not " + tcRows);
+    public CudaAttention(CudaDevice dev, TcKernel tcKernel) {
         this.dev = dev;
-        this.tcRows = tcRows;
+        this.tcKernel = tcKernel;
     }
 
-    int tcRows() {
-        return tcRows;
+    /** The tensor-core kernel a launch over head dim {@code hd} runs: wgmma only where it exists and fits. */
+    TcKernel tcKernel(int hd) {
+        if (tcKernel.hopper() && (hd != 128 || dev.computeCapability() != 90)) return TcKernel.MMA_64;
+        return tcKernel;
     }
 
     static int smemBytes(int hd) {
         return 4 * (KT * (hd + 1) + KT * hd + QT * hd + KT);
     }
 
-    static int tcSmemBytes(int hd, int rows) {
+    static int tcSmemBytes(int hd, TcKernel k) {
+        if (k.hopper()) return 2 * k.rows * hd + 4 * 2 * 64 * hd + 4 * 2 * 64 + 1024;  // Q, 2 x (K, V), positions, 1 KiB to align
         int ld = hd + 8;
-        return 2 * (rows * ld + 4 * 64 * ld) + 4 * 2 * 64;  // Q, 2 x (K, V) tiles in bf16; 2 x 64 key positions
+        return 2 * (k.rows * ld + 4 * 64 * ld) + 4 * 2 * 64;  // Q, 2 x (K, V) tiles in bf16; 2 x 64 key positions
     }
 
-    /** Whether a launch of {@code rows} queries over {@code kv} goes to the tensor-core kernel. */
+    /** Whether a launch of {@code rows} queries over {@code kv} goes to a tensor-core kernel. */
     static boolean tensorCores(int rows, DeviceKv kv) {
         return kv.bf16 && (kv.headDim == 64 || kv.headDim == 128) && rows >= TC_MIN_ROWS;
     }
@@ -79,7 +105,7 @@ public final class CudaAttention {
         float scale = (float) (1.0 / Math.sqrt(hd));
         int keys = Math.max(0, k1 - k0);
         boolean tc = tensorCores(rows, kv);
-        int rowsPerBlock = tc ? tcRows : QT;
+        int rowsPerBlock = tc ? tcKernel(hd).rows : QT;
         int splits = splits(rows, heads, keys, rowsPerBlock);
         int gx = (rows + rowsPerBlock - 1) / rowsPerBlock;
         if (splits == 1) {
@@ -102,8 +128,14 @@ public final class CudaAttention {
                         float scale, long out, long lse) {
         int hd = kv.headDim;
         if (tc) {
-            String name = "flash_attn_tc_" + hd + (tcRows == 128 ? "_r128" : "");
-            dev.launch(name, gx, heads, splits, 2 * tcRows, tcSmemBytes(hd, tcRows), q, qPos, rows, h, kv.k, kv.v, kv.pos,
+            TcKernel k = tcKernel(hd);
+            String name = switch (k) {
+                case MMA_64 -> "flash_attn_tc_" + hd;
+                case MMA_128 -> "flash_attn_tc_" + hd + "_r128";
+                case WGMMA -> "flash_attn_wg_128";
+                case WGMMA_X2 -> "flash_attn_wg_128_x2";
+            };
+            dev.launch(name, gx, heads, splits, k.threads, tcSmemBytes(hd, k), q, qPos, rows, h, kv.k, kv.v, kv.pos,
                     kv.kvHeads, k0, k1, scale, out, lse);
         } else {
             dev.launch(kv.bf16 ? "flash_attn_fwd_bf16kv" : "flash_attn_fwd", gx, heads, splits, 128, smemBytes(hd), q, qPos, rows, h,

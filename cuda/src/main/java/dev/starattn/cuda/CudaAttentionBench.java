@@ -28,12 +28,14 @@ public final class CudaAttentionBench {
             System.out.printf("device %s; causal, heads %d/%d, head dim %d; median of %d%n", dev.name(), heads, kvHeads, hd, repeats);
             Random rnd = new Random(1);
             for (int n : lengths) {
-                // 64 and 128: the tensor-core kernel's rows per block; 0: the f32 kernel, the slow
-                // baseline, measured once at the shortest length only.
-                for (int variant : new int[] {64, 128, 0}) {
-                    boolean bf16 = variant != 0;
+                // Every tensor-core kernel (null: the f32 kernel, the slow baseline, measured once at
+                // the shortest length only).
+                java.util.List<CudaAttention.TcKernel> variants = new java.util.ArrayList<>(java.util.List.of(CudaAttention.TcKernel.values()));
+                variants.add(null);
+                for (CudaAttention.TcKernel variant : variants) {
+                    boolean bf16 = variant != null;
                     if (!bf16 && n != lengths[0]) continue;
-                    CudaAttention att = new CudaAttention(dev, bf16 ? variant : 64);
+                    CudaAttention att = bf16 ? new CudaAttention(dev, variant) : new CudaAttention(dev);
                     int reps = bf16 ? repeats : 1;
                     float[] k = CudaSelfCheck.randn(rnd, n * kvHeads * hd), v = CudaSelfCheck.randn(rnd, n * kvHeads * hd);
                     int[] pos = CudaSelfCheck.range(0, n);
@@ -49,7 +51,7 @@ public final class CudaAttentionBench {
                         float med = ms[reps / 2];
                         double flops = 4.0 * hd * heads * ((double) n * (n + 1) / 2);
                         System.out.printf("ATTN %-40s N=%6d  %9.3f ms  %7.1f TFLOP/s%n",
-                                bf16 ? "ours, tensor cores, " + variant + " rows/block" : "ours, f32 kernel (f32 KV)", n, med, flops / med / 1e9);
+                                bf16 ? "ours, tensor cores, " + att.tcKernel(hd) : "ours, f32 kernel (f32 KV)", n, med, flops / med / 1e9);
                         for (long p : new long[] {dq, dp, out, lse}) dev.free(p);
                     }
                     att.close();

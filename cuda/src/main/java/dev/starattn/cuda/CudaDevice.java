@@ -21,10 +21,10 @@ import java.util.Map;
 public final class CudaDevice implements AutoCloseable {
     private static final String[] KERNELS = {"embed_bf16", "rmsnorm_bf16", "add_bias", "rope", "swiglu_bf16", "f32_to_bf16",
             "dequant_q8_0_bf16", "fill_normal_bf16", "kv_append", "kv_append_bf16", "flash_attn_fwd", "flash_attn_fwd_bf16kv", "flash_attn_tc_64",
-            "flash_attn_tc_128", "flash_attn_tc_64_r128", "flash_attn_tc_128_r128", "lse_merge"};
+            "flash_attn_tc_128", "flash_attn_tc_64_r128", "flash_attn_tc_128_r128", "flash_attn_wg_128", "flash_attn_wg_128_x2", "lse_merge"};
     /** Kernels whose dynamic shared memory may exceed the default 48 KiB. */
     private static final String[] BIG_SMEM = {"flash_attn_fwd", "flash_attn_fwd_bf16kv", "flash_attn_tc_64", "flash_attn_tc_128",
-            "flash_attn_tc_64_r128", "flash_attn_tc_128_r128"};
+            "flash_attn_tc_64_r128", "flash_attn_tc_128_r128", "flash_attn_wg_128", "flash_attn_wg_128_x2"};
     static final int MAX_ATTN_SMEM = 160 * 1024;  // Hopper allows 227 KiB per block
 
     private final CudaDriver drv;
@@ -38,6 +38,7 @@ public final class CudaDevice implements AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final MemorySegment one, zero;
     private final int smCount;
+    private final int computeCapability;
     private boolean closed;
 
     private CudaDevice(int ordinal) {
@@ -58,6 +59,10 @@ public final class CudaDevice implements AutoCloseable {
             MemorySegment attr = a.allocate(JAVA_INT);
             drv.check((int) drv.cuDeviceGetAttribute.invokeExact(attr, 16, device), "cuDeviceGetAttribute"); // MULTIPROCESSOR_COUNT
             smCount = attr.get(JAVA_INT, 0);
+            drv.check((int) drv.cuDeviceGetAttribute.invokeExact(attr, 75, device), "cuDeviceGetAttribute"); // COMPUTE_CAPABILITY_MAJOR
+            int major = attr.get(JAVA_INT, 0);
+            drv.check((int) drv.cuDeviceGetAttribute.invokeExact(attr, 76, device), "cuDeviceGetAttribute"); // COMPUTE_CAPABILITY_MINOR
+            computeCapability = 10 * major + attr.get(JAVA_INT, 0);
             MemorySegment pctx = a.allocate(ADDRESS);
             drv.check((int) drv.cuDevicePrimaryCtxRetain.invokeExact(pctx, device), "cuDevicePrimaryCtxRetain");
             ctx = pctx.get(ADDRESS, 0);
@@ -147,6 +152,11 @@ public final class CudaDevice implements AutoCloseable {
 
     public int multiprocessors() {
         return smCount;
+    }
+
+    /** Compute capability as 10 * major + minor (90 for Hopper). */
+    public int computeCapability() {
+        return computeCapability;
     }
 
     public void makeCurrent() {

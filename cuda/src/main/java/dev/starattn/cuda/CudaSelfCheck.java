@@ -141,12 +141,11 @@ public final class CudaSelfCheck {
      * position), rows not a multiple of the 64-row tile, scattered positions and key splits.
      */
     public void attentionTensorCores() {
-        attentionTensorCores(64);
-        attentionTensorCores(128);
+        for (CudaAttention.TcKernel k : CudaAttention.TcKernel.values()) attentionTensorCores(k);
     }
 
-    void attentionTensorCores(int tcRows) {
-        CudaAttention att = new CudaAttention(dev, tcRows);
+    void attentionTensorCores(CudaAttention.TcKernel tcKernel) {
+        CudaAttention att = new CudaAttention(dev, tcKernel);
         Random rnd = new Random(17);
         // rows, keys, heads, kvHeads, hd, kind (0 causal prefill, 1 star phase 1, 2 scattered, queries late)
         int[][] shapes = {{64, 64, 4, 2, 128, 0}, {200, 200, 8, 2, 128, 0}, {1000, 1000, 4, 1, 64, 0}, {333, 333, 8, 8, 64, 0},
@@ -178,8 +177,8 @@ public final class CudaSelfCheck {
             boolean tc = CudaAttention.tensorCores(rows, gpu);
             String shape = String.format("rows=%d keys=%d heads=%d/%d hd=%d %s splits=%d", rows, keys, heads, kvh, hd,
                     new String[] {"causal", "anchor+block", "scattered"}[kind],
-                    att.splits(rows, heads, keys, tc ? tcRows : CudaAttention.QT));
-            String kernel = tc ? "bf16 kv, tensor cores (" + tcRows + " rows): " : "bf16 kv, f32 kernel: ";
+                    att.splits(rows, heads, keys, tc ? att.tcKernel(hd).rows : CudaAttention.QT));
+            String kernel = tc ? "bf16 kv, tensor cores (" + att.tcKernel(hd) + "): " : "bf16 kv, f32 kernel: ";
             add(kernel + "out " + shape, pg.out(), pc.out(), pc.out().length, 2e-2, "");
             add(kernel + "lse " + shape, pg.lse(), pc.lse(), pc.lse().length, 1e-4, "");
             gpu.close();
