@@ -111,6 +111,9 @@ def main():
     ap.add_argument("--log-every", type=int, default=25)
     ap.add_argument("--eval-lengths", default="4096,16384")
     ap.add_argument("--eval-n", type=int, default=25)
+    ap.add_argument("--eval-first", type=int, default=0, help="first held-out sample index (a later range is a fresh set)")
+    ap.add_argument("--average-gguf", action="append", default=[],
+                    help="F16 GGUF(s) of the same shape averaged uniformly with --init-gguf (checkpoint averaging)")
     ap.add_argument("--eval-group", type=int, default=2, help="sample indices decoded together (x tasks)")
     ap.add_argument("--eval-text-n", default="4096:25,16384:6", help="samples per length whose texts are stored")
     ap.add_argument("--eval-tasks", default="niah_single_1,niah_single_2,niah_single_3,niah_multikey_1,niah_multikey_2,niah_multikey_3,niah_multivalue,niah_multiquery,vt,cwe,fwe")
@@ -152,8 +155,14 @@ def main():
         _, tens = E.read_gguf(args.init_gguf)
         inv = {E.gguf_name(k): k for k in model.state_dict()}
         sd = {inv[n]: torch.from_numpy(np.ascontiguousarray(a)) for n, (a, gt, dims) in tens.items()}
+        if args.average_gguf:
+            for extra in args.average_gguf:
+                _, t2 = E.read_gguf(extra)
+                for n, (a, gt, dims) in t2.items():
+                    sd[inv[n]] = sd[inv[n]] + torch.from_numpy(np.ascontiguousarray(a))
+            sd = {k: v / (1 + len(args.average_gguf)) for k, v in sd.items()}
         model.load_state_dict(sd, strict=True)
-        log("initialised from", args.init_gguf)
+        log("initialised from", args.init_gguf, *(["averaged with"] + args.average_gguf if args.average_gguf else []))
     log("config", json.dumps(cfg.to_dict()), "params %.2fM" % (model.n_params() / 1e6))
     decay = [p for n, p in model.named_parameters() if p.ndim == 2 and "tok_emb" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim == 2 and "tok_emb" not in n)]
@@ -169,8 +178,8 @@ def main():
     next_req = 0
     t_train0 = time.time()
 
-    def elapsed_frac():
-        return (time.time() - t_train0) / args.train_seconds
+    def elapsed_frac():  # --train-seconds 0: no training (export and evaluate the initial weights)
+        return (time.time() - t_train0) / args.train_seconds if args.train_seconds > 0 else 1.0
 
     def issue():
         nonlocal next_req
@@ -271,7 +280,8 @@ def main():
     res_q.cancel_join_thread()
     for pr in procs:
         pr.terminate()
-    del logits, ce, loss
+    if step > 0:
+        del logits, ce, loss
     if on_cuda:
         torch.cuda.empty_cache()
 
@@ -313,9 +323,10 @@ def main():
     lengths = [int(x) for x in args.eval_lengths.split(",") if x]
     text_n = {int(a): int(b) for a, b in (x.split(":") for x in args.eval_text_n.split(",") if x)}
     groups = []  # each group: list of (task, L, i), decoded together
-    for i0 in range(0, args.eval_n, args.eval_group):
+    last = args.eval_first + args.eval_n
+    for i0 in range(args.eval_first, last, args.eval_group):
         for L in lengths:
-            groups.append([(t, L, i) for i in range(i0, min(args.eval_n, i0 + args.eval_group)) for t in eval_tasks])
+            groups.append([(t, L, i) for i in range(i0, min(last, i0 + args.eval_group)) for t in eval_tasks])
     if args.extra_eval:
         Lx, nx, tx = args.extra_eval.split(":")
         for i0 in range(0, int(nx), args.eval_group):
