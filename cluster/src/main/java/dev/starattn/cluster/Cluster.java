@@ -109,7 +109,8 @@ public final class Cluster implements AutoCloseable {
         ManagedChannel ch = b.build();
         channels.add(ch);
         var stub = ContextHostServiceGrpc.newBlockingStub(ch);
-        RemoteContextHost h = new RemoteContextHost(this, addr, stub, ContextHostServiceGrpc.newFutureStub(ch), options,
+        RemoteContextHost h = new RemoteContextHost(this, addr, stub, ContextHostServiceGrpc.newFutureStub(ch),
+                ContextHostServiceGrpc.newStub(ch), options,
                 config.heads(), config.headDim());
         hosts.add(h);
         channelOf.put(h, ch);

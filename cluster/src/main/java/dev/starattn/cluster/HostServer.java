@@ -36,6 +36,7 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.netty.GrpcSslContexts;
 import io.grpc.netty.NettyServerBuilder;
+import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.netty.handler.ssl.ClientAuth;
 import io.netty.handler.ssl.SslContextBuilder;
@@ -89,6 +90,7 @@ public final class HostServer implements AutoCloseable {
     private final dev.starattn.engine.BlockCache blockCache;
     private final Map<String, Session> sessions = new LinkedHashMap<>();
     private final AtomicLong encodeCalls = new AtomicLong();
+    private final AtomicLong attendStreams = new AtomicLong();
     private final ScheduledExecutorService reaper;
     private final Server server;
     private volatile IntConsumer attendHook = NO_HOOK;
@@ -203,6 +205,11 @@ public final class HostServer implements AutoCloseable {
     /** Phase-1 encodes actually computed (reuses of a session not counted). */
     public long encodeCalls() {
         return encodeCalls.get();
+    }
+
+    /** Phase-2 streams ({@code AttendStream}) opened since start. */
+    public long attendStreams() {
+        return attendStreams.get();
     }
 
     public int sessions() {
@@ -663,27 +670,139 @@ public final class HostServer implements AutoCloseable {
         @Override
         public void attend(AttendRequest req, StreamObserver<AttendReply> obs) {
             Session s;
-            synchronized (sessions) {
-                s = sessions.get(req.getSessionId());
-                if (s == null || !s.ready) {
-                    obs.onError(error(Status.NOT_FOUND, "session " + req.getSessionId() + " does not exist on this host"
-                            + " (it expired, was released, or the host restarted)"));
+            try {
+                s = acquire(req);
+            } catch (StatusRuntimeException e) {
+                obs.onError(e);
+                return;
+            }
+            Runnable work = () -> {
+                AttendReply r;
+                try {
+                    r = attendNow(s, req);
+                } catch (Throwable t) {
+                    obs.onError(toStatus(t).asRuntimeException());
                     return;
+                }
+                obs.onNext(r);
+                obs.onCompleted();
+            };
+            if (inline(s, req)) work.run();
+            else if (!offload(obs, work)) release(s);
+        }
+
+        /**
+         * Phase 2 over one stream: each request is answered by one reply with its seq; a failed
+         * request is answered in-band and the stream stays open. Flow control: the next request is
+         * read only after the previous one is answered (one request in flight per stream, so a
+         * client that sends ahead is held back by HTTP/2's window, not by memory here). Small
+         * requests are answered on the transport thread that read them, larger ones on the worker
+         * pool in the stream's context (a cancelled stream is seen by the work).
+         */
+        @Override
+        public StreamObserver<AttendRequest> attendStream(StreamObserver<AttendReply> out) {
+            ServerCallStreamObserver<AttendReply> obs = (ServerCallStreamObserver<AttendReply>) out;
+            attendStreams.incrementAndGet();
+            obs.disableAutoRequest();
+            // A reply after the client cancelled (it gave up on a request) is dropped, not an error.
+            obs.setOnCancelHandler(() -> {});
+            Object lock = new Object();
+            boolean[] state = new boolean[2]; // [0]: a request is being answered, [1]: the client half-closed
+            obs.request(1);
+            return new StreamObserver<>() {
+                @Override
+                public void onNext(AttendRequest req) {
+                    synchronized (lock) {
+                        state[0] = true;
+                    }
+                    Session s;
+                    try {
+                        s = acquire(req);
+                    } catch (StatusRuntimeException e) {
+                        answer(failed(req.getSeq(), e.getStatus()));
+                        return;
+                    }
+                    Runnable work = () -> {
+                        AttendReply r;
+                        try {
+                            r = attendNow(s, req).toBuilder().setSeq(req.getSeq()).build();
+                        } catch (Throwable t) {
+                            r = failed(req.getSeq(), toStatus(t));
+                        }
+                        answer(r);
+                    };
+                    if (inline(s, req)) {
+                        work.run();
+                    } else {
+                        try {
+                            worker.execute(Context.current().wrap(work));
+                        } catch (RejectedExecutionException e) {
+                            release(s);
+                            answer(failed(req.getSeq(), Status.UNAVAILABLE.withDescription("the host is shutting down")));
+                        }
+                    }
+                }
+
+                private void answer(AttendReply r) {
+                    boolean end;
+                    synchronized (lock) {
+                        state[0] = false;
+                        end = state[1];
+                        obs.onNext(r);
+                        if (end) obs.onCompleted();
+                    }
+                    if (!end) obs.request(1);
+                }
+
+                @Override
+                public void onError(Throwable t) {
+                    // The client cancelled or the connection broke: work in flight sees its context cancelled.
+                }
+
+                @Override
+                public void onCompleted() {
+                    synchronized (lock) {
+                        state[1] = true;
+                        if (!state[0]) obs.onCompleted();
+                    }
+                }
+            };
+        }
+
+        private static AttendReply failed(long seq, Status st) {
+            return AttendReply.newBuilder().setSeq(seq).setErrorCode(st.getCode().value())
+                    .setError(st.getDescription() == null ? "" : st.getDescription()).build();
+        }
+
+        /** The request's session, marked in use; NOT_FOUND when it is not (or not yet) there. */
+        private Session acquire(AttendRequest req) {
+            synchronized (sessions) {
+                Session s = sessions.get(req.getSessionId());
+                if (s == null || !s.ready) {
+                    throw error(Status.NOT_FOUND, "session " + req.getSessionId() + " does not exist on this host"
+                            + " (it expired, was released, or the host restarted)");
                 }
                 s.inFlight++;
                 s.lastUsed = System.nanoTime();
-            }
-            long work = (long) Math.max(0, req.getRows()) * s.host.kvTokens() * model.config().qDim();
-            if (work <= INLINE_ATTEND_WORK && attendHook == NO_HOOK) {
-                attendNow(s, req, obs);
-            } else if (!offload(obs, () -> attendNow(s, req, obs))) {
-                synchronized (sessions) {
-                    s.inFlight--;
-                }
+                return s;
             }
         }
 
-        private void attendNow(Session s, AttendRequest req, StreamObserver<AttendReply> obs) {
+        private void release(Session s) {
+            synchronized (sessions) {
+                s.inFlight--;
+                s.lastUsed = System.nanoTime();
+            }
+        }
+
+        /** True when the request is answered on the transport thread (see {@link #INLINE_ATTEND_WORK}). */
+        private boolean inline(Session s, AttendRequest req) {
+            long work = (long) Math.max(0, req.getRows()) * s.host.kvTokens() * model.config().qDim();
+            return work <= INLINE_ATTEND_WORK && attendHook == NO_HOOK;
+        }
+
+        /** One phase-2 request answered; releases the session's in-use mark whatever happens. */
+        private AttendReply attendNow(Session s, AttendRequest req) {
             try {
                 attendHook.accept(req.getLayer());
                 LlamaConfig c = model.config();
@@ -699,21 +818,15 @@ public final class HostServer implements AutoCloseable {
                 Partial p = s.host.attend(req.getLayer(), q, rows, ints(req.getQPosList()));
                 long nanos = System.nanoTime() - t0;
                 Wire w = req.getWire() == Wire.BF16 ? Wire.BF16 : Wire.F32;
-                obs.onNext(AttendReply.newBuilder()
+                return AttendReply.newBuilder()
                         .setRows(p.rows()).setHeads(p.heads()).setHeadDim(p.headDim())
                         .setOut(WireCodec.encode(p.out(), w))
                         .setLse(WireCodec.f32(p.lse()))
                         .setPairs(p.pairs())
                         .setNanos(nanos)
-                        .build());
-                obs.onCompleted();
-            } catch (Throwable t) {
-                obs.onError(toStatus(t).asRuntimeException());
+                        .build();
             } finally {
-                synchronized (sessions) {
-                    s.inFlight--;
-                    s.lastUsed = System.nanoTime();
-                }
+                release(s);
             }
         }
 

@@ -1,6 +1,5 @@
 package dev.starattn.cluster;
 
-import com.google.common.util.concurrent.ListenableFuture;
 import dev.starattn.attention.KvType;
 import dev.starattn.attention.Partial;
 import dev.starattn.cluster.proto.AttendReply;
@@ -20,6 +19,8 @@ import dev.starattn.engine.ProgressListener;
 import io.grpc.Context;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
 import java.nio.ByteBuffer;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -27,7 +28,10 @@ import java.util.HexFormat;
 import java.util.Iterator;
 import java.util.List;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -42,6 +46,8 @@ public final class RemoteContextHost implements ContextHost {
     private final ContextHostServiceGrpc.ContextHostServiceBlockingStub stub;
     /** Phase 2: answers are handled on the transport thread ({@link #startAttend}). */
     private final ContextHostServiceGrpc.ContextHostServiceFutureStub futureStub;
+    /** Phase 2 over a stream ({@link Phase2Stream}); answers handled on the transport thread. */
+    private final ContextHostServiceGrpc.ContextHostServiceStub asyncStub;
     private final ClusterOptions options;
     private final HostStats stats;
     private final int heads, headDim;
@@ -58,11 +64,13 @@ public final class RemoteContextHost implements ContextHost {
     private KvType encodedK = KvType.F32, encodedV = KvType.F32;
 
     RemoteContextHost(Cluster cluster, String address, ContextHostServiceGrpc.ContextHostServiceBlockingStub stub,
-                      ContextHostServiceGrpc.ContextHostServiceFutureStub futureStub, ClusterOptions options, int heads, int headDim) {
+                      ContextHostServiceGrpc.ContextHostServiceFutureStub futureStub, ContextHostServiceGrpc.ContextHostServiceStub asyncStub,
+                      ClusterOptions options, int heads, int headDim) {
         this.cluster = cluster;
         this.address = address;
         this.stub = stub;
         this.futureStub = futureStub.withExecutor(Runnable::run);
+        this.asyncStub = asyncStub.withExecutor(Runnable::run);
         this.options = options;
         this.stats = new HostStats(address);
         this.heads = heads;
@@ -287,7 +295,10 @@ public final class RemoteContextHost implements ContextHost {
     /**
      * Sends the layer's queries and returns at once; {@link PendingPartial#await} waits for the
      * answer (the call's deadline bounds the wait). The answer is taken on the transport thread
-     * (the call's executor is direct), which wakes the waiting query host without another hop.
+     * (the call's executor is direct), which completes a future and so wakes the waiting query
+     * host without another hop. With {@link ClusterOptions.Phase2Rpc#STREAM} the query travels on
+     * this host's phase-2 stream (opened on first use, kept until the session is cleared or the
+     * stream breaks); with {@code UNARY}, as one {@code Attend} call of its own.
      */
     @Override
     public PendingPartial startAttend(int layer, float[] q, int rows, int[] qPos) {
@@ -312,22 +323,16 @@ public final class RemoteContextHost implements ContextHost {
                 return partial(r, rows, wire);
             };
         }
-        ListenableFuture<AttendReply> f = futureStub.withDeadlineAfter(options.callTimeout().toMillis(), TimeUnit.MILLISECONDS).attend(req);
+        long deadline = System.nanoTime() + options.callTimeout().toNanos();
+        Future<AttendReply> f = send(req);
         return new PendingPartial() {
             @Override
             public Partial await() {
                 AttendReply r;
                 try {
-                    r = f.get();
-                } catch (ExecutionException e) {
-                    if (!(e.getCause() instanceof StatusRuntimeException sre)) {
-                        throw new IllegalStateException("context host " + address + " failed: " + e.getCause(), e.getCause());
-                    }
-                    r = recover(sre, id, req);
-                } catch (InterruptedException e) {
-                    f.cancel(true);
-                    Thread.currentThread().interrupt();
-                    throw new IllegalStateException("interrupted while waiting for context host " + address, e);
+                    r = waitFor(f, deadline);
+                } catch (StatusRuntimeException e) {
+                    r = recover(e, id, req);
                 }
                 return partial(r, rows, wire);
             }
@@ -337,6 +342,142 @@ public final class RemoteContextHost implements ContextHost {
                 f.cancel(true);
             }
         };
+    }
+
+    /** Sends one phase-2 request on the stream or as a unary call; its answer completes the future on the transport thread. */
+    private Future<AttendReply> send(AttendRequest req) {
+        if (options.phase2() == ClusterOptions.Phase2Rpc.UNARY) {
+            return futureStub.withDeadlineAfter(options.callTimeout().toMillis(), TimeUnit.MILLISECONDS).attend(req);
+        }
+        Phase2Stream s = phase2Stream;
+        if (s == null || s.broken != null) {
+            synchronized (this) {
+                s = phase2Stream;
+                if (s == null || s.broken != null) phase2Stream = s = new Phase2Stream();
+            }
+        }
+        return s.send(req);
+    }
+
+    /**
+     * Waits for an answer until {@code deadline} (System.nanoTime); a failure becomes the call's
+     * {@link StatusRuntimeException}. On the stream, the deadline is enforced here: when it
+     * passes, the stream is cancelled (the host sees its work cancelled) and the next request opens
+     * a new one.
+     */
+    private AttendReply waitFor(Future<AttendReply> f, long deadline) {
+        try {
+            AttendReply r = f.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            if (r.getErrorCode() != 0) {
+                throw Status.fromCodeValue(r.getErrorCode()).withDescription(r.getError().isEmpty() ? null : r.getError())
+                        .asRuntimeException();
+            }
+            return r;
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof StatusRuntimeException sre) throw sre;
+            throw new IllegalStateException("context host " + address + " failed: " + e.getCause(), e.getCause());
+        } catch (TimeoutException e) {
+            f.cancel(true);
+            Phase2Stream s = phase2Stream;
+            if (s != null) s.cancel("no answer within the phase-2 deadline");
+            throw Status.DEADLINE_EXCEEDED.withDescription("no answer within the deadline").asRuntimeException();
+        } catch (InterruptedException e) {
+            f.cancel(true);
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for context host " + address, e);
+        } catch (java.util.concurrent.CancellationException e) {
+            throw new IllegalStateException("context host " + address + " failed: the phase-2 call was cancelled", e);
+        }
+    }
+
+    /** This host's phase-2 stream, or null before the first request (and after it broke or was closed). */
+    private volatile Phase2Stream phase2Stream;
+
+    /**
+     * One {@code AttendStream}: requests carry a seq, answers complete the future of their seq on
+     * the transport thread. A stream that ends (the host died, the client cancelled it after a
+     * deadline) fails every request still waiting on it and is replaced by the next request.
+     */
+    private final class Phase2Stream implements ClientResponseObserver<AttendRequest, AttendReply> {
+        private final java.util.Map<Long, CompletableFuture<AttendReply>> waiting = new java.util.concurrent.ConcurrentHashMap<>();
+        private final java.util.concurrent.atomic.AtomicLong seq = new java.util.concurrent.atomic.AtomicLong();
+        private ClientCallStreamObserver<AttendRequest> requests;
+        volatile Throwable broken;
+
+        Phase2Stream() {
+            asyncStub.attendStream(this);
+        }
+
+        @Override
+        public void beforeStart(ClientCallStreamObserver<AttendRequest> r) {
+            this.requests = r;
+        }
+
+        Future<AttendReply> send(AttendRequest req) {
+            long n = seq.incrementAndGet();
+            CompletableFuture<AttendReply> f = new CompletableFuture<>();
+            waiting.put(n, f);
+            f.whenComplete((r, t) -> waiting.remove(n, f)); // also when the query host gives up on it
+            synchronized (this) {
+                if (broken == null) requests.onNext(req.toBuilder().setSeq(n).build());
+            }
+            Throwable b = broken;
+            if (b != null) f.completeExceptionally(b);
+            return f;
+        }
+
+        @Override
+        public void onNext(AttendReply r) {
+            CompletableFuture<AttendReply> f = waiting.get(r.getSeq());
+            if (f != null) f.complete(r);
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            end(t instanceof StatusRuntimeException ? t : Status.fromThrowable(t).asRuntimeException());
+        }
+
+        @Override
+        public void onCompleted() {
+            end(Status.UNAVAILABLE.withDescription("the host ended the phase-2 stream").asRuntimeException());
+        }
+
+        private void end(Throwable t) {
+            synchronized (this) {
+                if (broken == null) broken = t;
+            }
+            for (CompletableFuture<AttendReply> f : waiting.values()) f.completeExceptionally(t);
+        }
+
+        /** Gives up on the stream: the host sees it cancelled; requests still waiting fail. */
+        void cancel(String why) {
+            synchronized (this) {
+                if (broken != null) return;
+                broken = Status.CANCELLED.withDescription(why).asRuntimeException();
+                requests.cancel(why, null);
+            }
+            end(broken);
+        }
+
+        /** Ends the stream normally (the session is done). */
+        void close() {
+            synchronized (this) {
+                if (broken != null) return;
+                broken = Status.CANCELLED.withDescription("the phase-2 stream was closed").asRuntimeException();
+                requests.onCompleted();
+            }
+            end(broken);
+        }
+    }
+
+    /** Closes the phase-2 stream, if one is open (the session it served is done). */
+    private void closeStream() {
+        Phase2Stream s;
+        synchronized (this) {
+            s = phase2Stream;
+            phase2Stream = null;
+        }
+        if (s != null) s.close();
     }
 
     /** A failed phase-2 call: a host that lost the session (restart, expiry) is sent its blocks again and asked once more. */
@@ -378,8 +519,10 @@ public final class RemoteContextHost implements ContextHost {
         return (long) p.out().length * (options.wire() == Wire.BF16 ? 2 : Float.BYTES) + (long) p.lse().length * Float.BYTES;
     }
 
+    /** One phase-2 request, waited for within the call deadline. */
     private AttendReply call(AttendRequest req) {
-        return stub.withDeadlineAfter(options.callTimeout().toMillis(), TimeUnit.MILLISECONDS).attend(req);
+        long deadline = System.nanoTime() + options.callTimeout().toNanos();
+        return waitFor(send(req), deadline);
     }
 
     @Override
@@ -395,6 +538,7 @@ public final class RemoteContextHost implements ContextHost {
     /** Frees this host's session (best effort: a host that is gone frees it when it restarts or by its TTL). */
     @Override
     public void clear() {
+        closeStream();
         String id = sessionId;
         sessionId = null;
         blocks = null;
@@ -412,6 +556,7 @@ public final class RemoteContextHost implements ContextHost {
 
     /** Forgets the session here without asking the host (a named session kept for later requests). */
     public void detach() {
+        closeStream();
         sessionId = null;
         blocks = null;
         hash = null;

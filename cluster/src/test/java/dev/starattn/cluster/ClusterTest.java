@@ -209,6 +209,66 @@ class ClusterTest extends ClusterFixture {
         assertEquals(1, again.encodeCalls());
     }
 
+    /** Phase 2 travels on one stream per host, opened once and kept for every layer, token and query; unary gives the same answer. */
+    @Test
+    void phase2StreamIsOpenedOncePerHostAndAnswersAsUnaryCalls() {
+        LoadedModel client = load(modelFile);
+        HostServer s1 = host(), s2 = host();
+        GenerationResult ref = reference(client, 3);
+        Cluster c = connect(client, fast(), s1, s2);
+        InferenceEngine e = new InferenceEngine(client.model(), EngineOptions.of(AttentionMode.STAR, 3), c.hosts());
+        EncodedContext ctx = e.encode(context, ProgressListener.NONE);
+        assertArrayEquals(ref.tokens(), run(e, ctx).tokens());
+        assertArrayEquals(ref.tokens(), run(e, ctx).tokens());
+        assertEquals(1, s1.attendStreams(), "2 queries x 6 steps x 2 layers on one stream");
+        assertEquals(1, s2.attendStreams());
+        ctx.release();
+        Cluster u = connect(client, fast().withPhase2(ClusterOptions.Phase2Rpc.UNARY), s1, s2);
+        GenerationResult r = run(new InferenceEngine(client.model(), EngineOptions.of(AttentionMode.STAR, 3), u.hosts()));
+        assertArrayEquals(ref.tokens(), r.tokens());
+        assertEquals(0, maxDiff(ref.firstLogits(), r.firstLogits()), 1e-5f);
+        assertEquals(1, s1.attendStreams(), "unary calls open no stream");
+    }
+
+    /**
+     * On the stream the client enforces each request's deadline: a host that stops answering fails
+     * the request in time naming it, its stream is cancelled (the host's work sees the
+     * cancellation), and the next request opens a new stream. Unary calls fail alike.
+     */
+    @Test
+    void aHungHostFailsTheRequestAtTheDeadlineAndItsStreamIsCancelled() throws Exception {
+        LoadedModel client = load(modelFile);
+        HostServer s1 = host(), s2 = host();
+        GenerationResult ref = reference(client, 3);
+        for (ClusterOptions.Phase2Rpc rpc : ClusterOptions.Phase2Rpc.values()) {
+            Cluster c = connect(client, fast().withTimeouts(Duration.ofMillis(800), Duration.ofSeconds(20)).withPhase2(rpc), s1, s2);
+            InferenceEngine e = new InferenceEngine(client.model(), EngineOptions.of(AttentionMode.STAR, 3), c.hosts());
+            EncodedContext ctx = e.encode(context, ProgressListener.NONE);
+            java.util.concurrent.CountDownLatch cancelled = new java.util.concurrent.CountDownLatch(1);
+            s1.onAttend(layer -> {
+                long end = System.nanoTime() + 5_000_000_000L;
+                while (System.nanoTime() < end) {
+                    if (io.grpc.Context.current().isCancelled()) {
+                        cancelled.countDown();
+                        return;
+                    }
+                    sleep(10);
+                }
+            });
+            long t0 = System.nanoTime();
+            IllegalStateException hung = assertThrows(IllegalStateException.class, () -> run(e, ctx));
+            long ms = (System.nanoTime() - t0) / 1_000_000;
+            assertTrue(hung.getMessage().contains("context host " + addr(s1) + " failed: no answer within the 0.8 s deadline during phase 2"),
+                    rpc + ": " + hung.getMessage());
+            assertTrue(ms < 2500, rpc + ": failed after " + ms + " ms");
+            assertTrue(cancelled.await(3, java.util.concurrent.TimeUnit.SECONDS), rpc + ": the host's work did not see the cancellation");
+            s1.onAttend(null);
+            assertArrayEquals(ref.tokens(), run(e, ctx).tokens(), rpc + ": the next request works");
+            ctx.release();
+        }
+        assertEquals(2, s1.attendStreams(), "the cancelled stream was replaced by a new one");
+    }
+
     @Test
     void aHostKilledInPhase1FailsTheRequestAndCancelsTheOthers() throws Exception {
         LoadedModel client = load(modelFile);

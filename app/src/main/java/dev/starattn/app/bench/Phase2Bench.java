@@ -68,6 +68,10 @@ public final class Phase2Bench implements Callable<Integer> {
     @Option(names = "--processes", description = "Run the gRPC hosts as OS processes ('starattn host --port 0', one JVM each) instead of servers in this JVM.")
     boolean processes;
 
+    @Option(names = "--rpc", defaultValue = "stream,unary", split = ",",
+            description = "Phase-2 RPCs to time over gRPC, each its own client on the same hosts: stream (one long-lived stream per host), unary (one call per host and layer) (default: ${DEFAULT-VALUE}).")
+    List<String> rpcs;
+
     @Option(names = "--json", description = "Write the figures as JSON to this file.")
     Path json;
 
@@ -75,6 +79,21 @@ public final class Phase2Bench implements Callable<Integer> {
     record Samples(double[] layerRoundTrip, double[] token, double[] remoteCompute) {
         Samples(int n) {
             this(new double[n], new double[n], new double[n]);
+        }
+    }
+
+    /** One way of running phase 2: its engine, its encoded context, its samples. */
+    static final class Path2 {
+        final String name;
+        final InferenceEngine engine;
+        final ClusterOptions.Phase2Rpc rpc;
+        EncodedContext enc;
+        Samples samples;
+
+        Path2(String name, InferenceEngine engine, ClusterOptions.Phase2Rpc rpc) {
+            this.name = name;
+            this.engine = engine;
+            this.rpc = rpc;
         }
     }
 
@@ -100,7 +119,12 @@ public final class Phase2Bench implements Callable<Integer> {
         List<HostServer> servers = new ArrayList<>();
         List<HostProcess> procs = new ArrayList<>();
         Path logs = processes ? Files.createTempDirectory("starattn-phase2-bench") : null;
-        Cluster cluster = null;
+        List<ClusterOptions.Phase2Rpc> kinds = new ArrayList<>();
+        for (String x : rpcs) {
+            ClusterOptions.Phase2Rpc k = ClusterOptions.Phase2Rpc.parse(x.strip());
+            if (!kinds.contains(k)) kinds.add(k);
+        }
+        List<Cluster> clusters = new ArrayList<>();
         try (LoadedModel m = BenchModels.load(model, random, weights)) {
             var cfg = m.config();
             int[] ctx = new Random(n).ints(n, 3, cfg.vocabSize()).toArray();
@@ -141,46 +165,50 @@ public final class Phase2Bench implements Callable<Integer> {
                     addrs.add("127.0.0.1:" + s.port());
                 }
             }
-            cluster = Cluster.connect(addrs, m, ClusterOptions.defaults().withWire(w));
-            InferenceEngine grpc = new InferenceEngine(m.model(), o, cluster.hosts());
+            // One path per phase-2 RPC, each a client of its own (own channels, own sessions) on the same hosts.
+            List<Path2> paths = new ArrayList<>();
+            paths.add(new Path2("embedded (" + hosts + " in-process hosts)", embedded, null));
+            for (ClusterOptions.Phase2Rpc k : kinds) {
+                Cluster c = Cluster.connect(addrs, m, ClusterOptions.defaults().withWire(w).withPhase2(k));
+                clusters.add(c);
+                paths.add(new Path2("gRPC " + k.cliName() + " (" + (hosts - 1) + (processes ? " host processes" : " servers in this JVM")
+                        + " + query host)", new InferenceEngine(m.model(), o, c.hosts()), k));
+            }
             System.err.println("phase 1 (embedded, then gRPC), once untimed to warm up, then timed ...");
-            embedded.encode(ctx, ProgressListener.NONE).release();
-            grpc.encode(ctx, ProgressListener.NONE).release();
-            EncodedContext encEmbedded = embedded.encode(ctx, ProgressListener.NONE);
-            EncodedContext encGrpc = grpc.encode(ctx, ProgressListener.NONE);
+            for (Path2 p : paths) p.engine.encode(ctx, ProgressListener.NONE).release();
+            for (Path2 p : paths) p.enc = p.engine.encode(ctx, ProgressListener.NONE);
+            EncodedContext encEmbedded = paths.get(0).enc;
+            EncodedContext encGrpc = paths.size() > 1 ? paths.get(1).enc : null;
             List<Double> hostPhase1 = new ArrayList<>();
-            for (ContextHost h : encGrpc.hosts()) hostPhase1.add(h.stats().phase1Nanos / 1e6);
-            System.out.printf(Locale.ROOT, "phase 1: embedded %.0f ms (critical path %.0f ms); gRPC end to end %.0f ms, each host's own compute %s ms (the query host last)%n",
-                    encEmbedded.phase1Nanos() / 1e6, encEmbedded.phase1CriticalPathNanos() / 1e6, encGrpc.phase1Nanos() / 1e6,
-                    hostPhase1.stream().map(x -> String.format(Locale.ROOT, "%.0f", x)).toList());
+            if (encGrpc != null) {
+                for (ContextHost h : encGrpc.hosts()) hostPhase1.add(h.stats().phase1Nanos / 1e6);
+                System.out.printf(Locale.ROOT, "phase 1: embedded %.0f ms (critical path %.0f ms); gRPC end to end %.0f ms, each host's own compute %s ms (the query host last)%n",
+                        encEmbedded.phase1Nanos() / 1e6, encEmbedded.phase1CriticalPathNanos() / 1e6, encGrpc.phase1Nanos() / 1e6,
+                        hostPhase1.stream().map(x -> String.format(Locale.ROOT, "%.0f", x)).toList());
+            }
 
             Random r = new Random(1);
             System.err.printf("warm-up: %d tokens per path ...%n", warmup);
             for (int t = 0; t < warmup; t++) {
-                decode(embedded, encEmbedded, r, cfg.vocabSize());
-                decode(grpc, encGrpc, r, cfg.vocabSize());
+                for (Path2 p : paths) decode(p.engine, p.enc, r, cfg.vocabSize());
             }
-            Samples se = new Samples(tokens), sg = new Samples(tokens);
+            for (Path2 p : paths) p.samples = new Samples(tokens);
             for (int t = 0; t < tokens; t++) {
-                // Alternate which path goes first, so that neither always follows the other.
-                if (t % 2 == 0) {
-                    sample(se, t, embedded, encEmbedded, r, cfg);
-                    sample(sg, t, grpc, encGrpc, r, cfg);
-                } else {
-                    sample(sg, t, grpc, encGrpc, r, cfg);
-                    sample(se, t, embedded, encEmbedded, r, cfg);
+                // Rotate which path goes first, so that none always follows another.
+                for (int i = 0; i < paths.size(); i++) {
+                    Path2 p = paths.get((t + i) % paths.size());
+                    sample(p.samples, t, p.engine, p.enc, r, cfg);
                 }
             }
-            Row e = row("embedded (" + hosts + " in-process hosts)", se);
-            Row g = row("gRPC loopback (" + (hosts - 1) + (processes ? " host processes" : " servers in this JVM") + " + query host)", sg);
+            List<Row> rows = new ArrayList<>();
+            for (Path2 p : paths) rows.add(row(p.name, p.samples));
             long qBytes = (long) cfg.qDim() * (w == Wire.BF16 ? 2 : 4);
             long replyBytes = (long) cfg.qDim() * (w == Wire.BF16 ? 2 : 4) + (long) cfg.heads() * 4;
-            print(e, g, qBytes, replyBytes);
-            if (json != null) writeJson(m, n, w, e, g, qBytes, replyBytes, encEmbedded, encGrpc, hostPhase1);
-            encEmbedded.release();
-            encGrpc.release();
+            print(rows, qBytes, replyBytes);
+            if (json != null) writeJson(m, n, w, rows, qBytes, replyBytes, encEmbedded, encGrpc, hostPhase1);
+            for (Path2 p : paths) p.enc.release();
         } finally {
-            if (cluster != null) cluster.close();
+            for (Cluster c : clusters) c.close();
             for (HostServer s : servers) s.close();
             for (HostProcess p : procs) p.close();
             if (logs != null) {
@@ -224,21 +252,26 @@ public final class Phase2Bench implements Callable<Integer> {
         return s[(int) Math.min(s.length - 1, Math.round(p * (s.length - 1)))];
     }
 
-    private static void print(Row e, Row g, long qBytes, long replyBytes) {
+    private static void print(List<Row> rows, long qBytes, long replyBytes) {
         System.out.println();
         System.out.println("| path | per-layer round trip ms (median) | p10 | p90 | decoded token ms (median) | slowest other host's attention per layer ms |");
         System.out.println("|---|---|---|---|---|---|");
-        for (Row r : List.of(e, g)) {
+        for (Row r : rows) {
             System.out.printf(Locale.ROOT, "| %s | %.4f | %.4f | %.4f | %.2f | %.4f |%n", r.path(), r.layerRoundTripMs(),
                     r.layerRoundTripP10Ms(), r.layerRoundTripP90Ms(), r.tokenMs(), r.remoteComputePerLayerMs());
         }
-        System.out.printf(Locale.ROOT, "%ngRPC / embedded: %.2fx per layer round trip (+%.4f ms), %.2fx per decoded token; "
-                        + "on the wire per remote host and layer: %d bytes of query out, %d bytes of partial back (payload)%n",
-                g.layerRoundTripMs() / e.layerRoundTripMs(), g.layerRoundTripMs() - e.layerRoundTripMs(),
-                g.tokenMs() / e.tokenMs(), qBytes, replyBytes);
+        Row e = rows.getFirst();
+        System.out.println();
+        for (Row g : rows.subList(1, rows.size())) {
+            System.out.printf(Locale.ROOT, "%s / embedded: %.2fx per layer round trip (+%.4f ms), %.2fx per decoded token%n",
+                    g.path(), g.layerRoundTripMs() / e.layerRoundTripMs(), g.layerRoundTripMs() - e.layerRoundTripMs(),
+                    g.tokenMs() / e.tokenMs());
+        }
+        System.out.printf(Locale.ROOT, "on the wire per remote host and layer: %d bytes of query out, %d bytes of partial back (payload)%n",
+                qBytes, replyBytes);
     }
 
-    private void writeJson(LoadedModel m, int n, Wire w, Row e, Row g, long qBytes, long replyBytes, EncodedContext encEmbedded,
+    private void writeJson(LoadedModel m, int n, Wire w, List<Row> rows, long qBytes, long replyBytes, EncodedContext encEmbedded,
                            EncodedContext encGrpc, List<Double> hostPhase1) throws java.io.IOException {
         ObjectMapper om = new ObjectMapper();
         ObjectNode j = om.createObjectNode();
@@ -253,15 +286,16 @@ public final class Phase2Bench implements Callable<Integer> {
         j.put("threads", dev.starattn.cpu.Parallel.threads());
         j.put("query_bytes_per_host_layer", qBytes);
         j.put("partial_bytes_per_host_layer", replyBytes);
-        j.put("round_trip_ratio", g.layerRoundTripMs() / e.layerRoundTripMs());
+        if (rows.size() > 1) j.put("round_trip_ratio", rows.get(1).layerRoundTripMs() / rows.getFirst().layerRoundTripMs());
+        ArrayNode rp = j.putArray("rpcs");
+        for (String x : rpcs) rp.add(x.strip());
         j.put("phase1_embedded_ms", encEmbedded.phase1Nanos() / 1e6);
         j.put("phase1_embedded_critical_path_ms", encEmbedded.phase1CriticalPathNanos() / 1e6);
-        j.put("phase1_grpc_end_to_end_ms", encGrpc.phase1Nanos() / 1e6);
+        if (encGrpc != null) j.put("phase1_grpc_end_to_end_ms", encGrpc.phase1Nanos() / 1e6);
         ArrayNode ph = j.putArray("phase1_grpc_host_ms");
         hostPhase1.forEach(ph::add);
         ArrayNode a = j.putArray("rows");
-        a.add(om.valueToTree(e));
-        a.add(om.valueToTree(g));
+        for (Row r : rows) a.add(om.valueToTree(r));
         Files.writeString(json, om.writerWithDefaultPrettyPrinter().writeValueAsString(j));
     }
 }

@@ -27,6 +27,10 @@ public final class ClusterClientMixin {
     @Option(names = "--wire", defaultValue = "f32", description = "Phase-2 number format on the network: f32 or bf16 (default: ${DEFAULT-VALUE}).")
     String wire;
 
+    @Option(names = "--phase2-rpc", defaultValue = "stream",
+            description = "How phase-2 queries travel to each host: stream (one long-lived stream per host) or unary (one call per layer) (default: ${DEFAULT-VALUE}).")
+    String phase2Rpc;
+
     @Option(names = "--call-timeout", defaultValue = "60", description = "Deadline in seconds of each health check and phase-2 call (default: ${DEFAULT-VALUE}).")
     double callTimeout;
 
@@ -61,13 +65,14 @@ public final class ClusterClientMixin {
         if (release && session == null) throw new IllegalArgumentException("--release needs --session NAME");
         String token = tokenFile == null ? null : BearerAuth.readTokenFile(tokenFile);
         return new ClusterOptions(token, tlsCa, tlsCert, tlsKey, tls, w, seconds(callTimeout), seconds(phase1Timeout),
-                session, reuse, seconds(sessionTtl), prefillChunk);
+                session, reuse, seconds(sessionTtl), prefillChunk, ClusterOptions.Phase2Rpc.parse(phase2Rpc));
     }
 
     /** Options that only make sense with --host-addrs, given without it: an error a person can act on. */
     void checkUnused() {
-        if (session != null || reuse || release || tokenFile != null || tls || tlsCa != null || tlsCert != null || !"f32".equals(wire)) {
-            throw new IllegalArgumentException("--session, --reuse, --release, --auth-token-file, --tls* and --wire apply to remote hosts; add --host-addrs");
+        if (session != null || reuse || release || tokenFile != null || tls || tlsCa != null || tlsCert != null || !"f32".equals(wire)
+                || !"stream".equals(phase2Rpc)) {
+            throw new IllegalArgumentException("--session, --reuse, --release, --auth-token-file, --tls*, --wire and --phase2-rpc apply to remote hosts; add --host-addrs");
         }
     }
 

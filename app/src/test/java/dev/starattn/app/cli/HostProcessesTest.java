@@ -266,4 +266,81 @@ class HostProcessesTest {
             }
         }
     }
+
+    /**
+     * A host process killed in the middle of phase 1 (when its first block's progress arrives, with
+     * many blocks still to go): the encode fails within the call deadline naming it, the other
+     * hosts' phase-1 calls are cancelled (their half-encoded sessions freed), no thread of this JVM
+     * is left in the cluster code and no process but the killed one is gone; restarted on its
+     * port, the next request encodes there again and answers as the in-process engine does.
+     */
+    @Test
+    @Order(4)
+    void aHostProcessKilledInPhase1FailsTheRequestInTimeAndARestartedOneServesAgain() throws Exception {
+        int[] longContext = new Random(11).ints(1800, 1, 300).toArray();
+        EngineOptions opt = EngineOptions.of(AttentionMode.STAR, 4).withBlockSize(30); // 60 blocks, 15 a host
+        HostProcess victim = hosts.get(2);
+        java.util.Set<Thread> before = Thread.getAllStackTraces().keySet();
+        try (Cluster c = Cluster.connect(addrs(), client, ClusterOptions.defaults().withTimeouts(CALL_TIMEOUT, Duration.ofSeconds(60)))) {
+            InferenceEngine e = new InferenceEngine(client.model(), opt, c.hosts());
+            AtomicLong killedAt = new AtomicLong();
+            AtomicInteger victimBlocks = new AtomicInteger();
+            IllegalStateException x = assertThrows(IllegalStateException.class, () -> e.encode(longContext, (h, done, total, tokens) -> {
+                if (h.equals(victim.address())) {
+                    victimBlocks.set(Math.max(victimBlocks.get(), done));
+                    if (killedAt.get() == 0) {
+                        try {
+                            victim.kill();
+                        } catch (InterruptedException ie) {
+                            throw new IllegalStateException(ie);
+                        }
+                        killedAt.set(System.nanoTime());
+                    }
+                }
+            }));
+            long ms = (System.nanoTime() - killedAt.get()) / 1_000_000;
+            assertTrue(killedAt.get() != 0, "phase 1 failed before the host was killed: " + x.getMessage());
+            assertTrue(victimBlocks.get() < 15, "the victim finished its phase 1 before it died");
+            assertTrue(x.getMessage().startsWith("context host " + victim.address() + " failed"), x.getMessage());
+            assertTrue(ms < CALL_TIMEOUT.toMillis(), "failed " + ms + " ms after the kill, deadline " + CALL_TIMEOUT);
+            assertFalse(victim.process().isAlive());
+
+            // The other processes are alive; their phase 1 was cancelled and its half-encoded session freed.
+            for (HostProcess h : hosts) assertEquals(h != victim, h.process().isAlive(), h.address());
+            long w = System.nanoTime();
+            List<Cluster.HostHealth> health;
+            do {
+                health = c.health();
+                if (health.stream().filter(h -> !h.address().equals(victim.address())).allMatch(h -> h.sessions() == 0)) break;
+                Thread.sleep(50);
+            } while (System.nanoTime() - w < 10_000_000_000L);
+            for (Cluster.HostHealth h : health) {
+                if (!h.address().equals(victim.address())) {
+                    assertTrue(h.ok(), h.address() + ": " + h.message());
+                    assertEquals(0, h.sessions(), h.address() + " still holds the cancelled session");
+                }
+            }
+            // No thread started since is still in the engine or the cluster client.
+            for (var t : Thread.getAllStackTraces().entrySet()) {
+                if (before.contains(t.getKey()) || t.getKey() == Thread.currentThread()) continue;
+                for (StackTraceElement f : t.getValue()) {
+                    assertFalse(f.getClassName().startsWith("dev.starattn.cluster") || f.getClassName().startsWith("dev.starattn.engine"),
+                            "thread " + t.getKey().getName() + " is left in " + f);
+                }
+            }
+
+            // Restarted on the same port: the same client's next request encodes there again.
+            HostProcess again = start(victim.port(), "host-2-restarted.log");
+            hosts.set(2, again);
+            InferenceEngine local = new InferenceEngine(client.model(), opt);
+            GenerationResult ref = run(local, local.encode(longContext, ProgressListener.NONE));
+            EncodedContext ctx = e.encode(longContext, ProgressListener.NONE);
+            assertArrayEquals(ref.tokens(), run(e, ctx).tokens());
+            for (Cluster.HostHealth h : c.health()) {
+                assertTrue(h.ok(), h.address() + ": " + h.message());
+                if (h.address().equals(again.address())) assertEquals(1, h.encodeCalls(), "the restarted process encoded once");
+            }
+            ctx.release();
+        }
+    }
 }
