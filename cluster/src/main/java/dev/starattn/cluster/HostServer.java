@@ -1,5 +1,7 @@
 package dev.starattn.cluster;
 
+import com.google.common.util.concurrent.ListenableFuture;
+import com.google.common.util.concurrent.MoreExecutors;
 import dev.starattn.attention.Partial;
 import dev.starattn.cluster.proto.AttendReply;
 import dev.starattn.cluster.proto.AttendRequest;
@@ -378,7 +380,7 @@ public final class HostServer implements AutoCloseable {
     }
 
     /** A channel to a ring peer, with the security settings this host serves with. */
-    private ContextHostServiceGrpc.ContextHostServiceBlockingStub peer(String addr) {
+    private ManagedChannel peer(String addr) {
         if (stopped) throw new CancellationException("the host is shutting down");
         ManagedChannel ch = peers.computeIfAbsent(addr, a -> {
             int colon = a.lastIndexOf(':');
@@ -413,7 +415,7 @@ public final class HostServer implements AutoCloseable {
             if (authToken != null) cb.intercept(BearerAuth.client(authToken));
             return cb.build();
         });
-        return ContextHostServiceGrpc.newBlockingStub(ch);
+        return ch;
     }
 
     /**
@@ -911,11 +913,20 @@ public final class HostServer implements AutoCloseable {
             if (hosts > 1) connectPeer(succ, req.getPeerTimeoutMs() > 0 ? req.getPeerTimeoutMs() : 10_000);
             RingHost ring = new RingHost(model.model(), s.host, tokens, positions);
             long sent = 0;
+            // Sends are asynchronous, so a block travels to the successor while this host attends to
+            // it; they are awaited at the end of each layer (at most hosts - 1 blocks in flight).
+            List<ListenableFuture<PassKvReply>> sends = new ArrayList<>();
             for (int l = 0; l < c.layers(); l++) {
                 KvCache own = ring.beginLayer(l);
-                if (hosts > 1) sent += pass(req, succ, l, 1, me, own, wire);
+                if (hosts > 1) sent += pass(req, succ, l, 1, me, own, wire, sends, box);
                 for (int step = 1; step < hosts; step++) {
-                    KvCache block = box.take(l, step, deadline, pred);
+                    KvCache block;
+                    try {
+                        block = box.take(l, step, deadline, pred);
+                    } catch (CancellationException woken) {
+                        awaitSends(sends, succ);  // a failed send woke the wait: report it, naming the peer
+                        throw woken;
+                    }
                     if (s.kvTypeK != KvType.F32 || s.kvTypeV != KvType.F32) {
                         // Blocks travel as f32 (or bf16) values; stored in the session's types they hold what
                         // their origin holds (re-quantizing dequantized f16 / q8_0 rows gives the same rows).
@@ -924,9 +935,10 @@ public final class HostServer implements AutoCloseable {
                         block = typed;
                     }
                     // Passed on first, so the successor can go on while this host computes.
-                    if (step < hosts - 1) sent += pass(req, succ, l, step + 1, (me - step + hosts) % hosts, block, wire);
+                    if (step < hosts - 1) sent += pass(req, succ, l, step + 1, (me - step + hosts) % hosts, block, wire, sends, box);
                     ring.visit(block);
                 }
+                awaitSends(sends, succ);
                 ring.endLayer();
                 encodeHook.accept(l + 1);
                 if (ctx.isCancelled()) throw new CancellationException("the client cancelled phase 1 or its deadline passed");
@@ -940,8 +952,13 @@ public final class HostServer implements AutoCloseable {
             publish(s, done, obs);
         }
 
-        /** Sends one KV block to the successor; returns the bytes sent. */
-        private long pass(RingEncodeRequest req, String succ, int layer, int step, int origin, KvCache block, Wire wire) {
+        /**
+         * Starts sending one KV block to the successor (its future joins {@code sends}); returns the
+         * bytes sent. A failed send wakes this host's wait for its predecessor's next block, which
+         * might otherwise wait out the deadline for a ring that the dead successor has broken.
+         */
+        private long pass(RingEncodeRequest req, String succ, int layer, int step, int origin, KvCache block, Wire wire,
+                          List<ListenableFuture<PassKvReply>> sends, Mailbox box) {
             int rows = block.size();
             PassKvRequest.Builder b = PassKvRequest.newBuilder()
                     .setSessionId(req.getSessionId()).setRingId(req.getRingId())
@@ -951,23 +968,46 @@ public final class HostServer implements AutoCloseable {
             int[] pos = block.positions();
             for (int i = 0; i < rows; i++) b.addPositions(pos[i]);
             PassKvRequest r = b.build();
-            try {
-                var stub = peer(succ);
-                if (req.getPeerTimeoutMs() > 0) stub = stub.withDeadlineAfter(req.getPeerTimeoutMs(), TimeUnit.MILLISECONDS);
-                stub.passKv(r);
-            } catch (StatusRuntimeException e) {
-                if (Context.current().isCancelled()) throw new CancellationException("the client cancelled phase 1 or its deadline passed");
-                Status st = e.getStatus();
-                String d = st.getDescription() == null ? "" : " (" + st.getDescription() + ")";
-                String why = switch (st.getCode()) {
-                    case UNAVAILABLE -> "is unreachable or gone" + d;
-                    case DEADLINE_EXCEEDED -> "did not take a KV block within the deadline";
-                    case UNAUTHENTICATED -> "refused the call" + d + "; every host needs the same --auth-token-file";
-                    default -> "failed: " + st.getCode() + d;
-                };
-                throw error(Status.ABORTED, "its ring peer " + succ + " " + why);
-            }
+            // Called on the handler's thread: the call inherits its deadline and cancellation.
+            var stub = ContextHostServiceGrpc.newFutureStub(peer(succ));
+            if (req.getPeerTimeoutMs() > 0) stub = stub.withDeadlineAfter(req.getPeerTimeoutMs(), TimeUnit.MILLISECONDS);
+            ListenableFuture<PassKvReply> f = stub.passKv(r);
+            f.addListener(() -> {
+                try {
+                    f.get();
+                } catch (Exception failed) {
+                    box.fail("a KV block could not be passed on to " + succ);
+                }
+            }, MoreExecutors.directExecutor());
+            sends.add(f);
             return r.getSerializedSize();
+        }
+
+        /** Waits until the successor has taken every block sent so far; a refusal fails the ring run. */
+        private void awaitSends(List<ListenableFuture<PassKvReply>> sends, String succ) throws InterruptedException {
+            try {
+                for (ListenableFuture<PassKvReply> f : sends) {
+                    try {
+                        f.get();
+                    } catch (java.util.concurrent.ExecutionException e) {
+                        Throwable cause = e.getCause();
+                        if (Context.current().isCancelled()) throw new CancellationException("the client cancelled phase 1 or its deadline passed");
+                        if (!(cause instanceof StatusRuntimeException sre)) throw error(Status.ABORTED, "its ring peer " + succ + " failed: " + cause);
+                        Status st = sre.getStatus();
+                        String d = st.getDescription() == null ? "" : " (" + st.getDescription() + ")";
+                        String why = switch (st.getCode()) {
+                            case UNAVAILABLE -> "is unreachable or gone" + d;
+                            case DEADLINE_EXCEEDED -> "did not take a KV block within the deadline";
+                            case UNAUTHENTICATED -> "refused the call" + d + "; every host needs the same --auth-token-file";
+                            default -> "failed: " + st.getCode() + d;
+                        };
+                        throw error(Status.ABORTED, "its ring peer " + succ + " " + why);
+                    }
+                }
+            } finally {
+                for (ListenableFuture<PassKvReply> f : sends) f.cancel(true);  // no-op for the finished ones
+                sends.clear();
+            }
         }
 
         @Override
