@@ -927,9 +927,9 @@ public final class HostServer implements AutoCloseable {
                         awaitSends(sends, succ);  // a failed send woke the wait: report it, naming the peer
                         throw woken;
                     }
-                    if (s.kvTypeK != KvType.F32 || s.kvTypeV != KvType.F32) {
-                        // Blocks travel as f32 (or bf16) values; stored in the session's types they hold what
-                        // their origin holds (re-quantizing dequantized f16 / q8_0 rows gives the same rows).
+                    if (block.keyType() != s.kvTypeK || block.valueType() != s.kvTypeV) {
+                        // A block that travelled as f32 (or bf16) values, stored in the session's types, holds
+                        // what its origin holds (re-quantizing dequantized f16 / q8_0 rows gives the same rows).
                         KvCache typed = new KvCache(c.kvHeads(), c.headDim(), Math.max(1, block.size()), s.kvTypeK, s.kvTypeV);
                         typed.append(block.keys(), block.values(), 0, block.size(), block.positions(), 0);
                         block = typed;
@@ -962,11 +962,18 @@ public final class HostServer implements AutoCloseable {
             int rows = block.size();
             PassKvRequest.Builder b = PassKvRequest.newBuilder()
                     .setSessionId(req.getSessionId()).setRingId(req.getRingId())
-                    .setLayer(layer).setStep(step).setOrigin(origin).setRows(rows).setWire(wire)
-                    .setK(WireCodec.encode(block.keysF32(0, rows), wire))
-                    .setV(WireCodec.encode(block.valuesF32(0, rows), wire));
-            int[] pos = block.positions();
-            for (int i = 0; i < rows; i++) b.addPositions(pos[i]);
+                    .setLayer(layer).setStep(step).setOrigin(origin).setRows(rows).setWire(wire);
+            if (block.keyType() != KvType.F32 || block.valueType() != KvType.F32) {
+                java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(
+                        (int) KvCache.serializedBytes(block.kvHeads(), block.headDim(), block.keyType(), block.valueType(), rows));
+                block.save(buf);
+                b.setKTypeValue(block.keyType().id).setVTypeValue(block.valueType().id)
+                        .setStored(com.google.protobuf.UnsafeByteOperations.unsafeWrap(buf.array()));
+            } else {
+                b.setK(WireCodec.encode(block.keysF32(0, rows), wire)).setV(WireCodec.encode(block.valuesF32(0, rows), wire));
+                int[] pos = block.positions();
+                for (int i = 0; i < rows; i++) b.addPositions(pos[i]);
+            }
             PassKvRequest r = b.build();
             // Called on the handler's thread: the call inherits its deadline and cancellation.
             var stub = ContextHostServiceGrpc.newFutureStub(peer(succ));
@@ -1022,13 +1029,24 @@ public final class HostServer implements AutoCloseable {
                     throw new IllegalArgumentException("layer " + req.getLayer() + " does not exist (the model has " + c.layers() + ")");
                 }
                 int rows = req.getRows();
-                if (rows < 0 || req.getPositionsCount() != rows) throw new IllegalArgumentException(rows + " KV rows with " + req.getPositionsCount() + " positions");
                 if (req.getRingId().isEmpty()) throw new IllegalArgumentException("a KV block needs a ring id");
-                int kvDim = c.kvHeads() * c.headDim();
-                float[] k = WireCodec.decode(req.getK(), req.getWire(), rows * kvDim, "the keys");
-                float[] v = WireCodec.decode(req.getV(), req.getWire(), rows * kvDim, "the values");
-                KvCache block = new KvCache(c.kvHeads(), c.headDim(), Math.max(1, rows));
-                block.append(k, v, 0, rows, ints(req.getPositionsList()), 0);
+                KvCache block;
+                if (!req.getStored().isEmpty()) {
+                    KvType kt = kvType(req.getKTypeValue(), "keys"), vt = kvType(req.getVTypeValue(), "values");
+                    long want = rows < 0 ? -1 : KvCache.serializedBytes(c.kvHeads(), c.headDim(), kt, vt, rows);
+                    if (want != req.getStored().size()) {
+                        throw new IllegalArgumentException("a stored KV block of " + rows + " rows (" + kt.cliName() + "/" + vt.cliName()
+                                + ") holds " + req.getStored().size() + " bytes, expected " + want);
+                    }
+                    block = KvCache.load(req.getStored().asReadOnlyByteBuffer(), c.kvHeads(), c.headDim(), kt, vt, rows);
+                } else {
+                    if (rows < 0 || req.getPositionsCount() != rows) throw new IllegalArgumentException(rows + " KV rows with " + req.getPositionsCount() + " positions");
+                    int kvDim = c.kvHeads() * c.headDim();
+                    float[] k = WireCodec.decode(req.getK(), req.getWire(), rows * kvDim, "the keys");
+                    float[] v = WireCodec.decode(req.getV(), req.getWire(), rows * kvDim, "the values");
+                    block = new KvCache(c.kvHeads(), c.headDim(), Math.max(1, rows));
+                    block.append(k, v, 0, rows, ints(req.getPositionsList()), 0);
+                }
                 if (stopped) throw error(Status.UNAVAILABLE, "the host is shutting down");
                 mailboxes.computeIfAbsent(req.getRingId(), id -> new Mailbox())
                         .put(req.getLayer(), req.getStep(), block, req.getSerializedSize());

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.starattn.attention.KvCache;
 import dev.starattn.attention.KvType;
 import dev.starattn.engine.AttentionMode;
 import dev.starattn.engine.ContextHost;
@@ -97,6 +98,12 @@ class KvTypeClusterTest extends ClusterFixture {
             RemoteContextHost h = c.hosts().get(i);
             assertEquals(refCtx.hosts().get(i).kvBytes(), h.kvBytes(), "ring host " + i + " kv_bytes");
             assertEquals(2L * 50 * 2 * KvType.Q8_0.rowBytes(32), h.kvBytes());
+            // Blocks travel in q8_0 as stored: 2 layers x 2 blocks (its predecessor's and the one before)
+            // of 50 rows, each KvCache.save's bytes plus a small header; as f32 they would be 3.8x larger.
+            long block = KvCache.serializedBytes(2, 16, KvType.Q8_0, KvType.Q8_0, 50);
+            long received = h.stats().phase1BytesReceived;
+            assertTrue(received >= 4 * block && received < 4 * block + 2000,
+                    "ring host " + i + " received " + received + " bytes; q8_0 blocks of " + block + " bytes expected");
         }
         ctx.release();
     }
