@@ -71,6 +71,29 @@ class RingClusterTest extends ClusterFixture {
         assertEquals(0, s1.sessions() + s2.sessions() + s3.sessions());
     }
 
+    /** A named ring session outlives its client; a later client asks against it with --reuse, no phase 1 anywhere. */
+    @Test
+    void aNamedRingSessionIsReusedByALaterClient() {
+        LoadedModel client = load(modelFile);
+        HostServer s1 = host(), s2 = host(), s3 = host();
+        GenerationResult ref = dense(client);
+        EngineOptions ring = EngineOptions.of(AttentionMode.RING, 3);
+        Cluster first = connect(client, fast().withSession("ring-doc", false, Duration.ofMinutes(1)), s1, s2, s3);
+        assertArrayEquals(ref.tokens(), run(new InferenceEngine(client.model(), ring, first.hosts())).tokens());
+        first.close();
+        HostServer[] all = {s1, s2, s3};
+        for (HostServer s : all) {
+            assertEquals(1, s.encodeCalls());
+            assertEquals(1, s.sessions(), "the named session stays after its client closed");
+        }
+        Cluster later = connect(client, fast().withSession("ring-doc", true, Duration.ofMinutes(1)), s1, s2, s3);
+        GenerationResult again = run(new InferenceEngine(client.model(), ring, later.hosts()));
+        assertArrayEquals(ref.tokens(), again.tokens());
+        for (RemoteContextHost h : later.hosts()) assertTrue(h.lastEncodeReused(), h.name() + " reused its session");
+        for (HostServer s : all) assertEquals(1, s.encodeCalls(), "no phase 1 again");
+        later.close();
+    }
+
     @Test
     void ringOverThreeRemoteHostsEqualsDense() {
         ringEqualsDense(AttentionMode.RING, Wire.F32, 1e-4f);
