@@ -222,24 +222,14 @@ class HostProcessesTest {
             AtomicLong killedAt = new AtomicLong();
             IllegalStateException x = assertThrows(IllegalStateException.class,
                     () -> e.generate(ctx, query, SamplingOptions.greedy(), 6, t -> false, t -> {
-                        if (generated.incrementAndGet() == 2) {
-                            try {
-                                victim.kill();
-                            } catch (InterruptedException ie) {
-                                throw new IllegalStateException(ie);
-                            }
-                            killedAt.set(System.nanoTime());
-                        }
+                        if (generated.incrementAndGet() == 2) killNow(victim, killedAt);
                     }));
-            long ms = (System.nanoTime() - killedAt.get()) / 1_000_000;
-            assertTrue(killedAt.get() != 0, "the request failed before the host was killed: " + x.getMessage());
-            assertTrue(x.getMessage().startsWith("context host " + victim.address() + " failed"), x.getMessage());
-            assertTrue(ms < CALL_TIMEOUT.toMillis(), "failed " + ms + " ms after the kill, deadline " + CALL_TIMEOUT);
+            assertFailedFastNaming(victim, killedAt, x);
 
             // A new request while it is down: refused within the call deadline, naming it.
             long t0 = System.nanoTime();
             IllegalStateException down = assertThrows(IllegalStateException.class, () -> run(e));
-            ms = (System.nanoTime() - t0) / 1_000_000;
+            long ms = (System.nanoTime() - t0) / 1_000_000;
             assertTrue(down.getMessage().startsWith("context host " + victim.address() + " failed"), down.getMessage());
             assertTrue(ms < CALL_TIMEOUT.toMillis() + 3000, "failed after " + ms + " ms, deadline " + CALL_TIMEOUT);
 
@@ -288,21 +278,11 @@ class HostProcessesTest {
             IllegalStateException x = assertThrows(IllegalStateException.class, () -> e.encode(longContext, (h, done, total, tokens) -> {
                 if (h.equals(victim.address())) {
                     victimBlocks.set(Math.max(victimBlocks.get(), done));
-                    if (killedAt.get() == 0) {
-                        try {
-                            victim.kill();
-                        } catch (InterruptedException ie) {
-                            throw new IllegalStateException(ie);
-                        }
-                        killedAt.set(System.nanoTime());
-                    }
+                    if (killedAt.get() == 0) killNow(victim, killedAt);
                 }
             }));
-            long ms = (System.nanoTime() - killedAt.get()) / 1_000_000;
-            assertTrue(killedAt.get() != 0, "phase 1 failed before the host was killed: " + x.getMessage());
+            assertFailedFastNaming(victim, killedAt, x);
             assertTrue(victimBlocks.get() < 15, "the victim finished its phase 1 before it died");
-            assertTrue(x.getMessage().startsWith("context host " + victim.address() + " failed"), x.getMessage());
-            assertTrue(ms < CALL_TIMEOUT.toMillis(), "failed " + ms + " ms after the kill, deadline " + CALL_TIMEOUT);
             assertFalse(victim.process().isAlive());
 
             // The other processes are alive; their phase 1 was cancelled and its half-encoded session freed.
@@ -342,5 +322,23 @@ class HostProcessesTest {
             }
             ctx.release();
         }
+    }
+
+    /** Kills the host process (SIGKILL, waited for) and stamps the time. */
+    static void killNow(HostProcess victim, AtomicLong killedAt) {
+        try {
+            victim.kill();
+        } catch (InterruptedException ie) {
+            throw new IllegalStateException(ie);
+        }
+        killedAt.set(System.nanoTime());
+    }
+
+    /** The request failed after the kill, within the call deadline, naming the killed host. */
+    static void assertFailedFastNaming(HostProcess victim, AtomicLong killedAt, IllegalStateException x) {
+        long ms = (System.nanoTime() - killedAt.get()) / 1_000_000;
+        assertTrue(killedAt.get() != 0, "the request failed before the host was killed: " + x.getMessage());
+        assertTrue(x.getMessage().startsWith("context host " + victim.address() + " failed"), x.getMessage());
+        assertTrue(ms < CALL_TIMEOUT.toMillis(), "failed " + ms + " ms after the kill, deadline " + CALL_TIMEOUT);
     }
 }
