@@ -13,20 +13,21 @@ import java.util.concurrent.locks.ReentrantLock;
  * once ({@code -Dstarattn.threads=N}, default: all cores) and pools are not nested by accident.
  *
  * <p>A region is cut into the same chunks whoever runs them (so results do not depend on the
- * thread that ran a chunk). The calling thread works on its own region together with
- * {@code threads - 1} helper threads that spin for a while ({@code -Dstarattn.spinMicros}, default
- * 1000) after each region before they park: decode enters about a hundred regions per token of
- * 0.05-0.3 ms each, and waking a parked thread (what a fork-join pool does) took about as long
- * as such a region, so that the second core joined late or not at all. One region runs on the
- * helpers at a time; a caller that finds them busy (another thread's region) uses a fork-join
- * pool instead, and a region started from inside a region runs inline.
+ * thread that ran a chunk). The calling thread works on its own region, taking chunks from an
+ * atomic counter together with {@code threads - 1} helper threads, instead of waiting idle while
+ * parked fork-join workers wake up (decode enters about a hundred regions per token of
+ * 0.05-0.3 ms each, about as long as a wake-up). Helpers park after a region, or first spin for
+ * {@code -Dstarattn.spinMicros} (default 0: on a machine shared with other work, spinning took
+ * the core from the thread it waited for; whether spinning pays on a quiet machine is not yet
+ * measured). One region runs on the helpers at a time; a caller that finds them busy (another
+ * thread's region) uses a fork-join pool instead, and a region started inside a region runs inline.
  */
 public final class Parallel {
     private Parallel() {}
 
     private static final int THREADS = Integer.getInteger("starattn.threads",
             Runtime.getRuntime().availableProcessors());
-    private static final long SPIN_NANOS = 1000L * Long.getLong("starattn.spinMicros", 1000L);
+    private static final long SPIN_NANOS = 1000L * Long.getLong("starattn.spinMicros", 0L);
     private static final ForkJoinPool POOL = THREADS == ForkJoinPool.commonPool().getParallelism()
             ? ForkJoinPool.commonPool() : new ForkJoinPool(Math.max(1, THREADS));
 
@@ -104,7 +105,11 @@ public final class Parallel {
                 in[0] = false;
             }
             // Wait for chunks that helpers took; they finish them (a failure is recorded, not lost).
-            while (r.done.get() < chunks) Thread.onSpinWait();
+            // A helper descheduled mid-chunk (a busy machine) gets the core back through yield.
+            long w0 = System.nanoTime();
+            while (r.done.get() < chunks) {
+                if (System.nanoTime() - w0 > 20_000) Thread.yield(); else Thread.onSpinWait();
+            }
             region = null;
             Throwable f = r.failure;
             if (f instanceof RuntimeException e) throw e;
