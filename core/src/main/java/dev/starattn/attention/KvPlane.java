@@ -103,8 +103,7 @@ abstract sealed class KvPlane {
         }
 
         void read(int row, int col, int n, float[] dst, int dstOff) {
-            int s = row * rowSize + col;
-            for (int i = 0; i < n; i++) dst[dstOff + i] = Float.float16ToFloat(a[s + i]);
+            dev.starattn.cpu.VectorOps.halfToFloat(a, row * rowSize + col, dst, dstOff, n);
         }
 
         void save(ByteBuffer out, int rows) {

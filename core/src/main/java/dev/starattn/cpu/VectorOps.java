@@ -99,6 +99,37 @@ public final class VectorOps {
         return y * Float.intBitsToFloat(bits);
     }
 
+    /** Shorts, one per float lane. */
+    private static final VectorSpecies<Short> H = VectorSpecies.of(short.class, jdk.incubator.vector.VectorShape.forBitSize(L * 16));
+
+    /**
+     * dst[dstOff + i] = the IEEE half a[off + i] as a float, for i < n: exact for every value
+     * (subnormals, infinities, NaN), the same bits as {@link Float#float16ToFloat}.
+     */
+    public static void halfToFloat(short[] a, int off, float[] dst, int dstOff, int n) {
+        int i = 0;
+        for (int bound = n - L; i <= bound; i += L) {
+            halfToFloat(jdk.incubator.vector.ShortVector.fromArray(H, a, off + i)).intoArray(dst, dstOff + i);
+        }
+        for (; i < n; i++) dst[dstOff + i] = Float.float16ToFloat(a[off + i]);
+    }
+
+    /** L halves (as shorts) to L floats, exact (as {@link #halfToFloat(short[], int, float[], int, int)}). */
+    public static FloatVector halfToFloat(jdk.incubator.vector.ShortVector h) {
+        jdk.incubator.vector.IntVector i = (jdk.incubator.vector.IntVector) h.convertShape(VectorOperators.S2I, jdk.incubator.vector.IntVector.SPECIES_PREFERRED, 0);
+        // The sign-extended half shifted left by 13: the sign lands in bit 31 (bits 30..28 are
+        // copies of it, cleared), exponent and mantissa in float position; multiplying by 2^112
+        // rebiases the exponent, exact for normals and subnormals (the result is a normal float).
+        jdk.incubator.vector.IntVector x = i.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000);
+        FloatVector f = x.reinterpretAsFloats().mul(0x1p112f);
+        var infNan = i.and(0x7C00).compare(VectorOperators.EQ, 0x7C00);
+        if (infNan.anyTrue()) { // rare: infinities; NaN keep their payload and are quiet, as in float16ToFloat
+            var nan = i.and(0x7FFF).compare(VectorOperators.GT, 0x7C00);
+            f = f.reinterpretAsInts().blend(x.or(0x7F800000), infNan).blend(x.or(0x7FC00000), nan).reinterpretAsFloats();
+        }
+        return f;
+    }
+
     /** sum_i a[aOff + i] * b[bOff + i] for i < n. */
     public static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
         FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;

@@ -15,6 +15,20 @@ class VectorOpsTest {
     }
 
     @Test
+    void halfToFloatGivesTheBitsOfFloat16ToFloatForEveryHalf() {
+        short[] all = new short[65536 + 7];
+        for (int i = 0; i < all.length; i++) all[i] = (short) i;
+        for (int off : new int[] {0, 3}) {
+            float[] got = new float[all.length];
+            VectorOps.halfToFloat(all, off, got, 1, all.length - off - 1);
+            for (int i = 0; i < all.length - off - 1; i++) {
+                assertEquals(Float.floatToRawIntBits(Float.float16ToFloat(all[off + i])), Float.floatToRawIntBits(got[1 + i]),
+                        "half 0x" + Integer.toHexString(all[off + i] & 0xFFFF));
+            }
+        }
+    }
+
+    @Test
     void dotAxpyScaleAdd() {
         Random r = new Random(1);
         for (int n : SIZES) {
