@@ -32,30 +32,73 @@ public final class AttentionKernel {
     /** Keys per tile: four vectors, so that a score row is four registers. */
     static final int BK = 4 * L;
     /**
-     * Softmax exponentials through {@link VectorOps#exp} (default: the same bits in every JIT tier)
-     * or the Vector API's EXP ({@code -Dstarattn.softmax-exp=libm}, whose last bits change when C2
-     * compiles it): a switch for `starattn bench kernel` A/B runs only.
+     * Softmax exponentials through the polynomial 2^x of {@link #expInPlace} (default: the same bits
+     * in every JIT tier) or the Vector API's EXP ({@code -Dstarattn.softmax-exp=libm}, whose last
+     * bits change when C2 compiles it): a switch for `starattn bench kernel` A/B runs only.
      */
     private static final boolean LIBM_EXP = "libm".equals(System.getProperty("starattn.softmax-exp"));
 
-    private static FloatVector exp(FloatVector x) {
-        return LIBM_EXP ? x.lanewise(VectorOperators.EXP) : VectorOps.exp(x);
-    }
+    /** log2(e) and ln(2): scores are kept in base 2 (scaled by log2(e)), so that the softmax needs 2^x. */
+    static final double LOG2E = 1.4426950408889634, LN2 = 0.6931471805599453;
+    private static final float LN2F = (float) LN2;
+    /** Minimax coefficients of 2^r - 1 = r * (C1 + r * (C2 + ...)) on [-1/2, 1/2] (0.93 ulp in f32 Horner). */
+    private static final float C1 = 0.6931471824645996f, C2 = 0.24022647738456726f, C3 = 0.055503323674201965f,
+            C4 = 0.009618435986340046f, C5 = 0.0013398868031799793f, C6 = 1.5353725757449865e-4f;
+    /** 1.5 * 2^23: adding it rounds a float of magnitude below 2^22 to an integer. */
+    private static final float ROUND = 12582912f;
+    /** Arguments are clamped to [-127, 0]; n = -127 builds the exponent bits of 0, so 2^x = 0 there. */
+    private static final float EXP2_LO = -127f;
 
     /**
-     * a[off..off+n) = exp(a - m) in place (n a multiple of the vector length); returns their sum in a
-     * fixed order. A method of its own on purpose: called with vectors from the large tile methods,
-     * VectorOps.exp/sum cost a third of the kernel's speed (most likely not inlined there, so that
-     * the vectors were boxed); in this small loop they are.
+     * a[off..off+n) = 2^(a - m) in place (n a multiple of the vector length, every a &lt;= m, -inf
+     * allowed: it gives 0); returns their sum in a fixed order. 2^x as n + r with n = round(x) and
+     * r = x - n exact in [-1/2, 1/2], a degree-6 polynomial for 2^r and 2^n through the exponent
+     * bits: within about 1 ulp, of fma/add/mul/shift only, so that every JIT tier gives the same
+     * bits ({@link #exp2(float)} is the same formula on one float). Written out here, not called:
+     * a vector passed to a method that C2 has compiled on its own (and then does not inline) is
+     * boxed, which cost a third of the kernel's speed.
      */
-    private static float expInPlace(float[] a, int off, int n, float m) {
-        FloatVector mv = FloatVector.broadcast(S, m), acc = FloatVector.zero(S);
+    static float expInPlace(float[] a, int off, int n, float m) {
+        FloatVector mv = FloatVector.broadcast(S, m), acc = FloatVector.zero(S), one = FloatVector.broadcast(S, 1f);
+        FloatVector c1 = FloatVector.broadcast(S, C1), c2 = FloatVector.broadcast(S, C2), c3 = FloatVector.broadcast(S, C3);
+        FloatVector c4 = FloatVector.broadcast(S, C4), c5 = FloatVector.broadcast(S, C5), c6 = FloatVector.broadcast(S, C6);
         for (int j = 0; j < n; j += L) {
-            FloatVector e = exp(FloatVector.fromArray(S, a, off + j).sub(mv));
+            FloatVector x = FloatVector.fromArray(S, a, off + j).sub(mv);
+            FloatVector e;
+            if (LIBM_EXP) {
+                e = x.mul(LN2F).lanewise(VectorOperators.EXP);
+            } else {
+                x = x.max(EXP2_LO);
+                FloatVector t = x.add(ROUND);
+                FloatVector r = x.sub(t.sub(ROUND));
+                FloatVector p = r.fma(c6, c5).fma(r, c4).fma(r, c3).fma(r, c2).fma(r, c1).fma(r, one);
+                FloatVector pow2n = ((jdk.incubator.vector.IntVector) t.reinterpretAsInts())
+                        .sub(0x4B400000 - 127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+                e = p.mul(pow2n);
+            }
             e.intoArray(a, off + j);
             acc = acc.add(e);
         }
-        return VectorOps.sum(acc);
+        if (L >= 16) acc = acc.add(acc.rearrange(FOLD_8));
+        if (L >= 8) acc = acc.add(acc.rearrange(FOLD_4));
+        if (L >= 4) acc = acc.add(acc.rearrange(FOLD_2));
+        if (L >= 2) acc = acc.add(acc.rearrange(FOLD_1));
+        return acc.lane(0);
+    }
+
+    /** 2^x for x &lt;= 0 (-inf gives 0): one lane of {@link #expInPlace}, the same bits. */
+    static float exp2(float x) {
+        if (LIBM_EXP) return (float) Math.exp(x * LN2F);
+        x = Math.max(x, EXP2_LO);
+        float t = x + ROUND;
+        float r = x - (t - ROUND);
+        float p = Math.fma(r, C6, C5);
+        p = Math.fma(p, r, C4);
+        p = Math.fma(p, r, C3);
+        p = Math.fma(p, r, C2);
+        p = Math.fma(p, r, C1);
+        p = Math.fma(p, r, 1f);
+        return p * Float.intBitsToFloat((Float.floatToRawIntBits(t) - (0x4B400000 - 127)) << 23);
     }
 
     /** Rotations by 8, 4, 2, 1 lanes for fixed-order lane sums written out in the hot loops. */
@@ -84,7 +127,8 @@ public final class AttentionKernel {
         }
         Partial result = Partial.empty(rows, heads, hd);
         if (rows == 0 || k1 <= k0) return result;
-        float scale = (float) (1.0 / Math.sqrt(hd));
+        // Scores in base 2: the softmax takes 2^(s - max), the LSE converts back (ln 2).
+        float scale = (float) (LOG2E / Math.sqrt(hd));
         int qTiles = (rows + BQ - 1) / BQ;
         int keys = k1 - k0;
         int chunks = 1;
@@ -243,11 +287,11 @@ public final class AttentionKernel {
                     continue;
                 }
                 float mOld = ml[v], mNew = Math.max(mOld, rowMax);
-                float corr = mOld == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(mOld - mNew);
+                float corr = mNew == mOld ? 1f : mOld == Float.NEGATIVE_INFINITY ? 0f : exp2(mOld - mNew);
                 int j = S.loopBound(nk);
                 float sum = expInPlace(s, so, j, mNew);
                 for (; j < nk; j++) {
-                    float e = VectorOps.exp(s[so + j] - mNew);
+                    float e = exp2(s[so + j] - mNew);
                     s[so + j] = e;
                     sum += e;
                 }
@@ -282,7 +326,7 @@ public final class AttentionKernel {
             }
             float inv = 1f / l;
             for (int d = 0; d < hd; d++) out[oOff + d] = acc[v * hd + d] * inv;
-            lse[lIdx] = ml[v] + (float) Math.log(l);
+            lse[lIdx] = (float) (ml[v] * LN2 + Math.log(l));
         }
         return visible;
     }
@@ -417,8 +461,8 @@ public final class AttentionKernel {
                     int ri = i + r;
                     float mOld = m[ri], mNew = Math.max(mOld, rowMax);
                     // The accumulator's rescale factor; exactly 1 when the running max is unchanged.
-                    float c = mNew == mOld ? 1f : mOld == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(mOld - mNew);
-                    // exp(-inf - m) = 0, so masked keys drop out without a branch.
+                    float c = mNew == mOld ? 1f : mOld == Float.NEGATIVE_INFINITY ? 0f : exp2(mOld - mNew);
+                    // 2^(-inf - m) = 0, so masked keys drop out without a branch.
                     float sum = expInPlace(sc, rowOff, BK, mNew);
                     l[ri] = l[ri] * c + sum;
                     m[ri] = mNew;
@@ -437,7 +481,7 @@ public final class AttentionKernel {
             }
             float inv = 1f / l[i];
             for (int d = 0; d < hd; d++) out[oOff + d] = acc[i * hd + d] * inv;
-            lse[lIdx] = m[i] + (float) Math.log(l[i]);
+            lse[lIdx] = (float) (m[i] * LN2 + Math.log(l[i]));
         }
         return visible;
     }
