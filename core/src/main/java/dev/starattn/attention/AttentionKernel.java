@@ -32,30 +32,73 @@ public final class AttentionKernel {
     /** Keys per tile: four vectors, so that a score row is four registers. */
     static final int BK = 4 * L;
     /**
-     * Softmax exponentials through {@link VectorOps#exp} (default: the same bits in every JIT tier)
-     * or the Vector API's EXP ({@code -Dstarattn.softmax-exp=libm}, whose last bits change when C2
-     * compiles it): a switch for `starattn bench kernel` A/B runs only.
+     * Softmax exponentials through the polynomial 2^x of {@link #expInPlace} (default: the same bits
+     * in every JIT tier) or the Vector API's EXP ({@code -Dstarattn.softmax-exp=libm}, whose last
+     * bits change when C2 compiles it): a switch for `starattn bench kernel` A/B runs only.
      */
     private static final boolean LIBM_EXP = "libm".equals(System.getProperty("starattn.softmax-exp"));
 
-    private static FloatVector exp(FloatVector x) {
-        return LIBM_EXP ? x.lanewise(VectorOperators.EXP) : VectorOps.exp(x);
-    }
+    /** log2(e) and ln(2): scores are kept in base 2 (scaled by log2(e)), so that the softmax needs 2^x. */
+    static final double LOG2E = 1.4426950408889634, LN2 = 0.6931471805599453;
+    private static final float LN2F = (float) LN2;
+    /** Minimax coefficients of 2^r - 1 = r * (C1 + r * (C2 + ...)) on [-1/2, 1/2] (0.93 ulp in f32 Horner). */
+    private static final float C1 = 0.6931471824645996f, C2 = 0.24022647738456726f, C3 = 0.055503323674201965f,
+            C4 = 0.009618435986340046f, C5 = 0.0013398868031799793f, C6 = 1.5353725757449865e-4f;
+    /** 1.5 * 2^23: adding it rounds a float of magnitude below 2^22 to an integer. */
+    private static final float ROUND = 12582912f;
+    /** Arguments are clamped to [-127, 0]; n = -127 builds the exponent bits of 0, so 2^x = 0 there. */
+    private static final float EXP2_LO = -127f;
 
     /**
-     * a[off..off+n) = exp(a - m) in place (n a multiple of the vector length); returns their sum in a
-     * fixed order. A method of its own on purpose: called with vectors from the large tile methods,
-     * VectorOps.exp/sum cost a third of the kernel's speed (most likely not inlined there, so that
-     * the vectors were boxed); in this small loop they are.
+     * a[off..off+n) = 2^(a - m) in place (n a multiple of the vector length, every a &lt;= m, -inf
+     * allowed: it gives 0); returns their sum in a fixed order. 2^x as n + r with n = round(x) and
+     * r = x - n exact in [-1/2, 1/2], a degree-6 polynomial for 2^r and 2^n through the exponent
+     * bits: within about 1 ulp, of fma/add/mul/shift only, so that every JIT tier gives the same
+     * bits ({@link #exp2(float)} is the same formula on one float). Written out here, not called:
+     * a vector passed to a method that C2 has compiled on its own (and then does not inline) is
+     * boxed, which cost a third of the kernel's speed.
      */
-    private static float expInPlace(float[] a, int off, int n, float m) {
-        FloatVector mv = FloatVector.broadcast(S, m), acc = FloatVector.zero(S);
+    static float expInPlace(float[] a, int off, int n, float m) {
+        FloatVector mv = FloatVector.broadcast(S, m), acc = FloatVector.zero(S), one = FloatVector.broadcast(S, 1f);
+        FloatVector c1 = FloatVector.broadcast(S, C1), c2 = FloatVector.broadcast(S, C2), c3 = FloatVector.broadcast(S, C3);
+        FloatVector c4 = FloatVector.broadcast(S, C4), c5 = FloatVector.broadcast(S, C5), c6 = FloatVector.broadcast(S, C6);
         for (int j = 0; j < n; j += L) {
-            FloatVector e = exp(FloatVector.fromArray(S, a, off + j).sub(mv));
+            FloatVector x = FloatVector.fromArray(S, a, off + j).sub(mv);
+            FloatVector e;
+            if (LIBM_EXP) {
+                e = x.mul(LN2F).lanewise(VectorOperators.EXP);
+            } else {
+                x = x.max(EXP2_LO);
+                FloatVector t = x.add(ROUND);
+                FloatVector r = x.sub(t.sub(ROUND));
+                FloatVector p = r.fma(c6, c5).fma(r, c4).fma(r, c3).fma(r, c2).fma(r, c1).fma(r, one);
+                FloatVector pow2n = ((jdk.incubator.vector.IntVector) t.reinterpretAsInts())
+                        .sub(0x4B400000 - 127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+                e = p.mul(pow2n);
+            }
             e.intoArray(a, off + j);
             acc = acc.add(e);
         }
-        return VectorOps.sum(acc);
+        if (L >= 16) acc = acc.add(acc.rearrange(FOLD_8));
+        if (L >= 8) acc = acc.add(acc.rearrange(FOLD_4));
+        if (L >= 4) acc = acc.add(acc.rearrange(FOLD_2));
+        if (L >= 2) acc = acc.add(acc.rearrange(FOLD_1));
+        return acc.lane(0);
+    }
+
+    /** 2^x for x &lt;= 0 (-inf gives 0): one lane of {@link #expInPlace}, the same bits. */
+    static float exp2(float x) {
+        if (LIBM_EXP) return (float) Math.exp(x * LN2F);
+        x = Math.max(x, EXP2_LO);
+        float t = x + ROUND;
+        float r = x - (t - ROUND);
+        float p = Math.fma(r, C6, C5);
+        p = Math.fma(p, r, C4);
+        p = Math.fma(p, r, C3);
+        p = Math.fma(p, r, C2);
+        p = Math.fma(p, r, C1);
+        p = Math.fma(p, r, 1f);
+        return p * Float.intBitsToFloat((Float.floatToRawIntBits(t) - (0x4B400000 - 127)) << 23);
     }
 
     /** Rotations by 8, 4, 2, 1 lanes for fixed-order lane sums written out in the hot loops. */
@@ -84,7 +127,8 @@ public final class AttentionKernel {
         }
         Partial result = Partial.empty(rows, heads, hd);
         if (rows == 0 || k1 <= k0) return result;
-        float scale = (float) (1.0 / Math.sqrt(hd));
+        // Scores in base 2: the softmax takes 2^(s - max), the LSE converts back (ln 2).
+        float scale = (float) (LOG2E / Math.sqrt(hd));
         int qTiles = (rows + BQ - 1) / BQ;
         int keys = k1 - k0;
         int chunks = 1;
@@ -236,11 +280,11 @@ public final class AttentionKernel {
                 }
                 any = true;
                 float mOld = ml[v], mNew = Math.max(mOld, rowMax);
-                float corr = mOld == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(mOld - mNew);
+                float corr = mNew == mOld ? 1f : mOld == Float.NEGATIVE_INFINITY ? 0f : exp2(mOld - mNew);
                 int j = S.loopBound(n);
                 float sum = expInPlace(s, o, j, mNew);
                 for (; j < n; j++) {
-                    float e = VectorOps.exp(s[o + j] - mNew);
+                    float e = exp2(s[o + j] - mNew);
                     s[o + j] = e;
                     sum += e;
                 }
@@ -281,7 +325,7 @@ public final class AttentionKernel {
             }
             float inv = 1f / l;
             for (int d = 0; d < hd; d++) out[oOff + d] = acc[v * hd + d] * inv;
-            lse[lIdx] = ml[v] + (float) Math.log(l);
+            lse[lIdx] = (float) (ml[v] * LN2 + Math.log(l));
         }
         return visible;
     }
@@ -391,8 +435,9 @@ public final class AttentionKernel {
         final int hd;
         final float[] kt;      // [hd][BK] transposed key tile
         final float[] vt;      // [BK][hd] value tile
-        final float[] scores;  // [BQ][BK]
+        final float[] scores;  // [4][BK]: four query rows at a time
         final float[] acc;     // [BQ][hd]
+        final float[] corr = new float[4];
         final float[] m = new float[BQ];
         final float[] l = new float[BQ];
 
@@ -400,7 +445,7 @@ public final class AttentionKernel {
             this.hd = hd;
             kt = new float[hd * BK];
             vt = new float[BK * hd];
-            scores = new float[BQ * BK];
+            scores = new float[4 * BK];
             acc = new float[BQ * hd];
         }
 
@@ -427,10 +472,15 @@ public final class AttentionKernel {
             qMax = Math.max(qMax, qPos[r]);
             qMin = Math.min(qMin, qPos[r]);
         }
-        float[] m = s.m, l = s.l, acc = s.acc, kt = s.kt, sc = s.scores;
+        float[] m = s.m, l = s.l, acc = s.acc, kt = s.kt, sc = s.scores, corr = s.corr;
         java.util.Arrays.fill(m, 0, nq, Float.NEGATIVE_INFINITY);
         java.util.Arrays.fill(l, 0, nq, 0f);
         java.util.Arrays.fill(acc, 0, nq * hd, 0f);
+        // f32 values are read in place (row stride kvHeads * hd); other types are dequantized per
+        // key tile into the scratch tile (row stride hd).
+        boolean f32Values = kv.valueType() == KvType.F32;
+        float[] values = f32Values ? kv.values() : s.vt;
+        int vStride = f32Values ? kv.kvHeads() * hd : hd;
         long visible = 0;
 
         for (int kb = k0; kb < k1; kb += BK) {
@@ -444,52 +494,61 @@ public final class AttentionKernel {
             if (tMin > qMax) continue; // the whole key tile lies in the causal future of every query
             boolean needMask = tMax > qMin;
             if (!needMask) visible += (long) nq * nk;
-            if (nq >= 4 && (kb - kTFrom) % BK == 0) {
+            float[] kSrc;
+            int kOff;
+            if ((kb - kTFrom) % BK == 0) {
                 // The key tile, transposed once per call for every query tile and head of its group.
-                scores(q, qStride, h * hd, r0, nq, hd, kT, ((kvh * kTTiles) + (kb - kTFrom) / BK) * hd * BK, scale, sc);
-            } else if (nq >= 4) {
+                kSrc = kT;
+                kOff = ((kvh * kTTiles) + (kb - kTFrom) / BK) * hd * BK;
+            } else {
                 // A split-KV chunk that starts inside a tile: transpose this one here.
                 kv.keysTransposed(kb, nk, kvh, kt, BK);
                 if (nk < BK) {
                     for (int d = 0; d < hd; d++) java.util.Arrays.fill(kt, d * BK + nk, d * BK + BK, 0f);
                 }
-                scores(q, qStride, h * hd, r0, nq, hd, kt, 0, scale, sc);
-            } else {
-                // One to three query rows (decode): a transpose would not pay; dot products instead.
-                kv.keysTile(kb, nk, kvh, s.vt);
-                for (int i = 0; i < nq; i++) {
-                    int qOff = (r0 + i) * qStride + h * hd;
-                    for (int j = 0; j < nk; j++) sc[i * BK + j] = scale * dot(q, qOff, s.vt, j * hd, hd);
-                }
+                kSrc = kt;
+                kOff = 0;
             }
-            // Online softmax update per query row; p overwrites the scores.
-            for (int i = 0; i < nq; i++) {
-                int rowOff = i * BK;
-                if (nk < BK) java.util.Arrays.fill(sc, rowOff + nk, rowOff + BK, Float.NEGATIVE_INFINITY);
-                if (needMask) {
-                    int qp = qPos[r0 + i];
-                    for (int j = 0; j < nk; j++) {
-                        if (kPos[kb + j] > qp) sc[rowOff + j] = Float.NEGATIVE_INFINITY;
-                        else visible++;
+            int vOff = kb * vStride + kvh * hd;
+            if (!f32Values) {
+                kv.valuesTile(kb, nk, kvh, s.vt);
+                vOff = 0;
+            }
+            // Four query rows at a time: scores, online softmax and P.V while the key and value
+            // tiles stay in the L1 cache and the four score rows in a 1 KB scratch.
+            for (int i = 0; i < nq; i += 4) {
+                int rows = Math.min(4, nq - i);
+                scores(q, qStride, h * hd, r0 + i, rows, hd, kSrc, kOff, scale, sc);
+                for (int r = 0; r < rows; r++) {
+                    int rowOff = r * BK;
+                    if (nk < BK) java.util.Arrays.fill(sc, rowOff + nk, rowOff + BK, Float.NEGATIVE_INFINITY);
+                    if (needMask) {
+                        int qp = qPos[r0 + i + r];
+                        for (int j = 0; j < nk; j++) {
+                            if (kPos[kb + j] > qp) sc[rowOff + j] = Float.NEGATIVE_INFINITY;
+                            else visible++;
+                        }
                     }
+                    FloatVector v0 = FloatVector.fromArray(S, sc, rowOff), v1 = FloatVector.fromArray(S, sc, rowOff + L);
+                    FloatVector v2 = FloatVector.fromArray(S, sc, rowOff + 2 * L), v3 = FloatVector.fromArray(S, sc, rowOff + 3 * L);
+                    float rowMax = v0.max(v1).max(v2.max(v3)).reduceLanes(VectorOperators.MAX);
+                    if (rowMax == Float.NEGATIVE_INFINITY) {
+                        java.util.Arrays.fill(sc, rowOff, rowOff + BK, 0f); // no visible key in this tile
+                        corr[r] = 1f;
+                        continue;
+                    }
+                    int ri = i + r;
+                    float mOld = m[ri], mNew = Math.max(mOld, rowMax);
+                    // The accumulator's rescale factor; exactly 1 when the running max is unchanged.
+                    float c = mNew == mOld ? 1f : mOld == Float.NEGATIVE_INFINITY ? 0f : exp2(mOld - mNew);
+                    // 2^(-inf - m) = 0, so masked keys drop out without a branch.
+                    float sum = expInPlace(sc, rowOff, BK, mNew);
+                    l[ri] = l[ri] * c + sum;
+                    m[ri] = mNew;
+                    corr[r] = c;
                 }
-                FloatVector v0 = FloatVector.fromArray(S, sc, rowOff), v1 = FloatVector.fromArray(S, sc, rowOff + L);
-                FloatVector v2 = FloatVector.fromArray(S, sc, rowOff + 2 * L), v3 = FloatVector.fromArray(S, sc, rowOff + 3 * L);
-                float rowMax = v0.max(v1).max(v2.max(v3)).reduceLanes(VectorOperators.MAX);
-                if (rowMax == Float.NEGATIVE_INFINITY) {
-                    java.util.Arrays.fill(sc, rowOff, rowOff + BK, 0f); // no visible key in this tile
-                    continue;
-                }
-                float mNew = Math.max(m[i], rowMax);
-                float corr = m[i] == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(m[i] - mNew);
-                // exp(-inf - m) = 0, so masked keys drop out without a branch.
-                float sum = expInPlace(sc, rowOff, BK, mNew);
-                l[i] = l[i] * corr + sum;
-                m[i] = mNew;
-                if (corr != 1f) scaleRow(acc, i * hd, hd, corr);
+                accumulatePV(values, vOff, vStride, nk, sc, rows, hd, acc, i * hd, corr);
             }
-            kv.valuesTile(kb, nk, kvh, s.vt);
-            accumulatePV(s.vt, 0, hd, nk, sc, nq, hd, acc);
         }
         for (int i = 0; i < nq; i++) {
             int oOff = (r0 + i) * qStride + h * hd;
@@ -501,93 +560,121 @@ public final class AttentionKernel {
             }
             float inv = 1f / l[i];
             for (int d = 0; d < hd; d++) out[oOff + d] = acc[i * hd + d] * inv;
-            lse[lIdx] = m[i] + (float) Math.log(l[i]);
+            lse[lIdx] = (float) (m[i] * LN2 + Math.log(l[i]));
         }
         return visible;
     }
 
     /**
-     * sc[i][0..BK) = scale * q_i . k_j for the transposed key tile: four query rows at a time
-     * against the BK = 4 vectors of keys, sixteen independent accumulators, no reductions.
+     * sc[r][0..BK) = scale * q_r . k_j for query rows r0 .. r0+rows (rows at most 4) against the
+     * transposed key tile: the BK = 4 vectors of keys, sixteen independent accumulators, no
+     * reductions.
      */
-    private static void scores(float[] q, int qStride, int qHeadOff, int r0, int nq, int hd, float[] kt, int ktOff, float scale, float[] sc) {
-        for (int i = 0; i < nq; i += 4) {
-            int rows = Math.min(4, nq - i);
-            int q0 = (r0 + i) * qStride + qHeadOff;
-            int q1 = (r0 + i + Math.min(1, rows - 1)) * qStride + qHeadOff;
-            int q2 = (r0 + i + Math.min(2, rows - 1)) * qStride + qHeadOff;
-            int q3 = (r0 + i + Math.min(3, rows - 1)) * qStride + qHeadOff;
-            FloatVector a00 = FloatVector.zero(S), a01 = a00, a02 = a00, a03 = a00;
-            FloatVector a10 = a00, a11 = a00, a12 = a00, a13 = a00;
-            FloatVector a20 = a00, a21 = a00, a22 = a00, a23 = a00;
-            FloatVector a30 = a00, a31 = a00, a32 = a00, a33 = a00;
-            for (int d = 0; d < hd; d++) {
-                int o = ktOff + d * BK;
-                FloatVector k0 = FloatVector.fromArray(S, kt, o), k1 = FloatVector.fromArray(S, kt, o + L);
-                FloatVector k2 = FloatVector.fromArray(S, kt, o + 2 * L), k3 = FloatVector.fromArray(S, kt, o + 3 * L);
-                FloatVector b = FloatVector.broadcast(S, q[q0 + d]);
-                a00 = k0.fma(b, a00); a01 = k1.fma(b, a01); a02 = k2.fma(b, a02); a03 = k3.fma(b, a03);
-                b = FloatVector.broadcast(S, q[q1 + d]);
-                a10 = k0.fma(b, a10); a11 = k1.fma(b, a11); a12 = k2.fma(b, a12); a13 = k3.fma(b, a13);
-                b = FloatVector.broadcast(S, q[q2 + d]);
-                a20 = k0.fma(b, a20); a21 = k1.fma(b, a21); a22 = k2.fma(b, a22); a23 = k3.fma(b, a23);
-                b = FloatVector.broadcast(S, q[q3 + d]);
-                a30 = k0.fma(b, a30); a31 = k1.fma(b, a31); a32 = k2.fma(b, a32); a33 = k3.fma(b, a33);
-            }
-            int o = i * BK;
-            a00.mul(scale).intoArray(sc, o); a01.mul(scale).intoArray(sc, o + L);
-            a02.mul(scale).intoArray(sc, o + 2 * L); a03.mul(scale).intoArray(sc, o + 3 * L);
-            if (rows > 1) {
-                o += BK;
-                a10.mul(scale).intoArray(sc, o); a11.mul(scale).intoArray(sc, o + L);
-                a12.mul(scale).intoArray(sc, o + 2 * L); a13.mul(scale).intoArray(sc, o + 3 * L);
-            }
-            if (rows > 2) {
-                o += BK;
-                a20.mul(scale).intoArray(sc, o); a21.mul(scale).intoArray(sc, o + L);
-                a22.mul(scale).intoArray(sc, o + 2 * L); a23.mul(scale).intoArray(sc, o + 3 * L);
-            }
-            if (rows > 3) {
-                o += BK;
-                a30.mul(scale).intoArray(sc, o); a31.mul(scale).intoArray(sc, o + L);
-                a32.mul(scale).intoArray(sc, o + 2 * L); a33.mul(scale).intoArray(sc, o + 3 * L);
-            }
+    private static void scores(float[] q, int qStride, int qHeadOff, int r0, int rows, int hd, float[] kt, int ktOff, float scale, float[] sc) {
+        int q0 = r0 * qStride + qHeadOff;
+        int q1 = (r0 + Math.min(1, rows - 1)) * qStride + qHeadOff;
+        int q2 = (r0 + Math.min(2, rows - 1)) * qStride + qHeadOff;
+        int q3 = (r0 + Math.min(3, rows - 1)) * qStride + qHeadOff;
+        FloatVector a00 = FloatVector.zero(S), a01 = a00, a02 = a00, a03 = a00;
+        FloatVector a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+        FloatVector a20 = a00, a21 = a00, a22 = a00, a23 = a00;
+        FloatVector a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+        for (int d = 0; d < hd; d++) {
+            int o = ktOff + d * BK;
+            FloatVector k0 = FloatVector.fromArray(S, kt, o), k1 = FloatVector.fromArray(S, kt, o + L);
+            FloatVector k2 = FloatVector.fromArray(S, kt, o + 2 * L), k3 = FloatVector.fromArray(S, kt, o + 3 * L);
+            FloatVector b = FloatVector.broadcast(S, q[q0 + d]);
+            a00 = k0.fma(b, a00); a01 = k1.fma(b, a01); a02 = k2.fma(b, a02); a03 = k3.fma(b, a03);
+            b = FloatVector.broadcast(S, q[q1 + d]);
+            a10 = k0.fma(b, a10); a11 = k1.fma(b, a11); a12 = k2.fma(b, a12); a13 = k3.fma(b, a13);
+            b = FloatVector.broadcast(S, q[q2 + d]);
+            a20 = k0.fma(b, a20); a21 = k1.fma(b, a21); a22 = k2.fma(b, a22); a23 = k3.fma(b, a23);
+            b = FloatVector.broadcast(S, q[q3 + d]);
+            a30 = k0.fma(b, a30); a31 = k1.fma(b, a31); a32 = k2.fma(b, a32); a33 = k3.fma(b, a33);
+        }
+        a00.mul(scale).intoArray(sc, 0); a01.mul(scale).intoArray(sc, L);
+        a02.mul(scale).intoArray(sc, 2 * L); a03.mul(scale).intoArray(sc, 3 * L);
+        if (rows > 1) {
+            a10.mul(scale).intoArray(sc, BK); a11.mul(scale).intoArray(sc, BK + L);
+            a12.mul(scale).intoArray(sc, BK + 2 * L); a13.mul(scale).intoArray(sc, BK + 3 * L);
+        }
+        if (rows > 2) {
+            a20.mul(scale).intoArray(sc, 2 * BK); a21.mul(scale).intoArray(sc, 2 * BK + L);
+            a22.mul(scale).intoArray(sc, 2 * BK + 2 * L); a23.mul(scale).intoArray(sc, 2 * BK + 3 * L);
+        }
+        if (rows > 3) {
+            a30.mul(scale).intoArray(sc, 3 * BK); a31.mul(scale).intoArray(sc, 3 * BK + L);
+            a32.mul(scale).intoArray(sc, 3 * BK + 2 * L); a33.mul(scale).intoArray(sc, 3 * BK + 3 * L);
         }
     }
 
     /**
-     * acc[i] += sum_j p[i][j] * V_j for the tile: four query rows at a time, one vector of the
-     * head dimension at a time, accumulators kept in registers across all keys of the tile.
+     * acc[r] = acc[r] * corr[r] + sum_j p[r][j] * V_j for query rows r &lt; rows (at most 4; row r
+     * of the accumulator at {@code a0 + r * hd}, of p at {@code r * BK}): four rows by four vectors
+     * of the head dimension in sixteen registers, so that each loaded value vector and broadcast
+     * p feed four FMAs.
      */
-    private static void accumulatePV(float[] values, int vOff, int vStride, int nk, float[] p, int nq, int hd, float[] acc) {
-        int dVec = hd - hd % L;
-        for (int i = 0; i < nq; i += 4) {
-            int rows = Math.min(4, nq - i);
-            int p0 = i * BK, p1 = (i + Math.min(1, rows - 1)) * BK, p2 = (i + Math.min(2, rows - 1)) * BK, p3 = (i + Math.min(3, rows - 1)) * BK;
-            for (int c = 0; c < dVec; c += L) {
-                int a0 = i * hd + c;
-                FloatVector c0 = FloatVector.fromArray(S, acc, a0);
-                FloatVector c1 = rows > 1 ? FloatVector.fromArray(S, acc, a0 + hd) : c0;
-                FloatVector c2 = rows > 2 ? FloatVector.fromArray(S, acc, a0 + 2 * hd) : c0;
-                FloatVector c3 = rows > 3 ? FloatVector.fromArray(S, acc, a0 + 3 * hd) : c0;
-                for (int j = 0; j < nk; j++) {
-                    FloatVector v = FloatVector.fromArray(S, values, vOff + j * vStride + c);
-                    c0 = v.fma(FloatVector.broadcast(S, p[p0 + j]), c0);
-                    c1 = v.fma(FloatVector.broadcast(S, p[p1 + j]), c1);
-                    c2 = v.fma(FloatVector.broadcast(S, p[p2 + j]), c2);
-                    c3 = v.fma(FloatVector.broadcast(S, p[p3 + j]), c3);
-                }
-                c0.intoArray(acc, a0);
-                if (rows > 1) c1.intoArray(acc, a0 + hd);
-                if (rows > 2) c2.intoArray(acc, a0 + 2 * hd);
-                if (rows > 3) c3.intoArray(acc, a0 + 3 * hd);
+    private static void accumulatePV(float[] values, int vOff, int vStride, int nk, float[] p, int rows, int hd,
+                                     float[] acc, int a0, float[] corr) {
+        int r1 = Math.min(1, rows - 1), r2 = Math.min(2, rows - 1), r3 = Math.min(3, rows - 1);
+        int p1 = r1 * BK, p2 = r2 * BK, p3 = r3 * BK;
+        int a1 = a0 + r1 * hd, a2 = a0 + r2 * hd, a3 = a0 + r3 * hd;
+        FloatVector f0 = FloatVector.broadcast(S, corr[0]), f1 = FloatVector.broadcast(S, corr[r1]);
+        FloatVector f2 = FloatVector.broadcast(S, corr[r2]), f3 = FloatVector.broadcast(S, corr[r3]);
+        int c = 0;
+        for (; c + 4 * L <= hd; c += 4 * L) {
+            FloatVector c00 = FloatVector.fromArray(S, acc, a0 + c).mul(f0), c01 = FloatVector.fromArray(S, acc, a0 + c + L).mul(f0);
+            FloatVector c02 = FloatVector.fromArray(S, acc, a0 + c + 2 * L).mul(f0), c03 = FloatVector.fromArray(S, acc, a0 + c + 3 * L).mul(f0);
+            FloatVector c10 = FloatVector.fromArray(S, acc, a1 + c).mul(f1), c11 = FloatVector.fromArray(S, acc, a1 + c + L).mul(f1);
+            FloatVector c12 = FloatVector.fromArray(S, acc, a1 + c + 2 * L).mul(f1), c13 = FloatVector.fromArray(S, acc, a1 + c + 3 * L).mul(f1);
+            FloatVector c20 = FloatVector.fromArray(S, acc, a2 + c).mul(f2), c21 = FloatVector.fromArray(S, acc, a2 + c + L).mul(f2);
+            FloatVector c22 = FloatVector.fromArray(S, acc, a2 + c + 2 * L).mul(f2), c23 = FloatVector.fromArray(S, acc, a2 + c + 3 * L).mul(f2);
+            FloatVector c30 = FloatVector.fromArray(S, acc, a3 + c).mul(f3), c31 = FloatVector.fromArray(S, acc, a3 + c + L).mul(f3);
+            FloatVector c32 = FloatVector.fromArray(S, acc, a3 + c + 2 * L).mul(f3), c33 = FloatVector.fromArray(S, acc, a3 + c + 3 * L).mul(f3);
+            for (int j = 0; j < nk; j++) {
+                int vo = vOff + j * vStride + c;
+                FloatVector v0 = FloatVector.fromArray(S, values, vo), v1 = FloatVector.fromArray(S, values, vo + L);
+                FloatVector v2 = FloatVector.fromArray(S, values, vo + 2 * L), v3 = FloatVector.fromArray(S, values, vo + 3 * L);
+                FloatVector b = FloatVector.broadcast(S, p[j]);
+                c00 = v0.fma(b, c00); c01 = v1.fma(b, c01); c02 = v2.fma(b, c02); c03 = v3.fma(b, c03);
+                b = FloatVector.broadcast(S, p[p1 + j]);
+                c10 = v0.fma(b, c10); c11 = v1.fma(b, c11); c12 = v2.fma(b, c12); c13 = v3.fma(b, c13);
+                b = FloatVector.broadcast(S, p[p2 + j]);
+                c20 = v0.fma(b, c20); c21 = v1.fma(b, c21); c22 = v2.fma(b, c22); c23 = v3.fma(b, c23);
+                b = FloatVector.broadcast(S, p[p3 + j]);
+                c30 = v0.fma(b, c30); c31 = v1.fma(b, c31); c32 = v2.fma(b, c32); c33 = v3.fma(b, c33);
             }
-            for (int r = 0; r < rows; r++) { // head dimensions beyond the last whole vector
-                for (int d = dVec; d < hd; d++) {
-                    float sum = acc[(i + r) * hd + d];
-                    for (int j = 0; j < nk; j++) sum += p[(i + r) * BK + j] * values[vOff + j * vStride + d];
-                    acc[(i + r) * hd + d] = sum;
-                }
+            c00.intoArray(acc, a0 + c); c01.intoArray(acc, a0 + c + L); c02.intoArray(acc, a0 + c + 2 * L); c03.intoArray(acc, a0 + c + 3 * L);
+            if (rows > 1) {
+                c10.intoArray(acc, a1 + c); c11.intoArray(acc, a1 + c + L); c12.intoArray(acc, a1 + c + 2 * L); c13.intoArray(acc, a1 + c + 3 * L);
+            }
+            if (rows > 2) {
+                c20.intoArray(acc, a2 + c); c21.intoArray(acc, a2 + c + L); c22.intoArray(acc, a2 + c + 2 * L); c23.intoArray(acc, a2 + c + 3 * L);
+            }
+            if (rows > 3) {
+                c30.intoArray(acc, a3 + c); c31.intoArray(acc, a3 + c + L); c32.intoArray(acc, a3 + c + 2 * L); c33.intoArray(acc, a3 + c + 3 * L);
+            }
+        }
+        for (; c + L <= hd; c += L) { // head sizes that are not a multiple of four vectors
+            FloatVector c0 = FloatVector.fromArray(S, acc, a0 + c).mul(f0), c1 = FloatVector.fromArray(S, acc, a1 + c).mul(f1);
+            FloatVector c2 = FloatVector.fromArray(S, acc, a2 + c).mul(f2), c3 = FloatVector.fromArray(S, acc, a3 + c).mul(f3);
+            for (int j = 0; j < nk; j++) {
+                FloatVector v = FloatVector.fromArray(S, values, vOff + j * vStride + c);
+                c0 = v.fma(FloatVector.broadcast(S, p[j]), c0);
+                c1 = v.fma(FloatVector.broadcast(S, p[p1 + j]), c1);
+                c2 = v.fma(FloatVector.broadcast(S, p[p2 + j]), c2);
+                c3 = v.fma(FloatVector.broadcast(S, p[p3 + j]), c3);
+            }
+            c0.intoArray(acc, a0 + c);
+            if (rows > 1) c1.intoArray(acc, a1 + c);
+            if (rows > 2) c2.intoArray(acc, a2 + c);
+            if (rows > 3) c3.intoArray(acc, a3 + c);
+        }
+        for (int r = 0; r < rows; r++) { // head dimensions beyond the last whole vector
+            for (int d = c; d < hd; d++) {
+                float sum = acc[a0 + r * hd + d] * corr[r];
+                for (int j = 0; j < nk; j++) sum += p[r * BK + j] * values[vOff + j * vStride + d];
+                acc[a0 + r * hd + d] = sum;
             }
         }
     }

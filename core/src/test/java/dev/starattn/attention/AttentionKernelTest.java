@@ -156,4 +156,35 @@ class AttentionKernelTest {
         float[] q = randomQ(r, rows, heads, hd);
         assertClose(naive(q, rows, qPos, heads, rounded), AttentionKernel.attend(q, rows, qPos, heads, f16), "f16 cache");
     }
+
+    @Test
+    void softmaxExp2IsWithinTwoUlpAndTheScalarFormGivesTheSameBits() {
+        Random r = new Random(7);
+        int n = 64 * 256;
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = switch (i % 4) {
+                case 0 -> -r.nextFloat();                // [-1, 0]: rounding ties near -1/2
+                case 1 -> -30 * r.nextFloat();
+                case 2 -> -140 * r.nextFloat();          // down to the bottom of the range and below
+                default -> i % 64 == 3 ? Float.NEGATIVE_INFINITY : -(float) Math.floor(130 * r.nextFloat()) - 0.5f;
+            };
+        }
+        float[] y = x.clone();
+        double sum = 0;
+        float vecSum = AttentionKernel.expInPlace(y, 0, n, 0f);
+        for (int i = 0; i < n; i++) {
+            double ref = Math.pow(2, x[i]);
+            assertEquals(Float.floatToRawIntBits(AttentionKernel.exp2(x[i])), Float.floatToRawIntBits(y[i]), "scalar vs vector at " + x[i]);
+            if (x[i] < -126.5f) {
+                assertEquals(0f, y[i], "2^" + x[i] + " is flushed to 0");
+            } else if (x[i] >= -126f) {
+                assertTrue(Math.abs(y[i] - ref) <= 2 * Math.ulp((float) ref), "2^" + x[i] + ": " + y[i] + " vs " + ref);
+            }
+            sum += y[i];
+        }
+        assertEquals(sum, vecSum, 1e-5 * sum);
+        assertEquals(1f, AttentionKernel.exp2(0f));
+        assertEquals(0f, AttentionKernel.exp2(Float.NEGATIVE_INFINITY));
+    }
 }
