@@ -53,7 +53,17 @@ public final class CudaAttention {
 
     /** With the default tensor-core kernel, or the one named by -Dstarattn.cuda.tc (for benchmarks). */
     public CudaAttention(CudaDevice dev) {
-        this(dev, TcKernel.valueOf(System.getProperty("starattn.cuda.tc", DEFAULT_TC.name())));
+        this(dev, chosenTcKernel());
+    }
+
+    private static TcKernel chosenTcKernel() {
+        String name = System.getProperty("starattn.cuda.tc", DEFAULT_TC.name());
+        try {
+            return TcKernel.valueOf(name.toUpperCase(java.util.Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("-Dstarattn.cuda.tc=" + name + " is not a kernel: use one of "
+                    + java.util.Arrays.toString(TcKernel.values()));
+        }
     }
 
     public CudaAttention(CudaDevice dev, TcKernel tcKernel) {
