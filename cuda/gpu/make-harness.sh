@@ -17,10 +17,12 @@ tar -C "$(dirname "$JRE")" -cJf .gpu/jre.tar.xz jre
 rm -rf "$(dirname "$JRE")"
 # Either the shaded CLI jar (everything, and run.sh's `generate --device cuda` step) with WITH_CLI=1,
 # or just the core and cuda jars with Jackson (3 MB). The device tool carries 64 MiB with the working
-# tree (about 20 MB) and the runtime (21 MB): the CLI jar fitted at 21 MB, but since the blas module
-# (OpenBLAS's libraries inside) it is 33.6 MB and WITH_CLI=1 no longer fits.
+# tree (about 20 MB) and the runtime (21 MB): the CLI jar is 33.6 MB with OpenBLAS's libraries, so
+# they are dropped from the copy (21 MB; prefill then says it uses the Java kernel), with the
+# protobuf definitions of Google's APIs that grpc's dependencies bring and nothing loads.
 if [ "${WITH_CLI:-0}" = 1 ]; then
   cp app/target/starattn.jar .gpu/cli/
+  zip -q -d .gpu/cli/starattn.jar 'org/bytedeco/openblas/linux-x86_64/*' 'google/*'
 else
   cp core/target/starattn-core-*-SNAPSHOT.jar cuda/target/starattn-cuda-*-SNAPSHOT.jar .gpu/lib/
   for a in jackson-databind jackson-core jackson-annotations; do

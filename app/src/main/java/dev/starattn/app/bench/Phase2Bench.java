@@ -68,6 +68,10 @@ public final class Phase2Bench implements Callable<Integer> {
     @Option(names = "--processes", description = "Run the gRPC hosts as OS processes ('starattn host --port 0', one JVM each) instead of servers in this JVM.")
     boolean processes;
 
+    @Option(names = "--host-threads", defaultValue = "0",
+            description = "Threads of each host process (-Dstarattn.threads); 0: the machine's cores divided by --hosts, as if each host had its own cores (default: ${DEFAULT-VALUE}).")
+    int hostThreads;
+
     @Option(names = "--rpc", defaultValue = "stream,unary", split = ",",
             description = "Phase-2 RPCs to time over gRPC, each its own client on the same hosts: stream (one long-lived stream per host), unary (one call per host and layer) (default: ${DEFAULT-VALUE}).")
     List<String> rpcs;
@@ -103,6 +107,7 @@ public final class Phase2Bench implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (hosts < 2) throw new IllegalArgumentException("--hosts must be at least 2 (the query host and one remote host)");
+        if (hostThreads < 0) throw new IllegalArgumentException("--host-threads must not be negative");
         if (tokens < 1 || warmup < 0) throw new IllegalArgumentException("--tokens must be positive and --warmup not negative");
         Wire w = switch (wire.toLowerCase(Locale.ROOT)) {
             case "f32" -> Wire.F32;
@@ -136,13 +141,15 @@ public final class Phase2Bench implements Callable<Integer> {
             InferenceEngine embedded = new InferenceEngine(m.model(), o);
             List<String> addrs = new ArrayList<>();
             if (processes) {
-                System.err.printf("starting %d host processes ...%n", hosts - 1);
+                int share = hostThreads > 0 ? hostThreads : Math.max(1, Runtime.getRuntime().availableProcessors() / hosts);
+                System.err.printf("starting %d host processes (%d threads each) ...%n", hosts - 1, share);
+                List<String> hostFlags = List.of("-Dstarattn.threads=" + share);
                 List<java.util.concurrent.CompletableFuture<HostProcess>> boot = new ArrayList<>();
                 for (int h = 0; h < hosts - 1; h++) {
                     Path log = logs.resolve("host-" + h + ".log");
                     boot.add(java.util.concurrent.CompletableFuture.supplyAsync(() -> {
                         try {
-                            return HostProcess.start(m.path(), 0, log, java.time.Duration.ofMinutes(2), List.of());
+                            return HostProcess.start(m.path(), 0, log, java.time.Duration.ofMinutes(2), hostFlags);
                         } catch (java.io.IOException | InterruptedException e) {
                             throw new IllegalStateException("cannot start a host process: " + e.getMessage(), e);
                         }
