@@ -44,14 +44,7 @@ final class CudnnSdpa implements AutoCloseable {
         final List<MemorySegment> keep = new ArrayList<>();
         long workspace;
         long engine = -1;
-        /** Finalized variant packs by their pointers (a layer's launch repeats them: prefill of every chunk shape). */
-        final Map<List<Long>, Pack> packs = new LinkedHashMap<>(16, 0.75f, true);
     }
-
-    /** A finalized variant pack and the host memory of its by-value scalars. */
-    private record Pack(MemorySegment desc, Arena values) {}
-
-    private static final int PACKS_PER_PLAN = 256;
 
     private final Cudnn lib;
     private final CudaDevice dev;
@@ -118,35 +111,27 @@ final class CudnnSdpa implements AutoCloseable {
             }
             statsOut = stats;
         }
-        List<Long> key = List.of(q, k, v, o, statsOut, workspace, (long) Float.floatToRawIntBits(scale));
-        Pack pack = p.packs.get(key);
-        if (pack == null) {
-            Arena a = Arena.ofShared();  // the scalars' host memory lives as long as the pack
-            try {
-                List<Long> uids = new ArrayList<>(List.of(UID_Q, UID_K, UID_V, UID_O, UID_STATS, UID_SCALE, UID_NEG));
-                List<MemorySegment> ptrs = new ArrayList<>(List.of(MemorySegment.ofAddress(q), MemorySegment.ofAddress(k),
-                        MemorySegment.ofAddress(v), MemorySegment.ofAddress(o), MemorySegment.ofAddress(statsOut),
-                        Cudnn.floatValue(a, scale), Cudnn.floatValue(a, MASKED)));
-                if (sq != skv) {
-                    uids.add(UID_SKV);
-                    ptrs.add(Cudnn.intValue(a, skv));
-                    uids.add(UID_SQ);
-                    ptrs.add(Cudnn.intValue(a, sq));
-                }
-                pack = new Pack(lib.variantPack(uids.stream().mapToLong(Long::longValue).toArray(), ptrs.toArray(MemorySegment[]::new),
-                        workspace), a);
-            } catch (RuntimeException e) {
-                a.close();
-                throw e;
+        try (Arena a = Arena.ofConfined()) {
+            List<Long> uids = new ArrayList<>(List.of(UID_Q, UID_K, UID_V, UID_O, UID_STATS, UID_SCALE, UID_NEG));
+            List<MemorySegment> ptrs = new ArrayList<>(List.of(MemorySegment.ofAddress(q), MemorySegment.ofAddress(k),
+                    MemorySegment.ofAddress(v), MemorySegment.ofAddress(o), MemorySegment.ofAddress(statsOut),
+                    Cudnn.floatValue(a, scale), Cudnn.floatValue(a, MASKED)));
+            if (sq != skv) {
+                uids.add(UID_SKV);
+                ptrs.add(Cudnn.intValue(a, skv));
+                uids.add(UID_SQ);
+                ptrs.add(Cudnn.intValue(a, sq));
             }
-            p.packs.put(key, pack);
-            if (p.packs.size() > PACKS_PER_PLAN) {
-                Map.Entry<List<Long>, Pack> eldest = p.packs.entrySet().iterator().next();
-                p.packs.remove(eldest.getKey());
-                drop(eldest.getValue());
+            // A variant pack per launch (reusing finalized packs per pointer set would save host time: not yet
+            // run on the GPU, so not done).
+            MemorySegment pack = lib.variantPack(uids.stream().mapToLong(Long::longValue).toArray(),
+                    ptrs.toArray(MemorySegment[]::new), workspace);
+            try {
+                lib.execute(handle, p.plan, pack);
+            } finally {
+                lib.destroy(pack);
             }
         }
-        lib.execute(handle, p.plan, pack.desc());
         if (packed) dev.transposeF32(stats, lse, hq, sq);  // [h][s] -> [s][h]
         return true;
     }
@@ -370,18 +355,7 @@ final class CudnnSdpa implements AutoCloseable {
         throw new Cudnn.Status(3000, "no engine configuration of " + n + " finalized for " + s + ":" + why);
     }
 
-    private void drop(Pack pack) {
-        try {
-            lib.destroy(pack.desc());
-        } catch (RuntimeException ignored) {
-            // best effort
-        }
-        pack.values().close();
-    }
-
     private void release(Plan p) {
-        for (Pack pack : p.packs.values()) drop(pack);
-        p.packs.clear();
         for (int i = p.keep.size() - 1; i >= 0; i--) {
             try {
                 lib.destroy(p.keep.get(i));
