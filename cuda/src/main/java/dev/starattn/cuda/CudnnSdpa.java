@@ -91,7 +91,7 @@ final class CudnnSdpa implements AutoCloseable {
      * O and LSE of bf16 q (rows x hq x hd) over bf16 k, v (skv x hk x hd): o bf16 like q, lse f32 rows x hq.
      * False (nothing written) when cuDNN has no engine for this shape; {@link #lastRefusal()} says why.
      */
-    boolean forward(long q, long k, long v, long o, long lse, int sq, int skv, int hq, int hk, int hd, float scale) {
+    synchronized boolean forward(long q, long k, long v, long o, long lse, int sq, int skv, int hq, int hk, int hd, float scale) {
         Plan p = plan(sq, skv, hq, hk, hd);
         if (p == null) return false;
         boolean packed = packedStats;
@@ -367,7 +367,7 @@ final class CudnnSdpa implements AutoCloseable {
     }
 
     @Override
-    public void close() {
+    public synchronized void close() {
         for (Plan p : plans.values()) release(p);
         plans.clear();
         dev.free(workspace);
