@@ -10,7 +10,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 
-/** cuBLAS through FFM: a handle and {@code cublasGemmEx} (bf16 or f16 inputs, f32 accumulation). */
+/** cuBLAS through FFM: a handle, {@code cublasGemmEx} (bf16 or f16 inputs, f32 accumulation) and {@code cublasSgeam} (transposes). */
 final class Cublas {
     static final int OP_N = 0, OP_T = 1;
     static final int R_32F = 0, R_16F = 2, R_16BF = 14;
@@ -20,7 +20,7 @@ final class Cublas {
     private static volatile Cublas instance;
     private static volatile CudaException failure;
 
-    final MethodHandle create, destroy, setStream, gemmEx, getVersion;
+    final MethodHandle create, destroy, setStream, gemmEx, getVersion, sgeam;
 
     private Cublas(SymbolLookup lib) {
         create = h(lib, "cublasCreate_v2", ADDRESS);
@@ -30,6 +30,9 @@ final class Cublas {
         gemmEx = h(lib, "cublasGemmEx", ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
                 ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT,
                 ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT);
+        // C = alpha op(A) + beta op(B), f32: a transpose (the LSE of cuDNN's attention when it packs it per head).
+        sgeam = h(lib, "cublasSgeam", ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT,
+                ADDRESS, JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT);
     }
 
     static Cublas get() {

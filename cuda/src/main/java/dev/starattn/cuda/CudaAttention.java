@@ -10,7 +10,10 @@ import java.util.List;
  * partials from several hosts.
  *
  * <p>Prefill and phase 1 (at least {@link #TC_MIN_ROWS} query rows over a bf16 cache, head dim 64 or
- * 128) run on tensor cores, with one of the {@link TcKernel}s; decode runs {@code flash_attn_fwd} in
+ * 128) run on tensor cores, with one of the {@link TcKernel}s; or, with {@link TcKernel#CUDNN} and through
+ * {@link #attendPrefill} (queries = the cache's last rows, positions ascending), cuDNN's fused flash
+ * attention ({@link CudnnSdpa}); whatever cuDNN refuses or lacks runs our own kernel (one line on stderr
+ * says so), never a different answer. Decode runs {@code flash_attn_fwd} in
  * f32 (16 rows per block; any head dim up to 256, f32 or bf16 cache), where a block of 64 rows would be
  * mostly padding and the memory traffic, not the arithmetic, sets the time.
  */
@@ -29,7 +32,12 @@ public final class CudaAttention {
         /** Hopper's wgmma, 128 rows a block (two warpgroups), one block per SM; head dim 128, compute capability 9.0 only. */
         WGMMA(128, 256),
         /** The same with two blocks per SM (the compiler holds it to 128 registers a thread). */
-        WGMMA_X2(128, 256);
+        WGMMA_X2(128, 256),
+        /**
+         * cuDNN's fused flash attention (cuDNN 9 graph API through FFM) for {@link #attendPrefill}; every other
+         * launch, and every shape cuDNN refuses, runs WGMMA_X2 (MMA_64 off Hopper or at head dim 64).
+         */
+        CUDNN(128, 256);
 
         final int rows;
         final int threads;
@@ -44,16 +52,30 @@ public final class CudaAttention {
         }
     }
 
-    static final TcKernel DEFAULT_TC = TcKernel.WGMMA_X2;  // fastest in CudaAttentionBench (BENCHMARKS.md, GPU)
+    /**
+     * The default: cuDNN's fused attention, measured faster than our best kernel (WGMMA_X2) in the same run of
+     * CudaAttentionBench (BENCHMARKS.md, GPU); as a default it is asked on Hopper (compute capability 9.0) only,
+     * where it was measured; elsewhere, and without cuDNN, WGMMA_X2 (MMA_64 off Hopper).
+     */
+    static final TcKernel DEFAULT_TC = TcKernel.CUDNN;
+    /** The fewest query rows for which cuDNN is asked (fewer: our kernel, without the graph's set-up per shape). */
+    static final int CUDNN_MIN_ROWS = 64;
+    private static final java.util.Set<String> NOTED = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     private final CudaDevice dev;
     private final TcKernel tcKernel;
     private long scratch;
     private long scratchBytes;
+    private long qb, qbBytes, outF, outFBytes;  // bf16 queries for cuDNN; f32 output of our kernel when the caller has none
+    private boolean cudnnUsable = true;
+    private boolean cudnnAnyGpu = true;  // false: the default, asked on Hopper only
+    /** Launches that cuDNN computed (checks and benchmarks tell cuDNN from the fallback by it). */
+    int cudnnRuns;
 
     /** With the default tensor-core kernel, or the one named by -Dstarattn.cuda.tc (for benchmarks). */
     public CudaAttention(CudaDevice dev) {
         this(dev, chosenTcKernel());
+        this.cudnnAnyGpu = System.getProperty("starattn.cuda.tc") != null;  // named explicitly: on any GPU
     }
 
     private static TcKernel chosenTcKernel() {
@@ -73,7 +95,13 @@ public final class CudaAttention {
 
     /** The tensor-core kernel a launch over head dim {@code hd} runs: wgmma only where it exists and fits. */
     TcKernel tcKernel(int hd) {
-        if (tcKernel.hopper() && (hd != 128 || dev.computeCapability() != 90)) return TcKernel.MMA_64;
+        TcKernel k = tcKernel == TcKernel.CUDNN ? TcKernel.WGMMA_X2 : tcKernel;
+        if (k.hopper() && (hd != 128 || dev.computeCapability() != 90)) return TcKernel.MMA_64;
+        return k;
+    }
+
+    /** The kernel chosen at construction (CUDNN included). */
+    TcKernel chosen() {
         return tcKernel;
     }
 
@@ -144,6 +172,7 @@ public final class CudaAttention {
                 case MMA_128 -> "flash_attn_tc_" + hd + "_r128";
                 case WGMMA -> "flash_attn_wg_128";
                 case WGMMA_X2 -> "flash_attn_wg_128_x2";
+                case CUDNN -> throw new IllegalStateException("tcKernel(hd) never returns CUDNN");
             };
             dev.launch(name, gx, heads, splits, k.threads, tcSmemBytes(hd, k), q, qPos, rows, h, kv.k, kv.v, kv.pos,
                     kv.kvHeads, k0, k1, scale, out, lse);
@@ -151,6 +180,97 @@ public final class CudaAttention {
             dev.launch(kv.bf16 ? "flash_attn_fwd_bf16kv" : "flash_attn_fwd", gx, heads, splits, 128, smemBytes(hd), q, qPos, rows, h,
                     kv.k, kv.v, kv.pos, kv.kvHeads, hd, k0, k1, scale, out, lse, KT);
         }
+    }
+
+    /**
+     * Prefill attention: the queries q (rows x heads x hd, f32, RoPE applied) are the last {@code rows} keys of kv,
+     * appended by the caller just before, and attend causally over all of kv. Writes outBf16 (rows x heads x hd,
+     * bf16: what the output projection reads) and lse (rows x heads); {@code out} (f32, rows x heads x hd, or 0)
+     * is scratch for our own kernels. With {@link TcKernel#CUDNN}, positions that strictly ascend over the cache
+     * (then causal by position is causal by index, bottom-right aligned) and at least {@link #CUDNN_MIN_ROWS} rows,
+     * cuDNN's fused attention computes it; otherwise, or where cuDNN refuses, {@link #attend} and a bf16 rounding.
+     */
+    public void attendPrefill(long q, long qPos, int rows, int heads, DeviceKv kv, long out, long outBf16, long lse) {
+        if (usesCudnn(rows, heads, kv) && cudnnForward(q, rows, heads, kv, outBf16, lse)) return;
+        long n = (long) rows * heads * kv.headDim;
+        long o = out;
+        if (o == 0) {
+            if (4 * n > outFBytes) {
+                dev.free(outF);
+                outF = dev.alloc(4 * n);
+                outFBytes = 4 * n;
+            }
+            o = outF;
+        }
+        attend(q, qPos, rows, heads, kv, 0, kv.size, o, lse);
+        dev.launch("f32_to_bf16", dev.gridFor(n, 256), 1, 1, 256, 0, o, outBf16, n);
+    }
+
+    /** Whether {@link #attendPrefill} of this launch asks cuDNN. */
+    boolean usesCudnn(int rows, int heads, DeviceKv kv) {
+        return tcKernel == TcKernel.CUDNN && cudnnUsable && (cudnnAnyGpu || dev.computeCapability() == 90) && kv.bf16 && rows >= CUDNN_MIN_ROWS && rows <= kv.size
+                && kv.headDim % 8 == 0 && kv.headDim <= 256 && heads % kv.kvHeads == 0 && kv.positionsAscending();
+    }
+
+    private boolean cudnnForward(long q, int rows, int heads, DeviceKv kv, long outBf16, long lse) {
+        int hd = kv.headDim;
+        CudnnSdpa c;
+        try {
+            c = dev.cudnn();
+        } catch (CudaException e) {
+            cudnnUsable = false;
+            note("cuDNN attention unavailable, running " + tcKernel(hd) + " instead: " + e.getMessage());
+            return false;
+        }
+        long n = (long) rows * heads * hd;
+        if (2 * n > qbBytes) {
+            dev.free(qb);
+            qb = dev.alloc(2 * n);
+            qbBytes = 2 * n;
+        }
+        dev.launch("f32_to_bf16", dev.gridFor(n, 256), 1, 1, 256, 0, q, qb, n);
+        try {
+            if (c.forward(qb, kv.k, kv.v, outBf16, lse, rows, kv.size, heads, kv.kvHeads, hd, (float) (1.0 / Math.sqrt(hd)))) {
+                cudnnRuns++;
+                return true;
+            }
+            note("cuDNN attention refused rows=" + rows + " keys=" + kv.size + " heads=" + heads + "/" + kv.kvHeads + " hd=" + hd
+                    + ", running " + tcKernel(hd) + " for it: " + c.lastRefusal());
+        } catch (CudaException e) {
+            cudnnUsable = false;
+            note("cuDNN attention failed, running " + tcKernel(hd) + " from now on: " + e.getMessage());
+        }
+        return false;
+    }
+
+    /** One line on stderr per distinct message (at most 20 in a run). */
+    private static void note(String message) {
+        if (NOTED.size() < 20 && NOTED.add(message)) System.err.println(message);
+    }
+
+    /** Host-array convenience (checks): {@link #attendPrefill} of q (the last rows of kv) over all of kv; out rounded to bf16. */
+    public Partial attendPrefill(float[] q, int rows, int heads, DeviceKv kv) {
+        int hd = kv.headDim;
+        Partial r = Partial.empty(rows, heads, hd);
+        if (rows == 0) return r;
+        int[] qPos = java.util.Arrays.copyOfRange(kv.hostPos, kv.size - rows, kv.size);
+        long dq = dev.alloc(4L * q.length), dp = dev.alloc(4L * rows), dout = dev.alloc(2L * rows * heads * hd),
+                dl = dev.alloc(4L * rows * heads);
+        try {
+            dev.copyIn(dq, q, 0, rows * heads * hd);
+            dev.copyIn(dp, qPos, 0, rows);
+            attendPrefill(dq, dp, rows, heads, kv, 0, dout, dl);
+            short[] h = new short[rows * heads * hd];
+            dev.copyOut(dout, h, 0, h.length);
+            System.arraycopy(Bf16.toFloats(h), 0, r.out(), 0, h.length);
+            dev.copyOut(dl, r.lse(), 0, rows * heads);
+        } finally {
+            dev.free(dq);
+            dev.free(dp);
+            dev.free(dout);
+            dev.free(dl);
+        }
+        return r.withPairs(kv.visiblePairs(qPos, 0, kv.size) * heads);
     }
 
     /** LSE merge on the GPU: parts [p][rh][hd], lses [p][rh] -> out [rh][hd], lseOut [rh]. */
@@ -208,7 +328,9 @@ public final class CudaAttention {
 
     public void close() {
         dev.free(scratch);
-        scratch = 0;
-        scratchBytes = 0;
+        dev.free(qb);
+        dev.free(outF);
+        scratch = qb = outF = 0;
+        scratchBytes = qbBytes = outFBytes = 0;
     }
 }

@@ -32,27 +32,59 @@ public final class CudaAttentionBench {
                 // the shortest length only).
                 java.util.List<CudaAttention.TcKernel> variants = new java.util.ArrayList<>(java.util.List.of(CudaAttention.TcKernel.values()));
                 variants.add(null);
+                String only = System.getProperty("starattn.bench.kernels");  // e.g. CUDNN,WGMMA_X2 (F32 for the f32 kernel)
+                if (only != null) {
+                    java.util.Set<String> keep = java.util.Set.of(only.toUpperCase(java.util.Locale.ROOT).split(","));
+                    variants.removeIf(x -> !keep.contains(x == null ? "F32" : x.name()));
+                }
+                // The same random inputs for every kernel (drawn once: 134M normals for q at 32K take seconds).
+                float[] k = CudaSelfCheck.randn(rnd, n * kvHeads * hd), v = CudaSelfCheck.randn(rnd, n * kvHeads * hd);
+                float[] qh = CudaSelfCheck.randn(rnd, n * heads * hd);
                 for (CudaAttention.TcKernel variant : variants) {
                     boolean bf16 = variant != null;
                     if (!bf16 && n != lengths[0]) continue;
                     CudaAttention att = bf16 ? new CudaAttention(dev, variant) : new CudaAttention(dev);
                     int reps = bf16 ? repeats : 1;
-                    float[] k = CudaSelfCheck.randn(rnd, n * kvHeads * hd), v = CudaSelfCheck.randn(rnd, n * kvHeads * hd);
                     int[] pos = CudaSelfCheck.range(0, n);
                     try (DeviceKv kv = new DeviceKv(dev, kvHeads, hd, n, bf16)) {
                         kv.append(k, v, n, pos, 0);
-                        long dq = dev.upload(CudaSelfCheck.randn(rnd, n * heads * hd)), dp = dev.upload(pos);
-                        long out = dev.alloc(4L * n * heads * hd), lse = dev.alloc(4L * n * heads);
-                        att.attend(dq, dp, n, heads, kv, 0, n, out, lse);  // warm-up
+                        long dq = dev.upload(qh), dp = dev.upload(pos);
+                        long out = dev.alloc(4L * n * heads * hd), lse = dev.alloc(4L * n * heads), outb = dev.alloc(2L * n * heads * hd);
+                        // cuDNN goes through the prefill entry (queries = the cache's last rows, bf16 output), which
+                        // includes the rounding of q to bf16; our kernels through attend, as before.
+                        boolean cudnn = variant == CudaAttention.TcKernel.CUDNN;
+                        Runnable call = cudnn ? () -> att.attendPrefill(dq, dp, n, heads, kv, 0, outb, lse)
+                                : () -> att.attend(dq, dp, n, heads, kv, 0, n, out, lse);
+                        call.run();  // warm-up (and, for cuDNN, the graph's plan)
                         dev.synchronize();
                         float[] ms = new float[reps];
-                        for (int i = 0; i < reps; i++) ms[i] = dev.timeMillis(() -> att.attend(dq, dp, n, heads, kv, 0, n, out, lse));
+                        for (int i = 0; i < reps; i++) ms[i] = dev.timeMillis(call);
                         Arrays.sort(ms);
                         float med = ms[reps / 2];
                         double flops = 4.0 * hd * heads * ((double) n * (n + 1) / 2);
-                        System.out.printf("ATTN %-40s N=%6d  %9.3f ms  %7.1f TFLOP/s%n",
-                                bf16 ? "ours, tensor cores, " + att.tcKernel(hd) : "ours, f32 kernel (f32 KV)", n, med, flops / med / 1e9);
-                        for (long p : new long[] {dq, dp, out, lse}) dev.free(p);
+                        String label = !bf16 ? "ours, f32 kernel (f32 KV)"
+                                : cudnn ? (att.cudnnRuns > 0 ? "cuDNN fused (engine " + dev.cudnn().engine(n, n, heads, kvHeads, hd) + ")"
+                                        : "CUDNN unusable -> " + att.tcKernel(hd))
+                                : "ours, tensor cores, " + att.tcKernel(hd);
+                        System.out.printf("ATTN %-40s N=%6d  %9.3f ms  %7.1f TFLOP/s%n", label, n, med, flops / med / 1e9);
+                        if (cudnn && att.cudnnRuns > 0) {
+                            // cuDNN's forward alone on q already in bf16 (what SDPA is given): the rest of the line above
+                            // is our q rounding kernel and the host's part of a launch.
+                            long qb = dev.alloc(2L * n * heads * hd);
+                            dev.launch("f32_to_bf16", dev.gridFor((long) n * heads * hd, 256), 1, 1, 256, 0, dq, qb, (long) n * heads * hd);
+                            CudnnSdpa c = dev.cudnn();
+                            float scale = (float) (1 / Math.sqrt(hd));
+                            Runnable fwd = () -> c.forward(qb, kv.k, kv.v, outb, lse, n, n, heads, kvHeads, hd, scale);
+                            fwd.run();
+                            float[] ms2 = new float[reps];
+                            for (int i = 0; i < reps; i++) ms2[i] = dev.timeMillis(fwd);
+                            Arrays.sort(ms2);
+                            float med2 = ms2[reps / 2];
+                            System.out.printf("ATTN %-40s N=%6d  %9.3f ms  %7.1f TFLOP/s%n", "cuDNN forward alone, bf16 q given", n, med2,
+                                    flops / med2 / 1e9);
+                            dev.free(qb);
+                        }
+                        for (long p : new long[] {dq, dp, out, lse, outb}) dev.free(p);
                     }
                     att.close();
                 }

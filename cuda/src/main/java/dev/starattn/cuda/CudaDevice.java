@@ -40,6 +40,8 @@ public final class CudaDevice implements AutoCloseable {
     private final int smCount;
     private final int computeCapability;
     private boolean closed;
+    private CudnnSdpa cudnn;
+    private CudaException cudnnFailure;
 
     private CudaDevice(int ordinal) {
         this.drv = CudaDriver.get();
@@ -368,6 +370,36 @@ public final class CudaDevice implements AutoCloseable {
         }
     }
 
+    /** dst (cols x rows, f32) = the transpose of src (rows x cols, f32, row-major), by cuBLAS. */
+    public void transposeF32(long src, long dst, int rows, int cols) {
+        makeCurrent();
+        try {
+            // Column-major: src is a cols x rows matrix A (ld cols); C = A^T is rows x cols (ld rows) = dst row-major.
+            Cublas.check((int) blas.sgeam.invokeExact(cublasHandle, Cublas.OP_T, Cublas.OP_N, rows, cols,
+                    one, src, cols, zero, dst, rows, dst, rows), "cublasSgeam");
+        } catch (CudaException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new CudaException(t.toString(), t);
+        }
+    }
+
+    /**
+     * cuDNN's fused attention on this GPU, opened on first use (a handle and a plan cache), or a
+     * {@link CudaException} that says why it cannot be used (the same one every time).
+     */
+    synchronized CudnnSdpa cudnn() {
+        if (cudnn != null) return cudnn;
+        if (cudnnFailure != null) throw cudnnFailure;
+        try {
+            cudnn = CudnnSdpa.open(this);
+            return cudnn;
+        } catch (CudaException e) {
+            cudnnFailure = e;
+            throw e;
+        }
+    }
+
     /** Milliseconds of GPU time that {@code work} takes, by CUDA events on the default stream. */
     public float timeMillis(Runnable work) {
         makeCurrent();
@@ -397,6 +429,7 @@ public final class CudaDevice implements AutoCloseable {
         closed = true;
         try {
             makeCurrent();
+            if (cudnn != null) cudnn.close();
             int r1 = (int) blas.destroy.invokeExact(cublasHandle);
             int r2 = (int) drv.cuModuleUnload.invokeExact(module);
         } catch (Throwable ignored) {

@@ -149,8 +149,9 @@ public final class CudaModel implements AutoCloseable {
                     c.headDim(), c.ropeDim(), c.ropeNeox() ? 1 : 0);
             DeviceKv kv = caches[l];
             kv.appendDevice(k, v, pos, n, positions, off);
-            attention.attend(q, pos, n, c.heads(), kv, 0, kv.size, att, lse);
-            dev.launch("f32_to_bf16", dev.gridFor((long) n * qd, 256), 1, 1, 256, 0, att, attb, (long) n * qd);
+            // The chunk's queries are the cache's last n rows (appended just above): prefill attention,
+            // written in bf16 for the output projection (cuDNN's fused attention where chosen and applicable).
+            attention.attendPrefill(q, pos, n, c.heads(), kv, att, attb, lse);
             dev.gemmBf16(wo[l], attb, x, dim, qd, n, true);           // x += Wo . att
             dev.launch("rmsnorm_bf16", n, 1, 1, 256, 0, x, ffnNorm[l], xn, dim, c.rmsEps());
             dev.gemmBf16(gate[l], xn, g, ffn, dim, n, false);

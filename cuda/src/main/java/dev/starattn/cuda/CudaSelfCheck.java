@@ -151,6 +151,14 @@ public final class CudaSelfCheck {
         int[][] shapes = {{64, 64, 4, 2, 128, 0}, {200, 200, 8, 2, 128, 0}, {1000, 1000, 4, 1, 64, 0}, {333, 333, 8, 8, 64, 0},
                 {300, 428, 8, 2, 128, 1}, {16, 20000, 8, 2, 128, 2}, {37, 700, 4, 4, 64, 2}, {130, 4096, 32, 8, 128, 2},
                 {1, 5000, 32, 8, 128, 2}, {3, 3000, 8, 2, 96, 2}};  // the last two: decode, the f32 kernel over a bf16 cache
+        boolean cudnn = tcKernel == CudaAttention.TcKernel.CUDNN;
+        if (cudnn) {
+            // cuDNN through the prefill entry: more prefill shapes (3: a later chunk, the queries the last rows of an
+            // ascending cache), Llama-3-8B's heads, s_q < s_kv, rows not a multiple of 64, head dims 64 and 32.
+            shapes = java.util.stream.Stream.concat(Arrays.stream(shapes), Arrays.stream(new int[][] {
+                {256, 1280, 32, 8, 128, 3}, {2048, 2048, 32, 8, 128, 0}, {100, 100, 8, 2, 128, 0}, {640, 4736, 32, 8, 128, 1},
+                {64, 1000, 8, 2, 64, 3}, {128, 128, 8, 2, 32, 0}})).toArray(int[][]::new);
+        }
         for (int[] s : shapes) {
             int rows = s[0], keys = s[1], heads = s[2], kvh = s[3], hd = s[4], kind = s[5];
             float[] k = Bf16.round(randn(rnd, keys * kvh * hd)), v = Bf16.round(randn(rnd, keys * kvh * hd));
@@ -164,6 +172,9 @@ public final class CudaSelfCheck {
                 int anchor = keys - rows, base = 5000;
                 for (int i = 0; i < anchor; i++) kp[i] = i;
                 for (int i = 0; i < rows; i++) kp[anchor + i] = qp[i] = base + i;
+            } else if (kind == 3) {
+                kp = range(0, keys);
+                qp = range(keys - rows, keys);
             } else {
                 for (int i = 0; i < keys; i++) kp[i] = 2 * i + (i % 3);
                 for (int r = 0; r < rows; r++) qp[r] = 2 * keys - rows + r;
@@ -173,12 +184,16 @@ public final class CudaSelfCheck {
             DeviceKv gpu = new DeviceKv(dev, kvh, hd, keys, true);
             gpu.append(k, v, keys, kp, 0);
             Partial pc = AttentionKernel.attend(q, rows, qp, heads, cpu);
-            Partial pg = att.attend(q, rows, qp, heads, gpu);
+            boolean prefill = cudnn && kind != 2;  // the queries are the cache's last rows
+            int before = att.cudnnRuns;
+            Partial pg = prefill ? att.attendPrefill(q, rows, heads, gpu) : att.attend(q, rows, qp, heads, gpu);
             boolean tc = CudaAttention.tensorCores(rows, gpu);
             String shape = String.format("rows=%d keys=%d heads=%d/%d hd=%d %s splits=%d", rows, keys, heads, kvh, hd,
-                    new String[] {"causal", "anchor+block", "scattered"}[kind],
+                    new String[] {"causal", "anchor+block", "scattered", "chunk"}[kind],
                     att.splits(rows, heads, keys, tc ? att.tcKernel(hd).rows : CudaAttention.QT));
-            String kernel = tc ? "bf16 kv, tensor cores (" + att.tcKernel(hd) + "): " : "bf16 kv, f32 kernel: ";
+            String kernel = att.cudnnRuns > before
+                    ? "bf16 kv, cuDNN fused (engine " + dev.cudnn().engine(rows, keys, heads, kvh, hd) + "): "
+                    : tc ? "bf16 kv, tensor cores (" + (cudnn ? "CUDNN -> " : "") + att.tcKernel(hd) + "): " : "bf16 kv, f32 kernel: ";
             add(kernel + "out " + shape, pg.out(), pc.out(), pc.out().length, 2e-2, "");
             add(kernel + "lse " + shape, pg.lse(), pc.lse(), pc.lse().length, 1e-4, "");
             gpu.close();

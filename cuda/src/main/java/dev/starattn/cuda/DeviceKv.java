@@ -107,6 +107,33 @@ public final class DeviceKv implements AutoCloseable {
 
     public void truncate(int n) {
         size = Math.min(size, Math.max(0, n));
+        ascChecked = 0;
+        ascending = true;
+    }
+
+    private int ascChecked;
+    private boolean ascending = true;
+
+    /**
+     * Whether the positions of rows [0, size) strictly ascend (every cache that dense prefill and star phase
+     * 1 build): then "key position <= query position" is "key index <= query index" for queries that are
+     * the cache's last rows, the index-causal mask a fused attention library applies. Checked on the host
+     * mirror, incrementally.
+     */
+    boolean positionsAscending() {
+        if (ascChecked > size) {
+            ascChecked = 0;
+            ascending = true;
+        }
+        ascending = ascending && strictlyAscending(hostPos, Math.max(0, ascChecked - 1), size);
+        ascChecked = size;
+        return ascending;
+    }
+
+    /** Whether p[from .. to) strictly ascends. */
+    static boolean strictlyAscending(int[] p, int from, int to) {
+        for (int i = from + 1; i < to; i++) if (p[i - 1] >= p[i]) return false;
+        return true;
     }
 
     /** Visible (query, key) pairs for one head: keys with position <= the query's. */

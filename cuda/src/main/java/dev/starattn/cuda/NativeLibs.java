@@ -91,6 +91,122 @@ final class NativeLibs {
                 + "environment's nvidia/cublas/lib; tried " + errors + "); set STARATTN_CUBLAS to its path");
     }
 
+    /**
+     * cuDNN 9 ({@code libcudnn.so.9}): {@code STARATTN_CUDNN}, then the folders searched for cuBLAS plus the
+     * {@code nvidia/cudnn/lib} folder of Python environments (where PyTorch's nvidia-cudnn wheel puts it).
+     * libcudnn.so.9 is a small dispatcher that dlopens its engine libraries (libcudnn_graph,
+     * libcudnn_engines_precompiled, libcudnn_engines_runtime_compiled, libcudnn_heuristic, ...) by soname; they
+     * are loaded here first from the same folder, so that this works where the folder is not on the loader's
+     * path (a wheel's folder never is), and NVRTC (which the runtime-compiled engines need) likewise.
+     */
+    /** The cuDNN library file loaded (for logs), or null. */
+    static volatile String cudnnPath;
+
+    static SymbolLookup libcudnn(Arena arena) {
+        List<Path> candidates = new ArrayList<>();
+        String env = System.getenv("STARATTN_CUDNN");
+        if (env != null && !env.isBlank()) candidates.add(Path.of(env));
+        // The newest cuDNN 9 found (a system package and PyTorch's wheel may both be there; versions from the
+        // file the soname links to, or from the wheel's dist-info folder), first found first among equals.
+        List<Path> found = new ArrayList<>();
+        for (Path dir : cudnnDirs()) {
+            try (Stream<Path> s = Files.list(dir)) {
+                s.filter(p -> p.getFileName().toString().matches("libcudnn\\.so\\.9(\\.\\d+)*"))
+                        .sorted((a, b) -> a.getFileName().toString().length() - b.getFileName().toString().length())
+                        .limit(1).forEach(found::add);
+            } catch (IOException | RuntimeException ignored) {
+                // not there
+            }
+        }
+        found.sort((a, b) -> Long.compare(cudnnVersionOf(b), cudnnVersionOf(a)));
+        candidates.addAll(found);
+        List<String> errors = new ArrayList<>();
+        for (Path p : candidates) {
+            try {
+                Path dir = p.toAbsolutePath().getParent();
+                preload(arena, cublasDirs(), "libnvrtc\\.so\\.\\d+", "libnvrtc-builtins\\.so\\.\\d+(\\.\\d+)*");
+                if (dir != null) {
+                    // libcudnn_graph first: the others link against it.
+                    preload(arena, List.of(dir), "libcudnn_graph\\.so\\.9", "libcudnn_engines_precompiled\\.so\\.9",
+                            "libcudnn_engines_runtime_compiled\\.so\\.9", "libcudnn_heuristic\\.so\\.9", "libcudnn_ops\\.so\\.9",
+                            "libcudnn_cnn\\.so\\.9", "libcudnn_adv\\.so\\.9");
+                }
+                SymbolLookup lib = SymbolLookup.libraryLookup(p, arena);
+                cudnnPath = p.toString();
+                return lib;
+            } catch (IllegalArgumentException e) {
+                errors.add(p + ": " + e.getMessage());
+            }
+        }
+        for (String n : List.of("libcudnn.so.9", "libcudnn.so")) {
+            try {
+                return SymbolLookup.libraryLookup(n, arena);
+            } catch (IllegalArgumentException e) {
+                errors.add(n);
+            }
+        }
+        throw new CudaException("cuDNN 9 not found (libcudnn.so.9 in $CUDA_HOME/lib64, /usr/local/cuda/lib64, "
+                + "/usr/lib/x86_64-linux-gnu or a Python environment's nvidia/cudnn/lib; tried " + errors
+                + "); install cuDNN 9 (pip install nvidia-cudnn-cu13, or the libcudnn9 package) or set STARATTN_CUDNN to its path");
+    }
+
+    /**
+     * cuDNN's version (major * 10000 + minor * 100 + patch) judged from the files: the name the library's
+     * soname link resolves to (libcudnn.so.9.14.0), else an nvidia_cudnn*.dist-info folder beside the
+     * wheel's nvidia/ folder; 0 if neither says.
+     */
+    static long cudnnVersionOf(Path lib) {
+        try {
+            String real = lib.toRealPath().getFileName().toString();
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("libcudnn\\.so\\.(\\d+)\\.(\\d+)\\.(\\d+)").matcher(real);
+            if (m.matches()) return Long.parseLong(m.group(1)) * 10000 + Long.parseLong(m.group(2)) * 100 + Long.parseLong(m.group(3));
+            Path sitePackages = lib.toAbsolutePath().getParent().getParent().getParent().getParent();  // .../nvidia/cudnn/lib/x
+            try (Stream<Path> s = Files.list(sitePackages)) {
+                return s.map(p -> p.getFileName().toString())
+                        .map(n -> java.util.regex.Pattern.compile("nvidia_cudnn[a-z0-9_]*-(\\d+)\\.(\\d+)\\.(\\d+).*\\.dist-info").matcher(n))
+                        .filter(java.util.regex.Matcher::matches)
+                        .mapToLong(x -> Long.parseLong(x.group(1)) * 10000 + Long.parseLong(x.group(2)) * 100 + Long.parseLong(x.group(3)))
+                        .max().orElse(0);
+            }
+        } catch (IOException | RuntimeException e) {
+            return 0;
+        }
+    }
+
+    /** Loads, in order, the first file matching each pattern in the first folder that has one (failures ignored). */
+    private static void preload(Arena arena, List<Path> dirs, String... patterns) {
+        for (String pattern : patterns) {
+            boolean done = false;
+            for (Path dir : dirs) {
+                if (done) break;
+                try (Stream<Path> s = Files.list(dir)) {
+                    Path hit = s.filter(x -> x.getFileName().toString().matches(pattern)).sorted().findFirst().orElse(null);
+                    if (hit != null) {
+                        try {
+                            SymbolLookup.libraryLookup(hit, arena);
+                            done = true;
+                        } catch (IllegalArgumentException ignored) {
+                            // cuDNN will say what is missing
+                        }
+                    }
+                } catch (IOException | RuntimeException ignored) {
+                    // no listing
+                }
+            }
+        }
+    }
+
+    static List<Path> cudnnDirs() {
+        Set<Path> dirs = new LinkedHashSet<>();
+        for (Path d : cublasDirs()) {
+            String s = d.toString();
+            if (s.endsWith("nvidia/cublas/lib")) dirs.add(d.getParent().getParent().resolve("cudnn/lib"));
+            else if (s.endsWith("nvidia/cu13/lib")) dirs.add(d.getParent().getParent().resolve("cudnn/lib"));
+            dirs.add(d);
+        }
+        return new ArrayList<>(dirs);
+    }
+
     static List<Path> cublasDirs() {
         Set<Path> dirs = new LinkedHashSet<>();
         for (String var : List.of("CUDA_HOME", "CUDA_PATH")) {
