@@ -60,6 +60,13 @@ public final class CudaAttention {
     static final TcKernel DEFAULT_TC = TcKernel.CUDNN;
     /** The fewest query rows for which cuDNN is asked (fewer: our kernel, without the graph's set-up per shape). */
     static final int CUDNN_MIN_ROWS = 64;
+    /**
+     * As the default, cuDNN is asked for a shape it has no plan for only from this many query-key pairs on: a
+     * new plan costs 35-60 ms to build on the H200 (the first of a process about 0.5 s; CudnnProbe --builds),
+     * which cuDNN's speed-up over our kernel repays across the layers only from about 8K x 8K. Shapes with a
+     * plan (the same block shape on every star host, every layer, later requests) always go to cuDNN.
+     */
+    static final long CUDNN_MIN_NEW_PLAN_PAIRS = 1L << 26;
     private static final java.util.Set<String> NOTED = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     private final CudaDevice dev;
@@ -187,8 +194,8 @@ public final class CudaAttention {
      * appended by the caller just before, and attend causally over all of kv. Writes outBf16 (rows x heads x hd,
      * bf16: what the output projection reads) and lse (rows x heads); {@code out} (f32, rows x heads x hd, or 0)
      * is scratch for our own kernels. With {@link TcKernel#CUDNN}, positions that strictly ascend over the cache
-     * (then causal by position is causal by index, bottom-right aligned) and at least {@link #CUDNN_MIN_ROWS} rows,
-     * cuDNN's fused attention computes it; otherwise, or where cuDNN refuses, {@link #attend} and a bf16 rounding.
+     * (then causal by position is causal by index, bottom-right aligned), at least {@link #CUDNN_MIN_ROWS} rows and,
+     * as the default, a shape worth its plan ({@link #CUDNN_MIN_NEW_PLAN_PAIRS}), cuDNN's fused attention computes it; otherwise, or where cuDNN refuses, {@link #attend} and a bf16 rounding.
      */
     public void attendPrefill(long q, long qPos, int rows, int heads, DeviceKv kv, long out, long outBf16, long lse) {
         if (usesCudnn(rows, heads, kv) && cudnnForward(q, rows, heads, kv, outBf16, lse)) return;
@@ -209,7 +216,17 @@ public final class CudaAttention {
     /** Whether {@link #attendPrefill} of this launch asks cuDNN. */
     boolean usesCudnn(int rows, int heads, DeviceKv kv) {
         return tcKernel == TcKernel.CUDNN && cudnnUsable && (cudnnAnyGpu || dev.computeCapability() == 90) && kv.bf16 && rows >= CUDNN_MIN_ROWS && rows <= kv.size
-                && kv.headDim % 8 == 0 && kv.headDim <= 256 && heads % kv.kvHeads == 0 && kv.positionsAscending();
+                && kv.headDim % 8 == 0 && kv.headDim <= 256 && heads % kv.kvHeads == 0 && kv.positionsAscending()
+                && (cudnnAnyGpu || worthANewPlan(rows, kv) || hasPlan(rows, heads, kv));
+    }
+
+    private static boolean worthANewPlan(int rows, DeviceKv kv) {
+        return (long) rows * kv.size >= CUDNN_MIN_NEW_PLAN_PAIRS;
+    }
+
+    private boolean hasPlan(int rows, int heads, DeviceKv kv) {
+        CudnnSdpa c = dev.cudnnIfOpen();
+        return c != null && c.hasPlan(rows, kv.size, heads, kv.kvHeads, kv.headDim);
     }
 
     private boolean cudnnForward(long q, int rows, int heads, DeviceKv kv, long outBf16, long lse) {

@@ -388,6 +388,11 @@ public final class CudaDevice implements AutoCloseable {
      * cuDNN's fused attention on this GPU, opened on first use (a handle and a plan cache), or a
      * {@link CudaException} that says why it cannot be used (the same one every time).
      */
+    /** cuDNN on this device if it was opened already, else null (nothing is loaded). */
+    synchronized CudnnSdpa cudnnIfOpen() {
+        return cudnn;
+    }
+
     synchronized CudnnSdpa cudnn() {
         if (cudnn != null) return cudnn;
         if (cudnnFailure != null) throw cudnnFailure;

@@ -87,6 +87,11 @@ final class CudnnSdpa implements AutoCloseable {
         return p == null ? -1 : p.engine;
     }
 
+    /** Whether a plan for this shape is built and cached (no build is started). */
+    synchronized boolean hasPlan(int sq, int skv, int hq, int hk, int hd) {
+        return plans.containsKey(new Shape(sq, skv, hq, hk, hd, packedStats != null && packedStats));
+    }
+
     /**
      * O and LSE of bf16 q (rows x hq x hd) over bf16 k, v (skv x hk x hd): o bf16 like q, lse f32 rows x hq.
      * False (nothing written) when cuDNN has no engine for this shape; {@link #lastRefusal()} says why.

@@ -17,7 +17,7 @@ import java.util.List;
  * query's MLP, stays on the CPU in this version; partials come back to it and are merged there.
  */
 record CudaHosts(List<CudaDevice> devices, List<CudaModel> models, List<CudaContextHost> hosts) implements AutoCloseable {
-    static CudaHosts forDevice(String device, LlamaModel model, EngineOptions options, int gpus) {
+    static CudaHosts forDevice(String device, LlamaModel model, EngineOptions options, int gpus, int prefillChunk) {
         if (device == null || device.equals("cpu")) return null;
         if (!device.equals("cuda")) throw new IllegalArgumentException("--device takes cpu or cuda, not " + device);
         if (options.mode() != AttentionMode.STAR) throw new IllegalArgumentException("--device cuda runs star attention only; use --attention star");
@@ -37,7 +37,7 @@ record CudaHosts(List<CudaDevice> devices, List<CudaModel> models, List<CudaCont
                 models.add(new CudaModel(devices.get(g), model));
             }
             for (int h = 0; h < options.hosts() - 1; h++) {
-                hosts.add(new CudaContextHost("gpu" + (h % n) + "-" + h, models.get(h % n), options.prefillChunk()));
+                hosts.add(new CudaContextHost("gpu" + (h % n) + "-" + h, models.get(h % n), prefillChunk));
             }
             return new CudaHosts(devices, models, hosts);
         } catch (RuntimeException e) {

@@ -45,8 +45,17 @@ public final class EngineMixin {
     @picocli.CommandLine.Mixin
     BlockCacheMixin cache;
 
-    @Option(names = "--prefill-chunk", defaultValue = "1024", description = "Most tokens pushed through the model at once.")
-    int prefillChunk;
+    /** CPU hosts: bounds the activations; GPU hosts take more, as cuDNN builds one attention plan per chunk shape. */
+    static final int CPU_PREFILL_CHUNK = 1024, GPU_PREFILL_CHUNK = 8192;
+
+    @Option(names = "--prefill-chunk", description = "Most tokens pushed through the model at once (default: "
+            + CPU_PREFILL_CHUNK + " on the CPU, " + GPU_PREFILL_CHUNK + " on a GPU).")
+    Integer prefillChunk;
+
+    /** The chunk of GPU context hosts: --prefill-chunk when given, else the GPU default. */
+    int gpuPrefillChunk() {
+        return prefillChunk != null ? prefillChunk : GPU_PREFILL_CHUNK;
+    }
 
     public EngineOptions options(long seed) {
         AttentionMode mode = AttentionMode.parse(attention);
@@ -61,7 +70,9 @@ public final class EngineMixin {
         if (remote() && mode == AttentionMode.DENSE) {
             throw new IllegalArgumentException("--host-addrs runs star, ring or ring-zigzag attention; dense needs no context hosts: drop --host-addrs");
         }
-        return new EngineOptions(mode, mode == AttentionMode.DENSE ? 1 : hosts, blockSize, anchorSize, ap, ac, prefillChunk, seed,
+        if (prefillChunk != null && prefillChunk < 1) throw new IllegalArgumentException("--prefill-chunk must be at least 1, got " + prefillChunk);
+        return new EngineOptions(mode, mode == AttentionMode.DENSE ? 1 : hosts, blockSize, anchorSize, ap, ac,
+                prefillChunk != null ? prefillChunk : CPU_PREFILL_CHUNK, seed,
                 kvType(kvTypeK, "--kv-type-k"), kvType(kvTypeV, "--kv-type-v"));
     }
 

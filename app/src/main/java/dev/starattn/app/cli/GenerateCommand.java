@@ -139,7 +139,7 @@ public final class GenerateCommand implements Callable<Integer> {
                         ctxTokens.length, qTokens.length, options.mode().cliName, remote.hosts().size(), engine.hostAddrs(),
                         cluster.session != null ? ", session " + cluster.session : "");
             } else {
-                gpu = CudaHosts.forDevice(device, m.model(), options, gpus);
+                gpu = CudaHosts.forDevice(device, m.model(), options, gpus, engine.gpuPrefillChunk());
                 e = gpu == null ? new InferenceEngine(m.model(), options).withBlockCache(engine.blockCache(m.fingerprint(), err))
                         : new InferenceEngine(m.model(), options, gpu.hosts());
                 if (!json) err.printf("context: %d tokens, query: %d tokens, attention: %s over %d host(s)%s%n",
