@@ -8,7 +8,7 @@ CUB=$(find /usr /opt -name 'libcublas.so*' 2>/dev/null | head -20)
 echo "cublas candidates: $CUB" | tee -a $OUT/log.txt
 PYTHONUNBUFFERED=1 timeout 120 python3 $G/hf_oracle.py /tmp/hfrand 2>&1 | grep -v Warning | tail -3 | tee -a $OUT/log.txt
 HF=/tmp/hfrand; [ -f $HF/ref_logits.f32 ] || HF=
-timeout 200 $JAVA_BIN --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx8g -cp "$CP" \
+timeout 260 $JAVA_BIN --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx8g -cp "$CP" \
   dev.starattn.cuda.CudaSelfCheck $HF 2>&1 | grep -v 'incubator' | tee -a $OUT/log.txt
 echo "exit ${PIPESTATUS[0]}" | tee -a $OUT/log.txt
 # The CLI end to end: star over 3 hosts, 2 on the GPU, against the CPU.
