@@ -444,7 +444,19 @@ public final class CudaSelfCheck {
         void run() throws Exception;
     }
 
+    /** -Dstarattn.selfcheck.sections=a,b runs only the named sections (a short device call); default all. */
+    private static final java.util.Set<String> ONLY = sectionFilter();
+
+    private static java.util.Set<String> sectionFilter() {
+        String p = System.getProperty("starattn.selfcheck.sections");
+        if (p == null || p.isBlank()) return java.util.Set.of();
+        java.util.Set<String> r = new java.util.HashSet<>();
+        for (String x : p.split(",")) r.add(x.strip());
+        return r;
+    }
+
     void section(String name, Section s) {
+        if (!ONLY.isEmpty() && !ONLY.contains(name)) return;
         try {
             s.run();
         } catch (Throwable t) {

@@ -34,6 +34,8 @@ final class CudnnSdpa implements AutoCloseable {
     /** The masked score: what cudnn-frontend puts in (the lowest finite float; exp of it minus the max is 0). */
     static final float MASKED = -Float.MAX_VALUE;
     private static final int CACHE = 64;
+    /** Variant packs kept (LRU): a few shapes x one per layer of the largest models. */
+    private static final int PACKS = 512;
     private static final long MAX_WORKSPACE = 1L << 30;
 
     record Shape(int sq, int skv, int hq, int hk, int hd, boolean packedStats) {}
@@ -51,6 +53,7 @@ final class CudnnSdpa implements AutoCloseable {
     private final MemorySegment handle;
     private final Map<Shape, Plan> plans = new LinkedHashMap<>(16, 0.75f, true);
     private final Map<Shape, String> refused = new HashMap<>();
+    private final Map<PackKey, Pack> packs = new LinkedHashMap<>(64, 0.75f, true);
     private long workspace, workspaceBytes, stats, statsBytes;
     /** Whether the Stats output must be packed per head ([1, h, s, 1], strides [h s, s, 1, 1]); learnt on the first graph. */
     private Boolean packedStats;
@@ -116,29 +119,60 @@ final class CudnnSdpa implements AutoCloseable {
             }
             statsOut = stats;
         }
-        try (Arena a = Arena.ofConfined()) {
-            List<Long> uids = new ArrayList<>(List.of(UID_Q, UID_K, UID_V, UID_O, UID_STATS, UID_SCALE, UID_NEG));
-            List<MemorySegment> ptrs = new ArrayList<>(List.of(MemorySegment.ofAddress(q), MemorySegment.ofAddress(k),
-                    MemorySegment.ofAddress(v), MemorySegment.ofAddress(o), MemorySegment.ofAddress(statsOut),
-                    Cudnn.floatValue(a, scale), Cudnn.floatValue(a, MASKED)));
-            if (sq != skv) {
-                uids.add(UID_SKV);
-                ptrs.add(Cudnn.intValue(a, skv));
-                uids.add(UID_SQ);
-                ptrs.add(Cudnn.intValue(a, sq));
-            }
-            // A variant pack per launch (reusing finalized packs per pointer set would save host time: not yet
-            // run on the GPU, so not done).
-            MemorySegment pack = lib.variantPack(uids.stream().mapToLong(Long::longValue).toArray(),
-                    ptrs.toArray(MemorySegment[]::new), workspace);
-            try {
-                lib.execute(handle, p.plan, pack);
-            } finally {
-                lib.destroy(pack);
-            }
-        }
+        lib.execute(handle, p.plan, pack(new PackKey(sq, skv, q, k, v, o, statsOut, workspace, scale)));
         if (packed) dev.transposeF32(stats, lse, hq, sq);  // [h][s] -> [s][h]
         return true;
+    }
+
+    /** What a variant pack binds: the device pointers, the workspace and the by-value scalars. */
+    private record PackKey(int sq, int skv, long q, long k, long v, long o, long stats, long workspace, float scale) {}
+
+    /** A finalized variant pack and the host memory of its by-value scalars, which cuDNN reads at each execute. */
+    private record Pack(MemorySegment desc, Arena values) {}
+
+    /**
+     * The variant pack for these pointers, built once: creating and finalizing one per launch cost about
+     * 0.2 ms of host time, which a short attention call (8K) waits for. The engine's calls repeat the
+     * same pointers layer after layer (one cache per layer, the same q, out and lse buffers), so a small
+     * cache holds them all. A pack only names addresses, so one found again by equal addresses is right
+     * even if the memory behind them was freed and allocated again in between.
+     */
+    private MemorySegment pack(PackKey key) {
+        Pack hit = packs.get(key);
+        if (hit != null) return hit.desc();
+        Arena values = Arena.ofShared();
+        try {
+            List<Long> uids = new ArrayList<>(List.of(UID_Q, UID_K, UID_V, UID_O, UID_STATS, UID_SCALE, UID_NEG));
+            List<MemorySegment> ptrs = new ArrayList<>(List.of(MemorySegment.ofAddress(key.q()), MemorySegment.ofAddress(key.k()),
+                    MemorySegment.ofAddress(key.v()), MemorySegment.ofAddress(key.o()), MemorySegment.ofAddress(key.stats()),
+                    Cudnn.floatValue(values, key.scale()), Cudnn.floatValue(values, MASKED)));
+            if (key.sq() != key.skv()) {
+                uids.add(UID_SKV);
+                ptrs.add(Cudnn.intValue(values, key.skv()));
+                uids.add(UID_SQ);
+                ptrs.add(Cudnn.intValue(values, key.sq()));
+            }
+            MemorySegment desc = lib.variantPack(uids.stream().mapToLong(Long::longValue).toArray(),
+                    ptrs.toArray(MemorySegment[]::new), key.workspace());
+            packs.put(key, new Pack(desc, values));
+        } catch (RuntimeException e) {
+            values.close();
+            throw e;
+        }
+        if (packs.size() > PACKS) {
+            Map.Entry<PackKey, Pack> eldest = packs.entrySet().iterator().next();
+            packs.remove(eldest.getKey());
+            drop(eldest.getValue());
+        }
+        return packs.get(key).desc();
+    }
+
+    private void drop(Pack p) {
+        try {
+            lib.destroy(p.desc());
+        } finally {
+            p.values().close();
+        }
     }
 
     private Plan plan(int sq, int skv, int hq, int hk, int hd) {
@@ -373,6 +407,8 @@ final class CudnnSdpa implements AutoCloseable {
 
     @Override
     public synchronized void close() {
+        for (Pack p : packs.values()) drop(p);
+        packs.clear();
         for (Plan p : plans.values()) release(p);
         plans.clear();
         dev.free(workspace);
