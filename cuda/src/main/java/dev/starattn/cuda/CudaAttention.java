@@ -282,12 +282,13 @@ public final class CudaAttention {
             System.arraycopy(Bf16.toFloats(h), 0, r.out(), 0, h.length);
             dev.copyOut(dl, r.lse(), 0, rows * heads);
         } finally {
-            dev.free(dq);
-            dev.free(dp);
-            dev.free(dout);
-            dev.free(dl);
+            freeAll(dq, dp, dout, dl);
         }
         return r.withPairs(kv.visiblePairs(qPos, 0, kv.size) * heads);
+    }
+
+    private void freeAll(long... buffers) {
+        for (long b : buffers) dev.free(b);
     }
 
     /** LSE merge on the GPU: parts [p][rh][hd], lses [p][rh] -> out [rh][hd], lseOut [rh]. */
@@ -310,10 +311,7 @@ public final class CudaAttention {
             dev.copyOut(dout, r.out(), 0, rows * heads * hd);
             dev.copyOut(dl, r.lse(), 0, rows * heads);
         } finally {
-            dev.free(dq);
-            dev.free(dp);
-            dev.free(dout);
-            dev.free(dl);
+            freeAll(dq, dp, dout, dl);
         }
         return r.withPairs(kv.visiblePairs(qPos, 0, kv.size) * heads);
     }
@@ -336,10 +334,7 @@ public final class CudaAttention {
             dev.copyOut(lo, r.lse(), 0, rh);
             return r;
         } finally {
-            dev.free(parts);
-            dev.free(lses);
-            dev.free(out);
-            dev.free(lo);
+            freeAll(parts, lses, out, lo);
         }
     }
 
