@@ -45,6 +45,16 @@ public final class CudaContextHost implements ContextHost, AutoCloseable {
         return shard[layer];
     }
 
+    /** The model (and so the GPU) this host runs on; {@link CudaStarQuery} attends over {@link #cache} with its attention. */
+    CudaModel model() {
+        return model;
+    }
+
+    /** Drops every row after the first {@code tokens} of every layer (the query host forgets a query's KV). */
+    synchronized void truncate(int tokens) {
+        for (DeviceKv k : shard) k.truncate(tokens);
+    }
+
     @Override
     public synchronized void encodeStar(List<BlockTask> blocks, ProgressListener progress) {
         long t0 = System.nanoTime();

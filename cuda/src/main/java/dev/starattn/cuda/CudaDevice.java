@@ -30,6 +30,7 @@ public final class CudaDevice implements AutoCloseable {
     private final CudaDriver drv;
     private final Cublas blas;
     private final int ordinal;
+    private final int device;  // the CUdevice handle
     private final String name;
     private final MemorySegment ctx;
     private final MemorySegment module;
@@ -54,7 +55,7 @@ public final class CudaDevice implements AutoCloseable {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment dev = a.allocate(JAVA_INT);
             drv.check((int) drv.cuDeviceGet.invokeExact(dev, ordinal), "cuDeviceGet");
-            int device = dev.get(JAVA_INT, 0);
+            device = dev.get(JAVA_INT, 0);
             MemorySegment buf = a.allocate(256);
             drv.check((int) drv.cuDeviceGetName.invokeExact(buf, 256, device), "cuDeviceGetName");
             name = buf.getString(0);
@@ -282,6 +283,55 @@ public final class CudaDevice implements AutoCloseable {
         makeCurrent();
         try {
             drv.check((int) drv.cuMemcpyDtoD.invokeExact(dst, src, bytes), "cuMemcpyDtoD");
+        } catch (CudaException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new CudaException(t.toString(), t);
+        }
+    }
+
+    /**
+     * Copies {@code bytes} from {@code src} on GPU {@code from} to {@code dst} on GPU {@code to}: {@code cuMemcpyDtoD}
+     * when both are the same GPU, else {@code cuMemcpyPeer} (direct over NVLink/PCIe where peer access is enabled,
+     * {@link #enablePeerAccess}, else staged by the driver). Both are asynchronous to the host and, on the legacy
+     * default stream that all our work uses, ordered after the work already queued on both GPUs and before the
+     * work queued later (the driver's documented semantics of cuMemcpyPeer; callers that want not to rely on it
+     * synchronize the source GPU first, see CudaStarQuery).
+     */
+    public static void copyPeer(CudaDevice to, long dst, CudaDevice from, long src, long bytes) {
+        if (bytes == 0) return;
+        if (to == from) {
+            to.copyDtoD(dst, src, bytes);
+            return;
+        }
+        to.makeCurrent();
+        try {
+            to.drv.check((int) to.drv.cuMemcpyPeer.invokeExact(dst, to.ctx, src, from.ctx, bytes),
+                    "cuMemcpyPeer (GPU " + from.ordinal + " -> GPU " + to.ordinal + ", " + bytes + " bytes)");
+        } catch (CudaException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new CudaException(t.toString(), t);
+        }
+    }
+
+    /**
+     * Lets this GPU's context reach {@code other}'s memory directly ({@code cuCtxEnablePeerAccess}); true when it
+     * can (already enabled counts), false when the two GPUs cannot reach each other (then peer copies are staged
+     * through the host by the driver: correct, slower). The same GPU: true.
+     */
+    public boolean enablePeerAccess(CudaDevice other) {
+        if (other == this) return true;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment can = a.allocate(JAVA_INT);
+            drv.check((int) drv.cuDeviceCanAccessPeer.invokeExact(can, device, other.device), "cuDeviceCanAccessPeer");
+            if (can.get(JAVA_INT, 0) == 0) return false;
+            makeCurrent();
+            int rc = (int) drv.cuCtxEnablePeerAccess.invokeExact(other.ctx, 0);
+            if (rc == 0 || rc == 704) return true;  // 704: CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED
+            System.err.println("cuCtxEnablePeerAccess GPU " + ordinal + " -> GPU " + other.ordinal + ": " + drv.errorName(rc)
+                    + "; peer copies go through the host");
+            return false;
         } catch (CudaException e) {
             throw e;
         } catch (Throwable t) {

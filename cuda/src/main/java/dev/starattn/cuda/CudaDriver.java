@@ -25,6 +25,7 @@ final class CudaDriver {
     final MethodHandle cuInit, cuDeviceGetCount, cuDeviceGet, cuDeviceGetName, cuDeviceTotalMem, cuDeviceGetAttribute,
             cuDevicePrimaryCtxRetain, cuDevicePrimaryCtxRelease, cuCtxSetCurrent, cuCtxSynchronize,
             cuMemAlloc, cuMemFree, cuMemGetInfo, cuMemcpyHtoD, cuMemcpyDtoH, cuMemcpyDtoD, cuMemsetD8,
+            cuMemcpyPeer, cuCtxEnablePeerAccess, cuDeviceCanAccessPeer,
             cuModuleLoadData, cuModuleUnload, cuModuleGetFunction, cuFuncSetAttribute, cuLaunchKernel,
             cuStreamCreate, cuStreamDestroy, cuStreamSynchronize,
             cuEventCreate, cuEventRecord, cuEventSynchronize, cuEventElapsedTime, cuEventDestroy, cuGetErrorName, cuGetErrorString;
@@ -47,6 +48,10 @@ final class CudaDriver {
         cuMemcpyDtoH = critical(lib, "cuMemcpyDtoH_v2", ADDRESS, JAVA_LONG, JAVA_LONG);
         cuMemcpyDtoD = h(lib, "cuMemcpyDtoD_v2", JAVA_LONG, JAVA_LONG, JAVA_LONG);
         cuMemsetD8 = h(lib, "cuMemsetD8_v2", JAVA_LONG, JAVA_INT, JAVA_LONG);
+        // cuMemcpyPeer(dst, dstContext, src, srcContext, bytes): between the memories of two contexts (GPUs).
+        cuMemcpyPeer = h(lib, "cuMemcpyPeer", JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG);
+        cuCtxEnablePeerAccess = h(lib, "cuCtxEnablePeerAccess", ADDRESS, JAVA_INT);
+        cuDeviceCanAccessPeer = h(lib, "cuDeviceCanAccessPeer", ADDRESS, JAVA_INT, JAVA_INT);
         cuModuleLoadData = h(lib, "cuModuleLoadData", ADDRESS, ADDRESS);
         cuModuleUnload = h(lib, "cuModuleUnload", ADDRESS);
         cuModuleGetFunction = h(lib, "cuModuleGetFunction", ADDRESS, ADDRESS, ADDRESS);

@@ -121,6 +121,30 @@ public final class CudaModel implements AutoCloseable {
      * Returns the logits of the last row when {@code wantLogits}, else null.
      */
     public float[] forward(int[] tokens, int[] positions, int off, int n, DeviceKv[] caches, boolean wantLogits) {
+        begin(tokens, positions, off, n);
+        for (int l = 0; l < c.layers(); l++) {
+            layerQkv(l, n);
+            DeviceKv kv = caches[l];
+            kv.appendDevice(k, v, pos, n, positions, off);
+            // The chunk's queries are the cache's last n rows (appended just above): prefill attention,
+            // written in bf16 for the output projection (cuDNN's fused attention where chosen and applicable).
+            attention.attendPrefill(q, pos, n, c.heads(), kv, att, attb, lse);
+            layerOut(l, n);
+        }
+        if (!wantLogits) {
+            dev.synchronize();
+            return null;
+        }
+        return lastLogits(n);
+    }
+
+    // The pieces of forward(), also driven by CudaStarQuery (star phase 2 with the query host on this GPU),
+    // whose attention is not over one cache but merged from several hosts'. Between layerQkv and layerOut
+    // the caller fills attb (n rows of attention output in bf16); the scratch pointers below are valid from
+    // begin() on (begin may grow the scratch) until the next begin().
+
+    /** Checks the ids, grows the scratch, uploads tokens and positions (to {@link #pos()}) and embeds them into x. */
+    void begin(int[] tokens, int[] positions, int off, int n) {
         dev.makeCurrent();
         for (int t = off; t < off + n; t++) {
             if (tokens[t] < 0 || tokens[t] >= c.vocabSize()) {
@@ -128,44 +152,76 @@ public final class CudaModel implements AutoCloseable {
             }
         }
         ensure(n);
-        int dim = c.dim(), qd = c.qDim(), kd = c.kvDim(), ffn = c.ffnDim();
         dev.copyIn(tok, tokens, off, n);
         dev.copyIn(pos, positions, off, n);
-        dev.launch("embed_bf16", n, 1, 1, 256, 0, embedding, tok, x, dim);
-        for (int l = 0; l < c.layers(); l++) {
-            dev.launch("rmsnorm_bf16", n, 1, 1, 256, 0, x, attnNorm[l], xn, dim, c.rmsEps());
-            dev.gemmBf16(wq[l], xn, q, qd, dim, n, false);
-            dev.gemmBf16(wk[l], xn, k, kd, dim, n, false);
-            dev.gemmBf16(wv[l], xn, v, kd, dim, n, false);
-            if (bq[l] != 0) {
-                dev.launch("add_bias", dev.gridFor((long) n * qd, 256), 1, 1, 256, 0, q, bq[l], n, qd);
-                dev.launch("add_bias", dev.gridFor((long) n * kd, 256), 1, 1, 256, 0, k, bk[l], n, kd);
-                dev.launch("add_bias", dev.gridFor((long) n * kd, 256), 1, 1, 256, 0, v, bv[l], n, kd);
-            }
-            int pairs = c.ropeDim() / 2;
-            dev.launch("rope", dev.gridFor((long) n * c.heads() * pairs, 256), 1, 1, 256, 0, q, pos, invFreq, n, c.heads(),
-                    c.headDim(), c.ropeDim(), c.ropeNeox() ? 1 : 0);
-            dev.launch("rope", dev.gridFor((long) n * c.kvHeads() * pairs, 256), 1, 1, 256, 0, k, pos, invFreq, n, c.kvHeads(),
-                    c.headDim(), c.ropeDim(), c.ropeNeox() ? 1 : 0);
-            DeviceKv kv = caches[l];
-            kv.appendDevice(k, v, pos, n, positions, off);
-            // The chunk's queries are the cache's last n rows (appended just above): prefill attention,
-            // written in bf16 for the output projection (cuDNN's fused attention where chosen and applicable).
-            attention.attendPrefill(q, pos, n, c.heads(), kv, att, attb, lse);
-            dev.gemmBf16(wo[l], attb, x, dim, qd, n, true);           // x += Wo . att
-            dev.launch("rmsnorm_bf16", n, 1, 1, 256, 0, x, ffnNorm[l], xn, dim, c.rmsEps());
-            dev.gemmBf16(gate[l], xn, g, ffn, dim, n, false);
-            dev.gemmBf16(up[l], xn, u, ffn, dim, n, false);
-            dev.launch("swiglu_bf16", dev.gridFor((long) n * ffn, 256), 1, 1, 256, 0, g, u, gb, (long) n * ffn);
-            dev.gemmBf16(down[l], gb, x, dim, ffn, n, true);          // x += down . swiglu
+        dev.launch("embed_bf16", n, 1, 1, 256, 0, embedding, tok, x, c.dim());
+    }
+
+    /** Layer l up to the attention: RMSNorm, Q/K/V (+ biases), RoPE of q and k; leaves q, k, v (f32) in scratch. */
+    void layerQkv(int l, int n) {
+        int dim = c.dim(), qd = c.qDim(), kd = c.kvDim();
+        dev.launch("rmsnorm_bf16", n, 1, 1, 256, 0, x, attnNorm[l], xn, dim, c.rmsEps());
+        dev.gemmBf16(wq[l], xn, q, qd, dim, n, false);
+        dev.gemmBf16(wk[l], xn, k, kd, dim, n, false);
+        dev.gemmBf16(wv[l], xn, v, kd, dim, n, false);
+        if (bq[l] != 0) {
+            dev.launch("add_bias", dev.gridFor((long) n * qd, 256), 1, 1, 256, 0, q, bq[l], n, qd);
+            dev.launch("add_bias", dev.gridFor((long) n * kd, 256), 1, 1, 256, 0, k, bk[l], n, kd);
+            dev.launch("add_bias", dev.gridFor((long) n * kd, 256), 1, 1, 256, 0, v, bv[l], n, kd);
         }
-        if (!wantLogits) {
-            dev.synchronize();
-            return null;
-        }
+        int pairs = c.ropeDim() / 2;
+        dev.launch("rope", dev.gridFor((long) n * c.heads() * pairs, 256), 1, 1, 256, 0, q, pos, invFreq, n, c.heads(),
+                c.headDim(), c.ropeDim(), c.ropeNeox() ? 1 : 0);
+        dev.launch("rope", dev.gridFor((long) n * c.kvHeads() * pairs, 256), 1, 1, 256, 0, k, pos, invFreq, n, c.kvHeads(),
+                c.headDim(), c.ropeDim(), c.ropeNeox() ? 1 : 0);
+    }
+
+    /** Layer l from the attention output on (attb, bf16): x += Wo . att, then the FFN block. */
+    void layerOut(int l, int n) {
+        int dim = c.dim(), qd = c.qDim(), ffn = c.ffnDim();
+        dev.gemmBf16(wo[l], attb, x, dim, qd, n, true);           // x += Wo . att
+        dev.launch("rmsnorm_bf16", n, 1, 1, 256, 0, x, ffnNorm[l], xn, dim, c.rmsEps());
+        dev.gemmBf16(gate[l], xn, g, ffn, dim, n, false);
+        dev.gemmBf16(up[l], xn, u, ffn, dim, n, false);
+        dev.launch("swiglu_bf16", dev.gridFor((long) n * ffn, 256), 1, 1, 256, 0, g, u, gb, (long) n * ffn);
+        dev.gemmBf16(down[l], gb, x, dim, ffn, n, true);          // x += down . swiglu
+    }
+
+    /** The logits of the last of n rows (final norm, output projection), downloaded (which waits for the GPU). */
+    float[] lastLogits(int n) {
+        int dim = c.dim();
         dev.launch("rmsnorm_bf16", 1, 1, 1, 256, 0, x + 4L * (n - 1) * dim, outputNorm, hidden, dim, c.rmsEps());
         dev.gemmBf16(output, hidden, logits, c.vocabSize(), dim, 1, false);
         return dev.download(logits, c.vocabSize());
+    }
+
+    /** Device scratch of the current chunk: positions (int), q (f32, n x qDim, RoPE applied), att (f32), attb (bf16), lse (f32, n x heads). */
+    long pos() {
+        return pos;
+    }
+
+    long q() {
+        return q;
+    }
+
+    long k() {
+        return k;
+    }
+
+    long v() {
+        return v;
+    }
+
+    long att() {
+        return att;
+    }
+
+    long attb() {
+        return attb;
+    }
+
+    long lse() {
+        return lse;
     }
 
     /** Fresh per-layer caches for this model (bf16, read by the tensor-core attention kernel). */

@@ -1,0 +1,337 @@
+package dev.starattn.cuda;
+
+import dev.starattn.engine.BlockPlan;
+import dev.starattn.engine.BlockTask;
+import dev.starattn.engine.EngineOptions;
+import dev.starattn.engine.ProgressListener;
+import dev.starattn.model.LlamaConfig;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.IntPredicate;
+
+/**
+ * Star attention with the query host on a GPU (the "query GPU"): phase 1 over {@link CudaContextHost}s on
+ * one or several GPUs, the last of them the query host's own block; phase 2 (the query rows at once, then
+ * one greedy token at a time) runs the model on the query GPU and, layer by layer, gathers the attention
+ * partials (out f32, lse) of every host into a parts buffer on the query GPU and merges them there by
+ * log-sum-exp, as {@code InferenceEngine}'s phase 2 does on the CPU.
+ *
+ * <p>Per layer, after RMSNorm, Q/K/V and RoPE on the query GPU (the query model's scratch):
+ * <ol>
+ * <li>hosts on other GPUs: the RoPE'd q is copied to a buffer on the host's GPU ({@code cuMemcpyPeer}) and its
+ * attention over its cache of this layer launched there (all other GPUs work at once, asynchronously);
+ * <li>the query GPU: the new K/V rows appended to the own cache, attention over it into slot 0, and the hosts
+ * on the query GPU attend reading q in place and write straight into their slots (no copy);
+ * <li>each other GPU's (out, lse) copied back into its slot ({@code cuMemcpyPeer});
+ * <li>{@code lse_merge} of the slots, bf16 rounding, Wo and FFN ({@link CudaModel#layerOut}).
+ * </ol>
+ * Synchronization: everything runs on each GPU's legacy default stream, and cuMemcpyPeer is documented as
+ * ordered after all work queued on both GPUs and before all work queued later, so the copies alone order the
+ * pipeline. By default ({@code syncPeers}, {@code -Dstarattn.cuda.peerSync=true}) the pipeline does not rely on
+ * that: it waits for the query GPU before q leaves it (step 1: q complete), for each other GPU before its
+ * partial is copied back (step 3: its attention complete), and for both after the copies (step 4 reads them).
+ * With a single GPU no copy and no sync happens. {@code -Dstarattn.cuda.peerSync=false} drops the explicit
+ * waits (faster decode; the self-check runs both ways when it has 2 GPUs).
+ *
+ * <p>Not thread-safe; phase 1 and phase 2 must not overlap; the hosts and models belong to the caller (closed by
+ * it), this object owns only its buffers. <b>Written without a GPU; not run on one yet.</b>
+ */
+public final class CudaStarQuery implements AutoCloseable {
+    /** One greedy generation: its tokens, the first step's last-row logits and times (phase 2 only). */
+    public record Result(int[] tokens, float[] firstLogits, long ttftNanos, long phase2Nanos, String stopReason) {
+        /** Tokens after the first per second of the steps after the first (as GenerationResult counts). */
+        public double decodeTokensPerSecond() {
+            long decode = phase2Nanos - ttftNanos;
+            return tokens.length < 2 || decode <= 0 ? 0 : (tokens.length - 1) / (decode / 1e9);
+        }
+    }
+
+    /** Another context host and, when it sits on another GPU, the buffers there (q, positions, out, lse). */
+    private static final class Peer {
+        final CudaContextHost host;
+        final CudaDevice dev;
+        final boolean sameGpu;
+        long q, pos, out, lse;
+        int cap;
+
+        Peer(CudaContextHost host, CudaDevice queryGpu) {
+            this.host = host;
+            this.dev = host.model().device();
+            this.sameGpu = dev.ordinal() == queryGpu.ordinal();
+        }
+
+        void ensure(int rows, LlamaConfig c) {
+            if (sameGpu || rows <= cap) return;
+            free();
+            q = dev.alloc(4L * rows * c.qDim());
+            pos = dev.alloc(4L * rows);
+            out = dev.alloc(4L * rows * c.qDim());
+            lse = dev.alloc(4L * rows * c.heads());
+            cap = rows;
+        }
+
+        void free() {
+            for (long p : new long[] {q, pos, out, lse}) dev.free(p);
+            q = pos = out = lse = 0;
+            cap = 0;
+        }
+    }
+
+    private final List<CudaContextHost> hosts;  // plan order: the others, then the query host's own
+    private final CudaContextHost own;
+    private final CudaModel qm;
+    private final CudaDevice qdev;
+    private final List<Peer> peers = new ArrayList<>();
+    private final List<CudaDevice> otherGpus = new ArrayList<>();
+    private final boolean syncPeers;
+    private final String peerAccess;
+    private long parts, lses;
+    private long partsBytes, lsesBytes;
+    private int contextLength = -1;   // positions of the query start here
+    private int contextTokens;        // the own host's KV rows after phase 1
+
+    public CudaStarQuery(List<CudaContextHost> others, CudaContextHost queryHost) {
+        this(others, queryHost, Boolean.parseBoolean(System.getProperty("starattn.cuda.peerSync", "true")));
+    }
+
+    /**
+     * @param others    the context hosts before the query host, in block order (any GPUs, several per GPU allowed)
+     * @param queryHost the query host's own context host: the last block's KV; its model and GPU run phase 2
+     * @param syncPeers whether to wait for the GPUs explicitly around peer copies (see the class comment)
+     */
+    public CudaStarQuery(List<CudaContextHost> others, CudaContextHost queryHost, boolean syncPeers) {
+        this.own = queryHost;
+        this.qm = queryHost.model();
+        this.qdev = qm.device();
+        this.syncPeers = syncPeers;
+        List<CudaContextHost> all = new ArrayList<>(others);
+        all.add(queryHost);
+        this.hosts = List.copyOf(all);
+        StringBuilder access = new StringBuilder();
+        for (CudaContextHost h : others) {
+            if (h == queryHost) throw new IllegalArgumentException("the query host is among the other hosts");
+            LlamaConfig hc = h.model().config(), qc = qm.config();
+            if (hc.layers() != qc.layers() || hc.heads() != qc.heads() || hc.kvHeads() != qc.kvHeads() || hc.headDim() != qc.headDim()) {
+                throw new IllegalArgumentException("host " + h.name() + " runs a model of another shape than the query host's");
+            }
+            Peer p = new Peer(h, qdev);
+            peers.add(p);
+            if (!p.sameGpu && otherGpus.stream().noneMatch(d -> d.ordinal() == p.dev.ordinal())) {
+                otherGpus.add(p.dev);
+                // Both directions: q goes out to the host's GPU, its partial comes back.
+                boolean there = qdev.enablePeerAccess(p.dev), back = p.dev.enablePeerAccess(qdev);
+                access.append(String.format(" GPU%d<->GPU%d %s", qdev.ordinal(), p.dev.ordinal(),
+                        there && back ? "peer access" : "no peer access (copies staged through the host)"));
+            }
+        }
+        this.peerAccess = access.isEmpty() ? " one GPU, no peer copies" : access.toString();
+    }
+
+    /** Which host runs on which GPU, peer access and the sync mode, for logs. */
+    public String layout() {
+        StringBuilder s = new StringBuilder();
+        for (CudaContextHost h : hosts) {
+            s.append(h.name()).append("@GPU").append(h.model().device().ordinal()).append(h == own ? "(query) " : " ");
+        }
+        return s + "|" + peerAccess + " | explicit peer syncs " + (syncPeers ? "on" : "off");
+    }
+
+    /**
+     * Phase 1: deals the context's blocks to the hosts ({@link BlockPlan#star}, the query host last) and encodes
+     * them; hosts on one GPU take turns, GPUs work at once (one thread per GPU). Returns the wall time in ns.
+     */
+    public long encode(int[] context, EngineOptions options) {
+        List<List<BlockTask>> plan = BlockPlan.star(context, options.withHosts(hosts.size()));
+        Map<Integer, List<Integer>> byGpu = new LinkedHashMap<>();
+        for (int h = 0; h < hosts.size(); h++) {
+            hosts.get(h).clear();
+            byGpu.computeIfAbsent(hosts.get(h).model().device().ordinal(), k -> new ArrayList<>()).add(h);
+        }
+        contextLength = -1;
+        long t0 = System.nanoTime();
+        List<Thread> threads = new ArrayList<>();
+        RuntimeException[] failure = new RuntimeException[1];
+        for (List<Integer> turns : byGpu.values()) {
+            threads.add(Thread.ofPlatform().name("star-phase1").start(() -> {
+                try {
+                    for (int h : turns) hosts.get(h).encodeStar(plan.get(h), ProgressListener.NONE);  // ends with a sync
+                } catch (RuntimeException e) {
+                    synchronized (failure) {
+                        if (failure[0] == null) failure[0] = e;
+                    }
+                }
+            }));
+        }
+        for (Thread t : threads) {
+            try {
+                t.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted in phase 1", e);
+            }
+        }
+        long wall = System.nanoTime() - t0;
+        if (failure[0] != null) throw failure[0];
+        contextLength = context.length;
+        contextTokens = own.kvTokens();
+        return wall;
+    }
+
+    /**
+     * Phase 2, greedy: the query at positions {@code context.length ..}, then up to {@code maxNewTokens} tokens
+     * (argmax of the last row's logits), stopping before a token for which {@code stop} is true. The encoded
+     * context stays reusable (the query's KV is dropped at the end).
+     */
+    public Result generate(int[] query, int maxNewTokens, IntPredicate stop) {
+        if (contextLength < 0) throw new IllegalStateException("no encoded context: call encode first");
+        if (query.length == 0) throw new IllegalArgumentException("the query is empty");
+        int max = qm.config().contextLength();
+        if (max > 0 && (long) contextLength + query.length + maxNewTokens > max) {
+            throw new IllegalArgumentException("context, query and new tokens need " + ((long) contextLength + query.length + maxNewTokens)
+                    + " positions but the model's context length is " + max);
+        }
+        long t0 = System.nanoTime();
+        try {
+            int pos = contextLength;
+            float[] logits = step(query, pos);
+            float[] first = logits;
+            pos += query.length;
+            long ttft = System.nanoTime() - t0;
+            List<Integer> out = new ArrayList<>();
+            String reason = "length";
+            for (int i = 0; i < maxNewTokens; i++) {
+                int next = argmax(logits);
+                if (stop.test(next)) {
+                    reason = "stop";
+                    break;
+                }
+                out.add(next);
+                if (i == maxNewTokens - 1) break;
+                logits = step(new int[] {next}, pos++);
+            }
+            return new Result(out.stream().mapToInt(Integer::intValue).toArray(), first, ttft, System.nanoTime() - t0, reason);
+        } finally {
+            reset();
+        }
+    }
+
+    /** Drops the KV of the query and generated tokens from the query host (after {@link #step}s of one's own). */
+    public void reset() {
+        if (contextLength >= 0) own.truncate(contextTokens);
+    }
+
+    /** The positions a query starts at (the encoded context's length), or -1 before {@link #encode}. */
+    public int contextLength() {
+        return contextLength;
+    }
+
+    /**
+     * One phase-2 forward of {@code tokens} at positions {@code pos ..} (their KV stays in the query host until
+     * {@link #reset}); returns the last row's logits.
+     */
+    public float[] step(int[] tokens, int pos) {
+        if (contextLength < 0) throw new IllegalStateException("no encoded context: call encode first");
+        LlamaConfig c = qm.config();
+        int n = tokens.length, heads = c.heads(), hd = c.headDim(), qd = c.qDim();
+        int[] positions = new int[n];
+        for (int i = 0; i < n; i++) positions[i] = pos + i;
+        List<Peer> asked = new ArrayList<>();
+        for (Peer p : peers) if (p.host.kvTokens() > 0) asked.add(p);  // an idle host holds nothing to attend to
+        int slots = 1 + asked.size();
+        long rh = (long) n * heads, slotOut = 4L * rh * hd, slotLse = 4L * rh;
+        ensureParts(slots * slotOut, slots * slotLse);
+        boolean anyOther = false;
+        for (Peer p : asked) {
+            if (p.sameGpu) continue;
+            anyOther = true;
+            p.ensure(n, c);
+            p.dev.copyIn(p.pos, positions, 0, n);  // a pageable upload waits for that GPU: idle at a step's start
+        }
+        qm.begin(tokens, positions, 0, n);
+        CudaAttention attention = qm.attention();
+        for (int l = 0; l < c.layers(); l++) {
+            qm.layerQkv(l, n);
+            // 1. Other GPUs: q out (complete once the query GPU is idle), their attention launched, not awaited.
+            if (anyOther && syncPeers) qdev.synchronize();
+            for (Peer p : asked) {
+                if (p.sameGpu) continue;
+                DeviceKv kv = p.host.cache(l);
+                CudaDevice.copyPeer(p.dev, p.q, qdev, qm.q(), 4L * n * qd);
+                p.host.model().attention().attend(p.q, p.pos, n, heads, kv, 0, kv.size(), p.out, p.lse);
+            }
+            // 2. The query GPU: the own cache (with the new rows) into slot 0, this GPU's other hosts into theirs.
+            DeviceKv ownKv = own.cache(l);
+            ownKv.appendDevice(qm.k(), qm.v(), qm.pos(), n, positions, 0);
+            attention.attend(qm.q(), qm.pos(), n, heads, ownKv, 0, ownKv.size(), parts, lses);
+            for (int i = 0; i < asked.size(); i++) {
+                Peer p = asked.get(i);
+                if (!p.sameGpu) continue;
+                DeviceKv kv = p.host.cache(l);
+                p.host.model().attention().attend(qm.q(), qm.pos(), n, heads, kv, 0, kv.size(), parts + (i + 1) * slotOut,
+                        lses + (i + 1) * slotLse);
+            }
+            // 3. Other GPUs' partials back into their slots (each GPU awaited first: its attention is done).
+            for (int i = 0; i < asked.size(); i++) {
+                Peer p = asked.get(i);
+                if (p.sameGpu) continue;
+                if (syncPeers) p.dev.synchronize();
+                CudaDevice.copyPeer(qdev, parts + (i + 1) * slotOut, p.dev, p.out, slotOut);
+                CudaDevice.copyPeer(qdev, lses + (i + 1) * slotLse, p.dev, p.lse, slotLse);
+            }
+            if (anyOther && syncPeers) {
+                for (CudaDevice d : otherGpus) d.synchronize();  // the copies have landed before the merge reads them
+                qdev.synchronize();
+            }
+            // 4. Merge on the query GPU, bf16 for the output projection (as attendPrefill writes it), Wo, FFN.
+            attention.merge(parts, lses, slots, (int) rh, hd, qm.att(), qm.lse());
+            long elems = (long) n * qd;
+            qdev.launch("f32_to_bf16", qdev.gridFor(elems, 256), 1, 1, 256, 0, qm.att(), qm.attb(), elems);
+            qm.layerOut(l, n);
+        }
+        return qm.lastLogits(n);
+    }
+
+    private void ensureParts(long outBytes, long lseBytes) {
+        if (outBytes > partsBytes) {
+            qdev.free(parts);
+            parts = qdev.alloc(outBytes);
+            partsBytes = outBytes;
+        }
+        if (lseBytes > lsesBytes) {
+            qdev.free(lses);
+            lses = qdev.alloc(lseBytes);
+            lsesBytes = lseBytes;
+        }
+    }
+
+    static int argmax(float[] x) {
+        int b = 0;
+        for (int i = 1; i < x.length; i++) if (x[i] > x[b]) b = i;
+        return b;
+    }
+
+    /** Frees this object's buffers (not the hosts or models). */
+    @Override
+    public void close() {
+        reset();
+        for (Peer p : peers) p.free();
+        qdev.free(parts);
+        qdev.free(lses);
+        parts = lses = 0;
+        partsBytes = lsesBytes = 0;
+    }
+
+    @Override
+    public String toString() {
+        return "CudaStarQuery[" + layout() + "]";
+    }
+
+    static int[] concat(int[] a, int[] b) {
+        int[] r = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, r, a.length, b.length);
+        return r;
+    }
+}
