@@ -72,4 +72,13 @@ class CudaGpuTest {
         }
         assertAllOk(s);
     }
+
+    @Test
+    void starWithTheQueryHostOnAGpuMatchesTheCpu(@TempDir Path tmp) {
+        CudaSelfCheck s = check();
+        try (LoadedModel m = CudaSelfCheck.randomModel(tmp, "llama", 128, 2, 4, 2, 256, 600, GgmlType.F32)) {
+            s.starOnGpus(m.model(), 300, 5e-2);
+        }
+        assertAllOk(s);
+    }
 }

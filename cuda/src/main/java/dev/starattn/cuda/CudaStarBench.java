@@ -1,0 +1,112 @@
+package dev.starattn.cuda;
+
+import dev.starattn.engine.EngineOptions;
+import dev.starattn.engine.AttentionMode;
+import dev.starattn.model.LlamaConfig;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+
+/**
+ * Star attention end to end on GPUs ({@link CudaStarQuery}) on a Llama-3.1-8B-shaped model with random bf16
+ * weights drawn on each GPU ({@link CudaModel#random}, one model per GPU, the same seed, so the same weights):
+ * H context hosts dealt round-robin over the GPUs (host h on GPU h % G), the last of them the query host; per
+ * context length N, phase 1 (the wall time of all hosts encoding at once: hosts of one GPU in turn, GPUs at the
+ * same time), then a query of Q random tokens and T greedy tokens. Blocks of N / H tokens, each after the first
+ * anchored by the first block (the paper's default); each host pushes its [anchor; block] through the model in
+ * one forward unless a prefill chunk is given. Median of the repeats after one warm-up run (cuDNN plans, first
+ * launches). The PyTorch peer, cuda/gpu/star_reference.py, is written separately.
+ *
+ * <p>Usage: {@code CudaStarBench [lengths=32768,65536] [hosts=4] [queryTokens=32] [newTokens=32] [repeats=3]
+ * [gpus=0 (all visible)] [prefillChunk=0 (whole)]}; {@code hosts} may be a list (4,8). Explicit syncs around the
+ * peer copies unless {@code -Dstarattn.cuda.peerSync=false}.
+ */
+public final class CudaStarBench {
+    public static void main(String[] args) {
+        String why = CudaDevice.unavailableReason();
+        if (why != null) {
+            System.out.println("SKIP: " + why);
+            return;
+        }
+        int[] lengths = CudaPrefillBench.ints(arg(args, 0, "32768,65536"));
+        int[] hostCounts = CudaPrefillBench.ints(arg(args, 1, "4"));
+        int queryTokens = Integer.parseInt(arg(args, 2, "32"));
+        int newTokens = Integer.parseInt(arg(args, 3, "32"));
+        int repeats = Integer.parseInt(arg(args, 4, "3"));
+        int gpuArg = Integer.parseInt(arg(args, 5, "0"));
+        int chunkArg = Integer.parseInt(arg(args, 6, "0"));
+        int chunk = chunkArg > 0 ? chunkArg : Integer.MAX_VALUE;
+        int gpus = gpuArg > 0 ? Math.min(gpuArg, CudaDevice.deviceCount()) : CudaDevice.deviceCount();
+        LlamaConfig c = CudaPrefillBench.llama31_8b();
+        List<CudaDevice> devs = new ArrayList<>();
+        List<CudaModel> models = new ArrayList<>();
+        try {
+            for (int g = 0; g < gpus; g++) {
+                devs.add(CudaDevice.open(g));
+                models.add(CudaModel.random(devs.get(g), c, 1));
+                System.out.printf("GPU %d: %s, Llama-3.1-8B shape, random bf16 weights (%.1f GiB)%n", g, devs.get(g).name(),
+                        models.get(g).weightBytes() / 1073741824.0);
+            }
+            System.out.printf("query %d tokens, %d greedy tokens, median of %d after a warm-up, prefill chunk %s%n", queryTokens, newTokens,
+                    repeats, chunkArg > 0 ? String.valueOf(chunkArg) : "whole block");
+            Random rnd = new Random(2);
+            for (int hostCount : hostCounts) {
+                for (int n : lengths) {
+                    int[] context = new int[n], query = new int[queryTokens];
+                    for (int i = 0; i < n; i++) context[i] = rnd.nextInt(c.vocabSize());
+                    for (int i = 0; i < queryTokens; i++) query[i] = rnd.nextInt(c.vocabSize());
+                    run(models, hostCount, chunk, context, query, newTokens, repeats);
+                }
+            }
+        } finally {
+            for (CudaModel m : models) m.close();
+            for (CudaDevice d : devs) d.close();
+        }
+    }
+
+    private static void run(List<CudaModel> models, int hostCount, int chunk, int[] context, int[] query, int newTokens, int repeats) {
+        int n = context.length, gpus = Math.min(models.size(), hostCount);
+        EngineOptions opts = EngineOptions.of(AttentionMode.STAR, hostCount);
+        List<CudaContextHost> hosts = new ArrayList<>();
+        try {
+            for (int h = 0; h < hostCount; h++) hosts.add(new CudaContextHost("h" + h + "@gpu" + (h % gpus), models.get(h % gpus), chunk));
+            try (CudaStarQuery sq = new CudaStarQuery(hosts.subList(0, hostCount - 1), hosts.getLast())) {
+                String tag = String.format("N=%6d hosts=%d gpus=%d", n, hostCount, gpus);
+                System.out.println("STAR layout " + tag + ": " + sq.layout());
+                double[] phase1 = new double[repeats], ttft = new double[repeats], decode = new double[repeats], e2e = new double[repeats];
+                int[] tokens = null;
+                for (int r = -1; r < repeats; r++) {  // r = -1: warm-up
+                    long p1 = sq.encode(context, opts);
+                    CudaStarQuery.Result res = sq.generate(query, newTokens, t -> false);
+                    if (r < 0) {
+                        tokens = res.tokens();
+                        continue;
+                    }
+                    phase1[r] = p1 / 1e9;
+                    ttft[r] = res.ttftNanos() / 1e6;
+                    decode[r] = res.decodeTokensPerSecond();
+                    e2e[r] = (p1 + res.phase2Nanos()) / 1e9;
+                    if (!Arrays.equals(tokens, res.tokens())) System.out.println("WARNING: greedy tokens differ between runs of " + tag);
+                }
+                System.out.printf("STAR phase1      %s  %8.3f s   (all hosts encoding at once)%n", tag, median(phase1));
+                System.out.printf("STAR ttft        %s  %8.1f ms  (query of %d tokens, first logits out)%n", tag, median(ttft), query.length);
+                System.out.printf("STAR decode      %s  %8.1f tok/s (%d tokens after the first)%n", tag, median(decode), newTokens - 1);
+                System.out.printf("STAR end-to-end  %s  %8.3f s   (phase 1 + query + %d tokens)%n", tag, median(e2e), newTokens);
+                System.out.println("STAR tokens      " + tag + "  " + Arrays.toString(Arrays.copyOf(tokens, Math.min(8, tokens.length))) + " ...");
+            }
+        } finally {
+            for (CudaContextHost h : hosts) h.close();
+        }
+    }
+
+    private static String arg(String[] args, int i, String def) {
+        return args.length > i && !args[i].isBlank() ? args[i] : def;
+    }
+
+    static double median(double[] x) {
+        double[] s = x.clone();
+        Arrays.sort(s);
+        return s[s.length / 2];
+    }
+}
