@@ -4,12 +4,15 @@ import dev.starattn.engine.BlockPlan;
 import dev.starattn.engine.BlockTask;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.ProgressListener;
+import dev.starattn.engine.Sampler;
+import dev.starattn.engine.SamplingOptions;
 import dev.starattn.model.LlamaConfig;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.IntConsumer;
 import java.util.function.IntPredicate;
 
 /**
@@ -144,6 +147,11 @@ public final class CudaStarQuery implements AutoCloseable {
      * them; hosts on one GPU take turns, GPUs work at once (one thread per GPU). Returns the wall time in ns.
      */
     public long encode(int[] context, EngineOptions options) {
+        return encode(context, options, ProgressListener.NONE);
+    }
+
+    /** {@link #encode(int[], EngineOptions)}, telling {@code progress} of each block (from the GPUs' threads). */
+    public long encode(int[] context, EngineOptions options, ProgressListener progress) {
         List<List<BlockTask>> plan = BlockPlan.star(context, options.withHosts(hosts.size()));
         Map<Integer, List<Integer>> byGpu = new LinkedHashMap<>();
         for (int h = 0; h < hosts.size(); h++) {
@@ -157,7 +165,7 @@ public final class CudaStarQuery implements AutoCloseable {
         for (List<Integer> turns : byGpu.values()) {
             threads.add(Thread.ofPlatform().name("star-phase1").start(() -> {
                 try {
-                    for (int h : turns) hosts.get(h).encodeStar(plan.get(h), ProgressListener.NONE);  // ends with a sync
+                    for (int h : turns) hosts.get(h).encodeStar(plan.get(h), progress);  // ends with a sync
                 } catch (RuntimeException e) {
                     synchronized (failure) {
                         if (failure[0] == null) failure[0] = e;
@@ -186,6 +194,11 @@ public final class CudaStarQuery implements AutoCloseable {
      * context stays reusable (the query's KV is dropped at the end).
      */
     public Result generate(int[] query, int maxNewTokens, IntPredicate stop) {
+        return generate(query, new SamplingOptions(0, 1, 0), maxNewTokens, stop, t -> {});
+    }
+
+    /** Phase 2 with a {@link Sampler} of {@code sampling} (temperature 0: greedy), {@code onToken} told of each token. */
+    public Result generate(int[] query, SamplingOptions sampling, int maxNewTokens, IntPredicate stop, IntConsumer onToken) {
         if (contextLength < 0) throw new IllegalStateException("no encoded context: call encode first");
         if (query.length == 0) throw new IllegalArgumentException("the query is empty");
         int max = qm.config().contextLength();
@@ -193,6 +206,7 @@ public final class CudaStarQuery implements AutoCloseable {
             throw new IllegalArgumentException("context, query and new tokens need " + ((long) contextLength + query.length + maxNewTokens)
                     + " positions but the model's context length is " + max);
         }
+        Sampler sampler = new Sampler(sampling);
         long t0 = System.nanoTime();
         try {
             int pos = contextLength;
@@ -203,12 +217,13 @@ public final class CudaStarQuery implements AutoCloseable {
             List<Integer> out = new ArrayList<>();
             String reason = "length";
             for (int i = 0; i < maxNewTokens; i++) {
-                int next = argmax(logits);
+                int next = sampler.next(logits);
                 if (stop.test(next)) {
                     reason = "stop";
                     break;
                 }
                 out.add(next);
+                onToken.accept(next);
                 if (i == maxNewTokens - 1) break;
                 logits = step(new int[] {next}, pos++);
             }
@@ -305,12 +320,6 @@ public final class CudaStarQuery implements AutoCloseable {
             lses = qdev.alloc(lseBytes);
             lsesBytes = lseBytes;
         }
-    }
-
-    static int argmax(float[] x) {
-        int b = 0;
-        for (int i = 1; i < x.length; i++) if (x[i] > x[b]) b = i;
-        return b;
     }
 
     /** Frees this object's buffers (not the hosts or models). */
