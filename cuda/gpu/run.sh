@@ -11,11 +11,12 @@ HF=/tmp/hfrand; [ -f $HF/ref_logits.f32 ] || HF=
 timeout 260 $JAVA_BIN --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx8g -cp "$CP" \
   dev.starattn.cuda.CudaSelfCheck $HF 2>&1 | grep -v 'incubator' | tee -a $OUT/log.txt
 echo "exit ${PIPESTATUS[0]}" | tee -a $OUT/log.txt
-# The CLI end to end: star over 3 hosts, 2 on the GPU, against the CPU.
+# The CLI end to end: star over 3 hosts against the CPU: all 3 on the GPU(s) (the query host too, CudaStarQuery),
+# and 2 on the GPU with the query host on the CPU (--query-host cpu).
 if [ -n "$HF" ] && [ -f $G/cli/starattn.jar ]; then
   python3 -c "import random; random.seed(3); print(' '.join(str(random.randrange(512)) for _ in range(900)))" > /tmp/ctx.txt
   echo "5 17 300 42 7" > /tmp/q.txt
-  for d in cpu cuda; do
+  for d in cpu cuda "cuda --query-host cpu"; do
     timeout 60 $JAVA_BIN --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -jar $G/cli/starattn.jar generate -m $HF \
       --context-tokens /tmp/ctx.txt --query-tokens /tmp/q.txt --hosts 3 -n 8 --json --device $d 2>&1 | grep -v incubator \
       | python3 -c "import sys,json; t=sys.stdin.read(); j=json.loads(t[t.index('{'):]); print('CLI --device', '$d', 'tokens', j['tokens'], 'timing', j['timing'])" 2>&1 | tee -a $OUT/log.txt

@@ -18,7 +18,7 @@ import java.util.function.IntPredicate;
 /**
  * Star attention with the query host on a GPU (the "query GPU"): phase 1 over {@link CudaContextHost}s on
  * one or several GPUs, the last of them the query host's own block; phase 2 (the query rows at once, then
- * one greedy token at a time) runs the model on the query GPU and, layer by layer, gathers the attention
+ * one token at a time, greedy or sampled) runs the model on the query GPU and, layer by layer, gathers the attention
  * partials (out f32, lse) of every host into a parts buffer on the query GPU and merges them there by
  * log-sum-exp, as {@code InferenceEngine}'s phase 2 does on the CPU.
  *

@@ -82,8 +82,13 @@ public final class GenerateCommand implements Callable<Integer> {
     String template;
 
     @Option(names = "--device", defaultValue = "cpu",
-            description = "cpu or cuda: with cuda, all context hosts but the query host run on the GPUs (star only).")
+            description = "cpu or cuda: with cuda, the context hosts run on the GPUs (star only), the query host too unless --query-host cpu.")
     String device;
+
+    @Option(names = "--query-host", defaultValue = "gpu",
+            description = "With --device cuda: gpu (default: the last host, the query host, on a GPU too; phase-2 partials gathered"
+                    + " there by peer copies and merged) or cpu (the query host in this process, partials merged on the CPU).")
+    String queryHost;
 
     @Option(names = "--gpus", defaultValue = "0",
             description = "With --device cuda: how many GPUs the context hosts are dealt over, round-robin (default 0: every visible GPU).")
@@ -95,6 +100,7 @@ public final class GenerateCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (maxNew < 0) throw new IllegalArgumentException("-n must be 0 or more");
+        if (!queryHost.equals("gpu") && !queryHost.equals("cpu")) throw new IllegalArgumentException("--query-host takes gpu or cpu, not " + queryHost);
         EngineOptions options = engine.options(seed);
         SamplingOptions sampling = new SamplingOptions(temperature, topP, seed);
         java.io.PrintWriter err = spec.commandLine().getErr();
@@ -139,7 +145,13 @@ public final class GenerateCommand implements Callable<Integer> {
                         ctxTokens.length, qTokens.length, options.mode().cliName, remote.hosts().size(), engine.hostAddrs(),
                         cluster.session != null ? ", session " + cluster.session : "");
             } else {
-                gpu = CudaHosts.forDevice(device, m.model(), options, gpus, engine.gpuPrefillChunk());
+                gpu = CudaHosts.forDevice(device, m.model(), options, gpus, engine.gpuPrefillChunk(), queryHost.equals("gpu"));
+                if (gpu != null && gpu.queryOnGpu()) {
+                    try (CudaHosts g = gpu) {
+                        generateOnGpus(g, m, options, sampling, ctxTokens, qTokens, out, err);
+                    }
+                    return 0;
+                }
                 e = gpu == null ? new InferenceEngine(m.model(), options).withBlockCache(engine.blockCache(m.fingerprint(), err))
                         : new InferenceEngine(m.model(), options, gpu.hosts());
                 if (!json) err.printf("context: %d tokens, query: %d tokens, attention: %s over %d host(s)%s%n",
@@ -192,7 +204,62 @@ public final class GenerateCommand implements Callable<Integer> {
         return toJson(r, text, enc, o, null);
     }
 
+    /**
+     * {@code --device cuda} with the query host on a GPU ({@link dev.starattn.cuda.CudaStarQuery}): phase 1 on every
+     * host, phase 2 on the query host's GPU; prints what the engine path prints (the same JSON).
+     */
+    private void generateOnGpus(CudaHosts gpu, LoadedModel m, EngineOptions options, SamplingOptions sampling, int[] ctxTokens,
+                                int[] qTokens, java.io.PrintWriter out, java.io.PrintWriter err) throws Exception {
+        try (dev.starattn.cuda.CudaStarQuery sq = gpu.starQuery()) {
+            if (!json) {
+                err.printf("context: %d tokens, query: %d tokens, attention: star over %d host(s) on %d GPU(s), the query host on a GPU: %s%n",
+                        ctxTokens.length, qTokens.length, gpu.hosts().size(), gpu.devices().size(), sq.layout());
+            }
+            long phase1 = sq.encode(ctxTokens, options, json ? dev.starattn.engine.ProgressListener.NONE : new Phase1Progress(err));
+            TokenStreamDecoder dec = new TokenStreamDecoder(m.tokenizer(), false);
+            StringBuilder text = new StringBuilder();
+            dev.starattn.cuda.CudaStarQuery.Result g = sq.generate(qTokens, sampling, maxNew, m.tokenizer()::isEndOfGeneration, id -> {
+                String s = dec.feed(id);
+                text.append(s);
+                if (!json) {
+                    out.print(s);
+                    out.flush();
+                }
+            });
+            text.append(dec.finish());
+            java.util.List<HostStats> stats = new java.util.ArrayList<>();
+            long[] kvBytes = new long[gpu.hosts().size()];
+            long critical = 0;
+            for (int i = 0; i < kvBytes.length; i++) {
+                stats.add(gpu.hosts().get(i).stats());
+                kvBytes[i] = gpu.hosts().get(i).kvBytes();
+                critical = Math.max(critical, gpu.hosts().get(i).stats().phase1Nanos);
+            }
+            GenerationResult r = new GenerationResult(null, g.tokens(), ctxTokens.length + qTokens.length, ctxTokens.length, qTokens.length,
+                    phase1, g.phase2Nanos(), g.ttftNanos(), g.phase2Nanos() - g.ttftNanos(), stats, g.stopReason(), g.firstLogits());
+            if (json) {
+                out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(
+                        toJson(r, text.toString(), options, null, critical, gpu.hosts().getLast().name(), kvBytes, ctxTokens.length)));
+                out.flush();
+            } else {
+                out.println();
+                out.flush();
+                err.printf("phase 1: %.0f ms (slowest host %.0f ms), phase 2: %.0f ms, first token %.0f ms, %.1f tokens/s%n",
+                        phase1 / 1e6, critical / 1e6, r.phase2Nanos() / 1e6, r.ttftNanos() / 1e6, r.decodeTokensPerSecond());
+                err.flush();
+            }
+        }
+    }
+
     static ObjectNode toJson(GenerationResult r, String text, EncodedContext enc, EngineOptions o, dev.starattn.engine.BlockCache cache) {
+        long[] kvBytes = new long[enc.hosts().size()];
+        for (int i = 0; i < kvBytes.length; i++) kvBytes[i] = enc.hosts().get(i).kvBytes();
+        return toJson(r, text, o, cache, enc.phase1CriticalPathNanos(), enc.queryHost().name(), kvBytes, enc.length());
+    }
+
+    /** The JSON of one generation; {@code kvBytes} per host in the order of {@code r.hosts()}. */
+    static ObjectNode toJson(GenerationResult r, String text, EngineOptions o, dev.starattn.engine.BlockCache cache, long phase1CriticalPathNanos,
+                             String queryHostName, long[] kvBytes, int contextLength) {
         ObjectMapper om = new ObjectMapper();
         ObjectNode j = om.createObjectNode();
         j.put("text", text);
@@ -204,7 +271,7 @@ public final class GenerateCommand implements Callable<Integer> {
         j.put("stop_reason", r.stopReason());
         ObjectNode t = j.putObject("timing");
         t.put("phase1_ms", r.phase1Nanos() / 1e6);
-        t.put("phase1_critical_path_ms", enc.phase1CriticalPathNanos() / 1e6);
+        t.put("phase1_critical_path_ms", phase1CriticalPathNanos / 1e6);
         t.put("phase2_ms", r.phase2Nanos() / 1e6);
         t.put("ttft_ms", r.ttftNanos() / 1e6);
         t.put("decode_tokens_per_s", r.decodeTokensPerSecond());
@@ -213,10 +280,10 @@ public final class GenerateCommand implements Callable<Integer> {
             HostStats h = r.hosts().get(i);
             ObjectNode hj = hosts.addObject();
             hj.put("name", h.name);
-            hj.put("query_host", enc.queryHost().name().equals(h.name));
+            hj.put("query_host", queryHostName.equals(h.name));
             hj.put("blocks", h.blocks);
             hj.put("tokens", h.tokens);
-            hj.put("kv_bytes", enc.hosts().get(i).kvBytes());
+            hj.put("kv_bytes", kvBytes[i]);
             hj.put("phase1_ms", h.phase1Nanos / 1e6);
             hj.put("phase2_ms", h.phase2Nanos / 1e6);
             hj.put("phase1_flops", h.phase1Flops());
@@ -243,8 +310,8 @@ public final class GenerateCommand implements Callable<Integer> {
             c.put("disk_files", cs.diskFiles());
         }
         j.put("attention", o.mode().cliName);
-        j.put("block_size", o.mode() == dev.starattn.engine.AttentionMode.STAR ? o.effectiveBlockSize(enc.length()) : 0);
-        j.put("anchor_size", o.mode() == dev.starattn.engine.AttentionMode.STAR ? o.effectiveAnchorSize(enc.length()) : 0);
+        j.put("block_size", o.mode() == dev.starattn.engine.AttentionMode.STAR ? o.effectiveBlockSize(contextLength) : 0);
+        j.put("anchor_size", o.mode() == dev.starattn.engine.AttentionMode.STAR ? o.effectiveAnchorSize(contextLength) : 0);
         return j;
     }
 

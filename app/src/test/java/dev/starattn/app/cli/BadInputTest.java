@@ -170,6 +170,12 @@ class BadInputTest {
     }
 
     @Test
+    void badQueryHostValue() {
+        assertOneLineError(run("generate", "-m", good.toString(), "--context", "c", "--query", "q", "--query-host", "tpu", "-n", "4"),
+                "--query-host", "tpu");
+    }
+
+    @Test
     void goodModelStillWorks() {
         Run r = run("generate", "-m", good.toString(), "--context", "some context", "--query", "q", "-n", "2", "--json");
         assertEquals(0, r.code(), r.err());
