@@ -3,7 +3,7 @@
 # ours and PyTorch's on the same shapes, one after the other in one run.
 #   bash cuda/gpu/bench.sh attention [lengths=8192,16384,32768] [repeats=10]
 #   bash cuda/gpu/bench.sh prefill [lengths=16384,32768,65536] [hosts=4,8] [repeats=3]
-#   bash cuda/gpu/bench.sh star [lengths=32768,65536] [hosts=4] [query=32] [new=32] [repeats=3] [gpus=0: all]
+#   bash cuda/gpu/bench.sh star [lengths=32768,65536] [hosts=4] [query=32] [new=32] [repeats=3] [gpus=0: all] [chunk=0: whole]
 #     (ours only: star end to end with the query host on a GPU, CudaStarBench; its PyTorch peer is
 #     cuda/gpu/star_reference.py, run on its own; JAVA_OPTS=-Dstarattn.cuda.peerSync=false drops the explicit syncs)
 set -o pipefail
@@ -18,6 +18,6 @@ case "$1" in
     $JAVA dev.starattn.cuda.CudaPrefillBench "${2:-16384,32768,65536}" "${3:-4,8}" "${4:-3}" 2>&1 | grep -v incubator
     python3 cuda/gpu/prefill_bench.py "${2:-16384,32768,65536}" "${3:-4,8}" "${4:-3}" 2>&1 | grep -v Warning ;;
   star)
-    $JAVA dev.starattn.cuda.CudaStarBench "${2:-32768,65536}" "${3:-4}" "${4:-32}" "${5:-32}" "${6:-3}" "${7:-0}" 2>&1 | grep -v incubator ;;
+    $JAVA dev.starattn.cuda.CudaStarBench "${2:-32768,65536}" "${3:-4}" "${4:-32}" "${5:-32}" "${6:-3}" "${7:-0}" "${8:-0}" 2>&1 | grep -v incubator ;;
   *) echo "usage: bash cuda/gpu/bench.sh attention|prefill|star [lengths] ..." >&2; exit 2 ;;
 esac

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine from the repository root: bash .gpu/run.sh
+# SECTIONS='star on GPUs' bash .gpu/run.sh runs only those self-check sections (comma-separated names).
 set -o pipefail
 G=.gpu
 . $G/java.sh
@@ -9,7 +10,7 @@ echo "cublas candidates: $CUB" | tee -a $OUT/log.txt
 PYTHONUNBUFFERED=1 timeout 120 python3 $G/hf_oracle.py /tmp/hfrand 2>&1 | grep -v Warning | tail -3 | tee -a $OUT/log.txt
 HF=/tmp/hfrand; [ -f $HF/ref_logits.f32 ] || HF=
 timeout 260 $JAVA_BIN --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx8g -cp "$CP" \
-  dev.starattn.cuda.CudaSelfCheck $HF 2>&1 | grep -v 'incubator' | tee -a $OUT/log.txt
+  "-Dstarattn.selfcheck.sections=${SECTIONS:-}" dev.starattn.cuda.CudaSelfCheck $HF 2>&1 | grep -v 'incubator' | tee -a $OUT/log.txt
 echo "exit ${PIPESTATUS[0]}" | tee -a $OUT/log.txt
 # The CLI end to end: star over 3 hosts against the CPU: all 3 on the GPU(s) (the query host too, CudaStarQuery),
 # and 2 on the GPU with the query host on the CPU (--query-host cpu).

@@ -161,12 +161,12 @@ public final class CudaStarQuery implements AutoCloseable {
         contextLength = -1;
         long t0 = System.nanoTime();
         List<Thread> threads = new ArrayList<>();
-        RuntimeException[] failure = new RuntimeException[1];
+        Throwable[] failure = new Throwable[1];
         for (List<Integer> turns : byGpu.values()) {
             threads.add(Thread.ofPlatform().name("star-phase1").start(() -> {
                 try {
                     for (int h : turns) hosts.get(h).encodeStar(plan.get(h), progress);  // ends with a sync
-                } catch (RuntimeException e) {
+                } catch (RuntimeException | Error e) {
                     synchronized (failure) {
                         if (failure[0] == null) failure[0] = e;
                     }
@@ -182,7 +182,8 @@ public final class CudaStarQuery implements AutoCloseable {
             }
         }
         long wall = System.nanoTime() - t0;
-        if (failure[0] != null) throw failure[0];
+        if (failure[0] instanceof RuntimeException e) throw e;
+        if (failure[0] instanceof Error e) throw e;
         contextLength = context.length;
         contextTokens = own.kvTokens();
         return wall;
