@@ -13,11 +13,11 @@ timeout 260 $JAVA_BIN --add-modules jdk.incubator.vector --enable-native-access=
   "-Dstarattn.selfcheck.sections=${SECTIONS:-}" dev.starattn.cuda.CudaSelfCheck $HF 2>&1 | grep -v 'incubator' | tee -a $OUT/log.txt
 echo "exit ${PIPESTATUS[0]}" | tee -a $OUT/log.txt
 # The CLI end to end: star over 3 hosts against the CPU: all 3 on the GPU(s) (the query host too, CudaStarQuery),
-# and 2 on the GPU with the query host on the CPU (--query-host cpu).
+# and 2 on the GPU with the query host on the CPU (the default), then with it on the GPU (--query-host gpu).
 if [ -n "$HF" ] && [ -f $G/cli/starattn.jar ]; then
   python3 -c "import random; random.seed(3); print(' '.join(str(random.randrange(512)) for _ in range(900)))" > /tmp/ctx.txt
   echo "5 17 300 42 7" > /tmp/q.txt
-  for d in cpu cuda "cuda --query-host cpu"; do
+  for d in cpu cuda "cuda --query-host gpu"; do
     timeout 60 $JAVA_BIN --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -jar $G/cli/starattn.jar generate -m $HF \
       --context-tokens /tmp/ctx.txt --query-tokens /tmp/q.txt --hosts 3 -n 8 --json --device $d 2>&1 | grep -v incubator \
       | python3 -c "import sys,json; t=sys.stdin.read(); j=json.loads(t[t.index('{'):]); print('CLI --device', '$d', 'tokens', j['tokens'], 'timing', j['timing'])" 2>&1 | tee -a $OUT/log.txt

@@ -82,12 +82,13 @@ public final class GenerateCommand implements Callable<Integer> {
     String template;
 
     @Option(names = "--device", defaultValue = "cpu",
-            description = "cpu or cuda: with cuda, the context hosts run on the GPUs (star only), the query host too unless --query-host cpu.")
+            description = "cpu or cuda: with cuda, the context hosts run on the GPUs (star only); the query host with --query-host gpu.")
     String device;
 
-    @Option(names = "--query-host", defaultValue = "gpu",
-            description = "With --device cuda: gpu (default: the last host, the query host, on a GPU too; phase-2 partials gathered"
-                    + " there by peer copies and merged) or cpu (the query host in this process, partials merged on the CPU).")
+    // cpu stays the default until the GPU query host (CudaStarQuery, written without a GPU) has passed its GPU checks.
+    @Option(names = "--query-host", defaultValue = "cpu",
+            description = "With --device cuda: cpu (default: the query host in this process, partials merged on the CPU) or gpu"
+                    + " (the last host, the query host, on a GPU too; phase-2 partials gathered there by peer copies and merged; not yet run on a GPU).")
     String queryHost;
 
     @Option(names = "--gpus", defaultValue = "0",
