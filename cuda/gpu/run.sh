@@ -12,8 +12,8 @@ HF=/tmp/hfrand; [ -f $HF/ref_logits.f32 ] || HF=
 timeout 260 $JAVA_BIN --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx8g -cp "$CP" \
   "-Dstarattn.selfcheck.sections=${SECTIONS:-}" dev.starattn.cuda.CudaSelfCheck $HF 2>&1 | grep -v 'incubator' | tee -a $OUT/log.txt
 echo "exit ${PIPESTATUS[0]}" | tee -a $OUT/log.txt
-# The CLI end to end: star over 3 hosts against the CPU: all 3 on the GPU(s) (the query host too, CudaStarQuery),
-# and 2 on the GPU with the query host on the CPU (the default), then with it on the GPU (--query-host gpu).
+# The CLI end to end: star over 3 hosts against the CPU: 2 on the GPU with the query host on the CPU (the
+# default), then all 3 on the GPU(s), the query host too (--query-host gpu: CudaStarQuery).
 if [ -n "$HF" ] && [ -f $G/cli/starattn.jar ]; then
   python3 -c "import random; random.seed(3); print(' '.join(str(random.randrange(512)) for _ in range(900)))" > /tmp/ctx.txt
   echo "5 17 300 42 7" > /tmp/q.txt
