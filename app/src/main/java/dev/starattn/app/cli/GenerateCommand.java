@@ -161,14 +161,7 @@ public final class GenerateCommand implements Callable<Integer> {
             EncodedContext enc = e.encode(ctxTokens, json ? dev.starattn.engine.ProgressListener.NONE : new Phase1Progress(err));
             TokenStreamDecoder dec = new TokenStreamDecoder(m.tokenizer(), false);
             StringBuilder text = new StringBuilder();
-            GenerationResult r = e.generate(enc, qTokens, sampling, maxNew, m.tokenizer()::isEndOfGeneration, id -> {
-                String s = dec.feed(id);
-                text.append(s);
-                if (!json) {
-                    out.print(s);
-                    out.flush();
-                }
-            });
+            GenerationResult r = e.generate(enc, qTokens, sampling, maxNew, m.tokenizer()::isEndOfGeneration, streamTo(dec, text, out));
             text.append(dec.finish());
             if (gpu != null) gpu.close();
             if (json) {
@@ -201,6 +194,18 @@ public final class GenerateCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** Each token's text: kept for the JSON, printed as it comes unless --json. */
+    private java.util.function.IntConsumer streamTo(TokenStreamDecoder dec, StringBuilder text, java.io.PrintWriter out) {
+        return id -> {
+            String s = dec.feed(id);
+            text.append(s);
+            if (!json) {
+                out.print(s);
+                out.flush();
+            }
+        };
+    }
+
     static ObjectNode toJson(GenerationResult r, String text, EncodedContext enc, EngineOptions o) {
         return toJson(r, text, enc, o, null);
     }
@@ -219,14 +224,7 @@ public final class GenerateCommand implements Callable<Integer> {
             long phase1 = sq.encode(ctxTokens, options, json ? dev.starattn.engine.ProgressListener.NONE : new Phase1Progress(err));
             TokenStreamDecoder dec = new TokenStreamDecoder(m.tokenizer(), false);
             StringBuilder text = new StringBuilder();
-            dev.starattn.cuda.CudaStarQuery.Result g = sq.generate(qTokens, sampling, maxNew, m.tokenizer()::isEndOfGeneration, id -> {
-                String s = dec.feed(id);
-                text.append(s);
-                if (!json) {
-                    out.print(s);
-                    out.flush();
-                }
-            });
+            dev.starattn.cuda.CudaStarQuery.Result g = sq.generate(qTokens, sampling, maxNew, m.tokenizer()::isEndOfGeneration, streamTo(dec, text, out));
             text.append(dec.finish());
             java.util.List<HostStats> stats = new java.util.ArrayList<>();
             long[] kvBytes = new long[gpu.hosts().size()];
