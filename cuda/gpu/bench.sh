@@ -3,9 +3,12 @@
 # ours and PyTorch's on the same shapes, one after the other in one run.
 #   bash cuda/gpu/bench.sh attention [lengths=8192,16384,32768] [repeats=10]
 #   bash cuda/gpu/bench.sh prefill [lengths=16384,32768,65536] [hosts=4,8] [repeats=3]
+#   bash cuda/gpu/bench.sh starref [lengths=32768,65536] [gpus=2] [query=32] [gen=32] [repeats=3] [flags...]
+#     (PyTorch only: the reference design's star under torch.distributed, one process per GPU;
+#     gpus=1 is dense. No Java, so .gpu/ is not needed for it.)
 set -o pipefail
 G=.gpu
-. $G/java.sh
+[ "$1" = starref ] || . $G/java.sh
 JAVA="$JAVA_BIN --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx24g ${JAVA_OPTS:-} -cp $CP"
 case "$1" in
   attention)
@@ -14,5 +17,8 @@ case "$1" in
   prefill)
     $JAVA dev.starattn.cuda.CudaPrefillBench "${2:-16384,32768,65536}" "${3:-4,8}" "${4:-3}" 2>&1 | grep -v incubator
     python3 cuda/gpu/prefill_bench.py "${2:-16384,32768,65536}" "${3:-4,8}" "${4:-3}" 2>&1 | grep -v Warning ;;
-  *) echo "usage: bash cuda/gpu/bench.sh attention|prefill [lengths] ..." >&2; exit 2 ;;
+  starref)
+    python3 -m torch.distributed.run --standalone --nproc_per_node="${3:-2}" cuda/gpu/star_reference.py \
+      "${2:-32768,65536}" "${4:-32}" "${5:-32}" "${6:-3}" "${@:7}" 2>&1 | grep -v Warning ;;
+  *) echo "usage: bash cuda/gpu/bench.sh attention|prefill|starref [lengths] ..." >&2; exit 2 ;;
 esac
