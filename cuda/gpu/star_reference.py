@@ -350,14 +350,19 @@ def main():
 
     # ---------------------------------------------------------------- checks (small models, rank 0 alone)
     @torch.no_grad()
-    def hf_over_kv(kv, ids, first_pos):
-        """The HF model's own logits for rows ids at positions first_pos.. over a DynamicCache holding kv's rows."""
+    def hf_over_kv(kv, tokens, first_pos):
+        """The HF model's own logits over a DynamicCache holding kv's rows, fed as phase 2 is: the query
+        in one forward at positions first_pos.., then each of `tokens` but the last, one at a time."""
         cache = new_cache()
         for i in range(len(layers)):
             cache.update(kv.k[i][None, :, :kv.n].clone(), kv.v[i][None, :, :kv.n].clone(), i)
-        pos = torch.arange(first_pos, first_pos + ids.numel(), device=device)
-        return model(input_ids=ids[None], position_ids=pos[None], past_key_values=cache, use_cache=True,
-                     logits_to_keep=gen).logits[0].float()
+        out, p = [], first_pos
+        for ids in [query] + [t[None] for t in tokens[:-1]]:
+            pos = torch.arange(p, p + ids.numel(), device=device)
+            out.append(model(input_ids=ids[None], position_ids=pos[None], past_key_values=cache, use_cache=True,
+                             logits_to_keep=1).logits[0, -1].float())
+            p += ids.numel()
+        return torch.stack(out)
 
     def check_small(n, ctx, tokens, logits):
         """(a) world size 1: our phase-2 loop against the HF model's own forward of context + query +
@@ -367,7 +372,10 @@ def main():
         (what star's phase 2 computes, by HF's own attention). (c) G > 1: star emulated in this process
         (every block's phase 1 here, phase 2 over the concatenated K/V, no merge) against the
         distributed run: the merge is exact, so they agree to rounding."""
-        tol = 1e-3 if dtype == torch.float32 else 3e-2  # of the largest |logit|
+        # Of the largest |logit|. In bf16 two orders of rounding differ by a few percent on this small
+        # model (the HF model's own full forward and its cached, row-by-row one differ by 1 %; either
+        # and f32 by 6 %): --dtype f32 is the strict check (errors of 1e-5 there).
+        tol = 1e-3 if dtype == torch.float32 else 5e-2
         ours = torch.stack(logits)
         with torch.no_grad():
             full = torch.cat([ctx, query, tokens[:-1]])
@@ -387,7 +395,7 @@ def main():
         kv = LocalKV(n + q_len + gen)
         for r in range(world):
             encode_block(ctx, r, kv)
-        hf_star = hf_over_kv(kv, torch.cat([query, tokens[:-1]]), n)
+        hf_star = hf_over_kv(kv, tokens, n)
         dh = (hf_star - ours).abs().max().item()
         say(f"CHECK (d) N={n} star G={world}: our phase-2 loop vs the HF model's forward of query+generated over a "
             f"DynamicCache holding every block's phase-1 K/V: max |d logits| {dh:.3e}, greedy tokens equal "
