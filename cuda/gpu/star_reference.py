@@ -28,7 +28,9 @@ Flags: --small (tiny random model: fast correctness checks, defaults 1024 8 8 1)
   --load DIR (a saved HF Llama, e.g. the one hf_oracle.py writes), --context-tokens F and
   --query-tokens F (ids separated by whitespace or commas, as `starattn generate --context-tokens`
   takes them; the context file replaces lengths),
-  --save DIR (rank 0 writes the model, ctx.txt, q.txt and the star tokens, for the Java CLI).
+  --save DIR (rank 0 writes the model, ctx.txt, q.txt and the star tokens, for the Java CLI),
+  --emulate H (rank 0 also runs star over H hosts in one process and prints its tokens: for
+  comparing with `starattn generate --hosts H` where there are fewer GPUs than H).
 Output: STARREF lines (header, phase1, ttft, decode, end-to-end, tokens) and CHECK lines, rank 0 only.
 """
 import os
@@ -42,7 +44,7 @@ BIG_DEFAULTS = ("32768,65536", "32", "32", "3")
 def parse_args(argv):
     names = ["lengths", "query", "gen", "repeats"]
     flags = {"small": False, "dtype": "bf16", "load": None, "context_tokens": None, "query_tokens": None,
-             "save": None, "seed": 0}
+             "save": None, "seed": 0, "emulate": None}
     given, positional, i = {}, [], 0
     while i < len(argv):
         a = argv[i]
@@ -243,15 +245,16 @@ def main():
         except TypeError:
             return DynamicCache()
 
-    def block_range(n, r):
-        b = -(-n // world)
+    def block_range(n, r, hosts=None):
+        b = -(-n // (hosts or world))
         return b, r * b, min((r + 1) * b, n)
 
     @torch.no_grad()
-    def encode_block(ctx, r, kv, real_positions=True):
-        """Phase 1 of block r: HF forward of [anchor; block r] (block 0 alone), block's K/V into kv.
-        real_positions=False: positions 0..len-1 instead (timing only, nothing kept)."""
-        b, lo, hi = block_range(ctx.numel(), r)
+    def encode_block(ctx, r, kv, real_positions=True, hosts=None):
+        """Phase 1 of block r (of `hosts` blocks, default one per rank): HF forward of [anchor; block r]
+        (block 0 alone), the block's K/V into kv. real_positions=False: positions 0..len-1 instead
+        (timing only, nothing kept)."""
+        b, lo, hi = block_range(ctx.numel(), r, hosts)
         block_pos = torch.arange(lo, hi, device=device)
         anchor = b if lo > 0 else 0
         ids = torch.cat([ctx[:anchor], ctx[lo:hi]])
@@ -488,6 +491,20 @@ def main():
         if args["small"] or args["load"]:
             if rank == 0:
                 check_small(n, ctx, tokens, logits)
+            barrier()
+        # Star over H hosts emulated in this process (every block's phase 1 here, phase 2 over the
+        # concatenated K/V: exact, as check (c) shows): compares with `starattn generate --hosts H`
+        # where there are fewer GPUs than hosts.
+        if args["emulate"] and rank == 0:
+            hosts = int(args["emulate"])
+            kv = LocalKV(n + q_len + gen)
+            for r in range(hosts):
+                encode_block(ctx, r, kv, hosts=hosts)
+            e_tokens, e_logits, _, _ = phase2(kv, query, n, gen, True, False)
+            say(f"STARREF emulated-star N={n} hosts={hosts} first 8 {e_tokens.tolist()[:8]} first-step max logit "
+                f"{e_logits[0].max().item():.4f} (token {e_tokens[0].item()})", flush=True)
+            del kv
+        if args["emulate"]:
             barrier()
         if args["save"] and rank == 0:
             os.makedirs(args["save"], exist_ok=True)
