@@ -485,7 +485,7 @@ def main():
                 if rep >= 0:
                     times.append(max(gather_floats(timer.seconds())))
             say(f"STARREF phase1-positions-0..2b-1 N={n} G={world} max-rank {median(times):.3f} s "
-                f"(the same work as phase1 above with contiguous positions)", flush=True)
+                f"(phase1's forward with contiguous positions, without its K/V copy)", flush=True)
 
         # Checks on small models (seconds): everything below runs on rank 0 alone, others wait.
         if args["small"] or args["load"]:
