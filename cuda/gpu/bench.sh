@@ -5,10 +5,13 @@
 #   bash cuda/gpu/bench.sh prefill [lengths=16384,32768,65536] [hosts=4,8] [repeats=3]
 #   bash cuda/gpu/bench.sh star [lengths=32768,65536] [hosts=4] [query=32] [new=32] [repeats=3] [gpus=0: all] [chunk=0: whole]
 #     (ours only: star end to end with the query host on a GPU, CudaStarBench; its PyTorch peer is
-#     cuda/gpu/star_reference.py, run on its own; JAVA_OPTS=-Dstarattn.cuda.peerSync=false drops the explicit syncs)
+#     cuda/gpu/star_reference.py (starref below); JAVA_OPTS=-Dstarattn.cuda.peerSync=false drops the explicit syncs)
+#   bash cuda/gpu/bench.sh starref [lengths=32768,65536] [gpus=2] [query=32] [gen=32] [repeats=3] [flags...]
+#     (PyTorch only: the reference design's star under torch.distributed, one process per GPU;
+#     gpus=1 is dense. No Java, so .gpu/ is not needed for it.)
 set -o pipefail
 G=.gpu
-. $G/java.sh
+[ "$1" = starref ] || . $G/java.sh
 JAVA="$JAVA_BIN --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx24g ${JAVA_OPTS:-} -cp $CP"
 case "$1" in
   attention)
@@ -19,5 +22,8 @@ case "$1" in
     python3 cuda/gpu/prefill_bench.py "${2:-16384,32768,65536}" "${3:-4,8}" "${4:-3}" 2>&1 | grep -v Warning ;;
   star)
     $JAVA dev.starattn.cuda.CudaStarBench "${2:-32768,65536}" "${3:-4}" "${4:-32}" "${5:-32}" "${6:-3}" "${7:-0}" "${8:-0}" 2>&1 | grep -v incubator ;;
-  *) echo "usage: bash cuda/gpu/bench.sh attention|prefill|star [lengths] ..." >&2; exit 2 ;;
+  starref)
+    python3 -m torch.distributed.run --standalone --nproc_per_node="${3:-2}" cuda/gpu/star_reference.py \
+      "${2:-32768,65536}" "${4:-32}" "${5:-32}" "${6:-3}" "${@:7}" 2>&1 | grep -v Warning ;;
+  *) echo "usage: bash cuda/gpu/bench.sh attention|prefill|star|starref [lengths] ..." >&2; exit 2 ;;
 esac
