@@ -113,6 +113,12 @@ public final class EvalCommand implements Callable<Integer> {
                 for (EvalSample s : DataFiles.read(data)) groups.computeIfAbsent(s.task() + "\u0000" + s.targetLength(), k -> new ArrayList<>()).add(s);
                 for (List<EvalSample> g : groups.values()) {
                     List<EvalSample> take = g.subList(0, Math.min(samples, g.size()));
+                    if (take.size() < g.size()) {
+                        // Said in the report too: a data set run only in part must not read as the whole of it.
+                        notes.add(String.format("%s: %d of the data set's %d samples run (--samples %d)", g.get(0).task(),
+                                take.size(), g.size(), samples));
+                        if (!json) System.err.printf("%s: running %d of %d samples (--samples)%n", g.get(0).task(), take.size(), g.size());
+                    }
                     int len = g.get(0).targetLength();
                     if (len <= 0) for (EvalSample s : g) len = Math.max(len, s.length());
                     runs.add(new EvalRunner.TaskRun(g.get(0).task(), Math.max(0, len), take));

@@ -109,6 +109,9 @@ class EvalCommandTest {
         assertEquals(2, res.size());
         assertEquals("qa1", res.get(0).get("task").asText());
         assertEquals(1, res.get(0).get("samples").asInt());
+        // running part of a data set is said, not silent
+        String notes = PredictionStore.JSON.readTree(d.out()).get("notes").toString();
+        assertTrue(notes.contains("qa1: 1 of the data set's 2 samples run (--samples 1)"), notes);
     }
 
     @Test
