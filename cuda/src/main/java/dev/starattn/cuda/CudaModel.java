@@ -16,9 +16,8 @@ public final class CudaModel implements AutoCloseable {
     private final long embedding, output, outputNorm, invFreq;
     private final long[] attnNorm, ffnNorm, wq, wk, wv, wo, gate, up, down, bq, bk, bv;
     private final long weightBytes;
-    // Chunk scratch, grown on demand.
-    private int cap;
-    private long x, xn, q, k, v, att, attb, g, u, gb, tok, pos, lse, hidden, logits;
+    // The model's own activations (forward(), CudaStarQuery's phase 2); a ring host owns a set of its own.
+    private final Activations scratch;
 
     public CudaModel(CudaDevice dev, LlamaModel model) {
         this(dev, model.config(), new HostWeights(dev, model.weights()));
@@ -73,6 +72,7 @@ public final class CudaModel implements AutoCloseable {
             bv[l] = w.vector(WeightSource.Name.BV, l, kd);
         }
         this.attention = new CudaAttention(dev);
+        this.scratch = new Activations(dev, cfg);
     }
 
     public LlamaConfig config() {
@@ -87,32 +87,66 @@ public final class CudaModel implements AutoCloseable {
         return weightBytes;
     }
 
-    private void ensure(int n) {
-        if (n <= cap) return;
-        freeScratch();
-        int nc = Math.max(n, 16);
-        long d = c.dim(), qd = c.qDim(), kd = c.kvDim(), f = c.ffnDim();
-        x = dev.alloc(4 * nc * d);
-        xn = dev.alloc(2 * nc * Math.max(d, qd));
-        q = dev.alloc(4 * nc * qd);
-        k = dev.alloc(4 * nc * kd);
-        v = dev.alloc(4 * nc * kd);
-        att = dev.alloc(4 * nc * qd);
-        attb = dev.alloc(2 * nc * qd);
-        g = dev.alloc(4 * nc * f);
-        u = dev.alloc(4 * nc * f);
-        gb = dev.alloc(2 * nc * f);
-        tok = dev.alloc(4L * nc);
-        pos = dev.alloc(4L * nc);
-        lse = dev.alloc(4L * nc * c.heads());
-        hidden = dev.alloc(2 * d);
-        logits = dev.alloc(4L * c.vocabSize());
-        cap = nc;
+    /**
+     * One set of activation buffers for a chunk of rows (x, the normed input, q, k,
+     * v, attention output in f32 and bf16, FFN, token ids, positions, lse, the last row's hidden state and logits),
+     * grown on demand. A {@link CudaModel} owns one ({@link #forward}, {@link CudaStarQuery}); a ring host of
+     * {@link CudaRing} owns its own, since ring phase 1 keeps every host's hidden state alive while all hosts
+     * advance layer by layer together. Pointers are valid from {@link CudaModel#begin} (which may grow the buffers) until
+     * the next begin. Not thread-safe; freed by {@link #close}.
+     */
+    static final class Activations implements AutoCloseable {
+        private final CudaDevice dev;
+        private final LlamaConfig c;
+        private int cap;
+        long x, xn, q, k, v, att, attb, g, u, gb, tok, pos, lse, hidden, logits;
+
+        Activations(CudaDevice dev, LlamaConfig c) {
+            this.dev = dev;
+            this.c = c;
+        }
+
+        void ensure(int n) {
+            if (n <= cap) return;
+            close();
+            int nc = Math.max(n, 16);
+            long d = c.dim(), qd = c.qDim(), kd = c.kvDim(), f = c.ffnDim();
+            x = dev.alloc(4 * nc * d);
+            xn = dev.alloc(2 * nc * Math.max(d, qd));
+            q = dev.alloc(4 * nc * qd);
+            k = dev.alloc(4 * nc * kd);
+            v = dev.alloc(4 * nc * kd);
+            att = dev.alloc(4 * nc * qd);
+            attb = dev.alloc(2 * nc * qd);
+            g = dev.alloc(4 * nc * f);
+            u = dev.alloc(4 * nc * f);
+            gb = dev.alloc(2 * nc * f);
+            tok = dev.alloc(4L * nc);
+            pos = dev.alloc(4L * nc);
+            lse = dev.alloc(4L * nc * c.heads());
+            hidden = dev.alloc(2 * d);
+            logits = dev.alloc(4L * c.vocabSize());
+            cap = nc;
+        }
+
+        /** Device bytes of a set for {@code rows} rows (memory checks before a ring allocates one per host). */
+        static long bytes(LlamaConfig c, int rows) {
+            long n = Math.max(rows, 16), d = c.dim(), qd = c.qDim(), kd = c.kvDim(), f = c.ffnDim();
+            return n * (4 * d + 2 * Math.max(d, qd) + 4 * qd + 8 * kd + 4 * qd + 2 * qd + 10 * f + 8 + 4L * c.heads())
+                    + 2 * d + 4L * c.vocabSize();
+        }
+
+        @Override
+        public void close() {
+            for (long p : new long[] {x, xn, q, k, v, att, attb, g, u, gb, tok, pos, lse, hidden, logits}) dev.free(p);
+            x = xn = q = k = v = att = attb = g = u = gb = tok = pos = lse = hidden = logits = 0;
+            cap = 0;
+        }
     }
 
-    private void freeScratch() {
-        for (long p : new long[] {x, xn, q, k, v, att, attb, g, u, gb, tok, pos, lse, hidden, logits}) dev.free(p);
-        cap = 0;
+    /** A fresh, empty set of activations on this model's GPU (a ring host's own; the caller closes it). */
+    Activations newActivations() {
+        return new Activations(dev, c);
     }
 
     /**
@@ -121,107 +155,125 @@ public final class CudaModel implements AutoCloseable {
      * Returns the logits of the last row when {@code wantLogits}, else null.
      */
     public float[] forward(int[] tokens, int[] positions, int off, int n, DeviceKv[] caches, boolean wantLogits) {
-        begin(tokens, positions, off, n);
+        Activations a = scratch;
+        begin(a, tokens, positions, off, n);
         for (int l = 0; l < c.layers(); l++) {
-            layerQkv(l, n);
+            layerQkv(a, l, n);
             DeviceKv kv = caches[l];
-            kv.appendDevice(k, v, pos, n, positions, off);
+            kv.appendDevice(a.k, a.v, a.pos, n, positions, off);
             // The chunk's queries are the cache's last n rows (appended just above): prefill attention,
             // written in bf16 for the output projection (cuDNN's fused attention where chosen and applicable).
-            attention.attendPrefill(q, pos, n, c.heads(), kv, att, attb, lse);
-            layerOut(l, n);
+            attention.attendPrefill(a.q, a.pos, n, c.heads(), kv, a.att, a.attb, a.lse);
+            layerOut(a, l, n);
         }
         if (!wantLogits) {
             dev.synchronize();
             return null;
         }
-        return lastLogits(n);
+        return lastLogits(a, n);
     }
 
-    // The pieces of forward(), also driven by CudaStarQuery (star phase 2 with the query host on this GPU),
-    // whose attention is not over one cache but merged from several hosts'. Between layerQkv and layerOut
-    // the caller fills attb (n rows of attention output in bf16); the scratch pointers below are valid from
-    // begin() on (begin may grow the scratch) until the next begin().
+    // The pieces of forward(), also driven by CudaStarQuery (star phase 2 with the query host on this GPU) and
+    // CudaRing (ring phase 1, each host with Activations of its own), whose attention is not over one cache but
+    // merged from several hosts'. Between layerQkv and layerOut the caller fills attb (n rows of attention output
+    // in bf16); the scratch pointers are valid from begin() on (begin may grow the scratch) until the next
+    // begin(). The overloads without Activations work on the model's own set (the accessors below).
 
     /** Checks the ids, grows the scratch, uploads tokens and positions (to {@link #pos()}) and embeds them into x. */
     void begin(int[] tokens, int[] positions, int off, int n) {
+        begin(scratch, tokens, positions, off, n);
+    }
+
+    void begin(Activations a, int[] tokens, int[] positions, int off, int n) {
         dev.makeCurrent();
         for (int t = off; t < off + n; t++) {
             if (tokens[t] < 0 || tokens[t] >= c.vocabSize()) {
                 throw new IllegalArgumentException("token id " + tokens[t] + " is outside the vocabulary (0.." + (c.vocabSize() - 1) + ")");
             }
         }
-        ensure(n);
-        dev.copyIn(tok, tokens, off, n);
-        dev.copyIn(pos, positions, off, n);
-        dev.launch("embed_bf16", n, 1, 1, 256, 0, embedding, tok, x, c.dim());
+        a.ensure(n);
+        dev.copyIn(a.tok, tokens, off, n);
+        dev.copyIn(a.pos, positions, off, n);
+        dev.launch("embed_bf16", n, 1, 1, 256, 0, embedding, a.tok, a.x, c.dim());
     }
 
     /** Layer l up to the attention: RMSNorm, Q/K/V (+ biases), RoPE of q and k; leaves q, k, v (f32) in scratch. */
     void layerQkv(int l, int n) {
+        layerQkv(scratch, l, n);
+    }
+
+    void layerQkv(Activations a, int l, int n) {
         int dim = c.dim(), qd = c.qDim(), kd = c.kvDim();
-        dev.launch("rmsnorm_bf16", n, 1, 1, 256, 0, x, attnNorm[l], xn, dim, c.rmsEps());
-        dev.gemmBf16(wq[l], xn, q, qd, dim, n, false);
-        dev.gemmBf16(wk[l], xn, k, kd, dim, n, false);
-        dev.gemmBf16(wv[l], xn, v, kd, dim, n, false);
+        dev.launch("rmsnorm_bf16", n, 1, 1, 256, 0, a.x, attnNorm[l], a.xn, dim, c.rmsEps());
+        dev.gemmBf16(wq[l], a.xn, a.q, qd, dim, n, false);
+        dev.gemmBf16(wk[l], a.xn, a.k, kd, dim, n, false);
+        dev.gemmBf16(wv[l], a.xn, a.v, kd, dim, n, false);
         if (bq[l] != 0) {
-            dev.launch("add_bias", dev.gridFor((long) n * qd, 256), 1, 1, 256, 0, q, bq[l], n, qd);
-            dev.launch("add_bias", dev.gridFor((long) n * kd, 256), 1, 1, 256, 0, k, bk[l], n, kd);
-            dev.launch("add_bias", dev.gridFor((long) n * kd, 256), 1, 1, 256, 0, v, bv[l], n, kd);
+            dev.launch("add_bias", dev.gridFor((long) n * qd, 256), 1, 1, 256, 0, a.q, bq[l], n, qd);
+            dev.launch("add_bias", dev.gridFor((long) n * kd, 256), 1, 1, 256, 0, a.k, bk[l], n, kd);
+            dev.launch("add_bias", dev.gridFor((long) n * kd, 256), 1, 1, 256, 0, a.v, bv[l], n, kd);
         }
         int pairs = c.ropeDim() / 2;
-        dev.launch("rope", dev.gridFor((long) n * c.heads() * pairs, 256), 1, 1, 256, 0, q, pos, invFreq, n, c.heads(),
+        dev.launch("rope", dev.gridFor((long) n * c.heads() * pairs, 256), 1, 1, 256, 0, a.q, a.pos, invFreq, n, c.heads(),
                 c.headDim(), c.ropeDim(), c.ropeNeox() ? 1 : 0);
-        dev.launch("rope", dev.gridFor((long) n * c.kvHeads() * pairs, 256), 1, 1, 256, 0, k, pos, invFreq, n, c.kvHeads(),
+        dev.launch("rope", dev.gridFor((long) n * c.kvHeads() * pairs, 256), 1, 1, 256, 0, a.k, a.pos, invFreq, n, c.kvHeads(),
                 c.headDim(), c.ropeDim(), c.ropeNeox() ? 1 : 0);
     }
 
     /** Layer l from the attention output on (attb, bf16): x += Wo . att, then the FFN block. */
     void layerOut(int l, int n) {
+        layerOut(scratch, l, n);
+    }
+
+    void layerOut(Activations a, int l, int n) {
         int dim = c.dim(), qd = c.qDim(), ffn = c.ffnDim();
-        dev.gemmBf16(wo[l], attb, x, dim, qd, n, true);           // x += Wo . att
-        dev.launch("rmsnorm_bf16", n, 1, 1, 256, 0, x, ffnNorm[l], xn, dim, c.rmsEps());
-        dev.gemmBf16(gate[l], xn, g, ffn, dim, n, false);
-        dev.gemmBf16(up[l], xn, u, ffn, dim, n, false);
-        dev.launch("swiglu_bf16", dev.gridFor((long) n * ffn, 256), 1, 1, 256, 0, g, u, gb, (long) n * ffn);
-        dev.gemmBf16(down[l], gb, x, dim, ffn, n, true);          // x += down . swiglu
+        dev.gemmBf16(wo[l], a.attb, a.x, dim, qd, n, true);           // x += Wo . att
+        dev.launch("rmsnorm_bf16", n, 1, 1, 256, 0, a.x, ffnNorm[l], a.xn, dim, c.rmsEps());
+        dev.gemmBf16(gate[l], a.xn, a.g, ffn, dim, n, false);
+        dev.gemmBf16(up[l], a.xn, a.u, ffn, dim, n, false);
+        dev.launch("swiglu_bf16", dev.gridFor((long) n * ffn, 256), 1, 1, 256, 0, a.g, a.u, a.gb, (long) n * ffn);
+        dev.gemmBf16(down[l], a.gb, a.x, dim, ffn, n, true);          // x += down . swiglu
     }
 
     /** The logits of the last of n rows (final norm, output projection), downloaded (which waits for the GPU). */
     float[] lastLogits(int n) {
+        return lastLogits(scratch, n);
+    }
+
+    float[] lastLogits(Activations a, int n) {
         int dim = c.dim();
-        dev.launch("rmsnorm_bf16", 1, 1, 1, 256, 0, x + 4L * (n - 1) * dim, outputNorm, hidden, dim, c.rmsEps());
-        dev.gemmBf16(output, hidden, logits, c.vocabSize(), dim, 1, false);
-        return dev.download(logits, c.vocabSize());
+        dev.launch("rmsnorm_bf16", 1, 1, 1, 256, 0, a.x + 4L * (n - 1) * dim, outputNorm, a.hidden, dim, c.rmsEps());
+        dev.gemmBf16(output, a.hidden, a.logits, c.vocabSize(), dim, 1, false);
+        return dev.download(a.logits, c.vocabSize());
     }
 
     /** Device scratch of the current chunk: positions (int), q (f32, n x qDim, RoPE applied), att (f32), attb (bf16), lse (f32, n x heads). */
     long pos() {
-        return pos;
+        return scratch.pos;
     }
 
     long q() {
-        return q;
+        return scratch.q;
     }
 
     long k() {
-        return k;
+        return scratch.k;
     }
 
     long v() {
-        return v;
+        return scratch.v;
     }
 
     long att() {
-        return att;
+        return scratch.att;
     }
 
     long attb() {
-        return attb;
+        return scratch.attb;
     }
 
     long lse() {
-        return lse;
+        return scratch.lse;
     }
 
     /** Fresh per-layer caches for this model (bf16, read by the tensor-core attention kernel). */
@@ -237,7 +289,7 @@ public final class CudaModel implements AutoCloseable {
 
     @Override
     public void close() {
-        freeScratch();
+        scratch.close();
         attention.close();
         java.util.Set<Long> freed = new java.util.HashSet<>();
         for (long p : new long[] {embedding, output, outputNorm, invFreq}) if (freed.add(p)) dev.free(p);
