@@ -11,8 +11,9 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * A star-attention context host on a GPU: phase 1 runs each block (after its anchor) through the
- * {@link CudaModel} with its KV kept on the device; phase 2 serves attention partials (output and
+ * A context host on a GPU: star phase 1 runs each block (after its anchor) through the
+ * {@link CudaModel} with its KV kept on the device; ring phase 1 ({@link CudaRing}) leaves its share of
+ * the ring's KV in the same caches; phase 2 serves attention partials (output and
  * log-sum-exp) of the query rows over that KV. Several hosts may share one GPU and one model
  * (logical hosts), or each sit on its own GPU.
  */
@@ -95,6 +96,17 @@ public final class CudaContextHost implements ContextHost, AutoCloseable {
             model.device().synchronize();
             stats.phase1Nanos += System.nanoTime() - t0;
         }
+    }
+
+    /**
+     * Ring phase 1 with the other GPU hosts of {@code ring} (all {@link CudaContextHost}s of this process), as
+     * {@code InferenceEngine} runs it over hosts that are not in its process (the query host on the CPU holds no
+     * context then): the engine calls this on every host at once; the calls meet in {@link CudaRing#join} and
+     * one {@link CudaRing#encode} runs the whole ring. Returns when it is done.
+     */
+    @Override
+    public void encodeRing(String ringId, int index, List<? extends ContextHost> ring, int[] tokens, int[] positions, ProgressListener progress) {
+        CudaRing.join(ringId, index, ring, tokens, positions, progress);
     }
 
     private void prefill(int[] tokens, int[] positions, DeviceKv[] caches) {

@@ -1,5 +1,6 @@
 package dev.starattn.cuda;
 
+import dev.starattn.engine.AttentionMode;
 import dev.starattn.engine.BlockPlan;
 import dev.starattn.engine.BlockTask;
 import dev.starattn.engine.EngineOptions;
@@ -38,6 +39,10 @@ import java.util.function.IntPredicate;
  * partial is copied back (step 3: its attention complete), and for both after the copies (step 4 reads them).
  * With a single GPU no copy and no sync happens. {@code -Dstarattn.cuda.peerSync=false} drops the explicit
  * waits (faster decode; the self-check runs both ways when it has 2 GPUs).
+ *
+ * <p>Phase 1 may also be ring or ring-zigzag ({@link #encode(int[], EngineOptions, ProgressListener)} by the options'
+ * mode, through {@link CudaRing}): then every host, the query host too, holds its share of {@code BlockPlan.ring},
+ * and phase 2 runs as above over those caches (attention is causal by position id, so any share works).
  *
  * <p>Not thread-safe; phase 1 and phase 2 must not overlap; the hosts and models belong to the caller (closed by
  * it), this object owns only its buffers. <b>Written without a GPU; not run on one yet.</b>
@@ -150,8 +155,23 @@ public final class CudaStarQuery implements AutoCloseable {
         return encode(context, options, ProgressListener.NONE);
     }
 
-    /** {@link #encode(int[], EngineOptions)}, telling {@code progress} of each block (from the GPUs' threads). */
+    /**
+     * {@link #encode(int[], EngineOptions)}, telling {@code progress} of each block (from the GPUs' threads). With
+     * {@code options.mode()} ring or ring-zigzag, ring phase 1 over all the hosts instead ({@link CudaRing}: the query
+     * host holds the last share of {@code BlockPlan.ring}); phase 2 is the same either way.
+     */
     public long encode(int[] context, EngineOptions options, ProgressListener progress) {
+        AttentionMode mode = options.mode();
+        if (mode == AttentionMode.RING || mode == AttentionMode.RING_ZIGZAG) {
+            contextLength = -1;
+            long wall = CudaRing.encode(hosts, context, mode == AttentionMode.RING_ZIGZAG, progress);
+            contextLength = context.length;
+            contextTokens = own.kvTokens();
+            return wall;
+        }
+        if (mode != AttentionMode.STAR) {
+            throw new IllegalArgumentException("the GPU query host runs star, ring or ring-zigzag phase 1, not " + mode.cliName);
+        }
         List<List<BlockTask>> plan = BlockPlan.star(context, options.withHosts(hosts.size()));
         Map<Integer, List<Integer>> byGpu = new LinkedHashMap<>();
         for (int h = 0; h < hosts.size(); h++) {

@@ -96,6 +96,24 @@ public final class DeviceKv implements AutoCloseable {
         size += n;
     }
 
+    /**
+     * Makes this cache a copy of all of {@code src}'s rows (K, V and positions), {@code src} on this GPU or
+     * another one ({@link CudaDevice#copyPeer}: device to device, or a peer copy between GPUs). Ring phase 1's
+     * staging of another GPU's KV block ({@link CudaRing}). The copies are queued after the work already queued
+     * on both GPUs; callers that do not rely on that synchronize the source GPU first.
+     */
+    void copyOf(DeviceKv src) {
+        if (src.bf16 != bf16 || src.rowSize != rowSize) throw new IllegalArgumentException("KV caches of different shapes or element types");
+        truncate(0);
+        ensure(src.size);
+        long e = elemBytes;
+        CudaDevice.copyPeer(dev, k, src.dev, src.k, e * src.size * rowSize);
+        CudaDevice.copyPeer(dev, v, src.dev, src.v, e * src.size * rowSize);
+        CudaDevice.copyPeer(dev, pos, src.dev, src.pos, 4L * src.size);
+        System.arraycopy(src.hostPos, 0, hostPos, 0, src.size);
+        size = src.size;
+    }
+
     /** The keys as f32 on the host (checks against the CPU). */
     public float[] keysToHost() {
         int n = size * rowSize;
