@@ -8,6 +8,7 @@ import dev.starattn.attention.KvType;
 import dev.starattn.engine.AnchorContent;
 import dev.starattn.engine.AnchorPositions;
 import dev.starattn.engine.AttentionMode;
+import dev.starattn.engine.BlockPlan;
 import dev.starattn.engine.BlockTask;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.InferenceEngine;
@@ -498,6 +499,187 @@ public final class CudaSelfCheck {
         }
     }
 
+    /**
+     * Ring phase 1 on GPUs ({@link CudaRing}), basic and zigzag: 3 ring hosts dealt over the visible GPUs (host h on
+     * GPU h % G; all three on this GPU when it is alone, so that no peer copy happens; with 2+ GPUs other hosts' KV
+     * blocks cross between GPUs), a context of {@code contextLen} random tokens, 9 query tokens, 8 greedy tokens, run two
+     * ways: "engine" is {@code InferenceEngine} with its query host on the CPU (holding no context) and the GPU hosts
+     * as the ring ({@link CudaContextHost#encodeRing}: what {@code generate --device cuda --attention ring} runs);
+     * "GPU query host" is {@link CudaStarQuery} with the last host the query host ({@code --query-host gpu}).
+     * Checks, per mode and way: every host holds its {@code BlockPlan.ring} share's positions; the hosts' keys and
+     * values of the first and last layer, gathered by position, against the CPU engine's dense KV (f32, within
+     * {@code tol}) and the keys against a dense forward on this GPU (the same bf16 kernels without the ring's merge,
+     * within 2e-2); ring attention is exact, so phase 2 must give the CPU engine's dense results: first logits within
+     * {@code tol}, the later steps teacher-forced with the CPU's tokens within {@code tol}, greedy tokens equal or
+     * parting only at a near tie (as in {@link #starOnGpus}). With 2+ GPUs, also that bytes crossed between GPUs.
+     */
+    public void ringOnGpus(LlamaModel cpuModel, int contextLen, double tol) {
+        LlamaConfig c = cpuModel.config();
+        Random rnd = new Random(23);
+        int[] ctx = new int[contextLen], query = new int[9];
+        for (int i = 0; i < ctx.length; i++) ctx[i] = rnd.nextInt(c.vocabSize());
+        for (int i = 0; i < query.length; i++) query[i] = rnd.nextInt(c.vocabSize());
+        int newTokens = 8, hostCount = 3;
+        var greedy = new SamplingOptions(0, 1, 0);
+        // The CPU reference: dense (ring is exact), free-running, then each step given the CPU's own earlier tokens.
+        var cpuEngine = new InferenceEngine(cpuModel, EngineOptions.of(AttentionMode.DENSE, 1));
+        var cpuCtx = cpuEngine.encode(ctx, ProgressListener.NONE);
+        LocalContextHost dense = (LocalContextHost) cpuCtx.queryHost();
+        var rc = cpuEngine.generate(cpuCtx, query, greedy, newTokens, t -> false, t -> {});
+        int[] ct = rc.tokens();
+        float[][] cpuSteps = new float[ct.length][];
+        for (int i = 0; i < ct.length; i++) {
+            int[] prompt = CudaStarQuery.concat(query, Arrays.copyOf(ct, i));
+            cpuSteps[i] = i == 0 ? rc.firstLogits() : cpuEngine.generate(cpuCtx, prompt, greedy, 1, t -> false, t -> {}).firstLogits();
+        }
+        int gpus = Math.min(CudaDevice.deviceCount(), hostCount);
+        List<CudaDevice> devs = new ArrayList<>(List.of(dev));
+        List<CudaModel> models = new ArrayList<>();
+        List<CudaContextHost> hosts = new ArrayList<>();
+        DeviceKv[] gpuDense = null;
+        try {
+            for (int g = 1; g < gpus; g++) devs.add(CudaDevice.open(g));
+            for (CudaDevice d : devs) models.add(new CudaModel(d, cpuModel));
+            StringBuilder layout = new StringBuilder();
+            for (int h = 0; h < hostCount; h++) {
+                hosts.add(new CudaContextHost("r" + h, models.get(h % gpus), 64));
+                layout.append(" r").append(h).append("@GPU").append(models.get(h % gpus).device().ordinal());
+            }
+            System.out.println("ring on GPUs: " + hostCount + " hosts on " + gpus + " GPU(s):" + layout);
+            // The same context densely on this GPU, one cache per layer (CudaModel.forward).
+            gpuDense = models.getFirst().newCaches(ctx.length);
+            models.getFirst().forward(ctx, range(0, ctx.length), 0, ctx.length, gpuDense, false);
+            for (boolean zigzag : new boolean[] {false, true}) {
+                String mode = zigzag ? "ring-zigzag" : "ring";
+                EngineOptions opts = EngineOptions.of(zigzag ? AttentionMode.RING_ZIGZAG : AttentionMode.RING, hostCount + 1);
+                List<int[]> plan = BlockPlan.ring(ctx.length, hostCount, zigzag);
+                // (1) The engine: the query host on the CPU, the GPU hosts the ring.
+                long crossedBefore = crossedBytes(hosts);
+                var gpuEngine = new InferenceEngine(cpuModel, opts, hosts);
+                var enc = gpuEngine.encode(ctx, ProgressListener.NONE);
+                String label = "ring on GPUs " + mode + " (engine, CPU query host)";
+                ringKv(label, hosts, plan, dense, gpuDense, tol);
+                if (gpus > 1) {
+                    long crossed = crossedBytes(hosts) - crossedBefore;
+                    results.add(printed(Result.verdict(label + ": KV crossed between GPUs", crossed > 0, crossed + " bytes peer-copied")));
+                }
+                var rg = gpuEngine.generate(enc, query, greedy, newTokens, t -> false, t -> {});
+                float[][] gpuSteps = new float[ct.length][];
+                for (int i = 0; i < ct.length; i++) {
+                    int[] prompt = CudaStarQuery.concat(query, Arrays.copyOf(ct, i));
+                    gpuSteps[i] = i == 0 ? rg.firstLogits() : gpuEngine.generate(enc, prompt, greedy, 1, t -> false, t -> {}).firstLogits();
+                }
+                phase2VsCpu(label, rg.tokens(), gpuSteps, ct, cpuSteps, tol);
+                // (2) The query host on a GPU (the last ring host).
+                label = "ring on GPUs " + mode + " (GPU query host)";
+                try (CudaStarQuery sq = new CudaStarQuery(hosts.subList(0, hostCount - 1), hosts.getLast(), true)) {
+                    sq.encode(ctx, opts);
+                    ringKv(label, hosts, plan, dense, gpuDense, tol);
+                    CudaStarQuery.Result r = sq.generate(query, newTokens, t -> false);
+                    float[][] steps = new float[ct.length][];
+                    int pos = ctx.length;
+                    for (int i = 0; i < ct.length; i++) {
+                        int[] in = i == 0 ? query : new int[] {ct[i - 1]};
+                        steps[i] = sq.step(in, pos);
+                        pos += in.length;
+                    }
+                    sq.reset();
+                    add(label + ": first logits = teacher-forced first step", steps[0], r.firstLogits(), r.firstLogits().length, 1e-6, "");
+                    phase2VsCpu(label, r.tokens(), steps, ct, cpuSteps, tol);
+                }
+            }
+        } finally {
+            if (gpuDense != null) for (DeviceKv k : gpuDense) k.close();
+            for (CudaContextHost h : hosts) h.close();
+            for (CudaModel m : models) m.close();
+            for (int g = 1; g < devs.size(); g++) devs.get(g).close();
+        }
+    }
+
+    private static long crossedBytes(List<CudaContextHost> hosts) {
+        long b = 0;
+        for (CudaContextHost h : hosts) b += h.stats().phase1BytesReceived;
+        return b;
+    }
+
+    /** The ring hosts' KV after phase 1 (first and last layer, gathered by position) against dense KV: CPU (f32) and this GPU (bf16). */
+    private void ringKv(String label, List<CudaContextHost> hosts, List<int[]> plan, LocalContextHost cpuDense, DeviceKv[] gpuDense, double tol) {
+        int layers = gpuDense.length;
+        boolean positionsOk = true;
+        StringBuilder sizes = new StringBuilder();
+        for (int h = 0; h < hosts.size(); h++) {
+            for (int l = 0; l < layers; l++) positionsOk &= Arrays.equals(hosts.get(h).cache(l).positions(), plan.get(h));
+            sizes.append(h == 0 ? "" : "+").append(hosts.get(h).kvTokens());
+        }
+        results.add(printed(Result.verdict(label + ": each host holds its BlockPlan.ring share", positionsOk, "rows " + sizes)));
+        for (int l : new int[] {0, layers - 1}) {
+            List<float[]> gk = new ArrayList<>(), gv = new ArrayList<>(), ck = new ArrayList<>(), cv = new ArrayList<>(), dk = new ArrayList<>();
+            float[] denseGpuKeys = gpuDense[l].keysToHost();
+            int rowSize = gpuDense[l].rowSize;
+            for (int h = 0; h < hosts.size(); h++) {
+                DeviceKv kv = hosts.get(h).cache(l);
+                gk.add(kv.keysToHost());
+                gv.add(kv.valuesToHost());
+                int[] p = kv.positions();
+                ck.add(rowsAt(cpuDense.cache(l).keys(), p, rowSize));   // dense row r holds position r
+                cv.add(rowsAt(cpuDense.cache(l).values(), p, rowSize));
+                dk.add(rowsAt(denseGpuKeys, p, rowSize));
+            }
+            float[] g = concatAll(gk), ref = concatAll(ck);
+            add(label + ": keys layer " + l + " vs CPU dense", g, ref, ref.length, tol, "");
+            add(label + ": values layer " + l + " vs CPU dense", concatAll(gv), concatAll(cv), ref.length, tol, "");
+            add(label + ": keys layer " + l + " vs GPU dense forward", g, concatAll(dk), ref.length, 2e-2, "(same bf16 kernels, no ring merge)");
+        }
+    }
+
+    /**
+     * Phase 2 of a ring run against the CPU engine's dense run: the first logits, the later steps (teacher-forced with
+     * the CPU's tokens) as one figure, and the greedy tokens (equal, or parting after the first only at a near tie).
+     */
+    private void phase2VsCpu(String label, int[] gpuTokens, float[][] gpuSteps, int[] cpuTokens, float[][] cpuSteps, double tol) {
+        add(label + ": first logits vs CPU dense", gpuSteps[0], cpuSteps[0], cpuSteps[0].length, tol,
+                "argmax gpu=" + argmax(gpuSteps[0]) + " cpu=" + argmax(cpuSteps[0]));
+        int steps = cpuSteps.length;
+        double[] stepDiff = new double[steps];
+        int parted = -1;
+        for (int i = 0; i < steps; i++) {
+            for (int j = 0; j < cpuSteps[i].length; j++) stepDiff[i] = Math.max(stepDiff[i], Math.abs((double) gpuSteps[i][j] - cpuSteps[i][j]));
+            if (parted < 0 && (i >= gpuTokens.length || gpuTokens[i] != cpuTokens[i])) parted = i;
+        }
+        if (steps > 1) {
+            float[][] g = Arrays.copyOfRange(gpuSteps, 1, steps), cpu = Arrays.copyOfRange(cpuSteps, 1, steps);
+            float[] cc = concatAll(Arrays.asList(cpu));
+            add(label + ": steps 2.." + steps + " logits, teacher-forced, vs CPU dense", concatAll(Arrays.asList(g)), cc, cc.length, tol, "");
+        }
+        boolean equal = Arrays.equals(gpuTokens, cpuTokens);
+        boolean nearTie = parted > 0 && parted < gpuTokens.length && argmax(gpuSteps[parted]) == gpuTokens[parted]
+                && top2Gap(cpuSteps[parted]) < 2 * stepDiff[parted];
+        results.add(printed(Result.verdict(label + ": greedy tokens vs CPU dense", equal || nearTie,
+                "gpu=" + Arrays.toString(gpuTokens) + " cpu=" + Arrays.toString(cpuTokens)
+                        + (equal ? "" : String.format("; they part at token %d: CPU top-2 gap %.3e, 2 x GPU max|d| %.3e (%s)", parted + 1,
+                        parted >= 0 && parted < steps ? top2Gap(cpuSteps[parted]) : Double.NaN, parted >= 0 && parted < steps ? 2 * stepDiff[parted] : Double.NaN,
+                        nearTie ? "a near tie" : "NOT a near tie, or the first token")))));
+    }
+
+    /** Rows {@code p[i]} of a row-major array of rows of {@code rowSize}, in the order of {@code p}. */
+    static float[] rowsAt(float[] a, int[] p, int rowSize) {
+        float[] r = new float[p.length * rowSize];
+        for (int i = 0; i < p.length; i++) System.arraycopy(a, p[i] * rowSize, r, i * rowSize, rowSize);
+        return r;
+    }
+
+    static float[] concatAll(List<float[]> parts) {
+        int n = 0;
+        for (float[] a : parts) n += a.length;
+        float[] r = new float[n];
+        int off = 0;
+        for (float[] a : parts) {
+            System.arraycopy(a, 0, r, off, a.length);
+            off += a.length;
+        }
+        return r;
+    }
+
     private static Result printed(Result r) {
         System.out.println(r);
         return r;
@@ -635,6 +817,12 @@ public final class CudaSelfCheck {
         section("star on GPUs", () -> {
             try (LoadedModel m = randomModel(work, "llama", 256, 4, 8, 2, 640, 1000, GgmlType.F32)) {
                 starOnGpus(m.model(), 600, 5e-2);
+            }
+        });
+        section("ring on GPUs", () -> {
+            // Head dim 128, so that phase 1's attention runs the tensor-core kernels (WGMMA_X2 on Hopper), as at 8B scale.
+            try (LoadedModel m = randomModel(work, "llama", 512, 4, 4, 2, 1024, 1000, GgmlType.F32)) {
+                ringOnGpus(m.model(), 300, 5e-2);
             }
         });
         section("qwen2 F32", () -> {

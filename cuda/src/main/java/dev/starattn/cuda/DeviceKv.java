@@ -123,6 +123,20 @@ public final class DeviceKv implements AutoCloseable {
         return Bf16.toFloats(h);
     }
 
+    /** The values as f32 on the host (checks against the CPU). */
+    public float[] valuesToHost() {
+        int n = size * rowSize;
+        if (!bf16) return dev.download(v, n);
+        short[] h = new short[n];
+        dev.copyOut(v, h, 0, n);
+        return Bf16.toFloats(h);
+    }
+
+    /** The rows' position ids (the host mirror), in row order. */
+    public int[] positions() {
+        return Arrays.copyOf(hostPos, size);
+    }
+
     public void truncate(int n) {
         size = Math.min(size, Math.max(0, n));
         ascChecked = 0;

@@ -81,4 +81,13 @@ class CudaGpuTest {
         }
         assertAllOk(s);
     }
+
+    @Test
+    void ringOnGpusEqualsDenseOnTheCpu(@TempDir Path tmp) {
+        CudaSelfCheck s = check();
+        try (LoadedModel m = CudaSelfCheck.randomModel(tmp, "llama", 256, 2, 2, 1, 512, 600, GgmlType.F32)) {  // head dim 128
+            s.ringOnGpus(m.model(), 200, 5e-2);
+        }
+        assertAllOk(s);
+    }
 }

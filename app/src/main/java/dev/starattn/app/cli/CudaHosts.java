@@ -11,7 +11,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * {@code --device cuda}: star context hosts on the GPUs (phase 1 and phase-2 partials, KV on the GPU), dealt
+ * {@code --device cuda}: context hosts on the GPUs (star or ring phase 1 and phase-2 partials, KV on the GPU), dealt
  * round-robin over {@code gpus} of them (0 = every visible GPU), the model's weights uploaded once per GPU
  * (bf16). Hosts on different GPUs work at the same time ({@link CudaContextHost#processor()}).
  *
@@ -20,12 +20,19 @@ import java.util.List;
  * copies and merged there). Without it, {@code hosts - 1} context hosts are on the GPUs and the query host,
  * which holds the last block and runs the query's model, stays on the CPU ({@code InferenceEngine}); partials
  * come back to it and are merged there.
+ *
+ * <p>Ring and ring-zigzag ({@code CudaRing}, not run on a GPU yet): with the query host on the CPU, the {@code hosts - 1}
+ * GPU hosts form the ring and hold the whole context, the query host only the query (as {@code InferenceEngine} runs a
+ * ring over hosts outside its process: it calls {@code encodeRing} on each); with {@code queryOnGpu} all {@code hosts}
+ * GPU hosts form the ring, the last of them the query host ({@code CudaStarQuery.encode} by the options' mode).
  */
 record CudaHosts(List<CudaDevice> devices, List<CudaModel> models, List<CudaContextHost> hosts, boolean queryOnGpu) implements AutoCloseable {
     static CudaHosts forDevice(String device, LlamaModel model, EngineOptions options, int gpus, int prefillChunk, boolean queryOnGpu) {
         if (device == null || device.equals("cpu")) return null;
         if (!device.equals("cuda")) throw new IllegalArgumentException("--device takes cpu or cuda, not " + device);
-        if (options.mode() != AttentionMode.STAR) throw new IllegalArgumentException("--device cuda runs star attention only; use --attention star");
+        if (options.mode() == AttentionMode.DENSE) {
+            throw new IllegalArgumentException("--device cuda runs star, ring or ring-zigzag attention, not dense; use --attention star, ring or ring-zigzag");
+        }
         if (!queryOnGpu && options.hosts() < 2) {
             throw new IllegalArgumentException("--device cuda --query-host cpu needs --hosts 2 or more (the last host, the query host, stays on the CPU)");
         }

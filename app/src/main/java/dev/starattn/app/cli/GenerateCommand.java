@@ -82,7 +82,8 @@ public final class GenerateCommand implements Callable<Integer> {
     String template;
 
     @Option(names = "--device", defaultValue = "cpu",
-            description = "cpu or cuda: with cuda, the context hosts run on the GPUs (star only); the query host with --query-host gpu.")
+            description = "cpu or cuda: with cuda, the context hosts run on the GPUs (star, ring or ring-zigzag; ring not yet run on a GPU);"
+                    + " the query host with --query-host gpu.")
     String device;
 
     // cpu stays the default until the GPU query host (CudaStarQuery, written without a GPU) has passed its GPU checks.
@@ -218,8 +219,8 @@ public final class GenerateCommand implements Callable<Integer> {
                                 int[] qTokens, java.io.PrintWriter out, java.io.PrintWriter err) throws Exception {
         try (dev.starattn.cuda.CudaStarQuery sq = gpu.starQuery()) {
             if (!json) {
-                err.printf("context: %d tokens, query: %d tokens, attention: star over %d host(s) on %d GPU(s), the query host on a GPU: %s%n",
-                        ctxTokens.length, qTokens.length, gpu.hosts().size(), gpu.devices().size(), sq.layout());
+                err.printf("context: %d tokens, query: %d tokens, attention: %s over %d host(s) on %d GPU(s), the query host on a GPU: %s%n",
+                        ctxTokens.length, qTokens.length, options.mode().cliName, gpu.hosts().size(), gpu.devices().size(), sq.layout());
             }
             long phase1 = sq.encode(ctxTokens, options, json ? dev.starattn.engine.ProgressListener.NONE : new Phase1Progress(err));
             TokenStreamDecoder dec = new TokenStreamDecoder(m.tokenizer(), false);
