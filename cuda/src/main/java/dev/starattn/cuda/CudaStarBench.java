@@ -18,9 +18,16 @@ import java.util.Random;
  * one forward unless a prefill chunk is given. Median of the repeats after one warm-up run (cuDNN plans, first
  * launches). The PyTorch peer, cuda/gpu/star_reference.py, is written separately.
  *
+ * <p>Ring and ring-zigzag phase 1 ({@link CudaRing}, by {@code modes}) run on the same models, hosts and context,
+ * each after star for the same N and H, with the same phase 2 ({@link CudaStarQuery} over the ring hosts' caches, the
+ * query host the last ring host): lines {@code RING ...} and {@code RING-ZIGZAG ...} beside {@code STAR ...}. The ring
+ * pushes each host's whole share through every layer at once (no prefill chunks) and attends with our kernels, not
+ * cuDNN (CudaRing's javadoc); {@code hosts=1} gives dense (star: one block, cuDNN's prefill where it pays).
+ * Ring on GPUs is <b>not run on a GPU yet</b>.
+ *
  * <p>Usage: {@code CudaStarBench [lengths=32768,65536] [hosts=4] [queryTokens=32] [newTokens=32] [repeats=3]
- * [gpus=0 (all visible)] [prefillChunk=0 (whole)]}; {@code hosts} may be a list (4,8). Explicit syncs around the
- * peer copies unless {@code -Dstarattn.cuda.peerSync=false}.
+ * [gpus=0 (all visible)] [prefillChunk=0 (whole)] [modes=star (or star,ring,ring-zigzag)]}; {@code hosts} may be a
+ * list (4,8). Explicit syncs around the peer copies unless {@code -Dstarattn.cuda.peerSync=false}.
  */
 public final class CudaStarBench {
     public static void main(String[] args) {
@@ -36,6 +43,12 @@ public final class CudaStarBench {
         int repeats = Integer.parseInt(arg(args, 4, "3"));
         int gpuArg = Integer.parseInt(arg(args, 5, "0"));
         int chunkArg = Integer.parseInt(arg(args, 6, "0"));
+        List<AttentionMode> modes = new ArrayList<>();
+        for (String m : arg(args, 7, "star").split(",")) {
+            AttentionMode mode = AttentionMode.parse(m.strip());
+            if (mode == AttentionMode.DENSE) throw new IllegalArgumentException("modes: star, ring, ring-zigzag (dense: hosts=1)");
+            modes.add(mode);
+        }
         int chunk = chunkArg > 0 ? chunkArg : Integer.MAX_VALUE;
         int gpus = gpuArg > 0 ? Math.min(gpuArg, CudaDevice.deviceCount()) : CudaDevice.deviceCount();
         LlamaConfig c = CudaPrefillBench.llama31_8b();
@@ -56,7 +69,7 @@ public final class CudaStarBench {
                     int[] context = new int[n], query = new int[queryTokens];
                     for (int i = 0; i < n; i++) context[i] = rnd.nextInt(c.vocabSize());
                     for (int i = 0; i < queryTokens; i++) query[i] = rnd.nextInt(c.vocabSize());
-                    run(models, hostCount, chunk, context, query, newTokens, repeats);
+                    for (AttentionMode mode : modes) run(models, mode, hostCount, chunk, context, query, newTokens, repeats);
                 }
             }
         } finally {
@@ -65,15 +78,17 @@ public final class CudaStarBench {
         }
     }
 
-    private static void run(List<CudaModel> models, int hostCount, int chunk, int[] context, int[] query, int newTokens, int repeats) {
+    private static void run(List<CudaModel> models, AttentionMode mode, int hostCount, int chunk, int[] context, int[] query, int newTokens,
+                            int repeats) {
         int n = context.length, gpus = Math.min(models.size(), hostCount);
-        EngineOptions opts = EngineOptions.of(AttentionMode.STAR, hostCount);
+        EngineOptions opts = EngineOptions.of(mode, hostCount);
+        String name = mode.cliName.toUpperCase(java.util.Locale.ROOT);
         List<CudaContextHost> hosts = new ArrayList<>();
         try {
             for (int h = 0; h < hostCount; h++) hosts.add(new CudaContextHost("h" + h + "@gpu" + (h % gpus), models.get(h % gpus), chunk));
             try (CudaStarQuery sq = new CudaStarQuery(hosts.subList(0, hostCount - 1), hosts.getLast())) {
                 String tag = String.format("N=%6d hosts=%d gpus=%d", n, hostCount, gpus);
-                System.out.println("STAR layout " + tag + ": " + sq.layout());
+                System.out.println(name + " layout " + tag + ": " + sq.layout());
                 double[] phase1 = new double[repeats], ttft = new double[repeats], decode = new double[repeats], e2e = new double[repeats];
                 int[] tokens = null;
                 for (int r = -1; r < repeats; r++) {  // r = -1: warm-up
@@ -87,13 +102,14 @@ public final class CudaStarBench {
                     ttft[r] = res.ttftNanos() / 1e6;
                     decode[r] = res.decodeTokensPerSecond();
                     e2e[r] = (p1 + res.phase2Nanos()) / 1e9;
-                    if (!Arrays.equals(tokens, res.tokens())) System.out.println("WARNING: greedy tokens differ between runs of " + tag);
+                    if (!Arrays.equals(tokens, res.tokens())) System.out.println("WARNING: greedy tokens differ between runs of " + name + " " + tag);
                 }
-                System.out.printf("STAR phase1      %s  %8.3f s   (all hosts encoding at once)%n", tag, median(phase1));
-                System.out.printf("STAR ttft        %s  %8.1f ms  (query of %d tokens, first logits out)%n", tag, median(ttft), query.length);
-                System.out.printf("STAR decode      %s  %8.1f tok/s (%d tokens after the first)%n", tag, median(decode), newTokens - 1);
-                System.out.printf("STAR end-to-end  %s  %8.3f s   (phase 1 + query + %d tokens)%n", tag, median(e2e), newTokens);
-                System.out.println("STAR tokens      " + tag + "  " + Arrays.toString(Arrays.copyOf(tokens, Math.min(8, tokens.length))) + " ...");
+                String p = String.format("%-" + Math.max(4, name.length()) + "s", name);  // STAR lines as before
+                System.out.printf("%s phase1      %s  %8.3f s   (all hosts encoding at once)%n", p, tag, median(phase1));
+                System.out.printf("%s ttft        %s  %8.1f ms  (query of %d tokens, first logits out)%n", p, tag, median(ttft), query.length);
+                System.out.printf("%s decode      %s  %8.1f tok/s (%d tokens after the first)%n", p, tag, median(decode), newTokens - 1);
+                System.out.printf("%s end-to-end  %s  %8.3f s   (phase 1 + query + %d tokens)%n", p, tag, median(e2e), newTokens);
+                System.out.println(p + " tokens      " + tag + "  " + Arrays.toString(Arrays.copyOf(tokens, Math.min(8, tokens.length))) + " ...");
             }
         } finally {
             for (CudaContextHost h : hosts) h.close();
