@@ -129,13 +129,6 @@ public final class CudaModel implements AutoCloseable {
             cap = nc;
         }
 
-        /** Device bytes of a set for {@code rows} rows (memory checks before a ring allocates one per host). */
-        static long bytes(LlamaConfig c, int rows) {
-            long n = Math.max(rows, 16), d = c.dim(), qd = c.qDim(), kd = c.kvDim(), f = c.ffnDim();
-            return n * (4 * d + 2 * Math.max(d, qd) + 4 * qd + 8 * kd + 4 * qd + 2 * qd + 10 * f + 8 + 4L * c.heads())
-                    + 2 * d + 4L * c.vocabSize();
-        }
-
         @Override
         public void close() {
             for (long p : new long[] {x, xn, q, k, v, att, attb, g, u, gb, tok, pos, lse, hidden, logits}) dev.free(p);

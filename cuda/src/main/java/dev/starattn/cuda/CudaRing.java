@@ -28,34 +28,38 @@ import java.util.concurrent.TimeUnit;
  * while they advance layer by layer together. After the run each host's caches hold its own tokens' KV of every
  * layer, and phase 2 uses them exactly as it uses star hosts ({@link CudaContextHost#attend}, {@link CudaStarQuery}).
  *
- * <p>Each host embeds its tokens; then, per layer, two stages:
+ * <p>Each host embeds its tokens; then, per layer, three stages:
  * <ol>
  * <li>(a) every host: RMSNorm, Q/K/V, RoPE ({@link CudaModel#layerQkv}), its own K/V appended to its own cache of the
  * layer;
+ * <li>(p) every host: the KV blocks of this layer that it needs from hosts on other GPUs (its K and V rows in bf16,
+ * and their positions) copied into staging {@link DeviceKv}s on its own GPU by peer copy ({@link DeviceKv#copyOf}):
+ * this is the ring's "passing KV between GPUs". A block wholly in this host's causal future (all its positions
+ * after this host's last position) is neither copied nor used; a block on the same GPU is read in place;
  * <li>(b) every host: attention of its q over its own cache into slot 0 of a parts buffer, and over every other
- * host's KV block of the same layer into further slots; a block wholly in this host's causal future (all its
- * positions after this host's last position) is skipped. A block on another GPU is first copied (its K and V rows
- * of the layer in bf16, and their positions) into a staging {@link DeviceKv} on this host's GPU by peer copy
- * ({@link DeviceKv#copyOf}): this is the ring's "passing KV between GPUs". A block on the same GPU is read in place.
- * Then {@code lse_merge} of the slots, bf16 rounding and {@link CudaModel#layerOut}.
+ * host's visible block (in place or staged) into further slots; {@code lse_merge} of the slots, bf16 rounding and
+ * {@link CudaModel#layerOut}.
  * </ol>
  * Masking is causal by position id (every attention launch compares key and query positions), so basic and zigzag
  * plans both give exact attention: the result equals dense attention up to bf16 rounding and the order of sums.
  *
  * <p><b>A first version, not a true ring</b>: a true ring passes each block on to the successor in H-1 steps that
  * overlap with the attention; here every host gathers the blocks it needs once per layer (a gather, not a
- * rotation) and nothing overlaps with the copies. The attention launches are our kernels
+ * rotation) and nothing overlaps with the copies, which have a stage of their own: {@code cuMemcpyPeer} is
+ * serialized with all work pending on both GPUs, so a copy issued while the source GPU computes its own stage (b)
+ * would wait for it; issued in stage (p), when every GPU is idle, the copies wait for nothing but each other
+ * (an overlapping version would use {@code cuMemcpyPeerAsync} on streams of their own and events). The attention launches are our kernels
  * ({@link CudaAttention#attend}: WGMMA_X2 on Hopper), not cuDNN (which {@link CudaModel#forward}'s prefill, and
  * so star phase 1, uses where it pays): the merge needs f32 partials, which cuDNN's bf16 output is not.
  *
  * <p>Threads and synchronisation: one thread per GPU, hosts of one GPU in turn on it, GPUs at the same time; each
  * stage runs on all GPUs and is awaited as a whole before the next starts (a barrier). Every host's work in a stage
- * ends with a synchronize of its GPU; that gives each host's own time ({@code HostStats.phase1Nanos}) and, at the
- * end of stage (a), makes every cache of the layer complete before stage (b) on another GPU copies it (cuMemcpyPeer
- * on the legacy default stream would be ordered after the source GPU's queued work anyway; as with
- * {@link CudaStarQuery}'s default, the pipeline does not rely on that). In stage (b) a copy is queued on the
- * receiving GPU before the attention that reads it, so the stream orders them. Nothing writes a layer's caches
- * during stage (b), and no GPU's thread touches another host's activations, parts or staging buffers.
+ * ends with a synchronize of its GPU; that gives each host's own time ({@code HostStats.phase1Nanos}; stage (p)
+ * counts to the receiving host), makes every cache of the layer complete at the end of stage (a) before stage (p) on
+ * another GPU copies it (cuMemcpyPeer on the legacy default stream would be ordered after the source GPU's queued
+ * work anyway; as with {@link CudaStarQuery}'s default, the pipeline does not rely on that), and every staged block
+ * complete at the end of stage (p) before stage (b) reads it. Nothing writes a layer's caches after stage (a), and
+ * no GPU's thread touches another host's activations, parts or staging buffers.
  *
  * <p><b>Written without a GPU; not run on one yet.</b> Checked by {@link CudaSelfCheck}'s "ring on GPUs" section.
  */
@@ -110,16 +114,25 @@ public final class CudaRing {
                 pairsPerLayer += DeviceKv.visiblePairs(src.positions, 0, src.n, positions);
             }
             int slots = 1 + sources.size();
-            long partsBytes = 4L * slots * n * c.qDim(), lsesBytes = 4L * slots * n * c.heads();
-            dev.requireFree(CudaModel.Activations.bytes(c, n) + partsBytes + lsesBytes + (64L << 20),
-                    "ring host " + host.name() + "'s activations and attention partials (" + n + " rows, " + slots + " slots)");
-            parts = dev.alloc(partsBytes);
-            lses = dev.alloc(lsesBytes);
+            try {
+                act.ensure(n);  // now: every host's activations live at once through the whole run
+                parts = dev.alloc(4L * slots * n * c.qDim());
+                lses = dev.alloc(4L * slots * n * c.heads());
+            } catch (CudaException e) {
+                throw new CudaException("ring host " + host.name() + " on GPU " + dev.ordinal() + ": its activations and attention partials ("
+                        + n + " rows, " + slots + " slots) do not fit: " + e.getMessage(), e);
+            }
         }
 
+        /** The staging cache on this host's GPU for blocks of {@code src} (on another GPU). */
         DeviceKv staging(Member src) {
             LlamaConfig c = model.config();
             return staging.computeIfAbsent(src.index, i -> new DeviceKv(dev, c.kvHeads(), c.headDim(), Math.max(1, src.n), true));
+        }
+
+        /** Block {@code layer} of {@code src} as this host reads it: in place on the same GPU, else its staged copy. */
+        DeviceKv block(Member src, int layer) {
+            return sameGpu(src) ? src.host.cache(layer) : staging.get(src.index);
         }
 
         @Override
@@ -173,15 +186,16 @@ public final class CudaRing {
                 members.add(m);
                 byGpu.computeIfAbsent(m.dev.ordinal(), k -> new ArrayList<>()).add(m);
             }
-            for (Member a : members) {
-                for (Member b : members) if (!a.sameGpu(b)) a.dev.enablePeerAccess(b.dev);  // false: staged by the driver, still correct
+            List<CudaDevice> gpus = byGpu.values().stream().map(t -> t.getFirst().dev).toList();
+            for (CudaDevice a : gpus) {
+                for (CudaDevice b : gpus) if (a.ordinal() != b.ordinal()) a.enablePeerAccess(b);  // false: staged by the driver, still correct
             }
-            for (Member m : members) m.plan(members);
-            stage(pool, byGpu, m -> {
-                m.model.begin(m.act, m.tokens, m.positions, 0, m.n);
-                m.host.stats().blocks = 1;
+            for (Member m : members) {
+                m.plan(members);
+                m.host.stats().blocks = m.n > 0 ? 1 : 0;
                 m.host.stats().tokens = m.n;
-            });
+            }
+            stage(pool, byGpu, m -> m.model.begin(m.act, m.tokens, m.positions, 0, m.n));
             int heads = c.heads(), hd = c.headDim();
             for (int l = 0; l < c.layers(); l++) {
                 int layer = l;
@@ -190,7 +204,16 @@ public final class CudaRing {
                     m.model.layerQkv(m.act, layer, m.n);
                     m.host.cache(layer).appendDevice(m.act.k, m.act.v, m.act.pos, m.n, m.positions, 0);
                 });
-                // (b) Attention over the own block and the visible others (peer-copied from other GPUs), merge, Wo, FFN.
+                // (p) The visible blocks of hosts on other GPUs, peer-copied here (all GPUs idle: stage (a) synchronized them).
+                stage(pool, byGpu, m -> {
+                    for (Member src : m.sources) {
+                        if (m.sameGpu(src)) continue;
+                        DeviceKv block = src.host.cache(layer);
+                        m.staging(src).copyOf(block);
+                        m.bytesFrom[src.index] += block.bytes() + 4L * block.size();
+                    }
+                });
+                // (b) Attention over the own block and the visible others, merge, Wo, FFN.
                 stage(pool, byGpu, m -> {
                     CudaAttention attention = m.model.attention();
                     long slotOut = 4L * m.n * c.qDim(), slotLse = 4L * m.n * heads;
@@ -198,13 +221,7 @@ public final class CudaRing {
                     attention.attend(m.act.q, m.act.pos, m.n, heads, own, 0, own.size(), m.parts, m.lses);
                     int slot = 1;
                     for (Member src : m.sources) {
-                        DeviceKv block = src.host.cache(layer);
-                        if (!m.sameGpu(src)) {
-                            DeviceKv staged = m.staging(src);
-                            staged.copyOf(block);  // GPU src -> this GPU; src's stage (a) was synchronized
-                            m.bytesFrom[src.index] += block.bytes() + 4L * block.size();
-                            block = staged;
-                        }
+                        DeviceKv block = m.block(src, layer);
                         attention.attend(m.act.q, m.act.pos, m.n, heads, block, 0, block.size(), m.parts + slot * slotOut, m.lses + slot * slotLse);
                         slot++;
                     }
