@@ -195,17 +195,17 @@ public final class CudaRing {
                 m.host.stats().blocks = m.n > 0 ? 1 : 0;
                 m.host.stats().tokens = m.n;
             }
-            stage(pool, byGpu, m -> m.model.begin(m.act, m.tokens, m.positions, 0, m.n));
+            stage(pool, byGpu, "embedding", m -> m.model.begin(m.act, m.tokens, m.positions, 0, m.n));
             int heads = c.heads(), hd = c.headDim();
             for (int l = 0; l < c.layers(); l++) {
                 int layer = l;
                 // (a) Q, K, V; the own K/V into the own cache (complete on return: stage() synchronizes each host).
-                stage(pool, byGpu, m -> {
+                stage(pool, byGpu, "(a) layer " + l + " Q/K/V", m -> {
                     m.model.layerQkv(m.act, layer, m.n);
                     m.host.cache(layer).appendDevice(m.act.k, m.act.v, m.act.pos, m.n, m.positions, 0);
                 });
                 // (p) The visible blocks of hosts on other GPUs, peer-copied here (all GPUs idle: stage (a) synchronized them).
-                stage(pool, byGpu, m -> {
+                stage(pool, byGpu, "(p) layer " + l + " peer copies", m -> {
                     for (Member src : m.sources) {
                         if (m.sameGpu(src)) continue;
                         DeviceKv block = src.host.cache(layer);
@@ -214,7 +214,7 @@ public final class CudaRing {
                     }
                 });
                 // (b) Attention over the own block and the visible others, merge, Wo, FFN.
-                stage(pool, byGpu, m -> {
+                stage(pool, byGpu, "(b) layer " + l + " attention and FFN", m -> {
                     CudaAttention attention = m.model.attention();
                     long slotOut = 4L * m.n * c.qDim(), slotLse = 4L * m.n * heads;
                     DeviceKv own = m.host.cache(layer);
@@ -256,17 +256,22 @@ public final class CudaRing {
     /**
      * One stage: every GPU's hosts in turn on that GPU's thread, all GPUs at once; each host's work followed by a
      * synchronize of its GPU (its time goes to its phase-1 time); returns when every GPU is done (the barrier).
-     * A failure is thrown after all GPUs have stopped.
+     * A failure is thrown after all GPUs have stopped; a CUDA failure names the host, its GPU and the stage.
      */
-    private static void stage(ExecutorService pool, Map<Integer, List<Member>> byGpu, HostWork work) {
+    private static void stage(ExecutorService pool, Map<Integer, List<Member>> byGpu, String what, HostWork work) {
         List<Future<?>> running = new ArrayList<>();
         for (List<Member> turns : byGpu.values()) {
             running.add(pool.submit(() -> {
                 for (Member m : turns) {
                     if (m.n == 0) continue;  // an idle host (fewer tokens than hosts)
                     long s = System.nanoTime();
-                    work.run(m);
-                    m.dev.synchronize();
+                    try {
+                        work.run(m);
+                        m.dev.synchronize();
+                    } catch (CudaException e) {
+                        throw new CudaException("ring phase 1, host " + m.host.name() + " on GPU " + m.dev.ordinal() + ", " + what + ": "
+                                + e.getMessage(), e);
+                    }
                     m.host.stats().phase1Nanos += System.nanoTime() - s;
                 }
                 return null;

@@ -553,40 +553,48 @@ public final class CudaSelfCheck {
                 String mode = zigzag ? "ring-zigzag" : "ring";
                 EngineOptions opts = EngineOptions.of(zigzag ? AttentionMode.RING_ZIGZAG : AttentionMode.RING, hostCount + 1);
                 List<int[]> plan = BlockPlan.ring(ctx.length, hostCount, zigzag);
+                DeviceKv[] gd = gpuDense;
+                // Each way on its own: a failure is reported (FAIL ... threw) and the other ways still run.
                 // (1) The engine: the query host on the CPU, the GPU hosts the ring.
-                long crossedBefore = crossedBytes(hosts);
-                var gpuEngine = new InferenceEngine(cpuModel, opts, hosts);
-                var enc = gpuEngine.encode(ctx, ProgressListener.NONE);
-                String label = "ring on GPUs " + mode + " (engine, CPU query host)";
-                ringKv(label, hosts, plan, dense, gpuDense, tol);
-                if (gpus > 1) {
-                    long crossed = crossedBytes(hosts) - crossedBefore;
-                    results.add(printed(Result.verdict(label + ": KV crossed between GPUs", crossed > 0, crossed + " bytes peer-copied")));
-                }
-                var rg = gpuEngine.generate(enc, query, greedy, newTokens, t -> false, t -> {});
-                float[][] gpuSteps = new float[ct.length][];
-                for (int i = 0; i < ct.length; i++) {
-                    int[] prompt = CudaStarQuery.concat(query, Arrays.copyOf(ct, i));
-                    gpuSteps[i] = i == 0 ? rg.firstLogits() : gpuEngine.generate(enc, prompt, greedy, 1, t -> false, t -> {}).firstLogits();
-                }
-                phase2VsCpu(label, rg.tokens(), gpuSteps, ct, cpuSteps, tol);
-                // (2) The query host on a GPU (the last ring host).
-                label = "ring on GPUs " + mode + " (GPU query host)";
-                try (CudaStarQuery sq = new CudaStarQuery(hosts.subList(0, hostCount - 1), hosts.getLast(), true)) {
-                    sq.encode(ctx, opts);
-                    ringKv(label, hosts, plan, dense, gpuDense, tol);
-                    CudaStarQuery.Result r = sq.generate(query, newTokens, t -> false);
-                    float[][] steps = new float[ct.length][];
-                    int pos = ctx.length;
-                    for (int i = 0; i < ct.length; i++) {
-                        int[] in = i == 0 ? query : new int[] {ct[i - 1]};
-                        steps[i] = sq.step(in, pos);
-                        pos += in.length;
+                String viaEngine = "ring on GPUs " + mode + " (engine, CPU query host)";
+                attempt(viaEngine, () -> {
+                    long crossedBefore = crossedBytes(hosts);
+                    var gpuEngine = new InferenceEngine(cpuModel, opts, hosts);
+                    var enc = gpuEngine.encode(ctx, ProgressListener.NONE);
+                    System.out.printf("%s: phase 1 %.1f ms;%s%n", viaEngine, enc.phase1Nanos() / 1e6, hostSummary(hosts));
+                    ringKv(viaEngine, hosts, plan, dense, gd, tol);
+                    if (gpus > 1) {
+                        long crossed = crossedBytes(hosts) - crossedBefore;
+                        results.add(printed(Result.verdict(viaEngine + ": KV crossed between GPUs", crossed > 0, crossed + " bytes peer-copied")));
                     }
-                    sq.reset();
-                    add(label + ": first logits = teacher-forced first step", steps[0], r.firstLogits(), r.firstLogits().length, 1e-6, "");
-                    phase2VsCpu(label, r.tokens(), steps, ct, cpuSteps, tol);
-                }
+                    var rg = gpuEngine.generate(enc, query, greedy, newTokens, t -> false, t -> {});
+                    float[][] gpuSteps = new float[ct.length][];
+                    for (int i = 0; i < ct.length; i++) {
+                        int[] prompt = CudaStarQuery.concat(query, Arrays.copyOf(ct, i));
+                        gpuSteps[i] = i == 0 ? rg.firstLogits() : gpuEngine.generate(enc, prompt, greedy, 1, t -> false, t -> {}).firstLogits();
+                    }
+                    phase2VsCpu(viaEngine, rg.tokens(), gpuSteps, ct, cpuSteps, tol);
+                });
+                // (2) The query host on a GPU (the last ring host).
+                String viaGpu = "ring on GPUs " + mode + " (GPU query host)";
+                attempt(viaGpu, () -> {
+                    try (CudaStarQuery sq = new CudaStarQuery(hosts.subList(0, hostCount - 1), hosts.getLast(), true)) {
+                        long wall = sq.encode(ctx, opts);
+                        System.out.printf("%s: phase 1 %.1f ms;%s | %s%n", viaGpu, wall / 1e6, hostSummary(hosts), sq.layout());
+                        ringKv(viaGpu, hosts, plan, dense, gd, tol);
+                        CudaStarQuery.Result r = sq.generate(query, newTokens, t -> false);
+                        float[][] steps = new float[ct.length][];
+                        int pos = ctx.length;
+                        for (int i = 0; i < ct.length; i++) {
+                            int[] in = i == 0 ? query : new int[] {ct[i - 1]};
+                            steps[i] = sq.step(in, pos);
+                            pos += in.length;
+                        }
+                        sq.reset();
+                        add(viaGpu + ": first logits = teacher-forced first step", steps[0], r.firstLogits(), r.firstLogits().length, 1e-6, "");
+                        phase2VsCpu(viaGpu, r.tokens(), steps, ct, cpuSteps, tol);
+                    }
+                });
             }
         } finally {
             if (gpuDense != null) for (DeviceKv k : gpuDense) k.close();
@@ -594,6 +602,27 @@ public final class CudaSelfCheck {
             for (CudaModel m : models) m.close();
             for (int g = 1; g < devs.size(); g++) devs.get(g).close();
         }
+    }
+
+    /** Runs one part of a section; a throw becomes a FAIL line (with its stack trace) and the section goes on. */
+    private void attempt(String name, Section part) {
+        try {
+            part.run();
+        } catch (Throwable t) {
+            t.printStackTrace(System.out);
+            results.add(new Result(name + " threw " + t, Double.NaN, Double.POSITIVE_INFINITY, 0, ""));
+            System.out.println("FAIL " + name + ": " + t);
+        }
+    }
+
+    /** Per host: rows of KV, phase-1 ms (all runs so far), bytes peer-copied in and out. */
+    private static String hostSummary(List<CudaContextHost> hosts) {
+        StringBuilder b = new StringBuilder();
+        for (CudaContextHost h : hosts) {
+            b.append(String.format(" %s@%s rows=%d p1=%.1fms in=%d out=%d", h.name(), h.processor(), h.kvTokens(), h.stats().phase1Nanos / 1e6,
+                    h.stats().phase1BytesReceived, h.stats().phase1BytesSent));
+        }
+        return b.toString();
     }
 
     private static long crossedBytes(List<CudaContextHost> hosts) {
