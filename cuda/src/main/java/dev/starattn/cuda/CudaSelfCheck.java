@@ -396,11 +396,7 @@ public final class CudaSelfCheck {
         var cpuCtx = cpuEngine.encode(ctx, ProgressListener.NONE);
         var rc = cpuEngine.generate(cpuCtx, query, greedy, newTokens, t -> false, t -> {});
         int[] ct = rc.tokens();
-        float[][] cpuSteps = new float[ct.length][];
-        for (int i = 0; i < ct.length; i++) {
-            int[] prompt = CudaStarQuery.concat(query, Arrays.copyOf(ct, i));
-            cpuSteps[i] = i == 0 ? rc.firstLogits() : cpuEngine.generate(cpuCtx, prompt, greedy, 1, t -> false, t -> {}).firstLogits();
-        }
+        float[][] cpuSteps = teacherForcedLogits(cpuEngine, cpuCtx, query, rc);
         int gpus = Math.min(CudaDevice.deviceCount(), hostCount);
         List<CudaDevice> devs = new ArrayList<>(List.of(dev));
         List<CudaModel> models = new ArrayList<>();
@@ -527,11 +523,7 @@ public final class CudaSelfCheck {
         LocalContextHost dense = (LocalContextHost) cpuCtx.queryHost();
         var rc = cpuEngine.generate(cpuCtx, query, greedy, newTokens, t -> false, t -> {});
         int[] ct = rc.tokens();
-        float[][] cpuSteps = new float[ct.length][];
-        for (int i = 0; i < ct.length; i++) {
-            int[] prompt = CudaStarQuery.concat(query, Arrays.copyOf(ct, i));
-            cpuSteps[i] = i == 0 ? rc.firstLogits() : cpuEngine.generate(cpuCtx, prompt, greedy, 1, t -> false, t -> {}).firstLogits();
-        }
+        float[][] cpuSteps = teacherForcedLogits(cpuEngine, cpuCtx, query, rc);
         int gpus = Math.min(CudaDevice.deviceCount(), hostCount);
         List<CudaDevice> devs = new ArrayList<>(List.of(dev));
         List<CudaModel> models = new ArrayList<>();
@@ -808,6 +800,23 @@ public final class CudaSelfCheck {
 
     interface Section {
         void run() throws Exception;
+    }
+
+    /**
+     * The CPU's logits at every step of {@code free} (a greedy run of {@code query} on {@code ctx}), each step
+     * given the CPU's own earlier tokens: what a GPU run is compared with step by step, so that a bf16
+     * near-tie that changes one token does not hide whether the later steps are right.
+     */
+    static float[][] teacherForcedLogits(InferenceEngine cpu, dev.starattn.engine.EncodedContext ctx, int[] query,
+                                         dev.starattn.engine.GenerationResult free) {
+        int[] ct = free.tokens();
+        float[][] steps = new float[ct.length][];
+        for (int i = 0; i < ct.length; i++) {
+            int[] prompt = CudaStarQuery.concat(query, Arrays.copyOf(ct, i));
+            steps[i] = i == 0 ? free.firstLogits()
+                    : cpu.generate(ctx, prompt, new SamplingOptions(0, 1, 0), 1, t -> false, t -> {}).firstLogits();
+        }
+        return steps;
     }
 
     /** -Dstarattn.selfcheck.sections=a,b runs only the named sections (a short device call); default all. */
