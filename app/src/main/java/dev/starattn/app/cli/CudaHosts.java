@@ -15,7 +15,7 @@ import java.util.List;
  * round-robin over {@code gpus} of them (0 = every visible GPU), the model's weights uploaded once per GPU
  * (bf16). Hosts on different GPUs work at the same time ({@link CudaContextHost#processor()}).
  *
- * <p>With {@code queryOnGpu} (the default of {@code generate}) all {@code hosts} are on the GPUs, the last one
+ * <p>With {@code queryOnGpu} ({@code generate --query-host gpu}) all {@code hosts} are on the GPUs, the last one
  * the query host's own block, and phase 2 runs on its GPU ({@link #starQuery()}: partials gathered by peer
  * copies and merged there). Without it, {@code hosts - 1} context hosts are on the GPUs and the query host,
  * which holds the last block and runs the query's model, stays on the CPU ({@code InferenceEngine}); partials
@@ -38,6 +38,11 @@ record CudaHosts(List<CudaDevice> devices, List<CudaModel> models, List<CudaCont
         }
         int visible = CudaDevice.deviceCount();
         if (visible == 0) throw new IllegalArgumentException("--device cuda: no CUDA GPU is visible");
+        if (queryOnGpu || options.mode() != AttentionMode.STAR) {
+            // Said once per run: these paths were written without a GPU (cuda/README.md) and have not passed their GPU checks.
+            System.err.println("starattn: note: " + (options.mode() != AttentionMode.STAR ? "ring attention on GPUs" : "the query host on a GPU")
+                    + " has not been validated on a GPU yet; --attention star --query-host cpu is the checked path");
+        }
         if (gpus < 0 || gpus > visible) {
             throw new IllegalArgumentException("--gpus " + gpus + ": " + visible + " GPU(s) are visible (0 = all of them)");
         }
