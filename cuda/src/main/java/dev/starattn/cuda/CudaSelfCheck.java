@@ -397,32 +397,22 @@ public final class CudaSelfCheck {
         var rc = cpuEngine.generate(cpuCtx, query, greedy, newTokens, t -> false, t -> {});
         int[] ct = rc.tokens();
         float[][] cpuSteps = teacherForcedLogits(cpuEngine, cpuCtx, query, rc);
-        int gpus = Math.min(CudaDevice.deviceCount(), hostCount);
-        List<CudaDevice> devs = new ArrayList<>(List.of(dev));
-        List<CudaModel> models = new ArrayList<>();
-        List<CudaContextHost> hosts = new ArrayList<>();
-        try {
-            for (int g = 1; g < gpus; g++) devs.add(CudaDevice.open(g));
-            for (CudaDevice d : devs) models.add(new CudaModel(d, cpuModel));
-            for (int h = 0; h < hostCount; h++) hosts.add(new CudaContextHost("h" + h, models.get(h % gpus), 64));
+        try (GpuHosts onGpus = GpuHosts.open(dev, cpuModel, hostCount, "h")) {
+            List<CudaModel> models = onGpus.models();
+            List<CudaContextHost> hosts = onGpus.hosts();
+            int gpus = onGpus.gpus();
             CudaContextHost queryHost = hosts.getLast();
             List<CudaContextHost> others = hosts.subList(0, hostCount - 1);
             // The GPU star run, then the same steps teacher-forced with the CPU's tokens.
             CudaStarQuery.Result rg;
-            float[][] gpuSteps = new float[ct.length][];
+            float[][] gpuSteps;
             String layout;
             try (CudaStarQuery sq = new CudaStarQuery(others, queryHost, true)) {
                 layout = sq.layout();
                 System.out.println("star on GPUs: " + layout);
                 sq.encode(ctx, opts);
                 rg = sq.generate(query, newTokens, t -> false);
-                int pos = ctx.length;
-                for (int i = 0; i < ct.length; i++) {
-                    int[] in = i == 0 ? query : new int[] {ct[i - 1]};
-                    gpuSteps[i] = sq.step(in, pos);
-                    pos += in.length;
-                }
-                sq.reset();
+                gpuSteps = teacherForcedLogits(sq, ctx.length, query, ct);
             }
             // (a) One cache per layer on this GPU: the hosts' blocks (as phase 1 left them) concatenated, dense forward.
             int[] refTokens = new int[newTokens];
@@ -469,15 +459,7 @@ public final class CudaSelfCheck {
                 stepDiff[i] = r.maxAbs();
                 if (parted < 0 && (i >= rg.tokens().length || rg.tokens()[i] != ct[i])) parted = i;
             }
-            // Where the tokens part, the GPU's free-running token must be its teacher-forced argmax there (the same
-            // inputs up to that step) and the CPU's top-2 gap below 2 max|d| (a tie within the bf16/f32 difference).
-            boolean equal = Arrays.equals(rg.tokens(), ct);
-            boolean nearTie = parted > 0 && parted < rg.tokens().length && argmax(gpuSteps[parted]) == rg.tokens()[parted]
-                    && top2Gap(cpuSteps[parted]) < 2 * stepDiff[parted];
-            results.add(printed(Result.verdict("star on GPUs: greedy tokens vs CPU engine star", equal || nearTie,
-                    "gpu=" + Arrays.toString(rg.tokens()) + " cpu=" + Arrays.toString(ct)
-                            + (equal ? "" : String.format("; they part at token %d: CPU top-2 gap %.3e, 2 x GPU max|d| %.3e (%s)", parted + 1,
-                            top2Gap(cpuSteps[parted]), 2 * stepDiff[parted], nearTie ? "a near tie" : "NOT a near tie, or the first token")))));
+            greedyTokensVerdict("star on GPUs: greedy tokens vs CPU engine star", rg.tokens(), ct, gpuSteps, cpuSteps, stepDiff, parted);
             // With other GPUs: the same run without the explicit syncs around peer copies (driver ordering only).
             if (gpus > 1) {
                 try (CudaStarQuery sq = new CudaStarQuery(others, queryHost, false)) {
@@ -488,10 +470,6 @@ public final class CudaSelfCheck {
                     results.add(printed(Result.verdict("star on GPUs: greedy tokens, peer syncs off = on", Arrays.equals(rn.tokens(), rg.tokens()), "")));
                 }
             }
-        } finally {
-            for (CudaContextHost h : hosts) h.close();
-            for (CudaModel m : models) m.close();
-            for (int g = 1; g < devs.size(); g++) devs.get(g).close();
         }
     }
 
@@ -524,75 +502,55 @@ public final class CudaSelfCheck {
         var rc = cpuEngine.generate(cpuCtx, query, greedy, newTokens, t -> false, t -> {});
         int[] ct = rc.tokens();
         float[][] cpuSteps = teacherForcedLogits(cpuEngine, cpuCtx, query, rc);
-        int gpus = Math.min(CudaDevice.deviceCount(), hostCount);
-        List<CudaDevice> devs = new ArrayList<>(List.of(dev));
-        List<CudaModel> models = new ArrayList<>();
-        List<CudaContextHost> hosts = new ArrayList<>();
-        DeviceKv[] gpuDense = null;
-        try {
-            for (int g = 1; g < gpus; g++) devs.add(CudaDevice.open(g));
-            for (CudaDevice d : devs) models.add(new CudaModel(d, cpuModel));
+        try (GpuHosts onGpus = GpuHosts.open(dev, cpuModel, hostCount, "r")) {
+            List<CudaModel> models = onGpus.models();
+            List<CudaContextHost> hosts = onGpus.hosts();
+            int gpus = onGpus.gpus();
             StringBuilder layout = new StringBuilder();
-            for (int h = 0; h < hostCount; h++) {
-                hosts.add(new CudaContextHost("r" + h, models.get(h % gpus), 64));
-                layout.append(" r").append(h).append("@GPU").append(models.get(h % gpus).device().ordinal());
-            }
+            for (int h = 0; h < hostCount; h++) layout.append(" r").append(h).append("@GPU").append(models.get(h % gpus).device().ordinal());
             System.out.println("ring on GPUs: " + hostCount + " hosts on " + gpus + " GPU(s):" + layout);
             // The same context densely on this GPU, one cache per layer (CudaModel.forward).
-            gpuDense = models.getFirst().newCaches(ctx.length);
-            models.getFirst().forward(ctx, range(0, ctx.length), 0, ctx.length, gpuDense, false);
-            for (boolean zigzag : new boolean[] {false, true}) {
-                String mode = zigzag ? "ring-zigzag" : "ring";
-                EngineOptions opts = EngineOptions.of(zigzag ? AttentionMode.RING_ZIGZAG : AttentionMode.RING, hostCount + 1);
-                List<int[]> plan = BlockPlan.ring(ctx.length, hostCount, zigzag);
-                DeviceKv[] gd = gpuDense;
-                // Each way on its own: a failure is reported (FAIL ... threw) and the other ways still run.
-                // (1) The engine: the query host on the CPU, the GPU hosts the ring.
-                String viaEngine = "ring on GPUs " + mode + " (engine, CPU query host)";
-                attempt(viaEngine, () -> {
-                    long crossedBefore = crossedBytes(hosts);
-                    var gpuEngine = new InferenceEngine(cpuModel, opts, hosts);
-                    var enc = gpuEngine.encode(ctx, ProgressListener.NONE);
-                    System.out.printf("%s: phase 1 %.1f ms;%s%n", viaEngine, enc.phase1Nanos() / 1e6, hostSummary(hosts));
-                    ringKv(viaEngine, hosts, plan, dense, gd, tol);
-                    if (gpus > 1) {
-                        long crossed = crossedBytes(hosts) - crossedBefore;
-                        results.add(printed(Result.verdict(viaEngine + ": KV crossed between GPUs", crossed > 0, crossed + " bytes peer-copied")));
-                    }
-                    var rg = gpuEngine.generate(enc, query, greedy, newTokens, t -> false, t -> {});
-                    float[][] gpuSteps = new float[ct.length][];
-                    for (int i = 0; i < ct.length; i++) {
-                        int[] prompt = CudaStarQuery.concat(query, Arrays.copyOf(ct, i));
-                        gpuSteps[i] = i == 0 ? rg.firstLogits() : gpuEngine.generate(enc, prompt, greedy, 1, t -> false, t -> {}).firstLogits();
-                    }
-                    phase2VsCpu(viaEngine, rg.tokens(), gpuSteps, ct, cpuSteps, tol);
-                });
-                // (2) The query host on a GPU (the last ring host).
-                String viaGpu = "ring on GPUs " + mode + " (GPU query host)";
-                attempt(viaGpu, () -> {
-                    try (CudaStarQuery sq = new CudaStarQuery(hosts.subList(0, hostCount - 1), hosts.getLast(), true)) {
-                        long wall = sq.encode(ctx, opts);
-                        System.out.printf("%s: phase 1 %.1f ms;%s | %s%n", viaGpu, wall / 1e6, hostSummary(hosts), sq.layout());
-                        ringKv(viaGpu, hosts, plan, dense, gd, tol);
-                        CudaStarQuery.Result r = sq.generate(query, newTokens, t -> false);
-                        float[][] steps = new float[ct.length][];
-                        int pos = ctx.length;
-                        for (int i = 0; i < ct.length; i++) {
-                            int[] in = i == 0 ? query : new int[] {ct[i - 1]};
-                            steps[i] = sq.step(in, pos);
-                            pos += in.length;
+            DeviceKv[] gpuDense = models.getFirst().newCaches(ctx.length);
+            try {
+                models.getFirst().forward(ctx, range(0, ctx.length), 0, ctx.length, gpuDense, false);
+                for (boolean zigzag : new boolean[] {false, true}) {
+                    String mode = zigzag ? "ring-zigzag" : "ring";
+                    EngineOptions opts = EngineOptions.of(zigzag ? AttentionMode.RING_ZIGZAG : AttentionMode.RING, hostCount + 1);
+                    List<int[]> plan = BlockPlan.ring(ctx.length, hostCount, zigzag);
+                    // Each way on its own: a failure is reported (FAIL ... threw) and the other ways still run.
+                    // (1) The engine: the query host on the CPU, the GPU hosts the ring.
+                    String viaEngine = "ring on GPUs " + mode + " (engine, CPU query host)";
+                    attempt(viaEngine, () -> {
+                        long crossedBefore = crossedBytes(hosts);
+                        var gpuEngine = new InferenceEngine(cpuModel, opts, hosts);
+                        var enc = gpuEngine.encode(ctx, ProgressListener.NONE);
+                        System.out.printf("%s: phase 1 %.1f ms;%s%n", viaEngine, enc.phase1Nanos() / 1e6, hostSummary(hosts));
+                        ringKv(viaEngine, hosts, plan, dense, gpuDense, tol);
+                        if (gpus > 1) {
+                            long crossed = crossedBytes(hosts) - crossedBefore;
+                            results.add(printed(Result.verdict(viaEngine + ": KV crossed between GPUs", crossed > 0, crossed + " bytes peer-copied")));
                         }
-                        sq.reset();
-                        add(viaGpu + ": first logits = teacher-forced first step", steps[0], r.firstLogits(), r.firstLogits().length, 1e-6, "");
-                        phase2VsCpu(viaGpu, r.tokens(), steps, ct, cpuSteps, tol);
-                    }
-                });
+                        var rg = gpuEngine.generate(enc, query, greedy, newTokens, t -> false, t -> {});
+                        float[][] gpuSteps = teacherForcedLogits(gpuEngine, enc, query, ct, rg.firstLogits());
+                        phase2VsCpu(viaEngine, rg.tokens(), gpuSteps, ct, cpuSteps, tol);
+                    });
+                    // (2) The query host on a GPU (the last ring host).
+                    String viaGpu = "ring on GPUs " + mode + " (GPU query host)";
+                    attempt(viaGpu, () -> {
+                        try (CudaStarQuery sq = new CudaStarQuery(hosts.subList(0, hostCount - 1), hosts.getLast(), true)) {
+                            long wall = sq.encode(ctx, opts);
+                            System.out.printf("%s: phase 1 %.1f ms;%s | %s%n", viaGpu, wall / 1e6, hostSummary(hosts), sq.layout());
+                            ringKv(viaGpu, hosts, plan, dense, gpuDense, tol);
+                            CudaStarQuery.Result r = sq.generate(query, newTokens, t -> false);
+                            float[][] steps = teacherForcedLogits(sq, ctx.length, query, ct);
+                            add(viaGpu + ": first logits = teacher-forced first step", steps[0], r.firstLogits(), r.firstLogits().length, 1e-6, "");
+                            phase2VsCpu(viaGpu, r.tokens(), steps, ct, cpuSteps, tol);
+                        }
+                    });
+                }
+            } finally {
+                for (DeviceKv k : gpuDense) k.close();
             }
-        } finally {
-            if (gpuDense != null) for (DeviceKv k : gpuDense) k.close();
-            for (CudaContextHost h : hosts) h.close();
-            for (CudaModel m : models) m.close();
-            for (int g = 1; g < devs.size(); g++) devs.get(g).close();
         }
     }
 
@@ -672,13 +630,25 @@ public final class CudaSelfCheck {
             float[] cc = concatAll(Arrays.asList(cpu));
             add(label + ": steps 2.." + steps + " logits, teacher-forced, vs CPU dense", concatAll(Arrays.asList(g)), cc, cc.length, tol, "");
         }
+        greedyTokensVerdict(label + ": greedy tokens vs CPU dense", gpuTokens, cpuTokens, gpuSteps, cpuSteps, stepDiff, parted);
+    }
+
+    /**
+     * GPU greedy tokens against the CPU's: equal, or parting (at step {@code parted}) only at a near tie: there the
+     * GPU's free-running token is its teacher-forced argmax (the same inputs up to that step) and the CPU's top-2
+     * gap is below 2 max|d| of that step's logits (a tie within the bf16/f32 difference).
+     */
+    private void greedyTokensVerdict(String what, int[] gpuTokens, int[] cpuTokens, float[][] gpuSteps, float[][] cpuSteps,
+                                     double[] stepDiff, int parted) {
+        int steps = cpuSteps.length;
         boolean equal = Arrays.equals(gpuTokens, cpuTokens);
+        boolean inRange = parted >= 0 && parted < steps;
         boolean nearTie = parted > 0 && parted < gpuTokens.length && argmax(gpuSteps[parted]) == gpuTokens[parted]
                 && top2Gap(cpuSteps[parted]) < 2 * stepDiff[parted];
-        results.add(printed(Result.verdict(label + ": greedy tokens vs CPU dense", equal || nearTie,
+        results.add(printed(Result.verdict(what, equal || nearTie,
                 "gpu=" + Arrays.toString(gpuTokens) + " cpu=" + Arrays.toString(cpuTokens)
                         + (equal ? "" : String.format("; they part at token %d: CPU top-2 gap %.3e, 2 x GPU max|d| %.3e (%s)", parted + 1,
-                        parted >= 0 && parted < steps ? top2Gap(cpuSteps[parted]) : Double.NaN, parted >= 0 && parted < steps ? 2 * stepDiff[parted] : Double.NaN,
+                        inRange ? top2Gap(cpuSteps[parted]) : Double.NaN, inRange ? 2 * stepDiff[parted] : Double.NaN,
                         nearTie ? "a near tie" : "NOT a near tie, or the first token")))));
     }
 
@@ -809,14 +779,64 @@ public final class CudaSelfCheck {
      */
     static float[][] teacherForcedLogits(InferenceEngine cpu, dev.starattn.engine.EncodedContext ctx, int[] query,
                                          dev.starattn.engine.GenerationResult free) {
-        int[] ct = free.tokens();
-        float[][] steps = new float[ct.length][];
-        for (int i = 0; i < ct.length; i++) {
-            int[] prompt = CudaStarQuery.concat(query, Arrays.copyOf(ct, i));
-            steps[i] = i == 0 ? free.firstLogits()
-                    : cpu.generate(ctx, prompt, new SamplingOptions(0, 1, 0), 1, t -> false, t -> {}).firstLogits();
+        return teacherForcedLogits(cpu, ctx, query, free.tokens(), free.firstLogits());
+    }
+
+    /** An engine's logits at every step of {@code tokens} after {@code query}, each step given the earlier tokens. */
+    static float[][] teacherForcedLogits(InferenceEngine e, dev.starattn.engine.EncodedContext ctx, int[] query, int[] tokens,
+                                         float[] firstLogits) {
+        float[][] steps = new float[tokens.length][];
+        for (int i = 0; i < tokens.length; i++) {
+            int[] prompt = CudaStarQuery.concat(query, Arrays.copyOf(tokens, i));
+            steps[i] = i == 0 ? firstLogits
+                    : e.generate(ctx, prompt, new SamplingOptions(0, 1, 0), 1, t -> false, t -> {}).firstLogits();
         }
         return steps;
+    }
+
+    /** The GPU query host's logits at every step of {@code tokens} after {@code query} (encoded context of length n), then reset. */
+    static float[][] teacherForcedLogits(CudaStarQuery sq, int n, int[] query, int[] tokens) {
+        float[][] steps = new float[tokens.length][];
+        int pos = n;
+        for (int i = 0; i < tokens.length; i++) {
+            int[] in = i == 0 ? query : new int[] {tokens[i - 1]};
+            steps[i] = sq.step(in, pos);
+            pos += in.length;
+        }
+        sq.reset();
+        return steps;
+    }
+
+    /**
+     * {@code hostCount} context hosts ({@code prefix}0, 1, ...) dealt round-robin over this GPU and the next ones (at most
+     * one GPU per host), one {@link CudaModel} of {@code cpuModel}'s weights per GPU; closing frees the hosts, the models
+     * and the GPUs it opened (not the first, the check's own).
+     */
+    private record GpuHosts(List<CudaDevice> devices, List<CudaModel> models, List<CudaContextHost> hosts) implements AutoCloseable {
+        static GpuHosts open(CudaDevice first, LlamaModel cpuModel, int hostCount, String prefix) {
+            GpuHosts r = new GpuHosts(new ArrayList<>(List.of(first)), new ArrayList<>(), new ArrayList<>());
+            try {
+                int gpus = Math.min(CudaDevice.deviceCount(), hostCount);
+                for (int g = 1; g < gpus; g++) r.devices.add(CudaDevice.open(g));
+                for (CudaDevice d : r.devices) r.models.add(new CudaModel(d, cpuModel));
+                for (int h = 0; h < hostCount; h++) r.hosts.add(new CudaContextHost(prefix + h, r.models.get(h % gpus), 64));
+                return r;
+            } catch (RuntimeException e) {
+                r.close();
+                throw e;
+            }
+        }
+
+        int gpus() {
+            return devices.size();
+        }
+
+        @Override
+        public void close() {
+            for (CudaContextHost h : hosts) h.close();
+            for (CudaModel m : models) m.close();
+            for (int g = 1; g < devices.size(); g++) devices.get(g).close();
+        }
     }
 
     /** -Dstarattn.selfcheck.sections=a,b runs only the named sections (a short device call); default all. */
