@@ -271,6 +271,7 @@ extern "C" __global__ void __launch_bounds__(128) flash_attn_fwd_bf16kv(
 
 #include "flash_attn_tc.cuh"
 #include "flash_attn_wg.cuh"
+#include "flash_decode.cuh"
 
 // Exact merge of P partials over disjoint key sets: parts [P][rh][hd], lses [P][rh] ->
 // out [rh][hd], lseOut [rh]. One warp per (row, head); max-subtracted, f32.

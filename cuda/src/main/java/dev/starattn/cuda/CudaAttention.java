@@ -13,9 +13,11 @@ import java.util.List;
  * 128) run on tensor cores, with one of the {@link TcKernel}s; or, with {@link TcKernel#CUDNN} and through
  * {@link #attendPrefill} (queries = the cache's last rows, positions ascending), cuDNN's fused flash
  * attention ({@link CudnnSdpa}); whatever cuDNN refuses or lacks runs our own kernel (one line on stderr
- * says so), never a different answer. Decode runs {@code flash_attn_fwd} in
- * f32 (16 rows per block; any head dim up to 256, f32 or bf16 cache), where a block of 64 rows would be
- * mostly padding and the memory traffic, not the arithmetic, sets the time.
+ * says so), never a different answer. Decode over a bf16 cache (up to 8 query vectors per kv head, head dim
+ * 64, 128 or 256) runs {@code flash_decode_bf16}: one block per kv head and key split, every K/V row read once
+ * for all the query heads that share it, 16-byte loads several steps ahead, since the memory traffic, not
+ * the arithmetic, sets decode's time. Everything else with few rows runs {@code flash_attn_fwd} in f32 (16 rows
+ * per block; any head dim up to 256, f32 or bf16 cache).
  */
 public final class CudaAttention {
     static final int QT = 16;
@@ -76,6 +78,11 @@ public final class CudaAttention {
     private long qb, qbBytes, outF, outFBytes;  // bf16 queries for cuDNN; f32 output of our kernel when the caller has none
     private boolean cudnnUsable = true;
     private boolean cudnnAnyGpu = true;  // false: the default, asked on Hopper only
+    /**
+     * Whether few query rows over a bf16 cache go to {@code flash_decode_bf16} (the default) rather than
+     * {@code flash_attn_fwd}; off only to compare the two (CudaSelfCheck, -Dstarattn.cuda.decodeKernel=false).
+     */
+    boolean decodeKernel = Boolean.parseBoolean(System.getProperty("starattn.cuda.decodeKernel", "true"));
     /** Launches that cuDNN computed (checks and benchmarks tell cuDNN from the fallback by it). */
     int cudnnRuns;
 
@@ -149,6 +156,11 @@ public final class CudaAttention {
         if (heads % kv.kvHeads != 0) throw new IllegalArgumentException(heads + " query heads do not group over " + kv.kvHeads);
         float scale = (float) (1.0 / Math.sqrt(hd));
         int keys = Math.max(0, k1 - k0);
+        int nq = decodeVectors(rows, heads, kv);
+        if (nq > 0) {
+            attendDecode(nq, q, qPos, rows, heads, kv, k0, k0 + keys, scale, out, lse);
+            return;
+        }
         boolean tc = tensorCores(rows, kv);
         int rowsPerBlock = tc ? tcKernel(hd).rows : QT;
         int splits = splits(rows, heads, keys, rowsPerBlock);
@@ -166,6 +178,51 @@ public final class CudaAttention {
         }
         long parts = scratch, lses = scratch + 4L * splits * plane * hd;
         launch(tc, gx, heads, splits, q, qPos, rows, heads, kv, k0, k1, scale, parts, lses);
+        merge(parts, lses, splits, (int) plane, hd, out, lse);
+    }
+
+    /**
+     * The query vectors per kv head (rows x heads / kvHeads, rounded up to 1, 2, 4 or 8) with which
+     * {@code flash_decode_bf16} takes this launch, or 0 where it does not: an f32 cache, a head dim other than
+     * 64, 128 or 256, more than 8 vectors, a cache not 16-byte aligned, or turned off ({@link #decodeKernel}).
+     */
+    int decodeVectors(int rows, int heads, DeviceKv kv) {
+        if (!decodeKernel || !kv.bf16 || rows < 1) return 0;
+        int hd = kv.headDim;
+        if (hd != 64 && hd != 128 && hd != 256) return 0;
+        if (kv.k % 16 != 0 || kv.v % 16 != 0) return 0;
+        int n = rows * (heads / kv.kvHeads);
+        if (n > 8) return 0;
+        return n <= 1 ? 1 : n <= 2 ? 2 : n <= 4 ? 4 : 8;
+    }
+
+    /**
+     * Key splits for the decode kernel: about four blocks per SM over all kv heads, at least 256 keys a split
+     * (a block takes 32-128 keys a step), at most 128 splits.
+     */
+    int decodeSplits(int kvHeads, int keys) {
+        int target = 4 * dev.multiprocessors();
+        return Math.max(1, Math.min(Math.min((target + kvHeads - 1) / kvHeads, keys / 256), 128));
+    }
+
+    private void attendDecode(int nq, long q, long qPos, int rows, int heads, DeviceKv kv, int k0, int k1, float scale,
+                              long out, long lse) {
+        int hd = kv.headDim;
+        int splits = decodeSplits(kv.kvHeads, k1 - k0);
+        String name = "flash_decode_bf16_" + nq + "_" + hd;
+        if (splits == 1) {
+            dev.launch(name, kv.kvHeads, 1, 1, 128, 0, q, qPos, rows, heads, kv.k, kv.v, kv.pos, kv.kvHeads, k0, k1, scale, out, lse);
+            return;
+        }
+        long plane = (long) rows * heads;
+        long need = 4L * splits * plane * (hd + 1);
+        if (need > scratchBytes) {
+            dev.free(scratch);
+            scratch = dev.alloc(need);
+            scratchBytes = need;
+        }
+        long parts = scratch, lses = scratch + 4L * splits * plane * hd;
+        dev.launch(name, kv.kvHeads, splits, 1, 128, 0, q, qPos, rows, heads, kv.k, kv.v, kv.pos, kv.kvHeads, k0, k1, scale, parts, lses);
         merge(parts, lses, splits, (int) plane, hd, out, lse);
     }
 

@@ -200,12 +200,103 @@ public final class CudaSelfCheck {
                     att.splits(rows, heads, keys, tc ? att.tcKernel(hd).rows : CudaAttention.QT));
             String kernel = att.cudnnRuns > before
                     ? "bf16 kv, cuDNN fused (engine " + dev.cudnn().engine(rows, keys, heads, kvh, hd) + "): "
-                    : tc ? "bf16 kv, tensor cores (" + (cudnn ? "CUDNN -> " : "") + att.tcKernel(hd) + "): " : "bf16 kv, f32 kernel: ";
+                    : tc ? "bf16 kv, tensor cores (" + (cudnn ? "CUDNN -> " : "") + att.tcKernel(hd) + "): "
+                    : att.decodeVectors(rows, heads, gpu) > 0 ? "bf16 kv, decode kernel: " : "bf16 kv, f32 kernel: ";
             add(kernel + "out " + shape, pg.out(), pc.out(), pc.out().length, 2e-2, "");
             add(kernel + "lse " + shape, pg.lse(), pc.lse(), pc.lse().length, 1e-4, "");
             gpu.close();
         }
         att.close();
+    }
+
+    /**
+     * The decode kernel (flash_decode_bf16) against the CPU kernel and against flash_attn_fwd on the same bf16
+     * cache: 1-8 query vectors per kv head (GQA groups 1, 3, 4, 8; 1-2 rows), head dims 64/128/256, one split
+     * and many, keys partly in the queries' causal future, a key range [k0, k1) inside the cache, key counts
+     * that leave a block's last step ragged. Then both kernels timed on Llama-3-8B's decode shape.
+     */
+    public void decodeKernel() {
+        CudaAttention att = new CudaAttention(dev);
+        Random rnd = new Random(23);
+        // rows, keys, heads, kvHeads, hd, future (1: the last rows' positions sit inside the keys' range)
+        int[][] shapes = {{1, 1, 8, 8, 128, 0}, {1, 50, 6, 2, 64, 0}, {1, 1000, 32, 8, 128, 1}, {1, 5000, 32, 8, 128, 0},
+                {2, 3000, 8, 2, 128, 1}, {1, 777, 16, 2, 256, 0}, {2, 4099, 12, 4, 64, 1}, {1, 70001, 32, 8, 128, 1},
+                {1, 20000, 64, 8, 128, 0}, {1, 300, 4, 4, 128, 0}};
+        for (int[] s : shapes) {
+            int rows = s[0], keys = s[1], heads = s[2], kvh = s[3], hd = s[4];
+            boolean future = s[5] == 1;
+            float[] k = Bf16.round(randn(rnd, keys * kvh * hd)), v = Bf16.round(randn(rnd, keys * kvh * hd));
+            float[] q = Bf16.round(randn(rnd, rows * heads * hd));
+            for (int i = 0; i < q.length; i++) q[i] *= 2f;
+            int[] kp = new int[keys], qp = new int[rows];
+            for (int i = 0; i < keys; i++) kp[i] = 3 * i + (i % 2);
+            for (int r = 0; r < rows; r++) qp[r] = future ? kp[keys * (r + 2) / (rows + 3)] : 3 * keys + r;
+            KvCache cpu = new KvCache(kvh, hd, keys);
+            cpu.append(k, v, 0, keys, kp, 0);
+            DeviceKv gpu = new DeviceKv(dev, kvh, hd, keys, true);
+            gpu.append(k, v, keys, kp, 0);
+            int nq = att.decodeVectors(rows, heads, gpu);
+            String shape = String.format("rows=%d keys=%d heads=%d/%d hd=%d%s vectors=%d splits=%d", rows, keys, heads, kvh, hd,
+                    future ? " partly future" : "", nq, att.decodeSplits(kvh, keys));
+            Partial pc = AttentionKernel.attend(q, rows, qp, heads, cpu);
+            Partial pg = att.attend(q, rows, qp, heads, gpu);
+            add("decode kernel out " + shape, pg.out(), pc.out(), pc.out().length, 2e-3, nq == 0 ? "(NOT the decode kernel)" : "");
+            add("decode kernel lse " + shape, pg.lse(), pc.lse(), pc.lse().length, 1e-4, "");
+            att.decodeKernel = false;
+            Partial po = att.attend(q, rows, qp, heads, gpu);
+            att.decodeKernel = true;
+            add("decode kernel = flash_attn_fwd " + shape, pg.out(), po.out(), po.out().length, 1e-4, "");
+            if (keys > 100) {  // a key range inside the cache: the device-pointer entry with k0 > 0
+                int k0 = keys / 3, k1 = keys - keys / 5;
+                Partial rc = AttentionKernel.attend(q, rows, qp, heads, cpu, k0, k1);
+                Partial rg = devicePartial(att, q, rows, qp, heads, gpu, k0, k1);
+                add("decode kernel keys [" + k0 + ", " + k1 + ") " + shape, rg.out(), rc.out(), rc.out().length, 2e-3, "");
+                add("decode kernel lse keys [" + k0 + ", " + k1 + ") " + shape, rg.lse(), rc.lse(), rc.lse().length, 1e-4, "");
+            }
+            gpu.close();
+        }
+        // Timing, Llama-3-8B's decode (32/8 heads, hd 128, one row) over a bf16 cache: the decode kernel against
+        // flash_attn_fwd, and the bytes read per microsecond (K and V once each).
+        for (int keys : new int[] {32768, 131072}) {
+            int heads = 32, kvh = 8, hd = 128;
+            DeviceKv gpu = new DeviceKv(dev, kvh, hd, keys, true);
+            int chunk = 8192;
+            for (int c0 = 0; c0 < keys; c0 += chunk) {
+                int n = Math.min(chunk, keys - c0);
+                gpu.append(randn(rnd, n * kvh * hd), randn(rnd, n * kvh * hd), n, range(c0, c0 + n), 0);
+            }
+            long dq = dev.upload(randn(rnd, heads * hd)), dp = dev.upload(new int[] {keys}),
+                    out = dev.alloc(4L * heads * hd), lse = dev.alloc(4L * heads);
+            for (boolean fast : new boolean[] {true, false}) {
+                att.decodeKernel = fast;
+                att.attend(dq, dp, 1, heads, gpu, 0, keys, out, lse);
+                float ms = dev.timeMillis(() -> {
+                    for (int i = 0; i < 20; i++) att.attend(dq, dp, 1, heads, gpu, 0, keys, out, lse);
+                }) / 20;
+                double gb = 2.0 * 2 * keys * kvh * hd / 1e9;
+                System.out.printf("TIME decode attention %s keys=%d heads=%d/%d hd=%d: %.4f ms (%.0f GB/s of K and V)%n",
+                        fast ? "flash_decode_bf16" : "flash_attn_fwd   ", keys, heads, kvh, hd, ms, gb / ms * 1e3);
+            }
+            att.decodeKernel = true;
+            for (long p : new long[] {dq, dp, out, lse}) dev.free(p);
+            gpu.close();
+        }
+        att.close();
+    }
+
+    /** The device-pointer entry over keys [k0, k1) of kv, read back as a Partial. */
+    private Partial devicePartial(CudaAttention att, float[] q, int rows, int[] qp, int heads, DeviceKv kv, int k0, int k1) {
+        int hd = kv.headDim;
+        long dq = dev.upload(q), dp = dev.upload(qp), out = dev.alloc(4L * rows * heads * hd), lse = dev.alloc(4L * rows * heads);
+        try {
+            att.attend(dq, dp, rows, heads, kv, k0, k1, out, lse);
+            Partial r = Partial.empty(rows, heads, hd);
+            dev.copyOut(out, r.out(), 0, r.out().length);
+            dev.copyOut(lse, r.lse(), 0, r.lse().length);
+            return r;
+        } finally {
+            for (long p : new long[] {dq, dp, out, lse}) dev.free(p);
+        }
     }
 
     public void q8() {
@@ -864,6 +955,7 @@ public final class CudaSelfCheck {
     public void all(Path work, Path hfDir) {
         section("attention", this::attention);
         section("attention tensor cores", this::attentionTensorCores);
+        section("decode kernel", this::decodeKernel);
         section("q8", this::q8);
         section("llama F32", () -> {
             try (LoadedModel m = randomModel(work, "llama", 256, 4, 8, 2, 640, 1000, GgmlType.F32)) {
