@@ -5,6 +5,7 @@ import dev.starattn.format.ModelFormatException;
 import dev.starattn.format.TensorRef;
 import dev.starattn.format.gguf.GgufFile;
 import dev.starattn.format.safetensors.HfModelDir;
+import dev.starattn.tokenizer.IdsOnlyTokenizer;
 import dev.starattn.tokenizer.Tokenizer;
 import dev.starattn.tokenizer.Tokenizers;
 import java.nio.file.Files;
@@ -111,8 +112,10 @@ public final class ModelLoader {
                     j.path("max_position_embeddings").asInt(0), (float) j.path("rms_norm_eps").asDouble(1e-5), base,
                     headDim, true, inv, type.equals("qwen2") || j.path("attention_bias").asBoolean(false), tied);
             LlamaModel model = new LlamaModel(c, LlamaWeights.load(c, m));
-            if (m.tokenizerJson() == null) throw new ModelFormatException(dir + " has no tokenizer.json");
-            Tokenizer tok = Tokenizers.fromTokenizerJson(m.tokenizerJson(), m.tokenizerConfigJson());
+            // Without tokenizer.json the model still runs on prompts given as token ids.
+            Tokenizer tok = m.tokenizerJson() == null
+                    ? new IdsOnlyTokenizer(dir.toString(), c.vocabSize(), firstId(j.get("bos_token_id")), firstId(j.get("eos_token_id")))
+                    : Tokenizers.fromTokenizerJson(m.tokenizerJson(), m.tokenizerConfigJson());
             StringBuilder table = new StringBuilder(j.toString());
             for (TensorRef t : m.tensors()) table.append(t.name()).append(t.type()).append(java.util.Arrays.toString(t.dims()));
             PromptTemplate template = tokenHasName(tok, "<|start_header_id|>") ? PromptTemplate.LLAMA3 : PromptTemplate.BASE;
@@ -123,7 +126,15 @@ public final class ModelLoader {
         }
     }
 
+    /** A config's bos/eos id: a number, the first of a list, or -1. */
+    private static int firstId(JsonNode n) {
+        if (n == null || n.isNull()) return -1;
+        if (n.isArray()) return n.isEmpty() ? -1 : n.get(0).asInt(-1);
+        return n.canConvertToInt() ? n.asInt() : -1;
+    }
+
     private static boolean tokenHasName(Tokenizer t, String name) {
+        if (t instanceof IdsOnlyTokenizer) return false;
         int[] ids = t.encodeWithSpecialTokens(name);
         return ids.length == 1;
     }

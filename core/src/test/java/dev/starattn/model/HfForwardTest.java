@@ -1,6 +1,7 @@
 package dev.starattn.model;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -66,6 +67,20 @@ class HfForwardTest {
             // The tokenizer from tokenizer.json round-trips text.
             String text = "héllo wörld 123";
             assertEquals(text, lm.tokenizer().decode(lm.tokenizer().encode(text)));
+        }
+        // Without tokenizer.json the model still loads and runs on token ids; text is refused in one sentence.
+        Files.delete(dir.resolve("tokenizer.json"));
+        try (LoadedModel lm = ModelLoader.load(dir)) {
+            var e = assertThrows(dev.starattn.format.ModelFormatException.class, () -> lm.tokenizer().encode("hello"));
+            assertTrue(e.getMessage().contains("has no tokenizer.json") && e.getMessage().contains("--context-tokens"), e.getMessage());
+            assertEquals("<5><17>", lm.tokenizer().decode(new int[] {5, 17}));
+            assertEquals(vocab, lm.tokenizer().vocabSize());
+            InferenceEngine eng = new InferenceEngine(lm.model(), EngineOptions.dense());
+            int[] tokens = new Random(2).ints(29, 0, 256).toArray();
+            var enc = eng.encode(java.util.Arrays.copyOf(tokens, 25), ProgressListener.NONE);
+            var res = eng.generate(enc, java.util.Arrays.copyOfRange(tokens, 25, 29), SamplingOptions.greedy(), 1, t -> false, t -> {});
+            double[][] ref = new ReferenceForward(c, m.arrays).logits(tokens, java.util.stream.IntStream.range(0, 29).toArray());
+            assertTrue(ForwardTest.relError(ref[28], res.firstLogits()) < 1e-4);
         }
     }
 
