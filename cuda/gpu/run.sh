@@ -12,14 +12,14 @@ HF=/tmp/hfrand; [ -f $HF/ref_logits.f32 ] || HF=
 timeout 260 $JAVA_BIN --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx8g -cp "$CP" \
   "-Dstarattn.selfcheck.sections=${SECTIONS:-}" dev.starattn.cuda.CudaSelfCheck $HF 2>&1 | grep -v 'incubator' | tee -a $OUT/log.txt
 echo "exit ${PIPESTATUS[0]}" | tee -a $OUT/log.txt
-# The CLI end to end: star over 3 hosts against the CPU: 2 on the GPU with the query host on the CPU (the
-# default), then all 3 on the GPU(s), the query host too (--query-host gpu: CudaStarQuery).
+# The CLI end to end: star over 3 hosts against the CPU: the query host on the CPU (--query-host cpu, 2 GPU hosts), then
+# all 3 on the GPU(s), the query host too (the default: CudaStarQuery). Then ring, which is exact (the tokens of dense): the
+# CPU's in-process ring, the GPU ring with the query host on the CPU (2 GPU hosts hold the context) and ring-zigzag with
+# all 3 hosts on the GPU(s).
 if [ -n "$HF" ] && [ -f $G/cli/starattn.jar ]; then
   python3 -c "import random; random.seed(3); print(' '.join(str(random.randrange(512)) for _ in range(900)))" > /tmp/ctx.txt
   echo "5 17 300 42 7" > /tmp/q.txt
-  # Then ring (CudaRing, not run on a GPU yet): the CPU's in-process ring, the GPU ring with the query host on the CPU
-  # (2 GPU hosts hold the context) and ring-zigzag with all 3 hosts on the GPU(s); ring is exact: the tokens of dense.
-  for d in cpu cuda "cuda --query-host gpu" "cpu --attention ring" "cuda --attention ring" "cuda --attention ring-zigzag --query-host gpu"; do
+  for d in cpu "cuda --query-host cpu" cuda "cpu --attention ring" "cuda --attention ring --query-host cpu" "cuda --attention ring-zigzag"; do
     timeout 60 $JAVA_BIN --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -jar $G/cli/starattn.jar generate -m $HF \
       --context-tokens /tmp/ctx.txt --query-tokens /tmp/q.txt --hosts 3 -n 8 --json --device $d 2>&1 | grep -v incubator \
       | python3 -c "import sys,json; t=sys.stdin.read(); j=json.loads(t[t.index('{'):]); print('CLI --device', '$d', 'tokens', j['tokens'], 'timing', j['timing'])" 2>&1 | tee -a $OUT/log.txt

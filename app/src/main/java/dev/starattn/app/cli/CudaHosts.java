@@ -21,7 +21,7 @@ import java.util.List;
  * which holds the last block and runs the query's model, stays on the CPU ({@code InferenceEngine}); partials
  * come back to it and are merged there.
  *
- * <p>Ring and ring-zigzag ({@code CudaRing}, not run on a GPU yet): with the query host on the CPU, the {@code hosts - 1}
+ * <p>Ring and ring-zigzag ({@code CudaRing}): with the query host on the CPU, the {@code hosts - 1}
  * GPU hosts form the ring and hold the whole context, the query host only the query (as {@code InferenceEngine} runs a
  * ring over hosts outside its process: it calls {@code encodeRing} on each); with {@code queryOnGpu} all {@code hosts}
  * GPU hosts form the ring, the last of them the query host ({@code CudaStarQuery.encode} by the options' mode).
@@ -38,11 +38,6 @@ record CudaHosts(List<CudaDevice> devices, List<CudaModel> models, List<CudaCont
         }
         int visible = CudaDevice.deviceCount();
         if (visible == 0) throw new IllegalArgumentException("--device cuda: no CUDA GPU is visible");
-        if (queryOnGpu || options.mode() != AttentionMode.STAR) {
-            // Said once per run: these paths were written without a GPU (cuda/README.md) and have not passed their GPU checks.
-            System.err.println("starattn: note: " + (options.mode() != AttentionMode.STAR ? "ring attention on GPUs" : "the query host on a GPU")
-                    + " has not been validated on a GPU yet; --attention star --query-host cpu is the checked path");
-        }
         if (gpus < 0 || gpus > visible) {
             throw new IllegalArgumentException("--gpus " + gpus + ": " + visible + " GPU(s) are visible (0 = all of them)");
         }

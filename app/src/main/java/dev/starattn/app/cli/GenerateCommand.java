@@ -82,14 +82,13 @@ public final class GenerateCommand implements Callable<Integer> {
     String template;
 
     @Option(names = "--device", defaultValue = "cpu",
-            description = "cpu or cuda: with cuda, the context hosts run on the GPUs (star, ring or ring-zigzag; ring not yet run on a GPU);"
-                    + " the query host with --query-host gpu.")
+            description = "cpu or cuda: with cuda, the context hosts and the query host run on the GPUs (star, ring or ring-zigzag).")
     String device;
 
-    // cpu stays the default until the GPU query host (CudaStarQuery, written without a GPU) has passed its GPU checks.
-    @Option(names = "--query-host", defaultValue = "cpu",
-            description = "With --device cuda: cpu (default: the query host in this process, partials merged on the CPU) or gpu"
-                    + " (the last host, the query host, on a GPU too; phase-2 partials gathered there by peer copies and merged; not yet run on a GPU).")
+    @Option(names = "--query-host", defaultValue = "gpu",
+            description = "With --device cuda: gpu (default: every host on the GPUs, the last the query host; phase-2 partials gathered"
+                    + " on its GPU by peer copies and merged there) or cpu (the query host in this process on the CPU; the other"
+                    + " hosts' partials come back to it).")
     String queryHost;
 
     @Option(names = "--gpus", defaultValue = "0",
