@@ -269,6 +269,54 @@ extern "C" __global__ void __launch_bounds__(128) flash_attn_fwd_bf16kv(
     flashAttnF32(q, qpos, rows, heads, K, V, kpos, kvHeads, hd, k0, k1, scale, out, lse, KT);
 }
 
+// Merge of many partials for few (row, head)s: decode's key splits (tens of them for a handful of rows). One
+// block (128 threads) per (row, head): the P weights exp(lse_p - max) computed once into shared memory (dynamic,
+// P floats), then each thread sums its dims over P with loads coalesced across the block. lse_merge, a warp per
+// (row, head) walking P serially for every dim, is latency-bound there (tens of microseconds at P = 66).
+__device__ __forceinline__ float blockReduce(float v, bool max, float* red) {
+    v = max ? warpMax(v) : warpSum(v);
+    int warps = (blockDim.x + 31) >> 5;
+    __syncthreads();  // red may still be read by a previous reduction
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
+    __syncthreads();
+    float r = red[0];
+    for (int i = 1; i < warps; i++) r = max ? fmaxf(r, red[i]) : r + red[i];
+    return r;
+}
+extern "C" __global__ void __launch_bounds__(128) lse_merge_wide(const float* __restrict__ parts, const float* __restrict__ lses,
+                                                                 int P, int rh, int hd, float* __restrict__ out,
+                                                                 float* __restrict__ lseOut) {
+    extern __shared__ float w[];
+    __shared__ float red[32];
+    int row = blockIdx.x;
+    float m = -INFINITY;
+    for (int p = threadIdx.x; p < P; p += blockDim.x) m = fmaxf(m, lses[(size_t)p * rh + row]);
+    m = blockReduce(m, true, red);
+    if (m == -INFINITY) {  // no partial saw a key (uniform over the block)
+        for (int d = threadIdx.x; d < hd; d += blockDim.x) out[(size_t)row * hd + d] = 0.f;
+        if (threadIdx.x == 0) lseOut[row] = -INFINITY;
+        return;
+    }
+    float s = 0.f;
+    for (int p = threadIdx.x; p < P; p += blockDim.x) {
+        float e = expf(lses[(size_t)p * rh + row] - m);
+        w[p] = e;
+        s += e;
+    }
+    s = blockReduce(s, false, red);  // its barriers also publish w
+    float inv = 1.f / s;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float a = 0.f;
+#pragma unroll 8
+        for (int p = 0; p < P; p++) {
+            float wp = w[p];
+            if (wp != 0.f) a += wp * parts[((size_t)p * rh + row) * hd + d];
+        }
+        out[(size_t)row * hd + d] = a * inv;
+    }
+    if (threadIdx.x == 0) lseOut[row] = m + logf(s);
+}
+
 #include "flash_attn_tc.cuh"
 #include "flash_attn_wg.cuh"
 #include "flash_decode.cuh"

@@ -24,6 +24,8 @@ public final class CudaAttention {
     static final int KT = 32;
     /** The fewest query rows for which a tensor-core kernel is used. */
     static final int TC_MIN_ROWS = 16;
+    /** From this many partials on, {@link #merge} gives a block, not a warp, to each (row, head). */
+    static final int WIDE_MERGE_MIN_PARTS = 8;
 
     /** The tensor-core attention kernels (same contract; compared by CudaAttentionBench). */
     public enum TcKernel {
@@ -83,6 +85,8 @@ public final class CudaAttention {
      * {@code flash_attn_fwd}; off only to compare the two (CudaSelfCheck, -Dstarattn.cuda.decodeKernel=false).
      */
     boolean decodeKernel = Boolean.parseBoolean(System.getProperty("starattn.cuda.decodeKernel", "true"));
+    /** Whether {@link #merge} of many partials takes {@code lse_merge_wide}; off only to compare (CudaSelfCheck). */
+    boolean wideMerge = true;
     /** Launches that cuDNN computed (checks and benchmarks tell cuDNN from the fallback by it). */
     int cudnnRuns;
 
@@ -350,6 +354,10 @@ public final class CudaAttention {
 
     /** LSE merge on the GPU: parts [p][rh][hd], lses [p][rh] -> out [rh][hd], lseOut [rh]. */
     public void merge(long parts, long lses, int p, int rh, int hd, long out, long lseOut) {
+        if (wideMerge && p > WIDE_MERGE_MIN_PARTS && p <= 4096) {  // decode's key splits: many partials, few (row, head)s
+            dev.launch("lse_merge_wide", rh, 1, 1, 128, 4 * p, parts, lses, p, rh, hd, out, lseOut);
+            return;
+        }
         int warpsPerBlock = 4;
         dev.launch("lse_merge", (rh + warpsPerBlock - 1) / warpsPerBlock, 1, 1, 32 * warpsPerBlock, 0, parts, lses, p, rh, hd, out, lseOut);
     }

@@ -21,7 +21,7 @@ import java.util.Map;
 public final class CudaDevice implements AutoCloseable {
     private static final String[] KERNELS = {"embed_bf16", "rmsnorm_bf16", "add_bias", "rope", "swiglu_bf16", "f32_to_bf16",
             "dequant_q8_0_bf16", "fill_normal_bf16", "kv_append", "kv_append_bf16", "flash_attn_fwd", "flash_attn_fwd_bf16kv", "flash_attn_tc_64",
-            "flash_attn_tc_128", "flash_attn_tc_64_r128", "flash_attn_tc_128_r128", "flash_attn_wg_128", "flash_attn_wg_128_x2", "lse_merge",
+            "flash_attn_tc_128", "flash_attn_tc_64_r128", "flash_attn_tc_128_r128", "flash_attn_wg_128", "flash_attn_wg_128_x2", "lse_merge", "lse_merge_wide",
             "flash_decode_bf16_1_64", "flash_decode_bf16_2_64", "flash_decode_bf16_4_64", "flash_decode_bf16_8_64",
             "flash_decode_bf16_1_128", "flash_decode_bf16_2_128", "flash_decode_bf16_4_128", "flash_decode_bf16_8_128",
             "flash_decode_bf16_1_256", "flash_decode_bf16_2_256", "flash_decode_bf16_4_256", "flash_decode_bf16_8_256"};
@@ -29,6 +29,8 @@ public final class CudaDevice implements AutoCloseable {
     private static final String[] BIG_SMEM = {"flash_attn_fwd", "flash_attn_fwd_bf16kv", "flash_attn_tc_64", "flash_attn_tc_128",
             "flash_attn_tc_64_r128", "flash_attn_tc_128_r128", "flash_attn_wg_128", "flash_attn_wg_128_x2"};
     static final int MAX_ATTN_SMEM = 160 * 1024;  // Hopper allows 227 KiB per block
+    /** Kernel launches and GEMMs issued on this device so far (benchmarks report them per token). */
+    long launches;
 
     private final CudaDriver drv;
     private final Cublas blas;
@@ -373,6 +375,7 @@ public final class CudaDevice implements AutoCloseable {
 
     /** Launches a kernel of the module on the default stream; args are Long (pointers, sizes), Integer or Float. */
     public void launch(String kernel, int gx, int gy, int gz, int block, int smem, Object... args) {
+        launches++;
         MemorySegment f = functions.get(kernel);
         if (f == null) throw new IllegalArgumentException("no kernel " + kernel);
         makeCurrent();
@@ -409,6 +412,7 @@ public final class CudaDevice implements AutoCloseable {
      * {@code out[t][r] = sum_c W[r][c] x[t][c]}, f32 accumulation.
      */
     public void gemmBf16(long w, long x, long c, int rows, int cols, int n, boolean accumulate) {
+        launches++;
         makeCurrent();
         // A conditional would be typed Object by invokeExact's signature polymorphism: use a local.
         MemorySegment beta = accumulate ? one : zero;

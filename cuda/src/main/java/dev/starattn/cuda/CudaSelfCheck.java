@@ -278,7 +278,25 @@ public final class CudaSelfCheck {
                         fast ? "flash_decode_bf16" : "flash_attn_fwd   ", keys, heads, kvh, hd, ms, gb / ms * 1e3);
             }
             att.decodeKernel = true;
-            for (long p : new long[] {dq, dp, out, lse}) dev.free(p);
+            // The merge of the splits alone, lse_merge_wide against lse_merge, and what the host spends to launch one.
+            int splits = att.decodeSplits(kvh, keys), rh = heads;
+            long parts = dev.upload(randn(rnd, splits * rh * hd)), lses = dev.upload(randn(rnd, splits * rh));
+            for (boolean wide : new boolean[] {true, false}) {
+                att.wideMerge = wide;
+                att.merge(parts, lses, splits, rh, hd, out, lse);
+                dev.synchronize();
+                long[] enqueue = new long[1];
+                float ms = dev.timeMillis(() -> {
+                    long t0 = System.nanoTime();
+                    for (int i = 0; i < 200; i++) att.merge(parts, lses, splits, rh, hd, out, lse);
+                    enqueue[0] = System.nanoTime() - t0;
+                }) / 200;
+                double hostUs = enqueue[0] / 1e3 / 200;
+                System.out.printf("TIME merge of %d splits x %d heads, %s: %.4f ms on the GPU, %.1f us of host time to launch it (per call)%n",
+                        splits, rh, wide ? "lse_merge_wide" : "lse_merge     ", ms, hostUs);
+            }
+            att.wideMerge = true;
+            for (long p : new long[] {dq, dp, out, lse, parts, lses}) dev.free(p);
             gpu.close();
         }
         att.close();

@@ -91,9 +91,12 @@ public final class CudaStarBench {
                 System.out.println(name + " layout " + tag + ": " + sq.layout());
                 double[] phase1 = new double[repeats], ttft = new double[repeats], decode = new double[repeats], e2e = new double[repeats];
                 int[] tokens = null;
+                double launchesPerToken = 0;
                 for (int r = -1; r < repeats; r++) {  // r = -1: warm-up
                     long p1 = sq.encode(context, opts);
+                    long launched = launches(models);
                     CudaStarQuery.Result res = sq.generate(query, newTokens, t -> false);
+                    launchesPerToken = (double) (launches(models) - launched) / newTokens;
                     if (r < 0) {
                         tokens = res.tokens();
                         continue;
@@ -107,7 +110,8 @@ public final class CudaStarBench {
                 String p = String.format("%-" + Math.max(4, name.length()) + "s", name);  // STAR lines as before
                 System.out.printf("%s phase1      %s  %8.3f s   (all hosts encoding at once)%n", p, tag, median(phase1));
                 System.out.printf("%s ttft        %s  %8.1f ms  (query of %d tokens, first logits out)%n", p, tag, median(ttft), query.length);
-                System.out.printf("%s decode      %s  %8.1f tok/s (%d tokens after the first)%n", p, tag, median(decode), newTokens - 1);
+                System.out.printf("%s decode      %s  %8.1f tok/s (%d tokens after the first; %.0f launches a token, all GPUs)%n", p, tag,
+                        median(decode), newTokens - 1, launchesPerToken);
                 System.out.printf("%s end-to-end  %s  %8.3f s   (phase 1 + query + %d tokens)%n", p, tag, median(e2e), newTokens);
                 System.out.println(p + " tokens      " + tag + "  " + Arrays.toString(Arrays.copyOf(tokens, Math.min(8, tokens.length))) + " ...");
             }
@@ -124,5 +128,10 @@ public final class CudaStarBench {
         double[] s = x.clone();
         Arrays.sort(s);
         return s[s.length / 2];
+    }
+
+    /** Launches and GEMMs issued so far on the models' GPUs (each GPU once). */
+    private static long launches(List<CudaModel> models) {
+        return models.stream().map(CudaModel::device).distinct().mapToLong(d -> d.launches).sum();
     }
 }
