@@ -167,9 +167,15 @@ public final class CudaDevice implements AutoCloseable {
         return computeCapability;
     }
 
+    /** The context this thread made current last (primary contexts are never released, so the handle stays valid). */
+    private static final ThreadLocal<Long> CURRENT_CTX = new ThreadLocal<>();
+
     public void makeCurrent() {
+        Long cur = CURRENT_CTX.get();
+        if (cur != null && cur == ctx.address()) return;  // nothing else in this process sets a context
         try {
             drv.check((int) drv.cuCtxSetCurrent.invokeExact(ctx), "cuCtxSetCurrent");
+            CURRENT_CTX.set(ctx.address());
         } catch (CudaException e) {
             throw e;
         } catch (Throwable t) {
@@ -378,20 +384,22 @@ public final class CudaDevice implements AutoCloseable {
         launches++;
         MemorySegment f = functions.get(kernel);
         if (f == null) throw new IllegalArgumentException("no kernel " + kernel);
+        if (args.length > LaunchArgs.MAX) throw new IllegalArgumentException(kernel + ": " + args.length + " arguments, at most " + LaunchArgs.MAX);
         makeCurrent();
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment params = a.allocate(ADDRESS, args.length);
-            for (int i = 0; i < args.length; i++) {
-                MemorySegment slot = a.allocate(8, 8);
-                switch (args[i]) {
-                    case Long l -> slot.set(JAVA_LONG, 0, l);
-                    case Integer n -> slot.set(JAVA_INT, 0, n);
-                    case Float x -> slot.set(JAVA_FLOAT, 0, x);
-                    default -> throw new IllegalArgumentException("kernel argument " + args[i]);
-                }
-                params.setAtIndex(ADDRESS, i, slot);
+        // cuLaunchKernel copies the arguments before it returns, so one buffer per thread serves every launch (a
+        // confined arena per launch cost several microseconds of the ~10 a launch took; decode makes 550 a token).
+        LaunchArgs la = LAUNCH_ARGS.get();
+        for (int i = 0; i < args.length; i++) {
+            long off = 8L * i;
+            switch (args[i]) {
+                case Long l -> la.values.set(JAVA_LONG, off, l);
+                case Integer n -> la.values.set(JAVA_INT, off, n);
+                case Float x -> la.values.set(JAVA_FLOAT, off, x);
+                default -> throw new IllegalArgumentException("kernel argument " + args[i]);
             }
-            int rc = (int) drv.cuLaunchKernel.invokeExact(f, gx, gy, gz, block, 1, 1, smem, MemorySegment.NULL, params,
+        }
+        try {
+            int rc = (int) drv.cuLaunchKernel.invokeExact(f, gx, gy, gz, block, 1, 1, smem, MemorySegment.NULL, la.pointers,
                     MemorySegment.NULL);
             drv.check(rc, "launch of " + kernel);
         } catch (CudaException e) {
@@ -400,6 +408,22 @@ public final class CudaDevice implements AutoCloseable {
             throw new CudaException(t.toString(), t);
         }
     }
+
+    /** A thread's kernel-argument buffer: MAX 8-byte slots and the array of pointers to them that cuLaunchKernel reads. */
+    private static final class LaunchArgs {
+        static final int MAX = 32;
+        final MemorySegment values;
+        final MemorySegment pointers;
+
+        LaunchArgs() {
+            Arena a = Arena.ofAuto();
+            values = a.allocate(8L * MAX, 8);
+            pointers = a.allocate(ADDRESS, MAX);
+            for (int i = 0; i < MAX; i++) pointers.setAtIndex(ADDRESS, i, values.asSlice(8L * i, 8));
+        }
+    }
+
+    private static final ThreadLocal<LaunchArgs> LAUNCH_ARGS = ThreadLocal.withInitial(LaunchArgs::new);
 
     /** Blocks for a grid-stride kernel over {@code total} elements. */
     int gridFor(long total, int block) {
