@@ -632,6 +632,9 @@ public final class HostServer implements AutoCloseable {
                 obs.onNext(EncodeProgress.newBuilder()
                         .setBlockDone(BlockDone.newBuilder().setDone(done).setTotal(total).setTokens(tokens)).build());
             });
+            // Cancelled after the last block: the client has given up, so the session is not published (encode's
+            // failure path frees it) rather than kept until its time to live.
+            if (ctx.isCancelled()) throw new CancellationException("the client cancelled phase 1 or its deadline passed");
             HostStats st = s.host.stats();
             EncodeDone done = encodedStats(s)
                     .setCacheHits(st.cacheHits)

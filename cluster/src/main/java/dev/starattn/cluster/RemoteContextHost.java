@@ -44,6 +44,8 @@ public final class RemoteContextHost implements ContextHost {
     private final Cluster cluster;
     private final String address;
     private final ContextHostServiceGrpc.ContextHostServiceBlockingStub stub;
+    /** Whether the session held now was created by the last encode (unnamed, new): a failed request frees it. */
+    private boolean freshSession;
     /** Phase 2: answers are handled on the transport thread ({@link #startAttend}). */
     private final ContextHostServiceGrpc.ContextHostServiceFutureStub futureStub;
     /** Phase 2 over a stream ({@link Phase2Stream}); answers handled on the transport thread. */
@@ -128,6 +130,7 @@ public final class RemoteContextHost implements ContextHost {
         KvType k = kvTypeK, v = kvTypeV;
         String newHash = hash(blocks, options.prefillChunk(), k, v);
         String named = options.session();
+        freshSession = false;  // until this encode succeeds: a session reused from an earlier request is never abandoned
         if (sessionId != null && named == null && !newHash.equals(hash)) clear();
         if (blocks.isEmpty()) {
             this.blocks = blocks;
@@ -139,7 +142,36 @@ public final class RemoteContextHost implements ContextHost {
         cluster.checkHealth(this); // wakes a reconnecting channel and fails fast on a dead host
         String id = named != null ? named : sessionId != null && newHash.equals(hash) ? sessionId
                 : "ctx-" + UUID.randomUUID();
-        encode(id, newHash, blocks, k, v, options.reuse(), progress);
+        boolean fresh = named == null && !id.equals(sessionId);
+        try {
+            encode(id, newHash, blocks, k, v, options.reuse(), progress);
+        } catch (RuntimeException e) {
+            if (fresh) abandon(id);
+            throw e;
+        }
+        freshSession = fresh;
+    }
+
+    /** The phase 1 failed on another host after this one had finished: a session made for this request goes. */
+    @Override
+    public void abandonEncode() {
+        if (freshSession && sessionId != null) {
+            abandon(sessionId);
+            detach();
+        }
+        freshSession = false;
+    }
+
+    /**
+     * Frees a session this request created on the host and will not use: its phase 1 failed, or was cancelled
+     * because another host failed, and the host may have finished encoding it before the cancellation reached
+     * it (then it would hold the KV until its time to live). Sent without waiting, outside any cancelled
+     * context: a dead host is not waited for, a live one frees the session whether it is still encoding it
+     * (its encode then ends cancelled) or has finished. Named sessions are the user's and are left alone.
+     */
+    private void abandon(String id) {
+        Context.ROOT.run(() -> futureStub.withDeadlineAfter(options.callTimeout().toMillis(), TimeUnit.MILLISECONDS)
+                .release(ReleaseRequest.newBuilder().setSessionId(id).build()));
     }
 
     private void encode(String id, String newHash, List<BlockTask> blocks, KvType k, KvType v, boolean requireExisting,
@@ -210,7 +242,15 @@ public final class RemoteContextHost implements ContextHost {
         for (int p : positions) rb.addPositions(p);
         RingEncodeRequest req = rb.build();
         long[] received = new long[1];
-        EncodeDone done = phase1(s -> s.ringEncode(req), progress, received);
+        EncodeDone done;
+        freshSession = false;
+        try {
+            done = phase1(s -> s.ringEncode(req), progress, received);
+        } catch (RuntimeException e) {
+            if (named == null) abandon(id);
+            throw e;
+        }
+        freshSession = named == null;
         this.sessionId = id;
         this.blocks = null; // a ring session cannot be rebuilt by this host alone
         this.hash = newHash;

@@ -272,12 +272,17 @@ class ClusterTest extends ClusterFixture {
     @Test
     void aHostKilledInPhase1FailsTheRequestAndCancelsTheOthers() throws Exception {
         LoadedModel client = load(modelFile);
-        HostServer slow = host(), dying = host();
-        EngineOptions opt = EngineOptions.of(AttentionMode.STAR, 3).withBlockSize(25);
-        Cluster c = connect(client, fast(), slow, dying);
+        HostServer quick = host(), slow = host(), dying = host();
+        EngineOptions opt = EngineOptions.of(AttentionMode.STAR, 4).withBlockSize(25);
+        Cluster c = connect(client, fast(), quick, slow, dying);
         InferenceEngine e = new InferenceEngine(client.model(), opt, c.hosts());
         slow.onEncodeBlock(done -> sleep(3000));
-        dying.onEncodeBlock(done -> dying.shutdownNow());
+        // The dying host dies only once the quick one has finished its phase 1 (published its session).
+        dying.onEncodeBlock(done -> {
+            long w = System.nanoTime();
+            while (quick.encodeCalls() == 0 && System.nanoTime() - w < 2_000_000_000L) sleep(10);
+            dying.shutdownNow();
+        });
         long t0 = System.nanoTime();
         IllegalStateException x = assertThrows(IllegalStateException.class, () -> e.encode(context, ProgressListener.NONE));
         long ms = (System.nanoTime() - t0) / 1_000_000;
@@ -289,6 +294,11 @@ class ClusterTest extends ClusterFixture {
         while (slow.sessions() > 0 && System.nanoTime() - w < 8_000_000_000L) Thread.sleep(50);
         assertEquals(0, slow.sessions());
         assertEquals(0, slow.encodeCalls());
+        // The quick host had finished before the failure: the failed request frees its session too.
+        assertEquals(1, quick.encodeCalls(), "the quick host finished its phase 1 before the other died");
+        w = System.nanoTime();
+        while (quick.sessions() > 0 && System.nanoTime() - w < 8_000_000_000L) Thread.sleep(50);
+        assertEquals(0, quick.sessions(), "a session of the failed request stays on a host that had finished");
         // Restarted: the same client encodes again and answers as the in-process engine does.
         host(HostServer.builder(load(modelFile)).port(dying.port()));
         GenerationResult ref = run(new InferenceEngine(client.model(), opt));

@@ -75,6 +75,13 @@ public interface ContextHost {
     /** Forgets all KV. */
     void clear();
 
+    /**
+     * The phase 1 this host took part in failed on another host: the request is dropped, so whatever it made
+     * here for that request alone goes (a remote host's fresh session, freed on the host without waiting).
+     * In-process hosts keep their KV until the next encode or {@link #clear}, as before.
+     */
+    default void abandonEncode() {}
+
     /** True for hosts in another process: their calls are issued concurrently. */
     default boolean isRemote() {
         return false;

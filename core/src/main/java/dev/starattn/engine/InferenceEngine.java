@@ -100,7 +100,7 @@ public final class InferenceEngine {
             }
             case STAR -> {
                 List<List<BlockTask>> plan = BlockPlan.star(context, options.withHosts(hostCount));
-                encodeStar(hosts, plan, progress);
+                abandonOnFailure(hosts, () -> encodeStar(hosts, plan, progress));
             }
             case RING, RING_ZIGZAG -> {
                 boolean zigzag = options.mode() == AttentionMode.RING_ZIGZAG;
@@ -108,7 +108,8 @@ public final class InferenceEngine {
                     new RingPhase1(model, locals, progress).run(context, BlockPlan.ring(context.length, hostCount, zigzag));
                 } else {
                     // The remote hosts form the ring and hold the whole context; the query host only the query.
-                    encodeRemoteRing(remoteHosts, context, BlockPlan.ring(context.length, remoteHosts.size(), zigzag), progress);
+                    abandonOnFailure(remoteHosts, () -> encodeRemoteRing(remoteHosts, context,
+                            BlockPlan.ring(context.length, remoteHosts.size(), zigzag), progress));
                 }
             }
         }
@@ -119,6 +120,19 @@ public final class InferenceEngine {
             if (h.kvTokens() > 0 && h.cache(0).maxPosition() == context.length - 1) queryHost = h;
         }
         return new EncodedContext(context, hosts, queryHost, options, phase1);
+    }
+
+    /**
+     * Runs a phase 1; when it fails, every host drops what it made for this request ({@link ContextHost#abandonEncode}):
+     * a host that finished before another failed would otherwise hold a session nobody can use until its time to live.
+     */
+    private static void abandonOnFailure(List<? extends ContextHost> hosts, Runnable phase1) {
+        try {
+            phase1.run();
+        } catch (RuntimeException | Error e) {
+            for (ContextHost h : hosts) h.abandonEncode();
+            throw e;
+        }
     }
 
     /**
