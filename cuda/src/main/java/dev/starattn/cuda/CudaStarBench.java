@@ -2,6 +2,7 @@ package dev.starattn.cuda;
 
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.AttentionMode;
+import dev.starattn.engine.FlopModel;
 import dev.starattn.model.LlamaConfig;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -23,7 +24,8 @@ import java.util.Random;
  * query host the last ring host): lines {@code RING ...} and {@code RING-ZIGZAG ...} beside {@code STAR ...}. The ring
  * pushes each host's whole share through every layer at once (no prefill chunks) and attends with our kernels, not
  * cuDNN (CudaRing's javadoc); {@code hosts=1} gives dense (star: one block, cuDNN's prefill where it pays).
- * Ring on GPUs is <b>not run on a GPU yet</b>.
+ * Each mode's {@code model} line gives FlopModel's phase-1 FLOPs for the same layout; {@code cuda/gpu/scaling.sh}
+ * runs the whole star / ring / ring-zigzag / dense matrix of issue 9 and {@code cuda/gpu/scaling_table.py} tabulates it.
  *
  * <p>Usage: {@code CudaStarBench [lengths=32768,65536] [hosts=4] [queryTokens=32] [newTokens=32] [repeats=3]
  * [gpus=0 (all visible)] [prefillChunk=0 (whole)] [modes=star (or star,ring,ring-zigzag)]}; {@code hosts} may be a
@@ -114,6 +116,13 @@ public final class CudaStarBench {
                         median(decode), newTokens - 1, launchesPerToken);
                 System.out.printf("%s end-to-end  %s  %8.3f s   (phase 1 + query + %d tokens)%n", p, tag, median(e2e), newTokens);
                 System.out.println(p + " tokens      " + tag + "  " + Arrays.toString(Arrays.copyOf(tokens, Math.min(8, tokens.length))) + " ...");
+                // The FLOP model of phase 1 (FlopModel, as the CPU benchmarks print it): hosts of one GPU run in turn, GPUs
+                // at once, so the predicted wall is the busiest GPU's sum over its hosts.
+                long[] perHost = FlopModel.phase1PerHost(models.getFirst().config(), n, opts);
+                long[] perGpu = new long[gpus];
+                for (int h = 0; h < perHost.length; h++) perGpu[h % gpus] += perHost[h];
+                System.out.printf("%s model       %s  %8.1f TFLOP on the busiest GPU, %.1f TFLOP in all (FlopModel, phase 1)%n", p, tag,
+                        FlopModel.max(perGpu) / 1e12, FlopModel.sum(perHost) / 1e12);
             }
         } finally {
             for (CudaContextHost h : hosts) h.close();
