@@ -174,15 +174,20 @@ public final class CudaAttention {
             return;
         }
         long plane = (long) rows * heads;
+        long parts = splitScratch(splits, plane, hd), lses = parts + 4L * splits * plane * hd;
+        launch(tc, gx, heads, splits, q, qPos, rows, heads, kv, k0, k1, scale, parts, lses);
+        merge(parts, lses, splits, (int) plane, hd, out, lse);
+    }
+
+    /** Device scratch for {@code splits} partials of {@code plane} (row, head)s: outputs, then their LSEs; grown as needed. */
+    private long splitScratch(int splits, long plane, int hd) {
         long need = 4L * splits * plane * (hd + 1);
         if (need > scratchBytes) {
             dev.free(scratch);
             scratch = dev.alloc(need);
             scratchBytes = need;
         }
-        long parts = scratch, lses = scratch + 4L * splits * plane * hd;
-        launch(tc, gx, heads, splits, q, qPos, rows, heads, kv, k0, k1, scale, parts, lses);
-        merge(parts, lses, splits, (int) plane, hd, out, lse);
+        return scratch;
     }
 
     /**
@@ -219,13 +224,7 @@ public final class CudaAttention {
             return;
         }
         long plane = (long) rows * heads;
-        long need = 4L * splits * plane * (hd + 1);
-        if (need > scratchBytes) {
-            dev.free(scratch);
-            scratch = dev.alloc(need);
-            scratchBytes = need;
-        }
-        long parts = scratch, lses = scratch + 4L * splits * plane * hd;
+        long parts = splitScratch(splits, plane, hd), lses = parts + 4L * splits * plane * hd;
         dev.launch(name, kv.kvHeads, splits, 1, 128, 0, q, qPos, rows, heads, kv.k, kv.v, kv.pos, kv.kvHeads, k0, k1, scale, parts, lses);
         merge(parts, lses, splits, (int) plane, hd, out, lse);
     }
