@@ -176,6 +176,19 @@ class BadInputTest {
     }
 
     @Test
+    void huggingFaceDirWithoutTokenizerTakesTokenIdsOnly() throws Exception {
+        var c = new dev.starattn.model.LlamaConfig("llama", 32, 1, 2, 1, 16, 64, 300, 64, 1e-5f, 10000f, 16, true,
+                dev.starattn.model.LlamaConfig.defaultInvFreq(10000f, 16), false, false);
+        Path hf = dir.resolve("hf-no-tokenizer");
+        dev.starattn.testutil.HfDirWriter.write(hf, c, new dev.starattn.testutil.InMemoryModel(c, 5), false);
+        assertOneLineError(generate(hf), "has no tokenizer.json", "--context-tokens");
+        Path ctx = file("ctx-ids.txt", "5 17 200 42 7 9 11".getBytes()), q = file("q-ids.txt", "3 4".getBytes());
+        Run r = run("generate", "-m", hf.toString(), "--context-tokens", ctx.toString(), "--query-tokens", q.toString(), "-n", "2", "--json");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("\"tokens\""), r.out());
+    }
+
+    @Test
     void goodModelStillWorks() {
         Run r = run("generate", "-m", good.toString(), "--context", "some context", "--query", "q", "-n", "2", "--json");
         assertEquals(0, r.code(), r.err());
