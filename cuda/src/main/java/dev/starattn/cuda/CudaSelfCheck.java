@@ -21,7 +21,6 @@ import dev.starattn.model.LoadedModel;
 import dev.starattn.model.ModelLoader;
 import dev.starattn.model.RandomLlamaModel;
 import dev.starattn.tensor.GgmlType;
-import dev.starattn.tokenizer.BpeTokenizer;
 import dev.starattn.tensor.Quantizers;
 import dev.starattn.tensor.WeightMatrices;
 import dev.starattn.tensor.WeightMatrix;
@@ -801,8 +800,7 @@ public final class CudaSelfCheck {
 
     /** A Hugging Face directory with ref_tokens.txt and ref_logits.f32 (all rows) from transformers. */
     public void huggingFace(Path dir, double tol) throws Exception {
-        Path tj = dir.resolve("tokenizer.json");
-        if (!Files.exists(tj)) Files.writeString(tj, byteLevelTokenizer(readVocab(dir)));
+        // No tokenizer.json is needed: the reference is token ids, and the directory loads without one (IdsOnlyTokenizer).
         int[] tokens = Arrays.stream(Files.readString(dir.resolve("ref_tokens.txt")).trim().split("[,\\s]+")).mapToInt(Integer::parseInt).toArray();
         byte[] raw = Files.readAllBytes(dir.resolve("ref_logits.f32"));
         java.nio.FloatBuffer fb = java.nio.ByteBuffer.wrap(raw).order(java.nio.ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
@@ -824,30 +822,6 @@ public final class CudaSelfCheck {
                 for (DeviceKv k : gkv) k.close();
             }
         }
-    }
-
-    static int readVocab(Path dir) throws Exception {
-        String cfg = Files.readString(dir.resolve("config.json"));
-        var m = java.util.regex.Pattern.compile("\"vocab_size\"\\s*:\\s*(\\d+)").matcher(cfg);
-        if (!m.find()) throw new IllegalArgumentException("no vocab_size in config.json");
-        return Integer.parseInt(m.group(1));
-    }
-
-    /** A byte-level BPE tokenizer.json: the 256 byte symbols, no merges, special tokens after them. */
-    static String byteLevelTokenizer(int vocab) {
-        var om = new com.fasterxml.jackson.databind.ObjectMapper();
-        var root = om.createObjectNode();
-        var model = root.putObject("model");
-        model.put("type", "BPE");
-        var v = model.putObject("vocab");
-        for (int b = 0; b < 256; b++) v.put(String.valueOf(BpeTokenizer.byteToChar(b)), b);
-        for (int i = 256; i < vocab; i++) v.put("<|reserved_" + i + "|>", i);
-        model.putArray("merges");
-        root.putObject("pre_tokenizer").put("type", "ByteLevel").put("add_prefix_space", false);
-        root.putObject("decoder").put("type", "ByteLevel");
-        var added = root.putArray("added_tokens");
-        for (int i = 256; i < vocab; i++) added.addObject().put("id", i).put("content", "<|reserved_" + i + "|>").put("special", true);
-        return root.toString();
     }
 
     static int[] range(int a, int b) {
