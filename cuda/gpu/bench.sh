@@ -9,6 +9,9 @@
 #   bash cuda/gpu/bench.sh ring [lengths=32768,65536] [hosts=4] [query=32] [new=32] [repeats=3] [gpus=0: all] [chunk=0: whole] [modes=star,ring,ring-zigzag]
 #     (ours only: CudaStarBench with ring and ring-zigzag phase 1 (CudaRing) beside star on the same model, hosts
 #     and context, phase 2 the same; lines STAR / RING / RING-ZIGZAG; hosts=1 is dense. Not run on a GPU yet)
+#   bash cuda/gpu/bench.sh compare [lengths=32768,65536] [gpus=2] [repeats=3]
+#     (issue 8's comparison in one call: starref with GPUS processes, then ours with GPUS hosts on GPUS GPUs, the query
+#     host on the last; the log in $OUT/compare.log and the ratio table from cuda/gpu/compare.py)
 #   bash cuda/gpu/bench.sh starref [lengths=32768,65536] [gpus=2] [query=32] [gen=32] [repeats=3] [flags...]
 #     (PyTorch only: the reference design's star under torch.distributed, one process per GPU;
 #     gpus=1 is dense. No Java, so .gpu/ is not needed for it.)
@@ -27,8 +30,15 @@ case "$1" in
     $JAVA dev.starattn.cuda.CudaStarBench "${2:-32768,65536}" "${3:-4}" "${4:-32}" "${5:-32}" "${6:-3}" "${7:-0}" "${8:-0}" 2>&1 | grep -v incubator ;;
   ring)
     $JAVA dev.starattn.cuda.CudaStarBench "${2:-32768,65536}" "${3:-4}" "${4:-32}" "${5:-32}" "${6:-3}" "${7:-0}" "${8:-0}" "${9:-star,ring,ring-zigzag}" 2>&1 | grep -v incubator ;;
+  compare)
+    G2=${3:-2}
+    { python3 -m torch.distributed.run --standalone --nproc_per_node="$G2" cuda/gpu/star_reference.py "${2:-32768,65536}" 32 32 "${4:-3}" 2>&1 \
+        | grep -v Warning
+      $JAVA dev.starattn.cuda.CudaStarBench "${2:-32768,65536}" "$G2" 32 32 "${4:-3}" "$G2" 0 2>&1 | grep -v incubator
+    } | tee "${OUT:-.}/compare.log"
+    python3 cuda/gpu/compare.py "${OUT:-.}/compare.log" ;;
   starref)
     python3 -m torch.distributed.run --standalone --nproc_per_node="${3:-2}" cuda/gpu/star_reference.py \
       "${2:-32768,65536}" "${4:-32}" "${5:-32}" "${6:-3}" "${@:7}" 2>&1 | grep -v Warning ;;
-  *) echo "usage: bash cuda/gpu/bench.sh attention|prefill|star|ring|starref [lengths] ..." >&2; exit 2 ;;
+  *) echo "usage: bash cuda/gpu/bench.sh attention|prefill|star|ring|compare|starref [lengths] ..." >&2; exit 2 ;;
 esac
