@@ -676,7 +676,7 @@ public final class HostServer implements AutoCloseable {
         public void attend(AttendRequest req, StreamObserver<AttendReply> obs) {
             Session s;
             try {
-                s = acquire(req);
+                s = acquire(req.getSessionId());
             } catch (StatusRuntimeException e) {
                 obs.onError(e);
                 return;
@@ -713,6 +713,8 @@ public final class HostServer implements AutoCloseable {
             obs.setOnCancelHandler(() -> {});
             Object lock = new Object();
             boolean[] state = new boolean[2]; // [0]: a request is being answered, [1]: the client half-closed
+            // A request names its session only when it differs from the stream's previous one (the client sends it once).
+            String[] streamSession = {""};
             obs.request(1);
             return new StreamObserver<>() {
                 @Override
@@ -720,9 +722,13 @@ public final class HostServer implements AutoCloseable {
                     synchronized (lock) {
                         state[0] = true;
                     }
+                    if (!req.getSessionId().isEmpty()) streamSession[0] = req.getSessionId();
                     Session s;
                     try {
-                        s = acquire(req);
+                        if (streamSession[0].isEmpty()) {
+                            throw error(Status.INVALID_ARGUMENT, "the first request of a phase-2 stream must name its session");
+                        }
+                        s = acquire(streamSession[0]);
                     } catch (StatusRuntimeException e) {
                         answer(failed(req.getSeq(), e.getStatus()));
                         return;
@@ -780,11 +786,11 @@ public final class HostServer implements AutoCloseable {
         }
 
         /** The request's session, marked in use; NOT_FOUND when it is not (or not yet) there. */
-        private Session acquire(AttendRequest req) {
+        private Session acquire(String sessionId) {
             synchronized (sessions) {
-                Session s = sessions.get(req.getSessionId());
+                Session s = sessions.get(sessionId);
                 if (s == null || !s.ready) {
-                    throw error(Status.NOT_FOUND, "session " + req.getSessionId() + " does not exist on this host"
+                    throw error(Status.NOT_FOUND, "session " + sessionId + " does not exist on this host"
                             + " (it expired, was released, or the host restarted)");
                 }
                 s.inFlight++;

@@ -442,6 +442,7 @@ public final class RemoteContextHost implements ContextHost {
         private final java.util.Map<Long, CompletableFuture<AttendReply>> waiting = new java.util.concurrent.ConcurrentHashMap<>();
         private final java.util.concurrent.atomic.AtomicLong seq = new java.util.concurrent.atomic.AtomicLong();
         private ClientCallStreamObserver<AttendRequest> requests;
+        private String sentSession = "";  // the session id the host holds for this stream (guarded by this)
         volatile Throwable broken;
 
         Phase2Stream() {
@@ -459,7 +460,13 @@ public final class RemoteContextHost implements ContextHost {
             waiting.put(n, f);
             f.whenComplete((r, t) -> waiting.remove(n, f)); // also when the query host gives up on it
             synchronized (this) {
-                if (broken == null) requests.onNext(req.toBuilder().setSeq(n).build());
+                if (broken == null) {
+                    // The session id travels once per stream (and again only if it changes): the host keeps the last one.
+                    AttendRequest.Builder b = req.toBuilder().setSeq(n);
+                    if (req.getSessionId().equals(sentSession)) b.clearSessionId();
+                    else sentSession = req.getSessionId();
+                    requests.onNext(b.build());
+                }
             }
             Throwable b = broken;
             if (b != null) f.completeExceptionally(b);
