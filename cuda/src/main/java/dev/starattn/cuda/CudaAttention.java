@@ -363,21 +363,26 @@ public final class CudaAttention {
 
     /** Host-array convenience (tests, phase 2): attention of q over all of kv, as a {@link Partial}. */
     public Partial attend(float[] q, int rows, int[] qPos, int heads, DeviceKv kv) {
+        return attend(q, rows, qPos, heads, kv, 0, kv.size);
+    }
+
+    /** The same over keys [k0, k1) of kv only. */
+    public Partial attend(float[] q, int rows, int[] qPos, int heads, DeviceKv kv, int k0, int k1) {
         int hd = kv.headDim;
         Partial r = Partial.empty(rows, heads, hd);
-        if (rows == 0 || kv.size == 0) return r;
+        if (rows == 0 || k1 <= k0) return r;
         long dq = dev.alloc(4L * q.length), dp = dev.alloc(4L * rows), dout = dev.alloc(4L * rows * heads * hd),
                 dl = dev.alloc(4L * rows * heads);
         try {
             dev.copyIn(dq, q, 0, rows * heads * hd);
             dev.copyIn(dp, qPos, 0, rows);
-            attend(dq, dp, rows, heads, kv, 0, kv.size, dout, dl);
+            attend(dq, dp, rows, heads, kv, k0, k1, dout, dl);
             dev.copyOut(dout, r.out(), 0, rows * heads * hd);
             dev.copyOut(dl, r.lse(), 0, rows * heads);
         } finally {
             freeAll(dq, dp, dout, dl);
         }
-        return r.withPairs(kv.visiblePairs(qPos, 0, kv.size) * heads);
+        return r.withPairs(kv.visiblePairs(qPos, k0, k1) * heads);
     }
 
     /** Host-array convenience: merges partials on the GPU (same result as {@code LseMerge.merge}). */

@@ -248,7 +248,7 @@ public final class CudaSelfCheck {
             if (keys > 100) {  // a key range inside the cache: the device-pointer entry with k0 > 0
                 int k0 = keys / 3, k1 = keys - keys / 5;
                 Partial rc = AttentionKernel.attend(q, rows, qp, heads, cpu, k0, k1);
-                Partial rg = devicePartial(att, q, rows, qp, heads, gpu, k0, k1);
+                Partial rg = att.attend(q, rows, qp, heads, gpu, k0, k1);
                 add("decode kernel keys [" + k0 + ", " + k1 + ") " + shape, rg.out(), rc.out(), rc.out().length, 2e-3, "");
                 add("decode kernel lse keys [" + k0 + ", " + k1 + ") " + shape, rg.lse(), rc.lse(), rc.lse().length, 1e-4, "");
             }
@@ -299,21 +299,6 @@ public final class CudaSelfCheck {
             gpu.close();
         }
         att.close();
-    }
-
-    /** The device-pointer entry over keys [k0, k1) of kv, read back as a Partial. */
-    private Partial devicePartial(CudaAttention att, float[] q, int rows, int[] qp, int heads, DeviceKv kv, int k0, int k1) {
-        int hd = kv.headDim;
-        long dq = dev.upload(q), dp = dev.upload(qp), out = dev.alloc(4L * rows * heads * hd), lse = dev.alloc(4L * rows * heads);
-        try {
-            att.attend(dq, dp, rows, heads, kv, k0, k1, out, lse);
-            Partial r = Partial.empty(rows, heads, hd);
-            dev.copyOut(out, r.out(), 0, r.out().length);
-            dev.copyOut(lse, r.lse(), 0, r.lse().length);
-            return r;
-        } finally {
-            for (long p : new long[] {dq, dp, out, lse}) dev.free(p);
-        }
     }
 
     public void q8() {
