@@ -17,10 +17,11 @@ echo "exit ${PIPESTATUS[0]}" | tee -a $OUT/log.txt
 # CPU's in-process ring, the GPU ring with the query host on the CPU (2 GPU hosts hold the context) and ring-zigzag with
 # all 3 hosts on the GPU(s).
 if [ -n "$HF" ] && [ -f $G/cli/starattn.jar ]; then
+  # -cp, not -jar: kernels rebuilt on this machine (java.sh puts them first on $CP) reach the CLI too.
   python3 -c "import random; random.seed(3); print(' '.join(str(random.randrange(512)) for _ in range(900)))" > /tmp/ctx.txt
   echo "5 17 300 42 7" > /tmp/q.txt
   for d in cpu "cuda --query-host cpu" cuda "cpu --attention ring" "cuda --attention ring --query-host cpu" "cuda --attention ring-zigzag"; do
-    timeout 60 $JAVA_BIN --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -jar $G/cli/starattn.jar generate -m $HF \
+    timeout 60 $JAVA_BIN --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp "$CP" dev.starattn.app.Main generate -m $HF \
       --context-tokens /tmp/ctx.txt --query-tokens /tmp/q.txt --hosts 3 -n 8 --json --device $d 2>&1 | grep -v incubator \
       | python3 -c "import sys,json; t=sys.stdin.read(); j=json.loads(t[t.index('{'):]); print('CLI --device', '$d', 'tokens', j['tokens'], 'timing', j['timing'])" 2>&1 | tee -a $OUT/log.txt
   done

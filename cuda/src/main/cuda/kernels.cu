@@ -79,6 +79,41 @@ extern "C" __global__ void rope(float* __restrict__ x, const int* __restrict__ p
     }
 }
 
+// RoPE of the queries, as rope() above, that also writes them rounded to bf16 into qb (n rows of heads*hd):
+// cuDNN's fused attention reads bf16 q, and rounding here saves a pass over q (read f32, write bf16) before
+// every prefill attention. One thread per element pair of a head, hd/2 of them: pairs below ropeDim/2 are
+// rotated, the rest (ropeDim < hd) only rounded.
+extern "C" __global__ void rope_q_bf16(float* __restrict__ x, __nv_bfloat16* __restrict__ qb, const int* __restrict__ pos,
+                                       const float* __restrict__ invFreq, int n, int heads, int hd, int ropeDim, int neox) {
+    int pairs = ropeDim / 2, slots = hd / 2;
+    size_t total = (size_t)n * heads * slots;
+    for (size_t idx = blockIdx.x * (size_t)blockDim.x + threadIdx.x; idx < total; idx += (size_t)gridDim.x * blockDim.x) {
+        int i = (int)(idx % slots);
+        size_t th = idx / slots;          // t * heads + h
+        float* base = x + th * hd;
+        __nv_bfloat16* out = qb + th * hd;
+        if (i >= pairs) {
+            int a = ropeDim + 2 * (i - pairs);
+            out[a] = __float2bfloat16(base[a]);
+            out[a + 1] = __float2bfloat16(base[a + 1]);
+            continue;
+        }
+        int t = (int)(th / heads);
+        float angle = (float)pos[t] * invFreq[i];
+        double sd, cd;
+        sincos((double)angle, &sd, &cd);
+        float s = (float)sd, c = (float)cd;
+        int a = neox ? i : 2 * i;
+        int b = neox ? i + pairs : 2 * i + 1;
+        float x0 = base[a], x1 = base[b];
+        float r0 = x0 * c - x1 * s, r1 = x0 * s + x1 * c;
+        base[a] = r0;
+        base[b] = r1;
+        out[a] = __float2bfloat16(r0);
+        out[b] = __float2bfloat16(r1);
+    }
+}
+
 // out = bf16(silu(g) * u). grid-stride.
 extern "C" __global__ void swiglu_bf16(const float* __restrict__ g, const float* __restrict__ u,
                                        __nv_bfloat16* __restrict__ out, size_t total) {

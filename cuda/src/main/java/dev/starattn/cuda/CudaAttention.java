@@ -253,12 +253,13 @@ public final class CudaAttention {
      * Prefill attention: the queries q (rows x heads x hd, f32, RoPE applied) are the last {@code rows} keys of kv,
      * appended by the caller just before, and attend causally over all of kv. Writes outBf16 (rows x heads x hd,
      * bf16: what the output projection reads) and lse (rows x heads); {@code out} (f32, rows x heads x hd, or 0)
-     * is scratch for our own kernels. With {@link TcKernel#CUDNN}, positions that strictly ascend over the cache
+     * is scratch for our own kernels. {@code qBf16} is q already rounded to bf16 (RoPE writes it), which cuDNN reads;
+     * 0 makes cuDNN's path round q itself first. With {@link TcKernel#CUDNN}, positions that strictly ascend over the cache
      * (then causal by position is causal by index, bottom-right aligned), at least {@link #CUDNN_MIN_ROWS} rows and,
      * as the default, a shape worth its plan ({@link #CUDNN_MIN_NEW_PLAN_PAIRS}), cuDNN's fused attention computes it; otherwise, or where cuDNN refuses, {@link #attend} and a bf16 rounding.
      */
-    public void attendPrefill(long q, long qPos, int rows, int heads, DeviceKv kv, long out, long outBf16, long lse) {
-        if (usesCudnn(rows, heads, kv) && cudnnForward(q, rows, heads, kv, outBf16, lse)) return;
+    public void attendPrefill(long q, long qBf16, long qPos, int rows, int heads, DeviceKv kv, long out, long outBf16, long lse) {
+        if (usesCudnn(rows, heads, kv) && cudnnForward(q, qBf16, rows, heads, kv, outBf16, lse)) return;
         long n = (long) rows * heads * kv.headDim;
         long o = out;
         if (o == 0) {
@@ -289,7 +290,7 @@ public final class CudaAttention {
         return c != null && c.hasPlan(rows, kv.size, heads, kv.kvHeads, kv.headDim);
     }
 
-    private boolean cudnnForward(long q, int rows, int heads, DeviceKv kv, long outBf16, long lse) {
+    private boolean cudnnForward(long q, long qBf16, int rows, int heads, DeviceKv kv, long outBf16, long lse) {
         int hd = kv.headDim;
         CudnnSdpa c;
         try {
@@ -299,13 +300,17 @@ public final class CudaAttention {
             note("cuDNN attention unavailable, running " + tcKernel(hd) + " instead: " + e.getMessage());
             return false;
         }
-        long n = (long) rows * heads * hd;
-        if (2 * n > qbBytes) {
-            dev.free(qb);
-            qb = dev.alloc(2 * n);
-            qbBytes = 2 * n;
+        long qb = qBf16;
+        if (qb == 0) {
+            long n = (long) rows * heads * hd;
+            if (2 * n > qbBytes) {
+                dev.free(this.qb);
+                this.qb = dev.alloc(2 * n);
+                qbBytes = 2 * n;
+            }
+            qb = this.qb;
+            dev.launch("f32_to_bf16", dev.gridFor(n, 256), 1, 1, 256, 0, q, qb, n);
         }
-        dev.launch("f32_to_bf16", dev.gridFor(n, 256), 1, 1, 256, 0, q, qb, n);
         try {
             if (c.forward(qb, kv.k, kv.v, outBf16, lse, rows, kv.size, heads, kv.kvHeads, hd, (float) (1.0 / Math.sqrt(hd)))) {
                 cudnnRuns++;
@@ -336,7 +341,7 @@ public final class CudaAttention {
         try {
             dev.copyIn(dq, q, 0, rows * heads * hd);
             dev.copyIn(dp, qPos, 0, rows);
-            attendPrefill(dq, dp, rows, heads, kv, 0, dout, dl);
+            attendPrefill(dq, 0, dp, rows, heads, kv, 0, dout, dl);
             short[] h = new short[rows * heads * hd];
             dev.copyOut(dout, h, 0, h.length);
             System.arraycopy(Bf16.toFloats(h), 0, r.out(), 0, h.length);

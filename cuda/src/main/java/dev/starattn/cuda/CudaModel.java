@@ -99,7 +99,7 @@ public final class CudaModel implements AutoCloseable {
         private final CudaDevice dev;
         private final LlamaConfig c;
         private int cap;
-        long x, xn, q, k, v, att, attb, g, u, gb, tok, pos, lse, hidden, logits;
+        long x, xn, q, qb, k, v, att, attb, g, u, gb, tok, pos, lse, hidden, logits;
 
         Activations(CudaDevice dev, LlamaConfig c) {
             this.dev = dev;
@@ -114,6 +114,7 @@ public final class CudaModel implements AutoCloseable {
             x = dev.alloc(4 * nc * d);
             xn = dev.alloc(2 * nc * Math.max(d, qd));
             q = dev.alloc(4 * nc * qd);
+            qb = dev.alloc(2 * nc * qd);
             k = dev.alloc(4 * nc * kd);
             v = dev.alloc(4 * nc * kd);
             att = dev.alloc(4 * nc * qd);
@@ -131,8 +132,8 @@ public final class CudaModel implements AutoCloseable {
 
         @Override
         public void close() {
-            for (long p : new long[] {x, xn, q, k, v, att, attb, g, u, gb, tok, pos, lse, hidden, logits}) dev.free(p);
-            x = xn = q = k = v = att = attb = g = u = gb = tok = pos = lse = hidden = logits = 0;
+            for (long p : new long[] {x, xn, q, qb, k, v, att, attb, g, u, gb, tok, pos, lse, hidden, logits}) dev.free(p);
+            x = xn = q = qb = k = v = att = attb = g = u = gb = tok = pos = lse = hidden = logits = 0;
             cap = 0;
         }
     }
@@ -156,7 +157,7 @@ public final class CudaModel implements AutoCloseable {
             kv.appendDevice(a.k, a.v, a.pos, n, positions, off);
             // The chunk's queries are the cache's last n rows (appended just above): prefill attention,
             // written in bf16 for the output projection (cuDNN's fused attention where chosen and applicable).
-            attention.attendPrefill(a.q, a.pos, n, c.heads(), kv, a.att, a.attb, a.lse);
+            attention.attendPrefill(a.q, a.qb, a.pos, n, c.heads(), kv, a.att, a.attb, a.lse);
             layerOut(a, l, n);
         }
         if (!wantLogits) {
@@ -190,7 +191,7 @@ public final class CudaModel implements AutoCloseable {
         dev.launch("embed_bf16", n, 1, 1, 256, 0, embedding, a.tok, a.x, c.dim());
     }
 
-    /** Layer l up to the attention: RMSNorm, Q/K/V (+ biases), RoPE of q and k; leaves q, k, v (f32) in scratch. */
+    /** Layer l up to the attention: RMSNorm, Q/K/V (+ biases), RoPE of q and k; leaves q, k, v (f32) and q in bf16 (qb) in scratch. */
     void layerQkv(int l, int n) {
         layerQkv(scratch, l, n);
     }
@@ -207,8 +208,9 @@ public final class CudaModel implements AutoCloseable {
             dev.launch("add_bias", dev.gridFor((long) n * kd, 256), 1, 1, 256, 0, a.v, bv[l], n, kd);
         }
         int pairs = c.ropeDim() / 2;
-        dev.launch("rope", dev.gridFor((long) n * c.heads() * pairs, 256), 1, 1, 256, 0, a.q, a.pos, invFreq, n, c.heads(),
-                c.headDim(), c.ropeDim(), c.ropeNeox() ? 1 : 0);
+        // q also rounded to bf16 (qb) on the way: what cuDNN's prefill attention reads.
+        dev.launch("rope_q_bf16", dev.gridFor((long) n * c.heads() * (c.headDim() / 2), 256), 1, 1, 256, 0, a.q, a.qb, a.pos, invFreq, n,
+                c.heads(), c.headDim(), c.ropeDim(), c.ropeNeox() ? 1 : 0);
         dev.launch("rope", dev.gridFor((long) n * c.kvHeads() * pairs, 256), 1, 1, 256, 0, a.k, a.pos, invFreq, n, c.kvHeads(),
                 c.headDim(), c.ropeDim(), c.ropeNeox() ? 1 : 0);
     }

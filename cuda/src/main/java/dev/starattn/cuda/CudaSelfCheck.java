@@ -82,6 +82,38 @@ public final class CudaSelfCheck {
         return r;
     }
 
+    /**
+     * {@code rope_q_bf16} (RoPE of the queries, rounded to bf16 on the way for cuDNN) against {@code rope} and
+     * {@code f32_to_bf16} run one after the other: the same arithmetic, so both outputs must be bit-equal. Adjacent
+     * and NeoX pairs, full and partial rotary dims (the rest of each head only rounded), scattered positions.
+     */
+    public void ropeQBf16() {
+        Random rnd = new Random(23);
+        // rows, heads, hd, ropeDim, neox
+        int[][] shapes = {{37, 8, 128, 128, 0}, {37, 8, 128, 128, 1}, {5, 4, 128, 64, 0}, {300, 32, 64, 32, 1}, {1, 32, 128, 128, 0}};
+        for (int[] s : shapes) {
+            int rows = s[0], heads = s[1], hd = s[2], ropeDim = s[3], neox = s[4];
+            int n = rows * heads * hd;
+            float[] q = randn(rnd, n);
+            int[] pos = new int[rows];
+            for (int r = 0; r < rows; r++) pos[r] = 7 * r + rnd.nextInt(5000);
+            float[] invFreq = new float[ropeDim / 2];
+            for (int i = 0; i < invFreq.length; i++) invFreq[i] = (float) Math.pow(500000.0, -2.0 * i / ropeDim);
+            long dp = dev.upload(pos), df = dev.upload(invFreq), a = dev.upload(q), b = dev.upload(q);
+            long ab = dev.alloc(2L * n), bb = dev.alloc(2L * n);
+            dev.launch("rope", dev.gridFor((long) rows * heads * (ropeDim / 2), 256), 1, 1, 256, 0, a, dp, df, rows, heads, hd, ropeDim, neox);
+            dev.launch("f32_to_bf16", dev.gridFor(n, 256), 1, 1, 256, 0, a, ab, (long) n);
+            dev.launch("rope_q_bf16", dev.gridFor((long) rows * heads * (hd / 2), 256), 1, 1, 256, 0, b, bb, dp, df, rows, heads, hd, ropeDim, neox);
+            short[] want = new short[n], got = new short[n];
+            dev.copyOut(ab, want, 0, n);
+            dev.copyOut(bb, got, 0, n);
+            String shape = String.format("rows=%d heads=%d hd=%d ropeDim=%d %s", rows, heads, hd, ropeDim, neox == 1 ? "neox" : "adjacent");
+            add("rope_q_bf16 f32  " + shape, dev.download(b, n), dev.download(a, n), n, 0, "(= rope)");
+            add("rope_q_bf16 bf16 " + shape, Bf16.toFloats(got), Bf16.toFloats(want), n, 0, "(= rope then f32_to_bf16)");
+            for (long p : new long[] {dp, df, a, b, ab, bb}) dev.free(p);
+        }
+    }
+
     public void attention() {
         CudaAttention att = new CudaAttention(dev);
         Random rnd = new Random(7);
@@ -930,6 +962,7 @@ public final class CudaSelfCheck {
     }
 
     public void all(Path work, Path hfDir) {
+        section("rope q bf16", this::ropeQBf16);
         section("attention", this::attention);
         section("attention tensor cores", this::attentionTensorCores);
         section("decode kernel", this::decodeKernel);
