@@ -13,6 +13,8 @@ public final class EncodedContext {
     final int queryHostContextTokens;
     final EngineOptions options;
     final long phase1Nanos;
+    /** Where the context lives when not on this JVM's CPU hosts (then {@link #queryHost} is null), else null. */
+    final ContextPipeline pipeline;
 
     EncodedContext(int[] tokens, List<ContextHost> hosts, LocalContextHost queryHost, EngineOptions options,
                    long phase1Nanos) {
@@ -22,6 +24,17 @@ public final class EncodedContext {
         this.queryHostContextTokens = queryHost.kvTokens();
         this.options = options;
         this.phase1Nanos = phase1Nanos;
+        this.pipeline = null;
+    }
+
+    EncodedContext(int[] tokens, ContextPipeline pipeline, EngineOptions options, long phase1Nanos) {
+        this.tokens = tokens;
+        this.hosts = List.copyOf(pipeline.hosts());
+        this.queryHost = null;
+        this.queryHostContextTokens = 0;
+        this.options = options;
+        this.phase1Nanos = phase1Nanos;
+        this.pipeline = pipeline;
     }
 
     public int length() {
@@ -37,8 +50,12 @@ public final class EncodedContext {
         return phase1Nanos;
     }
 
-    /** Releases the KV every host holds for this context (remote hosts free their session). */
+    /** Releases the KV every host holds for this context (remote hosts free their session, a device pipeline its memory). */
     public void release() {
+        if (pipeline != null) {
+            pipeline.close();
+            return;
+        }
         for (ContextHost h : hosts) h.clear();
     }
 
@@ -47,7 +64,7 @@ public final class EncodedContext {
     }
 
     public ContextHost queryHost() {
-        return queryHost;
+        return pipeline != null ? pipeline.queryHost() : queryHost;
     }
 
     /** The slowest host's own phase-1 compute time: what a cluster of H machines would wait for. */

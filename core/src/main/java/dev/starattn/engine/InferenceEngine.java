@@ -23,6 +23,7 @@ public final class InferenceEngine {
     private final EngineOptions options;
     private final List<ContextHost> remoteHosts;
     private final BlockCache blockCache;
+    private final ContextPipeline.Factory pipelines;
 
     /** An engine whose context hosts all live in this JVM ({@code options.hosts()} of them). */
     public InferenceEngine(LlamaModel model, EngineOptions options) {
@@ -36,14 +37,22 @@ public final class InferenceEngine {
      * the query's KV. Dense needs no other hosts and is refused.
      */
     public InferenceEngine(LlamaModel model, EngineOptions options, List<? extends ContextHost> remoteHosts) {
-        this(model, options, remoteHosts, null);
+        this(model, options, remoteHosts, null, null);
     }
 
-    private InferenceEngine(LlamaModel model, EngineOptions options, List<? extends ContextHost> remoteHosts, BlockCache blockCache) {
+    private InferenceEngine(LlamaModel model, EngineOptions options, List<? extends ContextHost> remoteHosts, BlockCache blockCache,
+                            ContextPipeline.Factory pipelines) {
         this.model = model;
         this.options = options;
         this.remoteHosts = List.copyOf(remoteHosts);
         this.blockCache = blockCache;
+        this.pipelines = pipelines;
+        if (pipelines != null && !remoteHosts.isEmpty()) {
+            throw new IllegalArgumentException("an engine runs its contexts either on device pipelines or over remote hosts, not both");
+        }
+        if (pipelines != null && options.mode() == AttentionMode.DENSE) {
+            throw new IllegalArgumentException("device pipelines run star, ring or ring-zigzag attention, not dense");
+        }
         if (!remoteHosts.isEmpty() && options.mode() == AttentionMode.DENSE) {
             throw new IllegalArgumentException("remote hosts run star, ring or ring-zigzag attention; " + options.mode().cliName
                     + " needs all hosts in this process");
@@ -55,7 +64,20 @@ public final class InferenceEngine {
      * none): blocks already encoded, with the same anchor at the same positions, are not encoded again.
      */
     public InferenceEngine withBlockCache(BlockCache cache) {
-        return new InferenceEngine(model, options, remoteHosts, cache);
+        return new InferenceEngine(model, options, remoteHosts, cache, pipelines);
+    }
+
+    /**
+     * This engine with every context on a pipeline of {@code factory} (GPUs: the context hosts and the query
+     * host there, {@link ContextPipeline}); the engine keeps the decode loop. The block cache does not apply.
+     */
+    public InferenceEngine withPipelines(ContextPipeline.Factory factory) {
+        return new InferenceEngine(model, options, remoteHosts, blockCache, factory);
+    }
+
+    /** The pipelines this engine encodes on, or null when its hosts are on this JVM's CPU or remote. */
+    public ContextPipeline.Factory pipelines() {
+        return pipelines;
     }
 
     public BlockCache blockCache() {
@@ -74,6 +96,7 @@ public final class InferenceEngine {
     public EncodedContext encode(int[] context, ProgressListener progress) {
         if (context.length == 0) throw new IllegalArgumentException("the context is empty");
         checkLength(context.length, 0);
+        if (pipelines != null) return encodeOnPipeline(context, progress);
         List<ContextHost> hosts = new ArrayList<>(remoteHosts);
         for (ContextHost r : remoteHosts) r.useKvTypes(options.kvTypeK(), options.kvTypeV());
         List<LocalContextHost> locals = new ArrayList<>();
@@ -120,6 +143,17 @@ public final class InferenceEngine {
             if (h.kvTokens() > 0 && h.cache(0).maxPosition() == context.length - 1) queryHost = h;
         }
         return new EncodedContext(context, hosts, queryHost, options, phase1);
+    }
+
+    private EncodedContext encodeOnPipeline(int[] context, ProgressListener progress) {
+        ContextPipeline p = pipelines.open(options);
+        try {
+            long phase1 = p.encode(context, options, progress);
+            return new EncodedContext(context, p, options, phase1);
+        } catch (RuntimeException | Error e) {
+            p.close();
+            throw e;
+        }
     }
 
     /**
@@ -261,20 +295,23 @@ public final class InferenceEngine {
             long othersPhase2 = 0;
             for (ContextHost h : ctx.hosts) {
                 stats.add(h.stats());
-                if (h != ctx.queryHost) othersPhase2 += h.stats().phase2Nanos;
+                if (h != ctx.queryHost()) othersPhase2 += h.stats().phase2Nanos;
             }
-            // The query host's own phase-2 time: everything it did except waiting for other hosts.
-            ctx.queryHost.stats().phase2Nanos = (end - t0) - othersPhase2;
+            // The query host's own phase-2 time: everything it did except waiting for other hosts (a device
+            // pipeline's hosts attend within its steps: all of it).
+            ctx.queryHost().stats().phase2Nanos = (end - t0) - othersPhase2;
             return new GenerationResult(null, tokens, ctx.length() + query.length, ctx.length(), query.length,
                     ctx.phase1Nanos, end - t0, ttft, end - decodeStart, stats, stopReason, firstLogits);
         } finally {
             // Forget the query and generated tokens: the encoded context can serve the next query.
-            ctx.queryHost.truncate(ctx.queryHostContextTokens);
+            if (ctx.pipeline != null) ctx.pipeline.reset();
+            else ctx.queryHost.truncate(ctx.queryHostContextTokens);
         }
     }
 
     /** One phase-2 forward of {@code tokens} at positions {@code pos..}; returns the last row's logits. */
     private float[] step(EncodedContext ctx, int[] tokens, int pos) {
+        if (ctx.pipeline != null) return ctx.pipeline.step(tokens, pos);
         LlamaConfig c = model.config();
         int n = tokens.length;
         int[] positions = BlockPlan.range(pos, pos + n);

@@ -45,7 +45,8 @@ import java.util.function.IntPredicate;
  * and phase 2 runs as above over those caches (attention is causal by position id, so any share works).
  *
  * <p>Not thread-safe; phase 1 and phase 2 must not overlap; the hosts and models belong to the caller (closed by
- * it), this object owns only its buffers. <b>Written without a GPU; not run on one yet.</b>
+ * it), this object owns only its buffers. {@link CudaPipelines} puts it behind {@code InferenceEngine} (one per
+ * encoded context, a lock over the GPUs); {@link #generate} is the same decode loop for the self-check and benchmarks.
  */
 public final class CudaStarQuery implements AutoCloseable {
     /** One greedy generation: its tokens, the first step's last-row logits and times (phase 2 only). */

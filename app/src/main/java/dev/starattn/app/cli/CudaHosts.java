@@ -3,7 +3,7 @@ package dev.starattn.app.cli;
 import dev.starattn.cuda.CudaContextHost;
 import dev.starattn.cuda.CudaDevice;
 import dev.starattn.cuda.CudaModel;
-import dev.starattn.cuda.CudaStarQuery;
+import dev.starattn.cuda.CudaPipelines;
 import dev.starattn.engine.AttentionMode;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.model.LlamaModel;
@@ -11,37 +11,63 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * {@code --device cuda}: context hosts on the GPUs (star or ring phase 1 and phase-2 partials, KV on the GPU), dealt
- * round-robin over {@code gpus} of them (0 = every visible GPU), the model's weights uploaded once per GPU
- * (bf16). Hosts on different GPUs work at the same time ({@link CudaContextHost#processor()}).
+ * {@code --device cuda}. With the query host on a GPU ({@code --query-host gpu}, the default) every host is on the GPUs
+ * and each encoded context is a {@link CudaPipelines} pipeline behind the engine ({@link #pipelines}: phase-2
+ * partials gathered to the query host's GPU by peer copies and merged there). With {@code --query-host cpu}
+ * ({@link #forDevice}) {@code hosts - 1} context hosts are on the GPUs, dealt round-robin over {@code gpus} of them
+ * (0 = every visible GPU), the model's weights uploaded once per GPU (bf16), and the query host, which holds the last
+ * block and runs the query's model, stays on the CPU ({@code InferenceEngine}); partials come back to it and are
+ * merged there. Hosts on different GPUs work at the same time ({@link CudaContextHost#processor()}).
  *
- * <p>With {@code queryOnGpu} ({@code generate --query-host gpu}) all {@code hosts} are on the GPUs, the last one
- * the query host's own block, and phase 2 runs on its GPU ({@link #starQuery()}: partials gathered by peer
- * copies and merged there). Without it, {@code hosts - 1} context hosts are on the GPUs and the query host,
- * which holds the last block and runs the query's model, stays on the CPU ({@code InferenceEngine}); partials
- * come back to it and are merged there.
- *
- * <p>Ring and ring-zigzag ({@code CudaRing}): with the query host on the CPU, the {@code hosts - 1}
- * GPU hosts form the ring and hold the whole context, the query host only the query (as {@code InferenceEngine} runs a
- * ring over hosts outside its process: it calls {@code encodeRing} on each); with {@code queryOnGpu} all {@code hosts}
- * GPU hosts form the ring, the last of them the query host ({@code CudaStarQuery.encode} by the options' mode).
+ * <p>Ring and ring-zigzag ({@code CudaRing}) with the query host on the CPU: the {@code hosts - 1} GPU hosts form the
+ * ring and hold the whole context, the query host only the query (as {@code InferenceEngine} runs a ring over hosts
+ * outside its process: it calls {@code encodeRing} on each); on the GPU, all {@code hosts} form the ring, the last of
+ * them the query host.
  */
-record CudaHosts(List<CudaDevice> devices, List<CudaModel> models, List<CudaContextHost> hosts, boolean queryOnGpu) implements AutoCloseable {
-    static CudaHosts forDevice(String device, LlamaModel model, EngineOptions options, int gpus, int prefillChunk, boolean queryOnGpu) {
-        if (device == null || device.equals("cpu")) return null;
+public record CudaHosts(List<CudaDevice> devices, List<CudaModel> models, List<CudaContextHost> hosts) implements AutoCloseable {
+    /** The GPUs as the engine's pipelines (the query host on a GPU), or null for {@code --device cpu}. */
+    public static CudaPipelines pipelines(String device, LlamaModel model, EngineOptions options, int gpus, int prefillChunk) {
+        if (!check(device, options)) return null;
+        try {
+            return CudaPipelines.open(model, gpus, options.hosts(), prefillChunk);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--device cuda: " + e.getMessage());
+        }
+    }
+
+    /**
+     * Before a model is loaded: refuses a device name other than cpu or cuda and, for cuda, a machine where no GPU
+     * can be used (one sentence, before any other output).
+     */
+    public static void requireUsable(String device) {
+        if (device == null || device.equals("cpu")) return;
+        if (!device.equals("cuda")) throw new IllegalArgumentException("--device takes cpu or cuda, not " + device);
+        String why = CudaDevice.unavailableReason();
+        if (why != null) throw new IllegalArgumentException("--device cuda: no usable CUDA GPU: " + why);
+    }
+
+    /** Whether {@code device} is cuda (false: cpu); refuses another name and dense attention. */
+    public static boolean check(String device, EngineOptions options) {
+        if (device == null || device.equals("cpu")) return false;
         if (!device.equals("cuda")) throw new IllegalArgumentException("--device takes cpu or cuda, not " + device);
         if (options.mode() == AttentionMode.DENSE) {
             throw new IllegalArgumentException("--device cuda runs star, ring or ring-zigzag attention, not dense; use --attention star, ring or ring-zigzag");
         }
-        if (!queryOnGpu && options.hosts() < 2) {
+        return true;
+    }
+
+    /** {@code --query-host cpu}: the context hosts on the GPUs, for an engine over them; null for {@code --device cpu}. */
+    static CudaHosts forDevice(String device, LlamaModel model, EngineOptions options, int gpus, int prefillChunk) {
+        if (!check(device, options)) return null;
+        if (options.hosts() < 2) {
             throw new IllegalArgumentException("--device cuda --query-host cpu needs --hosts 2 or more (the last host, the query host, stays on the CPU)");
         }
+        requireUsable(device);
         int visible = CudaDevice.deviceCount();
-        if (visible == 0) throw new IllegalArgumentException("--device cuda: no CUDA GPU is visible");
         if (gpus < 0 || gpus > visible) {
             throw new IllegalArgumentException("--gpus " + gpus + ": " + visible + " GPU(s) are visible (0 = all of them)");
         }
-        int count = queryOnGpu ? options.hosts() : options.hosts() - 1;
+        int count = options.hosts() - 1;
         int n = Math.min(gpus == 0 ? visible : gpus, count);
         List<CudaDevice> devices = new ArrayList<>();
         List<CudaModel> models = new ArrayList<>();
@@ -54,17 +80,11 @@ record CudaHosts(List<CudaDevice> devices, List<CudaModel> models, List<CudaCont
             for (int h = 0; h < count; h++) {
                 hosts.add(new CudaContextHost("gpu" + (h % n) + "-" + h, models.get(h % n), prefillChunk));
             }
-            return new CudaHosts(devices, models, hosts, queryOnGpu);
+            return new CudaHosts(devices, models, hosts);
         } catch (RuntimeException e) {
-            new CudaHosts(devices, models, hosts, queryOnGpu).close();
+            new CudaHosts(devices, models, hosts).close();
             throw e;
         }
-    }
-
-    /** With the query host on a GPU: the star pipeline over the hosts, the last one the query host's (close it after use). */
-    CudaStarQuery starQuery() {
-        if (!queryOnGpu) throw new IllegalStateException("the query host is on the CPU");
-        return new CudaStarQuery(hosts.subList(0, hosts.size() - 1), hosts.getLast());
     }
 
     @Override

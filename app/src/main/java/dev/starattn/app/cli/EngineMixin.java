@@ -46,7 +46,7 @@ public final class EngineMixin {
     BlockCacheMixin cache;
 
     /** CPU hosts: bounds the activations; GPU hosts take more, as cuDNN builds one attention plan per chunk shape. */
-    static final int CPU_PREFILL_CHUNK = 1024, GPU_PREFILL_CHUNK = 8192;
+    public static final int CPU_PREFILL_CHUNK = 1024, GPU_PREFILL_CHUNK = 8192;
 
     @Option(names = "--prefill-chunk", description = "Most tokens pushed through the model at once (default: "
             + CPU_PREFILL_CHUNK + " on the CPU, " + GPU_PREFILL_CHUNK + " on a GPU).")

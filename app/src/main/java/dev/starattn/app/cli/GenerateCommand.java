@@ -109,6 +109,7 @@ public final class GenerateCommand implements Callable<Integer> {
         // Texts are checked before tokenizing: a BOS alone would make an empty context look non-empty.
         if (context.text != null && context.text.isBlank()) throw new IllegalArgumentException("the context is empty");
         if (query.text != null && query.text.isBlank()) throw new IllegalArgumentException("the query is empty");
+        CudaHosts.requireUsable(device);
         long loadStart = System.nanoTime();
         // Progress lines wait until the inputs are checked, so that bad input gives exactly one line.
         if (!engine.remote()) cluster.checkUnused();
@@ -139,20 +140,20 @@ public final class GenerateCommand implements Callable<Integer> {
             if (!json) err.printf("loaded %s (%s) in %.0f ms%n", model.getFileName(), m.config(), loadNanos / 1e6);
             InferenceEngine e;
             CudaHosts gpu = null;
+            dev.starattn.cuda.CudaPipelines pipelines = null;
             if (engine.remote()) {
                 remote = dev.starattn.cluster.Cluster.connect(engine.hostAddrs(), m, cluster.options(options.prefillChunk()));
                 e = new InferenceEngine(m.model(), options, remote.hosts());
                 if (!json) err.printf("context: %d tokens, query: %d tokens, attention: %s over %d remote host(s) %s and this process%s%n",
                         ctxTokens.length, qTokens.length, options.mode().cliName, remote.hosts().size(), engine.hostAddrs(),
                         cluster.session != null ? ", session " + cluster.session : "");
+            } else if (queryHost.equals("gpu") && CudaHosts.check(device, options)) {
+                pipelines = CudaHosts.pipelines(device, m.model(), options, gpus, engine.gpuPrefillChunk());
+                e = new InferenceEngine(m.model(), options).withPipelines(pipelines);
+                if (!json) err.printf("context: %d tokens, query: %d tokens, attention: %s over %d host(s) on %s, the query host on a GPU%n",
+                        ctxTokens.length, qTokens.length, options.mode().cliName, options.hosts(), pipelines.describe());
             } else {
-                gpu = CudaHosts.forDevice(device, m.model(), options, gpus, engine.gpuPrefillChunk(), queryHost.equals("gpu"));
-                if (gpu != null && gpu.queryOnGpu()) {
-                    try (CudaHosts g = gpu) {
-                        generateOnGpus(g, m, options, sampling, ctxTokens, qTokens, out, err);
-                    }
-                    return 0;
-                }
+                gpu = CudaHosts.forDevice(device, m.model(), options, gpus, engine.gpuPrefillChunk());
                 e = gpu == null ? new InferenceEngine(m.model(), options).withBlockCache(engine.blockCache(m.fingerprint(), err))
                         : new InferenceEngine(m.model(), options, gpu.hosts());
                 if (!json) err.printf("context: %d tokens, query: %d tokens, attention: %s over %d host(s)%s%n",
@@ -163,7 +164,6 @@ public final class GenerateCommand implements Callable<Integer> {
             StringBuilder text = new StringBuilder();
             GenerationResult r = e.generate(enc, qTokens, sampling, maxNew, m.tokenizer()::isEndOfGeneration, streamTo(dec, text, out));
             text.append(dec.finish());
-            if (gpu != null) gpu.close();
             if (json) {
                 out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(
                         toJson(r, text.toString(), enc, options, e.blockCache())));
@@ -183,6 +183,11 @@ public final class GenerateCommand implements Callable<Integer> {
                         enc.phase1Nanos() / 1e6, enc.phase1CriticalPathNanos() / 1e6, r.phase2Nanos() / 1e6,
                         r.ttftNanos() / 1e6, r.decodeTokensPerSecond());
                 err.flush();
+            }
+            if (gpu != null) gpu.close();
+            if (pipelines != null) {
+                enc.release();
+                pipelines.close();
             }
         } finally {
             if (remote != null) {
@@ -208,46 +213,6 @@ public final class GenerateCommand implements Callable<Integer> {
 
     static ObjectNode toJson(GenerationResult r, String text, EncodedContext enc, EngineOptions o) {
         return toJson(r, text, enc, o, null);
-    }
-
-    /**
-     * {@code --device cuda} with the query host on a GPU ({@link dev.starattn.cuda.CudaStarQuery}): phase 1 on every
-     * host, phase 2 on the query host's GPU; prints what the engine path prints (the same JSON).
-     */
-    private void generateOnGpus(CudaHosts gpu, LoadedModel m, EngineOptions options, SamplingOptions sampling, int[] ctxTokens,
-                                int[] qTokens, java.io.PrintWriter out, java.io.PrintWriter err) throws Exception {
-        try (dev.starattn.cuda.CudaStarQuery sq = gpu.starQuery()) {
-            if (!json) {
-                err.printf("context: %d tokens, query: %d tokens, attention: %s over %d host(s) on %d GPU(s), the query host on a GPU: %s%n",
-                        ctxTokens.length, qTokens.length, options.mode().cliName, gpu.hosts().size(), gpu.devices().size(), sq.layout());
-            }
-            long phase1 = sq.encode(ctxTokens, options, json ? dev.starattn.engine.ProgressListener.NONE : new Phase1Progress(err));
-            TokenStreamDecoder dec = new TokenStreamDecoder(m.tokenizer(), false);
-            StringBuilder text = new StringBuilder();
-            dev.starattn.cuda.CudaStarQuery.Result g = sq.generate(qTokens, sampling, maxNew, m.tokenizer()::isEndOfGeneration, streamTo(dec, text, out));
-            text.append(dec.finish());
-            java.util.List<HostStats> stats = new java.util.ArrayList<>();
-            long[] kvBytes = new long[gpu.hosts().size()];
-            long critical = 0;
-            for (int i = 0; i < kvBytes.length; i++) {
-                stats.add(gpu.hosts().get(i).stats());
-                kvBytes[i] = gpu.hosts().get(i).kvBytes();
-                critical = Math.max(critical, gpu.hosts().get(i).stats().phase1Nanos);
-            }
-            GenerationResult r = new GenerationResult(null, g.tokens(), ctxTokens.length + qTokens.length, ctxTokens.length, qTokens.length,
-                    phase1, g.phase2Nanos(), g.ttftNanos(), g.phase2Nanos() - g.ttftNanos(), stats, g.stopReason(), g.firstLogits());
-            if (json) {
-                out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(
-                        toJson(r, text.toString(), options, null, critical, gpu.hosts().getLast().name(), kvBytes, ctxTokens.length)));
-                out.flush();
-            } else {
-                out.println();
-                out.flush();
-                err.printf("phase 1: %.0f ms (slowest host %.0f ms), phase 2: %.0f ms, first token %.0f ms, %.1f tokens/s%n",
-                        phase1 / 1e6, critical / 1e6, r.phase2Nanos() / 1e6, r.ttftNanos() / 1e6, r.decodeTokensPerSecond());
-                err.flush();
-            }
-        }
     }
 
     static ObjectNode toJson(GenerationResult r, String text, EncodedContext enc, EngineOptions o, dev.starattn.engine.BlockCache cache) {

@@ -60,6 +60,14 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-tokens", defaultValue = "256", description = "New tokens when a request names no max_tokens (default: ${DEFAULT-VALUE}).")
     int defaultMaxTokens;
 
+    @Option(names = "--device", defaultValue = "cpu",
+            description = "cpu or cuda: with cuda, every document's hosts and its query host run on the GPUs (star, ring or ring-zigzag; the weights"
+                    + " uploaded once per GPU, each document's KV on the GPUs until it is dropped; GPU work of concurrent requests takes turns).")
+    String device;
+
+    @Option(names = "--gpus", defaultValue = "0", description = "With --device cuda: how many GPUs the hosts are dealt over, round-robin (default 0: every visible GPU).")
+    int gpus;
+
     @picocli.CommandLine.Mixin
     dev.starattn.app.cli.BlockCacheMixin cache;
 
@@ -75,17 +83,25 @@ public final class ServeCommand implements Callable<Integer> {
         ServerConfig cfg = new ServerConfig(bind, port, maxContext, maxConcurrent, queue, Duration.ofSeconds(timeoutS), maxBodyBytes,
                 key, Duration.ofSeconds(ttlS), memoryBudget, defaultMaxTokens);
         AttentionMode mode = AttentionMode.parse(attention);
+        EngineOptions options = EngineOptions.of(mode, hosts);
+        // The device's checks come before the model loads: the attention it cannot run, then whether a GPU is usable.
+        if (dev.starattn.app.cli.CudaHosts.check(device, options)) dev.starattn.app.cli.CudaHosts.requireUsable(device);
         LoadedModel m = ModelLoader.load(model);
-        StarServer s = new StarServer(m, new InferenceEngine(m.model(), EngineOptions.of(mode, hosts))
-                .withBlockCache(cache.create(m.fingerprint(), w -> System.err.println("warning: " + w))), cfg);
+        InferenceEngine engine = new InferenceEngine(m.model(), options)
+                .withBlockCache(cache.create(m.fingerprint(), w -> System.err.println("warning: " + w)));
+        dev.starattn.cuda.CudaPipelines gpu = dev.starattn.app.cli.CudaHosts.pipelines(device, m.model(), options, gpus,
+                dev.starattn.app.cli.EngineMixin.GPU_PREFILL_CHUNK);
+        if (gpu != null) engine = engine.withPipelines(gpu);
+        StarServer s = new StarServer(m, engine, cfg);
         try {
             s.start();
         } catch (java.io.IOException e) {
+            if (gpu != null) gpu.close();
             throw new IllegalArgumentException("cannot listen on " + bind + ":" + port + ": " + e.getMessage());
         }
-        System.err.printf("serving %s (%s, %s attention over %d host(s)) on http://%s:%d/%s%n", s.modelId(), m.config(),
-                mode.cliName, mode == AttentionMode.DENSE ? 1 : hosts, bind.contains(":") ? "[" + bind + "]" : bind, s.port(),
-                key != null ? " (API key required)" : "");
+        System.err.printf("serving %s (%s, %s attention over %d host(s)%s) on http://%s:%d/%s%n", s.modelId(), m.config(),
+                mode.cliName, mode == AttentionMode.DENSE ? 1 : hosts, gpu == null ? "" : " on " + gpu.describe(),
+                bind.contains(":") ? "[" + bind + "]" : bind, s.port(), key != null ? " (API key required)" : "");
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
                 s.close();

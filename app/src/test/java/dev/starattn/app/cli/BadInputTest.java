@@ -176,6 +176,18 @@ class BadInputTest {
     }
 
     @Test
+    void cudaWithoutAGpuSaysSoInOneLine() {
+        // Only where no GPU is usable (CI, this machine): the GPU machine runs these commands for real (cuda/gpu/run.sh).
+        org.junit.jupiter.api.Assumptions.assumeTrue(dev.starattn.cuda.CudaDevice.unavailableReason() != null, "a GPU is usable here");
+        for (String queryHost : new String[] {"gpu", "cpu"}) {
+            assertOneLineError(run("generate", "-m", good.toString(), "--context", "c", "--query", "q", "--device", "cuda", "--query-host", queryHost,
+                    "--hosts", "2", "-n", "2"), "--device cuda", "no usable CUDA GPU");
+        }
+        assertOneLineError(run("serve", "-m", good.toString(), "--device", "cuda", "--port", "0"), "--device cuda", "no usable CUDA GPU");
+        assertOneLineError(run("serve", "-m", good.toString(), "--device", "cuda", "--attention", "dense", "--port", "0"), "not dense");
+    }
+
+    @Test
     void huggingFaceDirWithoutTokenizerTakesTokenIdsOnly() throws Exception {
         var c = new dev.starattn.model.LlamaConfig("llama", 32, 1, 2, 1, 16, 64, 300, 64, 1e-5f, 10000f, 16, true,
                 dev.starattn.model.LlamaConfig.defaultInvFreq(10000f, 16), false, false);

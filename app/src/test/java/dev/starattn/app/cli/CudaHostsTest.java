@@ -12,21 +12,34 @@ import org.junit.jupiter.api.Test;
 class CudaHostsTest {
     @Test
     void cpuNeedsNoGpuHosts() {
-        assertNull(CudaHosts.forDevice("cpu", null, EngineOptions.of(AttentionMode.RING, 3), 0, 64, false));
+        assertNull(CudaHosts.forDevice("cpu", null, EngineOptions.of(AttentionMode.RING, 3), 0, 64));
     }
 
     @Test
     void denseIsRefusedNamingWhatRuns() {
+        for (boolean queryOnGpu : new boolean[] {false, true}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> {
+                        if (queryOnGpu) CudaHosts.pipelines("cuda", null, EngineOptions.of(AttentionMode.DENSE, 1), 0, 64);
+                        else CudaHosts.forDevice("cuda", null, EngineOptions.of(AttentionMode.DENSE, 1), 0, 64);
+                    });
+            assertTrue(e.getMessage().contains("star, ring or ring-zigzag") && e.getMessage().contains("not dense"), e.getMessage());
+        }
+    }
+
+    @Test
+    void anotherDeviceNameIsRefused() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> CudaHosts.forDevice("cuda", null, EngineOptions.of(AttentionMode.DENSE, 1), 0, 64, false));
-        assertTrue(e.getMessage().contains("star, ring or ring-zigzag") && e.getMessage().contains("not dense"), e.getMessage());
+                () -> CudaHosts.pipelines("gpu", null, EngineOptions.of(AttentionMode.STAR, 2), 0, 64));
+        assertTrue(e.getMessage().contains("cpu or cuda"), e.getMessage());
+        assertNull(CudaHosts.pipelines("cpu", null, EngineOptions.of(AttentionMode.STAR, 2), 0, 64));
     }
 
     @Test
     void ringWithTheQueryHostOnTheCpuNeedsTwoHosts() {
         for (AttentionMode mode : new AttentionMode[] {AttentionMode.STAR, AttentionMode.RING, AttentionMode.RING_ZIGZAG}) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> CudaHosts.forDevice("cuda", null, EngineOptions.of(mode, 1), 0, 64, false));
+                    () -> CudaHosts.forDevice("cuda", null, EngineOptions.of(mode, 1), 0, 64));
             assertTrue(e.getMessage().contains("--hosts 2 or more"), e.getMessage());
         }
     }
