@@ -26,3 +26,19 @@ if [ -n "$HF" ] && [ -f $G/cli/starattn.jar ]; then
       | python3 -c "import sys,json; t=sys.stdin.read(); j=json.loads(t[t.index('{'):]); print('CLI --device', '$d', 'tokens', j['tokens'], 'timing', j['timing'])" 2>&1 | tee -a $OUT/log.txt
   done
 fi
+# serve --device cuda against serve on the CPU: the shipped model's held-out samples as documents, greedy answers
+# compared, then two questions at once on the GPU server (cuda/gpu/serve_smoke.py).
+if [ -f $G/cli/starattn.jar ] && [ -f models/starattn-tiny-q8_0.gguf ] && [ "${SERVE:-1}" = 1 ]; then
+  SERVE_JAVA="$JAVA_BIN --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx16g -cp $CP dev.starattn.app.Main serve -m models/starattn-tiny-q8_0.gguf --hosts 4"
+  $SERVE_JAVA --port 8101 > /tmp/serve-cpu.log 2>&1 &
+  CPU_PID=$!
+  $SERVE_JAVA --port 8102 --device cuda > /tmp/serve-cuda.log 2>&1 &
+  GPU_PID=$!
+  for i in $(seq 1 60); do
+    curl -sf localhost:8101/health > /dev/null && curl -sf localhost:8102/health > /dev/null && break
+    sleep 1
+  done
+  timeout 240 python3 cuda/gpu/serve_smoke.py http://localhost:8101 http://localhost:8102 ${SERVE_SAMPLES:-6} 2>&1 | tee -a $OUT/log.txt
+  kill $CPU_PID $GPU_PID 2>/dev/null
+  grep -v incubator /tmp/serve-cuda.log | head -5 | sed 's/^/serve-cuda.log: /' | tee -a $OUT/log.txt
+fi
