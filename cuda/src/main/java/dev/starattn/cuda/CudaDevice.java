@@ -31,6 +31,11 @@ public final class CudaDevice implements AutoCloseable {
     static final int MAX_ATTN_SMEM = 160 * 1024;  // Hopper allows 227 KiB per block
     /** Kernel launches and GEMMs issued on this device so far (benchmarks report them per token). */
     long launches;
+    /**
+     * Host time spent issuing them (ns): against a decode step's wall time it says how launch-bound decode is (the
+     * host enqueues asynchronously, so a step whose enqueue time is its wall time keeps the GPU waiting on the host).
+     */
+    long enqueueNanos;
 
     private final CudaDriver drv;
     private final Cublas blas;
@@ -381,6 +386,7 @@ public final class CudaDevice implements AutoCloseable {
 
     /** Launches a kernel of the module on the default stream; args are Long (pointers, sizes), Integer or Float. */
     public void launch(String kernel, int gx, int gy, int gz, int block, int smem, Object... args) {
+        long t0 = System.nanoTime();
         launches++;
         MemorySegment f = functions.get(kernel);
         if (f == null) throw new IllegalArgumentException("no kernel " + kernel);
@@ -406,6 +412,8 @@ public final class CudaDevice implements AutoCloseable {
             throw e;
         } catch (Throwable t) {
             throw new CudaException(t.toString(), t);
+        } finally {
+            enqueueNanos += System.nanoTime() - t0;
         }
     }
 
@@ -436,6 +444,7 @@ public final class CudaDevice implements AutoCloseable {
      * {@code out[t][r] = sum_c W[r][c] x[t][c]}, f32 accumulation.
      */
     public void gemmBf16(long w, long x, long c, int rows, int cols, int n, boolean accumulate) {
+        long t0 = System.nanoTime();
         launches++;
         makeCurrent();
         // A conditional would be typed Object by invokeExact's signature polymorphism: use a local.
@@ -448,6 +457,8 @@ public final class CudaDevice implements AutoCloseable {
             throw e;
         } catch (Throwable t) {
             throw new CudaException(t.toString(), t);
+        } finally {
+            enqueueNanos += System.nanoTime() - t0;
         }
     }
 

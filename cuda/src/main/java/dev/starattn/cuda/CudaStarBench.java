@@ -94,11 +94,14 @@ public final class CudaStarBench {
                 double[] phase1 = new double[repeats], ttft = new double[repeats], decode = new double[repeats], e2e = new double[repeats];
                 int[] tokens = null;
                 double launchesPerToken = 0;
+                double[] enqueueShare = new double[repeats];
                 for (int r = -1; r < repeats; r++) {  // r = -1: warm-up
                     long p1 = sq.encode(context, opts);
-                    long launched = launches(models);
+                    long launched = launches(models), enqueued = enqueueNanos(models);
                     CudaStarQuery.Result res = sq.generate(query, newTokens, t -> false);
                     launchesPerToken = (double) (launches(models) - launched) / newTokens;
+                    // Host time issuing launches over the whole phase 2 against its wall time (the query's step included).
+                    if (r >= 0) enqueueShare[r] = (double) (enqueueNanos(models) - enqueued) / res.phase2Nanos();
                     if (r < 0) {
                         tokens = res.tokens();
                         continue;
@@ -114,6 +117,8 @@ public final class CudaStarBench {
                 System.out.printf("%s ttft        %s  %8.1f ms  (query of %d tokens, first logits out)%n", p, tag, median(ttft), query.length);
                 System.out.printf("%s decode      %s  %8.1f tok/s (%d tokens after the first; %.0f launches a token, all GPUs)%n", p, tag,
                         median(decode), newTokens - 1, launchesPerToken);
+                System.out.printf("%s enqueue     %s  %8.0f %%    of phase 2's wall time spent issuing launches on the host%n", p, tag,
+                        100 * median(enqueueShare));
                 System.out.printf("%s end-to-end  %s  %8.3f s   (phase 1 + query + %d tokens)%n", p, tag, median(e2e), newTokens);
                 System.out.println(p + " tokens      " + tag + "  " + Arrays.toString(Arrays.copyOf(tokens, Math.min(8, tokens.length))) + " ...");
                 // The FLOP model of phase 1 (FlopModel, as the CPU benchmarks print it): hosts of one GPU run in turn, GPUs
@@ -140,6 +145,10 @@ public final class CudaStarBench {
     }
 
     /** Launches and GEMMs issued so far on the models' GPUs (each GPU once). */
+    private static long enqueueNanos(List<CudaModel> models) {
+        return models.stream().map(CudaModel::device).distinct().mapToLong(d -> d.enqueueNanos).sum();
+    }
+
     private static long launches(List<CudaModel> models) {
         return models.stream().map(CudaModel::device).distinct().mapToLong(d -> d.launches).sum();
     }
