@@ -206,12 +206,22 @@ public final class CudaAttention {
     }
 
     /**
-     * Key splits for the decode kernel: about four blocks per SM over all kv heads, at least 256 keys a split
-     * (a block takes 32-128 keys a step), at most 128 splits.
+     * Decode kernel blocks per SM over all kv heads ({@code -Dstarattn.cuda.decodeBlocksPerSm}), keys a split at least,
+     * splits at most. 8 a SM: on an H200 (Llama-3-8B heads, one row, merge included) 0.337 ms at 128K keys against 0.393
+     * with 4 and 0.374 with 16, 0.119 ms at 32K with any of them (BENCHMARKS.md): the kernel is bound by its per-key
+     * shuffles and exponentials more than by how many blocks are in flight.
+     */
+    int decodeBlocksPerSm = Integer.getInteger("starattn.cuda.decodeBlocksPerSm", 8);
+    int decodeMinKeys = Integer.getInteger("starattn.cuda.decodeMinKeys", 256);
+    int decodeMaxSplits = Integer.getInteger("starattn.cuda.decodeMaxSplits", 128);
+
+    /**
+     * Key splits for the decode kernel: about {@link #decodeBlocksPerSm} blocks per SM over all kv heads, at least
+     * {@link #decodeMinKeys} keys a split (a block takes 32-128 keys a step), at most {@link #decodeMaxSplits} splits.
      */
     int decodeSplits(int kvHeads, int keys) {
-        int target = 4 * dev.multiprocessors();
-        return Math.max(1, Math.min(Math.min((target + kvHeads - 1) / kvHeads, keys / 256), 128));
+        int target = decodeBlocksPerSm * dev.multiprocessors();
+        return Math.max(1, Math.min(Math.min((target + kvHeads - 1) / kvHeads, keys / Math.max(1, decodeMinKeys)), decodeMaxSplits));
     }
 
     private void attendDecode(int nq, long q, long qPos, int rows, int heads, DeviceKv kv, int k0, int k1, float scale,
