@@ -73,18 +73,29 @@ public final class CudaPipelines implements ContextPipeline.Factory, AutoCloseab
         int count = options.hosts();
         if (count < 1) throw new IllegalArgumentException("the GPUs need at least one host");
         synchronized (gpuLock) {
-            List<CudaContextHost> hosts = new ArrayList<>();
+            List<CudaContextHost> hosts = newHosts(count);
             try {
-                for (int h = 0; h < count; h++) {
-                    int g = h % models.size();
-                    // Named as the engine names its CPU hosts (the server's per-host metrics use these names).
-                    hosts.add(new CudaContextHost("host-" + h, models.get(g), prefillChunk));
-                }
                 return new Pipeline(hosts, new CudaStarQuery(hosts.subList(0, count - 1), hosts.getLast()));
             } catch (RuntimeException | Error e) {
                 for (CudaContextHost h : hosts) h.close();
                 throw e;
             }
+        }
+    }
+
+    /**
+     * {@code count} fresh context hosts dealt round-robin over the GPUs, named as the engine names its CPU hosts
+     * ({@code host-0..}; the server's per-host metrics use these names). Also for an engine whose query host stays on
+     * the CPU ({@code generate --query-host cpu}): not guarded by this object's lock then, so one context at a time.
+     */
+    public List<CudaContextHost> newHosts(int count) {
+        List<CudaContextHost> hosts = new ArrayList<>();
+        try {
+            for (int h = 0; h < count; h++) hosts.add(new CudaContextHost("host-" + h, models.get(h % models.size()), prefillChunk));
+            return hosts;
+        } catch (RuntimeException | Error e) {
+            for (CudaContextHost h : hosts) h.close();
+            throw e;
         }
     }
 

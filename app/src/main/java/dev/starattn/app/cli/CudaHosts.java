@@ -2,12 +2,10 @@ package dev.starattn.app.cli;
 
 import dev.starattn.cuda.CudaContextHost;
 import dev.starattn.cuda.CudaDevice;
-import dev.starattn.cuda.CudaModel;
 import dev.starattn.cuda.CudaPipelines;
 import dev.starattn.engine.AttentionMode;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.model.LlamaModel;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -24,7 +22,7 @@ import java.util.List;
  * outside its process: it calls {@code encodeRing} on each); on the GPU, all {@code hosts} form the ring, the last of
  * them the query host.
  */
-public record CudaHosts(List<CudaDevice> devices, List<CudaModel> models, List<CudaContextHost> hosts) implements AutoCloseable {
+public record CudaHosts(CudaPipelines gpus, List<CudaContextHost> hosts) implements AutoCloseable {
     /** The GPUs as the engine's pipelines (the query host on a GPU), or null for {@code --device cpu}. */
     public static CudaPipelines pipelines(String device, LlamaModel model, EngineOptions options, int gpus, int prefillChunk) {
         if (!check(device, options)) return null;
@@ -62,35 +60,22 @@ public record CudaHosts(List<CudaDevice> devices, List<CudaModel> models, List<C
         if (options.hosts() < 2) {
             throw new IllegalArgumentException("--device cuda --query-host cpu needs --hosts 2 or more (the last host, the query host, stays on the CPU)");
         }
-        requireUsable(device);
-        int visible = CudaDevice.deviceCount();
-        if (gpus < 0 || gpus > visible) {
-            throw new IllegalArgumentException("--gpus " + gpus + ": " + visible + " GPU(s) are visible (0 = all of them)");
-        }
-        int count = options.hosts() - 1;
-        int n = Math.min(gpus == 0 ? visible : gpus, count);
-        List<CudaDevice> devices = new ArrayList<>();
-        List<CudaModel> models = new ArrayList<>();
-        List<CudaContextHost> hosts = new ArrayList<>();
+        CudaPipelines g = pipelines(device, model, options.withHosts(options.hosts() - 1), gpus, prefillChunk);
         try {
-            for (int g = 0; g < n; g++) {
-                devices.add(CudaDevice.open(g));
-                models.add(new CudaModel(devices.get(g), model));
-            }
-            for (int h = 0; h < count; h++) {
-                hosts.add(new CudaContextHost("gpu" + (h % n) + "-" + h, models.get(h % n), prefillChunk));
-            }
-            return new CudaHosts(devices, models, hosts);
+            return new CudaHosts(g, g.newHosts(options.hosts() - 1));
         } catch (RuntimeException e) {
-            new CudaHosts(devices, models, hosts).close();
+            g.close();
             throw e;
         }
+    }
+
+    List<CudaDevice> devices() {
+        return gpus.devices();
     }
 
     @Override
     public void close() {
         for (CudaContextHost h : hosts) h.close();
-        for (CudaModel m : models) m.close();
-        for (CudaDevice d : devices) d.close();
+        gpus.close();
     }
 }
