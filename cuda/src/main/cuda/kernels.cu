@@ -355,6 +355,7 @@ extern "C" __global__ void __launch_bounds__(128) lse_merge_wide(const float* __
 #include "flash_attn_tc.cuh"
 #include "flash_attn_wg.cuh"
 #include "flash_decode.cuh"
+#include "flash_decode_tiled.cuh"
 
 // Exact merge of P partials over disjoint key sets: parts [P][rh][hd], lses [P][rh] ->
 // out [rh][hd], lseOut [rh]. One warp per (row, head); max-subtracted, f32.

@@ -206,12 +206,12 @@ public final class CudaAttention {
     }
 
     /**
-     * Decode kernel blocks per SM over all kv heads ({@code -Dstarattn.cuda.decodeBlocksPerSm}), keys a split at least,
-     * splits at most. 8 a SM: on an H200 (Llama-3-8B heads, one row, merge included) 0.337 ms at 128K keys against 0.393
-     * with 4 and 0.374 with 16, 0.119 ms at 32K with any of them (BENCHMARKS.md): the kernel is bound by its per-key
-     * shuffles and exponentials more than by how many blocks are in flight.
+     * Decode kernel blocks per SM over all kv heads ({@code -Dstarattn.cuda.decodeBlocksPerSm}; 0 = by kernel), keys a
+     * split at least, splits at most. By kernel, as measured on an H200 (Llama-3-8B heads, one row, merge included;
+     * BENCHMARKS.md): the tiled kernel 2 a SM (32K keys 0.058 ms, 128K 0.154, against 0.073 / 0.176 with 4 and
+     * 0.085 / 0.180 with 8: fewer splits to merge), the untiled one 8 a SM (128K 0.337 ms against 0.393 with 4).
      */
-    int decodeBlocksPerSm = Integer.getInteger("starattn.cuda.decodeBlocksPerSm", 8);
+    int decodeBlocksPerSm = Integer.getInteger("starattn.cuda.decodeBlocksPerSm", 0);
     int decodeMinKeys = Integer.getInteger("starattn.cuda.decodeMinKeys", 256);
     int decodeMaxSplits = Integer.getInteger("starattn.cuda.decodeMaxSplits", 128);
 
@@ -220,22 +220,42 @@ public final class CudaAttention {
      * {@link #decodeMinKeys} keys a split (a block takes 32-128 keys a step), at most {@link #decodeMaxSplits} splits.
      */
     int decodeSplits(int kvHeads, int keys) {
-        int target = decodeBlocksPerSm * dev.multiprocessors();
+        return decodeSplits(kvHeads, keys, decodeTiled);
+    }
+
+    int decodeSplits(int kvHeads, int keys, boolean tiled) {
+        int perSm = decodeBlocksPerSm > 0 ? decodeBlocksPerSm : tiled ? 2 : 8;
+        int target = perSm * dev.multiprocessors();
         return Math.max(1, Math.min(Math.min((target + kvHeads - 1) / kvHeads, keys / Math.max(1, decodeMinKeys)), decodeMaxSplits));
+    }
+
+    /**
+     * Decode attention by the tiled kernel ({@code flash_decode_tiled_bf16}: a key a lane, 32 keys a warp step) where
+     * the head dim is 64 or 128, else by {@code flash_decode_bf16}; {@code -Dstarattn.cuda.decodeTiled=false} keeps
+     * the latter everywhere (to compare them).
+     */
+    boolean decodeTiled = Boolean.parseBoolean(System.getProperty("starattn.cuda.decodeTiled", "true"));
+
+    /** Dynamic shared memory of {@code flash_decode_tiled_bf16_<nq>_<hd>} (its DecodeTiledLayout::BYTES). */
+    static int decodeTiledSmem(int nq, int hd) {
+        int warps = 4, tk = 32;
+        return nq * hd * 4 + warps * tk * (hd + 8) * 2 + warps * tk * nq * 4 + 2 * warps * nq * 4;
     }
 
     private void attendDecode(int nq, long q, long qPos, int rows, int heads, DeviceKv kv, int k0, int k1, float scale,
                               long out, long lse) {
         int hd = kv.headDim;
-        int splits = decodeSplits(kv.kvHeads, k1 - k0);
-        String name = "flash_decode_bf16_" + nq + "_" + hd;
+        boolean tiled = decodeTiled && hd <= 128;
+        int splits = decodeSplits(kv.kvHeads, k1 - k0, tiled);
+        String name = (tiled ? "flash_decode_tiled_bf16_" : "flash_decode_bf16_") + nq + "_" + hd;
+        int smem = tiled ? decodeTiledSmem(nq, hd) : 0;
         if (splits == 1) {
-            dev.launch(name, kv.kvHeads, 1, 1, 128, 0, q, qPos, rows, heads, kv.k, kv.v, kv.pos, kv.kvHeads, k0, k1, scale, out, lse);
+            dev.launch(name, kv.kvHeads, 1, 1, 128, smem, q, qPos, rows, heads, kv.k, kv.v, kv.pos, kv.kvHeads, k0, k1, scale, out, lse);
             return;
         }
         long plane = (long) rows * heads;
         long parts = splitScratch(splits, plane, hd), lses = parts + 4L * splits * plane * hd;
-        dev.launch(name, kv.kvHeads, splits, 1, 128, 0, q, qPos, rows, heads, kv.k, kv.v, kv.pos, kv.kvHeads, k0, k1, scale, parts, lses);
+        dev.launch(name, kv.kvHeads, splits, 1, 128, smem, q, qPos, rows, heads, kv.k, kv.v, kv.pos, kv.kvHeads, k0, k1, scale, parts, lses);
         merge(parts, lses, splits, (int) plane, hd, out, lse);
     }
 

@@ -24,7 +24,9 @@ public final class CudaDevice implements AutoCloseable {
             "flash_attn_tc_128", "flash_attn_tc_64_r128", "flash_attn_tc_128_r128", "flash_attn_wg_128", "flash_attn_wg_128_x2", "lse_merge", "lse_merge_wide",
             "flash_decode_bf16_1_64", "flash_decode_bf16_2_64", "flash_decode_bf16_4_64", "flash_decode_bf16_8_64",
             "flash_decode_bf16_1_128", "flash_decode_bf16_2_128", "flash_decode_bf16_4_128", "flash_decode_bf16_8_128",
-            "flash_decode_bf16_1_256", "flash_decode_bf16_2_256", "flash_decode_bf16_4_256", "flash_decode_bf16_8_256"};
+            "flash_decode_bf16_1_256", "flash_decode_bf16_2_256", "flash_decode_bf16_4_256", "flash_decode_bf16_8_256",
+            "flash_decode_tiled_bf16_1_64", "flash_decode_tiled_bf16_2_64", "flash_decode_tiled_bf16_4_64", "flash_decode_tiled_bf16_8_64",
+            "flash_decode_tiled_bf16_1_128", "flash_decode_tiled_bf16_2_128", "flash_decode_tiled_bf16_4_128", "flash_decode_tiled_bf16_8_128"};
     /** Kernels whose dynamic shared memory may exceed the default 48 KiB. */
     private static final String[] BIG_SMEM = {"flash_attn_fwd", "flash_attn_fwd_bf16kv", "flash_attn_tc_64", "flash_attn_tc_128",
             "flash_attn_tc_64_r128", "flash_attn_tc_128_r128", "flash_attn_wg_128", "flash_attn_wg_128_x2"};

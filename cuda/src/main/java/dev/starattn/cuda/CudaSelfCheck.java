@@ -241,7 +241,8 @@ public final class CudaSelfCheck {
     }
 
     /**
-     * The decode kernel (flash_decode_bf16) against the CPU kernel and against flash_attn_fwd on the same bf16
+     * The decode kernels (flash_decode_tiled_bf16, the default up to head dim 128, and flash_decode_bf16) against the
+     * CPU kernel and against flash_attn_fwd on the same bf16
      * cache: 1-8 query vectors per kv head (GQA groups 1, 3, 4, 8; 1-2 rows), head dims 64/128/256, one split
      * and many, keys partly in the queries' causal future, a key range [k0, k1) inside the cache, key counts
      * that leave a block's last step ragged. Then both kernels timed on Llama-3-8B's decode shape.
@@ -277,6 +278,12 @@ public final class CudaSelfCheck {
             Partial po = att.attend(q, rows, qp, heads, gpu);
             att.decodeKernel = true;
             add("decode kernel = flash_attn_fwd " + shape, pg.out(), po.out(), po.out().length, 1e-4, "");
+            // The default is the tiled kernel where the head dim allows it: the untiled one, checked the same way.
+            att.decodeTiled = false;
+            Partial pu = att.attend(q, rows, qp, heads, gpu);
+            att.decodeTiled = true;
+            add("decode kernel untiled out " + shape, pu.out(), pc.out(), pc.out().length, 2e-3, hd <= 128 ? "" : "(both untiled: hd 256)");
+            add("decode kernel untiled lse " + shape, pu.lse(), pc.lse(), pc.lse().length, 1e-4, "");
             if (keys > 100) {  // a key range inside the cache: the device-pointer entry with k0 > 0
                 int k0 = keys / 3, k1 = keys - keys / 5;
                 Partial rc = AttentionKernel.attend(q, rows, qp, heads, cpu, k0, k1);
@@ -298,17 +305,19 @@ public final class CudaSelfCheck {
             }
             long dq = dev.upload(randn(rnd, heads * hd)), dp = dev.upload(new int[] {keys}),
                     out = dev.alloc(4L * heads * hd), lse = dev.alloc(4L * heads);
-            for (boolean fast : new boolean[] {true, false}) {
-                att.decodeKernel = fast;
+            for (String kernel : new String[] {"flash_decode_tiled_bf16", "flash_decode_bf16", "flash_attn_fwd"}) {
+                att.decodeKernel = !kernel.equals("flash_attn_fwd");
+                att.decodeTiled = kernel.equals("flash_decode_tiled_bf16");
                 att.attend(dq, dp, 1, heads, gpu, 0, keys, out, lse);
                 float ms = dev.timeMillis(() -> {
                     for (int i = 0; i < 20; i++) att.attend(dq, dp, 1, heads, gpu, 0, keys, out, lse);
                 }) / 20;
                 double gb = 2.0 * 2 * keys * kvh * hd / 1e9;
-                System.out.printf("TIME decode attention %s keys=%d heads=%d/%d hd=%d: %.4f ms (%.0f GB/s of K and V)%n",
-                        fast ? "flash_decode_bf16" : "flash_attn_fwd   ", keys, heads, kvh, hd, ms, gb / ms * 1e3);
+                System.out.printf("TIME decode attention %-23s keys=%d heads=%d/%d hd=%d: %.4f ms (%.0f GB/s of K and V)%n",
+                        kernel, keys, heads, kvh, hd, ms, gb / ms * 1e3);
             }
             att.decodeKernel = true;
+            att.decodeTiled = true;
             // The merge of the splits alone, lse_merge_wide against lse_merge, and what the host spends to launch one.
             int splits = att.decodeSplits(kvh, keys), rh = heads;
             long parts = dev.upload(randn(rnd, splits * rh * hd)), lses = dev.upload(randn(rnd, splits * rh));

@@ -18,6 +18,11 @@ public final class BlockCacheMixin {
     String cacheDisk;
 
     /** The block cache the flags ask for, or null when --cache-dir is not given. */
+    /** Whether --cache-dir was given. */
+    public boolean enabled() {
+        return cacheDir != null;
+    }
+
     public BlockCache create(String modelFingerprint, Consumer<String> warnings) {
         if (cacheDir == null) return null;
         if (Files.exists(cacheDir) && !Files.isDirectory(cacheDir)) {

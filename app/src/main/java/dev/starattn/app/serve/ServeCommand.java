@@ -85,7 +85,10 @@ public final class ServeCommand implements Callable<Integer> {
         AttentionMode mode = AttentionMode.parse(attention);
         EngineOptions options = EngineOptions.of(mode, hosts);
         // The device's checks come before the model loads: the attention it cannot run, then whether a GPU is usable.
-        if (dev.starattn.app.cli.CudaHosts.check(device, options)) dev.starattn.app.cli.CudaHosts.requireUsable(device);
+        if (dev.starattn.app.cli.CudaHosts.check(device, options)) {
+            if (cache.enabled()) throw new IllegalArgumentException("--cache-dir keeps star blocks of CPU hosts; --device cuda does not use it");
+            dev.starattn.app.cli.CudaHosts.requireUsable(device);
+        }
         LoadedModel m = ModelLoader.load(model);
         InferenceEngine engine = new InferenceEngine(m.model(), options)
                 .withBlockCache(cache.create(m.fingerprint(), w -> System.err.println("warning: " + w)));
