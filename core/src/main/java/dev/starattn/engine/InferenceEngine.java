@@ -263,34 +263,9 @@ public final class InferenceEngine {
         if (query.length == 0) throw new IllegalArgumentException("the query is empty");
         checkLength(ctx.length(), query.length + maxNewTokens);
         for (ContextHost h : ctx.hosts) h.stats().resetPhase2();
-        Sampler sampler = new Sampler(sampling);
-        long t0 = System.nanoTime();
-        int pos = ctx.length();
-        float[] logits;
-        List<Integer> out = new ArrayList<>();
-        float[] firstLogits;
-        String stopReason = "length";
-        long ttft;
         try {
-            logits = step(ctx, query, pos);
-            firstLogits = logits;
-            pos += query.length;
-            ttft = System.nanoTime() - t0;
-            long decodeStart = System.nanoTime();
-            for (int i = 0; i < maxNewTokens; i++) {
-                int next = sampler.next(logits);
-                if (stop.test(next)) {
-                    stopReason = "stop";
-                    break;
-                }
-                out.add(next);
-                onToken.accept(next);
-                if (i == maxNewTokens - 1) break;
-                logits = step(ctx, new int[] {next}, pos);
-                pos++;
-            }
-            long end = System.nanoTime();
-            int[] tokens = out.stream().mapToInt(Integer::intValue).toArray();
+            DecodeLoop.Outcome o = DecodeLoop.run((tokens, pos) -> step(ctx, tokens, pos), query, ctx.length(), sampling, maxNewTokens,
+                    stop, onToken);
             List<HostStats> stats = new ArrayList<>();
             long othersPhase2 = 0;
             for (ContextHost h : ctx.hosts) {
@@ -299,9 +274,9 @@ public final class InferenceEngine {
             }
             // The query host's own phase-2 time: everything it did except waiting for other hosts (a device
             // pipeline's hosts attend within its steps: all of it).
-            ctx.queryHost().stats().phase2Nanos = (end - t0) - othersPhase2;
-            return new GenerationResult(null, tokens, ctx.length() + query.length, ctx.length(), query.length,
-                    ctx.phase1Nanos, end - t0, ttft, end - decodeStart, stats, stopReason, firstLogits);
+            ctx.queryHost().stats().phase2Nanos = o.totalNanos() - othersPhase2;
+            return new GenerationResult(null, o.tokens(), ctx.length() + query.length, ctx.length(), query.length,
+                    ctx.phase1Nanos, o.totalNanos(), o.ttftNanos(), o.decodeNanos(), stats, o.stopReason(), o.firstLogits());
         } finally {
             // Forget the query and generated tokens: the encoded context can serve the next query.
             if (ctx.pipeline != null) ctx.pipeline.reset();

@@ -5,7 +5,7 @@ import dev.starattn.engine.BlockPlan;
 import dev.starattn.engine.BlockTask;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.ProgressListener;
-import dev.starattn.engine.Sampler;
+import dev.starattn.engine.DecodeLoop;
 import dev.starattn.engine.SamplingOptions;
 import dev.starattn.model.LlamaConfig;
 import java.util.ArrayList;
@@ -219,7 +219,7 @@ public final class CudaStarQuery implements AutoCloseable {
         return generate(query, new SamplingOptions(0, 1, 0), maxNewTokens, stop, t -> {});
     }
 
-    /** Phase 2 with a {@link Sampler} of {@code sampling} (temperature 0: greedy), {@code onToken} told of each token. */
+    /** Phase 2 by {@link DecodeLoop} (the engine's loop) with {@code sampling} (temperature 0: greedy), {@code onToken} told of each token. */
     public Result generate(int[] query, SamplingOptions sampling, int maxNewTokens, IntPredicate stop, IntConsumer onToken) {
         if (contextLength < 0) throw new IllegalStateException("no encoded context: call encode first");
         if (query.length == 0) throw new IllegalArgumentException("the query is empty");
@@ -228,28 +228,9 @@ public final class CudaStarQuery implements AutoCloseable {
             throw new IllegalArgumentException("context, query and new tokens need " + ((long) contextLength + query.length + maxNewTokens)
                     + " positions but the model's context length is " + max);
         }
-        Sampler sampler = new Sampler(sampling);
-        long t0 = System.nanoTime();
         try {
-            int pos = contextLength;
-            float[] logits = step(query, pos);
-            float[] first = logits;
-            pos += query.length;
-            long ttft = System.nanoTime() - t0;
-            List<Integer> out = new ArrayList<>();
-            String reason = "length";
-            for (int i = 0; i < maxNewTokens; i++) {
-                int next = sampler.next(logits);
-                if (stop.test(next)) {
-                    reason = "stop";
-                    break;
-                }
-                out.add(next);
-                onToken.accept(next);
-                if (i == maxNewTokens - 1) break;
-                logits = step(new int[] {next}, pos++);
-            }
-            return new Result(out.stream().mapToInt(Integer::intValue).toArray(), first, ttft, System.nanoTime() - t0, reason);
+            DecodeLoop.Outcome o = DecodeLoop.run(this::step, query, contextLength, sampling, maxNewTokens, stop, onToken);
+            return new Result(o.tokens(), o.firstLogits(), o.ttftNanos(), o.totalNanos(), o.stopReason());
         } finally {
             reset();
         }
