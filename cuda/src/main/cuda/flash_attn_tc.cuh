@@ -88,6 +88,39 @@ __device__ __forceinline__ void rangeOf(const int* __restrict__ p, int t0, int n
     hi = b;
 }
 
+// The end of a tensor-core attention block (flash_attn_tc and flash_attn_wg, whose accumulator fragments lay out
+// alike): the quad's partial sums added, then the thread's two rows (rowA, rowB = rowA + 8) written: columns
+// nt * 8 + 2 * t4 and the next of o (o[4 * nt + 0..1] row A, [4 * nt + 2..3] row B) normalised, and the LSE
+// (m kept in log2 units) in natural log.
+template <int HD>
+__device__ __forceinline__ void tcWriteRows(const float* o, float lA, float lB, float mA, float mB, int rowA, int rowB, int t4,
+                                            int rows, int heads, int head, int split, float* __restrict__ out,
+                                            float* __restrict__ lse) {
+    lA += __shfl_xor_sync(0xffffffff, lA, 1);
+    lA += __shfl_xor_sync(0xffffffff, lA, 2);
+    lB += __shfl_xor_sync(0xffffffff, lB, 1);
+    lB += __shfl_xor_sync(0xffffffff, lB, 2);
+    const size_t plane = (size_t)rows * heads;
+    const float LN2 = 0.6931471805599453f;
+    float* ob = out + (size_t)split * plane * HD;
+    if (rowA < rows) {
+        float inv = lA > 0.f ? 1.f / lA : 0.f;
+        float* orow = ob + ((size_t)rowA * heads + head) * HD;
+#pragma unroll
+        for (int nt = 0; nt < HD / 8; nt++)
+            *reinterpret_cast<float2*>(orow + nt * 8 + 2 * t4) = make_float2(o[4 * nt] * inv, o[4 * nt + 1] * inv);
+        if (t4 == 0) lse[(size_t)split * plane + (size_t)rowA * heads + head] = lA > 0.f ? mA * LN2 + logf(lA) : -INFINITY;
+    }
+    if (rowB < rows) {
+        float inv = lB > 0.f ? 1.f / lB : 0.f;
+        float* orow = ob + ((size_t)rowB * heads + head) * HD;
+#pragma unroll
+        for (int nt = 0; nt < HD / 8; nt++)
+            *reinterpret_cast<float2*>(orow + nt * 8 + 2 * t4) = make_float2(o[4 * nt + 2] * inv, o[4 * nt + 3] * inv);
+        if (t4 == 0) lse[(size_t)split * plane + (size_t)rowB * heads + head] = lB > 0.f ? mB * LN2 + logf(lB) : -INFINITY;
+    }
+}
+
 template <int HD, int BR>
 __device__ void flashAttnTc(const float* __restrict__ q, const int* __restrict__ qpos, int rows, int heads,
                             const __nv_bfloat16* __restrict__ K, const __nv_bfloat16* __restrict__ V,
@@ -271,29 +304,7 @@ __device__ void flashAttnTc(const float* __restrict__ q, const int* __restrict__
         buf ^= 1;
     }
 
-    lA += __shfl_xor_sync(0xffffffff, lA, 1);
-    lA += __shfl_xor_sync(0xffffffff, lA, 2);
-    lB += __shfl_xor_sync(0xffffffff, lB, 1);
-    lB += __shfl_xor_sync(0xffffffff, lB, 2);
-    const size_t plane = (size_t)rows * heads;
-    const float LN2 = 0.6931471805599453f;
-    float* ob = out + (size_t)split * plane * HD;
-    if (rowA < rows) {
-        float inv = lA > 0.f ? 1.f / lA : 0.f;
-        float* orow = ob + ((size_t)rowA * heads + head) * HD;
-#pragma unroll
-        for (int nt = 0; nt < HD / 8; nt++)
-            *reinterpret_cast<float2*>(orow + nt * 8 + 2 * t4) = make_float2(o[nt][0] * inv, o[nt][1] * inv);
-        if (t4 == 0) lse[(size_t)split * plane + (size_t)rowA * heads + head] = lA > 0.f ? mA * LN2 + logf(lA) : -INFINITY;
-    }
-    if (rowB < rows) {
-        float inv = lB > 0.f ? 1.f / lB : 0.f;
-        float* orow = ob + ((size_t)rowB * heads + head) * HD;
-#pragma unroll
-        for (int nt = 0; nt < HD / 8; nt++)
-            *reinterpret_cast<float2*>(orow + nt * 8 + 2 * t4) = make_float2(o[nt][2] * inv, o[nt][3] * inv);
-        if (t4 == 0) lse[(size_t)split * plane + (size_t)rowB * heads + head] = lB > 0.f ? mB * LN2 + logf(lB) : -INFINITY;
-    }
+    tcWriteRows<HD>(&o[0][0], lA, lB, mA, mB, rowA, rowB, t4, rows, heads, head, split, out, lse);
 }
 
 // Entry points: flash_attn_tc_<HD> (64 query rows, 4 warps, two blocks per SM) and

@@ -253,29 +253,7 @@ __device__ void flashAttnWg(const float* __restrict__ q, const int* __restrict__
         buf ^= 1;
     }
 
-    lA += __shfl_xor_sync(0xffffffff, lA, 1);
-    lA += __shfl_xor_sync(0xffffffff, lA, 2);
-    lB += __shfl_xor_sync(0xffffffff, lB, 1);
-    lB += __shfl_xor_sync(0xffffffff, lB, 2);
-    const size_t plane = (size_t)rows * heads;
-    const float LN2 = 0.6931471805599453f;
-    float* ob = out + (size_t)split * plane * HD;
-    if (rowA < rows) {
-        float inv = lA > 0.f ? 1.f / lA : 0.f;
-        float* orow = ob + ((size_t)rowA * heads + head) * HD;
-#pragma unroll
-        for (int nt = 0; nt < HD / 8; nt++)
-            *reinterpret_cast<float2*>(orow + nt * 8 + 2 * t4) = make_float2(o[4 * nt] * inv, o[4 * nt + 1] * inv);
-        if (t4 == 0) lse[(size_t)split * plane + (size_t)rowA * heads + head] = lA > 0.f ? mA * LN2 + logf(lA) : -INFINITY;
-    }
-    if (rowB < rows) {
-        float inv = lB > 0.f ? 1.f / lB : 0.f;
-        float* orow = ob + ((size_t)rowB * heads + head) * HD;
-#pragma unroll
-        for (int nt = 0; nt < HD / 8; nt++)
-            *reinterpret_cast<float2*>(orow + nt * 8 + 2 * t4) = make_float2(o[4 * nt + 2] * inv, o[4 * nt + 3] * inv);
-        if (t4 == 0) lse[(size_t)split * plane + (size_t)rowB * heads + head] = lB > 0.f ? mB * LN2 + logf(lB) : -INFINITY;
-    }
+    tcWriteRows<HD>(o, lA, lB, mA, mB, rowA, rowB, t4, rows, heads, head, split, out, lse);
 }
 #endif
 

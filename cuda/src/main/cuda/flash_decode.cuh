@@ -35,6 +35,34 @@ __device__ __forceinline__ void foldState(float& m, float& l, float acc[8], floa
     m = mNew;
 }
 
+// The end of a decode block: the warps' softmax states (max sM, sum sL, unnormalised accumulators sAcc, laid
+// out [WARPS][NQ] and [WARPS][NQ][HD] in shared memory, complete: the caller has synchronised) folded by
+// log-sum-exp into this split's normalised output and LSE for each of the nq query vectors.
+template <int NQ, int HD, int WARPS>
+__device__ __forceinline__ void decodeWriteSplit(const float* sM, const float* sL, const float* sAcc, int nq, int group, int kvh,
+                                                 int rows, int heads, int split, float* __restrict__ out, float* __restrict__ lse) {
+    size_t plane = (size_t)rows * heads;
+    for (int e = threadIdx.x; e < nq * HD; e += blockDim.x) {
+        int j = e / HD, d = e % HD;
+        float mm = -INFINITY;
+#pragma unroll
+        for (int w = 0; w < WARPS; w++) mm = fmaxf(mm, sM[w * NQ + j]);
+        float ll = 0.f, a = 0.f;
+        if (mm != -INFINITY) {
+#pragma unroll
+            for (int w = 0; w < WARPS; w++) {
+                float f = __expf(sM[w * NQ + j] - mm);
+                ll += sL[w * NQ + j] * f;
+                a += sAcc[(w * NQ + j) * HD + d] * f;
+            }
+        }
+        int r = j / group, head = kvh * group + j % group;
+        size_t rh = (size_t)r * heads + head;
+        out[(size_t)split * plane * HD + rh * HD + d] = ll > 0.f ? a / ll : 0.f;
+        if (d == 0) lse[(size_t)split * plane + rh] = ll > 0.f ? mm + logf(ll) : -INFINITY;
+    }
+}
+
 template <int NQ, int HD>
 __device__ void flashDecode(const float* __restrict__ q, const int* __restrict__ qpos, int rows, int heads,
                             const __nv_bfloat16* __restrict__ K, const __nv_bfloat16* __restrict__ V,
@@ -139,26 +167,7 @@ __device__ void flashDecode(const float* __restrict__ q, const int* __restrict__
         }
     }
     __syncthreads();
-    size_t plane = (size_t)rows * heads;
-    for (int e = threadIdx.x; e < nq * HD; e += blockDim.x) {
-        int j = e / HD, d = e % HD;
-        float mm = -INFINITY;
-#pragma unroll
-        for (int w = 0; w < WARPS; w++) mm = fmaxf(mm, sM[w][j]);
-        float ll = 0.f, a = 0.f;
-        if (mm != -INFINITY) {
-#pragma unroll
-            for (int w = 0; w < WARPS; w++) {
-                float s = __expf(sM[w][j] - mm);
-                ll += sL[w][j] * s;
-                a += sAcc[w][j][d] * s;
-            }
-        }
-        int r = j / group, head = kvh * group + j % group;
-        size_t rh = (size_t)r * heads + head;
-        out[(size_t)split * plane * HD + rh * HD + d] = ll > 0.f ? a / ll : 0.f;
-        if (d == 0) lse[(size_t)split * plane + rh] = ll > 0.f ? mm + logf(ll) : -INFINITY;
-    }
+    decodeWriteSplit<NQ, HD, WARPS>(&sM[0][0], &sL[0][0], &sAcc[0][0][0], nq, group, kvh, rows, heads, split, out, lse);
 }
 
 #define FLASH_DECODE(NQ, HD)                                                                                         \

@@ -191,26 +191,7 @@ __device__ void flashDecodeTiled(const float* __restrict__ q, const int* __restr
         }
     }
     __syncthreads();
-    size_t plane = (size_t)rows * heads;
-    for (int e = threadIdx.x; e < nq * HD; e += blockDim.x) {
-        int j = e / HD, d = e % HD;
-        float mm = -INFINITY;
-#pragma unroll
-        for (int w = 0; w < WARPS; w++) mm = fmaxf(mm, sM[w * NQ + j]);
-        float ll = 0.f, a = 0.f;
-        if (mm != -INFINITY) {
-#pragma unroll
-            for (int w = 0; w < WARPS; w++) {
-                float f = __expf(sM[w * NQ + j] - mm);
-                ll += sL[w * NQ + j] * f;
-                a += sAcc[(w * NQ + j) * HD + d] * f;
-            }
-        }
-        int r = j / group, head = kvh * group + j % group;
-        size_t rh = (size_t)r * heads + head;
-        out[(size_t)split * plane * HD + rh * HD + d] = ll > 0.f ? a / ll : 0.f;
-        if (d == 0) lse[(size_t)split * plane + rh] = ll > 0.f ? mm + logf(ll) : -INFINITY;
-    }
+    decodeWriteSplit<NQ, HD, WARPS>(sM, sL, sAcc, nq, group, kvh, rows, heads, split, out, lse);
 }
 
 #define FLASH_DECODE_TILED(NQ, HD)                                                                                   \
