@@ -36,7 +36,9 @@ public final class CudaPipelines implements ContextPipeline.Factory, AutoCloseab
         String why = CudaDevice.unavailableReason();
         if (why != null) throw new IllegalArgumentException("no usable CUDA GPU: " + why);
         int visible = CudaDevice.deviceCount();
-        if (gpus < 0 || gpus > visible) throw new IllegalArgumentException(gpus + " GPU(s) asked for but " + visible + " visible (0 = all of them)");
+        if (gpus < 0 || gpus > visible) {
+            throw new IllegalArgumentException("--gpus " + gpus + ": " + visible + " GPU(s) are visible (0 = all of them)");
+        }
         if (hosts < 1) throw new IllegalArgumentException("the GPUs need at least one host");
         int n = Math.min(gpus == 0 ? visible : gpus, hosts);
         List<CudaDevice> devices = new ArrayList<>();
