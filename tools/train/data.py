@@ -100,6 +100,16 @@ def rand_uuid(rng):
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
+def confusable_uuid(rng, v):
+    """A uuid that shares one to three of v's five hex groups, in place, and differs in the rest: a haystack value
+    that a copy keyed on the last few characters cannot tell from v (see hard_uuid in Gen.niah)."""
+    groups = v.split("-")
+    keep = set(rng.sample(range(5), rng.randint(1, 3)))
+    out = [g if i in keep else "".join(rng.choice("0123456789abcdef") for _ in g) for i, g in enumerate(groups)]
+    r = "-".join(out)
+    return r if r != v else confusable_uuid(rng, v)
+
+
 def rand_number(rng):
     return str(rng.randint(1000000, 9999999))
 
@@ -127,9 +137,10 @@ class Sample:
 class Gen:
     """Task generators. ``max_tokens`` bounds ids(context)+ids(query)+ids(answer)."""
 
-    def __init__(self, tok, grammar: Grammar):
+    def __init__(self, tok, grammar: Grammar, hard_uuid: float = 0.0):
         self.tok = tok
         self.g = grammar
+        self.hard_uuid = hard_uuid  # training: share of uuid haystack values made confusable with a needle's
         self.ucache = {}
         self.nl_id = tok.encode_raw("\n")
         assert len(self.nl_id) == 1
@@ -215,9 +226,16 @@ class Gen:
             n = max(1, hb // ucost)
             units = [REPEAT_LINE] * n
         elif hay == "needle":
+            # Training only (never eval_depths, so held-out samples are unchanged): with probability hard_uuid a
+            # haystack value shares hex groups with a needle's value. The shipped model's multikey_3 errors at 16K
+            # were mostly copies that found the right needle and then jumped, 15-29 characters in, onto another
+            # uuid sharing a few characters (models/MODEL_CARD.md): these values make that jump cost loss.
+            hard = vtype == "uuids" and not eval_depths and self.hard_uuid > 0
+            answer_values = [v for vs in values for v in vs]
             units, used = [], 0
             while True:
-                u = NEEDLE.format(type=vtype, key=key(), value=val())
+                hv = confusable_uuid(rng, rng.choice(answer_values)) if hard and rng.random() < self.hard_uuid else None
+                u = NEEDLE.format(type=vtype, key=key(), value=hv if hv is not None else val())
                 c = len(self.enc_unit("\n" + u))
                 if used + c > hb and units:
                     break
