@@ -14,9 +14,10 @@ import java.util.List;
  * {@link #attendPrefill} (queries = the cache's last rows, positions ascending), cuDNN's fused flash
  * attention ({@link CudnnSdpa}); whatever cuDNN refuses or lacks runs our own kernel (one line on stderr
  * says so), never a different answer. Decode over a bf16 cache (up to 8 query vectors per kv head, head dim
- * 64, 128 or 256) runs {@code flash_decode_bf16}: one block per kv head and key split, every K/V row read once
- * for all the query heads that share it, 16-byte loads several steps ahead, since the memory traffic, not
- * the arithmetic, sets decode's time. Everything else with few rows runs {@code flash_attn_fwd} in f32 (16 rows
+ * 64, 128 or 256) runs a decode kernel: one block per kv head and key split, every K/V row read once for all
+ * the query heads that share it, since the memory traffic, not the arithmetic, should set decode's time;
+ * {@code flash_decode_tiled_bf16} (32 keys a warp step, a key a lane) for head dims 64 and 128,
+ * {@code flash_decode_bf16} (a key over 8-32 lanes) for 256. Everything else with few rows runs {@code flash_attn_fwd} in f32 (16 rows
  * per block; any head dim up to 256, f32 or bf16 cache).
  */
 public final class CudaAttention {
@@ -81,7 +82,7 @@ public final class CudaAttention {
     private boolean cudnnUsable = true;
     private boolean cudnnAnyGpu = true;  // false: the default, asked on Hopper only
     /**
-     * Whether few query rows over a bf16 cache go to {@code flash_decode_bf16} (the default) rather than
+     * Whether few query rows over a bf16 cache go to a decode kernel (the default, {@link #decodeTiled}) rather than
      * {@code flash_attn_fwd}; off only to compare the two (CudaSelfCheck, -Dstarattn.cuda.decodeKernel=false).
      */
     boolean decodeKernel = Boolean.parseBoolean(System.getProperty("starattn.cuda.decodeKernel", "true"));
@@ -192,7 +193,7 @@ public final class CudaAttention {
 
     /**
      * The query vectors per kv head (rows x heads / kvHeads, rounded up to 1, 2, 4 or 8) with which
-     * {@code flash_decode_bf16} takes this launch, or 0 where it does not: an f32 cache, a head dim other than
+     * a decode kernel takes this launch, or 0 where none does: an f32 cache, a head dim other than
      * 64, 128 or 256, more than 8 vectors, a cache not 16-byte aligned, or turned off ({@link #decodeKernel}).
      */
     int decodeVectors(int rows, int heads, DeviceKv kv) {
