@@ -100,14 +100,18 @@ def rand_uuid(rng):
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def confusable_uuid(rng, v):
-    """A uuid that shares one to three of v's five hex groups, in place, and differs in the rest: a haystack value
-    that a copy keyed on the last few characters cannot tell from v (see hard_uuid in Gen.niah)."""
-    groups = v.split("-")
-    keep = set(rng.sample(range(5), rng.randint(1, 3)))
-    out = [g if i in keep else "".join(rng.choice("0123456789abcdef") for _ in g) for i, g in enumerate(groups)]
-    r = "-".join(out)
-    return r if r != v else confusable_uuid(rng, v)
+def confusable_value(rng, v, vtype):
+    """A haystack value a copy keyed on the last few characters cannot tell from the needle value v: a uuid that
+    shares one to three of v's five hex groups, in place, or a number that shares its first one to four digits
+    (see hard_values in Gen.niah); never v itself."""
+    if vtype == "uuids":
+        groups = v.split("-")
+        keep = set(rng.sample(range(5), rng.randint(1, 3)))
+        r = "-".join(g if i in keep else "".join(rng.choice("0123456789abcdef") for _ in g) for i, g in enumerate(groups))
+    else:
+        k = rng.randint(1, 4)
+        r = v[:k] + "".join(rng.choice("0123456789") for _ in v[k:])
+    return r if r != v else confusable_value(rng, v, vtype)
 
 
 def rand_number(rng):
@@ -137,10 +141,10 @@ class Sample:
 class Gen:
     """Task generators. ``max_tokens`` bounds ids(context)+ids(query)+ids(answer)."""
 
-    def __init__(self, tok, grammar: Grammar, hard_uuid: float = 0.0):
+    def __init__(self, tok, grammar: Grammar, hard_values: float = 0.0):
         self.tok = tok
         self.g = grammar
-        self.hard_uuid = hard_uuid  # training: share of uuid haystack values made confusable with a needle's
+        self.hard_values = hard_values  # training: share of needle-haystack values made confusable with a needle's
         self.ucache = {}
         self.nl_id = tok.encode_raw("\n")
         assert len(self.nl_id) == 1
@@ -226,15 +230,15 @@ class Gen:
             n = max(1, hb // ucost)
             units = [REPEAT_LINE] * n
         elif hay == "needle":
-            # Training only (never eval_depths, so held-out samples are unchanged): with probability hard_uuid a
-            # haystack value shares hex groups with a needle's value. The shipped model's multikey_3 errors at 16K
-            # were mostly copies that found the right needle and then jumped, 15-29 characters in, onto another
-            # uuid sharing a few characters (models/MODEL_CARD.md): these values make that jump cost loss.
-            hard = vtype == "uuids" and not eval_depths and self.hard_uuid > 0
+            # Training only (never eval_depths, so held-out samples are unchanged): with probability hard_values a
+            # haystack value shares characters with a needle's value (confusable_value). The shipped model's
+            # multikey_2/3 errors at 16K were mostly copies that began the right value and then jumped onto another
+            # one sharing the last few characters (models/MODEL_CARD.md): these values make that jump cost loss.
+            hard = not eval_depths and self.hard_values > 0
             answer_values = [v for vs in values for v in vs]
             units, used = [], 0
             while True:
-                hv = confusable_uuid(rng, rng.choice(answer_values)) if hard and rng.random() < self.hard_uuid else None
+                hv = confusable_value(rng, rng.choice(answer_values), vtype) if hard and rng.random() < self.hard_values else None
                 u = NEEDLE.format(type=vtype, key=key(), value=hv if hv is not None else val())
                 c = len(self.enc_unit("\n" + u))
                 if used + c > hb and units:

@@ -37,9 +37,9 @@ def log(*a):
 
 
 # ------------------------------------------------------------------ data workers
-def worker_main(wid, req_q, res_q, mixes, hard_uuid=0.0):
+def worker_main(wid, req_q, res_q, mixes, hard_values=0.0):
     tok = Tokenizer.load()
-    gen = D.Gen(tok, D.Grammar.load(), hard_uuid=hard_uuid)
+    gen = D.Gen(tok, D.Grammar.load(), hard_values=hard_values)
     while True:
         req = req_q.get()
         if req is None:
@@ -97,8 +97,8 @@ def main():
     ap.add_argument("--tps-short", type=int, default=65536, help="tokens per step for L <= 512")
     ap.add_argument("--tps-mid", type=int, default=131072, help="tokens per step for 512 < L <= 2048")
     ap.add_argument("--max-len", type=int, default=16384)
-    ap.add_argument("--hard-uuid", type=float, default=0.0,
-                    help="training batches: share of uuid haystack values that share hex groups with a needle's value (data.confusable_uuid)")
+    ap.add_argument("--hard-values", type=float, default=0.0,
+                    help="training batches: share of needle-haystack values (uuids, numbers) that share characters with a needle's value (data.confusable_value)")
     ap.add_argument("--lr", type=float, default=2.5e-3)
     ap.add_argument("--wd", type=float, default=0.1)
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 4) - 2))
@@ -134,7 +134,7 @@ def main():
     ctx = mp.get_context("fork")
     req_q, res_q = ctx.Queue(), ctx.Queue(maxsize=4 * args.workers)
     mixes = {"main": mix, "warm": json.loads(args.warm_mix_json) if args.warm_mix_json else dict(D.WARM_MIX)}
-    procs = [ctx.Process(target=worker_main, args=(i, req_q, res_q, mixes, args.hard_uuid), daemon=True) for i in range(args.workers)]
+    procs = [ctx.Process(target=worker_main, args=(i, req_q, res_q, mixes, args.hard_values), daemon=True) for i in range(args.workers)]
     for p in procs:
         p.start()
 
