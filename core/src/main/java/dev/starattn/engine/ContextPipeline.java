@@ -27,6 +27,11 @@ public interface ContextPipeline extends AutoCloseable {
     /** Drops the KV of the query and generated tokens: the context serves the next query. */
     void reset();
 
+    /** Where the hosts run, for logs (which host on which GPU, how partials travel); empty when there is nothing to say. */
+    default String layout() {
+        return "";
+    }
+
     /** Frees the context's KV on the device. */
     @Override
     void close();

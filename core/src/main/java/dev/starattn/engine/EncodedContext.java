@@ -63,6 +63,11 @@ public final class EncodedContext {
         return hosts;
     }
 
+    /** Where a device pipeline put this context's hosts ({@link ContextPipeline#layout}); empty for CPU or remote hosts. */
+    public String placement() {
+        return pipeline != null ? pipeline.layout() : "";
+    }
+
     public ContextHost queryHost() {
         return pipeline != null ? pipeline.queryHost() : queryHost;
     }

@@ -90,6 +90,11 @@ class ContextPipelineTest {
         }
 
         @Override
+        public String layout() {
+            return hosts.size() + " hosts on the CPU";
+        }
+
+        @Override
         public void reset() {
             calls.add("reset");
             since = new int[0];
@@ -132,6 +137,7 @@ class ContextPipelineTest {
         assertEquals(List.of("dev-0", "dev-1", "dev-2"), progress);
         assertEquals(3, ctx.hosts().size());
         assertSame(ctx.hosts().getLast(), ctx.queryHost(), "the pipeline's last host is the query host");
+        assertEquals("3 hosts on the CPU", ctx.placement());
         List<Integer> streamed = new ArrayList<>();
         GenerationResult got = e.generate(ctx, query, SamplingOptions.greedy(), 6, t -> false, streamed::add);
         assertArrayEquals(want.tokens(), got.tokens(), "the pipeline's tokens are dense's (it recomputes exactly)");

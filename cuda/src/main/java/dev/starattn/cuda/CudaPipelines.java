@@ -118,6 +118,11 @@ public final class CudaPipelines implements ContextPipeline.Factory, AutoCloseab
         }
 
         @Override
+        public String layout() {
+            return query.layout();
+        }
+
+        @Override
         public long encode(int[] context, EngineOptions options, ProgressListener progress) {
             synchronized (gpuLock) {
                 requireOpen();

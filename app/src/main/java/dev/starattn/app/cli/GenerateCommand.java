@@ -160,6 +160,7 @@ public final class GenerateCommand implements Callable<Integer> {
                         ctxTokens.length, qTokens.length, options.mode().cliName, options.hosts(), gpu == null ? "" : " (context hosts on " + gpu.devices().size() + " GPU(s))");
             }
             EncodedContext enc = e.encode(ctxTokens, json ? dev.starattn.engine.ProgressListener.NONE : new Phase1Progress(err));
+            if (!json && !enc.placement().isEmpty()) err.println("hosts: " + enc.placement());
             TokenStreamDecoder dec = new TokenStreamDecoder(m.tokenizer(), false);
             StringBuilder text = new StringBuilder();
             GenerationResult r = e.generate(enc, qTokens, sampling, maxNew, m.tokenizer()::isEndOfGeneration, streamTo(dec, text, out));

@@ -423,7 +423,10 @@ public final class StarServer implements AutoCloseable {
     }
 
     private long kvEstimate(long tokens) {
-        return kvEstimate(model.config(), engine.options(), tokens);
+        // GPU hosts keep K and V in bf16 whatever the CPU's KV types (DeviceKv): 2 bytes a value, as F16.
+        var o = engine.options();
+        if (engine.pipelines() != null) o = o.withKvTypes(dev.starattn.attention.KvType.F16, dev.starattn.attention.KvType.F16);
+        return kvEstimate(model.config(), o, tokens);
     }
 
     /**
