@@ -331,19 +331,19 @@ public final class CudaAttention {
             note("cuDNN attention unavailable, running " + tcKernel(hd) + " instead: " + e.getMessage());
             return false;
         }
-        long qb = qBf16;
-        if (qb == 0) {
+        long q16 = qBf16;
+        if (q16 == 0) {  // q not handed over in bf16: rounded here, into this object's scratch
             long n = (long) rows * heads * hd;
             if (2 * n > qbBytes) {
-                dev.free(this.qb);
-                this.qb = dev.alloc(2 * n);
+                dev.free(qb);
+                qb = dev.alloc(2 * n);
                 qbBytes = 2 * n;
             }
-            qb = this.qb;
-            dev.launch("f32_to_bf16", dev.gridFor(n, 256), 1, 1, 256, 0, q, qb, n);
+            q16 = qb;
+            dev.launch("f32_to_bf16", dev.gridFor(n, 256), 1, 1, 256, 0, q, q16, n);
         }
         try {
-            if (c.forward(qb, kv.k, kv.v, outBf16, lse, rows, kv.size, heads, kv.kvHeads, hd, (float) (1.0 / Math.sqrt(hd)))) {
+            if (c.forward(q16, kv.k, kv.v, outBf16, lse, rows, kv.size, heads, kv.kvHeads, hd, (float) (1.0 / Math.sqrt(hd)))) {
                 cudnnRuns++;
                 return true;
             }

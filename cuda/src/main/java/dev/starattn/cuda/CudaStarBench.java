@@ -145,11 +145,16 @@ public final class CudaStarBench {
     }
 
     /** Launches and GEMMs issued so far on the models' GPUs (each GPU once). */
+    /** A per-device counter summed over the GPUs of {@code models} (each GPU once). */
+    private static long overGpus(List<CudaModel> models, java.util.function.ToLongFunction<CudaDevice> counter) {
+        return models.stream().map(CudaModel::device).distinct().mapToLong(counter).sum();
+    }
+
     private static long enqueueNanos(List<CudaModel> models) {
-        return models.stream().map(CudaModel::device).distinct().mapToLong(d -> d.enqueueNanos).sum();
+        return overGpus(models, d -> d.enqueueNanos);
     }
 
     private static long launches(List<CudaModel> models) {
-        return models.stream().map(CudaModel::device).distinct().mapToLong(d -> d.launches).sum();
+        return overGpus(models, d -> d.launches);
     }
 }

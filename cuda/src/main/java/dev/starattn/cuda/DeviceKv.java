@@ -116,19 +116,19 @@ public final class DeviceKv implements AutoCloseable {
 
     /** The keys as f32 on the host (checks against the CPU). */
     public float[] keysToHost() {
-        int n = size * rowSize;
-        if (!bf16) return dev.download(k, n);
-        short[] h = new short[n];
-        dev.copyOut(k, h, 0, n);
-        return Bf16.toFloats(h);
+        return toHost(k);
     }
 
     /** The values as f32 on the host (checks against the CPU). */
     public float[] valuesToHost() {
+        return toHost(v);
+    }
+
+    private float[] toHost(long p) {
         int n = size * rowSize;
-        if (!bf16) return dev.download(v, n);
+        if (!bf16) return dev.download(p, n);
         short[] h = new short[n];
-        dev.copyOut(v, h, 0, n);
+        dev.copyOut(p, h, 0, n);
         return Bf16.toFloats(h);
     }
 
