@@ -13,7 +13,8 @@
 // grid: (kvHeads, splits); block: 128 threads. q: rows x heads x HD (f32, RoPE applied); K, V: positions x
 // kvHeads x HD (bf16); a key is visible to row r iff kpos[key] <= qpos[r]. Split s covers keys
 // [k0 + s * per, k0 + (s + 1) * per) and writes out + s * rows*heads*HD, lse + s * rows*heads (normalised;
-// out = 0, lse = -inf where it saw no visible key).
+// out = 0, lse = -inf where it saw no visible key). dynK1, when set, replaces k1 by *dynK1 (a decode step
+// replayed from a CUDA graph: the grid, the split count, is fixed at capture; the key count is read at run time).
 
 __device__ __forceinline__ void bf16x8ToF32(uint4 u, float f[8]) {
     unsigned w[4] = {u.x, u.y, u.z, u.w};
@@ -66,7 +67,7 @@ __device__ __forceinline__ void decodeWriteSplit(const float* sM, const float* s
 template <int NQ, int HD>
 __device__ void flashDecode(const float* __restrict__ q, const int* __restrict__ qpos, int rows, int heads,
                             const __nv_bfloat16* __restrict__ K, const __nv_bfloat16* __restrict__ V,
-                            const int* __restrict__ kpos, int kvHeads, int k0, int k1, float scale,
+                            const int* __restrict__ kpos, int kvHeads, int k0, int k1, const int* __restrict__ dynK1, float scale,
                             float* __restrict__ out, float* __restrict__ lse) {
     constexpr int LPK = HD / 8;        // lanes per key
     constexpr int KPW = 32 / LPK;      // keys per warp step
@@ -80,6 +81,7 @@ __device__ void flashDecode(const float* __restrict__ q, const int* __restrict__
     int group = heads / kvHeads, nq = rows * group;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int sub = lane / LPK, part = lane % LPK;
+    if (dynK1) k1 = *dynK1;  // a graph-replayed decode step: the cache's length after this step's append
     int keys = k1 - k0, per = (keys + splits - 1) / splits;
     int s0 = k0 + split * per, s1 = min(k1, s0 + per);
     size_t rowSize = (size_t)kvHeads * HD;
@@ -173,8 +175,8 @@ __device__ void flashDecode(const float* __restrict__ q, const int* __restrict__
 #define FLASH_DECODE(NQ, HD)                                                                                         \
     extern "C" __global__ void __launch_bounds__(128) flash_decode_bf16_##NQ##_##HD(                                 \
             const float* q, const int* qpos, int rows, int heads, const __nv_bfloat16* K, const __nv_bfloat16* V,    \
-            const int* kpos, int kvHeads, int k0, int k1, float scale, float* out, float* lse) {                     \
-        flashDecode<NQ, HD>(q, qpos, rows, heads, K, V, kpos, kvHeads, k0, k1, scale, out, lse);                    \
+            const int* kpos, int kvHeads, int k0, int k1, const int* dynK1, float scale, float* out, float* lse) {      \
+        flashDecode<NQ, HD>(q, qpos, rows, heads, K, V, kpos, kvHeads, k0, k1, dynK1, scale, out, lse);                    \
     }
 FLASH_DECODE(1, 64) FLASH_DECODE(2, 64) FLASH_DECODE(4, 64) FLASH_DECODE(8, 64)
 FLASH_DECODE(1, 128) FLASH_DECODE(2, 128) FLASH_DECODE(4, 128) FLASH_DECODE(8, 128)

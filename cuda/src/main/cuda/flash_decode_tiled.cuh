@@ -55,7 +55,7 @@ template <> struct VRaw<2> {
 template <int NQ, int HD>
 __device__ void flashDecodeTiled(const float* __restrict__ q, const int* __restrict__ qpos, int rows, int heads,
                                  const __nv_bfloat16* __restrict__ K, const __nv_bfloat16* __restrict__ V,
-                                 const int* __restrict__ kpos, int kvHeads, int k0, int k1, float scale,
+                                 const int* __restrict__ kpos, int kvHeads, int k0, int k1, const int* __restrict__ dynK1, float scale,
                                  float* __restrict__ out, float* __restrict__ lse) {
     using L = DecodeTiledLayout<NQ, HD>;
     constexpr int WARPS = L::WARPS, TK = L::TK, ROW = L::ROW;
@@ -71,6 +71,7 @@ __device__ void flashDecodeTiled(const float* __restrict__ q, const int* __restr
     int kvh = blockIdx.x, split = blockIdx.y, splits = gridDim.y;
     int group = heads / kvHeads, nq = rows * group;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    if (dynK1) k1 = *dynK1;  // a graph-replayed decode step: the cache's length after this step's append
     int keys = k1 - k0, per = (keys + splits - 1) / splits;
     int s0 = k0 + split * per, s1 = min(k1, s0 + per);
     size_t rowSize = (size_t)kvHeads * HD;
@@ -197,8 +198,8 @@ __device__ void flashDecodeTiled(const float* __restrict__ q, const int* __restr
 #define FLASH_DECODE_TILED(NQ, HD)                                                                                   \
     extern "C" __global__ void __launch_bounds__(128) flash_decode_tiled_bf16_##NQ##_##HD(                           \
             const float* q, const int* qpos, int rows, int heads, const __nv_bfloat16* K, const __nv_bfloat16* V,    \
-            const int* kpos, int kvHeads, int k0, int k1, float scale, float* out, float* lse) {                     \
-        flashDecodeTiled<NQ, HD>(q, qpos, rows, heads, K, V, kpos, kvHeads, k0, k1, scale, out, lse);               \
+            const int* kpos, int kvHeads, int k0, int k1, const int* dynK1, float scale, float* out, float* lse) {      \
+        flashDecodeTiled<NQ, HD>(q, qpos, rows, heads, K, V, kpos, kvHeads, k0, k1, dynK1, scale, out, lse);               \
     }
 FLASH_DECODE_TILED(1, 64) FLASH_DECODE_TILED(2, 64) FLASH_DECODE_TILED(4, 64) FLASH_DECODE_TILED(8, 64)
 FLASH_DECODE_TILED(1, 128) FLASH_DECODE_TILED(2, 128) FLASH_DECODE_TILED(4, 128) FLASH_DECODE_TILED(8, 128)

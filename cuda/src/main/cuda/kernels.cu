@@ -161,10 +161,14 @@ extern "C" __global__ void fill_normal_bf16(__nv_bfloat16* __restrict__ out, siz
     }
 }
 
-// Copies n KV rows (rowSize f32 each, stored as T) and their positions into the cache at row offset `at`.
+// Copies n KV rows (rowSize f32 each, stored as T) and their positions into the cache at row offset `at`, or at
+// *dynAt when dynAt is set: a decode step replayed from a CUDA graph reads its write offset from device memory,
+// since a graph's kernel arguments are fixed when it is captured.
 template <typename T>
 __device__ void kvAppend(T* __restrict__ K, T* __restrict__ V, int* __restrict__ kpos, const float* __restrict__ k,
-                         const float* __restrict__ v, const int* __restrict__ pos, int n, int rowSize, int at) {
+                         const float* __restrict__ v, const int* __restrict__ pos, int n, int rowSize, int at,
+                         const int* __restrict__ dynAt) {
+    if (dynAt) at = *dynAt;
     size_t total = (size_t)n * rowSize;
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
         fromF32(K[(size_t)at * rowSize + i], k[i]);
@@ -173,12 +177,12 @@ __device__ void kvAppend(T* __restrict__ K, T* __restrict__ V, int* __restrict__
     }
 }
 extern "C" __global__ void kv_append(float* K, float* V, int* kpos, const float* k, const float* v, const int* pos,
-                                     int n, int rowSize, int at) {
-    kvAppend(K, V, kpos, k, v, pos, n, rowSize, at);
+                                     int n, int rowSize, int at, const int* dynAt) {
+    kvAppend(K, V, kpos, k, v, pos, n, rowSize, at, dynAt);
 }
 extern "C" __global__ void kv_append_bf16(__nv_bfloat16* K, __nv_bfloat16* V, int* kpos, const float* k, const float* v,
-                                          const int* pos, int n, int rowSize, int at) {
-    kvAppend(K, V, kpos, k, v, pos, n, rowSize, at);
+                                          const int* pos, int n, int rowSize, int at, const int* dynAt) {
+    kvAppend(K, V, kpos, k, v, pos, n, rowSize, at, dynAt);
 }
 
 // Flash-attention forward with log-sum-exp, causal by position id (key visible iff kpos <= qpos),

@@ -156,6 +156,15 @@ public final class CudaAttention {
      * [k0, k1) of kv; writes out (rows x heads x hd) and lse (rows x heads).
      */
     public void attend(long q, long qPos, int rows, int heads, DeviceKv kv, int k0, int k1, long out, long lse) {
+        attend(q, qPos, rows, heads, kv, k0, k1, 0, out, lse);
+    }
+
+    /**
+     * {@link #attend}, where {@code dynK1}, when not 0, is a device int that replaces {@code k1} when the kernel runs (a
+     * decode step captured into a CUDA graph, whose cache grows between replays); the split count is chosen for
+     * {@code k1}. Only a decode-kernel launch ({@link #decodeVectors} above 0) takes it.
+     */
+    void attend(long q, long qPos, int rows, int heads, DeviceKv kv, int k0, int k1, long dynK1, long out, long lse) {
         int hd = kv.headDim;
         if (hd > 256) throw new CudaException("head_dim " + hd + " is above the GPU kernel's limit of 256");
         if (heads % kv.kvHeads != 0) throw new IllegalArgumentException(heads + " query heads do not group over " + kv.kvHeads);
@@ -163,9 +172,10 @@ public final class CudaAttention {
         int keys = Math.max(0, k1 - k0);
         int nq = decodeVectors(rows, heads, kv);
         if (nq > 0) {
-            attendDecode(nq, q, qPos, rows, heads, kv, k0, k0 + keys, scale, out, lse);
+            attendDecode(nq, q, qPos, rows, heads, kv, k0, k0 + keys, dynK1, scale, out, lse);
             return;
         }
+        if (dynK1 != 0) throw new IllegalArgumentException("a device key count needs a decode-kernel launch");
         boolean tc = tensorCores(rows, kv);
         int rowsPerBlock = tc ? tcKernel(hd).rows : QT;
         int splits = splits(rows, heads, keys, rowsPerBlock);
@@ -243,7 +253,7 @@ public final class CudaAttention {
         return nq * hd * 4 + warps * tk * (hd + 8) * 2 + warps * tk * nq * 4 + 2 * warps * nq * 4;
     }
 
-    private void attendDecode(int nq, long q, long qPos, int rows, int heads, DeviceKv kv, int k0, int k1, float scale,
+    private void attendDecode(int nq, long q, long qPos, int rows, int heads, DeviceKv kv, int k0, int k1, long dynK1, float scale,
                               long out, long lse) {
         int hd = kv.headDim;
         boolean tiled = decodeTiled && hd <= 128;
@@ -251,13 +261,24 @@ public final class CudaAttention {
         String name = (tiled ? "flash_decode_tiled_bf16_" : "flash_decode_bf16_") + nq + "_" + hd;
         int smem = tiled ? decodeTiledSmem(nq, hd) : 0;
         if (splits == 1) {
-            dev.launch(name, kv.kvHeads, 1, 1, 128, smem, q, qPos, rows, heads, kv.k, kv.v, kv.pos, kv.kvHeads, k0, k1, scale, out, lse);
+            dev.launch(name, kv.kvHeads, 1, 1, 128, smem, q, qPos, rows, heads, kv.k, kv.v, kv.pos, kv.kvHeads, k0, k1, dynK1, scale, out, lse);
             return;
         }
         long plane = (long) rows * heads;
         long parts = splitScratch(splits, plane, hd), lses = parts + 4L * splits * plane * hd;
-        dev.launch(name, kv.kvHeads, splits, 1, 128, smem, q, qPos, rows, heads, kv.k, kv.v, kv.pos, kv.kvHeads, k0, k1, scale, parts, lses);
+        dev.launch(name, kv.kvHeads, splits, 1, 128, smem, q, qPos, rows, heads, kv.k, kv.v, kv.pos, kv.kvHeads, k0, k1, dynK1, scale, parts,
+                lses);
         merge(parts, lses, splits, (int) plane, hd, out, lse);
+    }
+
+    /**
+     * Grows the split scratch for a decode launch of {@code rows} over {@code keys} keys of {@code kv} now, so that the
+     * launch itself allocates nothing (a capture into a CUDA graph may not).
+     */
+    void reserveDecode(int rows, int heads, DeviceKv kv, int keys) {
+        if (decodeVectors(rows, heads, kv) == 0) return;
+        int splits = decodeSplits(kv.kvHeads, keys, decodeTiled && kv.headDim <= 128);
+        if (splits > 1) splitScratch(splits, (long) rows * heads, kv.headDim);
     }
 
     private void launch(boolean tc, int gx, int heads, int splits, long q, long qPos, int rows, int h, DeviceKv kv, int k0, int k1,

@@ -15,7 +15,8 @@ import java.util.Map;
 /**
  * One GPU: its primary context (shared with cuBLAS), the kernels module (loaded from the embedded
  * fatbin: sm_90 code, PTX for other GPUs), a cuBLAS handle, and allocation, copy and launch helpers.
- * All work goes to the default stream, so that kernels, cuBLAS and copies are ordered.
+ * All work goes to the default stream, so that kernels, cuBLAS and copies are ordered; a decode step may be
+ * captured once into a CUDA graph and replayed ({@link #capture}, {@link DecodeGraph}) on a stream that is ordered with it.
  * Thread-safe in the sense that every call makes the context current on the calling thread.
  */
 public final class CudaDevice implements AutoCloseable {
@@ -38,6 +39,18 @@ public final class CudaDevice implements AutoCloseable {
      * host enqueues asynchronously, so a step whose enqueue time is its wall time keeps the GPU waiting on the host).
      */
     long enqueueNanos;
+    /**
+     * Allocations and frees on this device so far. A captured graph ({@link DecodeGraph}) holds raw device pointers,
+     * so its owner recaptures when this has moved since the capture.
+     */
+    long memoryEpoch;
+    /**
+     * Where launches and GEMMs go: the legacy default stream (NULL), except while {@link #capture} records work into
+     * {@link #captureStream}. That stream is created blocking, so a graph replayed on it is ordered after everything
+     * queued before on the default stream and before everything queued after: the engine's copies and syncs need no change.
+     */
+    private MemorySegment stream = MemorySegment.NULL;
+    private MemorySegment captureStream;
 
     private final CudaDriver drv;
     private final Cublas blas;
@@ -217,6 +230,7 @@ public final class CudaDevice implements AutoCloseable {
         makeCurrent();
         try (Arena a = Arena.ofConfined()) {
             MemorySegment p = a.allocate(JAVA_LONG);
+            memoryEpoch++;
             int rc = (int) drv.cuMemAlloc.invokeExact(p, Math.max(bytes, 4L));
             if (rc == 2) {
                 long[] m = memoryInfo();
@@ -235,6 +249,7 @@ public final class CudaDevice implements AutoCloseable {
     public void free(long ptr) {
         if (ptr == 0) return;
         makeCurrent();
+        memoryEpoch++;
         try {
             drv.check((int) drv.cuMemFree.invokeExact(ptr), "cuMemFree");
         } catch (CudaException e) {
@@ -407,8 +422,7 @@ public final class CudaDevice implements AutoCloseable {
             }
         }
         try {
-            int rc = (int) drv.cuLaunchKernel.invokeExact(f, gx, gy, gz, block, 1, 1, smem, MemorySegment.NULL, la.pointers,
-                    MemorySegment.NULL);
+            int rc = (int) drv.cuLaunchKernel.invokeExact(f, gx, gy, gz, block, 1, 1, smem, stream, la.pointers, MemorySegment.NULL);
             drv.check(rc, "launch of " + kernel);
         } catch (CudaException e) {
             throw e;
@@ -499,6 +513,85 @@ public final class CudaDevice implements AutoCloseable {
         }
     }
 
+    /**
+     * Records the launches and GEMMs that {@code work} issues on this device into a CUDA graph instead of running
+     * them, and returns the graph instantiated (a {@code CUgraphExec}, for {@link #launchGraph}). {@code work} must
+     * issue nothing but kernel launches and GEMMs on this device (no copies, allocations or syncs: those go to the
+     * default stream, which a capture may not touch) and must not be run by another thread at the same time.
+     * A failure inside {@code work} or of the capture ends the capture and throws; the device stays usable.
+     */
+    MemorySegment capture(Runnable work) {
+        makeCurrent();
+        try (Arena a = Arena.ofConfined()) {
+            if (captureStream == null) {
+                MemorySegment ps = a.allocate(ADDRESS);
+                drv.check((int) drv.cuStreamCreate.invokeExact(ps, 0), "cuStreamCreate");  // 0: blocking, ordered with the default stream
+                captureStream = ps.get(ADDRESS, 0);
+            }
+            Cublas.check((int) blas.setStream.invokeExact(cublasHandle, captureStream), "cublasSetStream");
+            // Relaxed (2): cuBLAS may query the device during capture; nothing else runs on this device meanwhile.
+            drv.check((int) drv.cuStreamBeginCapture.invokeExact(captureStream, 2), "cuStreamBeginCapture");
+            stream = captureStream;
+            RuntimeException failed = null;
+            try {
+                work.run();
+            } catch (RuntimeException e) {
+                failed = e;
+            }
+            stream = MemorySegment.NULL;
+            MemorySegment pg = a.allocate(ADDRESS);
+            int rc = (int) drv.cuStreamEndCapture.invokeExact(captureStream, pg);
+            Cublas.check((int) blas.setStream.invokeExact(cublasHandle, MemorySegment.NULL), "cublasSetStream");
+            MemorySegment graph = rc == 0 ? pg.get(ADDRESS, 0) : MemorySegment.NULL;
+            try {
+                if (failed != null) throw failed;
+                drv.check(rc, "cuStreamEndCapture");
+                MemorySegment pe = a.allocate(ADDRESS);
+                drv.check((int) drv.cuGraphInstantiateWithFlags.invokeExact(pe, graph, 0L), "cuGraphInstantiate");
+                return pe.get(ADDRESS, 0);
+            } finally {
+                if (!graph.equals(MemorySegment.NULL)) {
+                    int r = (int) drv.cuGraphDestroy.invokeExact(graph);  // the instantiated graph keeps what it needs
+                }
+            }
+        } catch (RuntimeException e) {
+            stream = MemorySegment.NULL;
+            throw e;
+        } catch (Throwable t) {
+            stream = MemorySegment.NULL;
+            throw new CudaException("CUDA graph capture failed: " + t, t);
+        }
+    }
+
+    /** Runs a graph from {@link #capture}, ordered with the default stream's work before and after it. */
+    void launchGraph(MemorySegment exec) {
+        long t0 = System.nanoTime();
+        launches++;
+        makeCurrent();
+        try {
+            drv.check((int) drv.cuGraphLaunch.invokeExact(exec, captureStream), "cuGraphLaunch");
+        } catch (CudaException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new CudaException(t.toString(), t);
+        } finally {
+            enqueueNanos += System.nanoTime() - t0;
+        }
+    }
+
+    /** Frees a graph from {@link #capture}. */
+    void destroyGraph(MemorySegment exec) {
+        if (exec == null || exec.equals(MemorySegment.NULL)) return;
+        makeCurrent();
+        try {
+            drv.check((int) drv.cuGraphExecDestroy.invokeExact(exec), "cuGraphExecDestroy");
+        } catch (CudaException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new CudaException(t.toString(), t);
+        }
+    }
+
     /** Milliseconds of GPU time that {@code work} takes, by CUDA events on the default stream. */
     public float timeMillis(Runnable work) {
         makeCurrent();
@@ -529,6 +622,9 @@ public final class CudaDevice implements AutoCloseable {
         try {
             makeCurrent();
             if (cudnn != null) cudnn.close();
+            if (captureStream != null) {
+                int r0 = (int) drv.cuStreamDestroy.invokeExact(captureStream);
+            }
             int r1 = (int) blas.destroy.invokeExact(cublasHandle);
             int r2 = (int) drv.cuModuleUnload.invokeExact(module);
         } catch (Throwable ignored) {

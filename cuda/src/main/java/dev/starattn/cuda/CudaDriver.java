@@ -28,6 +28,7 @@ final class CudaDriver {
             cuMemcpyPeer, cuCtxEnablePeerAccess, cuDeviceCanAccessPeer,
             cuModuleLoadData, cuModuleUnload, cuModuleGetFunction, cuFuncSetAttribute, cuLaunchKernel,
             cuStreamCreate, cuStreamDestroy, cuStreamSynchronize,
+            cuStreamBeginCapture, cuStreamEndCapture, cuGraphInstantiateWithFlags, cuGraphLaunch, cuGraphExecDestroy, cuGraphDestroy,
             cuEventCreate, cuEventRecord, cuEventSynchronize, cuEventElapsedTime, cuEventDestroy, cuGetErrorName, cuGetErrorString;
 
     private CudaDriver(SymbolLookup lib) {
@@ -61,6 +62,13 @@ final class CudaDriver {
         cuStreamCreate = h(lib, "cuStreamCreate", ADDRESS, JAVA_INT);
         cuStreamDestroy = h(lib, "cuStreamDestroy_v2", ADDRESS);
         cuStreamSynchronize = h(lib, "cuStreamSynchronize", ADDRESS);
+        // CUDA graphs (decode steps captured once, replayed per token: DecodeGraph).
+        cuStreamBeginCapture = h(lib, "cuStreamBeginCapture_v2", ADDRESS, JAVA_INT);
+        cuStreamEndCapture = h(lib, "cuStreamEndCapture", ADDRESS, ADDRESS);
+        cuGraphInstantiateWithFlags = h(lib, "cuGraphInstantiateWithFlags", ADDRESS, ADDRESS, JAVA_LONG);
+        cuGraphLaunch = h(lib, "cuGraphLaunch", ADDRESS, ADDRESS);
+        cuGraphExecDestroy = h(lib, "cuGraphExecDestroy", ADDRESS);
+        cuGraphDestroy = h(lib, "cuGraphDestroy", ADDRESS);
         cuEventCreate = h(lib, "cuEventCreate", ADDRESS, JAVA_INT);
         cuEventRecord = h(lib, "cuEventRecord", ADDRESS, ADDRESS);
         cuEventSynchronize = h(lib, "cuEventSynchronize", ADDRESS);

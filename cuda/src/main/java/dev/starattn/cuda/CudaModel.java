@@ -179,6 +179,16 @@ public final class CudaModel implements AutoCloseable {
     }
 
     void begin(Activations a, int[] tokens, int[] positions, int off, int n) {
+        upload(a, tokens, positions, off, n);
+        embed(a, n);
+    }
+
+    /** The host half of {@link #begin}: checks the ids, grows the scratch, uploads tokens and positions. */
+    void upload(int[] tokens, int[] positions, int off, int n) {
+        upload(scratch, tokens, positions, off, n);
+    }
+
+    private void upload(Activations a, int[] tokens, int[] positions, int off, int n) {
         dev.makeCurrent();
         for (int t = off; t < off + n; t++) {
             if (tokens[t] < 0 || tokens[t] >= c.vocabSize()) {
@@ -188,6 +198,14 @@ public final class CudaModel implements AutoCloseable {
         a.ensure(n);
         dev.copyIn(a.tok, tokens, off, n);
         dev.copyIn(a.pos, positions, off, n);
+    }
+
+    /** The device half of {@link #begin}: the uploaded tokens' embeddings into x (a launch only: capturable). */
+    void embed(int n) {
+        embed(scratch, n);
+    }
+
+    private void embed(Activations a, int n) {
         dev.launch("embed_bf16", n, 1, 1, 256, 0, embedding, a.tok, a.x, c.dim());
     }
 
@@ -236,10 +254,24 @@ public final class CudaModel implements AutoCloseable {
     }
 
     float[] lastLogits(Activations a, int n) {
+        logitsOnDevice(a, n);
+        return dev.download(a.logits, c.vocabSize());
+    }
+
+    /** The last row's logits into the scratch's logits buffer (launches only: capturable); {@link #downloadLogits} fetches them. */
+    void logitsOnDevice(int n) {
+        logitsOnDevice(scratch, n);
+    }
+
+    private void logitsOnDevice(Activations a, int n) {
         int dim = c.dim();
         dev.launch("rmsnorm_bf16", 1, 1, 1, 256, 0, a.x + 4L * (n - 1) * dim, outputNorm, a.hidden, dim, c.rmsEps());
         dev.gemmBf16(output, a.hidden, a.logits, c.vocabSize(), dim, 1, false);
-        return dev.download(a.logits, c.vocabSize());
+    }
+
+    /** The logits {@link #logitsOnDevice} left, downloaded (which waits for the GPU). */
+    float[] downloadLogits() {
+        return dev.download(scratch.logits, c.vocabSize());
     }
 
     /** Device scratch of the current chunk: positions (int), q (f32, n x qDim, RoPE applied), att (f32), attb (bf16), lse (f32, n x heads). */

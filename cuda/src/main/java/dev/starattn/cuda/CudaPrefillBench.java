@@ -16,8 +16,17 @@ import java.util.Random;
 public final class CudaPrefillBench {
     /** Llama-3.1-8B: dim 4096, 32 layers, 32/8 heads of 128, ffn 14336, vocab 128256, rope 500000 (llama3 scaling). */
     static LlamaConfig llama31_8b() {
+        return llama31_8b(131072);
+    }
+
+    /**
+     * The same shape with room for {@code positions}: a 128K context plus its query and answer needs a few positions
+     * beyond the real model's 131072, which only the check on the context length would notice (the weights are random).
+     */
+    static LlamaConfig llama31_8b(int positions) {
         float[] inv = LlamaConfig.llama3ScaledInvFreq(LlamaConfig.defaultInvFreq(500000f, 128), 8, 1, 4, 8192);
-        return new LlamaConfig("llama", 4096, 32, 32, 8, 128, 14336, 128256, 131072, 1e-5f, 500000f, 128, true, inv, false, false);
+        return new LlamaConfig("llama", 4096, 32, 32, 8, 128, 14336, 128256, Math.max(131072, positions), 1e-5f, 500000f, 128, true, inv,
+                false, false);
     }
 
     public static void main(String[] args) {

@@ -608,6 +608,64 @@ public final class CudaSelfCheck {
     }
 
     /**
+     * Decode steps replayed from a CUDA graph (CudaStarQuery's default for one-token steps on one GPU) against the same
+     * steps launched one by one: star with 3 hosts on this GPU, a 9-token query, then as many teacher-forced single
+     * tokens as take the query host's cache 8 rows past its capacity (it regrows, so the graph is captured again). Checks: the
+     * logits of every step equal within 1e-4 (the same kernels; only cuBLAS might choose otherwise under capture); the
+     * graph captured and replayed; a second run after generate's reset replays the graph it has without a capture.
+     */
+    public void decodeGraph(LlamaModel cpuModel, String what) {
+        LlamaConfig c = cpuModel.config();
+        Random rnd = new Random(29);
+        int contextLen = 600, hostCount = 3;
+        int[] ctx = new int[contextLen], query = new int[9];
+        for (int i = 0; i < ctx.length; i++) ctx[i] = rnd.nextInt(c.vocabSize());
+        for (int i = 0; i < query.length; i++) query[i] = rnd.nextInt(c.vocabSize());
+        var opts = new EngineOptions(AttentionMode.STAR, hostCount, 0, -1, AnchorPositions.parse("original"), AnchorContent.parse("first"),
+                64, 0, KvType.F32);
+        List<CudaContextHost> hosts = new ArrayList<>();
+        try (CudaModel m = new CudaModel(dev, cpuModel)) {
+            for (int h = 0; h < hostCount; h++) hosts.add(new CudaContextHost("g" + h, m, 64));
+            try (CudaStarQuery sq = new CudaStarQuery(hosts.subList(0, hostCount - 1), hosts.getLast(), true)) {
+                sq.encode(ctx, opts);
+                DeviceKv ownKv = hosts.getLast().cache(0);
+                int steps = ownKv.capacity - ownKv.size() - query.length + 8;
+                int[] tokens = new int[steps + 1];
+                for (int i = 0; i < tokens.length; i++) tokens[i] = rnd.nextInt(c.vocabSize());
+                // Graphs first: the cache regrows during this run (a later run finds it grown).
+                float[][] graphed = teacherForcedLogits(sq, contextLen, query, tokens);
+                int captures = sq.graphCaptures, replays = sq.graphReplays;
+                sq.graphs = false;
+                float[][] eager = teacherForcedLogits(sq, contextLen, query, tokens);
+                sq.graphs = true;
+                float[][] again = teacherForcedLogits(sq, contextLen, query, tokens);
+                String counts = String.format("first run: %d captures, %d replays of %d one-token steps; second run: %d captures, %d replays",
+                        captures, replays, steps, sq.graphCaptures - captures, sq.graphReplays - replays);
+                add("decode graph " + what + ": all steps' logits, replayed vs launched one by one", flat(graphed), flat(eager),
+                        flat(eager).length, 1e-4, counts);
+                add("decode graph " + what + ": all steps' logits, second run vs launched", flat(again), flat(eager), flat(eager).length, 1e-4, "");
+                results.add(printed(Result.verdict("decode graph " + what + ": captured (again after the cache regrew) and replayed",
+                        captures >= 2 && replays >= steps - captures && sq.graphCaptures == captures
+                                && sq.graphReplays - replays == steps, counts)));
+            }
+        } finally {
+            for (CudaContextHost h : hosts) h.close();
+        }
+    }
+
+    private static float[] flat(float[][] rows) {
+        int n = 0;
+        for (float[] r : rows) n += r.length;
+        float[] f = new float[n];
+        int o = 0;
+        for (float[] r : rows) {
+            System.arraycopy(r, 0, f, o, r.length);
+            o += r.length;
+        }
+        return f;
+    }
+
+    /**
      * Ring phase 1 on GPUs ({@link CudaRing}), basic and zigzag: 3 ring hosts dealt over the visible GPUs (host h on
      * GPU h % G; all three on this GPU when it is alone, so that no peer copy happens; with 2+ GPUs other hosts' KV
      * blocks cross between GPUs), a context of {@code contextLen} random tokens, 9 query tokens, 8 greedy tokens, run two
@@ -986,6 +1044,15 @@ public final class CudaSelfCheck {
         section("star on GPUs", () -> {
             try (LoadedModel m = randomModel(work, "llama", 256, 4, 8, 2, 640, 1000, GgmlType.F32)) {
                 starOnGpus(m.model(), 600, 5e-2);
+            }
+        });
+        section("decode graph", () -> {
+            // Head dims 128 and 64 (the tiled decode kernel, 2 and 4 query vectors a kv head).
+            try (LoadedModel m = randomModel(work, "llama", 512, 4, 4, 2, 1024, 1000, GgmlType.F32)) {
+                decodeGraph(m.model(), "hd=128");
+            }
+            try (LoadedModel m = randomModel(work, "llama", 512, 3, 8, 2, 1024, 1000, GgmlType.F32)) {
+                decodeGraph(m.model(), "hd=64");
             }
         });
         section("ring on GPUs", () -> {

@@ -53,7 +53,7 @@ public final class CudaStarBench {
         }
         int chunk = chunkArg > 0 ? chunkArg : Integer.MAX_VALUE;
         int gpus = gpuArg > 0 ? Math.min(gpuArg, CudaDevice.deviceCount()) : CudaDevice.deviceCount();
-        LlamaConfig c = CudaPrefillBench.llama31_8b();
+        LlamaConfig c = CudaPrefillBench.llama31_8b(java.util.Arrays.stream(lengths).max().orElse(0) + queryTokens + newTokens);
         List<CudaDevice> devs = new ArrayList<>();
         List<CudaModel> models = new ArrayList<>();
         try {
@@ -71,7 +71,9 @@ public final class CudaStarBench {
                     int[] context = new int[n], query = new int[queryTokens];
                     for (int i = 0; i < n; i++) context[i] = rnd.nextInt(c.vocabSize());
                     for (int i = 0; i < queryTokens; i++) query[i] = rnd.nextInt(c.vocabSize());
-                    for (AttentionMode mode : modes) run(models, mode, hostCount, chunk, context, query, newTokens, repeats);
+                    for (AttentionMode mode : modes) {
+                        for (boolean graphs : GRAPHS) run(models, mode, graphs, hostCount, chunk, context, query, newTokens, repeats);
+                    }
                 }
             }
         } finally {
@@ -80,26 +82,37 @@ public final class CudaStarBench {
         }
     }
 
-    private static void run(List<CudaModel> models, AttentionMode mode, int hostCount, int chunk, int[] context, int[] query, int newTokens,
-                            int repeats) {
+    /**
+     * Decode with CUDA graphs (CudaStarQuery's default), and with {@code -Dstarattn.bench.graphs=both} also without them
+     * (lines named ...-NOGRAPH), the same model, context and tokens, in one run.
+     */
+    private static final boolean[] GRAPHS = "both".equals(System.getProperty("starattn.bench.graphs")) ? new boolean[] {false, true}
+            : new boolean[] {Boolean.parseBoolean(System.getProperty("starattn.cuda.graphs", "true"))};
+
+    private static void run(List<CudaModel> models, AttentionMode mode, boolean graphs, int hostCount, int chunk, int[] context, int[] query,
+                            int newTokens, int repeats) {
         int n = context.length, gpus = Math.min(models.size(), hostCount);
         EngineOptions opts = EngineOptions.of(mode, hostCount);
-        String name = mode.cliName.toUpperCase(java.util.Locale.ROOT);
+        String name = mode.cliName.toUpperCase(java.util.Locale.ROOT) + (graphs ? "" : "-NOGRAPH");
         List<CudaContextHost> hosts = new ArrayList<>();
         try {
             for (int h = 0; h < hostCount; h++) hosts.add(new CudaContextHost("h" + h + "@gpu" + (h % gpus), models.get(h % gpus), chunk));
             try (CudaStarQuery sq = new CudaStarQuery(hosts.subList(0, hostCount - 1), hosts.getLast())) {
+                sq.graphs = graphs;
                 String tag = String.format("N=%6d hosts=%d gpus=%d", n, hostCount, gpus);
                 System.out.println(name + " layout " + tag + ": " + sq.layout());
                 double[] phase1 = new double[repeats], ttft = new double[repeats], decode = new double[repeats], e2e = new double[repeats];
                 int[] tokens = null;
                 double launchesPerToken = 0;
+                int replays = 0;
                 double[] enqueueShare = new double[repeats];
                 for (int r = -1; r < repeats; r++) {  // r = -1: warm-up
                     long p1 = sq.encode(context, opts);
                     long launched = launches(models), enqueued = enqueueNanos(models);
+                    int replayed = sq.graphReplays;
                     CudaStarQuery.Result res = sq.generate(query, newTokens, t -> false);
                     launchesPerToken = (double) (launches(models) - launched) / newTokens;
+                    replays = sq.graphReplays - replayed;
                     // Host time issuing launches over the whole phase 2 against its wall time (the query's step included).
                     if (r >= 0) enqueueShare[r] = (double) (enqueueNanos(models) - enqueued) / res.phase2Nanos();
                     if (r < 0) {
@@ -115,8 +128,8 @@ public final class CudaStarBench {
                 String p = String.format("%-" + Math.max(4, name.length()) + "s", name);  // STAR lines as before
                 System.out.printf("%s phase1      %s  %8.3f s   (all hosts encoding at once)%n", p, tag, median(phase1));
                 System.out.printf("%s ttft        %s  %8.1f ms  (query of %d tokens, first logits out)%n", p, tag, median(ttft), query.length);
-                System.out.printf("%s decode      %s  %8.1f tok/s (%d tokens after the first; %.0f launches a token, all GPUs)%n", p, tag,
-                        median(decode), newTokens - 1, launchesPerToken);
+                System.out.printf("%s decode      %s  %8.1f tok/s (%d tokens after the first; %.0f launches a token, all GPUs; %d steps "
+                        + "replayed from a CUDA graph)%n", p, tag, median(decode), newTokens - 1, launchesPerToken, replays);
                 System.out.printf("%s enqueue     %s  %8.0f %%    of phase 2's wall time spent issuing launches on the host%n", p, tag,
                         100 * median(enqueueShare));
                 System.out.printf("%s end-to-end  %s  %8.3f s   (phase 1 + query + %d tokens)%n", p, tag, median(e2e), newTokens);
@@ -144,7 +157,6 @@ public final class CudaStarBench {
         return s[s.length / 2];
     }
 
-    /** Launches and GEMMs issued so far on the models' GPUs (each GPU once). */
     /** A per-device counter summed over the GPUs of {@code models} (each GPU once). */
     private static long overGpus(List<CudaModel> models, java.util.function.ToLongFunction<CudaDevice> counter) {
         return models.stream().map(CudaModel::device).distinct().mapToLong(counter).sum();

@@ -101,6 +101,13 @@ public final class CudaStarQuery implements AutoCloseable {
     private long partsBytes, lsesBytes;
     private int contextLength = -1;   // positions of the query start here
     private int contextTokens;        // the own host's KV rows after phase 1
+    /** Whether single-token steps run as a replayed CUDA graph where they can ({@code -Dstarattn.cuda.graphs}, default true). */
+    boolean graphs = Boolean.parseBoolean(System.getProperty("starattn.cuda.graphs", "true"));
+    private DecodeGraph graph;        // the captured decode step, null until captured and after anything it baked in changed
+    private boolean graphFailed;      // a capture failed (stderr said why): eager steps from then on
+    private long stepInts;            // device ints a replayed step reads: the own cache's write row, its length after the write
+    /** Decode steps replayed from a graph, and graphs captured (checks and benchmarks report them). */
+    int graphReplays, graphCaptures;
 
     public CudaStarQuery(List<CudaContextHost> others, CudaContextHost queryHost) {
         this(others, queryHost, Boolean.parseBoolean(System.getProperty("starattn.cuda.peerSync", "true")));
@@ -162,6 +169,7 @@ public final class CudaStarQuery implements AutoCloseable {
      * host holds the last share of {@code BlockPlan.ring}); phase 2 is the same either way.
      */
     public long encode(int[] context, EngineOptions options, ProgressListener progress) {
+        dropGraph();  // the hosts' caches are refilled: key counts the graph baked in change
         AttentionMode mode = options.mode();
         if (mode == AttentionMode.RING || mode == AttentionMode.RING_ZIGZAG) {
             contextLength = -1;
@@ -253,7 +261,7 @@ public final class CudaStarQuery implements AutoCloseable {
     public float[] step(int[] tokens, int pos) {
         if (contextLength < 0) throw new IllegalStateException("no encoded context: call encode first");
         LlamaConfig c = qm.config();
-        int n = tokens.length, heads = c.heads(), hd = c.headDim(), qd = c.qDim();
+        int n = tokens.length, heads = c.heads(), hd = c.headDim();
         int[] positions = new int[n];
         for (int i = 0; i < n; i++) positions[i] = pos + i;
         List<Peer> asked = new ArrayList<>();
@@ -261,6 +269,10 @@ public final class CudaStarQuery implements AutoCloseable {
         int slots = 1 + asked.size();
         long rh = (long) n * heads, slotOut = 4L * rh * hd, slotLse = 4L * rh;
         ensureParts(slots * slotOut, slots * slotLse);
+        if (n == 1 && graphable(asked)) {
+            float[] logits = graphStep(tokens, positions, asked);
+            if (logits != null) return logits;
+        }
         boolean anyOther = false;
         for (Peer p : asked) {
             if (p.sameGpu) continue;
@@ -269,6 +281,21 @@ public final class CudaStarQuery implements AutoCloseable {
             p.dev.copyIn(p.pos, positions, 0, n);  // a pageable upload waits for that GPU: idle at a step's start
         }
         qm.begin(tokens, positions, 0, n);
+        layers(n, positions, asked, anyOther, 0);
+        return qm.lastLogits(n);
+    }
+
+    /**
+     * Every layer of a step whose tokens {@link CudaModel#begin} embedded: the attention gathered from all hosts and
+     * merged (the class comment's steps 1-4), then Wo and the FFN. With {@code dyn} (device ints: the own cache's write
+     * row, its length after the write) the own cache's row and key count are read on the device and its host-side
+     * bookkeeping is left to the caller: the form a CUDA graph captures (one GPU only, then no copies or syncs).
+     */
+    private void layers(int n, int[] positions, List<Peer> asked, boolean anyOther, long dyn) {
+        LlamaConfig c = qm.config();
+        int heads = c.heads(), hd = c.headDim(), qd = c.qDim();
+        long rh = (long) n * heads, slotOut = 4L * rh * hd, slotLse = 4L * rh;
+        int slots = 1 + asked.size();
         CudaAttention attention = qm.attention();
         for (int l = 0; l < c.layers(); l++) {
             qm.layerQkv(l, n);
@@ -282,8 +309,13 @@ public final class CudaStarQuery implements AutoCloseable {
             }
             // 2. The query GPU: the own cache (with the new rows) into slot 0, this GPU's other hosts into theirs.
             DeviceKv ownKv = own.cache(l);
-            ownKv.appendDevice(qm.k(), qm.v(), qm.pos(), n, positions, 0);
-            attention.attend(qm.q(), qm.pos(), n, heads, ownKv, 0, ownKv.size(), parts, lses);
+            if (dyn == 0) {
+                ownKv.appendDevice(qm.k(), qm.v(), qm.pos(), n, positions, 0);
+                attention.attend(qm.q(), qm.pos(), n, heads, ownKv, 0, ownKv.size(), parts, lses);
+            } else {
+                ownKv.launchAppend(qm.k(), qm.v(), qm.pos(), n, dyn);
+                attention.attend(qm.q(), qm.pos(), n, heads, ownKv, 0, ownKv.size() + n, dyn + 4, parts, lses);
+            }
             for (int i = 0; i < asked.size(); i++) {
                 Peer p = asked.get(i);
                 if (!p.sameGpu) continue;
@@ -309,7 +341,65 @@ public final class CudaStarQuery implements AutoCloseable {
             qdev.launch("f32_to_bf16", qdev.gridFor(elems, 256), 1, 1, 256, 0, qm.att(), qm.attb(), elems);
             qm.layerOut(l, n);
         }
-        return qm.lastLogits(n);
+    }
+
+    /**
+     * Whether a one-token step can be a graph: graphs on and not failed, every asked host on the query GPU (a step
+     * over several GPUs copies between them, which this capture does not take), and every cache read by a decode kernel
+     * (only those read a device key count).
+     */
+    private boolean graphable(List<Peer> asked) {
+        if (!graphs || graphFailed) return false;
+        int heads = qm.config().heads();
+        if (qm.attention().decodeVectors(1, heads, own.cache(0)) == 0) return false;
+        for (Peer p : asked) {
+            if (!p.sameGpu || p.host.model().attention().decodeVectors(1, heads, p.host.cache(0)) == 0) return false;
+        }
+        return true;
+    }
+
+    /**
+     * A one-token step as a replay of the captured decode step, capturing it first where there is none or it no longer
+     * matches (a buffer moved, a host's cache changed). Null where this step must run eagerly: the capture allocated
+     * (a buffer grew; the next step captures again) or failed (graphs off for this query, one line on stderr).
+     */
+    private float[] graphStep(int[] tokens, int[] positions, List<Peer> asked) {
+        int heads = qm.config().heads();
+        int at = own.cache(0).size();
+        // Room for this row and the split scratch now: the capture must not allocate, and a replay must not outgrow it.
+        for (int l = 0; l < qm.config().layers(); l++) own.cache(l).ensure(at + 1);
+        qm.attention().reserveDecode(1, heads, own.cache(0), at + 1);
+        for (Peer p : asked) p.host.model().attention().reserveDecode(1, heads, p.host.cache(0), p.host.cache(0).size());
+        if (stepInts == 0) stepInts = qdev.alloc(8);
+        qm.upload(tokens, positions, 0, 1);
+        qdev.copyIn(stepInts, new int[] {at, at + 1}, 0, 2);
+        int[] fixed = new int[asked.size()];
+        for (int i = 0; i < fixed.length; i++) fixed[i] = asked.get(i).host.kvTokens();
+        if (graph != null && !graph.matches(fixed)) dropGraph();
+        if (graph == null) {
+            try {
+                graph = DecodeGraph.capture(qdev, fixed, () -> {
+                    qm.embed(1);
+                    layers(1, positions, asked, false, stepInts);
+                    qm.logitsOnDevice(1);
+                });
+            } catch (CudaException e) {
+                graphFailed = true;
+                System.err.println("CUDA graph capture of the decode step failed, decoding without graphs: " + e.getMessage());
+                return null;
+            }
+            if (graph == null) return null;
+            graphCaptures++;
+        }
+        for (int l = 0; l < qm.config().layers(); l++) own.cache(l).recordAppend(1, positions, 0);
+        graph.launch();
+        graphReplays++;
+        return qm.downloadLogits();
+    }
+
+    private void dropGraph() {
+        if (graph != null) graph.close();
+        graph = null;
     }
 
     private void ensureParts(long outBytes, long lseBytes) {
@@ -329,6 +419,9 @@ public final class CudaStarQuery implements AutoCloseable {
     @Override
     public void close() {
         reset();
+        dropGraph();
+        qdev.free(stepInts);
+        stepInts = 0;
         for (Peer p : peers) p.free();
         qdev.free(parts);
         qdev.free(lses);

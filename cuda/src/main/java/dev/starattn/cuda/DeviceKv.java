@@ -64,7 +64,23 @@ public final class DeviceKv implements AutoCloseable {
     /** Appends n rows from device buffers (k, v: n rows; positions: device ints) with host positions p[off..]. */
     void appendDevice(long kSrc, long vSrc, long posSrc, int n, int[] p, int off) {
         ensure(size + n);
-        dev.launch(bf16 ? "kv_append_bf16" : "kv_append", dev.gridFor((long) n * rowSize, 256), 1, 1, 256, 0, k, v, pos, kSrc, vSrc, posSrc, n, rowSize, size);
+        launchAppend(kSrc, vSrc, posSrc, n, 0);
+        recordAppend(n, p, off);
+    }
+
+    /**
+     * The device half of {@link #appendDevice}: the copy kernel, writing at row {@link #size} or, when {@code dynAt} is a
+     * device int, at the row it holds when the kernel runs (a decode step captured into a CUDA graph; the caller has
+     * made room with {@link #ensure} and books the rows with {@link #recordAppend}).
+     */
+    void launchAppend(long kSrc, long vSrc, long posSrc, int n, long dynAt) {
+        dev.launch(bf16 ? "kv_append_bf16" : "kv_append", dev.gridFor((long) n * rowSize, 256), 1, 1, 256, 0, k, v, pos, kSrc, vSrc, posSrc, n,
+                rowSize, size, dynAt);
+    }
+
+    /** The host half of {@link #appendDevice}: n rows with positions p[off..] are now in the cache. */
+    void recordAppend(int n, int[] p, int off) {
+        if (size + n > capacity) throw new IllegalStateException("KV rows past the capacity: ensure first");
         System.arraycopy(p, off, hostPos, size, n);
         size += n;
     }
