@@ -250,35 +250,17 @@ public final class CudaDevice implements AutoCloseable {
         if (ptr == 0) return;
         makeCurrent();
         memoryEpoch++;
-        try {
-            drv.check((int) drv.cuMemFree.invokeExact(ptr), "cuMemFree");
-        } catch (CudaException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new CudaException(t.toString(), t);
-        }
+        call(() -> (int) drv.cuMemFree.invokeExact(ptr), "cuMemFree");
     }
 
     private void htod(long dst, MemorySegment src, long bytes) {
         if (bytes == 0) return;
-        try {
-            drv.check((int) drv.cuMemcpyHtoD.invokeExact(dst, src, bytes), "cuMemcpyHtoD");
-        } catch (CudaException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new CudaException(t.toString(), t);
-        }
+        call(() -> (int) drv.cuMemcpyHtoD.invokeExact(dst, src, bytes), "cuMemcpyHtoD");
     }
 
     private void dtoh(MemorySegment dst, long src, long bytes) {
         if (bytes == 0) return;
-        try {
-            drv.check((int) drv.cuMemcpyDtoH.invokeExact(dst, src, bytes), "cuMemcpyDtoH");
-        } catch (CudaException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new CudaException(t.toString(), t);
-        }
+        call(() -> (int) drv.cuMemcpyDtoH.invokeExact(dst, src, bytes), "cuMemcpyDtoH");
     }
 
     public void copyIn(long dst, float[] src, int off, int len) {
@@ -314,13 +296,7 @@ public final class CudaDevice implements AutoCloseable {
     public void copyDtoD(long dst, long src, long bytes) {
         if (bytes == 0) return;
         makeCurrent();
-        try {
-            drv.check((int) drv.cuMemcpyDtoD.invokeExact(dst, src, bytes), "cuMemcpyDtoD");
-        } catch (CudaException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new CudaException(t.toString(), t);
-        }
+        call(() -> (int) drv.cuMemcpyDtoD.invokeExact(dst, src, bytes), "cuMemcpyDtoD");
     }
 
     /**
@@ -392,13 +368,7 @@ public final class CudaDevice implements AutoCloseable {
 
     public void synchronize() {
         makeCurrent();
-        try {
-            drv.check((int) drv.cuCtxSynchronize.invokeExact(), "cuCtxSynchronize (a kernel failed)");
-        } catch (CudaException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new CudaException(t.toString(), t);
-        }
+        call(() -> (int) drv.cuCtxSynchronize.invokeExact(), "cuCtxSynchronize (a kernel failed)");
     }
 
     /** Launches a kernel of the module on the default stream; args are Long (pointers, sizes), Integer or Float. */
@@ -448,6 +418,25 @@ public final class CudaDevice implements AutoCloseable {
     }
 
     private static final ThreadLocal<LaunchArgs> LAUNCH_ARGS = ThreadLocal.withInitial(LaunchArgs::new);
+
+    /** A driver call through its method handle ({@code invokeExact} declares Throwable): returns the CUresult. */
+    @FunctionalInterface
+    private interface DriverCall {
+        int invoke() throws Throwable;
+    }
+
+    /** Runs a driver call and turns a failed CUresult, or anything it throws, into a {@link CudaException} naming {@code what}. */
+    private void call(DriverCall c, String what) {
+        int rc;
+        try {
+            rc = c.invoke();
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new CudaException(t.toString(), t);
+        }
+        drv.check(rc, what);
+    }
 
     /** Blocks for a grid-stride kernel over {@code total} elements. */
     int gridFor(long total, int block) {
@@ -569,11 +558,7 @@ public final class CudaDevice implements AutoCloseable {
         launches++;
         makeCurrent();
         try {
-            drv.check((int) drv.cuGraphLaunch.invokeExact(exec, captureStream), "cuGraphLaunch");
-        } catch (CudaException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new CudaException(t.toString(), t);
+            call(() -> (int) drv.cuGraphLaunch.invokeExact(exec, captureStream), "cuGraphLaunch");
         } finally {
             enqueueNanos += System.nanoTime() - t0;
         }
@@ -583,13 +568,7 @@ public final class CudaDevice implements AutoCloseable {
     void destroyGraph(MemorySegment exec) {
         if (exec == null || exec.equals(MemorySegment.NULL)) return;
         makeCurrent();
-        try {
-            drv.check((int) drv.cuGraphExecDestroy.invokeExact(exec), "cuGraphExecDestroy");
-        } catch (CudaException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new CudaException(t.toString(), t);
-        }
+        call(() -> (int) drv.cuGraphExecDestroy.invokeExact(exec), "cuGraphExecDestroy");
     }
 
     /** Milliseconds of GPU time that {@code work} takes, by CUDA events on the default stream. */
