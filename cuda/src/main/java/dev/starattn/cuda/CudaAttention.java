@@ -170,9 +170,8 @@ public final class CudaAttention {
         if (heads % kv.kvHeads != 0) throw new IllegalArgumentException(heads + " query heads do not group over " + kv.kvHeads);
         float scale = (float) (1.0 / Math.sqrt(hd));
         int keys = Math.max(0, k1 - k0);
-        int nq = decodeVectors(rows, heads, kv);
-        if (nq > 0) {
-            attendDecode(nq, q, qPos, rows, heads, kv, k0, k0 + keys, dynK1, scale, out, lse);
+        if (decodeVectors(rows, heads, kv) > 0) {
+            attendDecode(q, qPos, rows, heads, kv, k0, k0 + keys, dynK1, out, lse);
             return;
         }
         if (dynK1 != 0) throw new IllegalArgumentException("a device key count needs a decode-kernel launch");
@@ -253,22 +252,43 @@ public final class CudaAttention {
         return nq * hd * 4 + warps * tk * (hd + 8) * 2 + warps * tk * nq * 4 + 2 * warps * nq * 4;
     }
 
-    private void attendDecode(int nq, long q, long qPos, int rows, int heads, DeviceKv kv, int k0, int k1, long dynK1, float scale,
-                              long out, long lse) {
-        int hd = kv.headDim;
-        boolean tiled = decodeTiled && hd <= 128;
-        int splits = decodeSplits(kv.kvHeads, k1 - k0, tiled);
-        String name = (tiled ? "flash_decode_tiled_bf16_" : "flash_decode_bf16_") + nq + "_" + hd;
-        int smem = tiled ? decodeTiledSmem(nq, hd) : 0;
+    /** Decode attention merged into out/lse: the splits of {@link #attendDecodeParts} (one split writes out/lse directly). */
+    private void attendDecode(long q, long qPos, int rows, int heads, DeviceKv kv, int k0, int k1, long dynK1, long out, long lse) {
+        int splits = decodeParts(rows, heads, kv, k1 - k0);
         if (splits == 1) {
-            dev.launch(name, kv.kvHeads, 1, 1, 128, smem, q, qPos, rows, heads, kv.k, kv.v, kv.pos, kv.kvHeads, k0, k1, dynK1, scale, out, lse);
+            attendDecodeParts(q, qPos, rows, heads, kv, k0, k1, dynK1, out, lse);
             return;
         }
         long plane = (long) rows * heads;
-        long parts = splitScratch(splits, plane, hd), lses = parts + 4L * splits * plane * hd;
-        dev.launch(name, kv.kvHeads, splits, 1, 128, smem, q, qPos, rows, heads, kv.k, kv.v, kv.pos, kv.kvHeads, k0, k1, dynK1, scale, parts,
-                lses);
-        merge(parts, lses, splits, (int) plane, hd, out, lse);
+        long parts = splitScratch(splits, plane, kv.headDim), lses = parts + 4L * splits * plane * kv.headDim;
+        attendDecodeParts(q, qPos, rows, heads, kv, k0, k1, dynK1, parts, lses);
+        merge(parts, lses, splits, (int) plane, kv.headDim, out, lse);
+    }
+
+    /**
+     * How many partials {@link #attendDecodeParts} writes for {@code rows} over {@code keys} keys of {@code kv} (its key
+     * splits), or 0 where no decode kernel takes the launch.
+     */
+    int decodeParts(int rows, int heads, DeviceKv kv, int keys) {
+        if (decodeVectors(rows, heads, kv) == 0) return 0;
+        return decodeSplits(kv.kvHeads, keys, decodeTiled && kv.headDim <= 128);
+    }
+
+    /**
+     * A decode launch whose key splits are left unmerged: split s writes out + s * rows*heads*hd and lse + s *
+     * rows*heads, {@link #decodeParts} of them, for the caller to merge with other hosts' partials in one
+     * {@link #merge} (star phase 2 with several hosts on one GPU: one merge a layer instead of one per host and
+     * one over the hosts). {@code dynK1} as in {@link #attend}.
+     */
+    void attendDecodeParts(long q, long qPos, int rows, int heads, DeviceKv kv, int k0, int k1, long dynK1, long out, long lse) {
+        int nq = decodeVectors(rows, heads, kv);
+        if (nq == 0) throw new IllegalArgumentException("no decode kernel takes this launch");
+        int hd = kv.headDim;
+        boolean tiled = decodeTiled && hd <= 128;
+        int splits = decodeSplits(kv.kvHeads, Math.max(0, k1 - k0), tiled);
+        String name = (tiled ? "flash_decode_tiled_bf16_" : "flash_decode_bf16_") + nq + "_" + hd;
+        dev.launch(name, kv.kvHeads, splits, 1, 128, tiled ? decodeTiledSmem(nq, hd) : 0, q, qPos, rows, heads, kv.k, kv.v, kv.pos,
+                kv.kvHeads, k0, Math.max(k0, k1), dynK1, (float) (1.0 / Math.sqrt(hd)), out, lse);
     }
 
     /**
@@ -276,8 +296,7 @@ public final class CudaAttention {
      * launch itself allocates nothing (a capture into a CUDA graph may not).
      */
     void reserveDecode(int rows, int heads, DeviceKv kv, int keys) {
-        if (decodeVectors(rows, heads, kv) == 0) return;
-        int splits = decodeSplits(kv.kvHeads, keys, decodeTiled && kv.headDim <= 128);
+        int splits = decodeParts(rows, heads, kv, keys);
         if (splits > 1) splitScratch(splits, (long) rows * heads, kv.headDim);
     }
 

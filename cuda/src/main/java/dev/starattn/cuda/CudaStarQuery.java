@@ -108,6 +108,42 @@ public final class CudaStarQuery implements AutoCloseable {
     private long stepInts;            // device ints a replayed step reads: the own cache's write row, its length after the write
     /** Decode steps replayed from a graph, and graphs captured (checks and benchmarks report them). */
     int graphReplays, graphCaptures;
+    /**
+     * Whether the decode launches on the query GPU leave their key splits unmerged in the parts buffer, for one merge
+     * over every host's splits a layer ({@link PartLayout}; {@code -Dstarattn.cuda.mergeOnce}, default true); false
+     * merges each host's splits first, then the hosts (to compare).
+     */
+    boolean mergeOnce = Boolean.parseBoolean(System.getProperty("starattn.cuda.mergeOnce", "true"));
+
+    /**
+     * Where a step's attention partials go in the parts buffer: slot 0 is the query host's own cache, slot i + 1 the
+     * i-th asked host; slot s holds partials [offsets[s], offsets[s + 1]). A raw slot is a decode launch on the query
+     * GPU whose key splits are written there unmerged; any other slot holds one merged partial (a prefill launch, or
+     * a host on another GPU, whose (out, lse) comes back merged). One {@code lse_merge} folds them all.
+     */
+    private record PartLayout(int[] offsets, boolean[] raw) {
+        int parts() {
+            return offsets[offsets.length - 1];
+        }
+    }
+
+    private PartLayout partLayout(int n, List<Peer> asked) {
+        int heads = qm.config().heads();
+        int[] off = new int[asked.size() + 2];
+        boolean[] raw = new boolean[asked.size() + 1];
+        for (int s = 0; s <= asked.size(); s++) {
+            int count = 0;
+            if (mergeOnce && s == 0) {
+                count = qm.attention().decodeParts(n, heads, own.cache(0), own.cache(0).size() + n);
+            } else if (mergeOnce && asked.get(s - 1).sameGpu) {
+                CudaContextHost h = asked.get(s - 1).host;
+                count = h.model().attention().decodeParts(n, heads, h.cache(0), h.cache(0).size());
+            }
+            raw[s] = count > 0;
+            off[s + 1] = off[s] + Math.max(1, count);
+        }
+        return new PartLayout(off, raw);
+    }
 
     public CudaStarQuery(List<CudaContextHost> others, CudaContextHost queryHost) {
         this(others, queryHost, Boolean.parseBoolean(System.getProperty("starattn.cuda.peerSync", "true")));
@@ -266,11 +302,11 @@ public final class CudaStarQuery implements AutoCloseable {
         for (int i = 0; i < n; i++) positions[i] = pos + i;
         List<Peer> asked = new ArrayList<>();
         for (Peer p : peers) if (p.host.kvTokens() > 0) asked.add(p);  // an idle host holds nothing to attend to
-        int slots = 1 + asked.size();
         long rh = (long) n * heads, slotOut = 4L * rh * hd, slotLse = 4L * rh;
-        ensureParts(slots * slotOut, slots * slotLse);
+        PartLayout layout = partLayout(n, asked);
+        ensureParts(layout.parts() * slotOut, layout.parts() * slotLse);
         if (n == 1 && graphable(asked)) {
-            float[] logits = graphStep(tokens, positions, asked);
+            float[] logits = graphStep(tokens, positions, asked, layout);
             if (logits != null) return logits;
         }
         boolean anyOther = false;
@@ -281,7 +317,7 @@ public final class CudaStarQuery implements AutoCloseable {
             p.dev.copyIn(p.pos, positions, 0, n);  // a pageable upload waits for that GPU: idle at a step's start
         }
         qm.begin(tokens, positions, 0, n);
-        layers(n, positions, asked, anyOther, 0);
+        layers(n, positions, asked, layout, anyOther, 0);
         return qm.lastLogits(n);
     }
 
@@ -291,11 +327,11 @@ public final class CudaStarQuery implements AutoCloseable {
      * row, its length after the write) the own cache's row and key count are read on the device and its host-side
      * bookkeeping is left to the caller: the form a CUDA graph captures (one GPU only, then no copies or syncs).
      */
-    private void layers(int n, int[] positions, List<Peer> asked, boolean anyOther, long dyn) {
+    private void layers(int n, int[] positions, List<Peer> asked, PartLayout layout, boolean anyOther, long dyn) {
         LlamaConfig c = qm.config();
         int heads = c.heads(), hd = c.headDim(), qd = c.qDim();
         long rh = (long) n * heads, slotOut = 4L * rh * hd, slotLse = 4L * rh;
-        int slots = 1 + asked.size();
+        int[] at = layout.offsets();
         CudaAttention attention = qm.attention();
         for (int l = 0; l < c.layers(); l++) {
             qm.layerQkv(l, n);
@@ -309,38 +345,42 @@ public final class CudaStarQuery implements AutoCloseable {
             }
             // 2. The query GPU: the own cache (with the new rows) into slot 0, this GPU's other hosts into theirs.
             DeviceKv ownKv = own.cache(l);
-            if (dyn == 0) {
-                ownKv.appendDevice(qm.k(), qm.v(), qm.pos(), n, positions, 0);
-                attention.attend(qm.q(), qm.pos(), n, heads, ownKv, 0, ownKv.size(), parts, lses);
-            } else {
-                ownKv.launchAppend(qm.k(), qm.v(), qm.pos(), n, dyn);
-                attention.attend(qm.q(), qm.pos(), n, heads, ownKv, 0, ownKv.size() + n, dyn + 4, parts, lses);
-            }
+            int k1 = ownKv.size() + n;  // after the append (dyn: the append below books nothing on the host)
+            if (dyn == 0) ownKv.appendDevice(qm.k(), qm.v(), qm.pos(), n, positions, 0);
+            else ownKv.launchAppend(qm.k(), qm.v(), qm.pos(), n, dyn);
+            attendSlot(attention, layout.raw()[0], ownKv, n, k1, dyn == 0 ? 0 : dyn + 4, parts + at[0] * slotOut, lses + at[0] * slotLse);
             for (int i = 0; i < asked.size(); i++) {
                 Peer p = asked.get(i);
                 if (!p.sameGpu) continue;
                 DeviceKv kv = p.host.cache(l);
-                p.host.model().attention().attend(qm.q(), qm.pos(), n, heads, kv, 0, kv.size(), parts + (i + 1) * slotOut,
-                        lses + (i + 1) * slotLse);
+                attendSlot(p.host.model().attention(), layout.raw()[i + 1], kv, n, kv.size(), 0, parts + at[i + 1] * slotOut,
+                        lses + at[i + 1] * slotLse);
             }
             // 3. Other GPUs' partials back into their slots (each GPU awaited first: its attention is done).
             for (int i = 0; i < asked.size(); i++) {
                 Peer p = asked.get(i);
                 if (p.sameGpu) continue;
                 if (syncPeers) p.dev.synchronize();
-                CudaDevice.copyPeer(qdev, parts + (i + 1) * slotOut, p.dev, p.out, slotOut);
-                CudaDevice.copyPeer(qdev, lses + (i + 1) * slotLse, p.dev, p.lse, slotLse);
+                CudaDevice.copyPeer(qdev, parts + at[i + 1] * slotOut, p.dev, p.out, slotOut);
+                CudaDevice.copyPeer(qdev, lses + at[i + 1] * slotLse, p.dev, p.lse, slotLse);
             }
             if (anyOther && syncPeers) {
                 for (CudaDevice d : otherGpus) d.synchronize();  // the copies have landed before the merge reads them
                 qdev.synchronize();
             }
             // 4. Merge on the query GPU, bf16 for the output projection (as attendPrefill writes it), Wo, FFN.
-            attention.merge(parts, lses, slots, (int) rh, hd, qm.att(), qm.lse());
+            attention.merge(parts, lses, layout.parts(), (int) rh, hd, qm.att(), qm.lse());
             long elems = (long) n * qd;
             qdev.launch("f32_to_bf16", qdev.gridFor(elems, 256), 1, 1, 256, 0, qm.att(), qm.attb(), elems);
             qm.layerOut(l, n);
         }
+    }
+
+    /** The query GPU's attention over keys [0, k1) of kv into a slot: its key splits unmerged where raw, else merged. */
+    private void attendSlot(CudaAttention attention, boolean raw, DeviceKv kv, int n, int k1, long dynK1, long out, long lse) {
+        int heads = qm.config().heads();
+        if (raw) attention.attendDecodeParts(qm.q(), qm.pos(), n, heads, kv, 0, k1, dynK1, out, lse);
+        else attention.attend(qm.q(), qm.pos(), n, heads, kv, 0, k1, dynK1, out, lse);
     }
 
     /**
@@ -363,7 +403,7 @@ public final class CudaStarQuery implements AutoCloseable {
      * matches (a buffer moved, a host's cache changed). Null where this step must run eagerly: the capture allocated
      * (a buffer grew; the next step captures again) or failed (graphs off for this query, one line on stderr).
      */
-    private float[] graphStep(int[] tokens, int[] positions, List<Peer> asked) {
+    private float[] graphStep(int[] tokens, int[] positions, List<Peer> asked, PartLayout layout) {
         int heads = qm.config().heads();
         int at = own.cache(0).size();
         // Room for this row and the split scratch now: the capture must not allocate, and a replay must not outgrow it.
@@ -380,7 +420,7 @@ public final class CudaStarQuery implements AutoCloseable {
             try {
                 graph = DecodeGraph.capture(qdev, fixed, () -> {
                     qm.embed(1);
-                    layers(1, positions, asked, false, stepInts);
+                    layers(1, positions, asked, layout, false, stepInts);
                     qm.logitsOnDevice(1);
                 });
             } catch (CudaException e) {
