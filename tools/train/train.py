@@ -72,6 +72,28 @@ def pick_length(rng, p, max_len, curriculum="short_first"):
     return rng.choices([c[0] for c in cand], [c[1] for c in cand])[0]
 
 
+def grow_plan(old, new):
+    """Where each of `old` layers goes among `new` (new > old): in order, with the new layers spread evenly between
+    them (after old layer i when floor((i + 1) * extra / old) grows), e.g. 8 -> 12: after old layers 1, 3, 5, 7."""
+    extra = new - old
+    if extra <= 0:
+        raise SystemExit("--grow-from %d needs --layers above it (got %d)" % (old, new))
+    place, j = [], 0
+    for i in range(old):
+        place.append(j)
+        j += 1 + ((i + 1) * extra // old - i * extra // old)
+    return place
+
+
+def renumber(gguf_name, place):
+    """A GGUF tensor name of the old model with its layer moved where grow_plan put it."""
+    parts = gguf_name.split(".")
+    if parts[0] != "blk":
+        return gguf_name
+    parts[1] = str(place[int(parts[1])])
+    return ".".join(parts)
+
+
 def lr_at(p, peak, warm=0.03, final=0.1):
     if p < warm:
         return peak * max(p / warm, 0.02)
@@ -114,6 +136,10 @@ def main():
     ap.add_argument("--eval-lengths", default="4096,16384")
     ap.add_argument("--eval-n", type=int, default=25)
     ap.add_argument("--eval-first", type=int, default=0, help="first held-out sample index (a later range is a fresh set)")
+    ap.add_argument("--grow-from", type=int, default=0,
+                    help="the --init-gguf model has this many layers, fewer than --layers: its layers keep their order and "
+                         "the extra ones are inserted evenly between them as identity layers (output projections zero), "
+                         "so training resumes from the same function with more depth")
     ap.add_argument("--average-gguf", action="append", default=[],
                     help="F16 GGUF(s) of the same shape averaged uniformly with --init-gguf (checkpoint averaging)")
     ap.add_argument("--eval-group", type=int, default=2, help="sample indices decoded together (x tasks)")
@@ -155,14 +181,26 @@ def main():
     model = Transformer(cfg).to(dev)
     if args.init_gguf:
         _, tens = E.read_gguf(args.init_gguf)
+        place = grow_plan(args.grow_from, args.layers) if args.grow_from else list(range(args.layers))
         inv = {E.gguf_name(k): k for k in model.state_dict()}
-        sd = {inv[n]: torch.from_numpy(np.ascontiguousarray(a)) for n, (a, gt, dims) in tens.items()}
+        sd = {inv[renumber(n, place)]: torch.from_numpy(np.ascontiguousarray(a)) for n, (a, gt, dims) in tens.items()}
         if args.average_gguf:
             for extra in args.average_gguf:
                 _, t2 = E.read_gguf(extra)
                 for n, (a, gt, dims) in t2.items():
                     sd[inv[n]] = sd[inv[n]] + torch.from_numpy(np.ascontiguousarray(a))
             sd = {k: v / (1 + len(args.average_gguf)) for k, v in sd.items()}
+        if args.grow_from:
+            fresh = set(range(args.layers)) - set(place)
+            with torch.no_grad():
+                for j in fresh:  # the layer's own random init, but it adds nothing to the residual stream yet
+                    model.layers[j].wo.weight.zero_()
+                    model.layers[j].w_down.weight.zero_()
+            own = model.state_dict()
+            for k, v in own.items():
+                if k not in sd:
+                    sd[k] = v.detach().cpu()
+            log("grown from %d to %d layers: old layers at %s, identity layers at %s" % (args.grow_from, args.layers, place, sorted(fresh)))
         model.load_state_dict(sd, strict=True)
         log("initialised from", args.init_gguf, *(["averaged with"] + args.average_gguf if args.average_gguf else []))
     log("config", json.dumps(cfg.to_dict()), "params %.2fM" % (model.n_params() / 1e6))
