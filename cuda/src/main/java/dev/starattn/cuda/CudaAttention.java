@@ -278,9 +278,9 @@ public final class CudaAttention {
      * A decode launch whose key splits are left unmerged: split s writes out + s * rows*heads*hd and lse + s *
      * rows*heads, {@link #decodeParts} of them, for the caller to merge with other hosts' partials in one
      * {@link #merge} (star phase 2 with several hosts on one GPU: one merge a layer instead of one per host and
-     * one over the hosts). {@code dynK1} as in {@link #attend}.
+     * one over the hosts). {@code dynK1} as in {@link #attend}. Returns the number of partials written.
      */
-    void attendDecodeParts(long q, long qPos, int rows, int heads, DeviceKv kv, int k0, int k1, long dynK1, long out, long lse) {
+    int attendDecodeParts(long q, long qPos, int rows, int heads, DeviceKv kv, int k0, int k1, long dynK1, long out, long lse) {
         int nq = decodeVectors(rows, heads, kv);
         if (nq == 0) throw new IllegalArgumentException("no decode kernel takes this launch");
         int hd = kv.headDim;
@@ -289,6 +289,7 @@ public final class CudaAttention {
         String name = (tiled ? "flash_decode_tiled_bf16_" : "flash_decode_bf16_") + nq + "_" + hd;
         dev.launch(name, kv.kvHeads, splits, 1, 128, tiled ? decodeTiledSmem(nq, hd) : 0, q, qPos, rows, heads, kv.k, kv.v, kv.pos,
                 kv.kvHeads, k0, Math.max(k0, k1), dynK1, (float) (1.0 / Math.sqrt(hd)), out, lse);
+        return splits;
     }
 
     /**

@@ -371,7 +371,10 @@ public final class CudaDevice implements AutoCloseable {
         call(() -> (int) drv.cuCtxSynchronize.invokeExact(), "cuCtxSynchronize (a kernel failed)");
     }
 
-    /** Launches a kernel of the module on the default stream; args are Long (pointers, sizes), Integer or Float. */
+    /**
+     * Launches a kernel of the module on the default stream (into the graph while {@link #capture} runs); args are Long
+     * (pointers, sizes), Integer or Float.
+     */
     public void launch(String kernel, int gx, int gy, int gz, int block, int smem, Object... args) {
         long t0 = System.nanoTime();
         launches++;

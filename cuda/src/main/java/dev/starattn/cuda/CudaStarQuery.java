@@ -348,12 +348,12 @@ public final class CudaStarQuery implements AutoCloseable {
             int k1 = ownKv.size() + n;  // after the append (dyn: the append below books nothing on the host)
             if (dyn == 0) ownKv.appendDevice(qm.k(), qm.v(), qm.pos(), n, positions, 0);
             else ownKv.launchAppend(qm.k(), qm.v(), qm.pos(), n, dyn);
-            attendSlot(attention, layout.raw()[0], ownKv, n, k1, dyn == 0 ? 0 : dyn + 4, parts + at[0] * slotOut, lses + at[0] * slotLse);
+            attendSlot(attention, layout, 0, ownKv, n, k1, dyn == 0 ? 0 : dyn + 4, parts + at[0] * slotOut, lses + at[0] * slotLse);
             for (int i = 0; i < asked.size(); i++) {
                 Peer p = asked.get(i);
                 if (!p.sameGpu) continue;
                 DeviceKv kv = p.host.cache(l);
-                attendSlot(p.host.model().attention(), layout.raw()[i + 1], kv, n, kv.size(), 0, parts + at[i + 1] * slotOut,
+                attendSlot(p.host.model().attention(), layout, i + 1, kv, n, kv.size(), 0, parts + at[i + 1] * slotOut,
                         lses + at[i + 1] * slotLse);
             }
             // 3. Other GPUs' partials back into their slots (each GPU awaited first: its attention is done).
@@ -376,11 +376,16 @@ public final class CudaStarQuery implements AutoCloseable {
         }
     }
 
-    /** The query GPU's attention over keys [0, k1) of kv into a slot: its key splits unmerged where raw, else merged. */
-    private void attendSlot(CudaAttention attention, boolean raw, DeviceKv kv, int n, int k1, long dynK1, long out, long lse) {
+    /** The query GPU's attention over keys [0, k1) of kv into slot s: its key splits unmerged where raw, else merged. */
+    private void attendSlot(CudaAttention attention, PartLayout layout, int s, DeviceKv kv, int n, int k1, long dynK1, long out, long lse) {
         int heads = qm.config().heads();
-        if (raw) attention.attendDecodeParts(qm.q(), qm.pos(), n, heads, kv, 0, k1, dynK1, out, lse);
-        else attention.attend(qm.q(), qm.pos(), n, heads, kv, 0, k1, dynK1, out, lse);
+        if (!layout.raw()[s]) {
+            attention.attend(qm.q(), qm.pos(), n, heads, kv, 0, k1, dynK1, out, lse);
+            return;
+        }
+        int wrote = attention.attendDecodeParts(qm.q(), qm.pos(), n, heads, kv, 0, k1, dynK1, out, lse);
+        int room = layout.offsets()[s + 1] - layout.offsets()[s];
+        if (wrote != room) throw new IllegalStateException("slot " + s + " has room for " + room + " partials, the launch wrote " + wrote);
     }
 
     /**
