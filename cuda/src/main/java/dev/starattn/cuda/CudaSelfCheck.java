@@ -657,14 +657,16 @@ public final class CudaSelfCheck {
                 for (int i = 0; i < eager.length; i++) if (argmax(eager[i]) == argmax(perHost[i])) agree++;
                 String counts = String.format("first run: %d captures, %d replays of %d one-token steps; second run: %d captures, %d replays",
                         captures, replays, steps, sq.graphCaptures - captures, sq.graphReplays - replays);
-                add("decode graph " + what + ": all steps' logits, replayed vs launched one by one", flat(graphed), flat(eager),
-                        flat(eager).length, 1e-4, counts);
+                float[] launched = concatAll(List.of(eager));
+                add("decode graph " + what + ": all steps' logits, replayed vs launched one by one", concatAll(List.of(graphed)), launched,
+                        launched.length, 1e-4, counts);
                 // The graph replayed here is the last one captured: it keeps the own cache's split count of its capture
                 // (more keys, more splits), where a launched step picks the count for its keys. The same attention
                 // summed in other chunks, so equal up to rounding, as the next comparison.
-                add("decode graph " + what + ": all steps' logits, second run vs launched", flat(again), flat(eager), flat(eager).length, 1e-2, "");
-                add("decode graph " + what + ": all steps' logits, one merge a layer vs per host then over hosts", flat(eager), flat(perHost),
-                        flat(eager).length, 1e-2, "argmax equal at " + agree + " of " + eager.length + " steps");
+                add("decode graph " + what + ": all steps' logits, second run vs launched", concatAll(List.of(again)), launched, launched.length,
+                        1e-2, "");
+                add("decode graph " + what + ": all steps' logits, one merge a layer vs per host then over hosts", launched,
+                        concatAll(List.of(perHost)), launched.length, 1e-2, "argmax equal at " + agree + " of " + eager.length + " steps");
                 results.add(printed(Result.verdict("decode graph " + what + ": captured (again after the cache regrew) and replayed",
                         captures >= 2 && replays >= steps - captures && sq.graphCaptures == captures
                                 && sq.graphReplays - replays == steps, counts)));
@@ -672,18 +674,6 @@ public final class CudaSelfCheck {
         } finally {
             for (CudaContextHost h : hosts) h.close();
         }
-    }
-
-    private static float[] flat(float[][] rows) {
-        int n = 0;
-        for (float[] r : rows) n += r.length;
-        float[] f = new float[n];
-        int o = 0;
-        for (float[] r : rows) {
-            System.arraycopy(r, 0, f, o, r.length);
-            o += r.length;
-        }
-        return f;
     }
 
     /**
