@@ -15,12 +15,13 @@ echo "exit ${PIPESTATUS[0]}" | tee -a $OUT/log.txt
 # The CLI end to end: star over 3 hosts against the CPU: the query host on the CPU (--query-host cpu, 2 GPU hosts), then
 # all 3 on the GPU(s), the query host too (the default: CudaStarQuery). Then ring, which is exact (the tokens of dense): the
 # CPU's in-process ring, the GPU ring with the query host on the CPU (2 GPU hosts hold the context) and ring-zigzag with
-# all 3 hosts on the GPU(s).
+# all 3 hosts on the GPU(s); last dense on the CPU and on a GPU (the query host alone).
 if [ -n "$HF" ] && [ -f $G/cli/starattn.jar ]; then
   # -cp, not -jar: kernels rebuilt on this machine (java.sh puts them first on $CP) reach the CLI too.
   python3 -c "import random; random.seed(3); print(' '.join(str(random.randrange(512)) for _ in range(900)))" > /tmp/ctx.txt
   echo "5 17 300 42 7" > /tmp/q.txt
-  for d in cpu "cuda --query-host cpu" cuda "cpu --attention ring" "cuda --attention ring --query-host cpu" "cuda --attention ring-zigzag"; do
+  for d in cpu "cuda --query-host cpu" cuda "cpu --attention ring" "cuda --attention ring --query-host cpu" "cuda --attention ring-zigzag" \
+      "cpu --attention dense" "cuda --attention dense"; do
     timeout 60 $JAVA_BIN --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp "$CP" dev.starattn.app.Main generate -m $HF \
       --context-tokens /tmp/ctx.txt --query-tokens /tmp/q.txt --hosts 3 -n 8 --json --device $d 2>&1 | grep -v incubator \
       | python3 -c "import sys,json; t=sys.stdin.read(); j=json.loads(t[t.index('{'):]); print('CLI --device', '$d', 'tokens', j['tokens'], 'timing', j['timing'])" 2>&1 | tee -a $OUT/log.txt
@@ -41,4 +42,16 @@ if [ -f $G/cli/starattn.jar ] && [ -f models/starattn-tiny-q8_0.gguf ] && [ "${S
   timeout 240 python3 cuda/gpu/serve_smoke.py http://localhost:8101 http://localhost:8102 ${SERVE_SAMPLES:-6} 2>&1 | tee -a $OUT/log.txt
   kill $CPU_PID $GPU_PID 2>/dev/null
   grep -v incubator /tmp/serve-cuda.log | head -5 | sed 's/^/serve-cuda.log: /' | tee -a $OUT/log.txt
+fi
+# eval --device cuda against eval on the CPU: the shipped model's stored 4K held-out texts, dense and star (4 hosts),
+# predictions compared sample by sample (cuda/gpu/eval_agreement.py).
+if [ -f $G/cli/starattn.jar ] && [ -f models/starattn-tiny-q8_0.gguf ] && [ "${EVAL:-1}" = 1 ]; then
+  python3 tools/eval/heldout_agreement.py data /tmp/ha-all.jsonl > /dev/null
+  python3 -c "import json; [print(l, end='') for l in open('/tmp/ha-all.jsonl') if json.loads(l)['target_length'] == 4096]" > /tmp/ha4k.jsonl
+  for d in cpu cuda; do
+    timeout 200 $JAVA_BIN --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx16g -cp "$CP" dev.starattn.app.Main eval \
+      -m models/starattn-tiny-q8_0.gguf --data /tmp/ha4k.jsonl --samples ${EVAL_SAMPLES:-3} --attention dense,star --hosts 4 --device $d \
+      --out /tmp/eval-$d 2>&1 | grep -v incubator | tail -3 | sed "s/^/eval --device $d: /" | tee -a $OUT/log.txt
+  done
+  python3 cuda/gpu/eval_agreement.py /tmp/eval-cpu /tmp/eval-cuda 2>&1 | tee -a $OUT/log.txt
 fi

@@ -50,9 +50,6 @@ public final class InferenceEngine {
         if (pipelines != null && !remoteHosts.isEmpty()) {
             throw new IllegalArgumentException("an engine runs its contexts either on device pipelines or over remote hosts, not both");
         }
-        if (pipelines != null && options.mode() == AttentionMode.DENSE) {
-            throw new IllegalArgumentException("device pipelines run star, ring or ring-zigzag attention, not dense");
-        }
         if (!remoteHosts.isEmpty() && options.mode() == AttentionMode.DENSE) {
             throw new IllegalArgumentException("remote hosts run star, ring or ring-zigzag attention; " + options.mode().cliName
                     + " needs all hosts in this process");

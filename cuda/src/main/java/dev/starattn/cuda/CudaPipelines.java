@@ -67,12 +67,10 @@ public final class CudaPipelines implements ContextPipeline.Factory, AutoCloseab
         return s.toString();
     }
 
+    /** Dense attention is one host (the query host) holding the whole context; star, ring and zigzag use {@code options.hosts()}. */
     @Override
     public ContextPipeline open(EngineOptions options) {
-        if (options.mode() == AttentionMode.DENSE) {
-            throw new IllegalArgumentException("the GPUs run star, ring or ring-zigzag attention, not dense");
-        }
-        int count = options.hosts();
+        int count = options.mode() == AttentionMode.DENSE ? 1 : options.hosts();
         if (count < 1) throw new IllegalArgumentException("the GPUs need at least one host");
         synchronized (gpuLock) {
             List<CudaContextHost> hosts = newHosts(count);

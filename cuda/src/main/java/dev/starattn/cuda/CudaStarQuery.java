@@ -202,7 +202,8 @@ public final class CudaStarQuery implements AutoCloseable {
     /**
      * {@link #encode(int[], EngineOptions)}, telling {@code progress} of each block (from the GPUs' threads). With
      * {@code options.mode()} ring or ring-zigzag, ring phase 1 over all the hosts instead ({@link CudaRing}: the query
-     * host holds the last share of {@code BlockPlan.ring}); phase 2 is the same either way.
+     * host holds the last share of {@code BlockPlan.ring}); dense needs a single host, the query host, which encodes
+     * the whole context. Phase 2 is the same either way.
      */
     public long encode(int[] context, EngineOptions options, ProgressListener progress) {
         dropGraph();  // the hosts' caches are refilled: key counts the graph baked in change
@@ -214,10 +215,14 @@ public final class CudaStarQuery implements AutoCloseable {
             contextTokens = own.kvTokens();
             return wall;
         }
-        if (mode != AttentionMode.STAR) {
-            throw new IllegalArgumentException("the GPU query host runs star, ring or ring-zigzag phase 1, not " + mode.cliName);
+        List<List<BlockTask>> plan;
+        if (mode == AttentionMode.DENSE) {
+            // Star over one host is one block from position 0, which never gets an anchor: ordinary causal attention.
+            if (hosts.size() != 1) throw new IllegalArgumentException("dense attention runs on one GPU host, not " + hosts.size());
+            plan = BlockPlan.star(context, EngineOptions.of(AttentionMode.STAR, 1));
+        } else {
+            plan = BlockPlan.star(context, options.withHosts(hosts.size()));
         }
-        List<List<BlockTask>> plan = BlockPlan.star(context, options.withHosts(hosts.size()));
         Map<Integer, List<Integer>> byGpu = new LinkedHashMap<>();
         for (int h = 0; h < hosts.size(); h++) {
             hosts.get(h).clear();

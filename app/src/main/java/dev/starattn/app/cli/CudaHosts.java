@@ -11,7 +11,7 @@ import java.util.List;
 /**
  * {@code --device cuda}. With the query host on a GPU ({@code --query-host gpu}, the default) every host is on the GPUs
  * and each encoded context is a {@link CudaPipelines} pipeline behind the engine ({@link #pipelines}: phase-2
- * partials gathered to the query host's GPU by peer copies and merged there). With {@code --query-host cpu}
+ * partials gathered to the query host's GPU by peer copies and merged there; dense is the query host alone). With {@code --query-host cpu}
  * ({@link #forDevice}) {@code hosts - 1} context hosts are on the GPUs, dealt round-robin over {@code gpus} of them
  * (0 = every visible GPU), the model's weights uploaded once per GPU (bf16), and the query host, which holds the last
  * block and runs the query's model, stays on the CPU ({@code InferenceEngine}); partials come back to it and are
@@ -25,7 +25,7 @@ import java.util.List;
 public record CudaHosts(CudaPipelines gpus, List<CudaContextHost> hosts) implements AutoCloseable {
     /** The GPUs as the engine's pipelines (the query host on a GPU), or null for {@code --device cpu}. */
     public static CudaPipelines pipelines(String device, LlamaModel model, EngineOptions options, int gpus, int prefillChunk) {
-        if (!check(device, options)) return null;
+        if (!check(device)) return null;
         try {
             return CudaPipelines.open(model, gpus, options.hosts(), prefillChunk);
         } catch (IllegalArgumentException e) {
@@ -44,19 +44,19 @@ public record CudaHosts(CudaPipelines gpus, List<CudaContextHost> hosts) impleme
         if (why != null) throw new IllegalArgumentException("--device cuda: no usable CUDA GPU: " + why);
     }
 
-    /** Whether {@code device} is cuda (false: cpu); refuses another name and dense attention. */
-    public static boolean check(String device, EngineOptions options) {
+    /** Whether {@code device} is cuda (false: cpu); refuses another name. Dense runs as one host, on one GPU. */
+    public static boolean check(String device) {
         if (device == null || device.equals("cpu")) return false;
         if (!device.equals("cuda")) throw new IllegalArgumentException("--device takes cpu or cuda, not " + device);
-        if (options.mode() == AttentionMode.DENSE) {
-            throw new IllegalArgumentException("--device cuda runs star, ring or ring-zigzag attention, not dense; use --attention star, ring or ring-zigzag");
-        }
         return true;
     }
 
     /** {@code --query-host cpu}: the context hosts on the GPUs, for an engine over them; null for {@code --device cpu}. */
     static CudaHosts forDevice(String device, LlamaModel model, EngineOptions options, int gpus, int prefillChunk) {
-        if (!check(device, options)) return null;
+        if (!check(device)) return null;
+        if (options.mode() == AttentionMode.DENSE) {
+            throw new IllegalArgumentException("--query-host cpu splits the context over GPU hosts; dense keeps it on one host: use --query-host gpu");
+        }
         if (options.hosts() < 2) {
             throw new IllegalArgumentException("--device cuda --query-host cpu needs --hosts 2 or more (the last host, the query host, stays on the CPU)");
         }

@@ -17,6 +17,8 @@ import dev.starattn.app.eval.Tasks;
 import dev.starattn.engine.AnchorContent;
 import dev.starattn.engine.AnchorPositions;
 import dev.starattn.engine.AttentionMode;
+import dev.starattn.engine.EngineOptions;
+import dev.starattn.cuda.CudaPipelines;
 import dev.starattn.model.LoadedModel;
 import dev.starattn.model.PromptTemplate;
 import java.nio.file.Path;
@@ -84,6 +86,13 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--out", description = "Directory for predictions.jsonl (resumable), report.md, results.json and plots.")
     Path out;
 
+    @Option(names = "--device", defaultValue = "cpu",
+            description = "cpu or cuda: with cuda every configuration runs on the GPUs (the weights uploaded once per GPU, bf16 KV).")
+    String device;
+
+    @Option(names = "--gpus", defaultValue = "0", description = "With --device cuda: how many GPUs the hosts are dealt over (default 0: every visible GPU).")
+    int gpus;
+
     @Option(names = "--data", description = "Run an external data set (jsonl: input_context, input_query, outputs or output) instead of generating one.")
     Path data;
 
@@ -97,6 +106,11 @@ public final class EvalCommand implements Callable<Integer> {
         List<Integer> lens = new ArrayList<>();
         for (String l : lengths) lens.add(parseLength(l));
         List<RunConfig> configs = configs();
+        boolean cuda = CudaHosts.check(device);
+        if (cuda) {
+            if (!kvType.equalsIgnoreCase("f32")) throw new IllegalArgumentException("--kv-type sets the CPU hosts' cache; on --device cuda the KV is bf16: drop --kv-type");
+            if (export == null) CudaHosts.requireUsable(device);
+        }
         try (LoadedModel m = ModelCli.load(model, false)) {
             PromptTemplate pt = template != null ? PromptTemplate.named(template) : m.template();
             EvalTemplate tpl = EvalTemplate.of(pt);
@@ -148,10 +162,16 @@ public final class EvalCommand implements Callable<Integer> {
             }
             try (PredictionStore store = new PredictionStore(out)) {
                 KvType kv = KvType.parse(kvType);
-                // A KV type other than f32 is part of what was run: it keys the resumable predictions.
+                // A KV type other than f32, or the GPUs, is part of what was run: it keys the resumable predictions.
                 if (kv != KvType.F32) source = source + "|kv=" + kv.cliName();
-                EvalRunner runner = new EvalRunner(m, tpl, configs, seed, source, store, System.err).withKvType(kv);
-                List<EvalRunner.Result> results = runner.run(runs);
+                if (cuda) source = source + "|device=cuda";
+                List<EvalRunner.Result> results;
+                int maxHosts = configs.stream().mapToInt(c -> c.mode() == AttentionMode.DENSE ? 1 : c.hosts()).max().orElse(1);
+                try (CudaPipelines gpu = cuda ? CudaHosts.pipelines(device, m.model(), EngineOptions.of(AttentionMode.STAR, maxHosts), gpus,
+                        EngineMixin.GPU_PREFILL_CHUNK) : null) {
+                    if (gpu != null && !json) System.err.println("eval on " + gpu.describe());
+                    results = new EvalRunner(m, tpl, configs, seed, source, store, System.err).withKvType(kv).withPipelines(gpu).run(runs);
+                }
                 EvalReport report = new EvalReport(new EvalReport.Meta(m.path().getFileName().toString(), suiteName, tpl.name(),
                         seed, samples, notes), results);
                 if (out != null) report.write(out);

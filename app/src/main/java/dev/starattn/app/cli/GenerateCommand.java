@@ -82,7 +82,7 @@ public final class GenerateCommand implements Callable<Integer> {
     String template;
 
     @Option(names = "--device", defaultValue = "cpu",
-            description = "cpu or cuda: with cuda, the context hosts and the query host run on the GPUs (star, ring or ring-zigzag).")
+            description = "cpu or cuda: with cuda, the context hosts and the query host run on the GPUs (dense: the query host alone, on one GPU).")
     String device;
 
     @Option(names = "--query-host", defaultValue = "gpu",
@@ -147,7 +147,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 if (!json) err.printf("context: %d tokens, query: %d tokens, attention: %s over %d remote host(s) %s and this process%s%n",
                         ctxTokens.length, qTokens.length, options.mode().cliName, remote.hosts().size(), engine.hostAddrs(),
                         cluster.session != null ? ", session " + cluster.session : "");
-            } else if (queryHost.equals("gpu") && CudaHosts.check(device, options)) {
+            } else if (queryHost.equals("gpu") && CudaHosts.check(device)) {
                 pipelines = CudaHosts.pipelines(device, m.model(), options, gpus, engine.gpuPrefillChunk());
                 e = new InferenceEngine(m.model(), options).withPipelines(pipelines);
                 if (!json) err.printf("context: %d tokens, query: %d tokens, attention: %s over %d host(s) on %s, the query host on a GPU%n",

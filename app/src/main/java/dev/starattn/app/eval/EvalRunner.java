@@ -2,6 +2,7 @@ package dev.starattn.app.eval;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.starattn.engine.ContextPipeline;
 import dev.starattn.engine.EncodedContext;
 import dev.starattn.attention.KvType;
 import dev.starattn.engine.EngineOptions;
@@ -37,6 +38,7 @@ public final class EvalRunner {
     private final PredictionStore store;
     private final PrintStream progress;
     private KvType kvType = KvType.F32;
+    private ContextPipeline.Factory pipelines;
     private int scoredNow, resumed;
 
     /**
@@ -60,6 +62,12 @@ public final class EvalRunner {
 
     public int resumed() {
         return resumed;
+    }
+
+    /** Runs every configuration on {@code factory}'s pipelines (the GPUs), or on this JVM's CPU when null (the default). */
+    public EvalRunner withPipelines(ContextPipeline.Factory factory) {
+        this.pipelines = factory;
+        return this;
     }
 
     /** Runs every configuration with this KV cache type (f32 by default). */
@@ -91,9 +99,14 @@ public final class EvalRunner {
                     int n = p.context().length;
                     EngineOptions o = c.options(n, seed).withKvTypes(kvType, kvType);
                     InferenceEngine e = new InferenceEngine(model.model(), o);
+                    if (pipelines != null) e = e.withPipelines(pipelines);
                     EncodedContext enc = e.encode(p.context(), ProgressListener.NONE);
                     List<Integer> ids = new ArrayList<>();
-                    e.generate(enc, p.query(), SamplingOptions.greedy(), g, tok::isEndOfGeneration, ids::add);
+                    try {
+                        e.generate(enc, p.query(), SamplingOptions.greedy(), g, tok::isEndOfGeneration, ids::add);
+                    } finally {
+                        enc.release();  // a GPU pipeline's KV is freed now, not left for the next sample's
+                    }
                     String raw = tok.decode(ids.stream().mapToInt(Integer::intValue).toArray());
                     String pred = tokens.template().cut(raw);
                     double score = metric.score(pred, s.outputs(), s.inputQuery(), labels);

@@ -61,7 +61,7 @@ public final class ServeCommand implements Callable<Integer> {
     int defaultMaxTokens;
 
     @Option(names = "--device", defaultValue = "cpu",
-            description = "cpu or cuda: with cuda, every document's hosts and its query host run on the GPUs (star, ring or ring-zigzag; the weights"
+            description = "cpu or cuda: with cuda, every document's hosts and its query host run on the GPUs (dense: the query host alone, on one GPU; the weights"
                     + " uploaded once per GPU, each document's KV on the GPUs until it is dropped; GPU work of concurrent requests takes turns).")
     String device;
 
@@ -84,8 +84,8 @@ public final class ServeCommand implements Callable<Integer> {
                 key, Duration.ofSeconds(ttlS), memoryBudget, defaultMaxTokens);
         AttentionMode mode = AttentionMode.parse(attention);
         EngineOptions options = EngineOptions.of(mode, hosts);
-        // The device's checks come before the model loads: the attention it cannot run, then whether a GPU is usable.
-        if (dev.starattn.app.cli.CudaHosts.check(device, options)) {
+        // The device's checks come before the model loads: what it cannot run, then whether a GPU is usable.
+        if (dev.starattn.app.cli.CudaHosts.check(device)) {
             if (cache.enabled()) throw new IllegalArgumentException("--cache-dir keeps star blocks of CPU hosts; --device cuda does not use it");
             dev.starattn.app.cli.CudaHosts.requireUsable(device);
         }

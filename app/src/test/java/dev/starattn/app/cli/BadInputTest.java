@@ -184,7 +184,8 @@ class BadInputTest {
                     "--hosts", "2", "-n", "2"), "--device cuda", "no usable CUDA GPU");
         }
         assertOneLineError(run("serve", "-m", good.toString(), "--device", "cuda", "--port", "0"), "--device cuda", "no usable CUDA GPU");
-        assertOneLineError(run("serve", "-m", good.toString(), "--device", "cuda", "--attention", "dense", "--port", "0"), "not dense");
+        assertOneLineError(run("serve", "-m", good.toString(), "--device", "cuda", "--attention", "dense", "--port", "0"), "--device cuda", "no usable CUDA GPU");
+        assertOneLineError(run("eval", "-m", good.toString(), "--device", "cuda", "--attention", "dense", "--samples", "1"), "--device cuda", "no usable CUDA GPU");
         assertOneLineError(run("serve", "-m", good.toString(), "--device", "cuda", "--cache-dir", dir.resolve("cache").toString(), "--port", "0"),
                 "--cache-dir", "--device cuda");
     }

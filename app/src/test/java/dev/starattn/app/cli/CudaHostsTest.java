@@ -16,15 +16,11 @@ class CudaHostsTest {
     }
 
     @Test
-    void denseIsRefusedNamingWhatRuns() {
-        for (boolean queryOnGpu : new boolean[] {false, true}) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> {
-                        if (queryOnGpu) CudaHosts.pipelines("cuda", null, EngineOptions.of(AttentionMode.DENSE, 1), 0, 64);
-                        else CudaHosts.forDevice("cuda", null, EngineOptions.of(AttentionMode.DENSE, 1), 0, 64);
-                    });
-            assertTrue(e.getMessage().contains("star, ring or ring-zigzag") && e.getMessage().contains("not dense"), e.getMessage());
-        }
+    void denseNeedsTheQueryHostOnTheGpu() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> CudaHosts.forDevice("cuda", null, EngineOptions.of(AttentionMode.DENSE, 1), 0, 64));
+        assertTrue(e.getMessage().contains("--query-host gpu"), e.getMessage());
+        assertTrue(CudaHosts.check("cuda"), "dense runs on one GPU host");
     }
 
     @Test
