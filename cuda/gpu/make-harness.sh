@@ -20,9 +20,17 @@ rm -rf "$(dirname "$JRE")"
 # tree (about 20 MB) and the runtime (21 MB): the CLI jar is 33.6 MB with OpenBLAS's libraries, so
 # they are dropped from the copy (21 MB; prefill then says it uses the Java kernel), with the
 # protobuf definitions of Google's APIs that grpc's dependencies bring and nothing loads.
-if [ "${WITH_CLI:-0}" = 1 ]; then
+# WITH_CLI=lean also drops the network stacks (netty, jetty) and the Google API definitions (12 MB): generate and
+# eval with in-process hosts still run, serve and remote hosts do not (run.sh: SERVE=0); it leaves room for a model
+# bigger than the shipped one in the carry.
+if [ "${WITH_CLI:-0}" = 1 ] || [ "${WITH_CLI:-0}" = lean ]; then
   cp app/target/starattn.jar .gpu/cli/
   zip -q -d .gpu/cli/starattn.jar 'org/bytedeco/openblas/linux-x86_64/*' 'google/*'
+  if [ "$WITH_CLI" = lean ]; then
+    zip -q -d .gpu/cli/starattn.jar 'io/netty/*' 'io/grpc/netty/*' 'org/eclipse/jetty/*' 'com/google/api/*' 'com/google/apps/*' \
+      'com/google/cloud/*' 'com/google/rpc/*' 'com/google/type/*' 'com/google/longrunning/*' 'com/google/logging/*' \
+      'com/google/geo/*' 'com/google/thirdparty/*' 'com/google/gson/*'
+  fi
 else
   cp core/target/starattn-core-*-SNAPSHOT.jar cuda/target/starattn-cuda-*-SNAPSHOT.jar .gpu/lib/
   for a in jackson-databind jackson-core jackson-annotations; do
