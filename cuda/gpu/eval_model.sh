@@ -9,12 +9,15 @@
 #           them): dense, star with 4 hosts and with 8 (block = anchor = N/hosts)
 #   stored  every sample models/heldout.jsonl stores texts for (11 tasks; 10 at 4K, 4 at 16K): dense, star 4 and 8
 #   seen    16K niah_multikey_2/3 samples 120-219 and 260-359 (PyTorch's answers in tools/train/TRAINING_LOG.md), dense
-# Results: $OUT/<stage>/ (predictions.jsonl, report.md, results.json); compare afterwards with
+#   large   16K niah_multikey_2/3 samples 400-899, never generated before: dense, star 4 and 8
+#   single  niah_single_1/2/3 at 4K and 16K, samples 400-499: dense and star 4
+# Results: $OUT/log.txt (scores per task and configuration) and $OUT/predictions.tar.gz (each stage's
+# predictions.jsonl and report.md: the device tool returns few files); compare afterwards with
 # cuda/gpu/eval_agreement.py and tools/eval/heldout_agreement.py.
 set -o pipefail
 . .gpu/java.sh
 MODEL=${MODEL:-models/starattn-tiny-q8_0.gguf}
-STAGES=${STAGES:-agree,fresh,stored,seen}
+STAGES=${STAGES:-agree,fresh,stored,seen,large,single}
 EVAL="$JAVA_BIN --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx24g -cp $CP dev.starattn.app.Main eval -m $MODEL"
 DATA=/tmp/eval-data
 mkdir -p $DATA
@@ -67,12 +70,26 @@ print(''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in rows), end='')" 
   run_eval fresh 150 --data $DATA/fresh.jsonl --samples 120 --attention star --hosts 8 --device cuda
 fi
 if has stored; then
-  run_eval stored 100 --data $DATA/stored.jsonl --samples 10 --attention dense,star --hosts 4 --device cuda
-  run_eval stored 80 --data $DATA/stored.jsonl --samples 10 --attention star --hosts 8 --device cuda
+  run_eval stored 60 --data $DATA/stored.jsonl --samples 10 --attention dense,star --hosts 4 --device cuda
+  run_eval stored 40 --data $DATA/stored.jsonl --samples 10 --attention star --hosts 8 --device cuda
 fi
 if has seen; then
   python3 tools/eval/heldout_texts.py $DATA/seen-a.jsonl niah_multikey_2,niah_multikey_3 16384 120 100 > /dev/null
   python3 tools/eval/heldout_texts.py $DATA/seen-b.jsonl niah_multikey_2,niah_multikey_3 16384 260 100 > /dev/null
   cat $DATA/seen-a.jsonl $DATA/seen-b.jsonl > $DATA/seen.jsonl
-  run_eval seen 150 --data $DATA/seen.jsonl --samples 200 --attention dense --device cuda
+  run_eval seen 60 --data $DATA/seen.jsonl --samples 200 --attention dense --device cuda
 fi
+if has large; then
+  python3 tools/eval/heldout_texts.py $DATA/large.jsonl niah_multikey_2,niah_multikey_3 16384 400 500 > /dev/null
+  run_eval large 190 --data $DATA/large.jsonl --samples 500 --attention dense,star --hosts 4 --device cuda
+  run_eval large 90 --data $DATA/large.jsonl --samples 500 --attention star --hosts 8 --device cuda
+fi
+if has single; then
+  python3 tools/eval/heldout_texts.py $DATA/single-4k.jsonl niah_single_1,niah_single_2,niah_single_3 4096 400 100 > /dev/null
+  python3 tools/eval/heldout_texts.py $DATA/single-16k.jsonl niah_single_1,niah_single_2,niah_single_3 16384 400 100 > /dev/null
+  cat $DATA/single-4k.jsonl $DATA/single-16k.jsonl > $DATA/single.jsonl
+  run_eval single 100 --data $DATA/single.jsonl --samples 100 --attention dense,star --hosts 4 --device cuda
+fi
+# One archive instead of a folder per stage (the device tool returns a limited number of files).
+(cd $OUT && tar czf predictions.tar.gz $(ls -d */ 2>/dev/null | tr -d /) && rm -rf $(ls -d */ 2>/dev/null) *.last.txt)
+ls -la $OUT
