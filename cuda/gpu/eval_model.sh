@@ -11,13 +11,15 @@
 #   seen    16K niah_multikey_2/3 samples 120-219 and 260-359 (PyTorch's answers in tools/train/TRAINING_LOG.md), dense
 #   large   16K niah_multikey_2/3 samples 400-899, never generated before: dense, star 4 and 8
 #   single  niah_single_1/2/3 at 4K and 16K, samples 400-499: dense and star 4
+#   anchor  the anchor's effect (--preset no-anchor: dense, star, star without anchor; 4 hosts, then 8): vt at 4K and
+#           16K, samples 400-499, and 16K niah_multikey_3 samples 400-599
 # Results: $OUT/log.txt (scores per task and configuration) and $OUT/predictions.tar.gz (each stage's
 # predictions.jsonl and report.md: the device tool returns few files); compare afterwards with
 # cuda/gpu/eval_agreement.py and tools/eval/heldout_agreement.py.
 set -o pipefail
 . .gpu/java.sh
 MODEL=${MODEL:-models/starattn-tiny-q8_0.gguf}
-STAGES=${STAGES:-agree,fresh,stored,seen,large,single}
+STAGES=${STAGES:-agree,fresh,stored,seen,large,single,anchor}
 EVAL="$JAVA_BIN --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx24g -cp $CP dev.starattn.app.Main eval -m $MODEL"
 DATA=/tmp/eval-data
 mkdir -p $DATA
@@ -89,6 +91,14 @@ if has single; then
   python3 tools/eval/heldout_texts.py $DATA/single-16k.jsonl niah_single_1,niah_single_2,niah_single_3 16384 400 100 > /dev/null
   cat $DATA/single-4k.jsonl $DATA/single-16k.jsonl > $DATA/single.jsonl
   run_eval single 100 --data $DATA/single.jsonl --samples 100 --attention dense,star --hosts 4 --device cuda
+fi
+if has anchor; then
+  python3 tools/eval/heldout_texts.py $DATA/anchor-a.jsonl vt 4096 400 100 > /dev/null
+  python3 tools/eval/heldout_texts.py $DATA/anchor-b.jsonl vt 16384 400 100 > /dev/null
+  python3 tools/eval/heldout_texts.py $DATA/anchor-c.jsonl niah_multikey_3 16384 400 200 > /dev/null
+  cat $DATA/anchor-a.jsonl $DATA/anchor-b.jsonl $DATA/anchor-c.jsonl > $DATA/anchor.jsonl
+  run_eval anchor 200 --data $DATA/anchor.jsonl --samples 200 --preset no-anchor --hosts 4 --device cuda
+  run_eval anchor 160 --data $DATA/anchor.jsonl --samples 200 --preset no-anchor --hosts 8 --device cuda
 fi
 # One archive instead of a folder per stage (the device tool returns a limited number of files).
 (cd $OUT && tar czf predictions.tar.gz $(ls -d */ 2>/dev/null | tr -d /) && rm -rf $(ls -d */ 2>/dev/null) *.last.txt)
