@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.starattn.attention.KvType;
 import dev.starattn.model.LoadedModel;
 import dev.starattn.model.ModelLoader;
 import dev.starattn.model.RandomLlamaModel;
@@ -21,9 +20,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The engine over device pipelines ({@link InferenceEngine#withPipelines}), with a pipeline on the CPU that stands in for
- * the GPUs: each step recomputes the logits with a dense engine of its own over the context, the query and the tokens
- * so far (slow, exact). The engine must drive it as it drives its own hosts: the same greedy tokens as dense, the
+ * The engine over device pipelines ({@link InferenceEngine#withPipelines}), with pipelines on the CPU that stand in for
+ * the GPUs ({@link StandInPipelines}: each step recomputes the logits with a dense engine of its own, slow and exact). The engine must drive it as it drives its own hosts: the same greedy tokens as dense, the
  * query's KV dropped after each generation (reset), the KV freed on release or when phase 1 fails (close).
  */
 class ContextPipelineTest {
@@ -45,92 +43,13 @@ class ContextPipelineTest {
         model.close();
     }
 
-    /** Records what the engine asks of it. */
-    static final class RecomputingPipeline implements ContextPipeline {
-        final List<ContextHost> hosts = new ArrayList<>();
-        final List<String> calls = new ArrayList<>();
-        final InferenceEngine dense = new InferenceEngine(model.model(), EngineOptions.of(AttentionMode.DENSE, 1));
-        final boolean failInPhase1;
-        int[] ctx;
-        int[] since = new int[0];   // query and generated tokens since the last reset
-        int nextPos;
-
-        RecomputingPipeline(int hosts, boolean failInPhase1) {
-            for (int h = 0; h < hosts; h++) {
-                this.hosts.add(new LocalContextHost("dev-" + h, model.model(), 64, KvType.F32, KvType.F32, null));
-            }
-            this.failInPhase1 = failInPhase1;
-        }
-
-        @Override
-        public List<? extends ContextHost> hosts() {
-            return hosts;
-        }
-
-        @Override
-        public long encode(int[] context, EngineOptions options, ProgressListener progress) {
-            calls.add("encode " + options.mode().cliName + " " + options.hosts());
-            if (failInPhase1) throw new IllegalStateException("device lost in phase 1");
-            ctx = context.clone();
-            nextPos = context.length;
-            for (ContextHost h : hosts) progress.blockDone(h.name(), 1, 1, context.length / hosts.size());
-            return 1;
-        }
-
-        @Override
-        public float[] step(int[] tokens, int pos) {
-            calls.add("step " + tokens.length + "@" + pos);
-            assertEquals(nextPos, pos, "steps come at consecutive positions");
-            nextPos += tokens.length;
-            int[] all = Arrays.copyOf(since, since.length + tokens.length);
-            System.arraycopy(tokens, 0, all, since.length, tokens.length);
-            since = all;
-            EncodedContext c = dense.encode(ctx, ProgressListener.NONE);
-            return dense.generate(c, since, SamplingOptions.greedy(), 0, t -> false, t -> {}).firstLogits();
-        }
-
-        @Override
-        public String layout() {
-            return hosts.size() + " hosts on the CPU";
-        }
-
-        @Override
-        public void reset() {
-            calls.add("reset");
-            since = new int[0];
-            nextPos = ctx == null ? 0 : ctx.length;
-        }
-
-        @Override
-        public void close() {
-            calls.add("close");
-        }
-    }
-
-    static final class Factory implements ContextPipeline.Factory {
-        final List<RecomputingPipeline> opened = new ArrayList<>();
-        boolean failInPhase1;
-
-        @Override
-        public ContextPipeline open(EngineOptions options) {
-            RecomputingPipeline p = new RecomputingPipeline(options.hosts(), failInPhase1);
-            opened.add(p);
-            return p;
-        }
-
-        @Override
-        public String describe() {
-            return "the CPU, standing in for GPUs";
-        }
-    }
-
     @Test
     void theEngineDecodesThroughThePipelineAsThroughItsOwnHosts() {
         int[] query = {5, 17, 200, 42};
         InferenceEngine dense = new InferenceEngine(model.model(), EngineOptions.of(AttentionMode.DENSE, 1));
         GenerationResult want = dense.generate(dense.encode(context, ProgressListener.NONE), query, SamplingOptions.greedy(), 6, t -> false, t -> {});
 
-        Factory f = new Factory();
+        StandInPipelines f = new StandInPipelines(model.model());
         InferenceEngine e = new InferenceEngine(model.model(), EngineOptions.of(AttentionMode.STAR, 3)).withPipelines(f);
         List<String> progress = new ArrayList<>();
         EncodedContext ctx = e.encode(context, (host, done, total, n) -> progress.add(host));
@@ -143,7 +62,7 @@ class ContextPipelineTest {
         assertArrayEquals(want.tokens(), got.tokens(), "the pipeline's tokens are dense's (it recomputes exactly)");
         assertArrayEquals(want.firstLogits(), got.firstLogits());
         assertEquals(Arrays.stream(got.tokens()).boxed().toList(), streamed);
-        RecomputingPipeline p = f.opened.getFirst();
+        StandInPipelines.RecomputingPipeline p = f.opened.getFirst();
         assertEquals(List.of("encode star 3", "step 4@300", "step 1@304", "step 1@305", "step 1@306", "step 1@307", "step 1@308", "reset"), p.calls);
         assertTrue(got.hosts().getLast().phase2Nanos > 0, "the query host's phase-2 time");
 
@@ -157,7 +76,7 @@ class ContextPipelineTest {
 
     @Test
     void aFailedPhase1ClosesItsPipeline() {
-        Factory f = new Factory();
+        StandInPipelines f = new StandInPipelines(model.model());
         f.failInPhase1 = true;
         InferenceEngine e = new InferenceEngine(model.model(), EngineOptions.of(AttentionMode.RING, 2)).withPipelines(f);
         IllegalStateException x = assertThrows(IllegalStateException.class, () -> e.encode(context, ProgressListener.NONE));
@@ -166,9 +85,17 @@ class ContextPipelineTest {
     }
 
     @Test
-    void denseIsRefused() {
-        Factory f = new Factory();
-        assertThrows(IllegalArgumentException.class,
-                () -> new InferenceEngine(model.model(), EngineOptions.of(AttentionMode.DENSE, 1)).withPipelines(f));
+    void denseRunsOnOnePipelineHost() {
+        int[] query = {5, 17, 200, 42};
+        InferenceEngine cpu = new InferenceEngine(model.model(), EngineOptions.of(AttentionMode.DENSE, 1));
+        GenerationResult want = cpu.generate(cpu.encode(context, ProgressListener.NONE), query, SamplingOptions.greedy(), 4, t -> false, t -> {});
+        StandInPipelines f = new StandInPipelines(model.model());
+        InferenceEngine e = cpu.withPipelines(f);
+        EncodedContext ctx = e.encode(context, ProgressListener.NONE);
+        GenerationResult got = e.generate(ctx, query, SamplingOptions.greedy(), 4, t -> false, t -> {});
+        assertArrayEquals(want.tokens(), got.tokens());
+        assertEquals("encode dense 1", f.opened.getFirst().calls.getFirst(), "dense asks the device for one host");
+        assertEquals(1, ctx.hosts().size());
+        ctx.release();
     }
 }

@@ -176,6 +176,13 @@ class BadInputTest {
     }
 
     @Test
+    void evalDeviceOptionsAreCheckedBeforeAnyWork() {
+        // Both before the GPU is looked for, so they hold on any machine.
+        assertOneLineError(run("eval", "-m", good.toString(), "--device", "tpu", "--samples", "1"), "cpu or cuda", "tpu");
+        assertOneLineError(run("eval", "-m", good.toString(), "--device", "cuda", "--kv-type", "f16", "--samples", "1"), "--kv-type", "bf16");
+    }
+
+    @Test
     void cudaWithoutAGpuSaysSoInOneLine() {
         // Only where no GPU is usable (CI, this machine): the GPU machine runs these commands for real (cuda/gpu/run.sh).
         org.junit.jupiter.api.Assumptions.assumeTrue(dev.starattn.cuda.CudaDevice.unavailableReason() != null, "a GPU is usable here");
