@@ -84,7 +84,7 @@ fi
 if has large; then
   python3 tools/eval/heldout_texts.py $DATA/large.jsonl niah_multikey_2,niah_multikey_3 16384 400 500 > /dev/null
   run_eval large 190 --data $DATA/large.jsonl --samples 500 --attention dense,star --hosts 4 --device cuda
-  run_eval large 90 --data $DATA/large.jsonl --samples 500 --attention star --hosts 8 --device cuda
+  run_eval large 150 --data $DATA/large.jsonl --samples 500 --attention star --hosts 8 --device cuda
 fi
 if has single; then
   python3 tools/eval/heldout_texts.py $DATA/single-4k.jsonl niah_single_1,niah_single_2,niah_single_3 4096 400 100 > /dev/null
