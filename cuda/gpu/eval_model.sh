@@ -4,7 +4,8 @@
 #   bash cuda/gpu/eval_model.sh
 # Stages, in this order (STAGES=a,b picks some; each has its own time limit, and what it scored before being cut off
 # is kept: eval writes each prediction as it is scored):
-#   agree   eval --device cpu against --device cuda on the stored 4K texts (2 per task), dense and star (4 hosts)
+#   agree   eval --device cpu against --device cuda on the stored 4K texts (AGREE_SAMPLES per task, default 2), dense
+#           and star (4 hosts); run.sh runs this stage too
 #   fresh   16K niah_multikey_2/3, held-out samples 40-119 and 220-259 (no choice of the shipped file looked at
 #           them): dense, star with 4 hosts and with 8 (block = anchor = N/hosts)
 #   stored  every sample models/heldout.jsonl stores texts for (11 tasks; 10 at 4K, 4 at 16K): dense, star 4 and 8
@@ -20,6 +21,7 @@ set -o pipefail
 . .gpu/java.sh
 MODEL=${MODEL:-models/starattn-tiny-q8_0.gguf}
 STAGES=${STAGES:-agree,fresh,stored,seen,large,single,anchor}
+AGREE_SAMPLES=${AGREE_SAMPLES:-2}
 EVAL="$JAVA_BIN --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx24g -cp $CP dev.starattn.app.Main eval -m $MODEL"
 DATA=/tmp/eval-data
 mkdir -p $DATA
@@ -47,16 +49,9 @@ if has agree || has stored; then
   python3 tools/eval/heldout_agreement.py data $DATA/stored.jsonl > /dev/null
 fi
 if has agree; then
-  python3 -c "
-import json, collections
-seen = collections.Counter()
-for l in open('$DATA/stored.jsonl'):
-    r = json.loads(l)
-    if r['target_length'] == 4096 and seen[r['task']] < 2:
-        seen[r['task']] += 1
-        print(l, end='')" > $DATA/agree.jsonl
-  run_eval agree-cuda 120 --data $DATA/agree.jsonl --samples 2 --attention dense,star --hosts 4 --device cuda
-  run_eval agree-cpu 200 --data $DATA/agree.jsonl --samples 2 --attention dense,star --hosts 4 --device cpu
+  python3 -c "import json; [print(l, end='') for l in open('$DATA/stored.jsonl') if json.loads(l)['target_length'] == 4096]" > $DATA/agree.jsonl
+  run_eval agree-cuda 120 --data $DATA/agree.jsonl --samples $AGREE_SAMPLES --attention dense,star --hosts 4 --device cuda
+  run_eval agree-cpu 200 --data $DATA/agree.jsonl --samples $AGREE_SAMPLES --attention dense,star --hosts 4 --device cpu
   python3 cuda/gpu/eval_agreement.py $OUT/agree-cpu $OUT/agree-cuda 2>&1 | tee -a $OUT/log.txt
 fi
 if has fresh; then

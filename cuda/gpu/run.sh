@@ -44,14 +44,8 @@ if [ -f $G/cli/starattn.jar ] && [ -f models/starattn-tiny-q8_0.gguf ] && [ "${S
   grep -v incubator /tmp/serve-cuda.log | head -5 | sed 's/^/serve-cuda.log: /' | tee -a $OUT/log.txt
 fi
 # eval --device cuda against eval on the CPU: the shipped model's stored 4K held-out texts, dense and star (4 hosts),
-# predictions compared sample by sample (cuda/gpu/eval_agreement.py).
+# predictions compared sample by sample: eval_model.sh's `agree` stage, in a folder of its own.
 if [ -f $G/cli/starattn.jar ] && [ -f models/starattn-tiny-q8_0.gguf ] && [ "${EVAL:-1}" = 1 ]; then
-  python3 tools/eval/heldout_agreement.py data /tmp/ha-all.jsonl > /dev/null
-  python3 -c "import json; [print(l, end='') for l in open('/tmp/ha-all.jsonl') if json.loads(l)['target_length'] == 4096]" > /tmp/ha4k.jsonl
-  for d in cpu cuda; do
-    timeout 200 $JAVA_BIN --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx16g -cp "$CP" dev.starattn.app.Main eval \
-      -m models/starattn-tiny-q8_0.gguf --data /tmp/ha4k.jsonl --samples ${EVAL_SAMPLES:-3} --attention dense,star --hosts 4 --device $d \
-      --out /tmp/eval-$d 2>&1 | grep -v incubator | tail -3 | sed "s/^/eval --device $d: /" | tee -a $OUT/log.txt
-  done
-  python3 cuda/gpu/eval_agreement.py /tmp/eval-cpu /tmp/eval-cuda 2>&1 | tee -a $OUT/log.txt
+  mkdir -p /tmp/eval-agree
+  OUT=/tmp/eval-agree STAGES=agree AGREE_SAMPLES=${EVAL_SAMPLES:-3} bash cuda/gpu/eval_model.sh 2>&1 | tee -a $OUT/log.txt
 fi

@@ -166,7 +166,7 @@ public final class EvalCommand implements Callable<Integer> {
                 if (kv != KvType.F32) source = source + "|kv=" + kv.cliName();
                 if (cuda) source = source + "|device=cuda";
                 List<EvalRunner.Result> results;
-                int maxHosts = configs.stream().mapToInt(c -> c.mode() == AttentionMode.DENSE ? 1 : c.hosts()).max().orElse(1);
+                int maxHosts = configs.stream().mapToInt(RunConfig::hosts).max().orElse(1);  // dense configurations have 1
                 try (CudaPipelines gpu = cuda ? CudaHosts.pipelines(device, m.model(), EngineOptions.of(AttentionMode.STAR, maxHosts), gpus,
                         EngineMixin.GPU_PREFILL_CHUNK) : null) {
                     if (gpu != null && !json) System.err.println("eval on " + gpu.describe());
