@@ -74,26 +74,26 @@ public final class LlamaWeights {
     private static WeightMatrix matrix(TensorSource src, String name, int rows, int cols) {
         TensorRef t = src.require(name);
         if (t.dims().length != 2 || t.rows() != rows || t.cols() != cols) {
-            throw new ModelFormatException("tensor '" + name + "' has shape " + java.util.Arrays.toString(t.dims())
+            throw new ModelFormatException("tensor " + dev.starattn.format.Printable.quote(name) + " has shape " + java.util.Arrays.toString(t.dims())
                     + " but the model's config needs [" + cols + ", " + rows + "]");
         }
         try {
             return WeightMatrices.of(t);
         } catch (IllegalArgumentException e) {
-            throw new ModelFormatException("tensor '" + name + "' cannot be used: " + e.getMessage(), e);
+            throw new ModelFormatException("tensor " + dev.starattn.format.Printable.quote(name) + " cannot be used: " + e.getMessage(), e);
         }
     }
 
     private static float[] vector(TensorSource src, String name, int n) {
         TensorRef t = src.require(name);
         if (t.elements() != n) {
-            throw new ModelFormatException("tensor '" + name + "' has " + t.elements() + " elements but the model's config needs " + n);
+            throw new ModelFormatException("tensor " + dev.starattn.format.Printable.quote(name) + " has " + t.elements() + " elements but the model's config needs " + n);
         }
         WeightMatrix m;
         try {
             m = WeightMatrices.of(t.type(), t.data(), 1, n);
         } catch (IllegalArgumentException e) {
-            throw new ModelFormatException("tensor '" + name + "' cannot be used: " + e.getMessage(), e);
+            throw new ModelFormatException("tensor " + dev.starattn.format.Printable.quote(name) + " cannot be used: " + e.getMessage(), e);
         }
         float[] v = new float[n];
         m.dequantizeRow(0, v, 0);

@@ -3,6 +3,7 @@ package dev.starattn.model;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.starattn.format.ModelFormatException;
 import dev.starattn.format.TensorRef;
+import dev.starattn.format.TensorSource;
 import dev.starattn.format.gguf.GgufFile;
 import dev.starattn.format.safetensors.HfModelDir;
 import dev.starattn.tokenizer.IdsOnlyTokenizer;
@@ -13,6 +14,8 @@ import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
+import java.util.HashSet;
+import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.function.Consumer;
@@ -23,8 +26,6 @@ import java.util.function.Consumer;
  */
 public final class ModelLoader {
     private ModelLoader() {}
-
-    private static final Set<String> ARCHITECTURES = Set.of("llama", "mistral", "qwen2");
 
     public static LoadedModel load(Path path) {
         return load(path, s -> {});
@@ -40,37 +41,12 @@ public final class ModelLoader {
         progress.accept("mapping " + path);
         GgufFile f = GgufFile.open(path);
         try {
-            String arch = f.getString("general.architecture");
-            if (!ARCHITECTURES.contains(arch)) {
-                throw new ModelFormatException(path + " holds a '" + arch + "' model; starattn runs llama, mistral and qwen2 models");
-            }
-            int dim = f.getInt(arch + ".embedding_length");
-            int heads = f.getInt(arch + ".attention.head_count");
-            int kvHeads = f.getInt(arch + ".attention.head_count_kv", heads);
-            int headDim = f.getInt(arch + ".attention.key_length", dim / heads);
-            int ropeDim = f.getInt(arch + ".rope.dimension_count", headDim);
-            float base = f.getFloat(arch + ".rope.freq_base", 10000f);
-            TensorRef embd = f.require("token_embd.weight");
-            checkPositive(path, arch + ".embedding_length", dim);
-            checkPositive(path, arch + ".attention.head_count", heads);
-            if (kvHeads <= 0 || heads % kvHeads != 0) {
-                throw new ModelFormatException(path + ": " + heads + " attention heads cannot be grouped over " + kvHeads + " kv heads");
-            }
-            float[] inv = LlamaConfig.defaultInvFreq(base, ropeDim);
-            Optional<TensorRef> freqs = f.find("rope_freqs.weight");
-            if (freqs.isPresent()) {
-                // Llama 3.1 GGUFs store the rope scaling as per-frequency divisors.
-                float[] factors = readVector(freqs.get(), inv.length, path);
-                for (int i = 0; i < inv.length; i++) inv[i] /= factors[i];
-            }
-            boolean qwen = arch.equals("qwen2");
-            LlamaConfig c = new LlamaConfig(arch, dim, f.getInt(arch + ".block_count"), heads, kvHeads, headDim,
-                    f.getInt(arch + ".feed_forward_length"), embd.rows(), f.getInt(arch + ".context_length", 0),
-                    f.getFloat(arch + ".attention.layer_norm_rms_epsilon", 1e-5f), base, ropeDim, qwen, inv,
-                    qwen || f.find("blk.0.attn_q.bias").isPresent(), f.find("output.weight").isEmpty());
+            ModelSpec spec = ModelSpec.fromGguf(f);
+            LlamaConfig c = spec.validate(f);
             progress.accept("checking tensors of " + c);
-            LlamaModel model = new LlamaModel(c, LlamaWeights.load(c, f));
+            LlamaModel model = new LlamaModel(c, loadWeights(spec, c, f, f.tensors()));
             Tokenizer tok = Tokenizers.fromGgufMetadata(f.metadata());
+            checkTokenizer(spec, tok, c);
             String fp = sha256(f.segment().asSlice(0, f.dataOffset()).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
             PromptTemplate template = tokenHasName(tok, "<|start_header_id|>") ? PromptTemplate.LLAMA3 : PromptTemplate.BASE;
             return new LoadedModel(path, "gguf", c, model, tok, fp, template, f);
@@ -85,37 +61,14 @@ public final class ModelLoader {
         HfModelDir m = HfModelDir.open(dir);
         try {
             JsonNode j = m.config();
-            String type = j.path("model_type").asText("llama");
-            if (!ARCHITECTURES.contains(type)) {
-                throw new ModelFormatException(dir + " holds a '" + type + "' model; starattn runs llama, mistral and qwen2 models");
-            }
-            int dim = need(j, "hidden_size", dir);
-            int heads = need(j, "num_attention_heads", dir);
-            int kvHeads = j.path("num_key_value_heads").asInt(heads);
-            int headDim = j.hasNonNull("head_dim") ? j.get("head_dim").asInt() : dim / heads;
-            float base = (float) j.path("rope_theta").asDouble(10000.0);
-            float[] inv = LlamaConfig.defaultInvFreq(base, headDim);
-            JsonNode rs = j.path("rope_scaling");
-            if (rs.isObject()) {
-                String rt = rs.path("rope_type").asText(rs.path("type").asText(""));
-                if (rt.equals("llama3")) {
-                    inv = LlamaConfig.llama3ScaledInvFreq(inv, rs.path("factor").asDouble(8),
-                            rs.path("low_freq_factor").asDouble(1), rs.path("high_freq_factor").asDouble(4),
-                            rs.path("original_max_position_embeddings").asDouble(8192));
-                } else if (!rt.isEmpty() && !rt.equals("default")) {
-                    throw new ModelFormatException(dir + "/config.json asks for rope scaling '" + rt + "', which starattn does not support");
-                }
-            }
-            boolean tied = j.path("tie_word_embeddings").asBoolean(false) || m.find("output.weight").isEmpty();
-            LlamaConfig c = new LlamaConfig(type, dim, need(j, "num_hidden_layers", dir), heads, kvHeads, headDim,
-                    need(j, "intermediate_size", dir), m.require("token_embd.weight").rows(),
-                    j.path("max_position_embeddings").asInt(0), (float) j.path("rms_norm_eps").asDouble(1e-5), base,
-                    headDim, true, inv, type.equals("qwen2") || j.path("attention_bias").asBoolean(false), tied);
-            LlamaModel model = new LlamaModel(c, LlamaWeights.load(c, m));
+            ModelSpec spec = ModelSpec.fromHf(m);
+            LlamaConfig c = spec.validate(m);
+            LlamaModel model = new LlamaModel(c, loadWeights(spec, c, m, m.tensors()));
             // Without tokenizer.json the model still runs on prompts given as token ids.
             Tokenizer tok = m.tokenizerJson() == null
-                    ? new IdsOnlyTokenizer(dir.toString(), c.vocabSize(), firstId(j.get("bos_token_id")), firstId(j.get("eos_token_id")))
+                    ? new IdsOnlyTokenizer(dir.toString(), c.vocabSize(), spec.tokenId(ModelSpec.Key.BOS), spec.tokenId(ModelSpec.Key.EOS))
                     : Tokenizers.fromTokenizerJson(m.tokenizerJson(), m.tokenizerConfigJson());
+            checkTokenizer(spec, tok, c);
             StringBuilder table = new StringBuilder(j.toString());
             for (TensorRef t : m.tensors()) table.append(t.name()).append(t.type()).append(java.util.Arrays.toString(t.dims()));
             PromptTemplate template = tokenHasName(tok, "<|start_header_id|>") ? PromptTemplate.LLAMA3 : PromptTemplate.BASE;
@@ -126,37 +79,54 @@ public final class ModelLoader {
         }
     }
 
-    /** A config's bos/eos id: a number, the first of a list, or -1. */
-    private static int firstId(JsonNode n) {
-        if (n == null || n.isNull()) return -1;
-        if (n.isArray()) return n.isEmpty() ? -1 : n.get(0).asInt(-1);
-        return n.canConvertToInt() ? n.asInt() : -1;
+    /**
+     * The weights, with every tensor of the file accounted for (used by the model, or known to be
+     * redundant) and every float weight finite.
+     */
+    private static LlamaWeights loadWeights(ModelSpec spec, LlamaConfig c, TensorSource src, List<TensorRef> all) {
+        Set<String> used = new HashSet<>();
+        TensorSource recording = new TensorSource() {
+            @Override
+            public Optional<TensorRef> find(String name) {
+                Optional<TensorRef> t = src.find(name);
+                t.ifPresent(x -> used.add(name));
+                return t;
+            }
+
+            @Override
+            public TensorRef require(String name) {
+                TensorRef t = src.require(name);
+                used.add(name);
+                return t;
+            }
+
+            @Override
+            public void close() {}
+        };
+        LlamaWeights w;
+        try {
+            w = LlamaWeights.load(c, recording);
+        } catch (ModelFormatException e) {
+            if (e.getMessage().contains(spec.file())) throw e;
+            throw new ModelFormatException(spec.file() + ": " + e.getMessage(), e);
+        }
+        spec.checkAllTensorsUsed(all, used, c);
+        FiniteCheck.check(all, spec.file());
+        return w;
+    }
+
+    /** The tokenizer's ids must all index the embedding. */
+    private static void checkTokenizer(ModelSpec spec, Tokenizer tok, LlamaConfig c) {
+        if (tok.vocabSize() > c.vocabSize()) {
+            throw new ModelFormatException(spec.file() + ": the tokenizer has " + tok.vocabSize() + " tokens but the token embedding only "
+                    + c.vocabSize() + " rows.");
+        }
     }
 
     private static boolean tokenHasName(Tokenizer t, String name) {
         if (t instanceof IdsOnlyTokenizer) return false;
         int[] ids = t.encodeWithSpecialTokens(name);
         return ids.length == 1;
-    }
-
-    private static int need(JsonNode j, String key, Path dir) {
-        if (!j.hasNonNull(key) || !j.get(key).canConvertToInt() || j.get(key).asInt() <= 0) {
-            throw new ModelFormatException(dir + "/config.json lacks a positive integer '" + key + "'");
-        }
-        return j.get(key).asInt();
-    }
-
-    private static void checkPositive(Path p, String key, int v) {
-        if (v <= 0) throw new ModelFormatException(p + ": metadata '" + key + "' must be positive, found " + v);
-    }
-
-    private static float[] readVector(TensorRef t, int n, Path p) {
-        if (t.elements() != n) {
-            throw new ModelFormatException(p + ": tensor '" + t.name() + "' has " + t.elements() + " elements, expected " + n);
-        }
-        float[] v = new float[n];
-        dev.starattn.tensor.WeightMatrices.of(t.type(), t.data(), 1, n).dequantizeRow(0, v, 0);
-        return v;
     }
 
     static String sha256(byte[] bytes) {

@@ -3,6 +3,7 @@ package dev.starattn.tokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.starattn.format.ModelFormatException;
+import dev.starattn.format.Printable;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -77,8 +78,8 @@ public final class Tokenizers {
                 return new BpeTokenizer(tokens, types, splitMerges(mergeStrings), llama3 ? BpeTokenizer.LLAMA3_REGEX
                         : BpeTokenizer.GPT2_REGEX, llama3, bos, eos, unk, addBosKey != null ? addBosKey : llama3, extraEog);
             }
-            default -> throw new ModelFormatException("Tokenizer model '" + model
-                    + "' (metadata key tokenizer.ggml.model) is not supported; supported are 'llama' and 'gpt2'.");
+            default -> throw new ModelFormatException("Tokenizer model " + Printable.quote(model)
+                    + " (metadata key tokenizer.ggml.model) is not supported; supported are 'llama' and 'gpt2'.");
         }
     }
 
@@ -104,29 +105,46 @@ public final class Tokenizers {
         JsonNode model = root.path("model");
         String type = model.path("type").asText("BPE");
         if (!type.equals("BPE")) {
-            throw new ModelFormatException("Tokenizer " + tokenizerJson + " uses model type '" + type
-                    + "'; only BPE tokenizers are supported.");
+            throw new ModelFormatException("Tokenizer " + tokenizerJson + " uses model type " + Printable.quote(type)
+                    + "; only BPE tokenizers are supported.");
         }
         JsonNode vocab = model.path("vocab");
         if (!vocab.isObject()) {
             throw new ModelFormatException("Tokenizer " + tokenizerJson + " has no model.vocab object.");
         }
+        // Ids must be distinct non-negative integers that index a table no larger than the entries
+        // given: a string id, a repeated id or a huge one would silently map text to the wrong token.
+        int entries = vocab.size() + root.path("added_tokens").size();
         int n = 0;
         for (Iterator<Map.Entry<String, JsonNode>> it = vocab.fields(); it.hasNext(); ) {
-            n = Math.max(n, it.next().getValue().asInt() + 1);
+            Map.Entry<String, JsonNode> e = it.next();
+            n = Math.max(n, tokenId(tokenizerJson, "model.vocab entry " + Printable.quote(e.getKey()), e.getValue(), entries) + 1);
         }
-        for (JsonNode at : root.path("added_tokens")) n = Math.max(n, at.path("id").asInt() + 1);
+        for (JsonNode at : root.path("added_tokens")) {
+            n = Math.max(n, tokenId(tokenizerJson, "added_tokens entry " + Printable.quote(at.path("content").asText()), at.path("id"), entries) + 1);
+        }
         String[] tokens = new String[n];
         int[] types = new int[n];
         java.util.Arrays.fill(types, TokenType.UNUSED);
         for (Iterator<Map.Entry<String, JsonNode>> it = vocab.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
-            tokens[e.getValue().asInt()] = e.getKey();
-            types[e.getValue().asInt()] = TokenType.NORMAL;
+            int id = e.getValue().intValue();
+            if (tokens[id] != null) {
+                throw new ModelFormatException("Tokenizer " + tokenizerJson + ": model.vocab gives id " + id + " to both "
+                        + Printable.quote(tokens[id]) + " and " + Printable.quote(e.getKey()) + ".");
+            }
+            tokens[id] = e.getKey();
+            types[id] = TokenType.NORMAL;
         }
         for (JsonNode at : root.path("added_tokens")) {
-            int id = at.path("id").asInt();
-            tokens[id] = at.path("content").asText();
+            int id = at.path("id").intValue();
+            String content = at.path("content").asText();
+            // An added token usually repeats its vocabulary entry; a different text under the same id is a conflict.
+            if (tokens[id] != null && !tokens[id].equals(content)) {
+                throw new ModelFormatException("Tokenizer " + tokenizerJson + ": added_tokens gives id " + id + " to "
+                        + Printable.quote(content) + ", which model.vocab gives to " + Printable.quote(tokens[id]) + ".");
+            }
+            tokens[id] = content;
             types[id] = at.path("special").asBoolean(false) ? TokenType.CONTROL : TokenType.USER_DEFINED;
         }
         for (int i = 0; i < n; i++) if (tokens[i] == null) tokens[i] = "";
@@ -137,7 +155,7 @@ public final class Tokenizers {
             } else if (m.isTextual()) {
                 String s = m.asText();
                 int sp = s.indexOf(' ', 1);
-                if (sp < 0) throw new ModelFormatException("Tokenizer " + tokenizerJson + " has a malformed merge '" + s + "'.");
+                if (sp < 0) throw new ModelFormatException("Tokenizer " + tokenizerJson + " has a malformed merge " + Printable.quote(s) + ".");
                 merges.add(new String[] {s.substring(0, sp), s.substring(sp + 1)});
             }
         }
@@ -176,6 +194,19 @@ public final class Tokenizers {
     }
 
     // ---- helpers ----
+
+    private static int tokenId(Path file, String what, JsonNode id, int entries) {
+        if (!id.isIntegralNumber() || !id.canConvertToInt()) {
+            throw new ModelFormatException("Tokenizer " + file + ": the id of " + what + " is " + Printable.escape(id.toString())
+                    + ", not an integer.");
+        }
+        int v = id.intValue();
+        if (v < 0 || v >= entries) {
+            throw new ModelFormatException("Tokenizer " + file + ": the id of " + what + " is " + v
+                    + ", outside 0.." + (entries - 1) + " for the " + entries + " tokens it lists.");
+        }
+        return v;
+    }
 
     private static String jsonQuote(String s) {
         try {
@@ -227,7 +258,7 @@ public final class Tokenizers {
         for (String s : merges) {
             int sp = s.indexOf(' ', 1);
             if (sp < 0) {
-                throw new ModelFormatException("tokenizer.ggml.merges has a malformed entry '" + s + "' (expected 'a b').");
+                throw new ModelFormatException("tokenizer.ggml.merges has a malformed entry " + Printable.quote(s) + " (expected 'a b').");
             }
             out.add(new String[] {s.substring(0, sp), s.substring(sp + 1)});
         }
@@ -270,7 +301,11 @@ public final class Tokenizers {
         if (v == null) return -1;
         if (!(v instanceof Number num)) throw wrongType(key, v, "an integer");
         long x = num.longValue();
-        if (x < 0 || x == 0xFFFFFFFFL) return -1;
+        // -1 (or its unsigned 32-bit form) is how writers say "no such token".
+        if (x == -1 || x == 0xFFFFFFFFL) return -1;
+        if (x < 0) {
+            throw new ModelFormatException("Metadata key " + key + " = " + x + " is a negative token id; the model file is inconsistent.");
+        }
         if (x >= vocabSize) {
             throw new ModelFormatException("Metadata key " + key + " = " + x + " is outside the vocabulary of "
                     + vocabSize + " tokens; the model file is inconsistent.");

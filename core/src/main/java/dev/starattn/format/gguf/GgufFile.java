@@ -1,6 +1,7 @@
 package dev.starattn.format.gguf;
 
 import dev.starattn.format.ModelFormatException;
+import dev.starattn.format.Printable;
 import dev.starattn.format.TensorRef;
 import dev.starattn.format.TensorSource;
 import dev.starattn.tensor.GgmlType;
@@ -151,14 +152,14 @@ public final class GgufFile implements TensorSource {
         for (long i = 0; i < nKv; i++) {
             String key = r.string("the key of metadata entry " + i);
             long typeAt = r.pos;
-            long typeId = r.u32("the value type of metadata key '" + key + "'");
+            long typeId = r.u32("the value type of metadata key " + Printable.quote(key));
             GgufValueType type = GgufValueType.byId(typeId);
             if (type == null) {
-                throw new ModelFormatException(path + " is corrupt: metadata key '" + key + "' has unknown value type " + typeId + " (at byte " + typeAt + ").");
+                throw new ModelFormatException(path + " is corrupt: metadata key " + Printable.quote(key) + " has unknown value type " + typeId + " (at byte " + typeAt + ").");
             }
             Object value = readValue(r, type, key, 0);
             if (metadata.containsKey(key)) {
-                throw new ModelFormatException(path + " is corrupt: metadata key '" + key + "' appears twice.");
+                throw new ModelFormatException(path + " is corrupt: metadata key " + Printable.quote(key) + " appears twice.");
             }
             metadata.put(key, value);
             metadataTypes.put(key, type);
@@ -176,43 +177,43 @@ public final class GgufFile implements TensorSource {
         List<Info> infos = new ArrayList<>();
         for (long i = 0; i < nTensors; i++) {
             String name = r.string("the name of tensor " + i);
-            long nDims = r.u32("the dimension count of tensor '" + name + "'");
+            long nDims = r.u32("the dimension count of tensor " + Printable.quote(name));
             if (nDims < 1 || nDims > MAX_DIMS) {
-                throw new ModelFormatException(path + " is corrupt: tensor '" + name + "' claims " + nDims + " dimensions; GGUF tensors have 1 to " + MAX_DIMS + ".");
+                throw new ModelFormatException(path + " is corrupt: tensor " + Printable.quote(name) + " claims " + nDims + " dimensions; GGUF tensors have 1 to " + MAX_DIMS + ".");
             }
             long[] dims = new long[(int) nDims];
             long elements = 1;
             for (int d = 0; d < nDims; d++) {
-                dims[d] = r.i64("dimension " + d + " of tensor '" + name + "'");
+                dims[d] = r.i64("dimension " + d + " of tensor " + Printable.quote(name));
                 if (dims[d] <= 0) {
-                    throw new ModelFormatException(path + " is corrupt: tensor '" + name + "' has dimension " + d + " = "
+                    throw new ModelFormatException(path + " is corrupt: tensor " + Printable.quote(name) + " has dimension " + d + " = "
                             + Long.toUnsignedString(dims[d]) + "; every dimension must be positive.");
                 }
                 long prev = elements;
                 elements *= dims[d];
                 if (Math.multiplyHigh(prev, dims[d]) != 0 || elements < 0) {
-                    throw new ModelFormatException(path + " is corrupt: tensor '" + name + "' has shape " + Arrays.toString(dims)
+                    throw new ModelFormatException(path + " is corrupt: tensor " + Printable.quote(name) + " has shape " + Arrays.toString(dims)
                             + ", whose element count overflows 64 bits.");
                 }
             }
-            int typeId = r.i32("the type of tensor '" + name + "'");
-            long offset = r.i64("the data offset of tensor '" + name + "'");
+            int typeId = r.i32("the type of tensor " + Printable.quote(name));
+            long offset = r.i64("the data offset of tensor " + Printable.quote(name));
             infos.add(new Info(name, dims, typeId, offset));
         }
         dataOffset = alignUp(r.pos, alignment);
 
         for (Info info : infos) {
             if (tensors.containsKey(info.name)) {
-                throw new ModelFormatException(path + " is corrupt: tensor '" + info.name + "' appears twice.");
+                throw new ModelFormatException(path + " is corrupt: tensor " + Printable.quote(info.name) + " appears twice.");
             }
             GgmlType type = GgmlType.byId(info.typeId);
             if (type == null) {
                 String supported = Arrays.stream(GgmlType.values()).map(Enum::name).collect(Collectors.joining(", "));
-                throw new ModelFormatException("tensor '" + info.name + "' in " + path + " has type " + GgmlType.nameOf(info.typeId)
+                throw new ModelFormatException("tensor " + Printable.quote(info.name) + " in " + path + " has type " + GgmlType.nameOf(info.typeId)
                         + ", which starattn does not support (supported: " + supported + ").");
             }
             if (info.dims[0] % type.blockSize != 0) {
-                throw new ModelFormatException(path + " is corrupt: tensor '" + info.name + "' has rows of " + info.dims[0]
+                throw new ModelFormatException(path + " is corrupt: tensor " + Printable.quote(info.name) + " has rows of " + info.dims[0]
                         + " elements, not a multiple of " + type.name() + "'s block size " + type.blockSize + ".");
             }
             long elements = 1;
@@ -221,23 +222,58 @@ public final class GgufFile implements TensorSource {
             try {
                 bytes = type.byteSize(elements);
             } catch (ArithmeticException e) {
-                throw new ModelFormatException(path + " is corrupt: tensor '" + info.name + "' is too large (" + elements + " elements).");
+                throw new ModelFormatException(path + " is corrupt: tensor " + Printable.quote(info.name) + " is too large (" + elements + " elements).");
             }
             if (info.offset < 0 || info.offset % alignment != 0) {
-                throw new ModelFormatException(path + " is corrupt: tensor '" + info.name + "' has data offset " + Long.toUnsignedString(info.offset)
+                throw new ModelFormatException(path + " is corrupt: tensor " + Printable.quote(info.name) + " has data offset " + Long.toUnsignedString(info.offset)
                         + ", which is not a multiple of the file's alignment " + alignment + ".");
             }
             long start = dataOffset + info.offset;
             if (start < 0 || start > size || bytes > size - start) {
-                throw new ModelFormatException(path + " is truncated: tensor '" + info.name + "' (" + type + ", " + bytes
+                throw new ModelFormatException(path + " is truncated: tensor " + Printable.quote(info.name) + " (" + type + ", " + bytes
                         + " bytes at data offset " + info.offset + ") extends past the end of the file (" + size + " bytes).");
             }
             tensors.put(info.name, new TensorRef(info.name, type, info.dims, segment.asSlice(start, bytes)));
         }
+        checkDataLayout(size);
+    }
+
+    /**
+     * Writers lay tensor data out back to back, each tensor padded to the alignment, up to the end of
+     * the file. A hole, an overlap or bytes left over at the end mean the header does not describe
+     * the data: typically a tensor count that leaves a tensor out, which moves the data section's
+     * start into the header so that every tensor would be read at a shifted offset.
+     */
+    private void checkDataLayout(long size) {
+        if (tensors.isEmpty()) return;
+        List<TensorRef> byOffset = new ArrayList<>(tensors.values());
+        byOffset.sort((a, b) -> Long.compare(a.data().address(), b.data().address()));
+        long base = segment.address() + dataOffset;
+        long expected = 0;
+        String previous = null;
+        for (TensorRef t : byOffset) {
+            long off = t.data().address() - base;
+            if (off < expected) {
+                throw new ModelFormatException(path + " is corrupt: tensor " + Printable.quote(t.name()) + " at data offset " + off
+                        + " overlaps tensor " + Printable.quote(previous) + ", which ends at " + expected + ".");
+            }
+            if (off - expected >= alignment) {
+                throw new ModelFormatException(path + " is corrupt: " + (off - expected) + " bytes of tensor data before tensor "
+                        + Printable.quote(t.name()) + " belong to no tensor; the header's tensor count (" + tensors.size()
+                        + ") or offsets do not match the data.");
+            }
+            expected = off + t.data().byteSize();
+            previous = t.name();
+        }
+        long trailing = size - dataOffset - expected;
+        if (trailing >= alignment) {
+            throw new ModelFormatException(path + " is corrupt: " + trailing + " bytes after the last tensor's data belong to no tensor;"
+                    + " the header's tensor count (" + tensors.size() + ") does not match the data.");
+        }
     }
 
     private Object readValue(Reader r, GgufValueType type, String key, int depth) {
-        String what = "the value of metadata key '" + key + "'";
+        String what = "the value of metadata key " + Printable.quote(key);
         return switch (type) {
             case UINT8 -> r.u8(what);
             case INT8 -> r.i8(what);
@@ -256,17 +292,17 @@ public final class GgufFile implements TensorSource {
 
     private Object readArray(Reader r, String key, int depth) {
         if (depth >= MAX_ARRAY_NESTING) {
-            throw new ModelFormatException(path + " is corrupt: metadata key '" + key + "' nests arrays more than " + MAX_ARRAY_NESTING + " deep.");
+            throw new ModelFormatException(path + " is corrupt: metadata key " + Printable.quote(key) + " nests arrays more than " + MAX_ARRAY_NESTING + " deep.");
         }
-        String what = "the array of metadata key '" + key + "'";
+        String what = "the array of metadata key " + Printable.quote(key);
         long et = r.u32("the element type of " + what);
         GgufValueType type = GgufValueType.byId(et);
         if (type == null) {
-            throw new ModelFormatException(path + " is corrupt: metadata key '" + key + "' is an array of unknown type " + et + ".");
+            throw new ModelFormatException(path + " is corrupt: metadata key " + Printable.quote(key) + " is an array of unknown type " + et + ".");
         }
         long n = r.count("the length of " + what, type.minBytes());
         if (n > Integer.MAX_VALUE - 16) {
-            throw new ModelFormatException(path + " is corrupt: metadata key '" + key + "' claims an array of " + n + " elements, more than starattn can hold.");
+            throw new ModelFormatException(path + " is corrupt: metadata key " + Printable.quote(key) + " claims an array of " + n + " elements, more than starattn can hold.");
         }
         int len = (int) n;
         switch (type) {
@@ -342,7 +378,7 @@ public final class GgufFile implements TensorSource {
 
     private Object required(String key) {
         Object v = metadata.get(key);
-        if (v == null) throw new ModelFormatException("metadata key '" + key + "' is missing from " + path + ".");
+        if (v == null) throw new ModelFormatException("metadata key " + Printable.quote(key) + " is missing from " + path + ".");
         return v;
     }
 
@@ -350,7 +386,7 @@ public final class GgufFile implements TensorSource {
         GgufValueType t = metadataTypes.get(key);
         Object v = metadata.get(key);
         String actual = t == GgufValueType.ARRAY ? "an array (" + v.getClass().getSimpleName() + ")" : String.valueOf(t);
-        return new ModelFormatException("metadata key '" + key + "' in " + path + " is " + actual + ", expected " + expected + ".");
+        return new ModelFormatException("metadata key " + Printable.quote(key) + " in " + path + " is " + actual + ", expected " + expected + ".");
     }
 
     public String getString(String key) {
@@ -380,7 +416,7 @@ public final class GgufFile implements TensorSource {
     private int asInt(String key, Object v) {
         long l = asLong(key, v);
         if (l < Integer.MIN_VALUE || l > Integer.MAX_VALUE) {
-            throw new ModelFormatException("metadata key '" + key + "' in " + path + " is " + Long.toUnsignedString(l)
+            throw new ModelFormatException("metadata key " + Printable.quote(key) + " in " + path + " is " + Long.toUnsignedString(l)
                     + (metadataTypes.get(key) == GgufValueType.UINT64 && l < 0 ? "" : "") + ", which does not fit in a 32-bit int.");
         }
         return (int) l;
@@ -400,7 +436,7 @@ public final class GgufFile implements TensorSource {
         if (v instanceof Integer i) return i;
         if (v instanceof Long l) {
             if (l < 0 && metadataTypes.get(key) == GgufValueType.UINT64) {
-                throw new ModelFormatException("metadata key '" + key + "' in " + path + " is " + Long.toUnsignedString(l)
+                throw new ModelFormatException("metadata key " + Printable.quote(key) + " in " + path + " is " + Long.toUnsignedString(l)
                         + ", which does not fit in a signed 64-bit long.");
             }
             return l;
@@ -499,7 +535,7 @@ public final class GgufFile implements TensorSource {
             int[] r = new int[a.length];
             for (int i = 0; i < a.length; i++) {
                 if (a[i] < Integer.MIN_VALUE || a[i] > Integer.MAX_VALUE) {
-                    throw new ModelFormatException("metadata key '" + key + "' in " + path + " has element " + i + " = "
+                    throw new ModelFormatException("metadata key " + Printable.quote(key) + " in " + path + " has element " + i + " = "
                             + a[i] + ", which does not fit in a 32-bit int.");
                 }
                 r[i] = (int) a[i];
@@ -520,7 +556,7 @@ public final class GgufFile implements TensorSource {
     @Override
     public TensorRef require(String ggufName) {
         TensorRef t = tensors.get(ggufName);
-        if (t == null) throw new ModelFormatException("tensor " + ggufName + " is missing from " + path + ".");
+        if (t == null) throw new ModelFormatException("tensor " + Printable.quote(ggufName) + " is missing from " + path + ".");
         return t;
     }
 

@@ -126,18 +126,18 @@ class GgufFileTest {
             assertTrue(f.has("u8"));
             assertFalse(f.has("nope"));
 
-            assertBad(() -> f.getString("nope"), "metadata key 'nope' is missing from", "m.gguf");
-            assertBad(() -> f.getInt("str"), "metadata key 'str'", "expected an integer");
-            assertBad(() -> f.getInt("str", 3), "metadata key 'str'", "expected an integer");
-            assertBad(() -> f.getInt("u32"), "metadata key 'u32'", "does not fit");
-            assertBad(() -> f.getLong("u64"), "metadata key 'u64'", "18446744073709551615");
-            assertBad(() -> f.getString("u8"), "metadata key 'u8'", "expected a string");
-            assertBad(() -> f.getFloat("str"), "metadata key 'str'", "expected a number");
-            assertBad(() -> f.getBool("u8"), "metadata key 'u8'", "expected a bool");
-            assertBad(() -> f.getStringArray("a.i32"), "metadata key 'a.i32'", "expected an array of strings");
-            assertBad(() -> f.getIntArray("a.u32"), "metadata key 'a.u32'", "does not fit");
-            assertBad(() -> f.getIntArray("a.str"), "metadata key 'a.str'", "expected an array of integers");
-            assertBad(() -> f.getFloatArray("str"), "metadata key 'str'", "expected an array of numbers");
+            assertBad(() -> f.getString("nope"), "metadata key \"nope\" is missing from", "m.gguf");
+            assertBad(() -> f.getInt("str"), "metadata key \"str\"", "expected an integer");
+            assertBad(() -> f.getInt("str", 3), "metadata key \"str\"", "expected an integer");
+            assertBad(() -> f.getInt("u32"), "metadata key \"u32\"", "does not fit");
+            assertBad(() -> f.getLong("u64"), "metadata key \"u64\"", "18446744073709551615");
+            assertBad(() -> f.getString("u8"), "metadata key \"u8\"", "expected a string");
+            assertBad(() -> f.getFloat("str"), "metadata key \"str\"", "expected a number");
+            assertBad(() -> f.getBool("u8"), "metadata key \"u8\"", "expected a bool");
+            assertBad(() -> f.getStringArray("a.i32"), "metadata key \"a.i32\"", "expected an array of strings");
+            assertBad(() -> f.getIntArray("a.u32"), "metadata key \"a.u32\"", "does not fit");
+            assertBad(() -> f.getIntArray("a.str"), "metadata key \"a.str\"", "expected an array of integers");
+            assertBad(() -> f.getFloatArray("str"), "metadata key \"str\"", "expected an array of numbers");
         }
     }
 
@@ -168,7 +168,7 @@ class GgufFileTest {
             assertArrayEquals(b, tb.data().toArray(ValueLayout.JAVA_BYTE));
             assertEquals(0, (tb.data().address() - f.segment().address()) % alignment);
             assertTrue(f.find("c").isEmpty());
-            assertBad(() -> f.require("blk.0.attn_q.weight"), "tensor blk.0.attn_q.weight is missing from", "t.gguf");
+            assertBad(() -> f.require("blk.0.attn_q.weight"), "tensor \"blk.0.attn_q.weight\" is missing from", "t.gguf");
         }
     }
 
@@ -275,7 +275,7 @@ class GgufFileTest {
     void lyingStringLength() throws Exception {
         // value string of 2^62 bytes
         bad(new GgufWriter().putRaw("s", GgufValueType.STRING.id, GgufWriter.concat(GgufWriter.le64(1L << 62), "abc".getBytes())).toBytes(),
-                "'s'", "claims 4611686018427387904 items");
+                "\"s\"", "claims 4611686018427387904 items");
         // key string of 2^62 bytes: patch the first key's length
         byte[] b = new GgufWriter().put("key", 1).toBytes();
         System.arraycopy(GgufWriter.le64(1L << 62), 0, b, 24, 8);
@@ -286,11 +286,11 @@ class GgufFileTest {
     void lyingArrayLength() throws Exception {
         bad(new GgufWriter().putRaw("a", GgufValueType.ARRAY.id,
                 GgufWriter.concat(GgufWriter.le32(GgufValueType.UINT8.id), GgufWriter.le64(1L << 50), new byte[16])).toBytes(),
-                "array of metadata key 'a'", "claims 1125899906842624 items");
+                "array of metadata key \"a\"", "claims 1125899906842624 items");
         // 100 strings need at least 800 bytes; only a few remain although 100 < remaining bytes
         bad(new GgufWriter().putRaw("s", GgufValueType.ARRAY.id,
                 GgufWriter.concat(GgufWriter.le32(GgufValueType.STRING.id), GgufWriter.le64(100), new byte[200])).toBytes(),
-                "array of metadata key 's'", "claims 100 items", "at least 800 bytes");
+                "array of metadata key \"s\"", "claims 100 items", "at least 800 bytes");
         bad(new GgufWriter().putRaw("n", GgufValueType.ARRAY.id,
                 GgufWriter.concat(GgufWriter.le32(GgufValueType.ARRAY.id), GgufWriter.le64(1L << 50), new byte[16])).toBytes(),
                 "claims 1125899906842624 items");
@@ -300,14 +300,14 @@ class GgufFileTest {
     void deeplyNestedArrays() throws Exception {
         Object v = new int[] {1};
         for (int i = 0; i < 20; i++) v = new Object[] {v};
-        bad(new GgufWriter().put("deep", v).toBytes(), "'deep'", "nests arrays");
+        bad(new GgufWriter().put("deep", v).toBytes(), "\"deep\"", "nests arrays");
     }
 
     @Test
     void unknownValueTypes() throws Exception {
-        bad(new GgufWriter().putRaw("k", 13, new byte[8]).toBytes(), "metadata key 'k' has unknown value type 13");
+        bad(new GgufWriter().putRaw("k", 13, new byte[8]).toBytes(), "metadata key \"k\" has unknown value type 13");
         bad(new GgufWriter().putRaw("k", GgufValueType.ARRAY.id, GgufWriter.concat(GgufWriter.le32(99), GgufWriter.le64(0))).toBytes(),
-                "'k' is an array of unknown type 99");
+                "\"k\" is an array of unknown type 99");
     }
 
     @Test
@@ -315,9 +315,9 @@ class GgufFileTest {
         byte[] b = new GgufWriter().put("k1", 1).put("k2", 2).toBytes();
         // rename k2 to k1 (both keys have length 2)
         for (int i = 0; i < b.length - 1; i++) if (b[i] == 'k' && b[i + 1] == '2') b[i + 1] = '1';
-        bad(b, "metadata key 'k1' appears twice");
+        bad(b, "metadata key \"k1\" appears twice");
         bad(new GgufWriter().addTensor("t", GgmlType.F32, new long[] {8}, f32(new float[8]))
-                .addTensor("t", GgmlType.F32, new long[] {8}, f32(new float[8])).toBytes(), "tensor 't' appears twice");
+                .addTensor("t", GgmlType.F32, new long[] {8}, f32(new float[8])).toBytes(), "tensor \"t\" appears twice");
     }
 
     @Test
@@ -330,41 +330,41 @@ class GgufFileTest {
     @Test
     void tensorPastEndOfFile() throws Exception {
         bad(new GgufWriter().addTensorRaw("w", GgmlType.F32.id, new long[] {8}, null, 1L << 40).toBytes(),
-                "tensor 'w'", "extends past the end of the file");
+                "tensor \"w\"", "extends past the end of the file");
         bad(new GgufWriter().addTensorRaw("w", GgmlType.F32.id, new long[] {8}, null, 0x7FFFFFFFFFFFFFE0L).toBytes(),
-                "tensor 'w'", "extends past the end");
+                "tensor \"w\"", "extends past the end");
         bad(new GgufWriter().addTensorRaw("w", GgmlType.F32.id, new long[] {1L << 40}, null, 0L).toBytes(),
-                "tensor 'w'", "extends past the end");
+                "tensor \"w\"", "extends past the end");
         // negative (huge unsigned) offset
-        bad(new GgufWriter().addTensorRaw("w", GgmlType.F32.id, new long[] {8}, null, -32L).toBytes(), "tensor 'w'", "offset");
+        bad(new GgufWriter().addTensorRaw("w", GgmlType.F32.id, new long[] {8}, null, -32L).toBytes(), "tensor \"w\"", "offset");
     }
 
     @Test
     void misalignedOffset() throws Exception {
         bad(new GgufWriter().addTensor("a", GgmlType.F32, new long[] {8}, f32(new float[8]))
                 .addTensorRaw("w", GgmlType.F32.id, new long[] {1}, null, 4L).toBytes(),
-                "tensor 'w' has data offset 4", "alignment 32");
+                "tensor \"w\" has data offset 4", "alignment 32");
     }
 
     @Test
     void badDims() throws Exception {
-        bad(new GgufWriter().addTensor("w", GgmlType.F32, new long[] {1, 1, 1, 1, 1}, f32(1)).toBytes(), "tensor 'w' claims 5 dimensions");
-        bad(new GgufWriter().addTensor("w", GgmlType.F32, new long[] {}, f32(1)).toBytes(), "tensor 'w' claims 0 dimensions");
-        bad(new GgufWriter().addTensor("w", GgmlType.F32, new long[] {4, 0}, f32(1)).toBytes(), "tensor 'w' has dimension 1 = 0");
-        bad(new GgufWriter().addTensor("w", GgmlType.F32, new long[] {4, -2}, f32(1)).toBytes(), "tensor 'w' has dimension 1 = 18446744073709551614");
-        bad(new GgufWriter().addTensor("w", GgmlType.F32, new long[] {1L << 32, 1L << 32, 4}, f32(1)).toBytes(), "tensor 'w'", "overflows");
+        bad(new GgufWriter().addTensor("w", GgmlType.F32, new long[] {1, 1, 1, 1, 1}, f32(1)).toBytes(), "tensor \"w\" claims 5 dimensions");
+        bad(new GgufWriter().addTensor("w", GgmlType.F32, new long[] {}, f32(1)).toBytes(), "tensor \"w\" claims 0 dimensions");
+        bad(new GgufWriter().addTensor("w", GgmlType.F32, new long[] {4, 0}, f32(1)).toBytes(), "tensor \"w\" has dimension 1 = 0");
+        bad(new GgufWriter().addTensor("w", GgmlType.F32, new long[] {4, -2}, f32(1)).toBytes(), "tensor \"w\" has dimension 1 = 18446744073709551614");
+        bad(new GgufWriter().addTensor("w", GgmlType.F32, new long[] {1L << 32, 1L << 32, 4}, f32(1)).toBytes(), "tensor \"w\"", "overflows");
         bad(new GgufWriter().addTensor("w", GgmlType.Q8_0, new long[] {16, 2}, new byte[34]).toBytes(),
-                "tensor 'w' has rows of 16 elements", "block size 32");
+                "tensor \"w\" has rows of 16 elements", "block size 32");
         // 2^59 Q8_0 elements * 34 bytes / 32 overflows the byte size
-        bad(new GgufWriter().addTensor("w", GgmlType.F32, new long[] {1L << 61, 2}, f32(1)).toBytes(), "tensor 'w'");
+        bad(new GgufWriter().addTensor("w", GgmlType.F32, new long[] {1L << 61, 2}, f32(1)).toBytes(), "tensor \"w\"");
     }
 
     @Test
     void unsupportedTensorType() throws Exception {
         var e = bad(new GgufWriter().addTensorRaw("blk.0.attn_q.weight", 13, new long[] {256}, new byte[176], null).toBytes(),
-                "tensor 'blk.0.attn_q.weight'", "has type Q5_K, which starattn does not support (supported: ", "Q4_K", "BF16");
+                "tensor \"blk.0.attn_q.weight\"", "has type Q5_K, which starattn does not support (supported: ", "Q4_K", "BF16");
         assertFalse(e.getMessage().contains("corrupt"));
-        bad(new GgufWriter().addTensorRaw("x", 1234, new long[] {1}, new byte[4], null).toBytes(), "tensor 'x'", "unknown type 1234");
+        bad(new GgufWriter().addTensorRaw("x", 1234, new long[] {1}, new byte[4], null).toBytes(), "tensor \"x\"", "unknown type 1234");
     }
 
     @Test

@@ -1,0 +1,531 @@
+package dev.starattn.model;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.starattn.format.ModelFormatException;
+import dev.starattn.format.Printable;
+import dev.starattn.format.TensorRef;
+import dev.starattn.format.TensorSource;
+import dev.starattn.format.gguf.GgufFile;
+import dev.starattn.format.gguf.GgufValueType;
+import dev.starattn.format.safetensors.HfModelDir;
+import java.math.BigInteger;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * What a model file says about the model, in one format-neutral form, before any of it is trusted.
+ * The GGUF and Hugging Face readers only copy raw values here, each with the name of the field it
+ * came from; {@link #validate} is the one place that checks them and builds a {@link LlamaConfig}.
+ * Anything that changes the model's math and that starattn does not implement is refused: a model
+ * starattn does not fully understand never runs.
+ */
+public final class ModelSpec {
+    /** The fields the engine understands, whatever the file format calls them. */
+    public enum Key {
+        ARCHITECTURE, DIM, LAYERS, HEADS, KV_HEADS, HEAD_DIM, VALUE_DIM, FFN, VOCAB, CONTEXT, RMS_EPS,
+        ROPE_BASE, ROPE_DIM, ROPE_TYPE, ROPE_FACTOR, ROPE_LOW_FREQ, ROPE_HIGH_FREQ, ROPE_ORIGINAL_CONTEXT,
+        PARTIAL_ROTARY, HIDDEN_ACT, ATTENTION_BIAS, MLP_BIAS, SLIDING_WINDOW, USE_SLIDING_WINDOW,
+        ATTN_SOFTCAP, FINAL_SOFTCAP, TIED, BOS, EOS
+    }
+
+    /** A raw value with the name of its field in the file; {@code value} null means absent (or JSON null). */
+    public record Entry(String field, Object value) {}
+
+    private static final Set<String> ARCHITECTURES = Set.of("llama", "mistral", "qwen2");
+
+    private final String file;
+    private final Map<Key, Entry> entries = new EnumMap<>(Key.class);
+    /** Fields present in the file that change the math in a way starattn does not implement. */
+    private final List<Entry> unsupported = new ArrayList<>();
+    /** Tensors the file may hold without the engine using them (buffers some exporters save). */
+    private final List<String> ignorableTensorSuffixes = new ArrayList<>();
+
+    /** Q and K rotate by halves (Hugging Face) rather than by adjacent pairs (GGUF llama, whose converter permuted them). */
+    private final boolean halvesLayout;
+
+    private ModelSpec(String file, boolean halvesLayout) {
+        this.file = file;
+        this.halvesLayout = halvesLayout;
+    }
+
+    public String file() {
+        return file;
+    }
+
+    public Optional<Entry> entry(Key k) {
+        return Optional.ofNullable(entries.get(k));
+    }
+
+    private void put(Key k, String field, Object value) {
+        entries.put(k, new Entry(field, value));
+    }
+
+    // ---------------------------------------------------------------- GGUF
+
+    /**
+     * {@code {arch}.*} keys starattn reads, by suffix. Any other key under the architecture's prefix is
+     * refused: GGUF keys under it describe the network, and one we do not know may change it.
+     */
+    private static final Map<String, Key> GGUF_KEYS = Map.ofEntries(
+            Map.entry("embedding_length", Key.DIM),
+            Map.entry("block_count", Key.LAYERS),
+            Map.entry("attention.head_count", Key.HEADS),
+            Map.entry("attention.head_count_kv", Key.KV_HEADS),
+            Map.entry("attention.key_length", Key.HEAD_DIM),
+            Map.entry("attention.value_length", Key.VALUE_DIM),
+            Map.entry("feed_forward_length", Key.FFN),
+            Map.entry("vocab_size", Key.VOCAB),
+            Map.entry("context_length", Key.CONTEXT),
+            Map.entry("attention.layer_norm_rms_epsilon", Key.RMS_EPS),
+            Map.entry("rope.freq_base", Key.ROPE_BASE),
+            Map.entry("rope.dimension_count", Key.ROPE_DIM),
+            Map.entry("rope.scaling.type", Key.ROPE_TYPE),
+            Map.entry("rope.scaling.factor", Key.ROPE_FACTOR),
+            Map.entry("attention.sliding_window", Key.SLIDING_WINDOW),
+            Map.entry("attn_logit_softcapping", Key.ATTN_SOFTCAP),
+            Map.entry("final_logit_softcapping", Key.FINAL_SOFTCAP));
+
+    /** Keys under {@code {arch}.} that describe the model without changing its math. */
+    private static final Set<String> GGUF_INFORMATIONAL = Set.of(
+            "rope.scaling.finetuned", "rope.scaling.original_context_length", "tensor_data_layout");
+
+    /** Keys under {@code {arch}.} that are fine at zero (an absent feature) and refused otherwise. */
+    private static final Set<String> GGUF_ZERO_OK = Set.of("expert_count", "expert_used_count");
+
+    public static ModelSpec fromGguf(GgufFile f) {
+        ModelSpec s = new ModelSpec(f.path().toString(), false);
+        Object arch = f.metadata().get("general.architecture");
+        s.put(Key.ARCHITECTURE, "general.architecture", arch);
+        if (!(arch instanceof String a) || !ARCHITECTURES.contains(a)) return s;   // validate() refuses it
+        String prefix = a + ".";
+        for (Map.Entry<String, Object> e : f.metadata().entrySet()) {
+            String key = e.getKey();
+            if (!key.startsWith(prefix)) continue;
+            String suffix = key.substring(prefix.length());
+            Key k = GGUF_KEYS.get(suffix);
+            Object v = e.getValue();
+            if (v instanceof Long l && l < 0 && f.valueType(key).orElse(null) == GgufValueType.UINT64) {
+                v = new BigInteger(Long.toUnsignedString(l));
+            }
+            if (k != null) {
+                s.put(k, key, v);
+            } else if (GGUF_ZERO_OK.contains(suffix)) {
+                if (!(v instanceof Number n && n.longValue() == 0)) s.unsupported.add(new Entry(key, v));
+            } else if (!GGUF_INFORMATIONAL.contains(suffix)) {
+                s.unsupported.add(new Entry(key, v));
+            }
+        }
+        s.put(Key.BOS, "tokenizer.ggml.bos_token_id", f.metadata().get("tokenizer.ggml.bos_token_id"));
+        s.put(Key.EOS, "tokenizer.ggml.eos_token_id", f.metadata().get("tokenizer.ggml.eos_token_id"));
+        return s;
+    }
+
+    // ---------------------------------------------------------------- Hugging Face
+
+    /**
+     * config.json fields that change the math of a Llama-family model and that starattn does not
+     * implement; present and not null, each is refused (the dedicated fields above have their own checks).
+     */
+    private static final List<String> HF_UNSUPPORTED = List.of(
+            "use_qk_norm", "qk_norm", "qk_layernorm", "num_experts", "num_local_experts", "n_routed_experts",
+            "quantization_config", "query_pre_attn_scalar", "embedding_multiplier", "logits_scaling",
+            "residual_multiplier", "attention_multiplier", "no_rope_layers", "use_parallel_residual", "clip_qkv",
+            "parallel_attn", "alibi", "layer_norm_eps", "rotary_pct", "attn_temperature_tuning", "cross_attention_layers");
+
+    public static ModelSpec fromHf(HfModelDir m) {
+        Path cfg = m.dir().resolve("config.json");
+        ModelSpec s = new ModelSpec(cfg.toString(), true);
+        JsonNode j = m.config();
+        s.put(Key.ARCHITECTURE, "model_type", j.has("model_type") ? scalar(j.get("model_type")) : "llama");
+        s.hf(j, Key.DIM, "hidden_size");
+        s.hf(j, Key.LAYERS, "num_hidden_layers");
+        s.hf(j, Key.HEADS, "num_attention_heads");
+        s.hf(j, Key.KV_HEADS, "num_key_value_heads");
+        s.hf(j, Key.HEAD_DIM, "head_dim");
+        s.hf(j, Key.FFN, "intermediate_size");
+        s.hf(j, Key.VOCAB, "vocab_size");
+        s.hf(j, Key.CONTEXT, "max_position_embeddings");
+        s.hf(j, Key.RMS_EPS, "rms_norm_eps");
+        s.hf(j, Key.HIDDEN_ACT, "hidden_act");
+        s.hf(j, Key.ATTENTION_BIAS, "attention_bias");
+        s.hf(j, Key.MLP_BIAS, "mlp_bias");
+        s.hf(j, Key.SLIDING_WINDOW, "sliding_window");
+        s.hf(j, Key.USE_SLIDING_WINDOW, "use_sliding_window");
+        s.hf(j, Key.ATTN_SOFTCAP, "attn_logit_softcapping");
+        s.hf(j, Key.FINAL_SOFTCAP, "final_logit_softcapping");
+        s.hf(j, Key.PARTIAL_ROTARY, "partial_rotary_factor");
+        s.hf(j, Key.TIED, "tie_word_embeddings");
+        s.hf(j, Key.BOS, "bos_token_id");
+        s.hf(j, Key.EOS, "eos_token_id");
+        for (String k : HF_UNSUPPORTED) {
+            if (j.hasNonNull(k) && !isOff(j.get(k))) s.unsupported.add(new Entry(k, scalar(j.get(k))));
+        }
+        JsonNode layerTypes = j.get("layer_types");
+        boolean slidingLayers = false;
+        if (layerTypes != null && layerTypes.isArray()) {
+            for (JsonNode t : layerTypes) {
+                String name = t.asText();
+                if (name.equals("sliding_attention")) slidingLayers = true;
+                else if (!name.equals("full_attention")) s.unsupported.add(new Entry("layer_types", t.asText()));
+            }
+        }
+        // Sliding layers without use_sliding_window: the window applies to them.
+        if (slidingLayers && !s.entries.containsKey(Key.USE_SLIDING_WINDOW)) s.put(Key.USE_SLIDING_WINDOW, "layer_types", true);
+        s.hfRope(j);
+        // Transformers saved RoPE's inverse frequencies with the weights; they are recomputed from the config.
+        s.ignorableTensorSuffixes.add(".self_attn.rotary_emb.inv_freq");
+        return s;
+    }
+
+    private static boolean isOff(JsonNode n) {
+        return (n.isBoolean() && !n.asBoolean()) || (n.isNumber() && n.asDouble() == 0) || (n.isArray() && n.isEmpty());
+    }
+
+    private void hf(JsonNode j, Key k, String field) {
+        if (j.has(field)) put(k, field, scalar(j.get(field)));
+    }
+
+    private void hfRope(JsonNode j) {
+        JsonNode params = j.get("rope_parameters");
+        String where = "rope_parameters";
+        if (params != null && params.isObject() && !params.has("rope_type") && !params.has("rope_theta") && !params.has("type")) {
+            // One set per layer type (transformers 5 for models with several attention kinds).
+            JsonNode first = null;
+            String firstName = null;
+            for (Iterator<Map.Entry<String, JsonNode>> it = params.properties().iterator(); it.hasNext(); ) {
+                Map.Entry<String, JsonNode> e = it.next();
+                if (first == null) {
+                    first = e.getValue();
+                    firstName = e.getKey();
+                } else if (!first.equals(e.getValue())) {
+                    unsupported.add(new Entry("rope_parameters." + e.getKey(), "a RoPE different from rope_parameters." + firstName));
+                }
+            }
+            JsonNode full = params.get("full_attention");
+            if (full != null) {
+                params = full;
+                where = "rope_parameters.full_attention";
+            } else if (first != null) {
+                params = first;
+                where = "rope_parameters." + firstName;
+            }
+        }
+        JsonNode scaling = j.get("rope_scaling");
+        if (params != null && !params.isNull() && !params.isObject()) {
+            put(Key.ROPE_TYPE, "rope_parameters", scalar(params));
+            return;
+        }
+        if (scaling != null && !scaling.isNull() && !scaling.isObject()) {
+            put(Key.ROPE_TYPE, "rope_scaling", scalar(scaling));
+            return;
+        }
+        JsonNode theta = j.get("rope_theta");
+        if (params != null && params.has("rope_theta")) {
+            if (theta != null && !theta.isNull() && !theta.equals(params.get("rope_theta"))) {
+                unsupported.add(new Entry("rope_theta", "a value different from " + where + ".rope_theta"));
+            }
+            put(Key.ROPE_BASE, where + ".rope_theta", scalar(params.get("rope_theta")));
+        } else if (theta != null) {
+            put(Key.ROPE_BASE, "rope_theta", scalar(theta));
+        }
+        JsonNode rs = params != null && !params.isNull() ? params : scaling;
+        String rsName = params != null && !params.isNull() ? where : "rope_scaling";
+        if (rs == null || rs.isNull()) return;
+        if (params != null && !params.isNull() && scaling != null && scaling.isObject()) {
+            String a = ropeTypeOf(params), b = ropeTypeOf(scaling);
+            if (!a.equals(b)) unsupported.add(new Entry("rope_scaling", "rope type " + b + " while " + where + " says " + a));
+        }
+        String typeField = rs.has("rope_type") ? "rope_type" : "type";
+        if (rs.has(typeField)) put(Key.ROPE_TYPE, rsName + "." + typeField, scalar(rs.get(typeField)));
+        if (rs.has("factor")) put(Key.ROPE_FACTOR, rsName + ".factor", scalar(rs.get("factor")));
+        if (rs.has("low_freq_factor")) put(Key.ROPE_LOW_FREQ, rsName + ".low_freq_factor", scalar(rs.get("low_freq_factor")));
+        if (rs.has("high_freq_factor")) put(Key.ROPE_HIGH_FREQ, rsName + ".high_freq_factor", scalar(rs.get("high_freq_factor")));
+        if (rs.has("original_max_position_embeddings")) {
+            put(Key.ROPE_ORIGINAL_CONTEXT, rsName + ".original_max_position_embeddings", scalar(rs.get("original_max_position_embeddings")));
+        }
+        if (rs.has("partial_rotary_factor")) put(Key.PARTIAL_ROTARY, rsName + ".partial_rotary_factor", scalar(rs.get("partial_rotary_factor")));
+    }
+
+    private static String ropeTypeOf(JsonNode n) {
+        return n.path("rope_type").asText(n.path("type").asText("default"));
+    }
+
+    /** A JSON value as Java: Integer/Long/BigInteger, Double, String, Boolean, null; arrays and objects as JsonNode. */
+    private static Object scalar(JsonNode n) {
+        if (n == null || n.isNull()) return null;
+        if (n.isIntegralNumber()) return n.numberValue() instanceof BigInteger b ? b : n.longValue();
+        if (n.isNumber()) return n.doubleValue();
+        if (n.isTextual()) return n.asText();
+        if (n.isBoolean()) return n.asBoolean();
+        return n;
+    }
+
+    // ---------------------------------------------------------------- validation
+
+    private ModelFormatException bad(Entry e, String problem) {
+        return new ModelFormatException(file + ": " + e.field() + " is " + show(e.value()) + ", " + problem + ".");
+    }
+
+    private static String show(Object v) {
+        if (v instanceof String s) return Printable.quote(s);
+        if (v instanceof JsonNode n) return Printable.escape(n.toString());
+        if (v != null && v.getClass().isArray()) return "an array";
+        return Printable.escape(String.valueOf(v));
+    }
+
+    private Entry present(Key k) {
+        Entry e = entries.get(k);
+        return e == null || e.value() == null ? null : e;
+    }
+
+    private ModelFormatException missing(Key k, String fieldName) {
+        return new ModelFormatException(file + " lacks " + fieldName + ", which starattn needs.");
+    }
+
+    /** A required positive integer. */
+    private int positive(Key k, String fieldName) {
+        Entry e = present(k);
+        if (e == null) throw missing(k, fieldName);
+        return positive(e);
+    }
+
+    private int positive(Entry e) {
+        long v = integer(e);
+        if (v <= 0) throw bad(e, "which must be positive");
+        return (int) v;
+    }
+
+    private long integer(Entry e) {
+        Object v = e.value();
+        if (v instanceof Integer || v instanceof Long) {
+            long l = ((Number) v).longValue();
+            if (l > Integer.MAX_VALUE) throw bad(e, "which is too large");
+            return l;
+        }
+        if (v instanceof BigInteger) throw bad(e, "which is too large");
+        if (v instanceof Number) throw bad(e, "not a whole number");
+        throw bad(e, "not an integer");
+    }
+
+    private int optionalPositive(Key k, int dflt) {
+        Entry e = present(k);
+        return e == null ? dflt : positive(e);
+    }
+
+    /** A finite number, or {@code dflt} when absent. */
+    private double number(Key k, double dflt) {
+        Entry e = present(k);
+        if (e == null) return dflt;
+        return number(e);
+    }
+
+    private double number(Entry e) {
+        if (!(e.value() instanceof Number n) || e.value() instanceof BigInteger) throw bad(e, "not a number");
+        double d = n.doubleValue();
+        if (!Double.isFinite(d)) throw bad(e, "not a finite number");
+        return d;
+    }
+
+    private String string(Key k, String dflt) {
+        Entry e = present(k);
+        if (e == null) return dflt;
+        if (!(e.value() instanceof String s)) throw bad(e, "not a string");
+        return s;
+    }
+
+    private boolean bool(Key k) {
+        Entry e = present(k);
+        if (e == null) return false;
+        if (!(e.value() instanceof Boolean b)) throw bad(e, "not true or false");
+        return b;
+    }
+
+    /**
+     * Checks every field and the tensors' presence and shapes that the config implies, and returns the
+     * config. {@code tensors} gives the vocabulary size (rows of the token embedding), tied output,
+     * Q/K/V biases and GGUF's {@code rope_freqs}.
+     */
+    public LlamaConfig validate(TensorSource tensors) {
+        Entry archE = entries.get(Key.ARCHITECTURE);
+        if (archE == null || archE.value() == null) throw missing(Key.ARCHITECTURE, "an architecture");
+        if (!(archE.value() instanceof String arch) || !ARCHITECTURES.contains(arch)) {
+            throw new ModelFormatException(file + " holds a " + show(archE.value()) + " model (" + archE.field()
+                    + "); starattn runs llama, mistral and qwen2 models.");
+        }
+        if (!unsupported.isEmpty()) throw bad(unsupported.get(0), "which changes the model in a way starattn does not implement");
+        String hidden = string(Key.HIDDEN_ACT, "silu");
+        if (!hidden.equals("silu")) throw bad(present(Key.HIDDEN_ACT), "but starattn implements only silu");
+        for (Key k : new Key[] {Key.ATTN_SOFTCAP, Key.FINAL_SOFTCAP}) {
+            if (present(k) != null && number(k, 0) != 0) throw bad(present(k), "but starattn does not implement logit soft-capping");
+        }
+        if (present(Key.PARTIAL_ROTARY) != null && number(Key.PARTIAL_ROTARY, 1) != 1) {
+            throw bad(present(Key.PARTIAL_ROTARY), "but starattn rotates the whole head (partial rotary factor 1)");
+        }
+        boolean qwen = arch.equals("qwen2");
+        if (bool(Key.MLP_BIAS)) throw bad(present(Key.MLP_BIAS), "but starattn's " + arch + " has no MLP biases");
+        if (!qwen && bool(Key.ATTENTION_BIAS)) {
+            throw bad(present(Key.ATTENTION_BIAS), "but starattn's " + arch + " has no attention projection biases");
+        }
+
+        int dim = positive(Key.DIM, "the embedding size");
+        int layers = positive(Key.LAYERS, "the layer count");
+        int heads = positive(Key.HEADS, "the attention head count");
+        int kvHeads = optionalPositive(Key.KV_HEADS, heads);
+        if (heads % kvHeads != 0) {
+            throw bad(present(Key.KV_HEADS), heads + " attention heads cannot be grouped over that many kv heads");
+        }
+        int headDim;
+        if (present(Key.HEAD_DIM) != null) {
+            headDim = positive(present(Key.HEAD_DIM));
+        } else {
+            if (dim % heads != 0) {
+                throw bad(present(Key.HEADS), "which does not divide the embedding size " + dim + " into whole heads");
+            }
+            headDim = dim / heads;
+        }
+        if (present(Key.VALUE_DIM) != null && positive(present(Key.VALUE_DIM)) != headDim) {
+            throw bad(present(Key.VALUE_DIM), "but starattn needs value heads as wide as key heads (" + headDim + ")");
+        }
+        int ffn = positive(Key.FFN, "the feed-forward size");
+        int context = positive(Key.CONTEXT, "the context length");
+        double eps = number(Key.RMS_EPS, 1e-5);
+        if (!(eps > 0) || eps >= 1) throw bad(present(Key.RMS_EPS), "not an epsilon between 0 and 1");
+        double base = number(Key.ROPE_BASE, 10000);
+        if (!(base > 1) || (float) base == Float.POSITIVE_INFINITY) throw bad(present(Key.ROPE_BASE), "not a RoPE base above 1");
+        int ropeDim = optionalPositive(Key.ROPE_DIM, headDim);
+        if (ropeDim % 2 != 0 || ropeDim > headDim) {
+            Entry e = present(Key.ROPE_DIM) != null ? present(Key.ROPE_DIM) : present(Key.HEAD_DIM) != null ? present(Key.HEAD_DIM) : present(Key.HEADS);
+            throw bad(e, "but RoPE needs an even number of dimensions, at most the head size " + headDim);
+        }
+
+        // A sliding window W changes nothing while a sequence spans at most W positions: the usable
+        // context becomes the window, and the engine refuses longer prompts.
+        Entry window = present(Key.SLIDING_WINDOW);
+        boolean windowOn = window != null && (present(Key.USE_SLIDING_WINDOW) == null ? !qwen : bool(Key.USE_SLIDING_WINDOW));
+        if (windowOn) context = Math.min(context, positive(window));
+
+        TensorRef embd = tensors.require("token_embd.weight");
+        if (embd.dims().length != 2) {
+            throw new ModelFormatException(file + ": tensor token_embd.weight has " + embd.dims().length + " dimensions, expected 2.");
+        }
+        int vocab = embd.rows();
+        if (present(Key.VOCAB) != null && positive(present(Key.VOCAB)) != vocab) {
+            throw bad(present(Key.VOCAB), "but the token embedding has " + vocab + " rows");
+        }
+        boolean hasOutput = tensors.find("output.weight").isPresent();
+        // Tied: the output projection is the embedding (transformers re-ties a saved lm_head to it).
+        boolean tied = !hasOutput || bool(Key.TIED);
+
+        float[] inv = LlamaConfig.defaultInvFreq((float) base, ropeDim);
+        String ropeType = string(Key.ROPE_TYPE, "default");
+        switch (ropeType) {
+            case "default", "none" -> { }
+            case "linear" -> {
+                double factor = ropeFactor();
+                for (int i = 0; i < inv.length; i++) inv[i] = (float) (inv[i] / factor);
+            }
+            case "llama3" -> {
+                double factor = ropeFactor();
+                double low = number(Key.ROPE_LOW_FREQ, 1), high = number(Key.ROPE_HIGH_FREQ, 4);
+                if (!(low > 0)) throw bad(present(Key.ROPE_LOW_FREQ), "which must be positive");
+                if (!(high > low)) throw bad(present(Key.ROPE_HIGH_FREQ) != null ? present(Key.ROPE_HIGH_FREQ) : present(Key.ROPE_LOW_FREQ),
+                        "but llama3 RoPE needs high_freq_factor above low_freq_factor");
+                Entry orig = present(Key.ROPE_ORIGINAL_CONTEXT);
+                double original = orig == null ? 8192 : positive(orig);
+                inv = LlamaConfig.llama3ScaledInvFreq(inv, factor, low, high, original);
+            }
+            default -> throw bad(present(Key.ROPE_TYPE), "a RoPE scaling starattn does not implement (it implements default, linear and llama3)");
+        }
+        Optional<TensorRef> freqs = tensors.find("rope_freqs.weight");
+        if (freqs.isPresent()) {
+            // Llama 3.1 GGUFs store the rope scaling as per-frequency divisors.
+            if (!ropeType.equals("default") && !ropeType.equals("none")) {
+                throw bad(present(Key.ROPE_TYPE), "and the file also holds rope_freqs.weight; starattn will not apply two RoPE scalings");
+            }
+            TensorRef t = freqs.get();
+            if (t.elements() != inv.length) {
+                throw new ModelFormatException(file + ": tensor rope_freqs.weight has " + t.elements() + " elements, expected " + inv.length + ".");
+            }
+            float[] factors = new float[inv.length];
+            dev.starattn.tensor.WeightMatrices.of(t.type(), t.data(), 1, inv.length).dequantizeRow(0, factors, 0);
+            for (int i = 0; i < inv.length; i++) {
+                if (!(factors[i] > 0) || !Float.isFinite(factors[i])) {
+                    throw new ModelFormatException(file + ": tensor rope_freqs.weight has element " + i + " = " + factors[i]
+                            + ", not a positive finite divisor.");
+                }
+                inv[i] /= factors[i];
+            }
+        }
+        boolean qkvBias = qwen || tensors.find("blk.0.attn_q.bias").isPresent();
+        LlamaConfig c = new LlamaConfig(arch, dim, layers, heads, kvHeads, headDim, ffn, vocab, context, (float) eps,
+                (float) base, ropeDim, qwen || halvesLayout, inv, qkvBias, tied);
+        checkTokenId(Key.BOS, vocab);
+        checkTokenId(Key.EOS, vocab);
+        return c;
+    }
+
+    private double ropeFactor() {
+        Entry e = present(Key.ROPE_FACTOR);
+        if (e == null) throw new ModelFormatException(file + ": " + present(Key.ROPE_TYPE).field() + " is "
+                + show(present(Key.ROPE_TYPE).value()) + " but no scaling factor is given.");
+        double f = number(e);
+        if (!(f >= 1)) throw bad(e, "but a RoPE scaling factor must be at least 1");
+        return f;
+    }
+
+    /**
+     * A bos/eos id given in the model's config: a number or a list of numbers, each in the vocabulary.
+     * GGUF writes "none" as -1 (or its 32-bit unsigned form).
+     */
+    private void checkTokenId(Key k, int vocab) {
+        Entry e = present(k);
+        if (e == null) return;
+        Object v = e.value();
+        if (v instanceof JsonNode n && n.isArray()) {
+            for (JsonNode x : n) checkOneId(new Entry(e.field(), scalar(x)), vocab, false);
+        } else {
+            checkOneId(e, vocab, true);
+        }
+    }
+
+    private void checkOneId(Entry e, int vocab, boolean noneAllowed) {
+        Object v = e.value();
+        if (!(v instanceof Integer || v instanceof Long)) throw bad(e, "not a token id");
+        long id = ((Number) v).longValue();
+        if (noneAllowed && (id == -1 || id == 0xFFFFFFFFL)) return;
+        if (id < 0 || id >= vocab) throw bad(e, "outside the vocabulary of " + vocab + " tokens");
+    }
+
+    /** Token ids of the config's bos/eos (first of a list), or -1: for a model without a tokenizer. */
+    public int tokenId(Key k) {
+        Entry e = present(k);
+        if (e == null) return -1;
+        Object v = e.value() instanceof JsonNode n && n.isArray() ? (n.isEmpty() ? null : scalar(n.get(0))) : e.value();
+        if (!(v instanceof Number num)) return -1;
+        long id = num.longValue();
+        return id < 0 || id == 0xFFFFFFFFL ? -1 : (int) id;
+    }
+
+    /**
+     * Every tensor of the file must be one the model uses: a leftover tensor means the metadata and the
+     * tensors disagree (a layer count that is too small, a feature starattn does not implement).
+     */
+    void checkAllTensorsUsed(List<TensorRef> all, Set<String> used, LlamaConfig c) {
+        for (TensorRef t : all) {
+            if (used.contains(t.name())) continue;
+            if (t.name().equals("output.weight") && c.tiedOutput()) continue;
+            if (t.name().equals("rope_freqs.weight")) continue;
+            boolean ignorable = false;
+            for (String s : ignorableTensorSuffixes) ignorable |= t.name().endsWith(s);
+            if (ignorable) continue;
+            throw new ModelFormatException(file + ": tensor " + Printable.quote(t.name()) + " is not part of a " + c.architecture()
+                    + " model with " + c.layers() + " layers as the metadata describes it; the metadata and the tensors disagree.");
+        }
+    }
+}
