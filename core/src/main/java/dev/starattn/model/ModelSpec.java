@@ -37,6 +37,9 @@ public final class ModelSpec {
     /** A raw value with the name of its field in the file; {@code value} null means absent (or JSON null). */
     public record Entry(String field, Object value) {}
 
+    /** Two fields of one file that disagree; {@code text} completes the sentence after the field's name. */
+    private record Conflict(String text) {}
+
     private static final Set<String> ARCHITECTURES = Set.of("llama", "mistral", "qwen2");
 
     private final String file;
@@ -204,7 +207,8 @@ public final class ModelSpec {
                     first = e.getValue();
                     firstName = e.getKey();
                 } else if (!first.equals(e.getValue())) {
-                    unsupported.add(new Entry("rope_parameters." + e.getKey(), "a RoPE different from rope_parameters." + firstName));
+                    unsupported.add(new Entry("rope_parameters." + e.getKey(), new Conflict("gives a RoPE different from rope_parameters." + firstName
+                            + "'s, and starattn applies one RoPE to every layer")));
                 }
             }
             JsonNode full = params.get("full_attention");
@@ -227,8 +231,8 @@ public final class ModelSpec {
         }
         JsonNode theta = j.get("rope_theta");
         if (params != null && params.has("rope_theta")) {
-            if (theta != null && !theta.isNull() && !theta.equals(params.get("rope_theta"))) {
-                unsupported.add(new Entry("rope_theta", "a value different from " + where + ".rope_theta"));
+            if (theta != null && !theta.isNull() && !sameNumber(theta, params.get("rope_theta"))) {
+                unsupported.add(new Entry("rope_theta", new Conflict("differs from " + where + ".rope_theta; starattn will not guess which one holds")));
             }
             put(Key.ROPE_BASE, where + ".rope_theta", scalar(params.get("rope_theta")));
         } else if (theta != null) {
@@ -239,7 +243,8 @@ public final class ModelSpec {
         if (rs == null || rs.isNull()) return;
         if (params != null && !params.isNull() && scaling != null && scaling.isObject()) {
             String a = ropeTypeOf(params), b = ropeTypeOf(scaling);
-            if (!a.equals(b)) unsupported.add(new Entry("rope_scaling", "rope type " + b + " while " + where + " says " + a));
+            if (!a.equals(b)) unsupported.add(new Entry("rope_scaling", new Conflict("says rope type " + Printable.quote(b) + " while " + where + " says "
+                    + Printable.quote(a) + "; starattn will not guess which one holds")));
         }
         String typeField = rs.has("rope_type") ? "rope_type" : "type";
         if (rs.has(typeField)) put(Key.ROPE_TYPE, rsName + "." + typeField, scalar(rs.get(typeField)));
@@ -250,6 +255,10 @@ public final class ModelSpec {
             put(Key.ROPE_ORIGINAL_CONTEXT, rsName + ".original_max_position_embeddings", scalar(rs.get("original_max_position_embeddings")));
         }
         if (rs.has("partial_rotary_factor")) put(Key.PARTIAL_ROTARY, rsName + ".partial_rotary_factor", scalar(rs.get("partial_rotary_factor")));
+    }
+
+    private static boolean sameNumber(JsonNode a, JsonNode b) {
+        return a.isNumber() && b.isNumber() ? a.doubleValue() == b.doubleValue() : a.equals(b);
     }
 
     private static String ropeTypeOf(JsonNode n) {
@@ -269,7 +278,7 @@ public final class ModelSpec {
     // ---------------------------------------------------------------- validation
 
     private ModelFormatException bad(Entry e, String problem) {
-        return new ModelFormatException(file + ": " + e.field() + " is " + show(e.value()) + ", " + problem + ".");
+        return new ModelFormatException(file + ": " + Printable.escape(e.field()) + " is " + show(e.value()) + ", " + problem + ".");
     }
 
     private static String show(Object v) {
@@ -358,7 +367,11 @@ public final class ModelSpec {
             throw new ModelFormatException(file + " holds a " + show(archE.value()) + " model (" + archE.field()
                     + "); starattn runs llama, mistral and qwen2 models.");
         }
-        if (!unsupported.isEmpty()) throw bad(unsupported.get(0), "which changes the model in a way starattn does not implement");
+        if (!unsupported.isEmpty()) {
+            Entry e = unsupported.get(0);
+            if (e.value() instanceof Conflict c) throw new ModelFormatException(file + ": " + Printable.escape(e.field()) + " " + c.text() + ".");
+            throw bad(e, "which changes the model in a way starattn does not implement (or does not know)");
+        }
         String hidden = string(Key.HIDDEN_ACT, "silu");
         if (!hidden.equals("silu")) throw bad(present(Key.HIDDEN_ACT), "but starattn implements only silu");
         for (Key k : new Key[] {Key.ATTN_SOFTCAP, Key.FINAL_SOFTCAP}) {

@@ -34,6 +34,8 @@ public final class HfDirWriter {
 
     static long[] shape(LlamaConfig c, String name) {
         if (name.endsWith("norm.weight")) return new long[] {c.dim()};
+        if (name.endsWith("attn_q.bias")) return new long[] {c.qDim()};
+        if (name.endsWith("attn_k.bias") || name.endsWith("attn_v.bias")) return new long[] {c.kvDim()};
         if (name.equals("token_embd.weight") || name.equals("output.weight")) return new long[] {c.vocabSize(), c.dim()};
         if (name.contains("attn_q.")) return new long[] {c.qDim(), c.dim()};
         if (name.contains("attn_k.") || name.contains("attn_v.")) return new long[] {c.kvDim(), c.dim()};
@@ -58,6 +60,9 @@ public final class HfDirWriter {
             case "ffn_gate.weight" -> l + "mlp.gate_proj.weight";
             case "ffn_up.weight" -> l + "mlp.up_proj.weight";
             case "ffn_down.weight" -> l + "mlp.down_proj.weight";
+            case "attn_q.bias" -> l + "self_attn.q_proj.bias";
+            case "attn_k.bias" -> l + "self_attn.k_proj.bias";
+            case "attn_v.bias" -> l + "self_attn.v_proj.bias";
             default -> throw new IllegalArgumentException(gguf);
         };
     }
