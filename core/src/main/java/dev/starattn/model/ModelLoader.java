@@ -10,9 +10,6 @@ import dev.starattn.tokenizer.Tokenizer;
 import dev.starattn.tokenizer.Tokenizers;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
-import java.util.HexFormat;
 import java.util.Optional;
 import java.util.Set;
 import java.util.function.Consumer;
@@ -71,9 +68,8 @@ public final class ModelLoader {
             progress.accept("checking tensors of " + c);
             LlamaModel model = new LlamaModel(c, LlamaWeights.load(c, f));
             Tokenizer tok = Tokenizers.fromGgufMetadata(f.metadata());
-            String fp = sha256(f.segment().asSlice(0, f.dataOffset()).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
             PromptTemplate template = tokenHasName(tok, "<|start_header_id|>") ? PromptTemplate.LLAMA3 : PromptTemplate.BASE;
-            return new LoadedModel(path, "gguf", c, model, tok, fp, template, f);
+            return new LoadedModel(path, "gguf", c, model, tok, ModelHash.ofGguf(path), template, f);
         } catch (RuntimeException e) {
             f.close();
             throw e;
@@ -116,10 +112,8 @@ public final class ModelLoader {
             Tokenizer tok = m.tokenizerJson() == null
                     ? new IdsOnlyTokenizer(dir.toString(), c.vocabSize(), firstId(j.get("bos_token_id")), firstId(j.get("eos_token_id")))
                     : Tokenizers.fromTokenizerJson(m.tokenizerJson(), m.tokenizerConfigJson());
-            StringBuilder table = new StringBuilder(j.toString());
-            for (TensorRef t : m.tensors()) table.append(t.name()).append(t.type()).append(java.util.Arrays.toString(t.dims()));
             PromptTemplate template = tokenHasName(tok, "<|start_header_id|>") ? PromptTemplate.LLAMA3 : PromptTemplate.BASE;
-            return new LoadedModel(dir, "safetensors", c, model, tok, sha256(table.toString().getBytes()), template, m);
+            return new LoadedModel(dir, "safetensors", c, model, tok, hfContent(m), template, m);
         } catch (RuntimeException e) {
             m.close();
             throw e;
@@ -159,11 +153,13 @@ public final class ModelLoader {
         return v;
     }
 
-    static String sha256(byte[] bytes) {
-        try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes)).substring(0, 16);
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
+    /** Every file the loader read from a Hugging Face directory: the shards, config.json and the tokenizer files. */
+    private static ModelHash hfContent(HfModelDir m) {
+        java.util.List<ModelHash.Part> parts = new java.util.ArrayList<>();
+        for (var f : m.files()) parts.add(new ModelHash.Part(f.path().getFileName().toString(), f.path()));
+        parts.add(new ModelHash.Part("config.json", m.dir().resolve("config.json")));
+        if (m.tokenizerJson() != null) parts.add(new ModelHash.Part("tokenizer.json", m.tokenizerJson()));
+        if (m.tokenizerConfigJson() != null) parts.add(new ModelHash.Part("tokenizer_config.json", m.tokenizerConfigJson()));
+        return new ModelHash(parts);
     }
 }
