@@ -13,13 +13,11 @@ import dev.starattn.engine.HostStats;
 import dev.starattn.engine.InferenceEngine;
 import dev.starattn.engine.ProgressListener;
 import dev.starattn.engine.SamplingOptions;
-import dev.starattn.format.TensorRef;
-import dev.starattn.format.gguf.GgufFile;
 import dev.starattn.tensor.GgmlType;
+import dev.starattn.testutil.GgufEdits;
 import dev.starattn.testutil.HfDirWriter;
 import dev.starattn.testutil.InMemoryModel;
 import java.io.IOException;
-import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -41,24 +39,6 @@ class ModelHashTest {
                 .weightType(GgmlType.Q8_0).seed(7).write(p);
     }
 
-    /** A copy of {@code src} with the last byte of its last tensor changed: same header, one weight differs. */
-    static Path withLastWeightByteChanged(Path src, Path dst) throws IOException {
-        long pos;
-        try (GgufFile f = GgufFile.open(src)) {
-            TensorRef last = f.tensors().stream()
-                    .max(java.util.Comparator.comparingLong(t -> t.data().address())).orElseThrow();
-            pos = last.data().address() - f.segment().address() + last.data().byteSize() - 1;
-        }
-        Files.copy(src, dst, StandardCopyOption.REPLACE_EXISTING);
-        try (RandomAccessFile r = new RandomAccessFile(dst.toFile(), "rw")) {
-            r.seek(pos);
-            int b = r.read();
-            r.seek(pos);
-            r.write(b ^ 1);
-        }
-        return dst;
-    }
-
     String identity(ModelHash h, Path cacheDir) {
         return h.identity(cacheDir, messages::add);
     }
@@ -66,7 +46,7 @@ class ModelHashTest {
     @Test
     void oneWeightByteChangesTheIdentityAndARenamedCopyKeepsIt() throws IOException {
         Path a = gguf(dir.resolve("a.gguf"));
-        Path b = withLastWeightByteChanged(a, dir.resolve("b.gguf"));
+        Path b = GgufEdits.withLastWeightByteChanged(a, dir.resolve("b.gguf"));
         Path copy = Files.copy(a, dir.resolve("renamed.gguf"));
         Path cache = dir.resolve("cache");
         String ia = identity(ModelHash.ofGguf(a), cache);
@@ -198,7 +178,7 @@ class ModelHashTest {
     @Test
     void aModelWithOtherWeightsGetsNoBlockCacheHits() throws IOException {
         Path a = gguf(dir.resolve("a.gguf"));
-        Path b = withLastWeightByteChanged(a, dir.resolve("b.gguf"));
+        Path b = GgufEdits.withLastWeightByteChanged(a, dir.resolve("b.gguf"));
         Path blocks = dir.resolve("blocks");
         int[] ctx = new Random(5).ints(120, 3, 300).toArray();
         EngineOptions o = EngineOptions.of(AttentionMode.STAR, 2).withBlockSize(40).withAnchorSize(16);

@@ -30,19 +30,13 @@ public final class BlockCacheMixin {
     public BlockCache create(LoadedModel model, Consumer<String> warnings) {
         if (cacheDir == null) return null;
         checkDirectory();
-        return create(model.fingerprint(cacheDir), warnings);
+        long mem = EngineMixin.parseSize(cacheMem, "--cache-mem"), disk = EngineMixin.parseSize(cacheDisk, "--cache-disk");
+        return new BlockCache(model.fingerprint(cacheDir), mem, cacheDir, disk, warnings);
     }
 
     private void checkDirectory() {
         if (Files.exists(cacheDir) && !Files.isDirectory(cacheDir)) {
             throw new IllegalArgumentException("--cache-dir " + cacheDir + " is a file, not a directory");
         }
-    }
-
-    public BlockCache create(String modelFingerprint, Consumer<String> warnings) {
-        if (cacheDir == null) return null;
-        checkDirectory();
-        return new BlockCache(modelFingerprint, EngineMixin.parseSize(cacheMem, "--cache-mem"), cacheDir,
-                EngineMixin.parseSize(cacheDisk, "--cache-disk"), warnings);
     }
 }
