@@ -46,6 +46,9 @@ public final class BlockCache {
     static final int FORMAT_VERSION = 1;
     static final String SUFFIX = ".stkv";
     private static final int MAX_FINGERPRINT = 4096;
+    static final String PART = ".part";
+    private static final long STALE_TEMP_MILLIS = 3_600_000;
+    private static final java.util.concurrent.atomic.AtomicLong TEMP_COUNTER = new java.util.concurrent.atomic.AtomicLong();
 
     /** Totals since this cache was made (for /metrics). */
     public record Stats(long hits, long memoryHits, long diskHits, long misses, long stores, long memoryEvictions,
@@ -230,8 +233,8 @@ public final class BlockCache {
             try (var s = Files.list(dir)) {
                 for (Path p : (Iterable<Path>) s::iterator) {
                     String name = p.getFileName().toString();
-                    if (name.endsWith(".part")) {
-                        Files.deleteIfExists(p); // a write that did not finish
+                    if (name.endsWith(PART)) {
+                        if (abandoned(name, p)) Files.deleteIfExists(p); // a write that did not finish
                         continue;
                     }
                     if (!name.endsWith(SUFFIX) || !Files.isRegularFile(p)) continue;
@@ -248,6 +251,33 @@ public final class BlockCache {
             evictDisk(null);
         } catch (IOException e) {
             throw new java.io.UncheckedIOException("cannot use the block cache directory " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * A temp file name no other writer uses: processes sharing the directory can have threads with
+     * the same id, so the name carries the process id, the thread id and a per-process counter.
+     */
+    static String tempName(String key) {
+        return key + "." + ProcessHandle.current().pid() + "-" + Thread.currentThread().threadId() + "-"
+                + TEMP_COUNTER.incrementAndGet() + PART;
+    }
+
+    /**
+     * Whether a temp file is left over from a write that cannot finish: its process is gone, or it
+     * is older than any write takes. Another live process's temp file is left alone, so opening a
+     * shared directory never breaks a write in progress.
+     */
+    static boolean abandoned(String name, Path p) throws IOException {
+        long age = System.currentTimeMillis() - Files.getLastModifiedTime(p).toMillis();
+        if (age > STALE_TEMP_MILLIS) return true;
+        String[] parts = name.substring(0, name.length() - PART.length()).split("\\.");
+        if (parts.length != 2) return true;
+        String pid = parts[1].split("-")[0];
+        try {
+            return ProcessHandle.of(Long.parseLong(pid)).isEmpty();
+        } catch (NumberFormatException e) {
+            return true;
         }
     }
 
@@ -285,7 +315,7 @@ public final class BlockCache {
         crc.update(payload.duplicate());
         ByteBuffer header = header(key, first, layers.length, rows, payloadLen, (int) crc.getValue());
         if (header.remaining() + payloadLen > diskBudget) return; // larger than the whole budget
-        Path tmp = dir.resolve(key + "." + Thread.currentThread().threadId() + ".part");
+        Path tmp = dir.resolve(tempName(key));
         try {
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE)) {
                 while (header.hasRemaining()) ch.write(header);

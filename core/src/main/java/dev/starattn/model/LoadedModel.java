@@ -5,12 +5,25 @@ import dev.starattn.tokenizer.Tokenizer;
 import java.nio.file.Path;
 
 /**
- * A model ready to run: its config, weights (mapped from the file), tokenizer, and a fingerprint
- * (a hash of the file's metadata and tensor table) that hosts use to check they hold the same model.
- * Closing it unmaps the file.
+ * A model ready to run: its config, weights (mapped from the file), tokenizer, and its content
+ * identity ({@link ModelHash}: every byte of every file the loader read), which block cache keys
+ * and the cluster handshake use. Closing it unmaps the file.
  */
 public record LoadedModel(Path path, String format, LlamaConfig config, LlamaModel model, Tokenizer tokenizer,
-                          String fingerprint, PromptTemplate template, TensorSource source) implements AutoCloseable {
+                          ModelHash contentHash, PromptTemplate template, TensorSource source) implements AutoCloseable {
+    /**
+     * The model's identity, hashed on first use (progress on stderr for a large model) and cached
+     * in the per-user cache directory, so later runs pay nothing.
+     */
+    public String fingerprint() {
+        return fingerprint(null);
+    }
+
+    /** As {@link #fingerprint()}, with the per-file hash cache in {@code cacheDir} (e.g. the block cache directory) when not null. */
+    public String fingerprint(Path cacheDir) {
+        return contentHash.identity(cacheDir, System.err::println);
+    }
+
     @Override
     public void close() {
         source.close();

@@ -11,9 +11,6 @@ import dev.starattn.tokenizer.Tokenizer;
 import dev.starattn.tokenizer.Tokenizers;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
-import java.util.HexFormat;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
@@ -47,9 +44,8 @@ public final class ModelLoader {
             LlamaModel model = new LlamaModel(c, loadWeights(spec, c, f, f.tensors()));
             Tokenizer tok = Tokenizers.fromGgufMetadata(f.metadata());
             checkTokenizer(spec, tok, c);
-            String fp = sha256(f.segment().asSlice(0, f.dataOffset()).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
             PromptTemplate template = tokenHasName(tok, "<|start_header_id|>") ? PromptTemplate.LLAMA3 : PromptTemplate.BASE;
-            return new LoadedModel(path, "gguf", c, model, tok, fp, template, f);
+            return new LoadedModel(path, "gguf", c, model, tok, ModelHash.ofGguf(path), template, f);
         } catch (RuntimeException e) {
             f.close();
             throw e;
@@ -69,10 +65,8 @@ public final class ModelLoader {
                     ? new IdsOnlyTokenizer(dir.toString(), c.vocabSize(), spec.tokenId(ModelSpec.Key.BOS), spec.tokenId(ModelSpec.Key.EOS))
                     : Tokenizers.fromTokenizerJson(m.tokenizerJson(), m.tokenizerConfigJson());
             checkTokenizer(spec, tok, c);
-            StringBuilder table = new StringBuilder(j.toString());
-            for (TensorRef t : m.tensors()) table.append(t.name()).append(t.type()).append(java.util.Arrays.toString(t.dims()));
             PromptTemplate template = tokenHasName(tok, "<|start_header_id|>") ? PromptTemplate.LLAMA3 : PromptTemplate.BASE;
-            return new LoadedModel(dir, "safetensors", c, model, tok, sha256(table.toString().getBytes()), template, m);
+            return new LoadedModel(dir, "safetensors", c, model, tok, hfContent(m), template, m);
         } catch (RuntimeException e) {
             m.close();
             throw e;
@@ -129,11 +123,13 @@ public final class ModelLoader {
         return ids.length == 1;
     }
 
-    static String sha256(byte[] bytes) {
-        try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes)).substring(0, 16);
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
+    /** Every file the loader read from a Hugging Face directory: the shards, config.json and the tokenizer files. */
+    private static ModelHash hfContent(HfModelDir m) {
+        List<ModelHash.Part> parts = new java.util.ArrayList<>();
+        for (var f : m.files()) parts.add(new ModelHash.Part(f.path().getFileName().toString(), f.path()));
+        parts.add(new ModelHash.Part("config.json", m.dir().resolve("config.json")));
+        if (m.tokenizerJson() != null) parts.add(new ModelHash.Part("tokenizer.json", m.tokenizerJson()));
+        if (m.tokenizerConfigJson() != null) parts.add(new ModelHash.Part("tokenizer_config.json", m.tokenizerConfigJson()));
+        return new ModelHash(parts);
     }
 }

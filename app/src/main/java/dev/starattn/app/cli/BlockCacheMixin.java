@@ -1,6 +1,7 @@
 package dev.starattn.app.cli;
 
 import dev.starattn.engine.BlockCache;
+import dev.starattn.model.LoadedModel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.function.Consumer;
@@ -17,18 +18,25 @@ public final class BlockCacheMixin {
     @Option(names = "--cache-disk", defaultValue = "16g", description = "Size budget of --cache-dir; least recently used blocks go first (default: ${DEFAULT-VALUE}).")
     String cacheDisk;
 
-    /** The block cache the flags ask for, or null when --cache-dir is not given. */
     /** Whether --cache-dir was given. */
     public boolean enabled() {
         return cacheDir != null;
     }
 
-    public BlockCache create(String modelFingerprint, Consumer<String> warnings) {
+    /**
+     * The block cache for this model, or null when --cache-dir is not given. The model's identity
+     * (a hash of all its bytes) is computed only then, and remembered in the cache directory.
+     */
+    public BlockCache create(LoadedModel model, Consumer<String> warnings) {
         if (cacheDir == null) return null;
+        checkDirectory();
+        long mem = EngineMixin.parseSize(cacheMem, "--cache-mem"), disk = EngineMixin.parseSize(cacheDisk, "--cache-disk");
+        return new BlockCache(model.fingerprint(cacheDir), mem, cacheDir, disk, warnings);
+    }
+
+    private void checkDirectory() {
         if (Files.exists(cacheDir) && !Files.isDirectory(cacheDir)) {
             throw new IllegalArgumentException("--cache-dir " + cacheDir + " is a file, not a directory");
         }
-        return new BlockCache(modelFingerprint, EngineMixin.parseSize(cacheMem, "--cache-mem"), cacheDir,
-                EngineMixin.parseSize(cacheDisk, "--cache-disk"), warnings);
     }
 }

@@ -86,8 +86,8 @@ public final class EngineMixin {
     }
 
     /** The block cache the flags ask for (star attention only), or null when --cache-dir is not given. */
-    public BlockCache blockCache(String modelFingerprint, java.io.PrintWriter err) {
-        return cache.create(modelFingerprint, w -> {
+    public BlockCache blockCache(dev.starattn.model.LoadedModel model, java.io.PrintWriter err) {
+        return cache.create(model, w -> {
             err.println("warning: " + w);
             err.flush();
         });

@@ -154,7 +154,7 @@ public final class GenerateCommand implements Callable<Integer> {
                         ctxTokens.length, qTokens.length, options.mode().cliName, options.hosts(), pipelines.describe());
             } else {
                 gpu = CudaHosts.forDevice(device, m.model(), options, gpus, engine.gpuPrefillChunk());
-                e = gpu == null ? new InferenceEngine(m.model(), options).withBlockCache(engine.blockCache(m.fingerprint(), err))
+                e = gpu == null ? new InferenceEngine(m.model(), options).withBlockCache(engine.blockCache(m, err))
                         : new InferenceEngine(m.model(), options, gpu.hosts());
                 if (!json) err.printf("context: %d tokens, query: %d tokens, attention: %s over %d host(s)%s%n",
                         ctxTokens.length, qTokens.length, options.mode().cliName, options.hosts(), gpu == null ? "" : " (context hosts on " + gpu.devices().size() + " GPU(s))");

@@ -54,7 +54,7 @@ public final class HostCommand implements Callable<Integer> {
         String token = tokenFile == null ? null : BearerAuth.readTokenFile(tokenFile);
         if (tlsCa != null && tlsCert == null) throw new IllegalArgumentException("--tls-ca needs --tls-cert and --tls-key");
         try (LoadedModel m = ModelCli.load(model, true)) {
-            HostServer s = HostServer.builder(m).blockCache(cache.create(m.fingerprint(), w -> System.err.println("warning: " + w))).bind(bind).port(port).authToken(token).tls(tlsCert, tlsKey, tlsCa)
+            HostServer s = HostServer.builder(m).blockCache(cache.create(m, w -> System.err.println("warning: " + w))).bind(bind).port(port).authToken(token).tls(tlsCert, tlsKey, tlsCa)
                     .memoryBudget(budget).defaultTtl(Duration.ofMillis(Math.round(sessionTtl * 1000)))
                     .log(msg -> System.err.println(LocalTime.now().truncatedTo(ChronoUnit.SECONDS) + " " + msg))
                     .start();

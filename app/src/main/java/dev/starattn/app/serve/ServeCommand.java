@@ -91,7 +91,7 @@ public final class ServeCommand implements Callable<Integer> {
         }
         LoadedModel m = ModelLoader.load(model);
         InferenceEngine engine = new InferenceEngine(m.model(), options)
-                .withBlockCache(cache.create(m.fingerprint(), w -> System.err.println("warning: " + w)));
+                .withBlockCache(cache.create(m, w -> System.err.println("warning: " + w)));
         dev.starattn.cuda.CudaPipelines gpu = dev.starattn.app.cli.CudaHosts.pipelines(device, m.model(), options, gpus,
                 dev.starattn.app.cli.EngineMixin.GPU_PREFILL_CHUNK);
         if (gpu != null) engine = engine.withPipelines(gpu);
