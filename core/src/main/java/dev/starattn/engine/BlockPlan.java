@@ -28,9 +28,9 @@ public final class BlockPlan {
                 int a = o.effectiveAnchorSize(n);
                 int blocks = (n + b - 1) / b;
                 if (blocks < o.hosts()) {
-                    throw new IllegalArgumentException("--hosts " + o.hosts() + " is more than the " + blocks + " block(s) of " + b
-                            + " tokens that a context of " + n + " tokens makes; each host needs a block: use --hosts " + blocks
-                            + " or fewer" + (o.blockSize() > 0 ? " or a smaller --block-size" : ""));
+                    throw new IllegalArgumentException("--hosts " + o.hosts() + " is more than the " + count(blocks, "block") + " of "
+                            + count(b, "token") + " that a context of " + count(n, "token") + " makes; each host needs a block: use --hosts "
+                            + blocks + " or fewer" + (o.blockSize() > 0 ? " or a smaller --block-size" : ""));
                 }
                 if (a > b) {
                     throw new IllegalArgumentException("--anchor-size " + a + " is larger than the block of " + b
@@ -39,6 +39,10 @@ public final class BlockPlan {
             }
             case RING, RING_ZIGZAG -> requireRingSplit(n, o.hosts(), o.mode() == AttentionMode.RING_ZIGZAG);
         }
+    }
+
+    private static String count(int k, String noun) {
+        return k + " " + noun + (k == 1 ? "" : "s");
     }
 
     /** Star phase-1 work per host: host h gets {@code result.get(h)}, at least one block. */
