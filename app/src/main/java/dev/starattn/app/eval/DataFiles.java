@@ -39,11 +39,11 @@ public final class DataFiles {
      */
     public static List<EvalSample> read(Path file) throws IOException {
         if (!Files.isRegularFile(file)) throw new IllegalArgumentException("data file " + file + " does not exist");
-        return parse(Files.readString(file, StandardCharsets.UTF_8), file.toString(), file.getFileName().toString());
+        return parse(Files.readString(file, StandardCharsets.UTF_8), "data file " + file, file.getFileName().toString());
     }
 
     /**
-     * Parses a data set's text; {@code name} names it in errors, {@code fileName} gives records without
+     * Parses a data set's text; {@code name} names it in errors ("data file x.jsonl"), {@code fileName} gives records without
      * {@code task} their task (the name without .jsonl).
      */
     public static List<EvalSample> parse(String text, String name, String fileName) {
@@ -73,7 +73,7 @@ public final class DataFiles {
                     n.hasNonNull("length") ? n.get("length").asInt() : -1,
                     n.hasNonNull("target_length") ? n.get("target_length").asInt() : 0));
         }
-        if (out.isEmpty()) throw new IllegalArgumentException("data file " + name + " holds no samples");
+        if (out.isEmpty()) throw new IllegalArgumentException(name + " holds no samples");
         return out;
     }
 }
