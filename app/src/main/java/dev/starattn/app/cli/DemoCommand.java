@@ -53,7 +53,7 @@ public final class DemoCommand implements Callable<Integer> {
         UsageException.check(() -> dev.starattn.engine.BlockPlan.requireWorkForEveryHost(tokens, EngineOptions.of(AttentionMode.STAR, hosts)));
         Path path = model != null ? model : Path.of(System.getProperty("starattn.home", ".")).resolve(DEFAULT_MODEL);
         if (!Files.exists(path)) {
-            throw new IllegalArgumentException("the demo model " + path + " is missing; pass one with -m");
+            throw new UsageException("the demo model " + path + " is missing; pass one with -m");
         }
         try (LoadedModel m = ModelCli.load(path, true)) {
             // A RULER niah_single_2 sample: essay-style prose with one needle, sized to --tokens.

@@ -80,6 +80,10 @@ class CliInputTest {
         fails(2, "--hosts takes 1 to 1024, got 100000.", run("eval", "-m", missingModel.toString(), "--hosts", "100000"));
         fails(2, "--hosts takes 1 to 1024, got 100000.", run("serve", "-m", missingModel.toString(), "--hosts", "100000", "--port", "0"));
         fails(2, "--hosts takes 1 to 1024, got 0.", run("serve", "-m", missingModel.toString(), "--hosts", "0", "--port", "0"));
+        fails(2, "--hosts takes 1 to 1024, got 100000.", run("bench", "attention", "-m", missingModel.toString(), "--hosts", "2,100000"));
+        fails(2, "--hosts 8 is more than the 4 blocks of 1024 tokens that a context of 4096 tokens makes; each host needs a block:"
+                + " use --hosts 4 or fewer or a smaller --block-size.",
+                run("bench", "cache", "-m", missingModel.toString(), "--hosts", "8", "--block-size", "1024"));
     }
 
     @Test
