@@ -14,8 +14,40 @@ import java.util.Random;
 public final class BlockPlan {
     private BlockPlan() {}
 
-    /** Star phase-1 work per host: host h gets {@code result.get(h)} (possibly empty: an idle host). */
+    /**
+     * Refuses a split that would leave a host without work or give an anchor longer than a block:
+     * star needs at least one block per host, ring at least one token per host. Checked before any
+     * host is built, so that a host count far beyond the context fails at once with a sentence.
+     */
+    public static void requireWorkForEveryHost(int n, EngineOptions o) {
+        if (n < 1) throw new IllegalArgumentException("the context is empty");
+        switch (o.mode()) {
+            case DENSE -> { }
+            case STAR -> {
+                int b = o.effectiveBlockSize(n);
+                int a = o.effectiveAnchorSize(n);
+                int blocks = (n + b - 1) / b;
+                if (blocks < o.hosts()) {
+                    throw new IllegalArgumentException("--hosts " + o.hosts() + " is more than the " + count(blocks, "block") + " of "
+                            + count(b, "token") + " that a context of " + count(n, "token") + " makes; each host needs a block: use --hosts "
+                            + blocks + " or fewer" + (o.blockSize() > 0 ? " or a smaller --block-size" : ""));
+                }
+                if (a > b) {
+                    throw new IllegalArgumentException("--anchor-size " + a + " is larger than the block of " + b
+                            + " tokens; an anchor is at most one block");
+                }
+            }
+            case RING, RING_ZIGZAG -> requireRingSplit(n, o.hosts(), o.mode() == AttentionMode.RING_ZIGZAG);
+        }
+    }
+
+    private static String count(int k, String noun) {
+        return k + " " + noun + (k == 1 ? "" : "s");
+    }
+
+    /** Star phase-1 work per host: host h gets {@code result.get(h)}, at least one block. */
     public static List<List<BlockTask>> star(int[] context, EngineOptions o) {
+        requireWorkForEveryHost(context.length, o);
         int n = context.length;
         int b = o.effectiveBlockSize(n);
         int a = o.effectiveAnchorSize(n);
@@ -71,8 +103,25 @@ public final class BlockPlan {
         };
     }
 
-    /** Ring: the positions each host holds (contiguous, or the zigzag pair of chunks). */
+    /**
+     * Ring: the positions each host holds (contiguous, or the zigzag pair of chunks). Every host gets
+     * at least one token: ring needs n >= hosts, zigzag n >= 2 * hosts (each of the 2H chunks non-empty).
+     */
     public static List<int[]> ring(int n, int hosts, boolean zigzag) {
+        requireRingSplit(n, hosts, zigzag);
+        return ringRanges(n, hosts, zigzag);
+    }
+
+    private static void requireRingSplit(int n, int hosts, boolean zigzag) {
+        int most = zigzag ? Math.max(1, n / 2) : n;
+        if (hosts > most) {
+            throw new IllegalArgumentException("--hosts " + hosts + " is more than a context of " + n + " tokens can be split into for "
+                    + (zigzag ? "ring-zigzag attention (each host holds two chunks of at least one token)"
+                    : "ring attention (each host holds at least one token)") + ": use --hosts " + most + " or fewer");
+        }
+    }
+
+    private static List<int[]> ringRanges(int n, int hosts, boolean zigzag) {
         List<int[]> out = new ArrayList<>();
         if (!zigzag) {
             for (int h = 0; h < hosts; h++) {

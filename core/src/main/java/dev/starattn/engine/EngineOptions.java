@@ -22,11 +22,22 @@ public record EngineOptions(AttentionMode mode, int hosts, int blockSize, int an
         this(mode, hosts, blockSize, anchorSize, anchorPositions, anchorContent, prefillChunk, seed, kvType, kvType);
     }
 
+    /**
+     * The most context hosts one engine plans for. Each in-process host allocates its own KV
+     * shard up front, so an absurd count exhausts the heap before any work; no deployment of this
+     * engine comes near it.
+     */
+    public static final int MAX_HOSTS = 1024;
+
     public EngineOptions {
         if (kvTypeK == null || kvTypeV == null) throw new IllegalArgumentException("KV types must be given");
-        if (hosts < 1) throw new IllegalArgumentException("--hosts must be at least 1, got " + hosts);
+        if (hosts < 1 || hosts > MAX_HOSTS) throw new IllegalArgumentException("--hosts takes 1 to " + MAX_HOSTS + ", got " + hosts);
         if (blockSize < 0) throw new IllegalArgumentException("--block-size must be positive (or 0 for auto), got " + blockSize);
         if (anchorSize < -1) throw new IllegalArgumentException("--anchor-size must be 0 or more, got " + anchorSize);
+        if (blockSize > 0 && anchorSize > blockSize) {
+            throw new IllegalArgumentException("--anchor-size " + anchorSize + " is larger than the block of " + blockSize
+                    + " tokens; an anchor is at most one block");
+        }
         if (prefillChunk < 1) throw new IllegalArgumentException("prefill chunk must be positive");
     }
 

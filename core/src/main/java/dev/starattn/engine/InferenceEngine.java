@@ -89,10 +89,29 @@ public final class InferenceEngine {
         return model;
     }
 
+    /**
+     * Refuses a context of n tokens that the hosts cannot share ({@link BlockPlan#requireWorkForEveryHost}):
+     * callers check before their own work, {@link #encode} before it builds a host.
+     */
+    public void checkSplit(int n) {
+        checkSplit(options, remoteHosts.size(), n);
+    }
+
+    /**
+     * As {@link #checkSplit(int)} for an engine of {@code options} over {@code remoteHosts} remote hosts
+     * (0: all in this JVM), before the engine is built. Star over remote hosts adds this process as a host;
+     * ring over them uses the remote hosts alone.
+     */
+    public static void checkSplit(EngineOptions options, int remoteHosts, int n) {
+        int hosts = remoteHosts == 0 ? options.hosts() : options.mode() == AttentionMode.STAR ? remoteHosts + 1 : remoteHosts;
+        BlockPlan.requireWorkForEveryHost(n, options.withHosts(hosts));
+    }
+
     /** Phase 1: encodes the context over the hosts. */
     public EncodedContext encode(int[] context, ProgressListener progress) {
         if (context.length == 0) throw new IllegalArgumentException("the context is empty");
         checkLength(context.length, 0);
+        checkSplit(context.length);
         if (pipelines != null) return encodeOnPipeline(context, progress);
         List<ContextHost> hosts = new ArrayList<>(remoteHosts);
         for (ContextHost r : remoteHosts) r.useKvTypes(options.kvTypeK(), options.kvTypeV());

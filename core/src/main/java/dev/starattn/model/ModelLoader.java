@@ -29,6 +29,7 @@ public final class ModelLoader {
     }
 
     public static LoadedModel load(Path path, Consumer<String> progress) {
+        dev.starattn.format.MappedFiles.requireFileOrDirectory(path, "model file");
         if (!Files.exists(path)) throw new ModelFormatException("model file " + path + " does not exist");
         if (Files.isDirectory(path)) return loadHf(path, progress);
         return loadGguf(path, progress);

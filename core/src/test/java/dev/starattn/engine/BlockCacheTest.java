@@ -172,7 +172,7 @@ class BlockCacheTest {
         // Star with one block equals dense, warm or cold.
         BlockCache cache = new BlockCache(FP, 1L << 30);
         GenerationResult dense = run(EngineOptions.dense().withPrefillChunk(32), null, CONTEXT).result();
-        EngineOptions one = EngineOptions.of(AttentionMode.STAR, 2).withBlockSize(CONTEXT.length).withPrefillChunk(32);
+        EngineOptions one = EngineOptions.of(AttentionMode.STAR, 1).withBlockSize(CONTEXT.length).withPrefillChunk(32);
         run(one, cache, CONTEXT);
         Run warm = run(one, cache, CONTEXT);
         assertEquals(1, warm.hits());

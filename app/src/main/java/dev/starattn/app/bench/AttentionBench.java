@@ -85,6 +85,16 @@ public final class AttentionBench implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (fromJson != null && !fromJson.isEmpty()) return fromEarlierRuns();
+        // Every combination is checked before the model loads: a bad one would otherwise fail mid-run.
+        for (String ctxSpec : contexts) {
+            int n = dev.starattn.app.cli.UsageException.check(() -> Stats.parseSize(ctxSpec));
+            for (int h : hosts) {
+                for (String modeName : modes) {
+                    dev.starattn.app.cli.UsageException.check(() -> dev.starattn.engine.BlockPlan.requireWorkForEveryHost(n,
+                            EngineOptions.of(AttentionMode.parse(modeName), h).withBlockSize(blockSize).withAnchorSize(anchorSize)));
+                }
+            }
+        }
         List<Row> rows = new ArrayList<>();
         try (LoadedModel m = BenchModels.load(model, random, weights)) {
             System.out.printf("model %s (%s), %d threads%n", m.path().getFileName(), m.config(), dev.starattn.cpu.Parallel.threads());

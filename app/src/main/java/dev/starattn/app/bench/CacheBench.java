@@ -76,6 +76,9 @@ public final class CacheBench implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        int length = dev.starattn.app.cli.UsageException.check(() -> Stats.parseSize(context));
+        dev.starattn.app.cli.UsageException.check(() -> dev.starattn.engine.BlockPlan.requireWorkForEveryHost(length,
+                EngineOptions.of(AttentionMode.STAR, hosts).withBlockSize(blockSize).withAnchorSize(anchorSize)));
         Path base = cacheDir != null ? cacheDir : Files.createTempDirectory("starattn-cache-bench");
         try (LoadedModel m = BenchModels.load(model, random, weights)) {
             int n = Stats.parseSize(context);

@@ -57,12 +57,13 @@ public final class ClusterClientMixin {
         Wire w = switch (wire.toLowerCase(java.util.Locale.ROOT)) {
             case "f32" -> Wire.F32;
             case "bf16" -> Wire.BF16;
-            default -> throw new IllegalArgumentException("--wire takes f32 or bf16, got " + wire);
+            default -> throw new UsageException("--wire takes f32 or bf16, got " + wire);
         };
-        if (callTimeout <= 0 || phase1Timeout <= 0 || sessionTtl <= 0) {
-            throw new IllegalArgumentException("--call-timeout, --phase1-timeout and --session-ttl must be positive");
+        // Written so that NaN fails too; the upper bound keeps the milliseconds within a long.
+        for (double v : new double[] {callTimeout, phase1Timeout, sessionTtl}) {
+            if (!(v > 0 && v < 1e12)) throw new UsageException("--call-timeout, --phase1-timeout and --session-ttl take a positive number of seconds, got " + v);
         }
-        if (release && session == null) throw new IllegalArgumentException("--release needs --session NAME");
+        if (release && session == null) throw new UsageException("--release needs --session NAME");
         String token = tokenFile == null ? null : BearerAuth.readTokenFile(tokenFile);
         return new ClusterOptions(token, tlsCa, tlsCert, tlsKey, tls, w, seconds(callTimeout), seconds(phase1Timeout),
                 session, reuse, seconds(sessionTtl), prefillChunk, ClusterOptions.Phase2Rpc.parse(phase2Rpc));
@@ -72,7 +73,7 @@ public final class ClusterClientMixin {
     void checkUnused() {
         if (session != null || reuse || release || tokenFile != null || tls || tlsCa != null || tlsCert != null || !"f32".equals(wire)
                 || !"stream".equals(phase2Rpc)) {
-            throw new IllegalArgumentException("--session, --reuse, --release, --auth-token-file, --tls*, --wire and --phase2-rpc apply to remote hosts; add --host-addrs");
+            throw new UsageException("--session, --reuse, --release, --auth-token-file, --tls*, --wire and --phase2-rpc apply to remote hosts; add --host-addrs");
         }
     }
 

@@ -48,12 +48,13 @@ public final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (tokens < 512) throw new UsageException("--tokens must be at least 512, got " + tokens);
+        // The haystack is about --tokens long: enough to know before loading whether the hosts can share it.
+        UsageException.check(() -> dev.starattn.engine.BlockPlan.requireWorkForEveryHost(tokens, EngineOptions.of(AttentionMode.STAR, hosts)));
         Path path = model != null ? model : Path.of(System.getProperty("starattn.home", ".")).resolve(DEFAULT_MODEL);
         if (!Files.exists(path)) {
-            throw new IllegalArgumentException("the demo model " + path + " is missing; pass one with -m");
+            throw new UsageException("the demo model " + path + " is missing; pass one with -m");
         }
-        if (tokens < 512) throw new IllegalArgumentException("--tokens must be at least 512");
-        if (hosts < 1) throw new IllegalArgumentException("--hosts must be at least 1");
         try (LoadedModel m = ModelCli.load(path, true)) {
             // A RULER niah_single_2 sample: essay-style prose with one needle, sized to --tokens.
             EvalTemplate tpl = EvalTemplate.of(m.template());

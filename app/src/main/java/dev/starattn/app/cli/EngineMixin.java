@@ -13,7 +13,8 @@ public final class EngineMixin {
     @Option(names = "--attention", defaultValue = "star", description = "dense, star, ring or ring-zigzag (default: ${DEFAULT-VALUE}).")
     String attention;
 
-    @Option(names = "--hosts", defaultValue = "4", description = "In-process context hosts (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--hosts", defaultValue = "4", description = "In-process context hosts, 1 to " + EngineOptions.MAX_HOSTS
+            + "; each needs at least one block of the context (default: ${DEFAULT-VALUE}).")
     int hosts;
 
     @Option(names = "--host-addrs", split = ",", description = "Remote context hosts host:port,... (started with 'starattn host'); "
@@ -21,8 +22,8 @@ public final class EngineMixin {
             + "the whole context and pass KV to each other, this process holds the query.")
     java.util.List<String> hostAddrs;
 
-    @Option(names = "--block-size", defaultValue = "0", description = "Tokens per context block; 0 = context / hosts.")
-    int blockSize;
+    @Option(names = "--block-size", description = "Tokens per context block (default: context / hosts).")
+    Integer blockSize;
 
     @Option(names = "--anchor-size", defaultValue = "-1", description = "Anchor tokens; -1 = the block size, 0 = no anchor.")
     int anchorSize;
@@ -57,7 +58,15 @@ public final class EngineMixin {
         return prefillChunk != null ? prefillChunk : GPU_PREFILL_CHUNK;
     }
 
+    /** The options the flags give; any value out of range is a {@link UsageException}, found before the model loads. */
     public EngineOptions options(long seed) {
+        return UsageException.check(() -> parseOptions(seed));
+    }
+
+    private EngineOptions parseOptions(long seed) {
+        if (blockSize != null && blockSize < 1) {
+            throw new UsageException("--block-size must be at least 1 token, got " + blockSize + "; leave it out for context / hosts");
+        }
         AttentionMode mode = AttentionMode.parse(attention);
         AnchorPositions ap;
         AnchorContent ac;
@@ -71,7 +80,10 @@ public final class EngineMixin {
             throw new IllegalArgumentException("--host-addrs runs star, ring or ring-zigzag attention; dense needs no context hosts: drop --host-addrs");
         }
         if (prefillChunk != null && prefillChunk < 1) throw new IllegalArgumentException("--prefill-chunk must be at least 1, got " + prefillChunk);
-        return new EngineOptions(mode, mode == AttentionMode.DENSE ? 1 : hosts, blockSize, anchorSize, ap, ac,
+        if (mode == AttentionMode.DENSE && (hosts < 1 || hosts > EngineOptions.MAX_HOSTS)) {
+            throw new UsageException("--hosts takes 1 to " + EngineOptions.MAX_HOSTS + ", got " + hosts);
+        }
+        return new EngineOptions(mode, mode == AttentionMode.DENSE ? 1 : hosts, blockSize == null ? 0 : blockSize, anchorSize, ap, ac,
                 prefillChunk != null ? prefillChunk : CPU_PREFILL_CHUNK, seed,
                 kvType(kvTypeK, "--kv-type-k"), kvType(kvTypeV, "--kv-type-v"));
     }

@@ -1,27 +1,33 @@
 package dev.starattn.app.cli;
 
+import dev.starattn.format.Printable;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.NoSuchFileException;
 import picocli.CommandLine;
 
 /**
- * Turns any failure into one sentence on stderr and a non-zero exit: bad arguments exit 2,
- * bad input files and runtime failures exit 1. A stack trace only with STARATTN_DEBUG=1.
+ * Turns any failure into one sentence on stderr and a non-zero exit: bad arguments (unparseable
+ * options, {@link UsageException}) exit 2, bad model files and runtime failures exit 1. A stack
+ * trace only with STARATTN_DEBUG=1. Every message passes {@link Printable#sanitizeMessage} last:
+ * it may quote a path, an argument or text from a file, and none of their control sequences may
+ * reach the terminal.
  */
 public final class ErrorHandler implements CommandLine.IExecutionExceptionHandler, CommandLine.IParameterExceptionHandler {
     @Override
     public int handleExecutionException(Exception ex, CommandLine cl, CommandLine.ParseResult parseResult) {
-        cl.getErr().println("starattn: " + sentence(ex));
+        cl.getErr().println(Printable.sanitizeMessage("starattn: " + sentence(ex)));
         if ("1".equals(System.getenv("STARATTN_DEBUG"))) ex.printStackTrace(cl.getErr());
-        return 1;
+        cl.getErr().flush();
+        return ex instanceof UsageException ? 2 : 1;
     }
 
     @Override
     public int handleParseException(CommandLine.ParameterException ex, String[] args) {
         CommandLine cl = ex.getCommandLine();
-        cl.getErr().println("starattn: " + ex.getMessage());
-        cl.getErr().println("Try '" + cl.getCommandSpec().qualifiedName() + " --help' for the options.");
+        cl.getErr().println(Printable.sanitizeMessage("starattn: " + ex.getMessage()));
+        cl.getErr().println(Printable.sanitizeMessage("Try '" + cl.getCommandSpec().qualifiedName() + " --help' for the options."));
+        cl.getErr().flush();
         return 2;
     }
 

@@ -17,6 +17,7 @@ import dev.starattn.app.eval.Tasks;
 import dev.starattn.engine.AnchorContent;
 import dev.starattn.engine.AnchorPositions;
 import dev.starattn.engine.AttentionMode;
+import dev.starattn.engine.BlockPlan;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.cuda.CudaPipelines;
 import dev.starattn.model.LoadedModel;
@@ -101,11 +102,24 @@ public final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (samples < 1) throw new IllegalArgumentException("--samples must be at least 1");
-        if (data != null && export != null) throw new IllegalArgumentException("--data and --export exclude each other");
+        if (samples < 1) throw new UsageException("--samples must be at least 1, got " + samples);
+        if (data != null && export != null) throw new UsageException("--data and --export exclude each other");
         List<Integer> lens = new ArrayList<>();
-        for (String l : lengths) lens.add(parseLength(l));
-        List<RunConfig> configs = configs();
+        for (String l : lengths) lens.add(UsageException.check(() -> parseLength(l)));
+        List<RunConfig> configs = UsageException.check(this::configs);
+        // The data set is read before the model loads: a bad file fails at once, and - (standard input) is read once.
+        List<EvalSample> dataSamples = null;
+        if (data != null) {
+            String text = InputFiles.readText(data, "--data");
+            dataSamples = UsageException.check(() -> DataFiles.parse(text, InputFiles.describe(data, "--data"),
+                    InputFiles.isStdin(data) ? "stdin" : data.getFileName().toString()));
+        }
+        // Whether every configuration's hosts can share a context of each length, before the model loads.
+        List<Integer> checkLens = dataSamples == null ? lens
+                : dataSamples.stream().map(x -> x.targetLength() > 0 ? x.targetLength() : x.length()).filter(x -> x > 0).distinct().toList();
+        for (RunConfig c : configs) {
+            for (int len : checkLens) UsageException.check(() -> BlockPlan.requireWorkForEveryHost(len, c.options(len, seed)));
+        }
         boolean cuda = CudaHosts.check(device);
         if (cuda) {
             if (!kvType.equalsIgnoreCase("f32")) throw new IllegalArgumentException("--kv-type sets the CPU hosts' cache; on --device cuda the KV is bf16: drop --kv-type");
@@ -120,11 +134,11 @@ public final class EvalCommand implements Callable<Integer> {
             String source;
             String suiteName;
             if (data != null) {
-                suiteName = "data:" + data.getFileName();
-                source = "data:" + data.toAbsolutePath().normalize();
+                suiteName = "data:" + (InputFiles.isStdin(data) ? "stdin" : data.getFileName());
+                source = "data:" + (InputFiles.isStdin(data) ? "stdin" : data.toAbsolutePath().normalize());
                 // one group per task and target length (our target_length field; else the task's longest sample)
                 Map<String, List<EvalSample>> groups = new LinkedHashMap<>();
-                for (EvalSample s : DataFiles.read(data)) groups.computeIfAbsent(s.task() + "\u0000" + s.targetLength(), k -> new ArrayList<>()).add(s);
+                for (EvalSample s : dataSamples) groups.computeIfAbsent(s.task() + "\u0000" + s.targetLength(), k -> new ArrayList<>()).add(s);
                 for (List<EvalSample> g : groups.values()) {
                     List<EvalSample> take = g.subList(0, Math.min(samples, g.size()));
                     if (take.size() < g.size()) {

@@ -13,8 +13,6 @@ import dev.starattn.model.LoadedModel;
 import dev.starattn.model.Prompt;
 import dev.starattn.model.PromptTemplate;
 import dev.starattn.tokenizer.TokenStreamDecoder;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.concurrent.Callable;
@@ -100,15 +98,25 @@ public final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (maxNew < 0) throw new IllegalArgumentException("-n must be 0 or more");
-        if (!queryHost.equals("gpu") && !queryHost.equals("cpu")) throw new IllegalArgumentException("--query-host takes gpu or cpu, not " + queryHost);
+        if (maxNew < 0) throw new UsageException("-n must be 0 or more, got " + maxNew);
+        if (!queryHost.equals("gpu") && !queryHost.equals("cpu")) throw new UsageException("--query-host takes gpu or cpu, not " + queryHost);
         EngineOptions options = engine.options(seed);
-        SamplingOptions sampling = new SamplingOptions(temperature, topP, seed);
+        SamplingOptions sampling = UsageException.check(() -> new SamplingOptions(temperature, topP, seed));
         java.io.PrintWriter err = spec.commandLine().getErr();
         java.io.PrintWriter out = spec.commandLine().getOut();
         // Texts are checked before tokenizing: a BOS alone would make an empty context look non-empty.
-        if (context.text != null && context.text.isBlank()) throw new IllegalArgumentException("the context is empty");
-        if (query.text != null && query.text.isBlank()) throw new IllegalArgumentException("the query is empty");
+        if (context.text != null && context.text.isBlank()) throw new UsageException("the context is empty");
+        if (query.text != null && query.text.isBlank()) throw new UsageException("the query is empty");
+        // Every input is read before the model loads: a bad file fails at once, and standard input is read once.
+        Path[] inputs = {context.file, context.tokens, query.file, query.tokens};
+        if (java.util.Arrays.stream(inputs).filter(InputFiles::isStdin).count() > 1) {
+            throw new UsageException("only one of --context-file, --context-tokens, --query-file and --query-tokens can be - (standard input)");
+        }
+        String ctxText = context.text != null ? context.text
+                : context.file != null ? InputFiles.readText(context.file, "--context-file") : null;
+        String qText = query.text != null ? query.text : query.file != null ? InputFiles.readText(query.file, "--query-file") : null;
+        String ctxIds = context.tokens != null ? TokenFiles.readText(context.tokens, "--context-tokens") : null;
+        String qIds = query.tokens != null ? TokenFiles.readText(query.tokens, "--query-tokens") : null;
         CudaHosts.requireUsable(device);
         long loadStart = System.nanoTime();
         // Progress lines wait until the inputs are checked, so that bad input gives exactly one line.
@@ -118,25 +126,29 @@ public final class GenerateCommand implements Callable<Integer> {
             long loadNanos = System.nanoTime() - loadStart;
             PromptTemplate tpl = chat ? PromptTemplate.LLAMA3 : template != null ? PromptTemplate.named(template) : m.template();
             int[] ctxTokens, qTokens;
-            if (context.tokens != null || query.tokens != null) {
-                ctxTokens = context.tokens != null ? TokenFiles.read(context.tokens, m.config().vocabSize())
-                        : Prompt.of(m, tpl, readText(context.file, context.text), "x").context();
-                qTokens = query.tokens != null ? TokenFiles.read(query.tokens, m.config().vocabSize())
-                        : m.tokenizer().encodeWithSpecialTokens(readText(query.file, query.text) + tpl.suffix());
+            int vocab = m.config().vocabSize();
+            if (ctxIds != null || qIds != null) {
+                ctxTokens = ctxIds != null ? TokenFiles.parse(ctxIds, context.tokens, "--context-tokens", vocab)
+                        : Prompt.of(m, tpl, ctxText, "x").context();
+                qTokens = qIds != null ? TokenFiles.parse(qIds, query.tokens, "--query-tokens", vocab)
+                        : m.tokenizer().encodeWithSpecialTokens(qText + tpl.suffix());
             } else {
-                Prompt p = Prompt.of(m, tpl, readText(context.file, context.text), readText(query.file, query.text));
+                Prompt p = Prompt.of(m, tpl, ctxText, qText);
                 ctxTokens = p.context();
                 qTokens = p.query();
             }
-            if (ctxTokens.length == 0) throw new IllegalArgumentException("the context is empty");
-            if (qTokens.length == 0) throw new IllegalArgumentException("the query is empty");
+            if (ctxTokens.length == 0) throw new UsageException("the context is empty");
+            if (qTokens.length == 0) throw new UsageException("the query is empty");
             int maxLen = m.config().contextLength();
             long need = (long) ctxTokens.length + qTokens.length + maxNew;
             if (maxLen > 0 && need > maxLen) {
-                throw new IllegalArgumentException("the prompt (" + ctxTokens.length + " context + " + qTokens.length
+                throw new UsageException("the prompt (" + ctxTokens.length + " context + " + qTokens.length
                         + " query tokens) plus " + maxNew + " new tokens needs " + need + " positions but the model's context length is "
                         + maxLen + "; shorten the context or lower -n");
             }
+            // Whether the hosts can share this context: known only now that it is tokenized, checked before phase 1.
+            int ctxLen = ctxTokens.length;
+            UsageException.check(() -> InferenceEngine.checkSplit(options, engine.remote() ? engine.hostAddrs().size() : 0, ctxLen));
             if (!json) err.printf("loaded %s (%s) in %.0f ms%n", model.getFileName(), m.config(), loadNanos / 1e6);
             InferenceEngine e;
             CudaHosts gpu = null;
@@ -278,11 +290,5 @@ public final class GenerateCommand implements Callable<Integer> {
         j.put("block_size", o.mode() == dev.starattn.engine.AttentionMode.STAR ? o.effectiveBlockSize(contextLength) : 0);
         j.put("anchor_size", o.mode() == dev.starattn.engine.AttentionMode.STAR ? o.effectiveAnchorSize(contextLength) : 0);
         return j;
-    }
-
-    static String readText(Path file, String text) throws java.io.IOException {
-        if (text != null) return text;
-        if (!Files.isRegularFile(file)) throw new IllegalArgumentException("file " + file + " does not exist");
-        return Files.readString(file, StandardCharsets.UTF_8);
     }
 }

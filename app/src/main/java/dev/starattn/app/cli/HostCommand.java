@@ -48,11 +48,11 @@ public final class HostCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (sessionTtl <= 0) throw new IllegalArgumentException("--session-ttl must be positive");
-        if (port < 0 || port > 65535) throw new IllegalArgumentException("--port takes 0 (any free port) to 65535, got " + port);
-        long budget = parseBytes(memoryBudget);
+        if (!(sessionTtl > 0 && sessionTtl < 1e12)) throw new UsageException("--session-ttl takes a positive number of seconds, got " + sessionTtl);
+        if (port < 0 || port > 65535) throw new UsageException("--port takes 0 (any free port) to 65535, got " + port);
+        long budget = UsageException.check(() -> parseBytes(memoryBudget));
         String token = tokenFile == null ? null : BearerAuth.readTokenFile(tokenFile);
-        if (tlsCa != null && tlsCert == null) throw new IllegalArgumentException("--tls-ca needs --tls-cert and --tls-key");
+        if (tlsCa != null && tlsCert == null) throw new UsageException("--tls-ca needs --tls-cert and --tls-key");
         try (LoadedModel m = ModelCli.load(model, true)) {
             HostServer s = HostServer.builder(m).blockCache(cache.create(m, w -> System.err.println("warning: " + w))).bind(bind).port(port).authToken(token).tls(tlsCert, tlsKey, tlsCa)
                     .memoryBudget(budget).defaultTtl(Duration.ofMillis(Math.round(sessionTtl * 1000)))

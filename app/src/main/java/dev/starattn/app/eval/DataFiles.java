@@ -39,24 +39,32 @@ public final class DataFiles {
      */
     public static List<EvalSample> read(Path file) throws IOException {
         if (!Files.isRegularFile(file)) throw new IllegalArgumentException("data file " + file + " does not exist");
-        String fallbackTask = file.getFileName().toString().replaceFirst("\\.jsonl?$", "");
+        return parse(Files.readString(file, StandardCharsets.UTF_8), "data file " + file, file.getFileName().toString());
+    }
+
+    /**
+     * Parses a data set's text; {@code name} names it in errors ("data file x.jsonl"), {@code fileName} gives records without
+     * {@code task} their task (the name without .jsonl).
+     */
+    public static List<EvalSample> parse(String text, String name, String fileName) {
+        String fallbackTask = fileName.replaceFirst("\\.jsonl?$", "");
         List<EvalSample> out = new ArrayList<>();
         int lineNo = 0;
-        for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+        for (String line : text.split("\\R", -1)) {
             lineNo++;
             if (line.isBlank()) continue;
             JsonNode n;
             try {
                 n = PredictionStore.JSON.readTree(line);
             } catch (IOException e) {
-                throw new IllegalArgumentException(file + " line " + lineNo + " is not JSON: " + e.getMessage());
+                throw new IllegalArgumentException(name + " line " + lineNo + " is not JSON: " + e.getMessage());
             }
             if (!n.hasNonNull("input_context") || !n.hasNonNull("input_query")) {
-                throw new IllegalArgumentException(file + " line " + lineNo + " lacks input_context or input_query");
+                throw new IllegalArgumentException(name + " line " + lineNo + " lacks input_context or input_query");
             }
             List<String> outputs = new ArrayList<>();
             JsonNode o = n.has("outputs") ? n.get("outputs") : n.get("output");
-            if (o == null || o.isNull()) throw new IllegalArgumentException(file + " line " + lineNo + " has neither outputs nor output");
+            if (o == null || o.isNull()) throw new IllegalArgumentException(name + " line " + lineNo + " has neither outputs nor output");
             if (o.isArray()) o.forEach(x -> outputs.add(x.asText()));
             else outputs.add(o.asText());
             out.add(new EvalSample(n.hasNonNull("task") ? n.get("task").asText() : fallbackTask,
@@ -65,7 +73,7 @@ public final class DataFiles {
                     n.hasNonNull("length") ? n.get("length").asInt() : -1,
                     n.hasNonNull("target_length") ? n.get("target_length").asInt() : 0));
         }
-        if (out.isEmpty()) throw new IllegalArgumentException("data file " + file + " holds no samples");
+        if (out.isEmpty()) throw new IllegalArgumentException(name + " holds no samples");
         return out;
     }
 }

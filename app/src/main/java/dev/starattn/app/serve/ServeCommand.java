@@ -5,8 +5,8 @@ import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.InferenceEngine;
 import dev.starattn.model.LoadedModel;
 import dev.starattn.model.ModelLoader;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
+import dev.starattn.app.cli.InputFiles;
+import dev.starattn.app.cli.UsageException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.Callable;
@@ -27,7 +27,8 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--bind", defaultValue = "127.0.0.1", description = "Address to listen on (default: ${DEFAULT-VALUE}, this machine only).")
     String bind;
 
-    @Option(names = "--hosts", defaultValue = "4", description = "In-process context hosts (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--hosts", defaultValue = "4", description = "In-process context hosts, 1 to " + EngineOptions.MAX_HOSTS
+            + " (default: ${DEFAULT-VALUE}).")
     int hosts;
 
     @Option(names = "--attention", defaultValue = "star", description = "star, ring, ring-zigzag or dense (default: ${DEFAULT-VALUE}).")
@@ -73,17 +74,20 @@ public final class ServeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        // Every option is checked before the model loads; a bad value is a usage error (exit 2).
+        AttentionMode mode = UsageException.check(() -> AttentionMode.parse(attention));
+        EngineOptions options = UsageException.check(() -> EngineOptions.of(mode, hosts));
+        if (mode == AttentionMode.DENSE && (hosts < 1 || hosts > EngineOptions.MAX_HOSTS)) {
+            throw new UsageException("--hosts takes 1 to " + EngineOptions.MAX_HOSTS + ", got " + hosts);
+        }
         String key = null;
         if (apiKeyFile != null) {
-            if (!Files.isRegularFile(apiKeyFile)) throw new IllegalArgumentException("--api-key-file " + apiKeyFile + " does not exist");
-            key = Files.readString(apiKeyFile, StandardCharsets.UTF_8).strip();
-            if (key.isEmpty()) throw new IllegalArgumentException("--api-key-file " + apiKeyFile + " is empty");
+            key = InputFiles.readText(apiKeyFile, "--api-key-file").strip();
+            if (key.isEmpty()) throw new UsageException("--api-key-file " + apiKeyFile + " is empty");
         }
-        if (hosts < 1) throw new IllegalArgumentException("--hosts must be at least 1");
-        ServerConfig cfg = new ServerConfig(bind, port, maxContext, maxConcurrent, queue, Duration.ofSeconds(timeoutS), maxBodyBytes,
-                key, Duration.ofSeconds(ttlS), memoryBudget, defaultMaxTokens);
-        AttentionMode mode = AttentionMode.parse(attention);
-        EngineOptions options = EngineOptions.of(mode, hosts);
+        String apiKey = key;
+        ServerConfig cfg = UsageException.check(() -> new ServerConfig(bind, port, maxContext, maxConcurrent, queue,
+                Duration.ofSeconds(timeoutS), maxBodyBytes, apiKey, Duration.ofSeconds(ttlS), memoryBudget, defaultMaxTokens));
         // The device's checks come before the model loads: what it cannot run, then whether a GPU is usable.
         if (dev.starattn.app.cli.CudaHosts.check(device)) {
             if (cache.enabled()) throw new IllegalArgumentException("--cache-dir keeps star blocks of CPU hosts; --device cuda does not use it");
