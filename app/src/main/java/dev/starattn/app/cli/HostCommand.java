@@ -40,22 +40,29 @@ public final class HostCommand implements Callable<Integer> {
     @Option(names = "--memory-budget", defaultValue = "0", description = "Most bytes of KV all sessions may hold (suffixes k, m, g; 0 = unlimited).")
     String memoryBudget;
 
-    @Option(names = "--session-ttl", defaultValue = "1800", description = "Default seconds an unused session is kept (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--session-ttl", defaultValue = "600",
+            description = "Most seconds an unused session is kept: a client may ask for less, never more (default: ${DEFAULT-VALUE}).")
     double sessionTtl;
+
+    @Option(names = "--session-grace", defaultValue = "30",
+            description = "Seconds a session is kept after the phase-2 stream using it broke (its client died or lost the connection), unless used again (default: ${DEFAULT-VALUE}).")
+    double sessionGrace;
 
     @picocli.CommandLine.Mixin
     BlockCacheMixin cache;
 
     @Override
     public Integer call() throws Exception {
-        if (sessionTtl <= 0) throw new IllegalArgumentException("--session-ttl must be positive");
+        if (!(sessionTtl > 0) || Double.isInfinite(sessionTtl)) throw new IllegalArgumentException("--session-ttl must be a positive number of seconds");
+        if (!(sessionGrace >= 0) || Double.isInfinite(sessionGrace)) throw new IllegalArgumentException("--session-grace must be 0 or more seconds");
         if (port < 0 || port > 65535) throw new IllegalArgumentException("--port takes 0 (any free port) to 65535, got " + port);
         long budget = parseBytes(memoryBudget);
         String token = tokenFile == null ? null : BearerAuth.readTokenFile(tokenFile);
         if (tlsCa != null && tlsCert == null) throw new IllegalArgumentException("--tls-ca needs --tls-cert and --tls-key");
         try (LoadedModel m = ModelCli.load(model, true)) {
             HostServer s = HostServer.builder(m).blockCache(cache.create(m.fingerprint(), w -> System.err.println("warning: " + w))).bind(bind).port(port).authToken(token).tls(tlsCert, tlsKey, tlsCa)
-                    .memoryBudget(budget).defaultTtl(Duration.ofMillis(Math.round(sessionTtl * 1000)))
+                    .memoryBudget(budget).defaultTtl(Duration.ofMillis(Math.max(1, Math.round(sessionTtl * 1000))))
+                    .streamGrace(Duration.ofMillis(Math.round(sessionGrace * 1000)))
                     .log(msg -> System.err.println(LocalTime.now().truncatedTo(ChronoUnit.SECONDS) + " " + msg))
                     .start();
             Runtime.getRuntime().addShutdownHook(new Thread(s::close, "host-shutdown"));
