@@ -93,8 +93,8 @@ public final class HostServer implements AutoCloseable {
     private final Duration defaultTtl;
     /** How long a session stays after the phase-2 stream using it broke, unless it is used again. */
     private final long streamGraceNanos;
-    /** Receives one line per failed TLS handshake (TLS hosts only). */
-    private final Consumer<String> tlsFailureLog;
+    /** Logs one line per failed TLS handshake of a client (TLS hosts only). */
+    private final Runnable tlsFailureLog;
     private final Consumer<String> log;
     private final dev.starattn.engine.BlockCache blockCache;
     private final Map<String, Session> sessions = new LinkedHashMap<>();
@@ -148,7 +148,9 @@ public final class HostServer implements AutoCloseable {
         this.defaultTtl = b.defaultTtl;
         this.streamGraceNanos = b.streamGrace.toNanos();
         this.log = b.log;
-        this.tlsFailureLog = b.tlsCert != null ? line -> log.accept(line) : null;
+        String tlsFailure = "TLS handshake with a client failed: it does not speak TLS (no --tls), does not trust this host's"
+                + " certificate (its --tls-ca)" + (b.tlsCa != null ? ", or presents no certificate signed by this host's --tls-ca" : "");
+        this.tlsFailureLog = b.tlsCert != null ? () -> log.accept(tlsFailure) : null;
         this.blockCache = b.blockCache;
         this.authToken = b.authToken;
         this.tlsCert = b.tlsCert;
@@ -287,7 +289,7 @@ public final class HostServer implements AutoCloseable {
 
     private void dropAll() {
         stopped = true;
-        if (tlsFailureLog != null) GrpcLogging.removeServerTlsSink(tlsFailureLog);
+        if (tlsFailureLog != null) GrpcLogging.removeServerTlsListener(tlsFailureLog);
         synchronized (sessions) {
             sessions.clear();
         }
