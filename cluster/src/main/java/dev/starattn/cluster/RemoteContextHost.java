@@ -238,6 +238,9 @@ public final class RemoteContextHost implements ContextHost {
             }
             rb.addPeers(r.address);
         }
+        // A ring is cancelled through the cluster (Cluster#phase1Failed), never by cancelEncode: a
+        // cancellation left from a star run that had already ended here must not stop it.
+        cancelled = null;
         String named = options.session();
         if (sessionId != null && named == null) clear();
         detach();
