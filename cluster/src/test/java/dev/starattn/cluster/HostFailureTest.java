@@ -125,6 +125,27 @@ class HostFailureTest extends ClusterFixture {
                 run(new InferenceEngine(client.model(), two, only.hosts())).tokens());
     }
 
+    /** The query host's own phase 1 failing cancels the remote hosts' at once: the request does not wait for them. */
+    @Test
+    void aLocalFailureInPhase1CancelsTheRemoteHosts() throws Exception {
+        LoadedModel client = load(modelFile);
+        HostServer slow = host();
+        Cluster c = connect(client, fast().withTimeouts(Duration.ofSeconds(2), LONG), slow);
+        InferenceEngine e = new InferenceEngine(client.model(), EngineOptions.of(AttentionMode.STAR, 2).withBlockSize(10), c.hosts());
+        slow.onEncodeBlock(done -> ClusterTest.sleep(1000));  // 8 blocks: 8 s
+        ProgressListener failingLocal = (host, done, total, tokens) -> {
+            if (host.equals("local")) throw new IllegalStateException("the local block failed");
+        };
+        long t0 = System.nanoTime();
+        IllegalStateException x = assertThrows(IllegalStateException.class, () -> e.encode(context, failingLocal));
+        assertEquals("the local block failed", x.getMessage());
+        assertTrue(ms(t0) < 2500, "the request waited " + ms(t0) + " ms for the remote host");
+        slow.onEncodeBlock(null);
+        long w = System.nanoTime();
+        while (slow.sessions() > 0 && ms(w) < 8000) Thread.sleep(50);
+        assertEquals(0, slow.sessions(), "the cancelled host keeps the session");
+    }
+
     /** A client asking for a longer time to live than the host's gets the host's. */
     @Test
     void theHostCapsTheSessionTimeToLive() throws Exception {
