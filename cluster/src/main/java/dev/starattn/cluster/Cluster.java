@@ -75,6 +75,7 @@ public final class Cluster implements AutoCloseable {
     }
 
     private void add(String addr, LlamaConfig config) {
+        GrpcLogging.install();
         int colon = addr.lastIndexOf(':');
         if (colon <= 0 || colon == addr.length() - 1) {
             throw new IllegalArgumentException("context host address '" + addr + "' is not host:port");
@@ -190,12 +191,45 @@ public final class Cluster implements AutoCloseable {
         return channelOf.get(h).getState(false) == ConnectivityState.TRANSIENT_FAILURE;
     }
 
+    /**
+     * Asks the host for its state within the call deadline. The channel is connected first: a
+     * refused connection or a name that does not resolve fails the call at once with that reason
+     * (a call made without waiting for the channel to be ready fails as soon as the channel has
+     * failed), while a host that accepts and never answers is bounded by the deadline.
+     */
     private InfoReply info(RemoteContextHost h) {
-        ManagedChannel ch = channelOf.get(h);
-        if (ch.getState(true) == ConnectivityState.TRANSIENT_FAILURE) ch.resetConnectBackoff();
-        return stubOf.get(h).withWaitForReady()
-                .withDeadlineAfter(options.callTimeout().toMillis(), TimeUnit.MILLISECONDS)
-                .info(InfoRequest.getDefaultInstance());
+        long deadline = System.nanoTime() + options.callTimeout().toNanos();
+        awaitConnection(channelOf.get(h), deadline);
+        long left = Math.max(1, deadline - System.nanoTime());
+        return stubOf.get(h).withDeadlineAfter(left, TimeUnit.NANOSECONDS).info(InfoRequest.getDefaultInstance());
+    }
+
+    /**
+     * Waits until the channel is connected, or a fresh attempt to connect has failed, or {@code deadline}.
+     * A channel that failed before (the host was down, and may have restarted) is made to try again
+     * at once rather than after its back-off; if it does not start trying within a second, its
+     * last failure stands.
+     */
+    static void awaitConnection(ManagedChannel ch, long deadline) {
+        ConnectivityState st = ch.getState(true);
+        boolean fresh = st != ConnectivityState.TRANSIENT_FAILURE;
+        if (!fresh) ch.resetConnectBackoff();
+        long staleUntil = System.nanoTime() + TimeUnit.SECONDS.toNanos(1);
+        while (st != ConnectivityState.READY && st != ConnectivityState.SHUTDOWN) {
+            if (st == ConnectivityState.CONNECTING) fresh = true;
+            else if (st == ConnectivityState.TRANSIENT_FAILURE && fresh) return;
+            long left = Math.min(deadline, fresh ? deadline : staleUntil) - System.nanoTime();
+            if (left <= 0) return;
+            java.util.concurrent.CountDownLatch changed = new java.util.concurrent.CountDownLatch(1);
+            ch.notifyWhenStateChanged(st, changed::countDown);
+            try {
+                changed.await(left, TimeUnit.NANOSECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+            st = ch.getState(true);
+        }
     }
 
     private static String abbrev(String fp) {
@@ -214,10 +248,14 @@ public final class Cluster implements AutoCloseable {
     /** One host's phase 1 failed: the others' phase-1 calls are cancelled (their hosts stop and free the session). */
     void phase1Failed(Context.CancellableContext failed, String message) {
         for (Context.CancellableContext c : phase1) {
-            if (c == failed) continue;
-            cancelledBecause.putIfAbsent(c, message);
-            c.cancel(Status.CANCELLED.withDescription(message).asRuntimeException());
+            if (c != failed) cancelPhase1(c, message);
         }
+    }
+
+    /** Cancels one phase-1 call because of a failure elsewhere ({@code message}), which its caller then reports. */
+    void cancelPhase1(Context.CancellableContext c, String message) {
+        cancelledBecause.putIfAbsent(c, message);
+        c.cancel(Status.CANCELLED.withDescription(message).asRuntimeException());
     }
 
     /** Why a phase-1 call was cancelled by this cluster, or null when it was not. */
@@ -231,13 +269,39 @@ public final class Cluster implements AutoCloseable {
         String d = s.getDescription() == null ? "" : s.getDescription();
         String msg = switch (s.getCode()) {
             case DEADLINE_EXCEEDED -> "no answer within the " + seconds(deadline) + " deadline during " + during;
-            case UNAVAILABLE -> "unreachable or gone during " + during + (d.isEmpty() ? "" : " (" + d + ")");
+            case UNAVAILABLE -> {
+                String cannot = cannotConnect(e);
+                yield cannot != null ? cannot : "unreachable or gone during " + during + (d.isEmpty() ? "" : " (" + d + ")");
+            }
             case UNAUTHENTICATED -> "it refused the call: " + d;
             case CANCELLED -> "the call was cancelled during " + during + (d.isEmpty() ? "" : " (" + d + ")");
             case RESOURCE_EXHAUSTED, NOT_FOUND, FAILED_PRECONDITION, INVALID_ARGUMENT, ABORTED -> d;
             default -> s.getCode() + " during " + during + (d.isEmpty() ? "" : ": " + d);
         };
         return new IllegalStateException("context host " + address + " failed: " + msg, e);
+    }
+
+    /**
+     * "connection refused", "unknown host" or "cannot connect (...)" when the call failed because no
+     * connection could be made; null for other failures (a connection that broke, a host that left).
+     */
+    static String cannotConnect(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof java.net.UnknownHostException) return "unknown host";
+            if (t instanceof javax.net.ssl.SSLException ssl) {
+                String m = ssl.getMessage() == null ? "" : ssl.getMessage().lines().findFirst().orElse("");
+                return "TLS handshake failed" + (m.isEmpty() ? "" : " (" + dev.starattn.format.Printable.escape(m) + ")");
+            }
+            if (t instanceof java.net.ConnectException c) {
+                String m = c.getMessage() == null ? "" : c.getMessage();
+                // Netty appends ": /ADDRESS" to the operating system's reason.
+                int colon = m.indexOf(": /");
+                String reason = (colon >= 0 ? m.substring(0, colon) : m).strip();
+                if (reason.toLowerCase(java.util.Locale.ROOT).contains("refused")) return "connection refused";
+                return "cannot connect" + (reason.isEmpty() ? "" : " (" + dev.starattn.format.Printable.escape(reason) + ")");
+            }
+        }
+        return null;
     }
 
     private static String seconds(Duration d) {

@@ -17,7 +17,7 @@ import java.time.Duration;
  * @param encodeTimeout deadline of one host's whole phase 1
  * @param session       session name on every host (null: a fresh id per context, released after use)
  * @param reuse         the named session must already exist on every host: phase 1 is not run there
- * @param sessionTtl    a session unused this long is freed by its host
+ * @param sessionTtl    a session unused this long is freed by its host (a host keeps none longer than its own {@code --session-ttl})
  * @param prefillChunk  the most tokens a host pushes through the model at once in phase 1
  * @param phase2        how phase-2 requests travel: one long-lived stream per host (default) or one call each
  */
@@ -75,7 +75,7 @@ public record ClusterOptions(String authToken, Path tlsCa, Path tlsCert, Path tl
 
     public static ClusterOptions defaults() {
         return new ClusterOptions(null, null, null, null, false, Wire.F32, Duration.ofSeconds(60),
-                Duration.ofHours(2), null, false, Duration.ofMinutes(30), 1024);
+                Duration.ofHours(2), null, false, Duration.ofMinutes(10), 1024);
     }
 
     public boolean usesTls() {

@@ -64,8 +64,10 @@ import java.util.function.IntConsumer;
 /**
  * A remote context host: serves {@code ContextHostService} over gRPC (Netty). Each encoded context
  * is a named session holding a {@link LocalContextHost} (the KV of the blocks sent to it); sessions
- * are freed on request, or by a reaper once unused for their time to live. An optional memory
- * budget bounds the KV all sessions hold together.
+ * are freed on request, or by a reaper once unused for their time to live (a client may ask for a
+ * shorter one than the host's, never a longer one), or a short grace after the phase-2 stream using
+ * them broke (the client died or lost its connection). An optional memory budget bounds the KV all
+ * sessions hold together; a client that is gone cannot keep its share for long.
  *
  * <p>Threads: calls are taken on the transport's (Netty's) threads. Short ones are answered there:
  * {@code Info}, {@code Release}, and {@code Attend} when its attention is small (one decoded
@@ -87,7 +89,12 @@ public final class HostServer implements AutoCloseable {
     private final String identity;
     private volatile int port = -1;
     private final long memoryBudget;
+    /** The longest time to live of a session, and what a request that names none gets. */
     private final Duration defaultTtl;
+    /** How long a session stays after the phase-2 stream using it broke, unless it is used again. */
+    private final long streamGraceNanos;
+    /** Logs one line per failed TLS handshake of a client (TLS hosts only). */
+    private final Runnable tlsFailureLog;
     private final Consumer<String> log;
     private final dev.starattn.engine.BlockCache blockCache;
     private final Map<String, Session> sessions = new LinkedHashMap<>();
@@ -119,6 +126,8 @@ public final class HostServer implements AutoCloseable {
         int inFlight;
         boolean ready;
         EncodeDone done;
+        /** When the phase-2 stream last using it broke, or 0: the reaper frees it a grace after, unless it is used again. */
+        long orphanedAt;
 
         Session(String id, String hash, LocalContextHost host, KvType kvTypeK, KvType kvTypeV, long ttlNanos, long reservedBytes) {
             this.id = id;
@@ -137,7 +146,11 @@ public final class HostServer implements AutoCloseable {
         this.identity = ModelIdentity.of(b.model);
         this.memoryBudget = b.memoryBudget;
         this.defaultTtl = b.defaultTtl;
+        this.streamGraceNanos = b.streamGrace.toNanos();
         this.log = b.log;
+        String tlsFailure = "TLS handshake with a client failed: it does not speak TLS (no --tls), does not trust this host's"
+                + " certificate (its --tls-ca)" + (b.tlsCa != null ? ", or presents no certificate signed by this host's --tls-ca" : "");
+        this.tlsFailureLog = b.tlsCert != null ? () -> log.accept(tlsFailure) : null;
         this.blockCache = b.blockCache;
         this.authToken = b.authToken;
         this.tlsCert = b.tlsCert;
@@ -149,6 +162,7 @@ public final class HostServer implements AutoCloseable {
                 .permitKeepAliveWithoutCalls(true)
                 // Handlers start on the transport thread; the Service moves long work to `worker`.
                 .directExecutor();
+        GrpcLogging.install();
         if (b.tlsCert != null) {
             try {
                 SslContextBuilder ssl = GrpcSslContexts.forServer(b.tlsCert.toFile(), b.tlsKey.toFile());
@@ -173,7 +187,8 @@ public final class HostServer implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
-        long period = Math.max(1, b.reaperPeriod.toMillis());
+        // Often enough that a short grace is kept to within about half of itself.
+        long period = Math.max(1, Math.min(b.reaperPeriod.toMillis(), b.streamGrace.toMillis() / 2));
         reaper.scheduleAtFixedRate(this::reap, period, period, TimeUnit.MILLISECONDS);
     }
 
@@ -186,6 +201,7 @@ public final class HostServer implements AutoCloseable {
         try {
             server.start();
             port = server.getPort();
+            if (tlsFailureLog != null) GrpcLogging.onServerTlsFailure(tlsFailureLog);
         } catch (IOException e) {
             reaper.shutdownNow();
             worker.shutdown();
@@ -273,6 +289,7 @@ public final class HostServer implements AutoCloseable {
 
     private void dropAll() {
         stopped = true;
+        if (tlsFailureLog != null) GrpcLogging.removeServerTlsListener(tlsFailureLog);
         synchronized (sessions) {
             sessions.clear();
         }
@@ -281,23 +298,44 @@ public final class HostServer implements AutoCloseable {
         peers.clear();
     }
 
-    /** Frees sessions unused for longer than their time to live. */
+    /** Frees sessions unused for longer than their time to live, and those whose client's phase-2 stream broke a grace ago. */
     void reap() {
         long now = System.nanoTime();
-        List<String> gone = new ArrayList<>();
+        List<String> expired = new ArrayList<>(), orphaned = new ArrayList<>();
         synchronized (sessions) {
             var it = sessions.values().iterator();
             while (it.hasNext()) {
                 Session s = it.next();
-                if (s.ready && s.inFlight == 0 && now - s.lastUsed > s.ttlNanos) {
+                if (!s.ready || s.inFlight != 0) continue;
+                if (now - s.lastUsed > s.ttlNanos) {
                     it.remove();
-                    gone.add(s.id);
+                    expired.add(s.id);
+                } else if (s.orphanedAt != 0 && now - s.orphanedAt > streamGraceNanos) {
+                    it.remove();
+                    orphaned.add(s.id);
                 }
             }
         }
-        for (String id : gone) log.accept("session " + id + " expired (unused for its time to live); its KV is freed");
+        for (String id : expired) log.accept("session " + id + " expired (unused for its time to live); its KV is freed");
+        for (String id : orphaned) {
+            log.accept("session " + id + " released: its client's phase-2 stream broke and it was not used again within "
+                    + seconds(streamGraceNanos) + "; its KV is freed");
+        }
         // Blocks passed for a ring run that never started here (or failed before taking them).
         mailboxes.entrySet().removeIf(e -> !e.getValue().owned() && now - e.getValue().created > defaultTtl.toNanos());
+    }
+
+    private static String seconds(long nanos) {
+        long ms = TimeUnit.NANOSECONDS.toMillis(nanos);
+        return ms % 1000 == 0 ? (ms / 1000) + " s" : String.format(java.util.Locale.ROOT, "%.1f s", ms / 1000.0);
+    }
+
+    /** The phase-2 stream that used session {@code id} broke: the session goes a grace from now unless used again. */
+    private void orphan(String id) {
+        synchronized (sessions) {
+            Session s = sessions.get(id);
+            if (s != null) s.orphanedAt = System.nanoTime();
+        }
     }
 
     /** Bytes of KV one token takes over all layers, keys stored as {@code k} and values as {@code v}. */
@@ -600,7 +638,9 @@ public final class HostServer implements AutoCloseable {
                                 + " session(s) hold " + used + "); release sessions or raise --memory-budget");
                     }
                 }
-                long ttl = ttlMs > 0 ? TimeUnit.MILLISECONDS.toNanos(ttlMs) : defaultTtl.toNanos();
+                // A client may keep its session for less than the host's time to live, never for more: the
+                // budget is shared, and a client that died must not hold its share for a time of its choosing.
+                long ttl = ttlMs > 0 ? Math.min(TimeUnit.MILLISECONDS.toNanos(ttlMs), defaultTtl.toNanos()) : defaultTtl.toNanos();
                 int chunk = prefillChunk > 0 ? prefillChunk : 1024;
                 // The block cache keys include the KV types (as in process): blocks of different types never mix.
                 Session s = new Session(id, hash, new LocalContextHost(id, model.model(), chunk, kvTypeK, kvTypeV, blockCache),
@@ -768,6 +808,8 @@ public final class HostServer implements AutoCloseable {
                 @Override
                 public void onError(Throwable t) {
                     // The client cancelled or the connection broke: work in flight sees its context cancelled.
+                    // A client that died will not release its session: it goes after a grace unless used again.
+                    if (!streamSession[0].isEmpty()) orphan(streamSession[0]);
                 }
 
                 @Override
@@ -795,6 +837,7 @@ public final class HostServer implements AutoCloseable {
                 }
                 s.inFlight++;
                 s.lastUsed = System.nanoTime();
+                s.orphanedAt = 0;
                 return s;
             }
         }
@@ -1085,7 +1128,8 @@ public final class HostServer implements AutoCloseable {
         private String authToken;
         private Path tlsCert, tlsKey, tlsCa;
         private long memoryBudget;
-        private Duration defaultTtl = Duration.ofMinutes(30);
+        private Duration defaultTtl = Duration.ofMinutes(10);
+        private Duration streamGrace = Duration.ofSeconds(30);
         private Duration reaperPeriod = Duration.ofSeconds(5);
         private Consumer<String> log = s -> {};
         private dev.starattn.engine.BlockCache blockCache;
@@ -1128,8 +1172,20 @@ public final class HostServer implements AutoCloseable {
             return this;
         }
 
+        /** The longest a session may stay unused ({@code --session-ttl}): what a client asking for more gets, and the default. */
         public Builder defaultTtl(Duration ttl) {
+            if (ttl == null || ttl.isNegative() || ttl.isZero()) throw new IllegalArgumentException("--session-ttl must be positive");
             this.defaultTtl = ttl;
+            return this;
+        }
+
+        /**
+         * How long a session stays after the phase-2 stream using it broke (its client died or lost the
+         * connection) before it is freed, unless it is used again meanwhile ({@code --session-grace}).
+         */
+        public Builder streamGrace(Duration grace) {
+            if (grace == null || grace.isNegative()) throw new IllegalArgumentException("--session-grace must be 0 or more seconds");
+            this.streamGrace = grace;
             return this;
         }
 

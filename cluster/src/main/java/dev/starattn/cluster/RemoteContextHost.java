@@ -62,6 +62,10 @@ public final class RemoteContextHost implements ContextHost {
     private volatile boolean lastReused;
     /** The KV types the next phase 1 asks for ({@link #useKvTypes}). */
     private volatile KvType kvTypeK = KvType.F32, kvTypeV = KvType.F32;
+    /** Why this request's phase 1 is to stop (another host failed: {@link #cancelEncode}), or null. */
+    private volatile String cancelled;
+    /** The phase-1 call in flight, or null. */
+    private volatile Context.CancellableContext activePhase1;
     /** The KV types the current session was encoded with. */
     private KvType encodedK = KvType.F32, encodedV = KvType.F32;
 
@@ -139,6 +143,7 @@ public final class RemoteContextHost implements ContextHost {
             kvBytes = 0;
             return;
         }
+        if (cancelled != null) throw new IllegalStateException(cancelled);
         cluster.checkHealth(this); // wakes a reconnecting channel and fails fast on a dead host
         String id = named != null ? named : sessionId != null && newHash.equals(hash) ? sessionId
                 : "ctx-" + UUID.randomUUID();
@@ -150,6 +155,18 @@ public final class RemoteContextHost implements ContextHost {
             throw e;
         }
         freshSession = fresh;
+    }
+
+    @Override
+    public void cancelEncode(String why) {
+        cancelled = why;
+        Context.CancellableContext c = activePhase1;
+        if (c != null) cluster.cancelPhase1(c, why);
+    }
+
+    @Override
+    public void resetCancel() {
+        cancelled = null;
     }
 
     /** The phase 1 failed on another host after this one had finished: a session made for this request goes. */
@@ -221,6 +238,9 @@ public final class RemoteContextHost implements ContextHost {
             }
             rb.addPeers(r.address);
         }
+        // A ring is cancelled through the cluster (Cluster#phase1Failed), never by cancelEncode: a
+        // cancellation left from a star run that had already ended here must not stop it.
+        cancelled = null;
         String named = options.session();
         if (sessionId != null && named == null) clear();
         detach();
@@ -296,6 +316,9 @@ public final class RemoteContextHost implements ContextHost {
                               ProgressListener progress, long[] received) {
         Context.CancellableContext ctx = Context.current().withCancellation();
         cluster.phase1Started(ctx);
+        activePhase1 = ctx;
+        String why = cancelled;  // a cancellation that came before the call existed
+        if (why != null) cluster.cancelPhase1(ctx, why);
         EncodeDone done = null;
         try {
             Context prev = ctx.attach();
@@ -320,6 +343,7 @@ public final class RemoteContextHost implements ContextHost {
             cluster.phase1Failed(ctx, failure.getMessage());
             throw failure;
         } finally {
+            activePhase1 = null;
             cluster.phase1Ended(ctx);
             ctx.cancel(null);
         }

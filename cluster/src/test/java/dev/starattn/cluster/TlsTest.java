@@ -72,7 +72,8 @@ class TlsTest {
         try (LoadedModel m = ModelLoader.load(file); LoadedModel hm = ModelLoader.load(file);
              HostServer s = HostServer.builder(hm).port(0).tls(server[0], server[1], client[0]).authToken("t").start()) {
             String addr = "127.0.0.1:" + s.port();
-            ClusterOptions base = ClusterOptions.defaults().withTimeouts(Duration.ofSeconds(1), Duration.ofSeconds(20)).withAuthToken("t");
+            // Refusals fail at once: the deadline only bounds the handshakes that succeed (slow on a loaded machine).
+            ClusterOptions base = ClusterOptions.defaults().withTimeouts(Duration.ofSeconds(10), Duration.ofSeconds(20)).withAuthToken("t");
             try (Cluster c = Cluster.connect(List.of(addr), m, base.withTls(server[0], client[0], client[1]))) {
                 EngineOptions o = EngineOptions.of(AttentionMode.STAR, 2);
                 var e = new InferenceEngine(m.model(), o, c.hosts());
@@ -85,6 +86,36 @@ class TlsTest {
             IllegalStateException noCert = assertThrows(IllegalStateException.class,
                     () -> Cluster.connect(List.of(addr), m, base.withTls(server[0], stranger[0], stranger[1])));
             assertTrue(noCert.getMessage().contains("context host " + addr + " failed"), noCert.getMessage());
+        }
+    }
+
+    /**
+     * A plaintext client, or one that does not trust the host's certificate, fails at once naming
+     * the host; the host logs one line per failed handshake, and nothing reaches the console.
+     */
+    @Test
+    void failedHandshakesFailFastAndLogOneLineOnTheHost() throws Exception {
+        Path file = new RandomLlamaModel().dim(32).layers(1).heads(2).kvHeads(1).ffnDim(64).vocab(300).seed(5)
+                .write(tmp.resolve("m.gguf"));
+        Path[] server = selfSigned("host"), stranger = selfSigned("stranger");
+        java.util.List<String> log = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (JulCapture console = new JulCapture(); LoadedModel m = ModelLoader.load(file); LoadedModel hm = ModelLoader.load(file);
+             HostServer s = HostServer.builder(hm).port(0).tls(server[0], server[1], null).log(log::add).start()) {
+            String addr = "127.0.0.1:" + s.port();
+            ClusterOptions base = ClusterOptions.defaults().withTimeouts(Duration.ofSeconds(30), Duration.ofSeconds(30));
+            for (ClusterOptions o : List.of(base, base.withTls(stranger[0], null, null))) {
+                long t0 = System.nanoTime();
+                IllegalStateException e = assertThrows(IllegalStateException.class, () -> Cluster.connect(List.of(addr), m, o).close());
+                long ms = (System.nanoTime() - t0) / 1_000_000;
+                assertTrue(e.getMessage().startsWith("context host " + addr + " failed: "), e.getMessage());
+                assertTrue(ms < 5000, "failed after " + ms + " ms, not at once");
+                if (o.usesTls()) assertTrue(e.getMessage().contains("TLS handshake failed"), e.getMessage());
+            }
+            long w = System.nanoTime();
+            while (log.size() < 2 && System.nanoTime() - w < 5_000_000_000L) Thread.sleep(20);
+            String line = "TLS handshake with a client failed: it does not speak TLS (no --tls), does not trust this host's certificate (its --tls-ca)";
+            assertTrue(log.size() >= 2 && log.stream().allMatch(line::equals), "one line per failed handshake: " + log);
+            assertTrue(console.records.isEmpty(), console.summary());
         }
     }
 

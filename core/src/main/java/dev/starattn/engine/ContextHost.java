@@ -82,6 +82,16 @@ public interface ContextHost {
      */
     default void abandonEncode() {}
 
+    /**
+     * Phase 1 failed on another host: this host's phase 1, running or about to start, stops at its
+     * next step (a block, a layer of a prefill chunk, a remote call) and throws. The engine calls it
+     * only between {@link #resetCancel} and the end of this host's phase 1 of the same request.
+     */
+    default void cancelEncode(String why) {}
+
+    /** Before a phase 1: forgets a {@link #cancelEncode} that came after the previous phase 1 had ended. */
+    default void resetCancel() {}
+
     /** True for hosts in another process: their calls are issued concurrently. */
     default boolean isRemote() {
         return false;

@@ -188,33 +188,111 @@ public final class InferenceEngine {
     /**
      * Star phase 1 needs no communication: in-process hosts of one processor take turns (each timed
      * on its own), hosts of different processors (CPU, each GPU) and remote hosts work at the same
-     * time. A failing host fails the request with its name.
+     * time. The first host to fail fails the request at once, with its name: the others are
+     * cancelled ({@link ContextHost#cancelEncode}); in-process work is waited for until it has
+     * stopped (within a layer), remote calls wind down on their own.
      */
     private static void encodeStar(List<ContextHost> hosts, List<List<BlockTask>> plan, ProgressListener progress) {
-        try (var pool = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
-            List<java.util.concurrent.Future<Void>> futures = new ArrayList<>();
-            for (int h = 0; h < hosts.size(); h++) {
-                ContextHost host = hosts.get(h);
-                List<BlockTask> blocks = plan.get(h);
-                if (host.isRemote()) {
-                    futures.add(pool.submit(() -> {
-                        host.encodeStar(blocks, progress);
-                        return null;
-                    }));
+        StarRun run = new StarRun();
+        // Not closed when a host fails (closing waits for every task): the remote calls left end by their cancellation.
+        var pool = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor();
+        for (int h = 0; h < hosts.size(); h++) {
+            ContextHost host = hosts.get(h);
+            List<BlockTask> blocks = plan.get(h);
+            if (host.isRemote()) {
+                run.started(List.of(host), true);
+                pool.submit(() -> run.turns(List.of(host), List.of(blocks), progress, true));
+            }
+        }
+        List<List<Integer>> groups = inProcessByProcessor(hosts);
+        for (List<Integer> g : groups) run.started(g.stream().map(hosts::get).toList(), false);
+        for (int g = 1; g < groups.size(); g++) {
+            List<Integer> turns = groups.get(g);
+            pool.submit(() -> run.turns(turns.stream().map(hosts::get).toList(), turns.stream().map(plan::get).toList(), progress, false));
+        }
+        if (!groups.isEmpty()) {
+            List<Integer> first = groups.getFirst();  // the first processor on this thread
+            run.turns(first.stream().map(hosts::get).toList(), first.stream().map(plan::get).toList(), progress, false);
+        }
+        run.await();
+        pool.close();
+    }
+
+    /**
+     * One star phase 1 over several hosts: which are still working, and the first failure. A host
+     * is told to stop only while its phase 1 of this run may still be running, so a late
+     * cancellation never reaches its next request.
+     */
+    private static final class StarRun {
+        private final java.util.Set<ContextHost> running = new java.util.HashSet<>();
+        private int localGroups, remoteHosts;
+        private Throwable first;
+
+        synchronized void started(List<ContextHost> group, boolean remote) {
+            for (ContextHost h : group) {
+                h.resetCancel();
+                running.add(h);
+            }
+            if (remote) remoteHosts++;
+            else localGroups++;
+        }
+
+        /** Runs one group's phase 1 (in-process hosts of a processor in turn, or one remote host). */
+        Void turns(List<ContextHost> group, List<List<BlockTask>> blocks, ProgressListener progress, boolean remote) {
+            try {
+                for (int i = 0; i < group.size(); i++) {
+                    ContextHost h = group.get(i);
+                    try {
+                        if (!failed()) h.encodeStar(blocks.get(i), progress);
+                    } finally {
+                        ended(h);
+                    }
+                }
+            } catch (RuntimeException | Error e) {
+                fail(e);
+            } finally {
+                groupEnded(group, remote);
+            }
+            return null;
+        }
+
+        private synchronized boolean failed() {
+            return first != null;
+        }
+
+        private synchronized void ended(ContextHost h) {
+            running.remove(h);
+        }
+
+        private synchronized void groupEnded(List<ContextHost> group, boolean remote) {
+            running.removeAll(group);
+            if (remote) remoteHosts--;
+            else localGroups--;
+            notifyAll();
+        }
+
+        private synchronized void fail(Throwable e) {
+            if (first != null) return;  // a host cancelled because of the first failure
+            first = e;
+            String why = e.getMessage() != null ? e.getMessage() : e.toString();
+            for (ContextHost h : running) h.cancelEncode(why);
+            notifyAll();
+        }
+
+        /** Until every host is done, or one failed and every in-process host has stopped; then throws the first failure. */
+        synchronized void await() {
+            boolean interrupted = false;
+            while (localGroups > 0 || (first == null && remoteHosts > 0)) {
+                try {
+                    wait();
+                } catch (InterruptedException e) {
+                    if (!interrupted) fail(new IllegalStateException("interrupted while waiting for the context hosts", e));
+                    interrupted = true;
                 }
             }
-            List<List<Integer>> groups = inProcessByProcessor(hosts);
-            for (int g = 1; g < groups.size(); g++) {
-                List<Integer> turns = groups.get(g);
-                futures.add(pool.submit(() -> {
-                    for (int h : turns) hosts.get(h).encodeStar(plan.get(h), progress);
-                    return null;
-                }));
-            }
-            if (!groups.isEmpty()) {
-                for (int h : groups.getFirst()) hosts.get(h).encodeStar(plan.get(h), progress);  // the first processor on this thread
-            }
-            for (var f : futures) await(f);
+            if (interrupted) Thread.currentThread().interrupt();
+            if (first instanceof RuntimeException r) throw r;
+            if (first instanceof Error err) throw err;
         }
     }
 

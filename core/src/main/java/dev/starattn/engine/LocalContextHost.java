@@ -64,6 +64,24 @@ public final class LocalContextHost implements ContextHost {
         return shard[layer];
     }
 
+    /** Why phase 1 is to stop ({@link #cancelEncode}), or null. */
+    private volatile String cancelled;
+
+    @Override
+    public void cancelEncode(String why) {
+        cancelled = why;
+    }
+
+    @Override
+    public void resetCancel() {
+        cancelled = null;
+    }
+
+    private void checkCancelled() {
+        String why = cancelled;
+        if (why != null) throw new java.util.concurrent.CancellationException(why);
+    }
+
     @Override
     public void encodeStar(List<BlockTask> blocks, ProgressListener progress) {
         long t0 = System.nanoTime();
@@ -72,6 +90,7 @@ public final class LocalContextHost implements ContextHost {
         int[] anchorTokensDone = null, anchorPosDone = null;
         int done = 0, tokens = 0;
         for (BlockTask b : blocks) {
+            checkCancelled();
             String key = null;
             if (blockCache != null) {
                 key = blockCache.key(b, kvTypeK, kvTypeV);
@@ -131,6 +150,7 @@ public final class LocalContextHost implements ContextHost {
         for (int off = 0; off < n; off += prefillChunk) {
             int len = Math.min(prefillChunk, n - off);
             float[] x = model.forward(tokens, positions, off, len, (layer, q, k, v, rows, pos, posOff, out) -> {
+                if (phase1) checkCancelled();  // another host failed: stop within a layer, not after the whole block
                 KvCache kv = caches[layer];
                 kv.append(k, v, 0, rows, pos, posOff);
                 Partial p = AttentionKernel.attend(q, rows, Arrays.copyOfRange(pos, posOff, posOff + rows), c.heads(), kv);

@@ -40,8 +40,13 @@ public final class HostCommand implements Callable<Integer> {
     @Option(names = "--memory-budget", defaultValue = "0", description = "Most bytes of KV all sessions may hold (suffixes k, m, g; 0 = unlimited).")
     String memoryBudget;
 
-    @Option(names = "--session-ttl", defaultValue = "1800", description = "Default seconds an unused session is kept (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--session-ttl", defaultValue = "600",
+            description = "Most seconds an unused session is kept: a client may ask for less, never more (default: ${DEFAULT-VALUE}).")
     double sessionTtl;
+
+    @Option(names = "--session-grace", defaultValue = "30",
+            description = "Seconds a session is kept after the phase-2 stream using it broke (its client died or lost the connection), unless used again (default: ${DEFAULT-VALUE}).")
+    double sessionGrace;
 
     @picocli.CommandLine.Mixin
     BlockCacheMixin cache;
@@ -49,13 +54,15 @@ public final class HostCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (!(sessionTtl > 0 && sessionTtl < 1e12)) throw new UsageException("--session-ttl takes a positive number of seconds, got " + sessionTtl);
+        if (!(sessionGrace >= 0 && sessionGrace < 1e12)) throw new UsageException("--session-grace takes 0 or more seconds, got " + sessionGrace);
         if (port < 0 || port > 65535) throw new UsageException("--port takes 0 (any free port) to 65535, got " + port);
         long budget = UsageException.check(() -> parseBytes(memoryBudget));
         String token = tokenFile == null ? null : BearerAuth.readTokenFile(tokenFile);
         if (tlsCa != null && tlsCert == null) throw new UsageException("--tls-ca needs --tls-cert and --tls-key");
         try (LoadedModel m = ModelCli.load(model, true)) {
             HostServer s = HostServer.builder(m).blockCache(cache.create(m, w -> System.err.println("warning: " + w))).bind(bind).port(port).authToken(token).tls(tlsCert, tlsKey, tlsCa)
-                    .memoryBudget(budget).defaultTtl(Duration.ofMillis(Math.round(sessionTtl * 1000)))
+                    .memoryBudget(budget).defaultTtl(Duration.ofMillis(Math.max(1, Math.round(sessionTtl * 1000))))
+                    .streamGrace(Duration.ofMillis(Math.round(sessionGrace * 1000)))
                     .log(msg -> System.err.println(LocalTime.now().truncatedTo(ChronoUnit.SECONDS) + " " + msg))
                     .start();
             Runtime.getRuntime().addShutdownHook(new Thread(s::close, "host-shutdown"));

@@ -17,4 +17,15 @@ class HostCommandTest {
         assertEquals("[::1]:7101", new ObjectMapper().readTree(HostCommand.listeningLine("::1", 7101, "f")).get("listening").asText());
         assertEquals("{\"listening\":\"0.0.0.0:9\",\"port\":9,\"fingerprint\":\"f\"}", HostCommand.listeningLine("0.0.0.0", 9, "f"));
     }
+
+    /** The session limits are checked before the model is loaded: one line, a non-zero exit. */
+    @Test
+    void badSessionLimitsAreOneLineErrors() {
+        BadInputTest.assertOneLineError(BadInputTest.run("host", "-m", "unused.gguf", "--port", "0", "--session-ttl", "0"),
+                "--session-ttl must be a positive number of seconds");
+        BadInputTest.assertOneLineError(BadInputTest.run("host", "-m", "unused.gguf", "--port", "0", "--session-ttl", "NaN"),
+                "--session-ttl must be a positive number of seconds");
+        BadInputTest.assertOneLineError(BadInputTest.run("host", "-m", "unused.gguf", "--port", "0", "--session-grace", "-1"),
+                "--session-grace must be 0 or more seconds");
+    }
 }
