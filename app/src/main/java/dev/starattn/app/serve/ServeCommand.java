@@ -110,7 +110,9 @@ public final class ServeCommand implements Callable<Integer> {
         dev.starattn.cuda.CudaPipelines gpu = dev.starattn.app.cli.CudaHosts.pipelines(device, m.model(), options, gpus,
                 dev.starattn.app.cli.EngineMixin.GPU_PREFILL_CHUNK);
         if (gpu != null) engine = engine.withPipelines(gpu);
-        StarServer s = new StarServer(m, engine, cfg, System.err::println);
+        // One line per request on stderr, stamped with the time (UTC) as access logs are.
+        StarServer s = new StarServer(m, engine, cfg, line -> System.err.println(
+                java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.MILLIS) + " " + line));
         try {
             s.start();
         } catch (java.io.IOException e) {
