@@ -189,6 +189,11 @@ public final class StarServer implements AutoCloseable {
         return admission;
     }
 
+    /** Requests with a body being read or served now (see {@link #intake}). */
+    int bodiesInFlight() {
+        return cfg.maxConcurrent() + cfg.queue() - intake.availablePermits();
+    }
+
     /** Encoded contexts alive now (documents' and running requests'). */
     int liveContexts() {
         return live.size();
