@@ -4,6 +4,7 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.Lock;
+import java.util.function.BooleanSupplier;
 
 /**
  * Bounds the work: {@code maxConcurrent} slots run, at most {@code queue} requests wait (for a slot,
@@ -62,14 +63,22 @@ final class Admission {
 
         /** Waits until the slot (and lock) are held or the deadline ({@link System#nanoTime()}) passes. */
         Ticket await(long deadlineNanos) {
+            return await(deadlineNanos, () -> false);
+        }
+
+        /**
+         * As {@link #await(long)}; {@code gone} is asked every {@link #POLL_NANOS} while waiting, and
+         * when it says the client has left, the place in the queue is given up at once.
+         */
+        Ticket await(long deadlineNanos, BooleanSupplier gone) {
             try {
                 if (docLock != null && !haveLock) {
-                    if (!docLock.tryLock(remaining(deadlineNanos), TimeUnit.NANOSECONDS)) throw ApiError.timeout("waiting for its document");
-                    haveLock = true;
+                    haveLock = poll(deadlineNanos, gone, (ns) -> docLock.tryLock(ns, TimeUnit.NANOSECONDS));
+                    if (!haveLock) throw ApiError.timeout("waiting for its document");
                 }
                 if (!haveSlot) {
-                    if (!slots.tryAcquire(remaining(deadlineNanos), TimeUnit.NANOSECONDS)) throw ApiError.timeout("waiting in the queue");
-                    haveSlot = true;
+                    haveSlot = poll(deadlineNanos, gone, (ns) -> slots.tryAcquire(ns, TimeUnit.NANOSECONDS));
+                    if (!haveSlot) throw ApiError.timeout("waiting in the queue");
                 }
                 Ticket t = new Ticket(docLock);
                 haveLock = haveSlot = false; // the ticket owns them now
@@ -123,6 +132,22 @@ final class Admission {
     /** {@link #admit} then {@link Pending#await}. */
     Ticket enter(Lock docLock, long deadlineNanos) {
         return admit(docLock).await(deadlineNanos);
+    }
+
+    /** How often a waiting request checks whether its client is still there. */
+    static final long POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
+
+    private interface TimedTry {
+        boolean tryFor(long nanos) throws InterruptedException;
+    }
+
+    private static boolean poll(long deadlineNanos, BooleanSupplier gone, TimedTry t) throws InterruptedException {
+        while (true) {
+            long left = remaining(deadlineNanos);
+            if (t.tryFor(Math.min(left, POLL_NANOS))) return true;
+            if (gone.getAsBoolean()) throw ApiError.clientGone();
+            if (left <= POLL_NANOS) return false;
+        }
     }
 
     private static long remaining(long deadlineNanos) {

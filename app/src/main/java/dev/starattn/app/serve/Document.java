@@ -23,6 +23,8 @@ final class Document {
     final long createdEpochS = System.currentTimeMillis() / 1000;
     final int[] contextTokens;
     final int chars;
+    /** UTF-8 bytes of the text, counted against --max-document-bytes while the document is held. */
+    final long bytes;
     final ReentrantLock lock = new ReentrantLock(true);
     final CompletableFuture<EncodedContext> ready = new CompletableFuture<>();
     final Map<String, HostProgress> progress = new LinkedHashMap<>();
@@ -37,11 +39,12 @@ final class Document {
     /** Bumped on every change, so that event streams know when to send. */
     volatile int version;
 
-    Document(String id, String name, int[] contextTokens, int chars, Iterable<String> hostNames) {
+    Document(String id, String name, int[] contextTokens, int chars, long bytes, Iterable<String> hostNames) {
         this.id = id;
         this.name = name;
         this.contextTokens = contextTokens;
         this.chars = chars;
+        this.bytes = bytes;
         for (String h : hostNames) progress.put(h, new HostProgress());
     }
 

@@ -40,13 +40,13 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-concurrent", defaultValue = "2", description = "Requests and document encodings running at once (default: ${DEFAULT-VALUE}).")
     int maxConcurrent;
 
-    @Option(names = "--queue", defaultValue = "16", description = "Requests that may wait; one more gets 429 (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--queue", defaultValue = "16", description = "Requests that may wait; one more gets 429. Requests with a body read or served at once are at most --max-concurrent + --queue (default: ${DEFAULT-VALUE}).")
     int queue;
 
     @Option(names = "--timeout-s", defaultValue = "300", description = "Per request, queueing included (default: ${DEFAULT-VALUE}).")
     long timeoutS;
 
-    @Option(names = "--max-body-bytes", defaultValue = "16777216", description = "Largest request body (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--max-body-bytes", defaultValue = "16777216", description = "Largest request body; a larger one gets 413 (default: ${DEFAULT-VALUE}).")
     long maxBodyBytes;
 
     @Option(names = "--api-key-file", description = "File holding the bearer token that /v1/* and /metrics require.")
@@ -57,6 +57,21 @@ public final class ServeCommand implements Callable<Integer> {
 
     @Option(names = "--memory-budget", defaultValue = "4294967296", description = "Most KV bytes held by documents and requests together (default: ${DEFAULT-VALUE}).")
     long memoryBudget;
+
+    @Option(names = "--max-documents", defaultValue = "64", description = "Documents held at once, any status; one more gets 507 (default: ${DEFAULT-VALUE}).")
+    int maxDocuments;
+
+    @Option(names = "--max-document-bytes", defaultValue = "67108864",
+            description = "UTF-8 bytes of document text held at once, all documents together; a document that does not fit gets 507 (default: ${DEFAULT-VALUE}).")
+    long maxDocumentBytes;
+
+    @Option(names = "--max-name-chars", defaultValue = "256", description = "Longest document name (default: ${DEFAULT-VALUE}).")
+    int maxNameChars;
+
+    @Option(names = "--allow-origin", paramLabel = "ORIGIN",
+            description = "A browser origin (scheme://host[:port], or * for any) besides the server's own that may call the API; repeatable."
+                    + " Without --api-key-file, requests from other origins get 403.")
+    java.util.List<String> allowOrigins = new java.util.ArrayList<>();
 
     @Option(names = "--max-tokens", defaultValue = "256", description = "New tokens when a request names no max_tokens (default: ${DEFAULT-VALUE}).")
     int defaultMaxTokens;
@@ -87,7 +102,8 @@ public final class ServeCommand implements Callable<Integer> {
         }
         String apiKey = key;
         ServerConfig cfg = UsageException.check(() -> new ServerConfig(bind, port, maxContext, maxConcurrent, queue,
-                Duration.ofSeconds(timeoutS), maxBodyBytes, apiKey, Duration.ofSeconds(ttlS), memoryBudget, defaultMaxTokens));
+                Duration.ofSeconds(timeoutS), maxBodyBytes, apiKey, Duration.ofSeconds(ttlS), memoryBudget, defaultMaxTokens,
+                maxDocuments, maxDocumentBytes, maxNameChars, allowOrigins));
         // The device's checks come before the model loads: what it cannot run, then whether a GPU is usable.
         if (dev.starattn.app.cli.CudaHosts.check(device)) {
             if (cache.enabled()) throw new IllegalArgumentException("--cache-dir keeps star blocks of CPU hosts; --device cuda does not use it");
@@ -99,7 +115,9 @@ public final class ServeCommand implements Callable<Integer> {
         dev.starattn.cuda.CudaPipelines gpu = dev.starattn.app.cli.CudaHosts.pipelines(device, m.model(), options, gpus,
                 dev.starattn.app.cli.EngineMixin.GPU_PREFILL_CHUNK);
         if (gpu != null) engine = engine.withPipelines(gpu);
-        StarServer s = new StarServer(m, engine, cfg);
+        // One line per request on stderr, stamped with the time (UTC) as access logs are.
+        StarServer s = new StarServer(m, engine, cfg, line -> System.err.println(
+                java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.MILLIS) + " " + line));
         try {
             s.start();
         } catch (java.io.IOException e) {

@@ -33,7 +33,15 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
 import java.util.function.Supplier;
+import dev.starattn.format.Printable;
+import dev.starattn.tokenizer.Tokenizer;
+import org.eclipse.jetty.io.EndPoint;
+import org.eclipse.jetty.util.BufferUtil;
+import org.eclipse.jetty.util.Fields;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.server.Handler;
@@ -79,8 +87,38 @@ public final class StarServer implements AutoCloseable {
     private final Server server;
     private final ServerConnector connector;
     private final byte[] apiKeyBytes;
+    /** One line per request (method, path, status, tokens, ms); null: none. */
+    private final Consumer<String> requestLog;
+    /** The most text bytes one token stands for in this vocabulary (see {@link #maxTokenBytes}). */
+    private final int maxTokenBytes;
+    /**
+     * Requests with a body that are being read, parsed or served at once: {@code --max-concurrent +
+     * --queue}. Each holds at most {@code --max-body-bytes} of body and what it parses to, so the
+     * heap those take is bounded however many clients connect; one more is answered 429.
+     */
+    private final Semaphore intake;
+    private final boolean loopback;
+    private final AtomicLong documentSeq = new AtomicLong();
+    /** Documents held or being created, and their text bytes (guarded by {@link #documentLimits}). */
+    private final Object documentLimits = new Object();
+    private int documentsHeld;
+    private long documentBytesHeld;
 
     public StarServer(LoadedModel model, InferenceEngine engine, ServerConfig cfg) {
+        this(model, engine, cfg, null);
+    }
+
+    public StarServer(LoadedModel model, InferenceEngine engine, ServerConfig cfg, Consumer<String> requestLog) {
+        this.requestLog = requestLog;
+        this.intake = new Semaphore(cfg.maxConcurrent() + cfg.queue());
+        this.maxTokenBytes = maxTokenBytes(model.tokenizer());
+        boolean lo;
+        try {
+            lo = java.net.InetAddress.getByName(cfg.bind()).isLoopbackAddress();
+        } catch (java.net.UnknownHostException e) {
+            lo = false;
+        }
+        this.loopback = lo;
         this.model = model;
         this.engine = engine;
         this.cfg = cfg;
@@ -151,6 +189,11 @@ public final class StarServer implements AutoCloseable {
         return admission;
     }
 
+    /** Requests with a body being read or served now (see {@link #intake}). */
+    int bodiesInFlight() {
+        return cfg.maxConcurrent() + cfg.queue() - intake.availablePermits();
+    }
+
     /** Encoded contexts alive now (documents' and running requests'). */
     int liveContexts() {
         return live.size();
@@ -169,12 +212,25 @@ public final class StarServer implements AutoCloseable {
 
     // ---------------------------------------------------------------- routing
 
+    /** What one request did, for its log line. */
+    private static final class Exchange {
+        long promptTokens = -1, completionTokens = -1;
+    }
+
     private void route(Request req, Response resp, Callback cb) {
+        long t0 = System.nanoTime();
         String path = Request.getPathInContext(req);
         String method = req.getMethod();
         String endpoint = endpointName(path);
+        Exchange ex = new Exchange();
         int status = 200;
+        boolean tookIntake = false;
         try {
+            checkHost(req);
+            if (checkOrigin(req, resp, cb, method)) {
+                status = 204;
+                return;
+            }
             if (path.equals("/") || path.equals("/index.html")) {
                 requireMethod(method, "GET");
                 staticResource(resp, cb, "index.html", "text/html; charset=utf-8");
@@ -196,8 +252,12 @@ public final class StarServer implements AutoCloseable {
                 json(resp, cb, 200, j);
                 return;
             }
-            if (!path.startsWith("/v1/") && !path.equals("/metrics")) throw ApiError.notFound("not_found", "no such path: " + path + "; " + API_DOCS);
+            if (!path.startsWith("/v1/") && !path.equals("/metrics")) throw ApiError.notFound("not_found", "no such path: " + Printable.escape(path) + "; " + API_DOCS);
             authorize(req);
+            if (method.equals("POST")) {
+                if (!intake.tryAcquire()) throw ApiError.queueFull();
+                tookIntake = true;
+            }
             switch (path) {
                 case "/metrics" -> {
                     requireMethod(method, "GET");
@@ -212,24 +272,21 @@ public final class StarServer implements AutoCloseable {
                 }
                 case "/v1/chat/completions" -> {
                     requireMethod(method, "POST");
-                    status = complete(req, resp, cb, true);
+                    status = complete(req, resp, cb, true, ex);
                 }
                 case "/v1/completions" -> {
                     requireMethod(method, "POST");
-                    status = complete(req, resp, cb, false);
+                    status = complete(req, resp, cb, false, ex);
                 }
                 case "/v1/documents" -> {
                     if (method.equals("GET")) {
-                        ObjectNode j = JSON.createObjectNode();
-                        j.put("object", "list");
-                        ArrayNode a = j.putArray("data");
-                        documents.values().stream().sorted((x, y) -> Long.compare(x.createdEpochS, y.createdEpochS))
-                                .forEach(d -> a.add(documentJson(d)));
-                        json(resp, cb, 200, j);
+                        json(resp, cb, 200, listDocuments(req));
                     } else {
                         requireMethod(method, "POST");
                         status = 202;
-                        json(resp, cb, 202, documentJson(createDocument(req)));
+                        Document d = createDocument(req);
+                        ex.promptTokens = d.contextTokens.length;
+                        json(resp, cb, 202, documentJson(d));
                     }
                 }
                 default -> {
@@ -254,7 +311,7 @@ public final class StarServer implements AutoCloseable {
                             json(resp, cb, 200, documentJson(document(rest)));
                         }
                     } else {
-                        throw ApiError.notFound("not_found", "no such path: " + path + "; " + API_DOCS);
+                        throw ApiError.notFound("not_found", "no such path: " + Printable.escape(path) + "; " + API_DOCS);
                     }
                 }
             }
@@ -266,8 +323,77 @@ public final class StarServer implements AutoCloseable {
             error(resp, cb, new ApiError(500, "server_error", "internal_error",
                     "the server failed: " + (t.getMessage() != null ? t.getMessage() : t.getClass().getSimpleName())));
         } finally {
+            if (tookIntake) intake.release();
             metrics.request(endpoint, status);
+            if (requestLog != null) {
+                String tokens = ex.promptTokens < 0 ? "-" : ex.completionTokens < 0 ? Long.toString(ex.promptTokens)
+                        : ex.promptTokens + "+" + ex.completionTokens;
+                requestLog.accept(String.format("%s %s %d tokens=%s ms=%d", Printable.escape(method, 16), Printable.escape(path, 200),
+                        status, tokens, (System.nanoTime() - t0) / 1_000_000));
+            }
         }
+    }
+
+    /**
+     * DNS rebinding: a page of another site whose name the attacker points at 127.0.0.1 reaches a
+     * loopback server as "same origin". Its requests still carry that site's name in {@code Host};
+     * bound to loopback, the server answers only requests addressed to a loopback name and its port.
+     */
+    private void checkHost(Request req) {
+        if (!loopback) return;
+        String host = req.getHeaders().get(HttpHeader.HOST);
+        if (host == null) return; // HTTP/1.0 without Host: not a browser
+        String h = host.strip().toLowerCase(java.util.Locale.ROOT);
+        String name = h;
+        int port = 80;
+        int colon = h.lastIndexOf(':');
+        if (colon >= 0 && colon > h.lastIndexOf(']')) {
+            name = h.substring(0, colon);
+            try {
+                port = Integer.parseInt(h.substring(colon + 1));
+            } catch (NumberFormatException e) {
+                port = -1;
+            }
+        }
+        String bind = cfg.bind().toLowerCase(java.util.Locale.ROOT);
+        boolean nameOk = name.equals("localhost") || name.equals("127.0.0.1") || name.equals("[::1]") || name.equals(bind)
+                || name.equals("[" + bind + "]");
+        if (!nameOk || port != port()) {
+            throw new ApiError(421, "invalid_request_error", "misdirected_request", "this server is bound to loopback and answers only requests"
+                    + " addressed to localhost, 127.0.0.1 or [::1] on port " + port() + "; the Host header says " + Printable.quote(host));
+        }
+    }
+
+    /**
+     * Browsers send {@code Origin} with cross-site requests. Without an API key anything on the
+     * machine's browser could otherwise drive the server (or read its documents), so other origins
+     * than the server's own are refused unless --allow-origin names them; those get CORS headers.
+     * Returns true when it answered a CORS preflight itself.
+     */
+    private boolean checkOrigin(Request req, Response resp, Callback cb, String method) {
+        String origin = req.getHeaders().get(HttpHeader.ORIGIN);
+        if (origin == null) return false;
+        String host = req.getHeaders().get(HttpHeader.HOST);
+        String o = origin.strip().toLowerCase(java.util.Locale.ROOT);
+        if (host != null && o.equals("http://" + host.strip().toLowerCase(java.util.Locale.ROOT))) return false;
+        boolean listed = cfg.allowOrigins().contains("*") || cfg.allowOrigins().contains(o);
+        if (listed) {
+            resp.getHeaders().put(HttpHeader.ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            resp.getHeaders().put(HttpHeader.VARY, "Origin");
+            if (method.equals("OPTIONS")) {
+                resp.getHeaders().put(HttpHeader.ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, DELETE");
+                resp.getHeaders().put(HttpHeader.ACCESS_CONTROL_ALLOW_HEADERS, "Authorization, Content-Type");
+                resp.getHeaders().put(HttpHeader.ACCESS_CONTROL_MAX_AGE, "600");
+                resp.setStatus(204);
+                resp.write(true, null, cb);
+                return true;
+            }
+            return false;
+        }
+        if (apiKeyBytes != null && !method.equals("OPTIONS")) return false; // the key guards it; the browser withholds the answer
+        throw new ApiError(403, "invalid_request_error", "origin_not_allowed", "requests from the web origin " + Printable.quote(origin)
+                + " are refused: only this server's own page may call it (start the server with --allow-origin " + Printable.escape(origin)
+                + " to allow that one, or with --api-key-file)");
     }
 
     private static String endpointName(String path) {
@@ -325,7 +451,8 @@ public final class StarServer implements AutoCloseable {
         err.put("type", e.type);
         if (e.code != null) err.put("code", e.code);
         else err.putNull("code");
-        err.putNull("param");
+        if (e.param != null) err.put("param", e.param);
+        else err.putNull("param");
         if (e.status == 429) resp.getHeaders().put(HttpHeader.RETRY_AFTER, "1");
         if (e.status == 401) resp.getHeaders().put(HttpHeader.WWW_AUTHENTICATE, "Bearer");
         json(resp, cb, e.status, j);
@@ -380,7 +507,25 @@ public final class StarServer implements AutoCloseable {
                 "the request body is larger than the server's limit of " + cfg.maxBodyBytes() + " bytes (--max-body-bytes)");
     }
 
+    /** The body's media type, lower case, without parameters; null when none is given. */
+    private static String mediaType(Request req) {
+        String type = req.getHeaders().get(HttpHeader.CONTENT_TYPE);
+        if (type == null) return null;
+        int semi = type.indexOf(';');
+        return (semi >= 0 ? type.substring(0, semi) : type).strip().toLowerCase(java.util.Locale.ROOT);
+    }
+
+    /**
+     * JSON bodies come as application/json only: a browser sends a cross-site form post or a
+     * text/plain fetch without asking the server first, an application/json one it does not.
+     */
+    private static ApiError unsupportedType(String type, String accepted) {
+        return new ApiError(415, "invalid_request_error", "unsupported_media_type", "the request body must be sent as " + accepted
+                + (type == null ? " (no Content-Type header was given)" : "; Content-Type was " + Printable.quote(type)));
+    }
+
     private JsonNode jsonBody(Request req) throws IOException {
+        if (!"application/json".equals(mediaType(req))) throw unsupportedType(mediaType(req), "Content-Type: application/json");
         byte[] b = body(req);
         try {
             JsonNode n = JSON.readTree(b);
@@ -388,6 +533,140 @@ public final class StarServer implements AutoCloseable {
             return n;
         } catch (JsonProcessingException e) {
             throw ApiError.badRequest("invalid_json", "the request body is not valid JSON: " + e.getOriginalMessage());
+        }
+    }
+
+    // ---------------------------------------------------------------- request fields
+
+    /** The field, or null when absent or JSON null. */
+    private static JsonNode field(JsonNode body, String name) {
+        JsonNode n = body.get(name);
+        return n == null || n.isNull() ? null : n;
+    }
+
+    private static ApiError wrongType(String name, String want, JsonNode got) {
+        String shown = got.isTextual() ? "the string " + Printable.quote(got.asText()) : Printable.escape(got.toString(), 60);
+        return ApiError.badField(name, "invalid_type", name + " must be " + want + ", got " + shown);
+    }
+
+    private static boolean bool(JsonNode body, String name, boolean dflt) {
+        JsonNode n = field(body, name);
+        if (n == null) return dflt;
+        if (!n.isBoolean()) throw wrongType(name, "true or false", n);
+        return n.booleanValue();
+    }
+
+    private static double number(JsonNode body, String name, double dflt) {
+        JsonNode n = field(body, name);
+        if (n == null) return dflt;
+        if (!n.isNumber() || !Double.isFinite(n.doubleValue())) throw wrongType(name, "a number", n);
+        return n.doubleValue();
+    }
+
+    /** A whole number (1e3 and 3.0 count); one beyond a long is Long.MAX_VALUE or MIN_VALUE, for the caller's range check. */
+    private static long integer(JsonNode body, String name, long dflt) {
+        JsonNode n = field(body, name);
+        if (n == null) return dflt;
+        if (n.isIntegralNumber()) return n.canConvertToLong() ? n.longValue() : n.bigIntegerValue().signum() > 0 ? Long.MAX_VALUE : Long.MIN_VALUE;
+        if (n.isFloatingPointNumber()) {
+            double d = n.doubleValue();
+            if (Double.isFinite(d) && d == Math.rint(d)) return d >= 0x1p63 ? Long.MAX_VALUE : d <= -0x1p63 ? Long.MIN_VALUE : (long) d;
+        }
+        throw wrongType(name, "a whole number", n);
+    }
+
+    private static String string(JsonNode body, String name) {
+        JsonNode n = field(body, name);
+        if (n == null) return null;
+        if (!n.isTextual()) throw wrongType(name, "a string", n);
+        return n.textValue();
+    }
+
+    /** UTF-8 bytes of {@code s}, without encoding it. */
+    static long utf8Length(CharSequence s) {
+        long n = 0;
+        for (int i = 0, len = s.length(); i < len; i++) {
+            char c = s.charAt(i);
+            if (c < 0x80) n++;
+            else if (c < 0x800) n += 2;
+            else if (Character.isHighSurrogate(c) && i + 1 < len && Character.isLowSurrogate(s.charAt(i + 1))) {
+                n += 4;
+                i++;
+            } else n += 3;
+        }
+        return n;
+    }
+
+    /**
+     * The most text bytes one token of this vocabulary can stand for: its decoded bytes or its
+     * vocabulary text (a special token written out in the text), and 4 (one unknown code point as
+     * an unknown token). Tokenizing never drops text, so {@code n} bytes of text become at least
+     * {@code ceil(n / maxTokenBytes)} tokens: more bytes than {@code maxContext * maxTokenBytes} can
+     * be refused before tokenizing, which for a large text takes long and much memory.
+     */
+    static int maxTokenBytes(Tokenizer t) {
+        int m = 4;
+        for (int id = 0; id < t.vocabSize(); id++) {
+            try {
+                m = Math.max(m, t.tokenBytes(id).length);
+            } catch (RuntimeException ignored) {
+                // a token without bytes (control token): its text below still counts
+            }
+            String text = t.tokenText(id);
+            if (text != null) m = (int) Math.max(m, utf8Length(text));
+        }
+        return m;
+    }
+
+    /** Fewest tokens {@code bytes} bytes of text can become. */
+    private long minTokens(long bytes) {
+        return (bytes + maxTokenBytes - 1) / maxTokenBytes;
+    }
+
+    /** Refuses, before tokenizing, a text of {@code bytes} bytes that cannot fit with {@code otherTokens} more. */
+    private void refuseCertainOverflow(long bytes, long otherTokens, String what) {
+        long least = minTokens(bytes);
+        if (least + otherTokens > maxContext) {
+            throw ApiError.badRequest("context_length_exceeded", what + " has " + bytes + " bytes of text, at least " + least
+                    + " tokens with this model's vocabulary (a token stands for at most " + maxTokenBytes + " bytes), but this server takes at most "
+                    + maxContext + " tokens per request, question and answer included (--max-context)");
+        }
+    }
+
+    /**
+     * Notices that the client of a non-streaming request closed its connection. Jetty reads a
+     * connection again only after the answer is written, so a client that hangs up while its
+     * answer is computed is seen by reading the connection here (the body has been read whole by
+     * then): end of stream means it left. A byte of a next pipelined request is left unread by
+     * Jetty then, so the connection is closed after the answer.
+     */
+    private static final class ClientWatch {
+        private final EndPoint endPoint;
+        private long nextCheck;
+        private boolean gone, readAhead;
+
+        ClientWatch(Request req) {
+            this.endPoint = req.getConnectionMetaData().getConnection().getEndPoint();
+        }
+
+        synchronized boolean gone() {
+            if (gone || readAhead) return gone;
+            long now = System.nanoTime();
+            if (now - nextCheck < 0) return false;
+            nextCheck = now + Admission.POLL_NANOS;
+            try {
+                ByteBuffer b = BufferUtil.allocate(1);
+                int n = endPoint.fill(b);
+                if (n < 0 || !endPoint.isOpen()) gone = true;
+                else if (n > 0) readAhead = true;
+            } catch (IOException e) {
+                gone = true;
+            }
+            return gone;
+        }
+
+        synchronized boolean readAhead() {
+            return readAhead;
         }
     }
 
@@ -438,46 +717,126 @@ public final class StarServer implements AutoCloseable {
     }
 
     private Document createDocument(Request req) throws IOException {
+        String type = mediaType(req);
+        boolean json = "application/json".equals(type);
+        if (!json && !"text/plain".equals(type)) throw unsupportedType(type, "Content-Type: application/json ({\"text\": ...}) or text/plain");
         byte[] b = body(req);
-        String type = req.getHeaders().get(HttpHeader.CONTENT_TYPE);
         String text, name = null;
-        if (type != null && type.toLowerCase().startsWith("application/json")) {
+        if (json) {
             JsonNode j;
             try {
                 j = JSON.readTree(b);
             } catch (JsonProcessingException e) {
                 throw ApiError.badRequest("invalid_json", "the request body is not valid JSON: " + e.getOriginalMessage());
             }
-            if (j == null || !j.path("text").isTextual()) {
+            if (j == null || !j.isObject() || field(j, "text") == null) {
                 throw ApiError.badRequest("missing_text", "send the document as {\"text\": \"...\"} (JSON) or as the plain-text body");
             }
-            text = j.get("text").asText();
-            if (j.path("name").isTextual()) name = j.get("name").asText();
+            text = string(j, "text");
+            name = string(j, "name");
         } else {
             text = new String(b, StandardCharsets.UTF_8);
         }
+        b = null; // the text alone from here on
         if (text.isBlank()) throw ApiError.badRequest("empty_document", "the document is empty");
-        int[] ctx = Prompt.of(model, template, text + "\n\n", "x").context();
-        // one query token and one new token at least must still fit
-        if ((long) ctx.length + 2 > maxContext) {
-            throw ApiError.badRequest("context_length_exceeded", "the document has " + ctx.length
-                    + " tokens but this server takes at most " + maxContext + " tokens per request, question and answer included (--max-context)");
+        if (name != null && name.length() > cfg.maxNameChars()) {
+            throw ApiError.badField("name", "name_too_long", "the document name has " + name.length() + " characters; the limit is "
+                    + cfg.maxNameChars() + " (--max-name-chars)");
         }
-        String id = "doc-" + HexFormat.of().formatHex(randomBytes(9));
-        Document d = new Document(id, name, ctx, text.length(), hostNames());
-        long estimate = kvEstimate(ctx.length);
-        budget.reserve(estimate, "the document");
-        d.reservedBytes = estimate;
-        Admission.Pending pending;
+        long bytes = utf8Length(text);
+        refuseCertainOverflow(bytes, 2, "the document");
+        reserveDocument(bytes);
+        boolean kept = false;
         try {
-            pending = admission.admit(null);
-        } catch (ApiError e) {
-            budget.release(estimate);
-            throw e;
+            int[] ctx = Prompt.of(model, template, text + "\n\n", "x").context();
+            // one query token and one new token at least must still fit
+            if ((long) ctx.length + 2 > maxContext) {
+                throw ApiError.badRequest("context_length_exceeded", "the document has " + ctx.length
+                        + " tokens but this server takes at most " + maxContext + " tokens per request, question and answer included (--max-context)");
+            }
+            // the sequence first: ids sort in creation order, which the listing's cursor relies on
+            String id = String.format("doc-%010x%s", documentSeq.incrementAndGet(), HexFormat.of().formatHex(randomBytes(8)));
+            Document d = new Document(id, name, ctx, text.length(), bytes, hostNames());
+            long estimate = kvEstimate(ctx.length);
+            budget.reserve(estimate, "the document");
+            d.reservedBytes = estimate;
+            Admission.Pending pending;
+            try {
+                pending = admission.admit(null);
+            } catch (ApiError e) {
+                budget.release(estimate);
+                throw e;
+            }
+            documents.put(id, d);
+            kept = true;
+            Thread.ofVirtual().name("encode-" + id).start(() -> encodeDocument(d, pending));
+            return d;
+        } finally {
+            if (!kept) unreserveDocument(bytes);
         }
-        documents.put(id, d);
-        Thread.ofVirtual().name("encode-" + id).start(() -> encodeDocument(d, pending));
-        return d;
+    }
+
+    /** Takes a place for a document of {@code bytes} text bytes in the store, or refuses (413, 507). */
+    private void reserveDocument(long bytes) {
+        if (bytes > cfg.maxDocumentBytes()) {
+            throw new ApiError(413, "invalid_request_error", "document_too_large", "the document has " + bytes
+                    + " bytes of text; the server holds at most " + cfg.maxDocumentBytes() + " bytes of documents (--max-document-bytes)");
+        }
+        synchronized (documentLimits) {
+            if (documentsHeld >= cfg.maxDocuments()) {
+                throw new ApiError(507, "server_error", "too_many_documents", "the server holds " + documentsHeld
+                        + " documents, its limit (--max-documents); delete documents or retry after some expire");
+            }
+            if (documentBytesHeld + bytes > cfg.maxDocumentBytes()) {
+                throw new ApiError(507, "server_error", "document_storage_full", "the document has " + bytes + " bytes of text; "
+                        + (cfg.maxDocumentBytes() - documentBytesHeld) + " of the " + cfg.maxDocumentBytes()
+                        + " bytes for documents (--max-document-bytes) are free; delete documents or retry after some expire");
+            }
+            documentsHeld++;
+            documentBytesHeld += bytes;
+        }
+    }
+
+    private void unreserveDocument(long bytes) {
+        synchronized (documentLimits) {
+            documentsHeld--;
+            documentBytesHeld -= bytes;
+        }
+    }
+
+    /** {@code GET /v1/documents?limit=&after=}: a page in creation order, OpenAI's list shape. */
+    private ObjectNode listDocuments(Request req) {
+        Fields q = Request.extractQueryParameters(req);
+        int limit = 20;
+        String l = q.getValue("limit");
+        if (l != null) {
+            try {
+                limit = Integer.parseInt(l.strip());
+            } catch (NumberFormatException e) {
+                limit = -1;
+            }
+            if (limit < 1 || limit > 100) throw ApiError.badField("limit", "invalid_limit", "limit must be a whole number from 1 to 100, got " + Printable.quote(l));
+        }
+        String after = q.getValue("after");
+        List<Document> rest = documents.values().stream().filter(d -> after == null || d.id.compareTo(after) > 0)
+                .sorted((x, y) -> x.id.compareTo(y.id)).limit(limit + 1L).toList();
+        List<Document> page = rest.subList(0, Math.min(limit, rest.size()));
+        ObjectNode j = JSON.createObjectNode();
+        j.put("object", "list");
+        ArrayNode a = j.putArray("data");
+        page.forEach(d -> a.add(documentJson(d)));
+        boolean more = rest.size() > limit;
+        if (page.isEmpty()) {
+            j.putNull("first_id");
+            j.putNull("last_id");
+        } else {
+            j.put("first_id", page.getFirst().id);
+            j.put("last_id", page.getLast().id);
+        }
+        j.put("has_more", more);
+        if (more) j.put("next", page.getLast().id);
+        else j.putNull("next");
+        return j;
     }
 
     private void encodeDocument(Document d, Admission.Pending pending) {
@@ -565,6 +924,7 @@ public final class StarServer implements AutoCloseable {
     private void deleteDocument(String id) {
         Document d = documents.remove(id);
         if (d == null) return;
+        unreserveDocument(d.bytes);
         d.removed = true;
         d.lock.lock();
         try {
@@ -591,6 +951,7 @@ public final class StarServer implements AutoCloseable {
             if (d.lock.hasQueuedThreads() || !d.lock.tryLock()) continue; // answering or about to: not idle
             try {
                 if (documents.remove(d.id, d)) {
+                    unreserveDocument(d.bytes);
                     d.removed = true;
                     synchronized (d) {
                         if (d.context != null) {
@@ -693,39 +1054,60 @@ public final class StarServer implements AutoCloseable {
     /** What to run: a document's context or a context of its own, then a query. */
     private record Job(Document doc, int[] context, int[] query) {}
 
-    private int complete(Request req, Response resp, Callback cb, boolean chat) throws IOException {
+    private int complete(Request req, Response resp, Callback cb, boolean chat, Exchange ex) throws IOException {
         long t0 = System.nanoTime();
         long deadline = t0 + cfg.timeout().toNanos();
         JsonNode body = jsonBody(req);
-        if (body.has("n") && body.get("n").asInt(1) != 1) throw ApiError.badRequest("unsupported_n", "n must be 1");
-        boolean stream = body.path("stream").asBoolean(false);
-        boolean includeUsage = body.path("stream_options").path("include_usage").asBoolean(false);
-        int maxNew = body.has("max_completion_tokens") ? body.get("max_completion_tokens").asInt()
-                : body.has("max_tokens") && !body.get("max_tokens").isNull() ? body.get("max_tokens").asInt() : cfg.defaultMaxTokens();
-        if (maxNew < 1) throw ApiError.badRequest("invalid_max_tokens", "max_tokens must be at least 1");
+        ClientWatch client = new ClientWatch(req);
+        if (integer(body, "n", 1) != 1) throw ApiError.badField("n", "unsupported_n", "n must be 1");
+        boolean stream = bool(body, "stream", false);
+        JsonNode so = field(body, "stream_options");
+        if (so != null && !so.isObject()) throw wrongType("stream_options", "an object", so);
+        boolean includeUsage = so != null && bool(so, "include_usage", false);
+        String maxField = field(body, "max_completion_tokens") != null ? "max_completion_tokens" : "max_tokens";
+        boolean explicitMax = field(body, maxField) != null;
+        long askedMax = integer(body, maxField, cfg.defaultMaxTokens());
+        if (askedMax < 1) throw ApiError.badField(maxField, "invalid_max_tokens", maxField + " must be at least 1, got " + askedMax);
+        if (askedMax > maxContext) {
+            throw ApiError.badField(maxField, "invalid_max_tokens", maxField + " " + Printable.escape(field(body, maxField).asText(), 40)
+                    + " is too large: this server takes at most " + maxContext + " tokens per request, context and answer included (--max-context)");
+        }
+        int maxNew = (int) askedMax;
+        double temperature = number(body, "temperature", 0), topP = number(body, "top_p", 1);
+        long seed = integer(body, "seed", 0);
         SamplingOptions sampling;
         try {
-            sampling = new SamplingOptions((float) body.path("temperature").asDouble(0), (float) body.path("top_p").asDouble(1),
-                    body.path("seed").asLong(0));
+            sampling = new SamplingOptions((float) temperature, (float) topP, seed);
         } catch (IllegalArgumentException e) {
             throw ApiError.badRequest("invalid_sampling", e.getMessage().replace("--temperature", "temperature").replace("--top-p", "top_p"));
         }
         List<String> stops = new ArrayList<>();
-        JsonNode stop = body.get("stop");
+        JsonNode stop = field(body, "stop");
         if (stop != null && stop.isTextual()) stops.add(stop.asText());
-        else if (stop != null && stop.isArray()) stop.forEach(s -> stops.add(s.asText()));
+        else if (stop != null && stop.isArray() && stop.size() <= MAX_STOPS) {
+            for (JsonNode sn : stop) {
+                if (!sn.isTextual()) throw wrongType("stop", "a string or an array of strings", stop);
+                stops.add(sn.asText());
+            }
+        } else if (stop != null) {
+            throw wrongType("stop", "a string or an array of at most " + MAX_STOPS + " strings", stop);
+        }
         Document doc = null;
-        if (body.hasNonNull("document_id")) {
-            doc = document(body.get("document_id").asText());
+        String docId = string(body, "document_id");
+        if (docId != null) {
+            doc = document(docId);
             doc.touch(); // a question waiting for the document is a use: it must not expire under it
         }
-        Job job = chat ? chatJob(body, doc) : completionJob(body, doc);
+        Job job = chat ? chatJob(body, doc, explicitMax ? maxNew : 1) : completionJob(body, doc, explicitMax ? maxNew : 1);
+        body = null; // the tokens alone from here on
         int ctxLen = doc != null ? doc.contextTokens.length : job.context.length;
+        ex.promptTokens = (long) ctxLen + job.query.length;
         long need = (long) ctxLen + job.query.length + maxNew;
         if (need > maxContext) {
             int room = maxContext - ctxLen - job.query.length;
-            if (!body.has("max_tokens") && !body.has("max_completion_tokens") && room >= 1) {
+            if (!explicitMax && room >= 1) {
                 maxNew = room; // the default shrinks to what fits; an explicit one is an error
+                need = maxContext;
             } else {
                 throw ApiError.badRequest("context_length_exceeded", "this request needs " + need + " tokens ("
                         + ctxLen + " context + " + job.query.length + " query + " + maxNew
@@ -741,22 +1123,9 @@ public final class StarServer implements AutoCloseable {
         }
         EncodedContext ctx = null;
         try {
-            if (doc != null) {
-                // a document still being encoded: wait for it, within the request's deadline
-                try {
-                    doc.ready.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
-                } catch (java.util.concurrent.TimeoutException e) {
-                    throw ApiError.timeout("waiting for its document to be encoded");
-                } catch (java.util.concurrent.ExecutionException e) {
-                    if (e.getCause() instanceof ApiError a) throw a;
-                    throw new ApiError(409, "invalid_request_error", "document_failed", "the document could not be encoded: " + doc.error);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw ApiError.timeout("(interrupted)");
-                }
-            }
+            if (doc != null) awaitDocument(doc, deadline, client);
             pending = admission.admit(doc != null ? doc.lock : null);
-            try (Admission.Ticket ticket = pending.await(deadline)) {
+            try (Admission.Ticket ticket = pending.await(deadline, client::gone)) {
                 long queued = System.nanoTime() - t0;
                 boolean ownContext = doc == null;
                 long phase1Nanos;
@@ -771,22 +1140,26 @@ public final class StarServer implements AutoCloseable {
                     long p1 = System.nanoTime();
                     ctx = encode(job.context, (host, done, total, n) -> {
                         if (System.nanoTime() > deadline) throw ApiError.timeout("during phase 1 (context encoding)");
+                        if (client.gone()) throw ApiError.clientGone();
                     });
                     phase1Nanos = System.nanoTime() - p1;
                 }
-                Sink sink = stream ? new SseSink(resp, chat, includeUsage) : new BufferSink();
-                String status = run(job, ctx, doc, sampling, maxNew, stops, deadline, sink, queued, phase1Nanos, ownContext);
+                Sink sink = stream ? new SseSink(resp, chat, includeUsage) : new BufferSink(client);
+                String status = run(job, ctx, doc, sampling, maxNew, stops, deadline, sink, queued, phase1Nanos, ownContext, ex);
+                if (doc != null) doc.touch();
                 if (!stream) {
                     BufferSink b = (BufferSink) sink;
+                    if (status.equals("gone")) throw ApiError.clientGone();
                     if (status.equals("timeout")) throw ApiError.timeout("during generation (--timeout-s " + cfg.timeout().toSeconds() + ")");
+                    if (client.readAhead()) resp.getHeaders().put(HttpHeader.CONNECTION, "close");
                     json(resp, cb, 200, b.response(chat));
                 } else if (status.equals("gone")) {
                     cb.failed(new IOException("the client went away during the stream"));
+                    return 499;
                 } else {
                     ((SseSink) sink).close();
                     cb.succeeded();
                 }
-                if (doc != null) doc.touch();
                 return 200;
             }
         } finally {
@@ -797,13 +1170,46 @@ public final class StarServer implements AutoCloseable {
         }
     }
 
-    private Job chatJob(JsonNode body, Document doc) {
+    /** Most stop strings a request may give. */
+    private static final int MAX_STOPS = 16;
+
+    /** Waits (within the deadline) for a document still being encoded; gives up when the client leaves. */
+    private static void awaitDocument(Document doc, long deadline, ClientWatch client) {
+        while (true) {
+            long left = deadline - System.nanoTime();
+            try {
+                doc.ready.get(Math.clamp(left, 0, Admission.POLL_NANOS), TimeUnit.NANOSECONDS);
+                return;
+            } catch (java.util.concurrent.TimeoutException e) {
+                if (left <= Admission.POLL_NANOS) throw ApiError.timeout("waiting for its document to be encoded");
+                if (client.gone()) throw ApiError.clientGone();
+            } catch (java.util.concurrent.ExecutionException e) {
+                if (e.getCause() instanceof ApiError a) throw a;
+                throw new ApiError(409, "invalid_request_error", "document_failed", "the document could not be encoded: " + doc.error);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw ApiError.timeout("(interrupted)");
+            }
+        }
+    }
+
+    /** {@code newTokens}: the fewest new tokens the request asks for, for the check before tokenizing. */
+    private Job chatJob(JsonNode body, Document doc, int newTokens) {
         JsonNode messages = body.get("messages");
         if (messages == null || !messages.isArray() || messages.isEmpty()) {
-            throw ApiError.badRequest("missing_messages", "messages must be a non-empty array of {role, content}");
+            throw ApiError.badField("messages", "missing_messages", "messages must be a non-empty array of {role, content}");
         }
         List<String> texts = new ArrayList<>();
-        for (JsonNode m : messages) texts.add(contentText(m.get("content")));
+        long bytes = 0;
+        for (int i = 0; i < messages.size(); i++) {
+            JsonNode m = messages.get(i);
+            if (!m.isObject()) throw wrongType("messages[" + i + "]", "an object {role, content}", m);
+            if (string(m, "role") == null) throw ApiError.badField("messages[" + i + "].role", "missing_role", "messages[" + i + "] has no role");
+            String t = contentText(m.get("content"), i);
+            texts.add(t);
+            bytes += utf8Length(t);
+        }
+        refuseCertainOverflow(bytes, (doc != null ? doc.contextTokens.length : 0) + newTokens, "the request");
         JsonNode last = messages.get(messages.size() - 1);
         if (!"user".equals(last.path("role").asText())) {
             throw ApiError.badRequest("last_message_not_user", "the last message must be the user's question (role 'user')");
@@ -836,11 +1242,12 @@ public final class StarServer implements AutoCloseable {
         return new Job(null, ctx, q);
     }
 
-    private Job completionJob(JsonNode body, Document doc) {
+    private Job completionJob(JsonNode body, Document doc, int newTokens) {
         JsonNode pj = body.get("prompt");
         String prompt = pj == null ? null : pj.isTextual() ? pj.asText() : pj.isArray() && pj.size() == 1 && pj.get(0).isTextual() ? pj.get(0).asText() : null;
-        if (prompt == null) throw ApiError.badRequest("invalid_prompt", "prompt must be a string (or an array of one string)");
-        if (prompt.isEmpty()) throw ApiError.badRequest("empty_prompt", "the prompt is empty");
+        if (prompt == null) throw ApiError.badField("prompt", "invalid_prompt", "prompt must be a string (or an array of one string)");
+        if (prompt.isEmpty()) throw ApiError.badField("prompt", "empty_prompt", "the prompt is empty");
+        refuseCertainOverflow(utf8Length(prompt), (doc != null ? doc.contextTokens.length : 0) + newTokens, "the prompt");
         var tok = model.tokenizer();
         if (doc != null) return new Job(doc, null, tok.encodeWithSpecialTokens(prompt));
         // A plain completion has no question: the prompt's last tokens play the query (phase 2).
@@ -850,20 +1257,23 @@ public final class StarServer implements AutoCloseable {
         return new Job(null, Arrays.copyOf(all, all.length - q), Arrays.copyOfRange(all, all.length - q, all.length));
     }
 
-    private static String contentText(JsonNode c) {
+    private static String contentText(JsonNode c, int message) {
+        String name = "messages[" + message + "].content";
         if (c == null || c.isNull()) return "";
         if (c.isTextual()) return c.asText();
         if (c.isArray()) {
             StringBuilder b = new StringBuilder();
             for (JsonNode part : c) {
-                if (!"text".equals(part.path("type").asText())) {
-                    throw ApiError.badRequest("unsupported_content", "only text content parts are supported");
+                if (!part.isObject() || !"text".equals(part.path("type").asText())) {
+                    throw ApiError.badField(name, "unsupported_content", "only text content parts are supported (" + name + ")");
                 }
-                b.append(part.path("text").asText());
+                JsonNode t = part.get("text");
+                if (t == null || !t.isTextual()) throw ApiError.badField(name, "invalid_content", "a text part of " + name + " needs \"text\": a string");
+                b.append(t.textValue());
             }
             return b.toString();
         }
-        throw ApiError.badRequest("invalid_content", "message content must be a string or an array of text parts");
+        throw wrongType(name, "a string or an array of text parts", c);
     }
 
     /** Where the answer goes: one JSON body, or server-sent events. */
@@ -879,6 +1289,7 @@ public final class StarServer implements AutoCloseable {
     }
 
     private final class BufferSink implements Sink {
+        final ClientWatch client;
         final StringBuilder text = new StringBuilder();
         final String id = "cmpl-" + HexFormat.of().formatHex(randomBytes(12));
         String finishReason;
@@ -889,9 +1300,13 @@ public final class StarServer implements AutoCloseable {
             text.append(t);
         }
 
+        BufferSink(ClientWatch client) {
+            this.client = client;
+        }
+
         @Override
         public boolean alive() {
-            return true;
+            return !client.gone();
         }
 
         @Override
@@ -1051,7 +1466,7 @@ public final class StarServer implements AutoCloseable {
 
     /** Phase 2: generates into the sink; returns "stop", "length" or "timeout". */
     private String run(Job job, EncodedContext ctx, Document doc, SamplingOptions sampling, int maxNew, List<String> stops,
-                       long deadline, Sink sink, long queuedNanos, long phase1Nanos, boolean ownContext) throws IOException {
+                       long deadline, Sink sink, long queuedNanos, long phase1Nanos, boolean ownContext, Exchange ex) throws IOException {
         var tok = model.tokenizer();
         TokenStreamDecoder dec = new TokenStreamDecoder(tok, false);
         StopMatcher matcher = new StopMatcher(stops);
@@ -1072,7 +1487,8 @@ public final class StarServer implements AutoCloseable {
                 ioError[0] = e;
             }
         });
-        if (ioError[0] != null) {
+        ex.completionTokens = r.tokens().length;
+        if (ioError[0] != null || !sink.alive()) {
             return "gone";
         }
         sink.delta(matcher.finish(dec.finish()));

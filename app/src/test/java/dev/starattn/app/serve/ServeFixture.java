@@ -22,6 +22,8 @@ final class ServeFixture implements AutoCloseable {
     final StarServer server;
     final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(5)).build();
     final String base;
+    /** The server's request log lines. */
+    final java.util.Queue<String> log = new java.util.concurrent.ConcurrentLinkedQueue<>();
     String apiKey;
 
     ServeFixture(Path dir, ServerConfig cfg, int hosts) throws Exception {
@@ -35,7 +37,7 @@ final class ServeFixture implements AutoCloseable {
         model = ModelLoader.load(m);
         var cache = cacheDir == null ? null : new dev.starattn.engine.BlockCache(model.fingerprint(), 1L << 28, cacheDir, 1L << 28);
         server = new StarServer(model, new InferenceEngine(model.model(), EngineOptions.of(AttentionMode.STAR, hosts))
-                .withBlockCache(cache), cfg).start();
+                .withBlockCache(cache), cfg, log::add).start();
         base = "http://127.0.0.1:" + server.port();
         apiKey = cfg.apiKey();
     }
