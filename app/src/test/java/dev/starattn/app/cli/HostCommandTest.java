@@ -22,10 +22,10 @@ class HostCommandTest {
     @Test
     void badSessionLimitsAreOneLineErrors() {
         BadInputTest.assertOneLineError(BadInputTest.run("host", "-m", "unused.gguf", "--port", "0", "--session-ttl", "0"),
-                "--session-ttl must be a positive number of seconds");
+                "--session-ttl takes a positive number of seconds");
         BadInputTest.assertOneLineError(BadInputTest.run("host", "-m", "unused.gguf", "--port", "0", "--session-ttl", "NaN"),
-                "--session-ttl must be a positive number of seconds");
+                "--session-ttl takes a positive number of seconds");
         BadInputTest.assertOneLineError(BadInputTest.run("host", "-m", "unused.gguf", "--port", "0", "--session-grace", "-1"),
-                "--session-grace must be 0 or more seconds");
+                "--session-grace takes 0 or more seconds");
     }
 }
