@@ -1,5 +1,6 @@
 package dev.starattn.engine;
 
+import dev.starattn.attention.AttentionBackends;
 import dev.starattn.attention.AttentionKernel;
 import dev.starattn.attention.KvCache;
 import dev.starattn.attention.KvType;
@@ -133,7 +134,7 @@ public final class LocalContextHost implements ContextHost {
             float[] x = model.forward(tokens, positions, off, len, (layer, q, k, v, rows, pos, posOff, out) -> {
                 KvCache kv = caches[layer];
                 kv.append(k, v, 0, rows, pos, posOff);
-                Partial p = AttentionKernel.attend(q, rows, Arrays.copyOfRange(pos, posOff, posOff + rows), c.heads(), kv);
+                Partial p = AttentionBackends.current().attend(q, rows, Arrays.copyOfRange(pos, posOff, posOff + rows), c.heads(), kv);
                 System.arraycopy(p.out(), 0, out, 0, rows * c.qDim());
                 addAttention(phase1, p.pairs());
             });
@@ -169,7 +170,7 @@ public final class LocalContextHost implements ContextHost {
     @Override
     public Partial attend(int layer, float[] q, int rows, int[] qPos) {
         long t0 = System.nanoTime();
-        Partial p = AttentionKernel.attend(q, rows, qPos, model.config().heads(), shard[layer]);
+        Partial p = AttentionBackends.current().attend(q, rows, qPos, model.config().heads(), shard[layer]);
         addAttention(false, p.pairs());
         stats.phase2Nanos += System.nanoTime() - t0;
         return p;
