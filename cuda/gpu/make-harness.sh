@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds .gpu/ for the GPU machine (which has no Java): a jlinked JRE, the core and cuda jars with
-# their dependencies, the shaded app jar, the transformers oracle script and run.sh. .gpu/ must be
+# Builds .gpu/ for the GPU machine (which has no Java): a jlinked JRE, the core, cuda and bench jars
+# (bench: CudaSelfCheck, the Cuda*Bench programs, CudnnProbe) with their dependencies, the shaded app
+# jar, the transformers oracle script and run.sh. .gpu/ must be
 # ignored (listed in .git/info/exclude) and named in the device tool's `carry`; then run
 # `bash .gpu/run.sh` there. Keep the whole working tree under the tool's 64 MiB.
 set -euo pipefail
@@ -16,7 +17,7 @@ JRE=$(mktemp -d)/jre
 tar -C "$(dirname "$JRE")" -cJf .gpu/jre.tar.xz jre
 rm -rf "$(dirname "$JRE")"
 # Either the shaded CLI jar (everything, and run.sh's `generate --device cuda` step) with WITH_CLI=1,
-# or just the core and cuda jars with Jackson (3 MB). The device tool carries 64 MiB with the working
+# or just the core, cuda and bench jars with Jackson (3 MB). The device tool carries 64 MiB with the working
 # tree (about 20 MB) and the runtime (21 MB): the CLI jar is 33.6 MB with OpenBLAS's libraries, so
 # they are dropped from the copy (21 MB; prefill then says it uses the Java kernel), with the
 # protobuf definitions of Google's APIs that grpc's dependencies bring and nothing loads.
@@ -32,7 +33,7 @@ if [ "${WITH_CLI:-0}" = 1 ] || [ "${WITH_CLI:-0}" = lean ]; then
       'com/google/geo/*' 'com/google/thirdparty/*' 'com/google/gson/*'
   fi
 else
-  cp core/target/starattn-core-*-SNAPSHOT.jar cuda/target/starattn-cuda-*-SNAPSHOT.jar .gpu/lib/
+  cp core/target/starattn-core-*-SNAPSHOT.jar cuda/target/starattn-cuda-*-SNAPSHOT.jar bench/target/starattn-bench-*-SNAPSHOT.jar .gpu/lib/
   for a in jackson-databind jackson-core jackson-annotations; do
     cp "$(ls ~/.m2/repository/com/fasterxml/jackson/core/$a/2.21*/$a-2.21*.jar | grep -v sources | head -1)" .gpu/lib/
   done

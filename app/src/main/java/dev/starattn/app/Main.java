@@ -1,6 +1,6 @@
 package dev.starattn.app;
 
-import dev.starattn.app.cli.BenchCommand;
+import dev.starattn.bench.BenchCommand;
 import dev.starattn.app.cli.DemoCommand;
 import dev.starattn.app.cli.ErrorHandler;
 import dev.starattn.app.cli.EvalCommand;

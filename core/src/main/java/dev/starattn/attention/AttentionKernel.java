@@ -22,6 +22,8 @@ import jdk.incubator.vector.VectorSpecies;
  * come out of one vector FMA per head dimension, with no horizontal reductions; tiles wholly in
  * the causal future of a query tile are skipped. Few query rows against many keys (decode, star
  * phase 2) split the keys into chunks processed in parallel and merged by {@link LseMerge}.
+ *
+ * <p>The engine reaches it as {@link AttentionBackends#CPU}, the CPU {@link AttentionBackend}.
  */
 public final class AttentionKernel {
     private AttentionKernel() {}

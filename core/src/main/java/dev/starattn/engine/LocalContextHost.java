@@ -1,5 +1,6 @@
 package dev.starattn.engine;
 
+import dev.starattn.attention.AttentionBackends;
 import dev.starattn.attention.AttentionKernel;
 import dev.starattn.attention.KvCache;
 import dev.starattn.attention.KvType;
@@ -153,7 +154,7 @@ public final class LocalContextHost implements ContextHost {
                 if (phase1) checkCancelled();  // another host failed: stop within a layer, not after the whole block
                 KvCache kv = caches[layer];
                 kv.append(k, v, 0, rows, pos, posOff);
-                Partial p = AttentionKernel.attend(q, rows, Arrays.copyOfRange(pos, posOff, posOff + rows), c.heads(), kv);
+                Partial p = AttentionBackends.current().attend(q, rows, Arrays.copyOfRange(pos, posOff, posOff + rows), c.heads(), kv);
                 System.arraycopy(p.out(), 0, out, 0, rows * c.qDim());
                 addAttention(phase1, p.pairs());
             });
@@ -189,7 +190,7 @@ public final class LocalContextHost implements ContextHost {
     @Override
     public Partial attend(int layer, float[] q, int rows, int[] qPos) {
         long t0 = System.nanoTime();
-        Partial p = AttentionKernel.attend(q, rows, qPos, model.config().heads(), shard[layer]);
+        Partial p = AttentionBackends.current().attend(q, rows, qPos, model.config().heads(), shard[layer]);
         addAttention(false, p.pairs());
         stats.phase2Nanos += System.nanoTime() - t0;
         return p;

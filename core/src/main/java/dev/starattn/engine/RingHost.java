@@ -1,6 +1,6 @@
 package dev.starattn.engine;
 
-import dev.starattn.attention.AttentionKernel;
+import dev.starattn.attention.AttentionBackends;
 import dev.starattn.attention.KvCache;
 import dev.starattn.attention.LseMerge;
 import dev.starattn.attention.Partial;
@@ -64,7 +64,7 @@ public final class RingHost {
         LlamaConfig c = model.config();
         qkv = model.qkv(layer, x, n, rope);
         host.append(layer, qkv.k(), qkv.v(), n, positions, 0);
-        acc = AttentionKernel.attend(qkv.q(), n, positions, c.heads(), host.cache(layer));
+        acc = AttentionBackends.current().attend(qkv.q(), n, positions, c.heads(), host.cache(layer));
         pairs = acc.pairs();
         host.stats().phase1Nanos += System.nanoTime() - s;
         return host.cache(layer);
@@ -77,7 +77,7 @@ public final class RingHost {
     public boolean visit(KvCache block) {
         if (n == 0 || block.size() == 0 || block.minPosition() > host.cache(layer).maxPosition()) return false;
         long s = System.nanoTime();
-        Partial part = AttentionKernel.attend(qkv.q(), n, positions, model.config().heads(), block);
+        Partial part = AttentionBackends.current().attend(qkv.q(), n, positions, model.config().heads(), block);
         pairs += part.pairs();
         LseMerge.mergeInto(acc, part);
         host.stats().phase1Nanos += System.nanoTime() - s;

@@ -23,15 +23,8 @@ public final class CudaModel implements AutoCloseable {
         this(dev, model.config(), new HostWeights(dev, model.weights()));
     }
 
-    /**
-     * A model of shape {@code c} whose weights are drawn on the GPU (normal, std 0.02; norms 1), for
-     * speed benchmarks of shapes whose files would be tens of gigabytes (Llama-3.1-8B).
-     */
-    public static CudaModel random(CudaDevice dev, LlamaConfig c, long seed) {
-        return new CudaModel(dev, c, new RandomWeights(dev, seed));
-    }
-
-    private CudaModel(CudaDevice dev, LlamaConfig cfg, WeightSource w) {
+    /** A model of shape {@code cfg} with weights from {@code w} (the benchmarks' RandomWeights draws them on the GPU). */
+    CudaModel(CudaDevice dev, LlamaConfig cfg, WeightSource w) {
         this.dev = dev;
         this.c = cfg;
         if (cfg.headDim() > 256) throw new CudaException("head_dim " + cfg.headDim() + " is above the GPU kernels' limit of 256");

@@ -11,7 +11,7 @@ import dev.starattn.engine.ProgressListener;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
-/** What of {@link CudaRing} runs without a GPU (the ring itself is checked by CudaSelfCheck's "ring on GPUs"). */
+/** What of {@link CudaRing} runs without a GPU (the ring itself is checked by the bench module's CudaSelfCheck, "ring on GPUs"). */
 class CudaRingTest {
     @Test
     void aRingOfGpuHostsRefusesOtherHostsByName() {
@@ -52,12 +52,5 @@ class CudaRingTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> CudaRing.join("ring-1", 0, List.of(cpu), new int[] {1}, new int[] {0}, ProgressListener.NONE));
         assertTrue(e.getMessage().contains("cpu-7") && e.getMessage().contains("GPU hosts only"), e.getMessage());
-    }
-
-    @Test
-    void rowsAreGatheredByPosition() {
-        float[] a = {0, 1, 10, 11, 20, 21, 30, 31};
-        assertTrue(java.util.Arrays.equals(new float[] {30, 31, 0, 1}, CudaSelfCheck.rowsAt(a, new int[] {3, 0}, 2)));
-        assertTrue(java.util.Arrays.equals(new float[] {1, 2, 3}, CudaSelfCheck.concatAll(List.of(new float[] {1}, new float[] {2, 3}))));
     }
 }

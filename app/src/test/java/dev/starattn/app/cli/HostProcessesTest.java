@@ -11,6 +11,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.starattn.app.Main;
 import dev.starattn.cluster.Cluster;
 import dev.starattn.cluster.ClusterOptions;
+import dev.starattn.cluster.HostProcess;
 import dev.starattn.engine.AttentionMode;
 import dev.starattn.engine.EncodedContext;
 import dev.starattn.engine.EngineOptions;
@@ -72,7 +73,8 @@ class HostProcessesTest {
     }
 
     static HostProcess start(int port, String logName) throws Exception {
-        HostProcess h = HostProcess.start(modelFile, port, dir.resolve(logName), Duration.ofSeconds(60), JVM_FLAGS);
+        HostProcess h = HostProcess.start(HostProcess.launcher(Main.class.getName(), JVM_FLAGS), modelFile, port, dir.resolve(logName),
+                Duration.ofSeconds(60));
         started.add(h.process());
         return h;
     }

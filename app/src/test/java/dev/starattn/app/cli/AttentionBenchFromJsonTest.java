@@ -1,4 +1,4 @@
-package dev.starattn.app.bench;
+package dev.starattn.app.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;

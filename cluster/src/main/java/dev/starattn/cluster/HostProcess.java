@@ -1,8 +1,7 @@
-package dev.starattn.app.cli;
+package dev.starattn.cluster;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.starattn.app.Main;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -18,8 +17,9 @@ import java.util.concurrent.TimeUnit;
 /**
  * A {@code starattn host} in a JVM of its own, started from this one: the same Java, class path
  * and JVM flags as the launcher ({@code ./starattn}), listening on loopback. Its stdout is read
- * for the line {@link HostCommand} prints once bound (so {@code --port 0} works); its stderr goes
- * to a log file. Used by {@code bench phase2 --processes} and by tests.
+ * for the line the {@code host} command prints once bound (so {@code --port 0} works); its stderr goes
+ * to a log file. Used by {@code bench phase2 --processes} and by tests. The CLI's main class comes in
+ * as data ({@link #launcher}), so that this module needs nothing of the app's.
  */
 public final class HostProcess implements AutoCloseable {
     /** What {@code ./starattn} passes to the JVM. */
@@ -37,17 +37,26 @@ public final class HostProcess implements AutoCloseable {
     }
 
     /**
-     * Starts {@code starattn host -m model --port port [more...]} (port 0: a free one) and waits
-     * until it listens, at most {@code startup}. {@code jvmFlags} come after the launcher's.
+     * The command that runs the CLI whose main class is {@code mainClass} in a JVM like this one: this
+     * JVM's java, the launcher's flags, then {@code jvmFlags}, this JVM's class path.
      */
-    public static HostProcess start(Path model, int port, Path log, Duration startup, List<String> jvmFlags, String... more)
-            throws IOException, InterruptedException {
+    public static List<String> launcher(String mainClass, List<String> jvmFlags) {
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.addAll(LAUNCHER_FLAGS);
         cmd.addAll(jvmFlags);
-        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName(),
-                "host", "-m", model.toString(), "--port", Integer.toString(port), "--bind", "127.0.0.1"));
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), mainClass));
+        return cmd;
+    }
+
+    /**
+     * Starts {@code launcher host -m model --port port [more...]} (port 0: a free one; {@code launcher}
+     * as {@link #launcher} makes it) and waits until it listens, at most {@code startup}.
+     */
+    public static HostProcess start(List<String> launcher, Path model, int port, Path log, Duration startup, String... more)
+            throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(launcher);
+        cmd.addAll(List.of("host", "-m", model.toString(), "--port", Integer.toString(port), "--bind", "127.0.0.1"));
         cmd.addAll(List.of(more));
         Process p = new ProcessBuilder(cmd).redirectError(log.toFile()).start();
         CompletableFuture<JsonNode> listening = new CompletableFuture<>();

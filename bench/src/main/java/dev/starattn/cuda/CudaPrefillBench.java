@@ -6,7 +6,7 @@ import java.util.Random;
 
 /**
  * Prefill speed of the GPU engine on a Llama-3.1-8B-shaped model with random bf16 weights drawn on
- * the GPU ({@link CudaModel#random}): dense prefill of N tokens in one forward, and one star host's
+ * the GPU ({@link RandomWeights#model}): dense prefill of N tokens in one forward, and one star host's
  * phase 1 ([anchor; block], block = N / hosts, the block at its original positions) for each host
  * count. Median wall-clock seconds of the forward (it ends by copying the last row's logits out, so
  * the GPU is done). The PyTorch peer is cuda/gpu/prefill_bench.py, run beside it.
@@ -39,7 +39,7 @@ public final class CudaPrefillBench {
         int[] hosts = ints(args.length > 1 ? args[1] : "4,8");
         int repeats = args.length > 2 ? Integer.parseInt(args[2]) : 3;
         LlamaConfig c = llama31_8b();
-        try (CudaDevice dev = CudaDevice.open(0); CudaModel m = CudaModel.random(dev, c, 1)) {
+        try (CudaDevice dev = CudaDevice.open(0); CudaModel m = RandomWeights.model(dev, c, 1)) {
             System.out.printf("device %s; Llama-3.1-8B shape, random bf16 weights (%.1f GiB); median of %d%n", dev.name(),
                     m.weightBytes() / 1073741824.0, repeats);
             Random rnd = new Random(2);

@@ -1,9 +1,9 @@
-package dev.starattn.app.bench;
+package dev.starattn.bench;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.starattn.app.cli.HostProcess;
+import dev.starattn.cluster.HostProcess;
 import dev.starattn.cluster.Cluster;
 import dev.starattn.cluster.ClusterOptions;
 import dev.starattn.cluster.HostServer;
@@ -27,6 +27,8 @@ import java.util.Random;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
 
 /**
  * Phase 2 of star attention over gRPC against the same hosts in this JVM: per decoded token, each
@@ -41,6 +43,8 @@ import picocli.CommandLine.Option;
 @Command(name = "phase2", mixinStandardHelpOptions = true,
         description = "Phase-2 round trip per layer for one decoded token: in-process hosts vs gRPC hosts on loopback.")
 public final class Phase2Bench implements Callable<Integer> {
+    @Spec CommandSpec spec;
+
     @Option(names = {"-m", "--model"}, description = "Model file (default: a random model, see --random).")
     Path model;
 
@@ -143,13 +147,15 @@ public final class Phase2Bench implements Callable<Integer> {
             if (processes) {
                 int share = hostThreads > 0 ? hostThreads : Math.max(1, Runtime.getRuntime().availableProcessors() / hosts);
                 System.err.printf("starting %d host processes (%d threads each) ...%n", hosts - 1, share);
-                List<String> hostFlags = List.of("-Dstarattn.threads=" + share);
+                // The root command's class is the CLI's main class (the app's Main), which the hosts run too.
+                List<String> launcher = HostProcess.launcher(spec.root().userObject().getClass().getName(),
+                        List.of("-Dstarattn.threads=" + share));
                 List<java.util.concurrent.CompletableFuture<HostProcess>> boot = new ArrayList<>();
                 for (int h = 0; h < hosts - 1; h++) {
                     Path log = logs.resolve("host-" + h + ".log");
                     boot.add(java.util.concurrent.CompletableFuture.supplyAsync(() -> {
                         try {
-                            return HostProcess.start(m.path(), 0, log, java.time.Duration.ofMinutes(2), hostFlags);
+                            return HostProcess.start(launcher, m.path(), 0, log, java.time.Duration.ofMinutes(2));
                         } catch (java.io.IOException | InterruptedException e) {
                             throw new IllegalStateException("cannot start a host process: " + e.getMessage(), e);
                         }

@@ -1,5 +1,7 @@
-package dev.starattn.app.bench;
+package dev.starattn.bench;
 
+import dev.starattn.attention.AttentionBackend;
+import dev.starattn.attention.AttentionBackends;
 import dev.starattn.attention.AttentionKernel;
 import dev.starattn.attention.KvCache;
 import dev.starattn.attention.Partial;
@@ -12,9 +14,9 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * The attention kernel's throughput against this machine's measured fp32 FMA peak (a register-only
- * vector FMA loop on every thread): prefill tiles (causal, N queries over N keys) and decode (one
- * query over N keys).
+ * The attention kernel's throughput (through {@link AttentionBackends}, as the engine calls it)
+ * against this machine's measured fp32 FMA peak (a register-only vector FMA loop on every thread):
+ * prefill tiles (causal, N queries over N keys) and decode (one query over N keys).
  */
 @Command(name = "kernel", mixinStandardHelpOptions = true, description = "Attention kernel GFLOP/s against the measured FMA peak.")
 public final class KernelBench implements Callable<Integer> {
@@ -51,20 +53,21 @@ public final class KernelBench implements Callable<Integer> {
         kv.append(k, v, 0, tokens, pos, 0);
         float[] q = new float[tokens * heads * headDim];
         for (int i = 0; i < q.length; i++) q[i] = (float) r.nextGaussian();
+        AttentionBackend att = AttentionBackends.current();
         double[] pre = new double[repeats];
         for (int rep = -1; rep < repeats; rep++) {
             long t0 = System.nanoTime();
-            Partial p = AttentionKernel.attend(q, tokens, pos, heads, kv);
+            Partial p = att.attend(q, tokens, pos, heads, kv);
             double s = (System.nanoTime() - t0) / 1e9;
             if (rep >= 0) pre[rep] = AttentionKernel.flops(p.pairs(), 1, headDim) / s / 1e9;
         }
         int[] qPos = {tokens};
         double[] dec = new double[repeats];
         // Decode calls are short: warm up until the JIT has compiled the decode path.
-        for (int w = 0; w < 500; w++) AttentionKernel.attend(q, 1, qPos, heads, kv);
+        for (int w = 0; w < 500; w++) att.attend(q, 1, qPos, heads, kv);
         for (int rep = 0; rep < repeats; rep++) {
             long t0 = System.nanoTime();
-            Partial p = AttentionKernel.attend(q, 1, qPos, heads, kv);
+            Partial p = att.attend(q, 1, qPos, heads, kv);
             double s = (System.nanoTime() - t0) / 1e9;
             if (rep >= 0) dec[rep] = AttentionKernel.flops(p.pairs(), 1, headDim) / s / 1e9;
         }

@@ -1,11 +1,5 @@
-package dev.starattn.app.cli;
+package dev.starattn.bench;
 
-import dev.starattn.app.bench.AttentionBench;
-import dev.starattn.app.bench.CacheBench;
-import dev.starattn.app.bench.EngineBench;
-import dev.starattn.app.bench.GemmBench;
-import dev.starattn.app.bench.KernelBench;
-import dev.starattn.app.bench.Phase2Bench;
 import picocli.CommandLine.Command;
 
 /** {@code starattn bench}: benchmark programs; each prints a table and writes JSON with --json. */

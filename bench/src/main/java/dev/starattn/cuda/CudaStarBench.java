@@ -11,7 +11,7 @@ import java.util.Random;
 
 /**
  * Star attention end to end on GPUs ({@link CudaStarQuery}) on a Llama-3.1-8B-shaped model with random bf16
- * weights drawn on each GPU ({@link CudaModel#random}, one model per GPU, the same seed, so the same weights):
+ * weights drawn on each GPU ({@link RandomWeights#model}, one model per GPU, the same seed, so the same weights):
  * H context hosts dealt round-robin over the GPUs (host h on GPU h % G), the last of them the query host; per
  * context length N, phase 1 (the wall time of all hosts encoding at once: hosts of one GPU in turn, GPUs at the
  * same time), then a query of Q random tokens and T greedy tokens. Blocks of N / H tokens, each after the first
@@ -59,7 +59,7 @@ public final class CudaStarBench {
         try {
             for (int g = 0; g < gpus; g++) {
                 devs.add(CudaDevice.open(g));
-                models.add(CudaModel.random(devs.get(g), c, 1));
+                models.add(RandomWeights.model(devs.get(g), c, 1));
                 System.out.printf("GPU %d: %s, Llama-3.1-8B shape, random bf16 weights (%.1f GiB)%n", g, devs.get(g).name(),
                         models.get(g).weightBytes() / 1073741824.0);
             }

@@ -1,4 +1,4 @@
-package dev.starattn.app.bench;
+package dev.starattn.bench;
 
 import dev.starattn.model.LoadedModel;
 import dev.starattn.model.ModelLoader;

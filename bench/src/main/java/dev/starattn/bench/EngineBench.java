@@ -1,4 +1,4 @@
-package dev.starattn.app.bench;
+package dev.starattn.bench;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;

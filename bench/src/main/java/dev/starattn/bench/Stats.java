@@ -1,4 +1,4 @@
-package dev.starattn.app.bench;
+package dev.starattn.bench;
 
 import java.util.Arrays;
 
