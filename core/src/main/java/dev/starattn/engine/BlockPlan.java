@@ -1,98 +1,11 @@
 package dev.starattn.engine;
 
-import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.List;
-import java.util.Random;
-
-/**
- * How a context of N tokens is cut and dealt to hosts. Star: blocks of b tokens (the last may be
- * shorter, no padding), dealt to hosts in contiguous runs, the first hosts one more block when
- * the count does not divide; every block after the first gets an anchor. Ring: one contiguous
- * range per host, or the zigzag pair of chunks (h, 2H-1-h).
- */
+/** Position ranges for phase-1 plans (the plans themselves are the strategies', {@code dev.starattn.engine.strategy}). */
 public final class BlockPlan {
     private BlockPlan() {}
 
-    /** Star phase-1 work per host: host h gets {@code result.get(h)} (possibly empty: an idle host). */
-    public static List<List<BlockTask>> star(int[] context, EngineOptions o) {
-        int n = context.length;
-        int b = o.effectiveBlockSize(n);
-        int a = o.effectiveAnchorSize(n);
-        int blocks = (n + b - 1) / b;
-        int hosts = o.hosts();
-        List<List<BlockTask>> plan = new ArrayList<>();
-        int next = 0;
-        for (int h = 0; h < hosts; h++) {
-            int count = blocks / hosts + (h < blocks % hosts ? 1 : 0);
-            List<BlockTask> mine = new ArrayList<>();
-            for (int i = 0; i < count; i++, next++) {
-                int start = next * b, end = Math.min(n, start + b);
-                int[] tokens = Arrays.copyOfRange(context, start, end);
-                int[] pos = range(start, end);
-                int anchorLen = next == 0 ? 0 : Math.min(a, start);
-                mine.add(new BlockTask(next, tokens, pos, anchorTokens(context, start, anchorLen, o, next),
-                        anchorPositions(start, anchorLen, o, next)));
-            }
-            plan.add(mine);
-        }
-        return plan;
-    }
-
-    private static int[] anchorTokens(int[] c, int start, int len, EngineOptions o, int block) {
-        if (len == 0) return new int[0];
-        return switch (o.anchorContent()) {
-            case FIRST -> Arrays.copyOfRange(c, 0, len);
-            case PREVIOUS -> Arrays.copyOfRange(c, start - len, start);
-            case SHUFFLED -> {
-                int[] t = Arrays.copyOfRange(c, 0, len);
-                Random r = new Random(o.seed() * 31 + 17); // the same shuffle for every block
-                for (int i = t.length - 1; i > 0; i--) {
-                    int j = r.nextInt(i + 1);
-                    int tmp = t[i];
-                    t[i] = t[j];
-                    t[j] = tmp;
-                }
-                yield t;
-            }
-        };
-    }
-
-    private static int[] anchorPositions(int start, int len, EngineOptions o, int block) {
-        if (len == 0) return new int[0];
-        return switch (o.anchorPositions()) {
-            case ORIGINAL -> range(0, len);
-            case ADJACENT -> range(start - len, start);
-            case RANDOM -> {
-                Random r = new Random(o.seed() * 1_000_003L + block);
-                int[] p = r.ints(0, start).distinct().limit(len).sorted().toArray();
-                yield p;
-            }
-        };
-    }
-
-    /** Ring: the positions each host holds (contiguous, or the zigzag pair of chunks). */
-    public static List<int[]> ring(int n, int hosts, boolean zigzag) {
-        List<int[]> out = new ArrayList<>();
-        if (!zigzag) {
-            for (int h = 0; h < hosts; h++) {
-                out.add(range((int) ((long) n * h / hosts), (int) ((long) n * (h + 1) / hosts)));
-            }
-            return out;
-        }
-        int chunks = 2 * hosts;
-        for (int h = 0; h < hosts; h++) {
-            int c1 = h, c2 = chunks - 1 - h;
-            int[] a = range((int) ((long) n * c1 / chunks), (int) ((long) n * (c1 + 1) / chunks));
-            int[] b = range((int) ((long) n * c2 / chunks), (int) ((long) n * (c2 + 1) / chunks));
-            int[] both = Arrays.copyOf(a, a.length + b.length);
-            System.arraycopy(b, 0, both, a.length, b.length);
-            out.add(both);
-        }
-        return out;
-    }
-
-    static int[] range(int from, int to) {
+    /** The positions {@code from, from + 1, .., to - 1} (empty when {@code to <= from}). */
+    public static int[] range(int from, int to) {
         int[] r = new int[Math.max(0, to - from)];
         for (int i = 0; i < r.length; i++) r[i] = from + i;
         return r;

@@ -1,20 +1,19 @@
 package dev.starattn.engine;
 
 import dev.starattn.attention.AttentionKernel;
-import dev.starattn.attention.KvCache;
 import dev.starattn.attention.LseMerge;
 import dev.starattn.attention.Partial;
+import dev.starattn.engine.strategy.AttentionStrategy;
+import dev.starattn.engine.strategy.Phase1;
 import dev.starattn.model.LlamaConfig;
 import dev.starattn.model.LlamaModel;
-import dev.starattn.model.Rope;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.function.IntConsumer;
 import java.util.function.IntPredicate;
 
 /**
- * Runs requests: phase 1 (context encoding, dense / star / ring over in-process hosts) and
+ * Runs requests: phase 1 (context encoding by the options' strategy, over in-process or other hosts) and
  * phase 2 (the query host runs the model on the query and generated tokens; at every layer it
  * gathers attention partials from every host and merges them by log-sum-exp, exactly).
  */
@@ -31,10 +30,11 @@ public final class InferenceEngine {
     }
 
     /**
-     * An engine over hosts in other processes. Star: they hold the first blocks, this process (the
-     * query host) the last. Ring and ring-zigzag: the context is split among the remote hosts only
-     * (they pass KV blocks to each other, {@link ContextHost#encodeRing}); this process holds only
-     * the query's KV. Dense needs no other hosts and is refused.
+     * An engine over hosts outside this JVM's CPU (other processes, GPUs). The strategy's hosts are
+     * those, then this process's query host when the strategy has it hold the last share
+     * ({@link AttentionStrategy#queryHostHoldsContext}: star), else the other hosts alone (ring: they pass KV blocks
+     * to each other) and the query host holds only the query's KV. A strategy that does not split the context
+     * (dense) is refused.
      */
     public InferenceEngine(LlamaModel model, EngineOptions options, List<? extends ContextHost> remoteHosts) {
         this(model, options, remoteHosts, null, null);
@@ -50,9 +50,9 @@ public final class InferenceEngine {
         if (pipelines != null && !remoteHosts.isEmpty()) {
             throw new IllegalArgumentException("an engine runs its contexts either on device pipelines or over remote hosts, not both");
         }
-        if (!remoteHosts.isEmpty() && options.mode() == AttentionMode.DENSE) {
-            throw new IllegalArgumentException("remote hosts run star, ring or ring-zigzag attention; " + options.mode().cliName
-                    + " needs all hosts in this process");
+        if (!remoteHosts.isEmpty() && !options.strategy().splitsContext()) {
+            throw new IllegalArgumentException("other hosts hold shares of a split context; " + options.strategy().name()
+                    + " keeps the whole context on the query host");
         }
     }
 
@@ -94,45 +94,21 @@ public final class InferenceEngine {
         if (context.length == 0) throw new IllegalArgumentException("the context is empty");
         checkLength(context.length, 0);
         if (pipelines != null) return encodeOnPipeline(context, progress);
+        AttentionStrategy strategy = options.strategy();
         List<ContextHost> hosts = new ArrayList<>(remoteHosts);
         for (ContextHost r : remoteHosts) r.useKvTypes(options.kvTypeK(), options.kvTypeV());
         List<LocalContextHost> locals = new ArrayList<>();
-        int localCount = !remoteHosts.isEmpty() ? 1 : options.mode() == AttentionMode.DENSE ? 1 : options.hosts();
+        int localCount = !remoteHosts.isEmpty() ? 1 : options.hostsUsed();
         for (int h = 0; h < localCount; h++) {
             LocalContextHost l = new LocalContextHost(remoteHosts.isEmpty() ? "host-" + h : "local", model, options.prefillChunk(),
-                    options.kvTypeK(), options.kvTypeV(), options.mode() == AttentionMode.STAR ? blockCache : null);
+                    options.kvTypeK(), options.kvTypeV(), strategy.blockwise() ? blockCache : null);
             locals.add(l);
             hosts.add(l);
         }
-        int hostCount = hosts.size();
+        // With other hosts, the query host holds the last share or, by the strategy, only the query.
+        List<ContextHost> contextHosts = remoteHosts.isEmpty() || strategy.queryHostHoldsContext() ? hosts : remoteHosts;
         long t0 = System.nanoTime();
-        switch (options.mode()) {
-            case DENSE -> {
-                LocalContextHost host = locals.getFirst();
-                long s = System.nanoTime();
-                KvCache[] own = new KvCache[model.config().layers()];
-                for (int l = 0; l < own.length; l++) own[l] = host.cache(l);
-                host.prefill(context, BlockPlan.range(0, context.length), own, true);
-                host.stats().blocks = 1;
-                host.stats().tokens = context.length;
-                host.stats().phase1Nanos += System.nanoTime() - s;
-                progress.blockDone(host.name(), 1, 1, context.length);
-            }
-            case STAR -> {
-                List<List<BlockTask>> plan = BlockPlan.star(context, options.withHosts(hostCount));
-                abandonOnFailure(hosts, () -> encodeStar(hosts, plan, progress));
-            }
-            case RING, RING_ZIGZAG -> {
-                boolean zigzag = options.mode() == AttentionMode.RING_ZIGZAG;
-                if (remoteHosts.isEmpty()) {
-                    new RingPhase1(model, locals, progress).run(context, BlockPlan.ring(context.length, hostCount, zigzag));
-                } else {
-                    // The remote hosts form the ring and hold the whole context; the query host only the query.
-                    abandonOnFailure(remoteHosts, () -> encodeRemoteRing(remoteHosts, context,
-                            BlockPlan.ring(context.length, remoteHosts.size(), zigzag), progress));
-                }
-            }
-        }
+        abandonOnFailure(contextHosts, () -> strategy.encode(context, options.withHosts(contextHosts.size()), contextHosts, progress));
         long phase1 = System.nanoTime() - t0;
         // The query host is the one holding the end of the context: its KV grows with the query.
         LocalContextHost queryHost = locals.getLast();
@@ -163,82 +139,6 @@ public final class InferenceEngine {
         } catch (RuntimeException | Error e) {
             for (ContextHost h : hosts) h.abandonEncode();
             throw e;
-        }
-    }
-
-    /**
-     * Star phase 1 needs no communication: in-process hosts of one processor take turns (each timed
-     * on its own), hosts of different processors (CPU, each GPU) and remote hosts work at the same
-     * time. A failing host fails the request with its name.
-     */
-    private static void encodeStar(List<ContextHost> hosts, List<List<BlockTask>> plan, ProgressListener progress) {
-        try (var pool = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
-            List<java.util.concurrent.Future<Void>> futures = new ArrayList<>();
-            for (int h = 0; h < hosts.size(); h++) {
-                ContextHost host = hosts.get(h);
-                List<BlockTask> blocks = plan.get(h);
-                if (host.isRemote()) {
-                    futures.add(pool.submit(() -> {
-                        host.encodeStar(blocks, progress);
-                        return null;
-                    }));
-                }
-            }
-            List<List<Integer>> groups = inProcessByProcessor(hosts);
-            for (int g = 1; g < groups.size(); g++) {
-                List<Integer> turns = groups.get(g);
-                futures.add(pool.submit(() -> {
-                    for (int h : turns) hosts.get(h).encodeStar(plan.get(h), progress);
-                    return null;
-                }));
-            }
-            if (!groups.isEmpty()) {
-                for (int h : groups.getFirst()) hosts.get(h).encodeStar(plan.get(h), progress);  // the first processor on this thread
-            }
-            for (var f : futures) await(f);
-        }
-    }
-
-    /**
-     * Indices of the in-process hosts grouped by {@link ContextHost#processor()}, groups in order of
-     * first appearance, hosts in order within a group: one group takes turns on one thread.
-     */
-    private static List<List<Integer>> inProcessByProcessor(List<? extends ContextHost> hosts) {
-        java.util.Map<String, List<Integer>> groups = new java.util.LinkedHashMap<>();
-        for (int i = 0; i < hosts.size(); i++) {
-            if (!hosts.get(i).isRemote()) groups.computeIfAbsent(hosts.get(i).processor(), k -> new ArrayList<>()).add(i);
-        }
-        return new ArrayList<>(groups.values());
-    }
-
-    /** Networked ring phase 1: every remote host is started at once; they exchange KV among themselves. */
-    private static void encodeRemoteRing(List<ContextHost> ring, int[] context, List<int[]> positions, ProgressListener progress) {
-        String ringId = java.util.UUID.randomUUID().toString();
-        try (var pool = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
-            List<java.util.concurrent.Future<Void>> futures = new ArrayList<>();
-            for (int h = 0; h < ring.size(); h++) {
-                int index = h;
-                int[] p = positions.get(h);
-                int[] toks = new int[p.length];
-                for (int i = 0; i < p.length; i++) toks[i] = context[p[i]];
-                futures.add(pool.submit(() -> {
-                    ring.get(index).encodeRing(ringId, index, ring, toks, p, progress);
-                    return null;
-                }));
-            }
-            for (var f : futures) await(f);
-        }
-    }
-
-    private static <T> T await(java.util.concurrent.Future<T> f) {
-        try {
-            return f.get();
-        } catch (java.util.concurrent.ExecutionException e) {
-            if (e.getCause() instanceof RuntimeException r) throw r;
-            throw new IllegalStateException(e.getCause().getMessage(), e.getCause());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while waiting for a context host", e);
         }
     }
 
@@ -334,7 +234,7 @@ public final class InferenceEngine {
             for (int i = 0; i < n; i++) {
                 if (hosts.get(i).isRemote()) pending[i] = hosts.get(i).startAttend(layer, q, rows, positions);
             }
-            List<List<Integer>> groups = inProcessByProcessor(hosts);
+            List<List<Integer>> groups = Phase1.inProcessByProcessor(hosts);
             for (int g = 1; g < groups.size(); g++) {
                 List<Integer> turns = groups.get(g);
                 Partial[] done = new Partial[n];
@@ -343,7 +243,7 @@ public final class InferenceEngine {
                     return null;
                 });
                 for (int i : turns) pending[i] = () -> {
-                    await(f);
+                    Phase1.await(f);
                     return done[i];
                 };
             }
@@ -357,53 +257,6 @@ public final class InferenceEngine {
                 if (pending[i] != null) pending[i].cancel();
             }
             throw e;
-        }
-    }
-
-    /**
-     * Ring Attention phase 1 in one process: all hosts advance layer by layer; at each layer every
-     * host's KV block visits every other host, which merges it into its running attention unless
-     * the block lies wholly in its causal future. Each host's compute is timed to it.
-     */
-    static final class RingPhase1 {
-        private final LlamaModel model;
-        private final List<LocalContextHost> hosts;
-        private final ProgressListener progress;
-
-        RingPhase1(LlamaModel model, List<LocalContextHost> hosts, ProgressListener progress) {
-            this.model = model;
-            this.hosts = hosts;
-            this.progress = progress;
-        }
-
-        void run(int[] context, List<int[]> positions) {
-            LlamaConfig c = model.config();
-            int hCount = hosts.size();
-            RingHost[] ring = new RingHost[hCount];
-            for (int h = 0; h < hCount; h++) {
-                int[] p = positions.get(h);
-                int[] toks = new int[p.length];
-                for (int i = 0; i < p.length; i++) toks[i] = context[p[i]];
-                ring[h] = new RingHost(model, hosts.get(h), toks, p);
-            }
-            KvCache[] block = new KvCache[hCount];
-            for (int l = 0; l < c.layers(); l++) {
-                for (int h = 0; h < hCount; h++) block[h] = ring[h].beginLayer(l);
-                for (int h = 0; h < hCount; h++) {
-                    LocalContextHost me = hosts.get(h);
-                    for (int step = 1; step < hCount; step++) {
-                        int src = (h - step + hCount) % hCount;
-                        // The block travels the ring whatever its positions; it is used only if some
-                        // of it is visible to this host's queries.
-                        long bytes = block[src].bytes();
-                        me.stats().phase1BytesReceived += bytes;
-                        hosts.get(src).stats().phase1BytesSent += bytes;
-                        ring[h].visit(block[src]);
-                    }
-                    ring[h].endLayer();
-                }
-            }
-            for (LocalContextHost h : hosts) progress.blockDone(h.name(), 1, 1, h.stats().tokens);
         }
     }
 }
