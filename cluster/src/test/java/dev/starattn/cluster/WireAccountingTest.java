@@ -75,7 +75,7 @@ class WireAccountingTest extends ClusterFixture {
             int blocks = 0;
             for (BlockTask b : plan.get(i)) blocks += delimited(6, blockBytes(b));
             long request = delimited(1, h.sessionId().length()) + scalar(2, o.sessionTtl().toMillis())
-                    + scalar(3, o.prefillChunk()) + delimited(4, 64) + blocks;
+                    + scalar(3, o.prefillChunk()) + delimited(4, 64) + blocks + scalar(10, HostServer.PROTOCOL);
             assertEquals(request, st.phase1BytesReceived, h.address() + " phase 1 received, " + wire);
             // Host to client: one BlockDone per block, then EncodeDone with the figures the client took from it.
             long stream = 0;
