@@ -3,7 +3,8 @@ package dev.starattn.app.cli;
 import dev.starattn.attention.KvType;
 import dev.starattn.engine.AnchorContent;
 import dev.starattn.engine.AnchorPositions;
-import dev.starattn.engine.AttentionMode;
+import dev.starattn.engine.strategy.AttentionStrategy;
+import dev.starattn.engine.strategy.Strategies;
 import dev.starattn.engine.BlockCache;
 import dev.starattn.engine.EngineOptions;
 import picocli.CommandLine.Option;
@@ -58,7 +59,7 @@ public final class EngineMixin {
     }
 
     public EngineOptions options(long seed) {
-        AttentionMode mode = AttentionMode.parse(attention);
+        AttentionStrategy strategy = Strategies.byName(attention);
         AnchorPositions ap;
         AnchorContent ac;
         try {
@@ -67,11 +68,12 @@ public final class EngineMixin {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("--anchor-positions takes original, adjacent or random and --anchor-content takes first, previous or shuffled");
         }
-        if (remote() && mode == AttentionMode.DENSE) {
-            throw new IllegalArgumentException("--host-addrs runs star, ring or ring-zigzag attention; dense needs no context hosts: drop --host-addrs");
+        if (remote() && !strategy.splitsContext()) {
+            throw new IllegalArgumentException("--host-addrs spreads the context over context hosts; " + strategy.name()
+                    + " keeps it on the query host: drop --host-addrs");
         }
         if (prefillChunk != null && prefillChunk < 1) throw new IllegalArgumentException("--prefill-chunk must be at least 1, got " + prefillChunk);
-        return new EngineOptions(mode, mode == AttentionMode.DENSE ? 1 : hosts, blockSize, anchorSize, ap, ac,
+        return new EngineOptions(strategy, strategy.hosts(hosts), blockSize, anchorSize, ap, ac,
                 prefillChunk != null ? prefillChunk : CPU_PREFILL_CHUNK, seed,
                 kvType(kvTypeK, "--kv-type-k"), kvType(kvTypeV, "--kv-type-v"));
     }

@@ -17,6 +17,8 @@ import dev.starattn.app.eval.Tasks;
 import dev.starattn.engine.AnchorContent;
 import dev.starattn.engine.AnchorPositions;
 import dev.starattn.engine.AttentionMode;
+import dev.starattn.engine.strategy.AttentionStrategy;
+import dev.starattn.engine.strategy.Strategies;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.cuda.CudaPipelines;
 import dev.starattn.model.LoadedModel;
@@ -211,8 +213,8 @@ public final class EvalCommand implements Callable<Integer> {
         if (preset != null) return Presets.expand(preset.toLowerCase(Locale.ROOT), star);
         List<RunConfig> out = new ArrayList<>();
         for (String a : attention) {
-            AttentionMode mode = AttentionMode.parse(a.trim());
-            if (mode == AttentionMode.STAR) {
+            AttentionStrategy mode = Strategies.byName(a.trim());
+            if (mode.blockwise()) {
                 for (String b : blockSizes) out.add(star.withBlock(b));
             } else {
                 RunConfig c = new RunConfig(mode, hosts, "auto", "b", ap, ac);

@@ -145,19 +145,19 @@ public final class GenerateCommand implements Callable<Integer> {
                 remote = dev.starattn.cluster.Cluster.connect(engine.hostAddrs(), m, cluster.options(options.prefillChunk()));
                 e = new InferenceEngine(m.model(), options, remote.hosts());
                 if (!json) err.printf("context: %d tokens, query: %d tokens, attention: %s over %d remote host(s) %s and this process%s%n",
-                        ctxTokens.length, qTokens.length, options.mode().cliName, remote.hosts().size(), engine.hostAddrs(),
+                        ctxTokens.length, qTokens.length, options.strategy().name(), remote.hosts().size(), engine.hostAddrs(),
                         cluster.session != null ? ", session " + cluster.session : "");
             } else if (queryHost.equals("gpu") && CudaHosts.check(device)) {
                 pipelines = CudaHosts.pipelines(device, m.model(), options, gpus, engine.gpuPrefillChunk());
                 e = new InferenceEngine(m.model(), options).withPipelines(pipelines);
                 if (!json) err.printf("context: %d tokens, query: %d tokens, attention: %s over %d host(s) on %s, the query host on a GPU%n",
-                        ctxTokens.length, qTokens.length, options.mode().cliName, options.hosts(), pipelines.describe());
+                        ctxTokens.length, qTokens.length, options.strategy().name(), options.hosts(), pipelines.describe());
             } else {
                 gpu = CudaHosts.forDevice(device, m.model(), options, gpus, engine.gpuPrefillChunk());
                 e = gpu == null ? new InferenceEngine(m.model(), options).withBlockCache(engine.blockCache(m.fingerprint(), err))
                         : new InferenceEngine(m.model(), options, gpu.hosts());
                 if (!json) err.printf("context: %d tokens, query: %d tokens, attention: %s over %d host(s)%s%n",
-                        ctxTokens.length, qTokens.length, options.mode().cliName, options.hosts(), gpu == null ? "" : " (context hosts on " + gpu.devices().size() + " GPU(s))");
+                        ctxTokens.length, qTokens.length, options.strategy().name(), options.hosts(), gpu == null ? "" : " (context hosts on " + gpu.devices().size() + " GPU(s))");
             }
             EncodedContext enc = e.encode(ctxTokens, json ? dev.starattn.engine.ProgressListener.NONE : new Phase1Progress(err));
             if (!json && !enc.placement().isEmpty()) err.println("hosts: " + enc.placement());
@@ -274,9 +274,9 @@ public final class GenerateCommand implements Callable<Integer> {
             c.put("disk_bytes", cs.diskBytes());
             c.put("disk_files", cs.diskFiles());
         }
-        j.put("attention", o.mode().cliName);
-        j.put("block_size", o.mode() == dev.starattn.engine.AttentionMode.STAR ? o.effectiveBlockSize(contextLength) : 0);
-        j.put("anchor_size", o.mode() == dev.starattn.engine.AttentionMode.STAR ? o.effectiveAnchorSize(contextLength) : 0);
+        j.put("attention", o.strategy().name());
+        j.put("block_size", o.strategy().blockwise() ? o.effectiveBlockSize(contextLength) : 0);
+        j.put("anchor_size", o.strategy().blockwise() ? o.effectiveAnchorSize(contextLength) : 0);
         return j;
     }
 

@@ -114,7 +114,7 @@ public final class EvalRunner {
                     rec.put("task", run.task());
                     rec.put("length", run.length());
                     rec.put("config", c.key());
-                    rec.put("attention", c.mode().cliName);
+                    rec.put("attention", c.strategy().name());
                     rec.put("index", s.index());
                     rec.put("pred", pred);
                     rec.putArray("outputs").addAll(s.outputs().stream().map(PredictionStore.JSON.getNodeFactory()::textNode).toList());

@@ -1,6 +1,6 @@
 package dev.starattn.app.serve;
 
-import dev.starattn.engine.AttentionMode;
+import dev.starattn.engine.strategy.Strategies;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.InferenceEngine;
 import dev.starattn.model.LoadedModel;
@@ -82,8 +82,7 @@ public final class ServeCommand implements Callable<Integer> {
         if (hosts < 1) throw new IllegalArgumentException("--hosts must be at least 1");
         ServerConfig cfg = new ServerConfig(bind, port, maxContext, maxConcurrent, queue, Duration.ofSeconds(timeoutS), maxBodyBytes,
                 key, Duration.ofSeconds(ttlS), memoryBudget, defaultMaxTokens);
-        AttentionMode mode = AttentionMode.parse(attention);
-        EngineOptions options = EngineOptions.of(mode, hosts);
+        EngineOptions options = EngineOptions.of(Strategies.byName(attention), hosts);
         // The device's checks come before the model loads: what it cannot run, then whether a GPU is usable.
         if (dev.starattn.app.cli.CudaHosts.check(device)) {
             if (cache.enabled()) throw new IllegalArgumentException("--cache-dir keeps star blocks of CPU hosts; --device cuda does not use it");
@@ -103,7 +102,7 @@ public final class ServeCommand implements Callable<Integer> {
             throw new IllegalArgumentException("cannot listen on " + bind + ":" + port + ": " + e.getMessage());
         }
         System.err.printf("serving %s (%s, %s attention over %d host(s)%s) on http://%s:%d/%s%n", s.modelId(), m.config(),
-                mode.cliName, mode == AttentionMode.DENSE ? 1 : hosts, gpu == null ? "" : " on " + gpu.describe(),
+                options.strategy().name(), options.hostsUsed(), gpu == null ? "" : " on " + gpu.describe(),
                 bind.contains(":") ? "[" + bind + "]" : bind, s.port(), key != null ? " (API key required)" : "");
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
