@@ -51,7 +51,7 @@ public record CudaHosts(CudaPipelines gpus, List<CudaContextHost> hosts) impleme
     }
 
     /** {@code --query-host cpu}: the context hosts on the GPUs, for an engine over them; null for {@code --device cpu}. */
-    static CudaHosts forDevice(String device, LlamaModel model, EngineOptions options, int gpus, int prefillChunk) {
+    public static CudaHosts forDevice(String device, LlamaModel model, EngineOptions options, int gpus, int prefillChunk) {
         if (!check(device)) return null;
         if (!options.strategy().splitsContext()) {
             throw new IllegalArgumentException("--query-host cpu splits the context over GPU hosts; dense keeps it on one host: use --query-host gpu");

@@ -89,16 +89,15 @@ public final class ServeCommand implements Callable<Integer> {
             dev.starattn.app.cli.CudaHosts.requireUsable(device);
         }
         LoadedModel m = ModelLoader.load(model);
-        InferenceEngine engine = new InferenceEngine(m.model(), options)
-                .withBlockCache(cache.create(m.fingerprint(), w -> System.err.println("warning: " + w)));
-        dev.starattn.cuda.CudaPipelines gpu = dev.starattn.app.cli.CudaHosts.pipelines(device, m.model(), options, gpus,
-                dev.starattn.app.cli.EngineMixin.GPU_PREFILL_CHUNK);
-        if (gpu != null) engine = engine.withPipelines(gpu);
+        dev.starattn.app.hosts.HostFactory hosts = dev.starattn.app.hosts.HostFactory.open(m, options, dev.starattn.app.hosts.HostFactory.Spec.local(
+                device, gpus, dev.starattn.app.cli.EngineMixin.GPU_PREFILL_CHUNK, cache.create(m.fingerprint(), w -> System.err.println("warning: " + w))));
+        InferenceEngine engine = hosts.engine(options);
+        dev.starattn.cuda.CudaPipelines gpu = hosts.pipelines();
         StarServer s = new StarServer(m, engine, cfg);
         try {
             s.start();
         } catch (java.io.IOException e) {
-            if (gpu != null) gpu.close();
+            hosts.close();
             throw new IllegalArgumentException("cannot listen on " + bind + ":" + port + ": " + e.getMessage());
         }
         System.err.printf("serving %s (%s, %s attention over %d host(s)%s) on http://%s:%d/%s%n", s.modelId(), m.config(),
