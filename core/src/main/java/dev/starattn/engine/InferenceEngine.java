@@ -20,7 +20,7 @@ import java.util.function.IntPredicate;
 public final class InferenceEngine {
     private final LlamaModel model;
     private final EngineOptions options;
-    private final List<ContextHost> remoteHosts;
+    private final List<ContextHost> otherHosts;
     private final BlockCache blockCache;
     private final ContextPipeline.Factory pipelines;
 
@@ -36,21 +36,21 @@ public final class InferenceEngine {
      * to each other) and the query host holds only the query's KV. A strategy that does not split the context
      * (dense) is refused.
      */
-    public InferenceEngine(LlamaModel model, EngineOptions options, List<? extends ContextHost> remoteHosts) {
-        this(model, options, remoteHosts, null, null);
+    public InferenceEngine(LlamaModel model, EngineOptions options, List<? extends ContextHost> otherHosts) {
+        this(model, options, otherHosts, null, null);
     }
 
-    private InferenceEngine(LlamaModel model, EngineOptions options, List<? extends ContextHost> remoteHosts, BlockCache blockCache,
+    private InferenceEngine(LlamaModel model, EngineOptions options, List<? extends ContextHost> otherHosts, BlockCache blockCache,
                             ContextPipeline.Factory pipelines) {
         this.model = model;
         this.options = options;
-        this.remoteHosts = List.copyOf(remoteHosts);
+        this.otherHosts = List.copyOf(otherHosts);
         this.blockCache = blockCache;
         this.pipelines = pipelines;
-        if (pipelines != null && !remoteHosts.isEmpty()) {
-            throw new IllegalArgumentException("an engine runs its contexts either on device pipelines or over remote hosts, not both");
+        if (pipelines != null && !otherHosts.isEmpty()) {
+            throw new IllegalArgumentException("an engine runs its contexts either on device pipelines or over other hosts, not both");
         }
-        if (!remoteHosts.isEmpty() && !options.strategy().splitsContext()) {
+        if (!otherHosts.isEmpty() && !options.strategy().splitsContext()) {
             throw new IllegalArgumentException("other hosts hold shares of a split context; " + options.strategy().name()
                     + " keeps the whole context on the query host");
         }
@@ -61,7 +61,7 @@ public final class InferenceEngine {
      * none): blocks already encoded, with the same anchor at the same positions, are not encoded again.
      */
     public InferenceEngine withBlockCache(BlockCache cache) {
-        return new InferenceEngine(model, options, remoteHosts, cache, pipelines);
+        return new InferenceEngine(model, options, otherHosts, cache, pipelines);
     }
 
     /**
@@ -69,7 +69,7 @@ public final class InferenceEngine {
      * host there, {@link ContextPipeline}); the engine keeps the decode loop. The block cache does not apply.
      */
     public InferenceEngine withPipelines(ContextPipeline.Factory factory) {
-        return new InferenceEngine(model, options, remoteHosts, blockCache, factory);
+        return new InferenceEngine(model, options, otherHosts, blockCache, factory);
     }
 
     /** The pipelines this engine encodes on, or null when its hosts are on this JVM's CPU or remote. */
@@ -95,18 +95,18 @@ public final class InferenceEngine {
         checkLength(context.length, 0);
         if (pipelines != null) return encodeOnPipeline(context, progress);
         AttentionStrategy strategy = options.strategy();
-        List<ContextHost> hosts = new ArrayList<>(remoteHosts);
-        for (ContextHost r : remoteHosts) r.useKvTypes(options.kvTypeK(), options.kvTypeV());
+        List<ContextHost> hosts = new ArrayList<>(otherHosts);
+        for (ContextHost r : otherHosts) r.useKvTypes(options.kvTypeK(), options.kvTypeV());
         List<LocalContextHost> locals = new ArrayList<>();
-        int localCount = !remoteHosts.isEmpty() ? 1 : options.hostsUsed();
+        int localCount = !otherHosts.isEmpty() ? 1 : options.hostsUsed();
         for (int h = 0; h < localCount; h++) {
-            LocalContextHost l = new LocalContextHost(remoteHosts.isEmpty() ? "host-" + h : "local", model, options.prefillChunk(),
+            LocalContextHost l = new LocalContextHost(otherHosts.isEmpty() ? "host-" + h : "local", model, options.prefillChunk(),
                     options.kvTypeK(), options.kvTypeV(), strategy.blockwise() ? blockCache : null);
             locals.add(l);
             hosts.add(l);
         }
         // With other hosts, the query host holds the last share or, by the strategy, only the query.
-        List<ContextHost> contextHosts = remoteHosts.isEmpty() || strategy.queryHostHoldsContext() ? hosts : remoteHosts;
+        List<ContextHost> contextHosts = otherHosts.isEmpty() || strategy.queryHostHoldsContext() ? hosts : otherHosts;
         long t0 = System.nanoTime();
         abandonOnFailure(contextHosts, () -> strategy.encode(context, options.withHosts(contextHosts.size()), contextHosts, progress));
         long phase1 = System.nanoTime() - t0;
