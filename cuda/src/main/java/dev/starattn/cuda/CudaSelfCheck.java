@@ -7,7 +7,6 @@ import dev.starattn.attention.Partial;
 import dev.starattn.attention.KvType;
 import dev.starattn.engine.AnchorContent;
 import dev.starattn.engine.AnchorPositions;
-import dev.starattn.engine.AttentionMode;
 import dev.starattn.engine.EncodeTask;
 import dev.starattn.engine.strategy.Strategies;
 import dev.starattn.engine.BlockTask;
@@ -488,7 +487,7 @@ public final class CudaSelfCheck {
         int[] ctx = new int[contextLen], query = new int[7];
         for (int i = 0; i < ctx.length; i++) ctx[i] = rnd.nextInt(c.vocabSize());
         for (int i = 0; i < query.length; i++) query[i] = rnd.nextInt(c.vocabSize());
-        var opts = new EngineOptions(AttentionMode.STAR, 3, 0, -1,
+        var opts = new EngineOptions(Strategies.STAR, 3, 0, -1,
                 AnchorPositions.parse("original"), AnchorContent.parse("first"), 64, 0,
                 KvType.F32);
         var sampling = new SamplingOptions(0, 1, 0);
@@ -523,7 +522,7 @@ public final class CudaSelfCheck {
         for (int i = 0; i < ctx.length; i++) ctx[i] = rnd.nextInt(c.vocabSize());
         for (int i = 0; i < query.length; i++) query[i] = rnd.nextInt(c.vocabSize());
         int newTokens = 8, hostCount = 3;
-        var opts = new EngineOptions(AttentionMode.STAR, hostCount, 0, -1, AnchorPositions.parse("original"), AnchorContent.parse("first"),
+        var opts = new EngineOptions(Strategies.STAR, hostCount, 0, -1, AnchorPositions.parse("original"), AnchorContent.parse("first"),
                 64, 0, KvType.F32);
         var greedy = new SamplingOptions(0, 1, 0);
         // The CPU: free-running greedy, then the logits of every step given the CPU's own earlier tokens.
@@ -626,7 +625,7 @@ public final class CudaSelfCheck {
         int[] ctx = new int[contextLen], query = new int[9];
         for (int i = 0; i < ctx.length; i++) ctx[i] = rnd.nextInt(c.vocabSize());
         for (int i = 0; i < query.length; i++) query[i] = rnd.nextInt(c.vocabSize());
-        var opts = new EngineOptions(AttentionMode.STAR, hostCount, 0, -1, AnchorPositions.parse("original"), AnchorContent.parse("first"),
+        var opts = new EngineOptions(Strategies.STAR, hostCount, 0, -1, AnchorPositions.parse("original"), AnchorContent.parse("first"),
                 64, 0, KvType.F32);
         List<CudaContextHost> hosts = new ArrayList<>();
         try (CudaModel m = new CudaModel(dev, cpuModel)) {
@@ -700,7 +699,7 @@ public final class CudaSelfCheck {
         int newTokens = 8, hostCount = 3;
         var greedy = new SamplingOptions(0, 1, 0);
         // The CPU reference: dense (ring is exact), free-running, then each step given the CPU's own earlier tokens.
-        var cpuEngine = new InferenceEngine(cpuModel, EngineOptions.of(AttentionMode.DENSE, 1));
+        var cpuEngine = new InferenceEngine(cpuModel, EngineOptions.of(Strategies.DENSE, 1));
         var cpuCtx = cpuEngine.encode(ctx, ProgressListener.NONE);
         LocalContextHost dense = (LocalContextHost) cpuCtx.queryHost();
         var rc = cpuEngine.generate(cpuCtx, query, greedy, newTokens, t -> false, t -> {});
@@ -719,7 +718,7 @@ public final class CudaSelfCheck {
                 models.getFirst().forward(ctx, range(0, ctx.length), 0, ctx.length, gpuDense, false);
                 for (boolean zigzag : new boolean[] {false, true}) {
                     String mode = zigzag ? "ring-zigzag" : "ring";
-                    EngineOptions opts = EngineOptions.of(zigzag ? AttentionMode.RING_ZIGZAG : AttentionMode.RING, hostCount + 1);
+                    EngineOptions opts = EngineOptions.of(zigzag ? Strategies.RING_ZIGZAG : Strategies.RING, hostCount + 1);
                     List<int[]> plan = (zigzag ? Strategies.RING_ZIGZAG : Strategies.RING).shares(ctx.length, hostCount);
                     // Each way on its own: a failure is reported (FAIL ... threw) and the other ways still run.
                     // (1) The engine: the query host on the CPU, the GPU hosts the ring.

@@ -1,6 +1,6 @@
 package dev.starattn.app.cli;
 
-import dev.starattn.engine.AttentionMode;
+import dev.starattn.engine.strategy.Strategies;
 import dev.starattn.engine.EncodedContext;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.GenerationResult;
@@ -74,7 +74,7 @@ public final class DemoCommand implements Callable<Integer> {
             // Warm the JIT on a short prefix first, so that neither mode pays for compilation.
             new InferenceEngine(m.model(), EngineOptions.dense())
                     .encode(java.util.Arrays.copyOf(p.context(), Math.min(512, p.context().length)), ProgressListener.NONE);
-            EngineOptions star = EngineOptions.of(AttentionMode.STAR, hosts);
+            EngineOptions star = EngineOptions.of(Strategies.STAR, hosts);
             Answer s = answer(m, tpl, star, p);
             System.out.printf("%nStar attention, %d hosts, block = anchor = %d tokens:%n", hosts, star.effectiveBlockSize(p.context().length));
             System.out.println("  answer: " + s.text);
