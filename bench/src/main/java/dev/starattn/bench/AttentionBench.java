@@ -3,7 +3,8 @@ package dev.starattn.bench;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.starattn.engine.AttentionMode;
+import dev.starattn.engine.strategy.AttentionStrategy;
+import dev.starattn.engine.strategy.Strategies;
 import dev.starattn.engine.EncodedContext;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.FlopModel;
@@ -87,11 +88,11 @@ public final class AttentionBench implements Callable<Integer> {
         if (fromJson != null && !fromJson.isEmpty()) return fromEarlierRuns();
         // Every combination is checked before the model loads: a bad one would otherwise fail mid-run.
         for (String ctxSpec : contexts) {
-            int n = dev.starattn.app.cli.UsageException.check(() -> Stats.parseSize(ctxSpec));
+            int n = dev.starattn.cli.UsageException.check(() -> Stats.parseSize(ctxSpec));
             for (int h : hosts) {
                 for (String modeName : modes) {
-                    dev.starattn.app.cli.UsageException.check(() -> dev.starattn.engine.BlockPlan.requireWorkForEveryHost(n,
-                            EngineOptions.of(AttentionMode.parse(modeName), h).withBlockSize(blockSize).withAnchorSize(anchorSize)));
+                    dev.starattn.cli.UsageException.check(() -> EngineOptions.of(Strategies.byName(modeName), h)
+                            .withBlockSize(blockSize).withAnchorSize(anchorSize).requireSplit(n));
                 }
             }
         }
@@ -106,8 +107,8 @@ public final class AttentionBench implements Callable<Integer> {
                 int[] q = java.util.Arrays.copyOfRange(tokens, n, n + query);
                 for (int h : hosts) {
                     for (String modeName : modes) {
-                        AttentionMode mode = AttentionMode.parse(modeName);
-                        if (mode == AttentionMode.DENSE && h != hosts.getFirst()) continue; // dense does not depend on H
+                        AttentionStrategy mode = Strategies.byName(modeName);
+                        if (!mode.splitsContext() && h != hosts.getFirst()) continue; // dense does not depend on H
                         EngineOptions o = EngineOptions.of(mode, h).withBlockSize(blockSize).withAnchorSize(anchorSize);
                         InferenceEngine e = new InferenceEngine(m.model(), o);
                         if (!warmed) {
@@ -135,7 +136,7 @@ public final class AttentionBench implements Callable<Integer> {
                             bytes = by;
                         }
                         double predicted = FlopModel.max(FlopModel.phase1PerHost(m.config(), n, o)) / 1e9;
-                        Row row = new Row(n, mode == AttentionMode.DENSE ? 1 : h, mode.cliName, Stats.median(wall), Stats.median(crit),
+                        Row row = new Row(n, mode.hosts(h), mode.name(), Stats.median(wall), Stats.median(crit),
                                 Stats.median(ttft), Stats.median(tps), critFlops, predicted, totalFlops, bytes);
                         rows.add(row);
                         System.err.printf("  N=%d H=%d %-11s phase1 wall %.0f ms, critical %.0f ms, ttft %.0f ms%n",

@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.starattn.attention.KvType;
-import dev.starattn.engine.AttentionMode;
+import dev.starattn.engine.strategy.Strategies;
 import dev.starattn.engine.BlockCache;
 import dev.starattn.engine.BlockTask;
 import dev.starattn.engine.ContextHost;
@@ -76,14 +76,14 @@ public final class CacheBench implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        int length = dev.starattn.app.cli.UsageException.check(() -> Stats.parseSize(context));
-        dev.starattn.app.cli.UsageException.check(() -> dev.starattn.engine.BlockPlan.requireWorkForEveryHost(length,
-                EngineOptions.of(AttentionMode.STAR, hosts).withBlockSize(blockSize).withAnchorSize(anchorSize)));
+        int length = dev.starattn.cli.UsageException.check(() -> Stats.parseSize(context));
+        dev.starattn.cli.UsageException.check(() -> EngineOptions.of(Strategies.STAR, hosts)
+                .withBlockSize(blockSize).withAnchorSize(anchorSize).requireSplit(length));
         Path base = cacheDir != null ? cacheDir : Files.createTempDirectory("starattn-cache-bench");
         try (LoadedModel m = BenchModels.load(model, random, weights)) {
             int n = Stats.parseSize(context);
             KvType kt = KvType.parse(kvType);
-            EngineOptions o = EngineOptions.of(AttentionMode.STAR, hosts).withBlockSize(blockSize).withAnchorSize(anchorSize).withKvType(kt);
+            EngineOptions o = EngineOptions.of(Strategies.STAR, hosts).withBlockSize(blockSize).withAnchorSize(anchorSize).withKvType(kt);
             int[] ctx = new Random(n).ints(n, 3, m.config().vocabSize()).toArray();
             int b = o.effectiveBlockSize(n), blocks = (n + b - 1) / b;
             int edit = editBlock >= 0 ? editBlock : blocks / 2;

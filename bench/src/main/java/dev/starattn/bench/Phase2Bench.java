@@ -8,7 +8,7 @@ import dev.starattn.cluster.Cluster;
 import dev.starattn.cluster.ClusterOptions;
 import dev.starattn.cluster.HostServer;
 import dev.starattn.cluster.proto.Wire;
-import dev.starattn.engine.AttentionMode;
+import dev.starattn.engine.strategy.Strategies;
 import dev.starattn.engine.ContextHost;
 import dev.starattn.engine.EncodedContext;
 import dev.starattn.engine.EngineOptions;
@@ -137,7 +137,7 @@ public final class Phase2Bench implements Callable<Integer> {
         try (LoadedModel m = BenchModels.load(model, random, weights)) {
             var cfg = m.config();
             int[] ctx = new Random(n).ints(n, 3, cfg.vocabSize()).toArray();
-            EngineOptions o = EngineOptions.of(AttentionMode.STAR, hosts);
+            EngineOptions o = EngineOptions.of(Strategies.STAR, hosts);
             System.out.printf("model %s (%s), N=%d, H=%d (gRPC: %d %s on loopback + the query host), wire %s, %d threads%n",
                     m.path().getFileName(), cfg, n, hosts, hosts - 1, processes ? "host processes" : "servers in this JVM",
                     w == Wire.BF16 ? "bf16" : "f32", dev.starattn.cpu.Parallel.threads());

@@ -7,8 +7,8 @@ import dev.starattn.attention.Partial;
 import dev.starattn.attention.KvType;
 import dev.starattn.engine.AnchorContent;
 import dev.starattn.engine.AnchorPositions;
-import dev.starattn.engine.AttentionMode;
-import dev.starattn.engine.BlockPlan;
+import dev.starattn.engine.EncodeTask;
+import dev.starattn.engine.strategy.Strategies;
 import dev.starattn.engine.BlockTask;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.InferenceEngine;
@@ -460,9 +460,9 @@ public final class CudaSelfCheck {
         }
         ProgressListener quiet = (host, done, total, tokens) -> {};
         LocalContextHost cpu = new LocalContextHost("cpu", cpuModel, 64);
-        cpu.encodeStar(tasks, quiet);
+        cpu.encode(EncodeTask.of(tasks), quiet);
         try (CudaModel gm = new CudaModel(dev, cpuModel); CudaContextHost gpu = new CudaContextHost("gpu", gm, 64)) {
-            gpu.encodeStar(tasks, quiet);
+            gpu.encode(EncodeTask.of(tasks), quiet);
             for (int layer : new int[] {0, c.layers() - 1}) {
                 DeviceKv kv = gpu.cache(layer);
                 float[] gk = kv.keysToHost();
@@ -487,7 +487,7 @@ public final class CudaSelfCheck {
         int[] ctx = new int[contextLen], query = new int[7];
         for (int i = 0; i < ctx.length; i++) ctx[i] = rnd.nextInt(c.vocabSize());
         for (int i = 0; i < query.length; i++) query[i] = rnd.nextInt(c.vocabSize());
-        var opts = new EngineOptions(AttentionMode.STAR, 3, 0, -1,
+        var opts = new EngineOptions(Strategies.STAR, 3, 0, -1,
                 AnchorPositions.parse("original"), AnchorContent.parse("first"), 64, 0,
                 KvType.F32);
         var sampling = new SamplingOptions(0, 1, 0);
@@ -522,7 +522,7 @@ public final class CudaSelfCheck {
         for (int i = 0; i < ctx.length; i++) ctx[i] = rnd.nextInt(c.vocabSize());
         for (int i = 0; i < query.length; i++) query[i] = rnd.nextInt(c.vocabSize());
         int newTokens = 8, hostCount = 3;
-        var opts = new EngineOptions(AttentionMode.STAR, hostCount, 0, -1, AnchorPositions.parse("original"), AnchorContent.parse("first"),
+        var opts = new EngineOptions(Strategies.STAR, hostCount, 0, -1, AnchorPositions.parse("original"), AnchorContent.parse("first"),
                 64, 0, KvType.F32);
         var greedy = new SamplingOptions(0, 1, 0);
         // The CPU: free-running greedy, then the logits of every step given the CPU's own earlier tokens.
@@ -625,7 +625,7 @@ public final class CudaSelfCheck {
         int[] ctx = new int[contextLen], query = new int[9];
         for (int i = 0; i < ctx.length; i++) ctx[i] = rnd.nextInt(c.vocabSize());
         for (int i = 0; i < query.length; i++) query[i] = rnd.nextInt(c.vocabSize());
-        var opts = new EngineOptions(AttentionMode.STAR, hostCount, 0, -1, AnchorPositions.parse("original"), AnchorContent.parse("first"),
+        var opts = new EngineOptions(Strategies.STAR, hostCount, 0, -1, AnchorPositions.parse("original"), AnchorContent.parse("first"),
                 64, 0, KvType.F32);
         List<CudaContextHost> hosts = new ArrayList<>();
         try (CudaModel m = new CudaModel(dev, cpuModel)) {
@@ -683,7 +683,7 @@ public final class CudaSelfCheck {
      * ways: "engine" is {@code InferenceEngine} with its query host on the CPU (holding no context) and the GPU hosts
      * as the ring ({@link CudaContextHost#encodeRing}: what {@code generate --device cuda --attention ring} runs);
      * "GPU query host" is {@link CudaStarQuery} with the last host the query host ({@code --query-host gpu}).
-     * Checks, per mode and way: every host holds its {@code BlockPlan.ring} share's positions; the hosts' keys and
+     * Checks, per mode and way: every host holds its ring share ({@code RingStrategy.shares})'s positions; the hosts' keys and
      * values of the first and last layer, gathered by position, against the CPU engine's dense KV (f32, within
      * {@code tol}) and the keys against a dense forward on this GPU (the same bf16 kernels without the ring's merge,
      * within 2e-2); ring attention is exact, so phase 2 must give the CPU engine's dense results: first logits within
@@ -699,7 +699,7 @@ public final class CudaSelfCheck {
         int newTokens = 8, hostCount = 3;
         var greedy = new SamplingOptions(0, 1, 0);
         // The CPU reference: dense (ring is exact), free-running, then each step given the CPU's own earlier tokens.
-        var cpuEngine = new InferenceEngine(cpuModel, EngineOptions.of(AttentionMode.DENSE, 1));
+        var cpuEngine = new InferenceEngine(cpuModel, EngineOptions.of(Strategies.DENSE, 1));
         var cpuCtx = cpuEngine.encode(ctx, ProgressListener.NONE);
         LocalContextHost dense = (LocalContextHost) cpuCtx.queryHost();
         var rc = cpuEngine.generate(cpuCtx, query, greedy, newTokens, t -> false, t -> {});
@@ -718,8 +718,8 @@ public final class CudaSelfCheck {
                 models.getFirst().forward(ctx, range(0, ctx.length), 0, ctx.length, gpuDense, false);
                 for (boolean zigzag : new boolean[] {false, true}) {
                     String mode = zigzag ? "ring-zigzag" : "ring";
-                    EngineOptions opts = EngineOptions.of(zigzag ? AttentionMode.RING_ZIGZAG : AttentionMode.RING, hostCount + 1);
-                    List<int[]> plan = BlockPlan.ring(ctx.length, hostCount, zigzag);
+                    EngineOptions opts = EngineOptions.of(zigzag ? Strategies.RING_ZIGZAG : Strategies.RING, hostCount + 1);
+                    List<int[]> plan = (zigzag ? Strategies.RING_ZIGZAG : Strategies.RING).shares(ctx.length, hostCount);
                     // Each way on its own: a failure is reported (FAIL ... threw) and the other ways still run.
                     // (1) The engine: the query host on the CPU, the GPU hosts the ring.
                     String viaEngine = "ring on GPUs " + mode + " (engine, CPU query host)";
@@ -793,7 +793,7 @@ public final class CudaSelfCheck {
             for (int l = 0; l < layers; l++) positionsOk &= Arrays.equals(hosts.get(h).cache(l).positions(), plan.get(h));
             sizes.append(h == 0 ? "" : "+").append(hosts.get(h).kvTokens());
         }
-        results.add(printed(Result.verdict(label + ": each host holds its BlockPlan.ring share", positionsOk, "rows " + sizes)));
+        results.add(printed(Result.verdict(label + ": each host holds its ring share", positionsOk, "rows " + sizes)));
         for (int l : new int[] {0, layers - 1}) {
             List<float[]> gk = new ArrayList<>(), gv = new ArrayList<>(), ck = new ArrayList<>(), cv = new ArrayList<>(), dk = new ArrayList<>();
             float[] denseGpuKeys = gpuDense[l].keysToHost();

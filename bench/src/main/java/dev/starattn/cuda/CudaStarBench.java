@@ -1,7 +1,8 @@
 package dev.starattn.cuda;
 
 import dev.starattn.engine.EngineOptions;
-import dev.starattn.engine.AttentionMode;
+import dev.starattn.engine.strategy.AttentionStrategy;
+import dev.starattn.engine.strategy.Strategies;
 import dev.starattn.engine.FlopModel;
 import dev.starattn.model.LlamaConfig;
 import java.util.ArrayList;
@@ -45,10 +46,10 @@ public final class CudaStarBench {
         int repeats = Integer.parseInt(arg(args, 4, "3"));
         int gpuArg = Integer.parseInt(arg(args, 5, "0"));
         int chunkArg = Integer.parseInt(arg(args, 6, "0"));
-        List<AttentionMode> modes = new ArrayList<>();
+        List<AttentionStrategy> modes = new ArrayList<>();
         for (String m : arg(args, 7, "star").split(",")) {
-            AttentionMode mode = AttentionMode.parse(m.strip());
-            if (mode == AttentionMode.DENSE) throw new IllegalArgumentException("modes: star, ring, ring-zigzag (dense: hosts=1)");
+            AttentionStrategy mode = Strategies.byName(m.strip());
+            if (!mode.splitsContext()) throw new IllegalArgumentException("modes: star, ring, ring-zigzag (dense: hosts=1)");
             modes.add(mode);
         }
         int chunk = chunkArg > 0 ? chunkArg : Integer.MAX_VALUE;
@@ -71,7 +72,7 @@ public final class CudaStarBench {
                     int[] context = new int[n], query = new int[queryTokens];
                     for (int i = 0; i < n; i++) context[i] = rnd.nextInt(c.vocabSize());
                     for (int i = 0; i < queryTokens; i++) query[i] = rnd.nextInt(c.vocabSize());
-                    for (AttentionMode mode : modes) {
+                    for (AttentionStrategy mode : modes) {
                         for (boolean graphs : GRAPHS) run(models, mode, graphs, hostCount, chunk, context, query, newTokens, repeats);
                     }
                 }
@@ -89,11 +90,11 @@ public final class CudaStarBench {
     private static final boolean[] GRAPHS = "both".equals(System.getProperty("starattn.bench.graphs")) ? new boolean[] {false, true}
             : new boolean[] {Boolean.parseBoolean(System.getProperty("starattn.cuda.graphs", "true"))};
 
-    private static void run(List<CudaModel> models, AttentionMode mode, boolean graphs, int hostCount, int chunk, int[] context, int[] query,
+    private static void run(List<CudaModel> models, AttentionStrategy mode, boolean graphs, int hostCount, int chunk, int[] context, int[] query,
                             int newTokens, int repeats) {
         int n = context.length, gpus = Math.min(models.size(), hostCount);
         EngineOptions opts = EngineOptions.of(mode, hostCount);
-        String name = mode.cliName.toUpperCase(java.util.Locale.ROOT) + (graphs ? "" : "-NOGRAPH");
+        String name = mode.name().toUpperCase(java.util.Locale.ROOT) + (graphs ? "" : "-NOGRAPH");
         List<CudaContextHost> hosts = new ArrayList<>();
         try {
             for (int h = 0; h < hostCount; h++) hosts.add(new CudaContextHost("h" + h + "@gpu" + (h % gpus), models.get(h % gpus), chunk));

@@ -179,10 +179,20 @@ public final class Cluster implements AutoCloseable {
             }
             throw failure(h.address(), e, "a health check", options.callTimeout());
         }
+        checkProtocol(h.address(), r);
         if (!r.getFingerprint().equals(fingerprint)) {
             throw new IllegalStateException("context host " + h.address() + " serves a different model (" + r.getModelName()
                     + ", fingerprint " + abbrev(r.getFingerprint()) + ") than this process (fingerprint " + abbrev(fingerprint)
                     + "); start every host with the same model file");
+        }
+    }
+
+    /** Refuses a host of another wire protocol (an older one sends none): its calls would fail or mean something else. */
+    static void checkProtocol(String address, InfoReply r) {
+        if (r.getProtocol() != HostServer.PROTOCOL) {
+            throw new IllegalStateException("context host " + address + " speaks protocol "
+                    + (r.getProtocol() == 0 ? "1 or older (" + r.getVersion() + ")" : String.valueOf(r.getProtocol()))
+                    + " but this process speaks protocol " + HostServer.PROTOCOL + "; run the same starattn version on every host");
         }
     }
 

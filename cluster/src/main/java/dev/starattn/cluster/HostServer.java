@@ -15,7 +15,6 @@ import dev.starattn.cluster.proto.InfoReply;
 import dev.starattn.cluster.proto.InfoRequest;
 import dev.starattn.cluster.proto.PassKvReply;
 import dev.starattn.cluster.proto.PassKvRequest;
-import dev.starattn.cluster.proto.RingEncodeRequest;
 import dev.starattn.cluster.proto.ReleaseReply;
 import dev.starattn.cluster.proto.ReleaseRequest;
 import dev.starattn.cluster.proto.Wire;
@@ -72,12 +71,17 @@ import java.util.function.IntConsumer;
  * <p>Threads: calls are taken on the transport's (Netty's) threads. Short ones are answered there:
  * {@code Info}, {@code Release}, and {@code Attend} when its attention is small (one decoded
  * token over a shard of a few thousand tokens), because a hop to another thread and back costs
- * about as much as that attention on a loaded machine. Phase 1 ({@code Encode}, {@code RingEncode},
+ * about as much as that attention on a loaded machine. Phase 1 ({@code Encode},
  * {@code PassKv}) and larger {@code Attend} calls run on a worker pool, so that a transport thread
  * is never held for long.
  */
 public final class HostServer implements AutoCloseable {
     static final int MAX_MESSAGE_BYTES = 512 << 20;
+    /**
+     * The wire protocol's version, sent in {@code Info} and in every {@code Encode}: client and hosts refuse any other
+     * (2: one {@code Encode} carries every strategy's task, ring shares included; 1 had {@code RingEncode}).
+     */
+    public static final int PROTOCOL = 2;
     /**
      * Most multiply-adds of Q.K (rows x KV tokens x query dim) an {@code Attend} may cost to be
      * answered on the transport thread (about half a millisecond here); larger ones go to the worker pool.
@@ -560,6 +564,7 @@ public final class HostServer implements AutoCloseable {
                     .setMemoryBudget(memoryBudget)
                     .setEncodeCalls(encodeCalls.get())
                     .setVersion("starattn 0.1.0")
+                    .setProtocol(PROTOCOL)
                     .build());
             obs.onCompleted();
         }
@@ -570,6 +575,16 @@ public final class HostServer implements AutoCloseable {
         }
 
         private void encodeNow(EncodeRequest req, StreamObserver<EncodeProgress> obs) {
+            if (req.getProtocol() != PROTOCOL) {
+                obs.onError(error(Status.FAILED_PRECONDITION, "this host speaks protocol " + PROTOCOL + " but the client sent "
+                        + (req.getProtocol() == 0 ? "none (a starattn older than this host)" : "protocol " + req.getProtocol())
+                        + "; run the same starattn version on the client and every host"));
+                return;
+            }
+            if (req.hasRing()) {
+                ringEncodeNow(req, obs);
+                return;
+            }
             Session s;
             List<BlockTask> blocks;
             try {
@@ -666,7 +681,7 @@ public final class HostServer implements AutoCloseable {
         private void encodeInto(Session s, List<BlockTask> blocks, StreamObserver<EncodeProgress> obs) {
             Context ctx = Context.current();
             log.accept("session " + s.id + ": encoding " + blocks.size() + " block(s)");
-            s.host.encodeStar(blocks, (host, done, total, tokens) -> {
+            s.host.encode(dev.starattn.engine.EncodeTask.of(blocks), (host, done, total, tokens) -> {
                 encodeHook.accept(done);
                 if (ctx.isCancelled()) throw new CancellationException("the client cancelled phase 1 or its deadline passed");
                 obs.onNext(EncodeProgress.newBuilder()
@@ -884,18 +899,17 @@ public final class HostServer implements AutoCloseable {
             }
         }
 
-        @Override
-        public void ringEncode(RingEncodeRequest req, StreamObserver<EncodeProgress> obs) {
-            offload(obs, () -> ringEncodeNow(req, obs));
-        }
-
-        private void ringEncodeNow(RingEncodeRequest req, StreamObserver<EncodeProgress> obs) {
+        /** A ring share ({@code EncodeRequest.ring}): one block of tokens at their positions, no prefix. */
+        private void ringEncodeNow(EncodeRequest req, StreamObserver<EncodeProgress> obs) {
             Session s;
             int[] tokens, positions;
             try {
-                tokens = ints(req.getTokensList());
-                positions = ints(req.getPositionsList());
-                checkRing(req, tokens, positions);
+                if (req.getBlocksCount() != 1 || req.getBlocks(0).getAnchorTokensCount() > 0) {
+                    throw new IllegalArgumentException("a ring share is one block without a prefix, not " + req.getBlocksCount() + " block(s)");
+                }
+                tokens = ints(req.getBlocks(0).getTokensList());
+                positions = ints(req.getBlocks(0).getPositionsList());
+                checkRing(req.getRing(), tokens, positions);
                 s = open(req.getSessionId(), req.getContentHash(), req.getRequireExisting(), req.getTtlMs(), 0, tokens.length,
                         kvType(req.getKvTypeKValue(), "keys"), kvType(req.getKvTypeVValue(), "values"), true);
             } catch (RuntimeException e) {
@@ -907,12 +921,12 @@ public final class HostServer implements AutoCloseable {
                 obs.onCompleted();
                 return;
             }
-            Mailbox box = mailboxes.computeIfAbsent(req.getRingId(), k -> new Mailbox());
+            Mailbox box = mailboxes.computeIfAbsent(req.getRing().getRingId(), k -> new Mailbox());
             Context ctx = Context.current();
             Context.CancellationListener onCancel = c -> box.fail("the client cancelled phase 1 or its deadline passed");
             ctx.addListener(onCancel, Runnable::run);
             try {
-                if (!box.claim()) throw error(Status.FAILED_PRECONDITION, "ring run " + req.getRingId() + " already runs on this host");
+                if (!box.claim()) throw error(Status.FAILED_PRECONDITION, "ring run " + req.getRing().getRingId() + " already runs on this host");
                 ringInto(s, req, tokens, positions, box, obs);
             } catch (Throwable t) {
                 synchronized (sessions) {
@@ -922,11 +936,11 @@ public final class HostServer implements AutoCloseable {
                 obs.onError(toStatus(t).asRuntimeException());
             } finally {
                 ctx.removeListener(onCancel);
-                mailboxes.remove(req.getRingId(), box);
+                mailboxes.remove(req.getRing().getRingId(), box);
             }
         }
 
-        private void checkRing(RingEncodeRequest req, int[] tokens, int[] positions) {
+        private void checkRing(dev.starattn.cluster.proto.Ring req, int[] tokens, int[] positions) {
             LlamaConfig c = model.config();
             int hosts = req.getPeersCount();
             if (hosts < 1 || req.getHostIndex() < 0 || req.getHostIndex() >= hosts) {
@@ -953,8 +967,9 @@ public final class HostServer implements AutoCloseable {
          * goes to the successor; each block from the predecessor is forwarded (unless it has
          * visited every host) and then merged in; then the layer is finished.
          */
-        private void ringInto(Session s, RingEncodeRequest req, int[] tokens, int[] positions, Mailbox box,
+        private void ringInto(Session s, EncodeRequest encode, int[] tokens, int[] positions, Mailbox box,
                               StreamObserver<EncodeProgress> obs) throws InterruptedException {
+            dev.starattn.cluster.proto.Ring req = encode.getRing();
             Context ctx = Context.current();
             Deadline deadline = ctx.getDeadline();
             LlamaConfig c = model.config();
@@ -970,7 +985,7 @@ public final class HostServer implements AutoCloseable {
             List<ListenableFuture<PassKvReply>> sends = new ArrayList<>();
             for (int l = 0; l < c.layers(); l++) {
                 KvCache own = ring.beginLayer(l);
-                if (hosts > 1) sent += pass(req, succ, l, 1, me, own, wire, sends, box);
+                if (hosts > 1) sent += pass(encode, succ, l, 1, me, own, wire, sends, box);
                 for (int step = 1; step < hosts; step++) {
                     KvCache block;
                     try {
@@ -987,7 +1002,7 @@ public final class HostServer implements AutoCloseable {
                         block = typed;
                     }
                     // Passed on first, so the successor can go on while this host computes.
-                    if (step < hosts - 1) sent += pass(req, succ, l, step + 1, (me - step + hosts) % hosts, block, wire, sends, box);
+                    if (step < hosts - 1) sent += pass(encode, succ, l, step + 1, (me - step + hosts) % hosts, block, wire, sends, box);
                     ring.visit(block);
                 }
                 awaitSends(sends, succ);
@@ -1009,11 +1024,12 @@ public final class HostServer implements AutoCloseable {
          * bytes sent. A failed send wakes this host's wait for its predecessor's next block, which
          * might otherwise wait out the deadline for a ring that the dead successor has broken.
          */
-        private long pass(RingEncodeRequest req, String succ, int layer, int step, int origin, KvCache block, Wire wire,
+        private long pass(EncodeRequest encode, String succ, int layer, int step, int origin, KvCache block, Wire wire,
                           List<ListenableFuture<PassKvReply>> sends, Mailbox box) {
             int rows = block.size();
+            dev.starattn.cluster.proto.Ring req = encode.getRing();
             PassKvRequest.Builder b = PassKvRequest.newBuilder()
-                    .setSessionId(req.getSessionId()).setRingId(req.getRingId())
+                    .setSessionId(encode.getSessionId()).setRingId(req.getRingId())
                     .setLayer(layer).setStep(step).setOrigin(origin).setRows(rows).setWire(wire);
             if (block.keyType() != KvType.F32 || block.valueType() != KvType.F32) {
                 java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(

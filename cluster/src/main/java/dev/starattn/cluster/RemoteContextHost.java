@@ -10,10 +10,11 @@ import dev.starattn.cluster.proto.EncodeDone;
 import dev.starattn.cluster.proto.EncodeProgress;
 import dev.starattn.cluster.proto.EncodeRequest;
 import dev.starattn.cluster.proto.ReleaseRequest;
-import dev.starattn.cluster.proto.RingEncodeRequest;
+import dev.starattn.cluster.proto.Ring;
 import dev.starattn.cluster.proto.Wire;
 import dev.starattn.engine.BlockTask;
 import dev.starattn.engine.ContextHost;
+import dev.starattn.engine.EncodeTask;
 import dev.starattn.engine.HostStats;
 import dev.starattn.engine.ProgressListener;
 import io.grpc.Context;
@@ -129,8 +130,18 @@ public final class RemoteContextHost implements ContextHost {
         return kvTypeV;
     }
 
+    /** Phase 1: the task as one {@code Encode} call (a ring share with its ring, for the host to exchange KV itself). */
     @Override
-    public void encodeStar(List<BlockTask> blocks, ProgressListener progress) {
+    public void encode(EncodeTask task, ProgressListener progress) {
+        if (task.ring() != null) {
+            BlockTask share = task.blocks().getFirst();
+            encodeRing(task.ring().ringId(), task.ring().index(), task.ring().members(), share.tokens(), share.positions(), progress);
+        } else {
+            encodeBlocks(task.blocks(), progress);
+        }
+    }
+
+    private void encodeBlocks(List<BlockTask> blocks, ProgressListener progress) {
         KvType k = kvTypeK, v = kvTypeV;
         String newHash = hash(blocks, options.prefillChunk(), k, v);
         String named = options.session();
@@ -200,7 +211,8 @@ public final class RemoteContextHost implements ContextHost {
                 .setContentHash(newHash)
                 .setRequireExisting(requireExisting)
                 .setKvTypeKValue(k.id)
-                .setKvTypeVValue(v.id);
+                .setKvTypeVValue(v.id)
+                .setProtocol(HostServer.PROTOCOL);
         for (BlockTask b : blocks) {
             Block.Builder bb = Block.newBuilder().setIndex(b.index());
             for (int t : b.tokens()) bb.addTokens(t);
@@ -223,15 +235,14 @@ public final class RemoteContextHost implements ContextHost {
     }
 
     /**
-     * Ring phase 1 (see {@code RingEncode}): this host encodes its share of the context while
+     * Ring phase 1 ({@code Encode} with its {@code ring}): this host encodes its share of the context while
      * exchanging KV blocks with the other hosts of the ring. The session is not re-sent on its own
      * if the host loses it later: phase 2 then fails naming the host, and the next encode runs the
      * ring again.
      */
-    @Override
-    public void encodeRing(String ringId, int index, List<? extends ContextHost> ring, int[] tokens, int[] positions,
-                           ProgressListener progress) {
-        RingEncodeRequest.Builder rb = RingEncodeRequest.newBuilder();
+    private void encodeRing(String ringId, int index, List<? extends ContextHost> ring, int[] tokens, int[] positions,
+                            ProgressListener progress) {
+        Ring.Builder rb = Ring.newBuilder();
         for (ContextHost h : ring) {
             if (!(h instanceof RemoteContextHost r)) {
                 throw new IllegalArgumentException("a ring over the network needs remote hosts only, not " + h.name());
@@ -248,24 +259,29 @@ public final class RemoteContextHost implements ContextHost {
         String id = named != null ? named : "ctx-" + ringId;
         KvType k = kvTypeK, v = kvTypeV;
         String newHash = ringHash(index, rb.getPeersList(), tokens, positions, k, v);
-        rb.setSessionId(id)
-                .setTtlMs(options.sessionTtl().toMillis())
-                .setHostIndex(index)
+        rb.setHostIndex(index)
                 .setWire(options.wire())
+                .setPeerTimeoutMs(options.callTimeout().toMillis())
+                .setRingId(ringId);
+        Block.Builder share = Block.newBuilder().setIndex(index);
+        for (int t : tokens) share.addTokens(t);
+        for (int p : positions) share.addPositions(p);
+        EncodeRequest req = EncodeRequest.newBuilder()
+                .setSessionId(id)
+                .setTtlMs(options.sessionTtl().toMillis())
                 .setContentHash(newHash)
                 .setRequireExisting(options.reuse())
-                .setPeerTimeoutMs(options.callTimeout().toMillis())
-                .setRingId(ringId)
                 .setKvTypeKValue(k.id)
-                .setKvTypeVValue(v.id);
-        for (int t : tokens) rb.addTokens(t);
-        for (int p : positions) rb.addPositions(p);
-        RingEncodeRequest req = rb.build();
+                .setKvTypeVValue(v.id)
+                .setProtocol(HostServer.PROTOCOL)
+                .addBlocks(share)
+                .setRing(rb)
+                .build();
         long[] received = new long[1];
         EncodeDone done;
         freshSession = false;
         try {
-            done = phase1(s -> s.ringEncode(req), progress, received);
+            done = phase1(s -> s.encode(req), progress, received);
         } catch (RuntimeException e) {
             if (named == null) abandon(id);
             throw e;

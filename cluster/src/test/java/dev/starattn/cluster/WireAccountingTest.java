@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.starattn.cluster.proto.Wire;
 import dev.starattn.engine.AttentionMode;
-import dev.starattn.engine.BlockPlan;
 import dev.starattn.engine.BlockTask;
 import dev.starattn.engine.EncodedContext;
 import dev.starattn.engine.EngineOptions;
@@ -62,7 +61,7 @@ class WireAccountingTest extends ClusterFixture {
         EncodedContext ctx = e.encode(context, ProgressListener.NONE);
         run(e, ctx);
         LlamaConfig cfg = client.config();
-        List<List<BlockTask>> plan = BlockPlan.star(context, opt);
+        List<List<BlockTask>> plan = dev.starattn.engine.strategy.Strategies.STAR.blocks(context, opt);
         int width = wire == Wire.BF16 ? 2 : 4;
         // Phase 2: the 9 query rows in one step, then 5 generated tokens one row each (the 6th is not fed back).
         long rows = 9 + 5;
@@ -76,7 +75,7 @@ class WireAccountingTest extends ClusterFixture {
             int blocks = 0;
             for (BlockTask b : plan.get(i)) blocks += delimited(6, blockBytes(b));
             long request = delimited(1, h.sessionId().length()) + scalar(2, o.sessionTtl().toMillis())
-                    + scalar(3, o.prefillChunk()) + delimited(4, 64) + blocks;
+                    + scalar(3, o.prefillChunk()) + delimited(4, 64) + blocks + scalar(10, HostServer.PROTOCOL);
             assertEquals(request, st.phase1BytesReceived, h.address() + " phase 1 received, " + wire);
             // Host to client: one BlockDone per block, then EncodeDone with the figures the client took from it.
             long stream = 0;

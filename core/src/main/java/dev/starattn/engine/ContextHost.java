@@ -21,18 +21,14 @@ public interface ContextHost {
      */
     default void useKvTypes(KvType keys, KvType values) {}
 
-    /** Star phase 1: encodes each block with its anchor (block-local attention, no communication). */
-    void encodeStar(List<BlockTask> blocks, ProgressListener progress);
-
     /**
-     * Ring phase 1 among hosts in other processes: this host is number {@code index} of
-     * {@code ring} (all remote), holds {@code tokens} at {@code positions}, and exchanges its KV
-     * blocks with the other hosts itself. {@code ringId} is fresh per run and the same for every
-     * host of it. Only hosts that can reach each other support it.
+     * Phase 1: encodes {@code task} into this host's KV ({@link EncodeTask}: segments after their prefixes, or a
+     * ring share whose KV blocks this host exchanges with the other members itself). The strategy decides what
+     * each host gets ({@code dev.starattn.engine.strategy}); hosts only carry it out. A host that cannot take part
+     * in a ring on its own (in-process hosts, whose ring the strategy drives) throws
+     * {@link UnsupportedOperationException} for a ring task.
      */
-    default void encodeRing(String ringId, int index, List<? extends ContextHost> ring, int[] tokens, int[] positions, ProgressListener progress) {
-        throw new UnsupportedOperationException("context host " + name() + " cannot take part in a ring over the network");
-    }
+    void encode(EncodeTask task, ProgressListener progress);
 
     /** Phase 2: attention of the query rows (RoPE applied) over this host's KV of {@code layer}. */
     Partial attend(int layer, float[] q, int rows, int[] qPos);

@@ -18,7 +18,7 @@ public interface ContextPipeline extends AutoCloseable {
         return hosts().getLast();
     }
 
-    /** Phase 1 of {@code context} by {@code options.mode()}, telling {@code progress} of each block; returns its wall time in ns. */
+    /** Phase 1 of {@code context} by {@code options.strategy()}, telling {@code progress} of each block; returns its wall time in ns. */
     long encode(int[] context, EngineOptions options, ProgressListener progress);
 
     /** One phase-2 forward of {@code tokens} at positions {@code pos ..} (their KV kept until {@link #reset}); the last row's logits. */

@@ -1,10 +1,13 @@
 package dev.starattn.engine;
 
 import dev.starattn.attention.KvType;
+import dev.starattn.engine.strategy.AttentionStrategy;
+import dev.starattn.engine.strategy.Strategies;
 
 /**
  * How a context is spread and encoded.
  *
+ * @param strategy    how phase 1 runs ({@link Strategies}); {@code hosts} is what it was asked for (see {@link AttentionStrategy#hosts})
  * @param blockSize   tokens per context block; 0 = ceil(N / hosts), one block per host
  * @param anchorSize  anchor tokens; -1 = the block size (the paper's default); 0 = no anchor
  * @param prefillChunk the most tokens pushed through the model at once (bounds activation memory)
@@ -12,14 +15,21 @@ import dev.starattn.attention.KvType;
  *                    arithmetic and the merge stay fp32)
  * @param kvTypeV     element type of the cached values, chosen independently of the keys
  */
-public record EngineOptions(AttentionMode mode, int hosts, int blockSize, int anchorSize,
+public record EngineOptions(AttentionStrategy strategy, int hosts, int blockSize, int anchorSize,
                             AnchorPositions anchorPositions, AnchorContent anchorContent,
                             int prefillChunk, long seed, KvType kvTypeK, KvType kvTypeV) {
     /** Keys and values of one type. */
+    public EngineOptions(AttentionStrategy strategy, int hosts, int blockSize, int anchorSize,
+                         AnchorPositions anchorPositions, AnchorContent anchorContent,
+                         int prefillChunk, long seed, KvType kvType) {
+        this(strategy, hosts, blockSize, anchorSize, anchorPositions, anchorContent, prefillChunk, seed, kvType, kvType);
+    }
+
+    /** A built-in strategy by its constant, keys and values of one type. */
     public EngineOptions(AttentionMode mode, int hosts, int blockSize, int anchorSize,
                          AnchorPositions anchorPositions, AnchorContent anchorContent,
                          int prefillChunk, long seed, KvType kvType) {
-        this(mode, hosts, blockSize, anchorSize, anchorPositions, anchorContent, prefillChunk, seed, kvType, kvType);
+        this(mode.strategy(), hosts, blockSize, anchorSize, anchorPositions, anchorContent, prefillChunk, seed, kvType, kvType);
     }
 
     /**
@@ -30,6 +40,7 @@ public record EngineOptions(AttentionMode mode, int hosts, int blockSize, int an
     public static final int MAX_HOSTS = 1024;
 
     public EngineOptions {
+        if (strategy == null) throw new IllegalArgumentException("an attention strategy must be given");
         if (kvTypeK == null || kvTypeV == null) throw new IllegalArgumentException("KV types must be given");
         if (hosts < 1 || hosts > MAX_HOSTS) throw new IllegalArgumentException("--hosts takes 1 to " + MAX_HOSTS + ", got " + hosts);
         if (blockSize < 0) throw new IllegalArgumentException("--block-size must be positive (or 0 for auto), got " + blockSize);
@@ -41,38 +52,51 @@ public record EngineOptions(AttentionMode mode, int hosts, int blockSize, int an
         if (prefillChunk < 1) throw new IllegalArgumentException("prefill chunk must be positive");
     }
 
-    public static EngineOptions dense() {
-        return new EngineOptions(AttentionMode.DENSE, 1, 0, -1, AnchorPositions.ORIGINAL, AnchorContent.FIRST, 1024, 0, KvType.F32);
+    /**
+     * Refuses a context of {@code n} tokens that these hosts cannot share ({@link AttentionStrategy#requireSplit}),
+     * in the sentence the CLI prints.
+     */
+    public void requireSplit(int n) {
+        strategy.requireSplit(n, this);
     }
 
-    public static EngineOptions of(AttentionMode mode, int hosts) {
-        return new EngineOptions(mode, mode == AttentionMode.DENSE ? 1 : hosts, 0, -1,
+    public static EngineOptions dense() {
+        return of(Strategies.DENSE, 1);
+    }
+
+    /** {@code strategy} over as many of {@code hosts} as it uses, every other option its default. */
+    public static EngineOptions of(AttentionStrategy strategy, int hosts) {
+        return new EngineOptions(strategy, strategy.hosts(hosts), 0, -1,
                 AnchorPositions.ORIGINAL, AnchorContent.FIRST, 1024, 0, KvType.F32);
     }
 
+    public static EngineOptions of(AttentionMode mode, int hosts) {
+        return of(mode.strategy(), hosts);
+    }
+
     public EngineOptions withBlockSize(int b) {
-        return new EngineOptions(mode, hosts, b, anchorSize, anchorPositions, anchorContent, prefillChunk, seed, kvTypeK, kvTypeV);
+        return new EngineOptions(strategy, hosts, b, anchorSize, anchorPositions, anchorContent, prefillChunk, seed, kvTypeK, kvTypeV);
     }
 
     public EngineOptions withAnchorSize(int a) {
-        return new EngineOptions(mode, hosts, blockSize, a, anchorPositions, anchorContent, prefillChunk, seed, kvTypeK, kvTypeV);
+        return new EngineOptions(strategy, hosts, blockSize, a, anchorPositions, anchorContent, prefillChunk, seed, kvTypeK, kvTypeV);
     }
 
     public EngineOptions withAnchor(AnchorPositions p, AnchorContent c) {
-        return new EngineOptions(mode, hosts, blockSize, anchorSize, p, c, prefillChunk, seed, kvTypeK, kvTypeV);
+        return new EngineOptions(strategy, hosts, blockSize, anchorSize, p, c, prefillChunk, seed, kvTypeK, kvTypeV);
     }
 
     public EngineOptions withPrefillChunk(int chunk) {
-        return new EngineOptions(mode, hosts, blockSize, anchorSize, anchorPositions, anchorContent, chunk, seed, kvTypeK, kvTypeV);
+        return new EngineOptions(strategy, hosts, blockSize, anchorSize, anchorPositions, anchorContent, chunk, seed, kvTypeK, kvTypeV);
     }
 
     public EngineOptions withKvType(KvType t) {
-        return new EngineOptions(mode, hosts, blockSize, anchorSize, anchorPositions, anchorContent, prefillChunk, seed, t, t);
+        return new EngineOptions(strategy, hosts, blockSize, anchorSize, anchorPositions, anchorContent, prefillChunk, seed, t, t);
     }
 
     /** Keys of type {@code k}, values of type {@code v}. */
     public EngineOptions withKvTypes(KvType k, KvType v) {
-        return new EngineOptions(mode, hosts, blockSize, anchorSize, anchorPositions, anchorContent, prefillChunk, seed, k, v);
+        return new EngineOptions(strategy, hosts, blockSize, anchorSize, anchorPositions, anchorContent, prefillChunk, seed, k, v);
     }
 
     /** The key type (the one type of both when they are equal). */
@@ -81,11 +105,16 @@ public record EngineOptions(AttentionMode mode, int hosts, int blockSize, int an
     }
 
     public EngineOptions withHosts(int h) {
-        return new EngineOptions(mode, h, blockSize, anchorSize, anchorPositions, anchorContent, prefillChunk, seed, kvTypeK, kvTypeV);
+        return new EngineOptions(strategy, h, blockSize, anchorSize, anchorPositions, anchorContent, prefillChunk, seed, kvTypeK, kvTypeV);
     }
 
     public EngineOptions withSeed(long s) {
-        return new EngineOptions(mode, hosts, blockSize, anchorSize, anchorPositions, anchorContent, prefillChunk, s, kvTypeK, kvTypeV);
+        return new EngineOptions(strategy, hosts, blockSize, anchorSize, anchorPositions, anchorContent, prefillChunk, s, kvTypeK, kvTypeV);
+    }
+
+    /** The hosts the strategy uses of the {@link #hosts} asked for (dense: 1). */
+    public int hostsUsed() {
+        return strategy.hosts(hosts);
     }
 
     /** The block size for a context of n tokens. */

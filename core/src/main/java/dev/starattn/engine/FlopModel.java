@@ -1,69 +1,34 @@
 package dev.starattn.engine;
 
 import dev.starattn.model.LlamaConfig;
-import java.util.List;
 import java.util.function.Predicate;
 
 /**
- * Predicts the phase-1 work of dense, ring and star attention from (N, H, b, a, model shape):
- * linear work (matrix products, proportional to tokens) and attention work (proportional to the
- * visible query-key pairs). The per-host maximum is the critical path a cluster waits for; the
- * benchmark prints it beside what the hosts measured.
+ * Predicts the phase-1 work of each strategy from (N, H, b, a, model shape): linear work (matrix products,
+ * proportional to tokens) and attention work (proportional to the visible query-key pairs). The per-host maximum is
+ * the critical path a cluster waits for; the benchmark prints it beside what the hosts measured. Each strategy
+ * predicts its own ({@link dev.starattn.engine.strategy.AttentionStrategy#phase1Flops}).
  */
 public final class FlopModel {
     private FlopModel() {}
 
     /** Predicted phase-1 FLOPs of each host. */
     public static long[] phase1PerHost(LlamaConfig c, int n, EngineOptions o) {
-        long lin = c.linearFlopsPerToken();
-        long att = 4L * c.heads() * c.headDim() * c.layers();
-        return switch (o.mode()) {
-            case DENSE -> new long[] {n * lin + causalPairs(n) * att};
-            case STAR -> star(c, BlockPlan.star(new int[n], o), o, b -> false);
-            case RING, RING_ZIGZAG -> {
-                List<int[]> pos = BlockPlan.ring(n, o.hosts(), o.mode() == AttentionMode.RING_ZIGZAG);
-                long[] out = new long[pos.size()];
-                for (int h = 0; h < pos.size(); h++) {
-                    long pairs = 0;
-                    for (int p : pos.get(h)) pairs += p + 1; // every earlier or equal position, wherever it lives
-                    out[h] = pos.get(h).length * lin + pairs * att;
-                }
-                yield out;
-            }
-        };
+        return o.strategy().phase1Flops(c, new int[n], o, b -> false);
     }
 
     /**
-     * Predicted star phase-1 FLOPs of each host for this very context, when the blocks for which
-     * {@code cached} is true come from a block cache: a hit costs no FLOPs, and a host whose blocks
-     * all hit does not encode its anchor either. For a dense or ring run the cache plays no part.
+     * Predicted phase-1 FLOPs of each host for this very context, when the blocks for which {@code cached} is true
+     * come from a block cache (only a {@link dev.starattn.engine.strategy.AttentionStrategy#blockwise} strategy
+     * has blocks a cache holds).
      */
     public static long[] phase1PerHost(LlamaConfig c, int[] context, EngineOptions o, Predicate<BlockTask> cached) {
-        if (o.mode() != AttentionMode.STAR) return phase1PerHost(c, context.length, o);
-        return star(c, BlockPlan.star(context, o), o, cached);
+        return o.strategy().phase1Flops(c, context, o, cached);
     }
 
-    private static long[] star(LlamaConfig c, List<List<BlockTask>> plan, EngineOptions o, Predicate<BlockTask> cached) {
-        long lin = c.linearFlopsPerToken();
-        long att = 4L * c.heads() * c.headDim() * c.layers();
-        // The anchor is encoded once per host when every block shares it.
-        boolean shared = o.anchorPositions() == AnchorPositions.ORIGINAL && o.anchorContent() != AnchorContent.PREVIOUS;
-        long[] out = new long[plan.size()];
-        for (int h = 0; h < plan.size(); h++) {
-            long f = 0;
-            int lastAnchor = -1;
-            for (BlockTask b : plan.get(h)) {
-                if (cached.test(b)) continue;
-                long m = b.tokens().length, a = b.anchorTokens().length;
-                if (a > 0 && (!shared || a != lastAnchor)) {
-                    f += a * lin + causalPairs(a) * att;
-                    lastAnchor = (int) a;
-                }
-                f += m * lin + (causalPairs(m) + m * a) * att;
-            }
-            out[h] = f;
-        }
-        return out;
+    /** FLOPs of one query-key pair over all heads and layers (scores and the weighted sum). */
+    public static long attentionFlopsPerPair(LlamaConfig c) {
+        return 4L * c.heads() * c.headDim() * c.layers();
     }
 
     public static long max(long[] v) {
@@ -78,7 +43,8 @@ public final class FlopModel {
         return m;
     }
 
-    static long causalPairs(long n) {
+    /** Query-key pairs of causal attention over n tokens. */
+    public static long causalPairs(long n) {
         return n * (n + 1) / 2;
     }
 }

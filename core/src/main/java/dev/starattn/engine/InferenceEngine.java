@@ -1,27 +1,26 @@
 package dev.starattn.engine;
 
 import dev.starattn.attention.AttentionKernel;
-import dev.starattn.attention.KvCache;
 import dev.starattn.attention.LseMerge;
 import dev.starattn.attention.Partial;
+import dev.starattn.engine.strategy.AttentionStrategy;
+import dev.starattn.engine.strategy.Phase1;
 import dev.starattn.model.LlamaConfig;
 import dev.starattn.model.LlamaModel;
-import dev.starattn.model.Rope;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.function.IntConsumer;
 import java.util.function.IntPredicate;
 
 /**
- * Runs requests: phase 1 (context encoding, dense / star / ring over in-process hosts) and
+ * Runs requests: phase 1 (context encoding by the options' strategy, over in-process or other hosts) and
  * phase 2 (the query host runs the model on the query and generated tokens; at every layer it
  * gathers attention partials from every host and merges them by log-sum-exp, exactly).
  */
 public final class InferenceEngine {
     private final LlamaModel model;
     private final EngineOptions options;
-    private final List<ContextHost> remoteHosts;
+    private final List<ContextHost> otherHosts;
     private final BlockCache blockCache;
     private final ContextPipeline.Factory pipelines;
 
@@ -31,28 +30,29 @@ public final class InferenceEngine {
     }
 
     /**
-     * An engine over hosts in other processes. Star: they hold the first blocks, this process (the
-     * query host) the last. Ring and ring-zigzag: the context is split among the remote hosts only
-     * (they pass KV blocks to each other, {@link ContextHost#encodeRing}); this process holds only
-     * the query's KV. Dense needs no other hosts and is refused.
+     * An engine over hosts outside this JVM's CPU (other processes, GPUs). The strategy's hosts are
+     * those, then this process's query host when the strategy has it hold the last share
+     * ({@link AttentionStrategy#queryHostHoldsContext}: star), else the other hosts alone (ring: they pass KV blocks
+     * to each other) and the query host holds only the query's KV. A strategy that does not split the context
+     * (dense) is refused.
      */
-    public InferenceEngine(LlamaModel model, EngineOptions options, List<? extends ContextHost> remoteHosts) {
-        this(model, options, remoteHosts, null, null);
+    public InferenceEngine(LlamaModel model, EngineOptions options, List<? extends ContextHost> otherHosts) {
+        this(model, options, otherHosts, null, null);
     }
 
-    private InferenceEngine(LlamaModel model, EngineOptions options, List<? extends ContextHost> remoteHosts, BlockCache blockCache,
+    private InferenceEngine(LlamaModel model, EngineOptions options, List<? extends ContextHost> otherHosts, BlockCache blockCache,
                             ContextPipeline.Factory pipelines) {
         this.model = model;
         this.options = options;
-        this.remoteHosts = List.copyOf(remoteHosts);
+        this.otherHosts = List.copyOf(otherHosts);
         this.blockCache = blockCache;
         this.pipelines = pipelines;
-        if (pipelines != null && !remoteHosts.isEmpty()) {
-            throw new IllegalArgumentException("an engine runs its contexts either on device pipelines or over remote hosts, not both");
+        if (pipelines != null && !otherHosts.isEmpty()) {
+            throw new IllegalArgumentException("an engine runs its contexts either on device pipelines or over other hosts, not both");
         }
-        if (!remoteHosts.isEmpty() && options.mode() == AttentionMode.DENSE) {
-            throw new IllegalArgumentException("remote hosts run star, ring or ring-zigzag attention; " + options.mode().cliName
-                    + " needs all hosts in this process");
+        if (!otherHosts.isEmpty() && !options.strategy().splitsContext()) {
+            throw new IllegalArgumentException("other hosts hold shares of a split context; " + options.strategy().name()
+                    + " keeps the whole context on the query host");
         }
     }
 
@@ -61,7 +61,7 @@ public final class InferenceEngine {
      * none): blocks already encoded, with the same anchor at the same positions, are not encoded again.
      */
     public InferenceEngine withBlockCache(BlockCache cache) {
-        return new InferenceEngine(model, options, remoteHosts, cache, pipelines);
+        return new InferenceEngine(model, options, otherHosts, cache, pipelines);
     }
 
     /**
@@ -69,7 +69,7 @@ public final class InferenceEngine {
      * host there, {@link ContextPipeline}); the engine keeps the decode loop. The block cache does not apply.
      */
     public InferenceEngine withPipelines(ContextPipeline.Factory factory) {
-        return new InferenceEngine(model, options, remoteHosts, blockCache, factory);
+        return new InferenceEngine(model, options, otherHosts, blockCache, factory);
     }
 
     /** The pipelines this engine encodes on, or null when its hosts are on this JVM's CPU or remote. */
@@ -90,21 +90,21 @@ public final class InferenceEngine {
     }
 
     /**
-     * Refuses a context of n tokens that the hosts cannot share ({@link BlockPlan#requireWorkForEveryHost}):
+     * Refuses a context of n tokens that the hosts cannot share ({@link AttentionStrategy#requireSplit}):
      * callers check before their own work, {@link #encode} before it builds a host.
      */
     public void checkSplit(int n) {
-        checkSplit(options, remoteHosts.size(), n);
+        checkSplit(options, otherHosts.size(), n);
     }
 
     /**
-     * As {@link #checkSplit(int)} for an engine of {@code options} over {@code remoteHosts} remote hosts
-     * (0: all in this JVM), before the engine is built. Star over remote hosts adds this process as a host;
-     * ring over them uses the remote hosts alone.
+     * As {@link #checkSplit(int)} for an engine of {@code options} over {@code otherHosts} hosts outside this
+     * JVM's CPU (0: all in it), before the engine is built: the query host adds itself to them when the strategy
+     * has it hold a share of the context.
      */
-    public static void checkSplit(EngineOptions options, int remoteHosts, int n) {
-        int hosts = remoteHosts == 0 ? options.hosts() : options.mode() == AttentionMode.STAR ? remoteHosts + 1 : remoteHosts;
-        BlockPlan.requireWorkForEveryHost(n, options.withHosts(hosts));
+    public static void checkSplit(EngineOptions options, int otherHosts, int n) {
+        int hosts = otherHosts == 0 ? options.hosts() : options.strategy().queryHostHoldsContext() ? otherHosts + 1 : otherHosts;
+        options.withHosts(hosts).requireSplit(n);
     }
 
     /** Phase 1: encodes the context over the hosts. */
@@ -113,45 +113,21 @@ public final class InferenceEngine {
         checkLength(context.length, 0);
         checkSplit(context.length);
         if (pipelines != null) return encodeOnPipeline(context, progress);
-        List<ContextHost> hosts = new ArrayList<>(remoteHosts);
-        for (ContextHost r : remoteHosts) r.useKvTypes(options.kvTypeK(), options.kvTypeV());
+        AttentionStrategy strategy = options.strategy();
+        List<ContextHost> hosts = new ArrayList<>(otherHosts);
+        for (ContextHost r : otherHosts) r.useKvTypes(options.kvTypeK(), options.kvTypeV());
         List<LocalContextHost> locals = new ArrayList<>();
-        int localCount = !remoteHosts.isEmpty() ? 1 : options.mode() == AttentionMode.DENSE ? 1 : options.hosts();
+        int localCount = !otherHosts.isEmpty() ? 1 : options.hostsUsed();
         for (int h = 0; h < localCount; h++) {
-            LocalContextHost l = new LocalContextHost(remoteHosts.isEmpty() ? "host-" + h : "local", model, options.prefillChunk(),
-                    options.kvTypeK(), options.kvTypeV(), options.mode() == AttentionMode.STAR ? blockCache : null);
+            LocalContextHost l = new LocalContextHost(otherHosts.isEmpty() ? "host-" + h : "local", model, options.prefillChunk(),
+                    options.kvTypeK(), options.kvTypeV(), strategy.blockwise() ? blockCache : null);
             locals.add(l);
             hosts.add(l);
         }
-        int hostCount = hosts.size();
+        // With other hosts, the query host holds the last share or, by the strategy, only the query.
+        List<ContextHost> contextHosts = otherHosts.isEmpty() || strategy.queryHostHoldsContext() ? hosts : otherHosts;
         long t0 = System.nanoTime();
-        switch (options.mode()) {
-            case DENSE -> {
-                LocalContextHost host = locals.getFirst();
-                long s = System.nanoTime();
-                KvCache[] own = new KvCache[model.config().layers()];
-                for (int l = 0; l < own.length; l++) own[l] = host.cache(l);
-                host.prefill(context, BlockPlan.range(0, context.length), own, true);
-                host.stats().blocks = 1;
-                host.stats().tokens = context.length;
-                host.stats().phase1Nanos += System.nanoTime() - s;
-                progress.blockDone(host.name(), 1, 1, context.length);
-            }
-            case STAR -> {
-                List<List<BlockTask>> plan = BlockPlan.star(context, options.withHosts(hostCount));
-                abandonOnFailure(hosts, () -> encodeStar(hosts, plan, progress));
-            }
-            case RING, RING_ZIGZAG -> {
-                boolean zigzag = options.mode() == AttentionMode.RING_ZIGZAG;
-                if (remoteHosts.isEmpty()) {
-                    new RingPhase1(model, locals, progress).run(context, BlockPlan.ring(context.length, hostCount, zigzag));
-                } else {
-                    // The remote hosts form the ring and hold the whole context; the query host only the query.
-                    abandonOnFailure(remoteHosts, () -> encodeRemoteRing(remoteHosts, context,
-                            BlockPlan.ring(context.length, remoteHosts.size(), zigzag), progress));
-                }
-            }
-        }
+        abandonOnFailure(contextHosts, () -> strategy.encode(context, options.withHosts(contextHosts.size()), contextHosts, progress));
         long phase1 = System.nanoTime() - t0;
         // The query host is the one holding the end of the context: its KV grows with the query.
         LocalContextHost queryHost = locals.getLast();
@@ -182,160 +158,6 @@ public final class InferenceEngine {
         } catch (RuntimeException | Error e) {
             for (ContextHost h : hosts) h.abandonEncode();
             throw e;
-        }
-    }
-
-    /**
-     * Star phase 1 needs no communication: in-process hosts of one processor take turns (each timed
-     * on its own), hosts of different processors (CPU, each GPU) and remote hosts work at the same
-     * time. The first host to fail fails the request at once, with its name: the others are
-     * cancelled ({@link ContextHost#cancelEncode}); in-process work is waited for until it has
-     * stopped (within a layer), remote calls wind down on their own.
-     */
-    private static void encodeStar(List<ContextHost> hosts, List<List<BlockTask>> plan, ProgressListener progress) {
-        StarRun run = new StarRun();
-        // Not closed when a host fails (closing waits for every task): the remote calls left end by their cancellation.
-        var pool = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor();
-        for (int h = 0; h < hosts.size(); h++) {
-            ContextHost host = hosts.get(h);
-            List<BlockTask> blocks = plan.get(h);
-            if (host.isRemote()) {
-                run.started(List.of(host), true);
-                pool.submit(() -> run.turns(List.of(host), List.of(blocks), progress, true));
-            }
-        }
-        List<List<Integer>> groups = inProcessByProcessor(hosts);
-        for (List<Integer> g : groups) run.started(g.stream().map(hosts::get).toList(), false);
-        for (int g = 1; g < groups.size(); g++) {
-            List<Integer> turns = groups.get(g);
-            pool.submit(() -> run.turns(turns.stream().map(hosts::get).toList(), turns.stream().map(plan::get).toList(), progress, false));
-        }
-        if (!groups.isEmpty()) {
-            List<Integer> first = groups.getFirst();  // the first processor on this thread
-            run.turns(first.stream().map(hosts::get).toList(), first.stream().map(plan::get).toList(), progress, false);
-        }
-        run.await();
-        pool.close();
-    }
-
-    /**
-     * One star phase 1 over several hosts: which are still working, and the first failure. A host
-     * is told to stop only while its phase 1 of this run may still be running, so a late
-     * cancellation never reaches its next request.
-     */
-    private static final class StarRun {
-        private final java.util.Set<ContextHost> running = new java.util.HashSet<>();
-        private int localGroups, remoteHosts;
-        private Throwable first;
-
-        synchronized void started(List<ContextHost> group, boolean remote) {
-            for (ContextHost h : group) {
-                h.resetCancel();
-                running.add(h);
-            }
-            if (remote) remoteHosts++;
-            else localGroups++;
-        }
-
-        /** Runs one group's phase 1 (in-process hosts of a processor in turn, or one remote host). */
-        Void turns(List<ContextHost> group, List<List<BlockTask>> blocks, ProgressListener progress, boolean remote) {
-            try {
-                for (int i = 0; i < group.size(); i++) {
-                    ContextHost h = group.get(i);
-                    try {
-                        if (!failed()) h.encodeStar(blocks.get(i), progress);
-                    } finally {
-                        ended(h);
-                    }
-                }
-            } catch (RuntimeException | Error e) {
-                fail(e);
-            } finally {
-                groupEnded(group, remote);
-            }
-            return null;
-        }
-
-        private synchronized boolean failed() {
-            return first != null;
-        }
-
-        private synchronized void ended(ContextHost h) {
-            running.remove(h);
-        }
-
-        private synchronized void groupEnded(List<ContextHost> group, boolean remote) {
-            running.removeAll(group);
-            if (remote) remoteHosts--;
-            else localGroups--;
-            notifyAll();
-        }
-
-        private synchronized void fail(Throwable e) {
-            if (first != null) return;  // a host cancelled because of the first failure
-            first = e;
-            String why = e.getMessage() != null ? e.getMessage() : e.toString();
-            for (ContextHost h : running) h.cancelEncode(why);
-            notifyAll();
-        }
-
-        /** Until every host is done, or one failed and every in-process host has stopped; then throws the first failure. */
-        synchronized void await() {
-            boolean interrupted = false;
-            while (localGroups > 0 || (first == null && remoteHosts > 0)) {
-                try {
-                    wait();
-                } catch (InterruptedException e) {
-                    if (!interrupted) fail(new IllegalStateException("interrupted while waiting for the context hosts", e));
-                    interrupted = true;
-                }
-            }
-            if (interrupted) Thread.currentThread().interrupt();
-            if (first instanceof RuntimeException r) throw r;
-            if (first instanceof Error err) throw err;
-        }
-    }
-
-    /**
-     * Indices of the in-process hosts grouped by {@link ContextHost#processor()}, groups in order of
-     * first appearance, hosts in order within a group: one group takes turns on one thread.
-     */
-    private static List<List<Integer>> inProcessByProcessor(List<? extends ContextHost> hosts) {
-        java.util.Map<String, List<Integer>> groups = new java.util.LinkedHashMap<>();
-        for (int i = 0; i < hosts.size(); i++) {
-            if (!hosts.get(i).isRemote()) groups.computeIfAbsent(hosts.get(i).processor(), k -> new ArrayList<>()).add(i);
-        }
-        return new ArrayList<>(groups.values());
-    }
-
-    /** Networked ring phase 1: every remote host is started at once; they exchange KV among themselves. */
-    private static void encodeRemoteRing(List<ContextHost> ring, int[] context, List<int[]> positions, ProgressListener progress) {
-        String ringId = java.util.UUID.randomUUID().toString();
-        try (var pool = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
-            List<java.util.concurrent.Future<Void>> futures = new ArrayList<>();
-            for (int h = 0; h < ring.size(); h++) {
-                int index = h;
-                int[] p = positions.get(h);
-                int[] toks = new int[p.length];
-                for (int i = 0; i < p.length; i++) toks[i] = context[p[i]];
-                futures.add(pool.submit(() -> {
-                    ring.get(index).encodeRing(ringId, index, ring, toks, p, progress);
-                    return null;
-                }));
-            }
-            for (var f : futures) await(f);
-        }
-    }
-
-    private static <T> T await(java.util.concurrent.Future<T> f) {
-        try {
-            return f.get();
-        } catch (java.util.concurrent.ExecutionException e) {
-            if (e.getCause() instanceof RuntimeException r) throw r;
-            throw new IllegalStateException(e.getCause().getMessage(), e.getCause());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while waiting for a context host", e);
         }
     }
 
@@ -431,7 +253,7 @@ public final class InferenceEngine {
             for (int i = 0; i < n; i++) {
                 if (hosts.get(i).isRemote()) pending[i] = hosts.get(i).startAttend(layer, q, rows, positions);
             }
-            List<List<Integer>> groups = inProcessByProcessor(hosts);
+            List<List<Integer>> groups = Phase1.inProcessByProcessor(hosts);
             for (int g = 1; g < groups.size(); g++) {
                 List<Integer> turns = groups.get(g);
                 Partial[] done = new Partial[n];
@@ -440,7 +262,7 @@ public final class InferenceEngine {
                     return null;
                 });
                 for (int i : turns) pending[i] = () -> {
-                    await(f);
+                    Phase1.await(f);
                     return done[i];
                 };
             }
@@ -454,53 +276,6 @@ public final class InferenceEngine {
                 if (pending[i] != null) pending[i].cancel();
             }
             throw e;
-        }
-    }
-
-    /**
-     * Ring Attention phase 1 in one process: all hosts advance layer by layer; at each layer every
-     * host's KV block visits every other host, which merges it into its running attention unless
-     * the block lies wholly in its causal future. Each host's compute is timed to it.
-     */
-    static final class RingPhase1 {
-        private final LlamaModel model;
-        private final List<LocalContextHost> hosts;
-        private final ProgressListener progress;
-
-        RingPhase1(LlamaModel model, List<LocalContextHost> hosts, ProgressListener progress) {
-            this.model = model;
-            this.hosts = hosts;
-            this.progress = progress;
-        }
-
-        void run(int[] context, List<int[]> positions) {
-            LlamaConfig c = model.config();
-            int hCount = hosts.size();
-            RingHost[] ring = new RingHost[hCount];
-            for (int h = 0; h < hCount; h++) {
-                int[] p = positions.get(h);
-                int[] toks = new int[p.length];
-                for (int i = 0; i < p.length; i++) toks[i] = context[p[i]];
-                ring[h] = new RingHost(model, hosts.get(h), toks, p);
-            }
-            KvCache[] block = new KvCache[hCount];
-            for (int l = 0; l < c.layers(); l++) {
-                for (int h = 0; h < hCount; h++) block[h] = ring[h].beginLayer(l);
-                for (int h = 0; h < hCount; h++) {
-                    LocalContextHost me = hosts.get(h);
-                    for (int step = 1; step < hCount; step++) {
-                        int src = (h - step + hCount) % hCount;
-                        // The block travels the ring whatever its positions; it is used only if some
-                        // of it is visible to this host's queries.
-                        long bytes = block[src].bytes();
-                        me.stats().phase1BytesReceived += bytes;
-                        hosts.get(src).stats().phase1BytesSent += bytes;
-                        ring[h].visit(block[src]);
-                    }
-                    ring[h].endLayer();
-                }
-            }
-            for (LocalContextHost h : hosts) progress.blockDone(h.name(), 1, 1, h.stats().tokens);
         }
     }
 }

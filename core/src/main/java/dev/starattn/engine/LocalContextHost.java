@@ -61,6 +61,11 @@ public final class LocalContextHost implements ContextHost {
         return stats;
     }
 
+    /** The model this host runs (the ring strategy drives it through {@link RingHost}). */
+    public LlamaModel model() {
+        return model;
+    }
+
     public KvCache cache(int layer) {
         return shard[layer];
     }
@@ -83,61 +88,77 @@ public final class LocalContextHost implements ContextHost {
         if (why != null) throw new java.util.concurrent.CancellationException(why);
     }
 
+    /**
+     * Phase 1: the task's segments, each after its prefix ({@link SegmentEncoder}), taking segments from the block
+     * cache when it holds them. A ring share is encoded by the ring strategy through {@link RingHost}: in-process
+     * hosts exchange KV blocks through their caller, not on their own.
+     */
     @Override
-    public void encodeStar(List<BlockTask> blocks, ProgressListener progress) {
-        long t0 = System.nanoTime();
-        LlamaConfig c = model.config();
-        KvCache[] anchorKv = null;
-        int[] anchorTokensDone = null, anchorPosDone = null;
-        int done = 0, tokens = 0;
-        for (BlockTask b : blocks) {
-            checkCancelled();
-            String key = null;
-            if (blockCache != null) {
-                key = blockCache.key(b, kvTypeK, kvTypeV);
-                KvCache[] hit = blockCache.get(key, c.layers(), c.kvHeads(), c.headDim(), kvTypeK, kvTypeV);
-                if (hit != null && hit[0].size() == b.tokens().length) {
-                    // The block's KV is exactly what encoding it again would give: no FLOPs spent.
-                    for (int l = 0; l < c.layers(); l++) shard[l].appendAll(hit[l]);
-                    stats.cacheHits++;
-                    stats.blocks++;
-                    stats.tokens += b.tokens().length;
-                    tokens += b.tokens().length;
-                    progress.blockDone(name, ++done, blocks.size(), tokens);
-                    continue;
-                }
-                stats.cacheMisses++;
-            }
-            KvCache[] local;
-            int anchorLen = b.anchorTokens().length;
-            if (anchorLen == 0) {
-                local = freshCaches(b.tokens().length);
-            } else {
-                // The anchor attends only to itself: its KV is the same for every block that uses
-                // the same anchor tokens and positions, so it is computed once and copied.
-                if (anchorKv == null || !Arrays.equals(anchorTokensDone, b.anchorTokens())
-                        || !Arrays.equals(anchorPosDone, b.anchorPositions())) {
-                    anchorKv = freshCaches(anchorLen);
-                    prefill(b.anchorTokens(), b.anchorPositions(), anchorKv, true);
-                    anchorTokensDone = b.anchorTokens();
-                    anchorPosDone = b.anchorPositions();
-                }
-                local = new KvCache[c.layers()];
-                for (int l = 0; l < c.layers(); l++) local[l] = anchorKv[l].copy(b.tokens().length);
-            }
-            prefill(b.tokens(), b.positions(), local, true);
-            for (int l = 0; l < c.layers(); l++) shard[l].appendRange(local[l], anchorLen, b.tokens().length);
-            if (key != null) {
-                KvCache[] own = new KvCache[c.layers()];
-                for (int l = 0; l < c.layers(); l++) own[l] = local[l].slice(anchorLen, b.tokens().length);
-                blockCache.put(key, own);
-            }
-            stats.blocks++;
-            stats.tokens += b.tokens().length;
-            tokens += b.tokens().length;
-            progress.blockDone(name, ++done, blocks.size(), tokens);
+    public void encode(EncodeTask task, ProgressListener progress) {
+        if (task.ring() != null) {
+            throw new UnsupportedOperationException("context host " + name + " in this process takes part in a ring through RingHost, not on its own");
         }
-        stats.phase1Nanos += System.nanoTime() - t0;
+        long t0 = System.nanoTime();
+        try {
+            SegmentEncoder.encode(new Shard(), name, stats, task.blocks(), progress);
+        } finally {
+            stats.phase1Nanos += System.nanoTime() - t0;
+        }
+    }
+
+    /** This host's caches as a {@link SegmentEncoder.Device}, with the block cache's lookups. */
+    private final class Shard implements SegmentEncoder.Device<KvCache> {
+        private String key;  // the block cache's key of the segment being computed, or null
+
+        @Override
+        public KvCache[] fresh(int capacity) {
+            return freshCaches(capacity);
+        }
+
+        @Override
+        public KvCache[] copyOf(KvCache[] prefix, int rows, int more) {
+            KvCache[] out = new KvCache[prefix.length];
+            for (int l = 0; l < out.length; l++) out[l] = prefix[l].copy(more);
+            return out;
+        }
+
+        @Override
+        public void prefill(int[] tokens, int[] positions, KvCache[] caches) {
+            LocalContextHost.this.prefill(tokens, positions, caches, true);
+        }
+
+        @Override
+        public void keep(KvCache[] local, int from, int rows) {
+            for (int l = 0; l < shard.length; l++) shard[l].appendRange(local[l], from, rows);
+        }
+
+        @Override
+        public boolean fromCache(BlockTask b) {
+            checkCancelled();  // between blocks too: a block served from the cache runs no layer that would check
+            key = null;
+            if (blockCache == null) return false;
+            LlamaConfig c = model.config();
+            String k = blockCache.key(b, kvTypeK, kvTypeV);
+            KvCache[] hit = blockCache.get(k, c.layers(), c.kvHeads(), c.headDim(), kvTypeK, kvTypeV);
+            if (hit != null && hit[0].size() == b.tokens().length) {
+                // The block's KV is exactly what encoding it again would give: no FLOPs spent.
+                for (int l = 0; l < c.layers(); l++) shard[l].appendAll(hit[l]);
+                stats.cacheHits++;
+                return true;
+            }
+            stats.cacheMisses++;
+            key = k;
+            return false;
+        }
+
+        @Override
+        public void toCache(BlockTask b, KvCache[] local, int from) {
+            if (key == null) return;
+            KvCache[] own = new KvCache[local.length];
+            for (int l = 0; l < own.length; l++) own[l] = local[l].slice(from, b.tokens().length);
+            blockCache.put(key, own);
+            key = null;
+        }
     }
 
     /**

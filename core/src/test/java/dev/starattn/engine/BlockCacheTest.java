@@ -279,7 +279,7 @@ class BlockCacheTest {
         // Model A's block files, renamed to the keys model B would look up.
         BlockCache a = new BlockCache("model-A", 1L << 30, dir, 1L << 30, warnings::add);
         run(STAR, a, CONTEXT);
-        List<List<BlockTask>> plan = BlockPlan.star(CONTEXT, STAR);
+        List<List<BlockTask>> plan = dev.starattn.engine.strategy.Strategies.STAR.blocks(CONTEXT, STAR);
         for (List<BlockTask> host : plan) {
             for (BlockTask t : host) {
                 String ka = BlockCache.key("model-A", t, KvType.F32, KvType.F32);

@@ -20,7 +20,7 @@ class FlopAccountingTest {
             EncodedContext enc = new InferenceEngine(StrategyInvariantsTest.MODEL, o.withPrefillChunk(32)).encode(ctx, ProgressListener.NONE);
             long[] predicted = FlopModel.phase1PerHost(StrategyInvariantsTest.CONFIG, ctx.length, o);
             for (int h = 0; h < predicted.length; h++) {
-                assertEquals(predicted[h], enc.hosts().get(h).stats().phase1Flops(), o.mode() + " H=" + o.hosts() + " host " + h);
+                assertEquals(predicted[h], enc.hosts().get(h).stats().phase1Flops(), o.strategy().name() + " H=" + o.hosts() + " host " + h);
             }
         }
     }

@@ -63,7 +63,7 @@ class ProcessorConcurrencyTest {
         }
 
         @Override
-        public void encodeStar(List<BlockTask> blocks, ProgressListener progress) {
+        public void encode(EncodeTask task, ProgressListener progress) {
             enter();
             try {
                 if (meet != null) {
@@ -75,7 +75,7 @@ class ProcessorConcurrencyTest {
                         throw new IllegalStateException(e);
                     }
                 }
-                inner.encodeStar(blocks, progress);
+                inner.encode(task, progress);
             } finally {
                 running.decrementAndGet();
             }

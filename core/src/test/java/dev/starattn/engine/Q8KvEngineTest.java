@@ -31,9 +31,9 @@ class Q8KvEngineTest {
             double d8 = relDiff(f32.firstLogits(), q8.firstLogits());
             double d8k = relDiff(f32.firstLogits(), q8k.firstLogits());
             System.out.printf("%s: relative logit difference vs f32 KV: f16 %.2e, q8_0 %.2e, q8_0 K + f16 V %.2e%n",
-                    base.mode(), d16, d8, d8k);
-            assertTrue(d8 < 5e-3, base.mode() + " q8_0: " + d8);
-            assertTrue(d8k < 5e-3, base.mode() + " q8_0 K: " + d8k);
+                    base.strategy().name(), d16, d8, d8k);
+            assertTrue(d8 < 5e-3, base.strategy().name() + " q8_0: " + d8);
+            assertTrue(d8k < 5e-3, base.strategy().name() + " q8_0 K: " + d8k);
             assertTrue(d8 > d16, "8 bits lose more than 16");
             long b16 = kvBytes(base.withKvType(KvType.F16)), b8 = kvBytes(base.withKvType(KvType.Q8_0));
             assertEquals(34.0 / 64.0, (double) b8 / b16, 1e-9, "q8_0 KV bytes against f16 (kv row of 32: one block, one scale)");

@@ -3,6 +3,7 @@ package dev.starattn.engine;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import dev.starattn.engine.strategy.Strategies;
 import java.util.Arrays;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -39,32 +40,32 @@ class SplitLimitsTest {
         // With the block size left to the context (N / hosts), known only with the context.
         EngineOptions auto = star(2).withAnchorSize(6);
         refused("--anchor-size 6 is larger than the block of 5 tokens; an anchor is at most one block",
-                () -> BlockPlan.star(new int[10], auto));
-        assertEquals(2, BlockPlan.star(new int[12], auto).size());
+                () -> Strategies.STAR.blocks(new int[10], auto));
+        assertEquals(2, Strategies.STAR.blocks(new int[12], auto).size());
     }
 
     @Test
     void starNeedsABlockPerHost() {
         refused("--hosts 8 is more than the 2 blocks of 150 tokens that a context of 203 tokens makes; each host needs a block:"
-                + " use --hosts 2 or fewer or a smaller --block-size", () -> BlockPlan.star(new int[203], star(8).withBlockSize(150)));
+                + " use --hosts 2 or fewer or a smaller --block-size", () -> Strategies.STAR.blocks(new int[203], star(8).withBlockSize(150)));
         // Blocks of ceil(5/4) = 2 make 3 blocks: the fourth host would be idle.
         refused("--hosts 4 is more than the 3 blocks of 2 tokens that a context of 5 tokens makes; each host needs a block:"
-                + " use --hosts 3 or fewer", () -> BlockPlan.star(new int[5], star(4)));
+                + " use --hosts 3 or fewer", () -> Strategies.STAR.blocks(new int[5], star(4)));
         refused("--hosts 2 is more than the 1 block of 1 token that a context of 1 token makes; each host needs a block:"
-                + " use --hosts 1 or fewer", () -> BlockPlan.star(new int[1], star(2)));
-        assertEquals(3, BlockPlan.star(new int[5], star(3)).size());
-        for (var host : BlockPlan.star(new int[5], star(3))) assertEquals(false, host.isEmpty());
+                + " use --hosts 1 or fewer", () -> Strategies.STAR.blocks(new int[1], star(2)));
+        assertEquals(3, Strategies.STAR.blocks(new int[5], star(3)).size());
+        for (var host : Strategies.STAR.blocks(new int[5], star(3))) assertEquals(false, host.isEmpty());
     }
 
     @Test
     void ringNeedsATokenPerHost() {
         refused("--hosts 8 is more than a context of 5 tokens can be split into for ring attention (each host holds at least one"
-                + " token): use --hosts 5 or fewer", () -> BlockPlan.ring(5, 8, false));
+                + " token): use --hosts 5 or fewer", () -> Strategies.RING.shares(5, 8));
         refused("--hosts 3 is more than a context of 5 tokens can be split into for ring-zigzag attention (each host holds two"
-                + " chunks of at least one token): use --hosts 2 or fewer", () -> BlockPlan.ring(5, 3, true));
-        for (int[] r : BlockPlan.ring(5, 5, false)) assertEquals(1, r.length);
-        for (int[] r : BlockPlan.ring(5, 2, true)) assertEquals(true, r.length >= 2);
-        assertEquals(1, BlockPlan.ring(1, 1, true).getFirst().length);
+                + " chunks of at least one token): use --hosts 2 or fewer", () -> Strategies.RING_ZIGZAG.shares(5, 3));
+        for (int[] r : Strategies.RING.shares(5, 5)) assertEquals(1, r.length);
+        for (int[] r : Strategies.RING_ZIGZAG.shares(5, 2)) assertEquals(true, r.length >= 2);
+        assertEquals(1, Strategies.RING_ZIGZAG.shares(1, 1).getFirst().length);
     }
 
     /** The engine checks before it builds a host: a thousand hosts over five tokens fail at once, not by exhausting the heap. */

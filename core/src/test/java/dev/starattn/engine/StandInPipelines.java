@@ -26,7 +26,7 @@ public final class StandInPipelines implements ContextPipeline.Factory {
     @Override
     public synchronized ContextPipeline open(EngineOptions options) {
         // Dense is one host on a device, as CudaPipelines does it.
-        int hosts = options.mode() == AttentionMode.DENSE ? 1 : options.hosts();
+        int hosts = options.hostsUsed();
         RecomputingPipeline p = new RecomputingPipeline(hosts, failInPhase1);
         opened.add(p);
         return p;
@@ -61,7 +61,7 @@ public final class StandInPipelines implements ContextPipeline.Factory {
 
         @Override
         public long encode(int[] context, EngineOptions options, ProgressListener progress) {
-            calls.add("encode " + options.mode().cliName + " " + options.hosts());
+            calls.add("encode " + options.strategy().name() + " " + options.hosts());
             if (failInPhase1) throw new IllegalStateException("device lost in phase 1");
             ctx = context.clone();
             nextPos = context.length;

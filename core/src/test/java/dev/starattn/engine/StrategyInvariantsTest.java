@@ -69,7 +69,7 @@ class StrategyInvariantsTest {
                 EngineOptions o = EngineOptions.of(AttentionMode.STAR, 3).withBlockSize(b).withAnchorSize(a).withAnchor(ap, ac).withSeed(4);
                 InferenceEngine e = new InferenceEngine(MODEL, o.withPrefillChunk(16));
                 EncodedContext enc = e.encode(CONTEXT, ProgressListener.NONE);
-                List<List<BlockTask>> plan = BlockPlan.star(CONTEXT, o);
+                List<List<BlockTask>> plan = dev.starattn.engine.strategy.Strategies.STAR.blocks(CONTEXT, o);
                 assertEquals(List.of(2, 2, 1), plan.stream().map(List::size).toList(), "5 blocks over 3 hosts: the first hosts one more");
                 for (int h = 0; h < 3; h++) {
                     KvCache shard = ((LocalContextHost) enc.hosts().get(h)).cache(1);

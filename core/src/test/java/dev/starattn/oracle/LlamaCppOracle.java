@@ -80,7 +80,7 @@ abstract class LlamaCppOracle {
                 if (!Arrays.equals(ours, theirs)) {
                     int i = firstDifference(ours, theirs);
                     double gap = c.gap(m, o, theirs, i, ours[i]);
-                    assertArrayEquals(theirs, ours, o.mode() + ": first divergence at step " + i + " (ours " + ours[i]
+                    assertArrayEquals(theirs, ours, o.strategy().name() + ": first divergence at step " + i + " (ours " + ours[i]
                             + ", llama.cpp " + theirs[i] + ", our logit gap " + gap + ")");
                 }
             }

@@ -4,11 +4,12 @@ import dev.starattn.attention.AttentionKernel;
 import dev.starattn.attention.Partial;
 import dev.starattn.engine.BlockTask;
 import dev.starattn.engine.ContextHost;
+import dev.starattn.engine.EncodeTask;
 import dev.starattn.engine.HostStats;
 import dev.starattn.engine.ProgressListener;
+import dev.starattn.engine.SegmentEncoder;
 import dev.starattn.model.LlamaConfig;
 import java.util.Arrays;
-import java.util.List;
 
 /**
  * A context host on a GPU: star phase 1 runs each block (after its anchor) through the
@@ -56,57 +57,63 @@ public final class CudaContextHost implements ContextHost, AutoCloseable {
         for (DeviceKv k : shard) k.truncate(tokens);
     }
 
+    /**
+     * Phase 1: the task's segments after their prefixes ({@link SegmentEncoder}), their KV kept on the device; or,
+     * for a ring share, a place in the ring over the other GPU hosts of {@code task.ring()} (all
+     * {@link CudaContextHost}s of this process): the strategy starts every member at once; the calls meet in
+     * {@link CudaRing#join} and one {@link CudaRing#encode} runs the whole ring. Returns when it is done.
+     */
     @Override
-    public synchronized void encodeStar(List<BlockTask> blocks, ProgressListener progress) {
-        long t0 = System.nanoTime();
-        LlamaConfig c = model.config();
-        DeviceKv[] anchorKv = null;
-        int[] anchorTokensDone = null, anchorPosDone = null;
-        int done = 0, tokens = 0;
-        try {
-            for (BlockTask b : blocks) {
-                int anchorLen = b.anchorTokens().length;
-                int len = b.tokens().length;
-                DeviceKv[] local = model.newCaches(anchorLen + len);
-                try {
-                    if (anchorLen > 0) {
-                        // The anchor attends only to itself: computed once per distinct anchor, then copied.
-                        if (anchorKv == null || !Arrays.equals(anchorTokensDone, b.anchorTokens())
-                                || !Arrays.equals(anchorPosDone, b.anchorPositions())) {
-                            if (anchorKv != null) closeAll(anchorKv);
-                            anchorKv = model.newCaches(anchorLen);
-                            prefill(b.anchorTokens(), b.anchorPositions(), anchorKv);
-                            anchorTokensDone = b.anchorTokens();
-                            anchorPosDone = b.anchorPositions();
-                        }
-                        for (int l = 0; l < c.layers(); l++) local[l].appendRange(anchorKv[l], 0, anchorLen);
-                    }
-                    prefill(b.tokens(), b.positions(), local);
-                    for (int l = 0; l < c.layers(); l++) shard[l].appendRange(local[l], anchorLen, len);
-                } finally {
-                    closeAll(local);
-                }
-                stats.blocks++;
-                stats.tokens += len;
-                tokens += len;
-                progress.blockDone(name, ++done, blocks.size(), tokens);
+    public void encode(EncodeTask task, ProgressListener progress) {
+        if (task.ring() != null) {
+            BlockTask share = task.blocks().getFirst();
+            CudaRing.join(task.ring().ringId(), task.ring().index(), task.ring().members(), share.tokens(), share.positions(), progress);
+            return;
+        }
+        synchronized (this) {
+            long t0 = System.nanoTime();
+            try {
+                SegmentEncoder.encode(new Shard(), name, stats, task.blocks(), progress);
+            } finally {
+                model.device().synchronize();
+                stats.phase1Nanos += System.nanoTime() - t0;
             }
-        } finally {
-            if (anchorKv != null) closeAll(anchorKv);
-            model.device().synchronize();
-            stats.phase1Nanos += System.nanoTime() - t0;
         }
     }
 
-    /**
-     * Ring phase 1 with the other GPU hosts of {@code ring} (all {@link CudaContextHost}s of this process), as
-     * {@code InferenceEngine} runs it over hosts that are not in its process (the query host on the CPU holds no
-     * context then): the engine calls this on every host at once; the calls meet in {@link CudaRing#join} and
-     * one {@link CudaRing#encode} runs the whole ring. Returns when it is done.
-     */
-    @Override
-    public void encodeRing(String ringId, int index, List<? extends ContextHost> ring, int[] tokens, int[] positions, ProgressListener progress) {
-        CudaRing.join(ringId, index, ring, tokens, positions, progress);
+    /** This host's device caches as a {@link SegmentEncoder.Device}. */
+    private final class Shard implements SegmentEncoder.Device<DeviceKv> {
+        @Override
+        public DeviceKv[] fresh(int capacity) {
+            return model.newCaches(capacity);
+        }
+
+        @Override
+        public DeviceKv[] copyOf(DeviceKv[] prefix, int rows, int more) {
+            DeviceKv[] out = model.newCaches(rows + more);
+            try {
+                for (int l = 0; l < out.length; l++) out[l].appendRange(prefix[l], 0, rows);
+            } catch (RuntimeException | Error e) {
+                closeAll(out);
+                throw e;
+            }
+            return out;
+        }
+
+        @Override
+        public void prefill(int[] tokens, int[] positions, DeviceKv[] caches) {
+            CudaContextHost.this.prefill(tokens, positions, caches);
+        }
+
+        @Override
+        public void keep(DeviceKv[] local, int from, int rows) {
+            for (int l = 0; l < shard.length; l++) shard[l].appendRange(local[l], from, rows);
+        }
+
+        @Override
+        public void free(DeviceKv[] caches) {
+            closeAll(caches);
+        }
     }
 
     private void prefill(int[] tokens, int[] positions, DeviceKv[] caches) {

@@ -1,6 +1,5 @@
 package dev.starattn.cuda;
 
-import dev.starattn.engine.AttentionMode;
 import dev.starattn.engine.ContextPipeline;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.ProgressListener;
@@ -67,10 +66,10 @@ public final class CudaPipelines implements ContextPipeline.Factory, AutoCloseab
         return s.toString();
     }
 
-    /** Dense attention is one host (the query host) holding the whole context; star, ring and zigzag use {@code options.hosts()}. */
+    /** As many hosts as the strategy uses ({@code options.hostsUsed()}; dense: the query host alone), the query host last. */
     @Override
     public ContextPipeline open(EngineOptions options) {
-        int count = options.mode() == AttentionMode.DENSE ? 1 : options.hosts();
+        int count = options.hostsUsed();
         if (count < 1) throw new IllegalArgumentException("the GPUs need at least one host");
         synchronized (gpuLock) {
             List<CudaContextHost> hosts = newHosts(count);

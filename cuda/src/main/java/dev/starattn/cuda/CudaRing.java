@@ -1,7 +1,7 @@
 package dev.starattn.cuda;
 
 import dev.starattn.attention.AttentionKernel;
-import dev.starattn.engine.BlockPlan;
+import dev.starattn.engine.strategy.Strategies;
 import dev.starattn.engine.ContextHost;
 import dev.starattn.engine.ProgressListener;
 import dev.starattn.model.LlamaConfig;
@@ -23,7 +23,7 @@ import java.util.concurrent.TimeUnit;
 /**
  * Ring Attention phase 1 over {@link CudaContextHost}s on one or several GPUs of this process (several hosts per
  * GPU allowed), the GPU counterpart of the CPU engine's {@code RingPhase1}/{@code RingHost}. Host h holds the
- * tokens at {@code BlockPlan.ring(n, H, zigzag).get(h)} (basic: one contiguous range; zigzag: the chunk pair
+ * tokens at {@code RingStrategy.shares(n, H).get(h)} (basic: one contiguous range; zigzag: the chunk pair
  * (h, 2H-1-h)); every host owns its own {@link CudaModel.Activations}, so that all hosts' hidden states stay alive
  * while they advance layer by layer together. After the run each host's caches hold its own tokens' KV of every
  * layer, and phase 2 uses them exactly as it uses star hosts ({@link CudaContextHost#attend}, {@link CudaStarQuery}).
@@ -148,10 +148,10 @@ public final class CudaRing {
 
     /**
      * Ring phase 1 of {@code context} over {@code hosts} (any GPUs, several per GPU allowed), host h holding the
-     * positions of {@code BlockPlan.ring(context.length, hosts.size(), zigzag).get(h)}. Returns the wall time in ns.
+     * positions of {@code Strategies.RING(_ZIGZAG).shares(context.length, hosts.size()).get(h)}. Returns the wall time in ns.
      */
     public static long encode(List<CudaContextHost> hosts, int[] context, boolean zigzag, ProgressListener progress) {
-        List<int[]> positions = BlockPlan.ring(context.length, hosts.size(), zigzag);
+        List<int[]> positions = (zigzag ? Strategies.RING_ZIGZAG : Strategies.RING).shares(context.length, hosts.size());
         List<int[]> tokens = new ArrayList<>();
         for (int[] p : positions) {
             int[] t = new int[p.length];

@@ -1,8 +1,5 @@
 package dev.starattn.cuda;
 
-import dev.starattn.engine.AttentionMode;
-import dev.starattn.engine.BlockPlan;
-import dev.starattn.engine.BlockTask;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.ProgressListener;
 import dev.starattn.engine.DecodeLoop;
@@ -10,9 +7,7 @@ import dev.starattn.engine.SamplingOptions;
 import dev.starattn.model.LlamaConfig;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.function.IntConsumer;
 import java.util.function.IntPredicate;
 
@@ -40,8 +35,8 @@ import java.util.function.IntPredicate;
  * With a single GPU no copy and no sync happens. {@code -Dstarattn.cuda.peerSync=false} drops the explicit
  * waits (faster decode; the self-check runs both ways when it has 2 GPUs).
  *
- * <p>Phase 1 may also be ring or ring-zigzag ({@link #encode(int[], EngineOptions, ProgressListener)} by the options'
- * mode, through {@link CudaRing}): then every host, the query host too, holds its share of {@code BlockPlan.ring},
+ * <p>Phase 1 is the options' strategy over all the hosts ({@link #encode(int[], EngineOptions, ProgressListener)}); a
+ * ring runs through {@link CudaRing}: then every host, the query host too, holds its share of the ring's split,
  * and phase 2 runs as above over those caches (attention is causal by position id, so any share works).
  *
  * <p>Not thread-safe; phase 1 and phase 2 must not overlap; the hosts and models belong to the caller (closed by
@@ -192,7 +187,7 @@ public final class CudaStarQuery implements AutoCloseable {
     }
 
     /**
-     * Phase 1: deals the context's blocks to the hosts ({@link BlockPlan#star}, the query host last) and encodes
+     * Phase 1: deals the context's blocks to the hosts (the options' strategy, the query host last) and encodes
      * them; hosts on one GPU take turns, GPUs work at once (one thread per GPU). Returns the wall time in ns.
      */
     public long encode(int[] context, EngineOptions options) {
@@ -200,60 +195,20 @@ public final class CudaStarQuery implements AutoCloseable {
     }
 
     /**
-     * {@link #encode(int[], EngineOptions)}, telling {@code progress} of each block (from the GPUs' threads). With
-     * {@code options.mode()} ring or ring-zigzag, ring phase 1 over all the hosts instead ({@link CudaRing}: the query
-     * host holds the last share of {@code BlockPlan.ring}); dense needs a single host, the query host, which encodes
-     * the whole context. Phase 2 is the same either way.
+     * {@link #encode(int[], EngineOptions)}, telling {@code progress} of each block. The options' strategy runs phase 1
+     * over all the hosts, the query host last (a ring through {@link CudaRing}); a strategy that does not split the
+     * context (dense) needs a single host, the query host. Phase 2 is the same either way.
      */
     public long encode(int[] context, EngineOptions options, ProgressListener progress) {
         dropGraph();  // the hosts' caches are refilled: key counts the graph baked in change
-        AttentionMode mode = options.mode();
-        if (mode == AttentionMode.RING || mode == AttentionMode.RING_ZIGZAG) {
-            contextLength = -1;
-            long wall = CudaRing.encode(hosts, context, mode == AttentionMode.RING_ZIGZAG, progress);
-            contextLength = context.length;
-            contextTokens = own.kvTokens();
-            return wall;
+        if (options.hostsUsed() != hosts.size() && !options.strategy().splitsContext()) {
+            throw new IllegalArgumentException(options.strategy().name() + " attention runs on one GPU host, not " + hosts.size());
         }
-        List<List<BlockTask>> plan;
-        if (mode == AttentionMode.DENSE) {
-            // Star over one host is one block from position 0, which never gets an anchor: ordinary causal attention.
-            if (hosts.size() != 1) throw new IllegalArgumentException("dense attention runs on one GPU host, not " + hosts.size());
-            plan = BlockPlan.star(context, EngineOptions.of(AttentionMode.STAR, 1));
-        } else {
-            plan = BlockPlan.star(context, options.withHosts(hosts.size()));
-        }
-        Map<Integer, List<Integer>> byGpu = new LinkedHashMap<>();
-        for (int h = 0; h < hosts.size(); h++) {
-            hosts.get(h).clear();
-            byGpu.computeIfAbsent(hosts.get(h).model().device().ordinal(), k -> new ArrayList<>()).add(h);
-        }
+        for (CudaContextHost h : hosts) h.clear();
         contextLength = -1;
         long t0 = System.nanoTime();
-        List<Thread> threads = new ArrayList<>();
-        Throwable[] failure = new Throwable[1];
-        for (List<Integer> turns : byGpu.values()) {
-            threads.add(Thread.ofPlatform().name("star-phase1").start(() -> {
-                try {
-                    for (int h : turns) hosts.get(h).encodeStar(plan.get(h), progress);  // ends with a sync
-                } catch (RuntimeException | Error e) {
-                    synchronized (failure) {
-                        if (failure[0] == null) failure[0] = e;
-                    }
-                }
-            }));
-        }
-        for (Thread t : threads) {
-            try {
-                t.join();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted in phase 1", e);
-            }
-        }
+        options.strategy().encode(context, options.withHosts(hosts.size()), hosts, progress);
         long wall = System.nanoTime() - t0;
-        if (failure[0] instanceof RuntimeException e) throw e;
-        if (failure[0] instanceof Error e) throw e;
         contextLength = context.length;
         contextTokens = own.kvTokens();
         return wall;

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.starattn.attention.Partial;
-import dev.starattn.engine.BlockTask;
+import dev.starattn.engine.EncodeTask;
 import dev.starattn.engine.ContextHost;
 import dev.starattn.engine.HostStats;
 import dev.starattn.engine.ProgressListener;
@@ -29,7 +29,7 @@ class CudaRingTest {
             }
 
             @Override
-            public void encodeStar(List<BlockTask> blocks, ProgressListener progress) {}
+            public void encode(EncodeTask task, ProgressListener progress) {}
 
             @Override
             public Partial attend(int layer, float[] q, int rows, int[] qPos) {

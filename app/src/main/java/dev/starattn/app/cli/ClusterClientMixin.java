@@ -1,5 +1,6 @@
 package dev.starattn.app.cli;
 
+import dev.starattn.cli.UsageException;
 import dev.starattn.cluster.BearerAuth;
 import dev.starattn.cluster.ClusterOptions;
 import dev.starattn.cluster.proto.Wire;

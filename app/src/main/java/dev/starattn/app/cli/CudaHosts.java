@@ -3,7 +3,6 @@ package dev.starattn.app.cli;
 import dev.starattn.cuda.CudaContextHost;
 import dev.starattn.cuda.CudaDevice;
 import dev.starattn.cuda.CudaPipelines;
-import dev.starattn.engine.AttentionMode;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.model.LlamaModel;
 import java.util.List;
@@ -52,9 +51,9 @@ public record CudaHosts(CudaPipelines gpus, List<CudaContextHost> hosts) impleme
     }
 
     /** {@code --query-host cpu}: the context hosts on the GPUs, for an engine over them; null for {@code --device cpu}. */
-    static CudaHosts forDevice(String device, LlamaModel model, EngineOptions options, int gpus, int prefillChunk) {
+    public static CudaHosts forDevice(String device, LlamaModel model, EngineOptions options, int gpus, int prefillChunk) {
         if (!check(device)) return null;
-        if (options.mode() == AttentionMode.DENSE) {
+        if (!options.strategy().splitsContext()) {
             throw new IllegalArgumentException("--query-host cpu splits the context over GPU hosts; dense keeps it on one host: use --query-host gpu");
         }
         if (options.hosts() < 2) {

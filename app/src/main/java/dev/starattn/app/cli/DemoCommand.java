@@ -1,6 +1,7 @@
 package dev.starattn.app.cli;
 
-import dev.starattn.engine.AttentionMode;
+import dev.starattn.cli.UsageException;
+import dev.starattn.engine.strategy.Strategies;
 import dev.starattn.engine.EncodedContext;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.GenerationResult;
@@ -50,7 +51,7 @@ public final class DemoCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (tokens < 512) throw new UsageException("--tokens must be at least 512, got " + tokens);
         // The haystack is about --tokens long: enough to know before loading whether the hosts can share it.
-        UsageException.check(() -> dev.starattn.engine.BlockPlan.requireWorkForEveryHost(tokens, EngineOptions.of(AttentionMode.STAR, hosts)));
+        UsageException.check(() -> EngineOptions.of(Strategies.STAR, hosts).requireSplit(tokens));
         Path path = model != null ? model : Path.of(System.getProperty("starattn.home", ".")).resolve(DEFAULT_MODEL);
         if (!Files.exists(path)) {
             throw new UsageException("the demo model " + path + " is missing; pass one with -m");
@@ -75,7 +76,7 @@ public final class DemoCommand implements Callable<Integer> {
             // Warm the JIT on a short prefix first, so that neither mode pays for compilation.
             new InferenceEngine(m.model(), EngineOptions.dense())
                     .encode(java.util.Arrays.copyOf(p.context(), Math.min(512, p.context().length)), ProgressListener.NONE);
-            EngineOptions star = EngineOptions.of(AttentionMode.STAR, hosts);
+            EngineOptions star = EngineOptions.of(Strategies.STAR, hosts);
             Answer s = answer(m, tpl, star, p);
             System.out.printf("%nStar attention, %d hosts, block = anchor = %d tokens:%n", hosts, star.effectiveBlockSize(p.context().length));
             System.out.println("  answer: " + s.text);

@@ -1,9 +1,11 @@
 package dev.starattn.app.cli;
 
+import dev.starattn.cli.UsageException;
 import dev.starattn.attention.KvType;
 import dev.starattn.engine.AnchorContent;
 import dev.starattn.engine.AnchorPositions;
-import dev.starattn.engine.AttentionMode;
+import dev.starattn.engine.strategy.AttentionStrategy;
+import dev.starattn.engine.strategy.Strategies;
 import dev.starattn.engine.BlockCache;
 import dev.starattn.engine.EngineOptions;
 import picocli.CommandLine.Option;
@@ -67,7 +69,7 @@ public final class EngineMixin {
         if (blockSize != null && blockSize < 1) {
             throw new UsageException("--block-size must be at least 1 token, got " + blockSize + "; leave it out for context / hosts");
         }
-        AttentionMode mode = AttentionMode.parse(attention);
+        AttentionStrategy strategy = Strategies.byName(attention);
         AnchorPositions ap;
         AnchorContent ac;
         try {
@@ -76,14 +78,15 @@ public final class EngineMixin {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("--anchor-positions takes original, adjacent or random and --anchor-content takes first, previous or shuffled");
         }
-        if (remote() && mode == AttentionMode.DENSE) {
-            throw new IllegalArgumentException("--host-addrs runs star, ring or ring-zigzag attention; dense needs no context hosts: drop --host-addrs");
+        if (remote() && !strategy.splitsContext()) {
+            throw new IllegalArgumentException("--host-addrs spreads the context over context hosts; " + strategy.name()
+                    + " keeps it on the query host: drop --host-addrs");
         }
         if (prefillChunk != null && prefillChunk < 1) throw new IllegalArgumentException("--prefill-chunk must be at least 1, got " + prefillChunk);
-        if (mode == AttentionMode.DENSE && (hosts < 1 || hosts > EngineOptions.MAX_HOSTS)) {
+        if (!strategy.splitsContext() && (hosts < 1 || hosts > EngineOptions.MAX_HOSTS)) {
             throw new UsageException("--hosts takes 1 to " + EngineOptions.MAX_HOSTS + ", got " + hosts);
         }
-        return new EngineOptions(mode, mode == AttentionMode.DENSE ? 1 : hosts, blockSize == null ? 0 : blockSize, anchorSize, ap, ac,
+        return new EngineOptions(strategy, strategy.hosts(hosts), blockSize == null ? 0 : blockSize, anchorSize, ap, ac,
                 prefillChunk != null ? prefillChunk : CPU_PREFILL_CHUNK, seed,
                 kvType(kvTypeK, "--kv-type-k"), kvType(kvTypeV, "--kv-type-v"));
     }

@@ -1,5 +1,6 @@
 package dev.starattn.app.cli;
 
+import dev.starattn.cli.UsageException;
 import dev.starattn.format.Printable;
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -1,5 +1,6 @@
 package dev.starattn.app.cli;
 
+import dev.starattn.cli.UsageException;
 import dev.starattn.attention.KvType;
 
 import dev.starattn.app.eval.DataFiles;
@@ -16,10 +17,10 @@ import dev.starattn.app.eval.Task;
 import dev.starattn.app.eval.Tasks;
 import dev.starattn.engine.AnchorContent;
 import dev.starattn.engine.AnchorPositions;
-import dev.starattn.engine.AttentionMode;
-import dev.starattn.engine.BlockPlan;
+import dev.starattn.app.hosts.HostFactory;
+import dev.starattn.engine.strategy.AttentionStrategy;
+import dev.starattn.engine.strategy.Strategies;
 import dev.starattn.engine.EngineOptions;
-import dev.starattn.cuda.CudaPipelines;
 import dev.starattn.model.LoadedModel;
 import dev.starattn.model.PromptTemplate;
 import java.nio.file.Path;
@@ -118,7 +119,7 @@ public final class EvalCommand implements Callable<Integer> {
         List<Integer> checkLens = dataSamples == null ? lens
                 : dataSamples.stream().map(x -> x.targetLength() > 0 ? x.targetLength() : x.length()).filter(x -> x > 0).distinct().toList();
         for (RunConfig c : configs) {
-            for (int len : checkLens) UsageException.check(() -> BlockPlan.requireWorkForEveryHost(len, c.options(len, seed)));
+            for (int len : checkLens) UsageException.check(() -> c.options(len, seed).requireSplit(len));
         }
         boolean cuda = CudaHosts.check(device);
         if (cuda) {
@@ -181,10 +182,10 @@ public final class EvalCommand implements Callable<Integer> {
                 if (cuda) source = source + "|device=cuda";
                 List<EvalRunner.Result> results;
                 int maxHosts = configs.stream().mapToInt(RunConfig::hosts).max().orElse(1);  // dense configurations have 1
-                try (CudaPipelines gpu = cuda ? CudaHosts.pipelines(device, m.model(), EngineOptions.of(AttentionMode.STAR, maxHosts), gpus,
-                        EngineMixin.GPU_PREFILL_CHUNK) : null) {
-                    if (gpu != null && !json) System.err.println("eval on " + gpu.describe());
-                    results = new EvalRunner(m, tpl, configs, seed, source, store, System.err).withKvType(kv).withPipelines(gpu).run(runs);
+                try (HostFactory hosts = HostFactory.open(m, EngineOptions.of(Strategies.STAR, maxHosts),
+                        HostFactory.Spec.local(device, gpus, EngineMixin.GPU_PREFILL_CHUNK, null))) {
+                    if (hosts.pipelines() != null && !json) System.err.println("eval on " + hosts.pipelines().describe());
+                    results = new EvalRunner(m, tpl, configs, seed, source, store, System.err).withKvType(kv).withHosts(hosts).run(runs);
                 }
                 EvalReport report = new EvalReport(new EvalReport.Meta(m.path().getFileName().toString(), suiteName, tpl.name(),
                         seed, samples, notes), results);
@@ -221,12 +222,12 @@ public final class EvalCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("--anchor-positions takes original, adjacent or random and --anchor-content takes first, previous or shuffled");
         }
-        RunConfig star = new RunConfig(AttentionMode.STAR, hosts, blockSizes.get(0), anchorSize, ap, ac);
+        RunConfig star = new RunConfig(Strategies.STAR, hosts, blockSizes.get(0), anchorSize, ap, ac);
         if (preset != null) return Presets.expand(preset.toLowerCase(Locale.ROOT), star);
         List<RunConfig> out = new ArrayList<>();
         for (String a : attention) {
-            AttentionMode mode = AttentionMode.parse(a.trim());
-            if (mode == AttentionMode.STAR) {
+            AttentionStrategy mode = Strategies.byName(a.trim());
+            if (mode.blockwise()) {
                 for (String b : blockSizes) out.add(star.withBlock(b));
             } else {
                 RunConfig c = new RunConfig(mode, hosts, "auto", "b", ap, ac);

@@ -1,8 +1,10 @@
 package dev.starattn.app.cli;
 
+import dev.starattn.cli.UsageException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.starattn.app.hosts.HostFactory;
 import dev.starattn.engine.EncodedContext;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.GenerationResult;
@@ -15,6 +17,7 @@ import dev.starattn.model.PromptTemplate;
 import dev.starattn.tokenizer.TokenStreamDecoder;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -121,7 +124,6 @@ public final class GenerateCommand implements Callable<Integer> {
         long loadStart = System.nanoTime();
         // Progress lines wait until the inputs are checked, so that bad input gives exactly one line.
         if (!engine.remote()) cluster.checkUnused();
-        dev.starattn.cluster.Cluster remote = null;
         try (LoadedModel m = ModelCli.load(model, (java.io.PrintWriter) null)) {
             long loadNanos = System.nanoTime() - loadStart;
             PromptTemplate tpl = chat ? PromptTemplate.LLAMA3 : template != null ? PromptTemplate.named(template) : m.template();
@@ -150,63 +152,49 @@ public final class GenerateCommand implements Callable<Integer> {
             int ctxLen = ctxTokens.length;
             UsageException.check(() -> InferenceEngine.checkSplit(options, engine.remote() ? engine.hostAddrs().size() : 0, ctxLen));
             if (!json) err.printf("loaded %s (%s) in %.0f ms%n", model.getFileName(), m.config(), loadNanos / 1e6);
-            InferenceEngine e;
-            CudaHosts gpu = null;
-            dev.starattn.cuda.CudaPipelines pipelines = null;
-            if (engine.remote()) {
-                remote = dev.starattn.cluster.Cluster.connect(engine.hostAddrs(), m, cluster.options(options.prefillChunk()));
-                e = new InferenceEngine(m.model(), options, remote.hosts());
-                if (!json) err.printf("context: %d tokens, query: %d tokens, attention: %s over %d remote host(s) %s and this process%s%n",
-                        ctxTokens.length, qTokens.length, options.mode().cliName, remote.hosts().size(), engine.hostAddrs(),
-                        cluster.session != null ? ", session " + cluster.session : "");
-            } else if (queryHost.equals("gpu") && CudaHosts.check(device)) {
-                pipelines = CudaHosts.pipelines(device, m.model(), options, gpus, engine.gpuPrefillChunk());
-                e = new InferenceEngine(m.model(), options).withPipelines(pipelines);
-                if (!json) err.printf("context: %d tokens, query: %d tokens, attention: %s over %d host(s) on %s, the query host on a GPU%n",
-                        ctxTokens.length, qTokens.length, options.mode().cliName, options.hosts(), pipelines.describe());
-            } else {
-                gpu = CudaHosts.forDevice(device, m.model(), options, gpus, engine.gpuPrefillChunk());
-                e = gpu == null ? new InferenceEngine(m.model(), options).withBlockCache(engine.blockCache(m, err))
-                        : new InferenceEngine(m.model(), options, gpu.hosts());
-                if (!json) err.printf("context: %d tokens, query: %d tokens, attention: %s over %d host(s)%s%n",
-                        ctxTokens.length, qTokens.length, options.mode().cliName, options.hosts(), gpu == null ? "" : " (context hosts on " + gpu.devices().size() + " GPU(s))");
-            }
-            EncodedContext enc = e.encode(ctxTokens, json ? dev.starattn.engine.ProgressListener.NONE : new Phase1Progress(err));
-            if (!json && !enc.placement().isEmpty()) err.println("hosts: " + enc.placement());
-            TokenStreamDecoder dec = new TokenStreamDecoder(m.tokenizer(), false);
-            StringBuilder text = new StringBuilder();
-            GenerationResult r = e.generate(enc, qTokens, sampling, maxNew, m.tokenizer()::isEndOfGeneration, streamTo(dec, text, out));
-            text.append(dec.finish());
-            if (json) {
-                out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(
-                        toJson(r, text.toString(), enc, options, e.blockCache())));
-                out.flush();
-            } else {
-                out.println();
-                out.flush();
-                if (e.blockCache() != null) {
-                    int hits = 0, misses = 0;
-                    for (HostStats h : r.hosts()) {
-                        hits += h.cacheHits;
-                        misses += h.cacheMisses;
-                    }
-                    err.printf("block cache: %d hit(s), %d block(s) encoded%n", hits, misses);
+            boolean cuda = CudaHosts.check(device);
+            HostFactory.Spec where = new HostFactory.Spec(device, queryHost.equals("gpu"), engine.remote() ? engine.hostAddrs() : List.of(),
+                    gpus, engine.gpuPrefillChunk(), engine.remote() ? cluster.options(options.prefillChunk()) : null,
+                    engine.remote() || cuda ? null : engine.blockCache(m, err), cluster.releaseAtEnd());
+            try (HostFactory hosts = HostFactory.open(m, options, where)) {
+                InferenceEngine e = hosts.engine(options);
+                if (!json) {
+                    String over = hosts.remote() != null
+                            ? String.format("%d remote host(s) %s and this process%s", hosts.remote().hosts().size(), engine.hostAddrs(),
+                                    cluster.session != null ? ", session " + cluster.session : "")
+                            : hosts.pipelines() != null ? String.format("%d host(s) on %s, the query host on a GPU", options.hosts(), hosts.pipelines().describe())
+                            : String.format("%d host(s)%s", options.hosts(),
+                                    hosts.contextHostGpus() == 0 ? "" : " (context hosts on " + hosts.contextHostGpus() + " GPU(s))");
+                    err.printf("context: %d tokens, query: %d tokens, attention: %s over %s%n", ctxTokens.length, qTokens.length,
+                            options.strategy().name(), over);
                 }
-                err.printf("phase 1: %.0f ms (slowest host %.0f ms), phase 2: %.0f ms, first token %.0f ms, %.1f tokens/s%n",
-                        enc.phase1Nanos() / 1e6, enc.phase1CriticalPathNanos() / 1e6, r.phase2Nanos() / 1e6,
-                        r.ttftNanos() / 1e6, r.decodeTokensPerSecond());
-                err.flush();
-            }
-            if (gpu != null) gpu.close();
-            if (pipelines != null) {
-                enc.release();
-                pipelines.close();
-            }
-        } finally {
-            if (remote != null) {
-                // Anonymous sessions are freed; a --session stays on the hosts (until --release or its TTL).
-                if (cluster.releaseAtEnd()) remote.releaseSessions(true);
-                remote.close();
+                EncodedContext enc = e.encode(ctxTokens, json ? dev.starattn.engine.ProgressListener.NONE : new Phase1Progress(err));
+                if (!json && !enc.placement().isEmpty()) err.println("hosts: " + enc.placement());
+                TokenStreamDecoder dec = new TokenStreamDecoder(m.tokenizer(), false);
+                StringBuilder text = new StringBuilder();
+                GenerationResult r = e.generate(enc, qTokens, sampling, maxNew, m.tokenizer()::isEndOfGeneration, streamTo(dec, text, out));
+                text.append(dec.finish());
+                if (json) {
+                    out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(
+                            toJson(r, text.toString(), enc, options, e.blockCache())));
+                    out.flush();
+                } else {
+                    out.println();
+                    out.flush();
+                    if (e.blockCache() != null) {
+                        int hits = 0, misses = 0;
+                        for (HostStats h : r.hosts()) {
+                            hits += h.cacheHits;
+                            misses += h.cacheMisses;
+                        }
+                        err.printf("block cache: %d hit(s), %d block(s) encoded%n", hits, misses);
+                    }
+                    err.printf("phase 1: %.0f ms (slowest host %.0f ms), phase 2: %.0f ms, first token %.0f ms, %.1f tokens/s%n",
+                            enc.phase1Nanos() / 1e6, enc.phase1CriticalPathNanos() / 1e6, r.phase2Nanos() / 1e6,
+                            r.ttftNanos() / 1e6, r.decodeTokensPerSecond());
+                    err.flush();
+                }
+                if (hosts.pipelines() != null) enc.release();  // the GPU pipeline's KV, before its GPUs close
             }
         }
         return 0;
@@ -286,9 +274,9 @@ public final class GenerateCommand implements Callable<Integer> {
             c.put("disk_bytes", cs.diskBytes());
             c.put("disk_files", cs.diskFiles());
         }
-        j.put("attention", o.mode().cliName);
-        j.put("block_size", o.mode() == dev.starattn.engine.AttentionMode.STAR ? o.effectiveBlockSize(contextLength) : 0);
-        j.put("anchor_size", o.mode() == dev.starattn.engine.AttentionMode.STAR ? o.effectiveAnchorSize(contextLength) : 0);
+        j.put("attention", o.strategy().name());
+        j.put("block_size", o.strategy().blockwise() ? o.effectiveBlockSize(contextLength) : 0);
+        j.put("anchor_size", o.strategy().blockwise() ? o.effectiveAnchorSize(contextLength) : 0);
         return j;
     }
 }

@@ -1,5 +1,6 @@
 package dev.starattn.app.cli;
 
+import dev.starattn.cli.UsageException;
 import dev.starattn.format.MappedFiles;
 import java.io.IOException;
 import java.io.InputStream;

@@ -1,5 +1,6 @@
 package dev.starattn.app.cli;
 
+import dev.starattn.cli.UsageException;
 import java.nio.file.Path;
 
 /** Reads files of token ids separated by whitespace or commas, checking every id against the vocabulary. */

@@ -2,7 +2,6 @@ package dev.starattn.app.eval;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.starattn.engine.AttentionMode;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -37,7 +36,7 @@ public final class EvalReport {
 
     private EvalRunner.Result dense(EvalRunner.Result r) {
         for (EvalRunner.Result d : results) {
-            if (d.config().mode() == AttentionMode.DENSE && d.task().equals(r.task()) && d.length() == r.length()) return d;
+            if (!d.config().strategy().splitsContext() && d.task().equals(r.task()) && d.length() == r.length()) return d;
         }
         return null;
     }
@@ -97,27 +96,27 @@ public final class EvalReport {
             ObjectNode o = arr.addObject();
             o.put("task", r.task());
             o.put("length", r.length());
-            o.put("attention", r.config().mode().cliName);
+            o.put("attention", r.config().strategy().name());
             o.put("config", r.config().key());
             o.put("hosts", r.config().hosts());
             o.put("block_size", r.blockSize());
             o.put("anchor_size", r.anchorSize());
-            o.put("block_size_spec", r.config().mode() == AttentionMode.STAR ? r.config().blockSpec() : "");
-            o.put("anchor_size_spec", r.config().mode() == AttentionMode.STAR ? r.config().anchorSpec() : "");
+            o.put("block_size_spec", r.config().strategy().blockwise() ? r.config().blockSpec() : "");
+            o.put("anchor_size_spec", r.config().strategy().blockwise() ? r.config().anchorSpec() : "");
             o.put("anchor_positions", r.config().positions().name().toLowerCase(Locale.ROOT));
             o.put("anchor_content", r.config().content().name().toLowerCase(Locale.ROOT));
             o.put("accuracy", r.accuracy());
             o.put("samples", r.samples());
             o.put("empty", r.empty());
             double rel = relative(r);
-            if (!Double.isNaN(rel) && r.config().mode() != AttentionMode.DENSE) o.put("relative_to_dense", rel);
+            if (!Double.isNaN(rel) && r.config().strategy().splitsContext()) o.put("relative_to_dense", rel);
         }
         ArrayNode av = j.putArray("averages");
         for (Average a : averages()) {
             ObjectNode o = av.addObject();
             o.put("length", a.length());
             o.put("config", a.config().key());
-            o.put("attention", a.config().mode().cliName);
+            o.put("attention", a.config().strategy().name());
             o.put("accuracy", a.accuracy());
             o.put("tasks", a.tasks());
             o.put("empty", a.empty());
@@ -140,7 +139,7 @@ public final class EvalReport {
         sb.append("| task | length | configuration | accuracy | rel. to dense | samples | empty |\n");
         sb.append("|---|---:|---|---:|---:|---:|---:|\n");
         for (EvalRunner.Result r : results) {
-            double rel = r.config().mode() == AttentionMode.DENSE ? Double.NaN : relative(r);
+            double rel = !r.config().strategy().splitsContext() ? Double.NaN : relative(r);
             sb.append("| ").append(r.task()).append(" | ").append(r.length()).append(" | ").append(r.config().key())
                     .append(" | ").append(pct(r.accuracy())).append(" | ")
                     .append(Double.isNaN(rel) ? "-" : String.format(Locale.ROOT, "%.3f", rel))
@@ -154,9 +153,9 @@ public final class EvalReport {
         List<Average> avs = averages();
         for (Average a : avs) {
             double rel = Double.NaN;
-            if (a.config().mode() != AttentionMode.DENSE) {
+            if (a.config().strategy().splitsContext()) {
                 for (Average d : avs) {
-                    if (d.length() == a.length() && d.config().mode() == AttentionMode.DENSE && d.accuracy() > 0) rel = a.accuracy() / d.accuracy();
+                    if (d.length() == a.length() && !d.config().strategy().splitsContext() && d.accuracy() > 0) rel = a.accuracy() / d.accuracy();
                 }
             }
             sb.append("| ").append(a.length()).append(" | ").append(a.config().key()).append(" | ").append(pct(a.accuracy()))

@@ -3,6 +3,7 @@ package dev.starattn.app.eval;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.starattn.engine.ContextPipeline;
+import dev.starattn.app.hosts.HostFactory;
 import dev.starattn.engine.EncodedContext;
 import dev.starattn.attention.KvType;
 import dev.starattn.engine.EngineOptions;
@@ -39,6 +40,7 @@ public final class EvalRunner {
     private final PrintStream progress;
     private KvType kvType = KvType.F32;
     private ContextPipeline.Factory pipelines;
+    private HostFactory hosts;
     private int scoredNow, resumed;
 
     /**
@@ -62,6 +64,12 @@ public final class EvalRunner {
 
     public int resumed() {
         return resumed;
+    }
+
+    /** Runs every configuration on the hosts of {@code factory} (the GPUs, ...), or on this JVM's CPU when null (the default). */
+    public EvalRunner withHosts(HostFactory factory) {
+        this.hosts = factory;
+        return this;
     }
 
     /** Runs every configuration on {@code factory}'s pipelines (the GPUs), or on this JVM's CPU when null (the default). */
@@ -98,7 +106,7 @@ public final class EvalRunner {
                     if (p == null) p = tokens.prompt(s.inputContext(), s.inputQuery());
                     int n = p.context().length;
                     EngineOptions o = c.options(n, seed).withKvTypes(kvType, kvType);
-                    InferenceEngine e = new InferenceEngine(model.model(), o);
+                    InferenceEngine e = hosts != null ? hosts.engine(o) : new InferenceEngine(model.model(), o);
                     if (pipelines != null) e = e.withPipelines(pipelines);
                     EncodedContext enc = e.encode(p.context(), ProgressListener.NONE);
                     List<Integer> ids = new ArrayList<>();
@@ -114,7 +122,7 @@ public final class EvalRunner {
                     rec.put("task", run.task());
                     rec.put("length", run.length());
                     rec.put("config", c.key());
-                    rec.put("attention", c.mode().cliName);
+                    rec.put("attention", c.strategy().name());
                     rec.put("index", s.index());
                     rec.put("pred", pred);
                     rec.putArray("outputs").addAll(s.outputs().stream().map(PredictionStore.JSON.getNodeFactory()::textNode).toList());

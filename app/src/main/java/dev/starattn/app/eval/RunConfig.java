@@ -3,6 +3,8 @@ package dev.starattn.app.eval;
 import dev.starattn.engine.AnchorContent;
 import dev.starattn.engine.AnchorPositions;
 import dev.starattn.engine.AttentionMode;
+import dev.starattn.engine.strategy.AttentionStrategy;
+import dev.starattn.engine.strategy.Strategies;
 import dev.starattn.engine.EngineOptions;
 import java.util.Locale;
 
@@ -11,12 +13,12 @@ import java.util.Locale;
  * ({@code auto} = ceil(N/H), a token count, or {@code N/k} = a fraction of the context) and an
  * anchor size ({@code b} = the block size, a token count, or {@code b/k}).
  */
-public record RunConfig(AttentionMode mode, int hosts, String blockSpec, String anchorSpec,
+public record RunConfig(AttentionStrategy strategy, int hosts, String blockSpec, String anchorSpec,
                         AnchorPositions positions, AnchorContent content) {
     public RunConfig {
         blockSpec = blockSpec == null ? "auto" : blockSpec.trim().toLowerCase(Locale.ROOT);
         anchorSpec = anchorSpec == null ? "b" : anchorSpec.trim().toLowerCase(Locale.ROOT);
-        if (mode == AttentionMode.DENSE) {
+        if (!strategy.splitsContext()) {
             hosts = 1;
             blockSpec = "auto";
             anchorSpec = "b";
@@ -28,24 +30,30 @@ public record RunConfig(AttentionMode mode, int hosts, String blockSpec, String 
         anchorSizeOf(anchorSpec, 100);
     }
 
+    /** A built-in strategy by its constant. */
+    public RunConfig(AttentionMode mode, int hosts, String blockSpec, String anchorSpec, AnchorPositions positions, AnchorContent content) {
+        this(mode.strategy(), hosts, blockSpec, anchorSpec, positions, content);
+    }
+
     public static RunConfig dense() {
-        return new RunConfig(AttentionMode.DENSE, 1, "auto", "b", AnchorPositions.ORIGINAL, AnchorContent.FIRST);
+        return new RunConfig(Strategies.DENSE, 1, "auto", "b", AnchorPositions.ORIGINAL, AnchorContent.FIRST);
     }
 
     public RunConfig withBlock(String spec) {
-        return new RunConfig(mode, hosts, spec, anchorSpec, positions, content);
+        return new RunConfig(strategy, hosts, spec, anchorSpec, positions, content);
     }
 
     public RunConfig withAnchor(String spec) {
-        return new RunConfig(mode, hosts, blockSpec, spec, positions, content);
+        return new RunConfig(strategy, hosts, blockSpec, spec, positions, content);
     }
 
     public RunConfig withAnchorKind(AnchorPositions p, AnchorContent c) {
-        return new RunConfig(mode, hosts, blockSpec, anchorSpec, p, c);
+        return new RunConfig(strategy, hosts, blockSpec, anchorSpec, p, c);
     }
 
+    /** Whether block and anchor sizes apply (star). */
     public boolean isStar() {
-        return mode == AttentionMode.STAR;
+        return strategy.blockwise();
     }
 
     /** The block size for a context of n tokens. */
@@ -89,17 +97,17 @@ public record RunConfig(AttentionMode mode, int hosts, String blockSpec, String 
 
     /** Engine options for a context of n tokens. */
     public EngineOptions options(int n, long seed) {
-        if (mode == AttentionMode.DENSE) return EngineOptions.dense();
-        int b = mode == AttentionMode.STAR ? blockSize(n) : 0;
-        int a = mode == AttentionMode.STAR ? anchorSize(n, blockSize(n)) : -1;
-        return EngineOptions.of(mode, hosts).withBlockSize(b).withAnchorSize(a).withAnchor(positions, content).withSeed(seed);
+        if (!strategy.splitsContext()) return EngineOptions.of(strategy, 1);
+        int b = strategy.blockwise() ? blockSize(n) : 0;
+        int a = strategy.blockwise() ? anchorSize(n, blockSize(n)) : -1;
+        return EngineOptions.of(strategy, hosts).withBlockSize(b).withAnchorSize(a).withAnchor(positions, content).withSeed(seed);
     }
 
     /** A unique, readable label: the resume key and the report's column. */
     public String key() {
-        if (mode == AttentionMode.DENSE) return "dense";
-        StringBuilder sb = new StringBuilder(mode.cliName).append(" H=").append(hosts);
-        if (mode == AttentionMode.STAR) {
+        if (!strategy.splitsContext()) return strategy.name();
+        StringBuilder sb = new StringBuilder(strategy.name()).append(" H=").append(hosts);
+        if (strategy.blockwise()) {
             sb.append(" b=").append(blockSpec).append(" a=").append(anchorSpec);
             if (positions != AnchorPositions.ORIGINAL) sb.append(" pos=").append(positions.name().toLowerCase(Locale.ROOT));
             if (content != AnchorContent.FIRST) sb.append(" content=").append(content.name().toLowerCase(Locale.ROOT));

@@ -1,12 +1,13 @@
 package dev.starattn.app.serve;
 
-import dev.starattn.engine.AttentionMode;
+import dev.starattn.engine.strategy.AttentionStrategy;
+import dev.starattn.engine.strategy.Strategies;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.InferenceEngine;
 import dev.starattn.model.LoadedModel;
 import dev.starattn.model.ModelLoader;
 import dev.starattn.app.cli.InputFiles;
-import dev.starattn.app.cli.UsageException;
+import dev.starattn.cli.UsageException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.Callable;
@@ -90,9 +91,9 @@ public final class ServeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         // Every option is checked before the model loads; a bad value is a usage error (exit 2).
-        AttentionMode mode = UsageException.check(() -> AttentionMode.parse(attention));
-        EngineOptions options = UsageException.check(() -> EngineOptions.of(mode, hosts));
-        if (mode == AttentionMode.DENSE && (hosts < 1 || hosts > EngineOptions.MAX_HOSTS)) {
+        AttentionStrategy strategy = UsageException.check(() -> Strategies.byName(attention));
+        EngineOptions options = UsageException.check(() -> EngineOptions.of(strategy, hosts));
+        if (!strategy.splitsContext() && (hosts < 1 || hosts > EngineOptions.MAX_HOSTS)) {
             throw new UsageException("--hosts takes 1 to " + EngineOptions.MAX_HOSTS + ", got " + hosts);
         }
         String key = null;
@@ -110,22 +111,21 @@ public final class ServeCommand implements Callable<Integer> {
             dev.starattn.app.cli.CudaHosts.requireUsable(device);
         }
         LoadedModel m = ModelLoader.load(model);
-        InferenceEngine engine = new InferenceEngine(m.model(), options)
-                .withBlockCache(cache.create(m, w -> System.err.println("warning: " + w)));
-        dev.starattn.cuda.CudaPipelines gpu = dev.starattn.app.cli.CudaHosts.pipelines(device, m.model(), options, gpus,
-                dev.starattn.app.cli.EngineMixin.GPU_PREFILL_CHUNK);
-        if (gpu != null) engine = engine.withPipelines(gpu);
+        dev.starattn.app.hosts.HostFactory hosts = dev.starattn.app.hosts.HostFactory.open(m, options, dev.starattn.app.hosts.HostFactory.Spec.local(
+                device, gpus, dev.starattn.app.cli.EngineMixin.GPU_PREFILL_CHUNK, cache.create(m, w -> System.err.println("warning: " + w))));
+        InferenceEngine engine = hosts.engine(options);
+        dev.starattn.cuda.CudaPipelines gpu = hosts.pipelines();
         // One line per request on stderr, stamped with the time (UTC) as access logs are.
         StarServer s = new StarServer(m, engine, cfg, line -> System.err.println(
                 java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.MILLIS) + " " + line));
         try {
             s.start();
         } catch (java.io.IOException e) {
-            if (gpu != null) gpu.close();
+            hosts.close();
             throw new IllegalArgumentException("cannot listen on " + bind + ":" + port + ": " + e.getMessage());
         }
         System.err.printf("serving %s (%s, %s attention over %d host(s)%s) on http://%s:%d/%s%n", s.modelId(), m.config(),
-                mode.cliName, mode == AttentionMode.DENSE ? 1 : hosts, gpu == null ? "" : " on " + gpu.describe(),
+                options.strategy().name(), options.hostsUsed(), gpu == null ? "" : " on " + gpu.describe(),
                 bind.contains(":") ? "[" + bind + "]" : bind, s.port(), key != null ? " (API key required)" : "");
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {

@@ -678,7 +678,7 @@ public final class StarServer implements AutoCloseable {
         m.put("owned_by", "starattn");
         m.put("context_length", maxContext == Integer.MAX_VALUE ? 0 : maxContext);
         m.put("template", template.name());
-        m.put("attention", engine.options().mode().cliName);
+        m.put("attention", engine.options().strategy().name());
         m.put("hosts", engine.options().hosts());
         return m;
     }
@@ -696,7 +696,7 @@ public final class StarServer implements AutoCloseable {
 
     private List<String> hostNames() {
         List<String> names = new ArrayList<>();
-        int n = engine.options().mode() == dev.starattn.engine.AttentionMode.DENSE ? 1 : engine.options().hosts();
+        int n = engine.options().hostsUsed();
         for (int i = 0; i < n; i++) names.add("host-" + i);
         return names;
     }
@@ -1505,7 +1505,7 @@ public final class StarServer implements AutoCloseable {
         usage.put("total_tokens", ctx.length() + job.query.length + r.tokens().length);
         ObjectNode extra = JSON.createObjectNode();
         if (doc != null) extra.put("document_id", doc.id);
-        extra.put("attention", engine.options().mode().cliName);
+        extra.put("attention", engine.options().strategy().name());
         extra.put("context_tokens", ctx.length());
         extra.put("query_tokens", job.query.length);
         ObjectNode t = extra.putObject("timing");

@@ -201,7 +201,7 @@ class TaskShapesTest {
         assertEquals(1000, star.anchorSize(4000, 1000));
         List<RunConfig> bs = Presets.expand("block-size", star);
         assertEquals(5, bs.size());
-        assertEquals(AttentionMode.DENSE, bs.get(0).mode());
+        assertEquals(dev.starattn.engine.strategy.Strategies.DENSE, bs.get(0).strategy());
         assertEquals(List.of(250, 500, 1000, 2000), bs.subList(1, 5).stream().map(c -> c.blockSize(4000)).toList());
         List<RunConfig> as = Presets.expand("anchor-size", star);
         assertEquals(List.of(125, 250, 500, 1000), as.subList(1, 5).stream().map(c -> c.anchorSize(4000, 1000)).toList());

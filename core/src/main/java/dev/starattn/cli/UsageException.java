@@ -1,10 +1,10 @@
-package dev.starattn.app.cli;
+package dev.starattn.cli;
 
 import java.util.function.Supplier;
 
 /**
  * The command line itself is wrong: an option value out of range, or an input path or file that
- * cannot be used. {@link ErrorHandler} prints its message and exits 2, as for an unparseable option.
+ * cannot be used. The CLI's error handler prints its message and exits 2, as for an unparseable option.
  */
 public final class UsageException extends IllegalArgumentException {
     public UsageException(String message) {

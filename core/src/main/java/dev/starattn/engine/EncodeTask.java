@@ -1,0 +1,39 @@
+package dev.starattn.engine;
+
+import java.util.List;
+
+/**
+ * What one host encodes in phase 1, whatever the strategy: its segments ({@link BlockTask}: tokens at their
+ * positions, each after a prefix whose KV is computed, attended to and discarded; an empty prefix for none), and,
+ * for a ring, its place among the hosts it exchanges KV blocks with layer by layer ({@link RingLink}; null when the
+ * host encodes on its own). Hosts in other processes receive it as one {@code Encode} call.
+ */
+public record EncodeTask(List<BlockTask> blocks, RingLink ring) {
+    public EncodeTask {
+        blocks = List.copyOf(blocks);
+        if (ring != null && blocks.size() != 1) throw new IllegalArgumentException("a ring member encodes one share, not " + blocks.size());
+    }
+
+    /** Segments encoded on their own (no exchange with other hosts). */
+    public static EncodeTask of(List<BlockTask> blocks) {
+        return new EncodeTask(blocks, null);
+    }
+
+    /** This task as member {@code index} of {@code ring}. */
+    public EncodeTask inRing(String ringId, int index, List<? extends ContextHost> members) {
+        return new EncodeTask(blocks, new RingLink(ringId, index, List.copyOf(members)));
+    }
+
+    /** Tokens this task leaves in the host's KV. */
+    public long tokens() {
+        long n = 0;
+        for (BlockTask b : blocks) n += b.tokens().length;
+        return n;
+    }
+
+    /**
+     * A ring member's place: host {@code index} of {@code members} (in ring order), exchanging its KV block of every
+     * layer with the others under {@code ringId} (fresh per run, the same for every member).
+     */
+    public record RingLink(String ringId, int index, List<? extends ContextHost> members) {}
+}
