@@ -1,6 +1,6 @@
 """Seeded, on-the-fly training and evaluation data for the starattn tiny model.
 
-Every sample mirrors a task of shared/EVAL_SPEC.md (RULER shapes) in the model's
+Every sample mirrors a task of docs/EVAL_SPEC.md (RULER shapes) in the model's
 "base" template (no chat template):
 
     input_context = task context            (tokenized alone, add_space_prefix)

@@ -14,7 +14,7 @@ import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
-/** The invariants of DESIGN.md that dense, ring and star must hold. */
+/** The invariants of docs/DESIGN.md that dense, ring and star must hold. */
 class StrategyInvariantsTest {
     static final LlamaConfig CONFIG = InMemoryModel.config("llama", 64, 2, 4, 2, 96, 60, 4096);
     static final LlamaModel MODEL = new InMemoryModel(CONFIG, 3).model();
