@@ -8,6 +8,8 @@ import dev.starattn.app.cli.GenerateCommand;
 import dev.starattn.app.cli.HostCommand;
 import dev.starattn.app.cli.InfoCommand;
 import dev.starattn.app.serve.ServeCommand;
+import dev.starattn.config.Switches;
+import dev.starattn.format.Printable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -19,6 +21,14 @@ import picocli.CommandLine.Command;
                 EvalCommand.class, ServeCommand.class})
 public final class Main implements Runnable {
     public static void main(String[] args) {
+        // A mistyped -Dstarattn.* switch is a usage error, said before any work starts (inside a
+        // kernel's class initialisation it would surface as an ExceptionInInitializerError).
+        try {
+            Switches.check();
+        } catch (IllegalArgumentException e) {
+            System.err.println(Printable.sanitizeMessage("starattn: " + e.getMessage() + "."));
+            System.exit(2);
+        }
         System.exit(commandLine().execute(args));
     }
 

@@ -1021,7 +1021,7 @@ public final class CudaSelfCheck {
     private static final java.util.Set<String> ONLY = sectionFilter();
 
     private static java.util.Set<String> sectionFilter() {
-        String p = System.getProperty("starattn.selfcheck.sections");
+        String p = dev.starattn.config.Switches.selfcheckSections();
         if (p == null || p.isBlank()) return java.util.Set.of();
         java.util.Set<String> r = new java.util.HashSet<>();
         for (String x : p.split(",")) r.add(x.strip());

@@ -87,8 +87,8 @@ public final class CudaStarBench {
      * Decode with CUDA graphs (CudaStarQuery's default), and with {@code -Dstarattn.bench.graphs=both} also without them
      * (lines named ...-NOGRAPH), the same model, context and tokens, in one run.
      */
-    private static final boolean[] GRAPHS = "both".equals(System.getProperty("starattn.bench.graphs")) ? new boolean[] {false, true}
-            : new boolean[] {Boolean.parseBoolean(System.getProperty("starattn.cuda.graphs", "true"))};
+    private static final boolean[] GRAPHS = "both".equals(dev.starattn.config.Switches.benchGraphs()) ? new boolean[] {false, true}
+            : new boolean[] {dev.starattn.config.Switches.cudaGraphs()};
 
     private static void run(List<CudaModel> models, AttentionStrategy mode, boolean graphs, int hostCount, int chunk, int[] context, int[] query,
                             int newTokens, int repeats) {

@@ -26,8 +26,6 @@ import java.util.WeakHashMap;
  * count the results are the same bits run after run.
  */
 final class NativeGemm implements GemmBackend {
-    static final String DEFAULT_CACHE = "0";
-
     private final OpenBlas blas;
     private final long cacheBudget;
     /** f32 copies of weight matrices, weakly keyed by identity (WeightMatrix keeps Object's equals). */

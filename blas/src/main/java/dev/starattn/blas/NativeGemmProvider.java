@@ -1,5 +1,6 @@
 package dev.starattn.blas;
 
+import dev.starattn.config.Switches;
 import dev.starattn.tensor.GemmBackend;
 
 /** Registers {@link NativeGemm} with core's {@link dev.starattn.tensor.GemmBackends} as {@code native}. */
@@ -11,7 +12,7 @@ public final class NativeGemmProvider implements GemmBackend.Provider {
 
     @Override
     public GemmBackend open() throws Exception {
-        long budget = NativeGemm.parseBytes(System.getProperty("starattn.gemm.cache", NativeGemm.DEFAULT_CACHE));
+        long budget = NativeGemm.parseBytes(Switches.gemmCache());
         return open(budget);
     }
 

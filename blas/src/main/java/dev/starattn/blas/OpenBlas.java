@@ -108,7 +108,7 @@ final class OpenBlas {
 
     private static java.util.List<Path> cacheBases() {
         java.util.List<Path> bases = new java.util.ArrayList<>();
-        String explicit = System.getProperty("starattn.native.dir");
+        String explicit = dev.starattn.config.Switches.nativeDir();
         if (explicit != null && !explicit.isBlank()) {
             bases.add(Path.of(explicit));
             return bases;

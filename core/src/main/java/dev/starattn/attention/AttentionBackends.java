@@ -39,7 +39,7 @@ public final class AttentionBackends {
     }
 
     private static synchronized AttentionBackend init() {
-        if (current == null) current = resolve(System.getProperty("starattn.attention", "java"), providers(), AttentionBackends::log);
+        if (current == null) current = resolve(dev.starattn.config.Switches.attention(), providers(), AttentionBackends::log);
         return current;
     }
 

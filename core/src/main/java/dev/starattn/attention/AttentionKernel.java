@@ -38,7 +38,7 @@ public final class AttentionKernel {
      * in every JIT tier) or the Vector API's EXP ({@code -Dstarattn.softmax-exp=libm}, whose last
      * bits change when C2 compiles it): a switch for `starattn bench kernel` A/B runs only.
      */
-    private static final boolean LIBM_EXP = "libm".equals(System.getProperty("starattn.softmax-exp"));
+    private static final boolean LIBM_EXP = dev.starattn.config.Switches.softmaxExpLibm();
 
     /** log2(e) and ln(2): scores are kept in base 2 (scaled by log2(e)), so that the softmax needs 2^x. */
     static final double LOG2E = 1.4426950408889634, LN2 = 0.6931471805599453;

@@ -25,9 +25,8 @@ import java.util.concurrent.locks.ReentrantLock;
 public final class Parallel {
     private Parallel() {}
 
-    private static final int THREADS = Integer.getInteger("starattn.threads",
-            Runtime.getRuntime().availableProcessors());
-    private static final long SPIN_NANOS = 1000L * Long.getLong("starattn.spinMicros", 0L);
+    private static final int THREADS = dev.starattn.config.Switches.threads();
+    private static final long SPIN_NANOS = 1000L * dev.starattn.config.Switches.spinMicros();
     private static final ForkJoinPool POOL = THREADS == ForkJoinPool.commonPool().getParallelism()
             ? ForkJoinPool.commonPool() : new ForkJoinPool(Math.max(1, THREADS));
 

@@ -53,8 +53,6 @@ import net.jpountz.xxhash.XXHashFactory;
  * re-quantisation, a corrupt copy), not files crafted to collide.
  */
 public final class ModelHash {
-    /** Overrides the per-user cache directory (tests point it into their build directory). */
-    public static final String CACHE_HOME_PROPERTY = "starattn.cache.home";
     static final String CACHE_FILE = "model-hashes.json";
     static final int CHUNK = 16 << 20;
     private static final String FORMAT = "starattn-model-hashes";
@@ -106,7 +104,7 @@ public final class ModelHash {
     /** {@code $starattn.cache.home}, else {@code $XDG_CACHE_HOME/starattn}, else {@code ~/.cache/starattn}; null if none is usable. */
     public static Path defaultCacheDir() {
         try {
-            String p = System.getProperty(CACHE_HOME_PROPERTY);
+            String p = dev.starattn.config.Switches.cacheHome();
             if (p != null && !p.isBlank()) return Path.of(p);
             String xdg = System.getenv("XDG_CACHE_HOME");
             if (xdg != null && !xdg.isBlank() && Path.of(xdg).isAbsolute()) return Path.of(xdg, "starattn");

@@ -34,7 +34,7 @@ abstract sealed class AbstractWeightMatrix implements WeightMatrix
     static final ValueLayout.OfFloat FLOAT_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
 
     /** Batches of at most this many tokens run the fused per-row path, larger ones the tiled one. */
-    static final int FUSED_MAX_BATCH = Integer.getInteger("starattn.fusedMaxBatch", 1);
+    static final int FUSED_MAX_BATCH = dev.starattn.config.Switches.fusedMaxBatch();
 
     final MemorySegment seg;
     final int rows, cols;

@@ -16,9 +16,9 @@ final class Gemm {
     static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     static final int L = F.length();
     /** Weight rows dequantized at once per thread. */
-    static final int STRIP = Integer.getInteger("starattn.gemmStrip", 16);
+    static final int STRIP = dev.starattn.config.Switches.gemmStrip();
     /** Tokens per pass over a strip (keeps this many x rows hot in L2). */
-    static final int TOKEN_BLOCK = Integer.getInteger("starattn.gemmTokenBlock", 64);
+    static final int TOKEN_BLOCK = dev.starattn.config.Switches.gemmTokenBlock();
 
     private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[1][0]);
 

@@ -27,7 +27,7 @@ public final class GemmBackends {
     record Choice(GemmBackend backend, String description) {}
 
     private static volatile Choice choice;
-    private static volatile int minBatch = Math.max(2, Integer.getInteger("starattn.gemm.minBatch", DEFAULT_MIN_BATCH));
+    private static volatile int minBatch = Math.max(2, dev.starattn.config.Switches.gemmMinBatch());
 
     /** The backend for a batch of {@code batch} tokens, or null for the Java kernel. */
     static GemmBackend forBatch(int batch) {
@@ -39,7 +39,7 @@ public final class GemmBackends {
 
     private static synchronized Choice init() {
         if (choice == null) {
-            String mode = System.getProperty("starattn.gemm", "auto");
+            String mode = dev.starattn.config.Switches.gemm();
             try {
                 choice = resolve(mode, providers(), GemmBackends::log);
             } catch (IllegalArgumentException e) {

@@ -1,6 +1,7 @@
 package dev.starattn.cuda;
 
 import dev.starattn.attention.Partial;
+import dev.starattn.config.Switches;
 import java.util.List;
 
 /**
@@ -85,7 +86,7 @@ public final class CudaAttention {
      * Whether few query rows over a bf16 cache go to a decode kernel (the default, {@link #decodeTiled}) rather than
      * {@code flash_attn_fwd}; off only to compare the two (CudaSelfCheck, -Dstarattn.cuda.decodeKernel=false).
      */
-    boolean decodeKernel = Boolean.parseBoolean(System.getProperty("starattn.cuda.decodeKernel", "true"));
+    boolean decodeKernel = Switches.cudaDecodeKernel();
     /** Whether {@link #merge} of many partials takes {@code lse_merge_wide}; off only to compare (CudaSelfCheck). */
     boolean wideMerge = true;
     /** Launches that cuDNN computed (checks and benchmarks tell cuDNN from the fallback by it). */
@@ -94,11 +95,11 @@ public final class CudaAttention {
     /** With the default tensor-core kernel, or the one named by -Dstarattn.cuda.tc (for benchmarks). */
     public CudaAttention(CudaDevice dev) {
         this(dev, chosenTcKernel());
-        this.cudnnAnyGpu = System.getProperty("starattn.cuda.tc") != null;  // named explicitly: on any GPU
+        this.cudnnAnyGpu = Switches.cudaTc() != null;  // named explicitly: on any GPU
     }
 
     private static TcKernel chosenTcKernel() {
-        String name = System.getProperty("starattn.cuda.tc", DEFAULT_TC.name());
+        String name = java.util.Objects.requireNonNullElse(Switches.cudaTc(), DEFAULT_TC.name());
         try {
             return TcKernel.valueOf(name.toUpperCase(java.util.Locale.ROOT));
         } catch (IllegalArgumentException e) {
@@ -221,9 +222,9 @@ public final class CudaAttention {
      * BENCHMARKS.md): the tiled kernel 2 a SM (32K keys 0.058 ms, 128K 0.154, against 0.073 / 0.176 with 4 and
      * 0.085 / 0.180 with 8: fewer splits to merge), the untiled one 8 a SM (128K 0.337 ms against 0.393 with 4).
      */
-    int decodeBlocksPerSm = Integer.getInteger("starattn.cuda.decodeBlocksPerSm", 0);
-    int decodeMinKeys = Integer.getInteger("starattn.cuda.decodeMinKeys", 256);
-    int decodeMaxSplits = Integer.getInteger("starattn.cuda.decodeMaxSplits", 128);
+    int decodeBlocksPerSm = Switches.cudaDecodeBlocksPerSm();
+    int decodeMinKeys = Switches.cudaDecodeMinKeys();
+    int decodeMaxSplits = Switches.cudaDecodeMaxSplits();
 
     /**
      * Key splits for the decode kernel: about {@link #decodeBlocksPerSm} blocks per SM over all kv heads, at least
@@ -244,7 +245,7 @@ public final class CudaAttention {
      * the head dim is 64 or 128, else by {@code flash_decode_bf16}; {@code -Dstarattn.cuda.decodeTiled=false} keeps
      * the latter everywhere (to compare them).
      */
-    boolean decodeTiled = Boolean.parseBoolean(System.getProperty("starattn.cuda.decodeTiled", "true"));
+    boolean decodeTiled = Switches.cudaDecodeTiled();
 
     /** Dynamic shared memory of {@code flash_decode_tiled_bf16_<nq>_<hd>} (its DecodeTiledLayout::BYTES). */
     static int decodeTiledSmem(int nq, int hd) {

@@ -1,5 +1,6 @@
 package dev.starattn.cuda;
 
+import dev.starattn.config.Switches;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.ProgressListener;
 import dev.starattn.engine.DecodeLoop;
@@ -97,7 +98,7 @@ public final class CudaStarQuery implements AutoCloseable {
     private int contextLength = -1;   // positions of the query start here
     private int contextTokens;        // the own host's KV rows after phase 1
     /** Whether single-token steps run as a replayed CUDA graph where they can ({@code -Dstarattn.cuda.graphs}, default true). */
-    boolean graphs = Boolean.parseBoolean(System.getProperty("starattn.cuda.graphs", "true"));
+    boolean graphs = Switches.cudaGraphs();
     private DecodeGraph graph;        // the captured decode step, null until captured and after anything it baked in changed
     private boolean graphFailed;      // a capture failed (stderr said why): eager steps from then on
     private long stepInts;            // device ints a replayed step reads: the own cache's write row, its length after the write
@@ -108,7 +109,7 @@ public final class CudaStarQuery implements AutoCloseable {
      * over every host's splits a layer ({@link PartLayout}; {@code -Dstarattn.cuda.mergeOnce}, default true); false
      * merges each host's splits first, then the hosts (to compare).
      */
-    boolean mergeOnce = Boolean.parseBoolean(System.getProperty("starattn.cuda.mergeOnce", "true"));
+    boolean mergeOnce = Switches.cudaMergeOnce();
 
     /**
      * Where a step's attention partials go in the parts buffer: slot 0 is the query host's own cache, slot i + 1 the
@@ -141,7 +142,7 @@ public final class CudaStarQuery implements AutoCloseable {
     }
 
     public CudaStarQuery(List<CudaContextHost> others, CudaContextHost queryHost) {
-        this(others, queryHost, Boolean.parseBoolean(System.getProperty("starattn.cuda.peerSync", "true")));
+        this(others, queryHost, Switches.cudaPeerSync());
     }
 
     /**

@@ -52,7 +52,7 @@ public final class DemoCommand implements Callable<Integer> {
         if (tokens < 512) throw new UsageException("--tokens must be at least 512, got " + tokens);
         // The haystack is about --tokens long: enough to know before loading whether the hosts can share it.
         UsageException.check(() -> EngineOptions.of(Strategies.STAR, hosts).requireSplit(tokens));
-        Path path = model != null ? model : Path.of(System.getProperty("starattn.home", ".")).resolve(DEFAULT_MODEL);
+        Path path = model != null ? model : Path.of(dev.starattn.config.Switches.home()).resolve(DEFAULT_MODEL);
         if (!Files.exists(path)) {
             throw new UsageException("the demo model " + path + " is missing; pass one with -m");
         }
