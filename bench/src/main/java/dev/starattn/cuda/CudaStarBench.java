@@ -26,7 +26,7 @@ import java.util.Random;
  * pushes each host's whole share through every layer at once (no prefill chunks) and attends with our kernels, not
  * cuDNN (CudaRing's javadoc); {@code hosts=1} gives dense (star: one block, cuDNN's prefill where it pays).
  * Each mode's {@code model} line gives FlopModel's phase-1 FLOPs for the same layout; {@code cuda/gpu/scaling.sh}
- * runs the whole star / ring / ring-zigzag / dense matrix of issue 9 and {@code cuda/gpu/scaling_table.py} tabulates it.
+ * runs every mode (star, ring, ring-zigzag, dense) over its lengths and host counts and {@code cuda/gpu/scaling_table.py} tabulates it.
  *
  * <p>Usage: {@code CudaStarBench [lengths=32768,65536] [hosts=4] [queryTokens=32] [newTokens=32] [repeats=3]
  * [gpus=0 (all visible)] [prefillChunk=0 (whole)] [modes=star (or star,ring,ring-zigzag)]}; {@code hosts} may be a

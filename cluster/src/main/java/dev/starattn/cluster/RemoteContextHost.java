@@ -658,7 +658,7 @@ public final class RemoteContextHost implements ContextHost {
     static String hash(List<BlockTask> blocks, int prefillChunk, KvType k, KvType v) {
         try {
             MessageDigest md = MessageDigest.getInstance("SHA-256");
-            // f32 (what hosts always kept before KV types travelled) adds nothing: such hashes stay as they were.
+            // f32, the default, adds nothing: an f32 session hashes as its blocks and prefill chunk alone.
             md.update(kvSuffix(k, v).getBytes(java.nio.charset.StandardCharsets.UTF_8));
             ByteBuffer buf = ByteBuffer.allocate(1 << 16);
             buf.putInt(prefillChunk).putInt(blocks.size());

@@ -335,7 +335,7 @@ public final class AttentionKernel {
     /**
      * s[o + j] = scale * q . K_j for the nk keys of a tile (head size four vectors; -inf where the
      * key is after qp); returns the visible keys. The query stays in four registers; the lane sums
-     * are written out in a fixed order (a call to VectorOps.sum here was not inlined: boxing).
+     * are written out in a fixed order (through a call to VectorOps.sum here the vectors are boxed: C2 does not inline it).
      */
     private static int scores64(float[] q, int qOff, float[] k, int kBase, int kStride, int nk, float scale,
                                 int[] kPos, int kb, int qp, float[] s, int o) {

@@ -17,9 +17,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * atomic counter together with {@code threads - 1} helper threads, instead of waiting idle while
  * parked fork-join workers wake up (decode enters about a hundred regions per token of
  * 0.05-0.3 ms each, about as long as a wake-up). Helpers park after a region, or first spin for
- * {@code -Dstarattn.spinMicros} (default 0: on a machine shared with other work, spinning took
- * the core from the thread it waited for; whether spinning pays on a quiet machine is not yet
- * measured). One region runs on the helpers at a time; a caller that finds them busy (another
+ * {@code -Dstarattn.spinMicros} (default 0: on a machine shared with other work, spinning takes
+ * the core from the thread it waits for). One region runs on the helpers at a time; a caller that finds them busy (another
  * thread's region) uses a fork-join pool instead, and a region started inside a region runs inline.
  */
 public final class Parallel {

@@ -80,8 +80,8 @@ final class Gemm {
         }
         int o0 = t0 * outStride + r, o1 = o0 + outStride, o2 = o1 + outStride, o3 = o2 + outStride;
         // Lane sums in a fixed order (the same bits in every JIT tier; reduceLanes' order is left open),
-        // written out here rather than through VectorOps.sum: called from this large method it cost a
-        // third of prefill speed (most likely not inlined by C2, so that the vectors were boxed).
+        // written out here rather than through VectorOps.sum: called from this large method it costs a
+        // third of prefill speed (most likely not inlined by C2, so that the vectors are boxed).
         a00 = a00.add(a00.rearrange(ROT_HALF));
         a01 = a01.add(a01.rearrange(ROT_HALF));
         a02 = a02.add(a02.rearrange(ROT_HALF));

@@ -61,7 +61,7 @@ import java.util.concurrent.TimeUnit;
  * complete at the end of stage (p) before stage (b) reads it. Nothing writes a layer's caches after stage (a), and
  * no GPU's thread touches another host's activations, parts or staging buffers.
  *
- * <p><b>Written without a GPU; not run on one yet.</b> Checked by the bench module's CudaSelfCheck, section "ring on GPUs".
+ * <p>Checked against the CPU by the bench module's CudaSelfCheck, section "ring on GPUs".
  */
 public final class CudaRing {
     private CudaRing() {}
