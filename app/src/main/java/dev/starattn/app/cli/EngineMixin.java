@@ -10,7 +10,7 @@ import dev.starattn.engine.BlockCache;
 import dev.starattn.engine.EngineOptions;
 import picocli.CommandLine.Option;
 
-/** The options that choose how a context is spread and encoded, shared by generate, demo and bench. */
+/** The options of generate that choose how a context is spread and encoded. */
 public final class EngineMixin {
     @Option(names = "--attention", defaultValue = "star", description = "dense, star, ring or ring-zigzag (default: ${DEFAULT-VALUE}).")
     String attention;

@@ -79,8 +79,8 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the generated samples (default: ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = "--template", description = "Prompt template: base or llama3 (default: the model's own).")
-    String template;
+    @picocli.CommandLine.Mixin
+    PromptTemplateMixin template;
 
     @Option(names = "--json", description = "Print one JSON object with the results on stdout.")
     boolean json;
@@ -127,7 +127,7 @@ public final class EvalCommand implements Callable<Integer> {
             if (export == null) CudaHosts.requireUsable(device);
         }
         try (LoadedModel m = ModelCli.load(model, false)) {
-            PromptTemplate pt = template != null ? PromptTemplate.named(template) : m.template();
+            PromptTemplate pt = template.of(m);
             EvalTemplate tpl = EvalTemplate.of(pt);
             PromptTokens tokens = new PromptTokens(m, tpl);
             List<String> notes = new ArrayList<>();

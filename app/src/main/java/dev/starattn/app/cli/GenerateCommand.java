@@ -79,8 +79,8 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--chat", description = "Wrap context and query in the Llama 3 chat template.")
     boolean chat;
 
-    @Option(names = "--template", description = "Prompt template: base or llama3 (default: the model's own).")
-    String template;
+    @Mixin
+    PromptTemplateMixin template;
 
     @Option(names = "--device", defaultValue = "cpu",
             description = "cpu or cuda: with cuda, the context hosts and the query host run on the GPUs (dense: the query host alone, on one GPU).")
@@ -126,7 +126,7 @@ public final class GenerateCommand implements Callable<Integer> {
         if (!engine.remote()) cluster.checkUnused();
         try (LoadedModel m = ModelCli.load(model, (java.io.PrintWriter) null)) {
             long loadNanos = System.nanoTime() - loadStart;
-            PromptTemplate tpl = chat ? PromptTemplate.LLAMA3 : template != null ? PromptTemplate.named(template) : m.template();
+            PromptTemplate tpl = chat ? PromptTemplate.LLAMA3 : template.of(m);
             int[] ctxTokens, qTokens;
             int vocab = m.config().vocabSize();
             if (ctxIds != null || qIds != null) {
