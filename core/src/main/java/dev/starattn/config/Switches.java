@@ -86,7 +86,7 @@ public final class Switches {
 
     // ---- files ----
 
-    /** {@code starattn.cache.home}: folder of the model-hash and block caches (default: $XDG_CACHE_HOME/starattn or ~/.cache/starattn). Per call (ModelHash). */
+    /** {@code starattn.cache.home}: folder of the model-hash cache (default: $XDG_CACHE_HOME/starattn or ~/.cache/starattn). Per call (ModelHash). */
     public static String cacheHome() {
         return raw("starattn.cache.home");
     }
