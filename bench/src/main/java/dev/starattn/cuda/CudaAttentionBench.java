@@ -1,5 +1,6 @@
 package dev.starattn.cuda;
 
+import dev.starattn.config.Switches;
 import java.util.Arrays;
 import java.util.Random;
 
@@ -32,7 +33,7 @@ public final class CudaAttentionBench {
                 // the shortest length only).
                 java.util.List<CudaAttention.TcKernel> variants = new java.util.ArrayList<>(java.util.List.of(CudaAttention.TcKernel.values()));
                 variants.add(null);
-                String only = dev.starattn.config.Switches.benchKernels();  // e.g. CUDNN,WGMMA_X2 (F32 for the f32 kernel)
+                String only = Switches.benchKernels();  // e.g. CUDNN,WGMMA_X2 (F32 for the f32 kernel)
                 if (only != null) {
                     java.util.Set<String> keep = java.util.Set.of(only.toUpperCase(java.util.Locale.ROOT).split(","));
                     variants.removeIf(x -> !keep.contains(x == null ? "F32" : x.name()));

@@ -1,5 +1,6 @@
 package dev.starattn.cuda;
 
+import dev.starattn.config.Switches;
 import dev.starattn.attention.AttentionKernel;
 import dev.starattn.attention.KvCache;
 import dev.starattn.attention.LseMerge;
@@ -1021,7 +1022,7 @@ public final class CudaSelfCheck {
     private static final java.util.Set<String> ONLY = sectionFilter();
 
     private static java.util.Set<String> sectionFilter() {
-        String p = dev.starattn.config.Switches.selfcheckSections();
+        String p = Switches.selfcheckSections();
         if (p == null || p.isBlank()) return java.util.Set.of();
         java.util.Set<String> r = new java.util.HashSet<>();
         for (String x : p.split(",")) r.add(x.strip());

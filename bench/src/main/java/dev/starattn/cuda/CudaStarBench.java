@@ -1,5 +1,6 @@
 package dev.starattn.cuda;
 
+import dev.starattn.config.Switches;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.strategy.AttentionStrategy;
 import dev.starattn.engine.strategy.Strategies;
@@ -87,8 +88,8 @@ public final class CudaStarBench {
      * Decode with CUDA graphs (CudaStarQuery's default), and with {@code -Dstarattn.bench.graphs=both} also without them
      * (lines named ...-NOGRAPH), the same model, context and tokens, in one run.
      */
-    private static final boolean[] GRAPHS = "both".equals(dev.starattn.config.Switches.benchGraphs()) ? new boolean[] {false, true}
-            : new boolean[] {dev.starattn.config.Switches.cudaGraphs()};
+    private static final boolean[] GRAPHS = "both".equals(Switches.benchGraphs()) ? new boolean[] {false, true}
+            : new boolean[] {Switches.cudaGraphs()};
 
     private static void run(List<CudaModel> models, AttentionStrategy mode, boolean graphs, int hostCount, int chunk, int[] context, int[] query,
                             int newTokens, int repeats) {
