@@ -17,7 +17,7 @@ JRE=$(mktemp -d)/jre
 tar -C "$(dirname "$JRE")" -cJf .gpu/jre.tar.xz jre
 rm -rf "$(dirname "$JRE")"
 # Either the shaded CLI jar (everything, and run.sh's `generate --device cuda` step) with WITH_CLI=1,
-# or just the core, cuda and bench jars with Jackson (3 MB). The device tool carries 64 MiB with the working
+# or just the core, cuda and bench jars with Jackson and lz4-java (4 MB). The device tool carries 64 MiB with the working
 # tree (about 20 MB) and the runtime (21 MB): the CLI jar is 33.6 MB with OpenBLAS's libraries, so
 # they are dropped from the copy (21 MB; prefill then says it uses the Java kernel), with the
 # protobuf definitions of Google's APIs that grpc's dependencies bring and nothing loads.
@@ -37,6 +37,8 @@ else
   for a in jackson-databind jackson-core jackson-annotations; do
     cp "$(ls ~/.m2/repository/com/fasterxml/jackson/core/$a/2.21*/$a-2.21*.jar | grep -v sources | head -1)" .gpu/lib/
   done
+  # core's model identity (ModelHash: xxHash64).
+  cp "$(ls ~/.m2/repository/at/yawk/lz4/lz4-java/*/lz4-java-*.jar | grep -v sources | head -1)" .gpu/lib/
 fi
 cp cuda/gpu/hf_oracle.py cuda/gpu/run.sh cuda/gpu/java.sh .gpu/
 du -sh .gpu
