@@ -900,7 +900,8 @@ public final class StarServer implements AutoCloseable {
         }
         long t0 = System.nanoTime();
         try {
-            EncodedContext ctx = engine.encode(tokens, (host, done, total, n) -> {
+            // Documents vary in length: a short one runs on as many hosts as it can be split into.
+            EncodedContext ctx = engine.fittedTo(tokens.length).encode(tokens, (host, done, total, n) -> {
                 metrics.host(host).blocks.increment();
                 if (done == total && pendingHosts.remove(host)) metrics.host(host).encoding.decrementAndGet();
                 progress.blockDone(host, done, total, n);
