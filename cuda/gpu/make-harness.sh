@@ -26,7 +26,10 @@ rm -rf "$(dirname "$JRE")"
 # bigger than the shipped one in the carry.
 if [ "${WITH_CLI:-0}" = 1 ] || [ "${WITH_CLI:-0}" = lean ]; then
   cp app/target/starattn.jar .gpu/cli/
-  zip -q -d .gpu/cli/starattn.jar 'org/bytedeco/openblas/linux-x86_64/*' 'google/*'
+  zip -q -d .gpu/cli/starattn.jar 'org/bytedeco/openblas/linux-x86_64/*' 'google/*' 'META-INF/maven/*'
+  # lz4-java's native libraries for other platforms (the GPU machine is linux-x86_64).
+  zip -q -d .gpu/cli/starattn.jar 'net/jpountz/util/windows/*' 'net/jpountz/util/darwin/*' 'net/jpountz/util/linux/aarch64/*' \
+    'net/jpountz/util/linux/i386/*' 'net/jpountz/util/linux/ppc64le/*' 'net/jpountz/util/linux/riscv64/*' 'net/jpountz/util/linux/s390x/*'
   if [ "$WITH_CLI" = lean ]; then
     zip -q -d .gpu/cli/starattn.jar 'io/netty/*' 'io/grpc/netty/*' 'org/eclipse/jetty/*' 'com/google/api/*' 'com/google/apps/*' \
       'com/google/cloud/*' 'com/google/rpc/*' 'com/google/type/*' 'com/google/longrunning/*' 'com/google/logging/*' \
