@@ -682,7 +682,7 @@ public final class CudaSelfCheck {
      * GPU h % G; all three on this GPU when it is alone, so that no peer copy happens; with 2+ GPUs other hosts' KV
      * blocks cross between GPUs), a context of {@code contextLen} random tokens, 9 query tokens, 8 greedy tokens, run two
      * ways: "engine" is {@code InferenceEngine} with its query host on the CPU (holding no context) and the GPU hosts
-     * as the ring ({@link CudaContextHost#encodeRing}: what {@code generate --device cuda --attention ring} runs);
+     * as the ring ({@link CudaContextHost#encode} of a ring share: what {@code generate --device cuda --attention ring} runs);
      * "GPU query host" is {@link CudaStarQuery} with the last host the query host ({@code --query-host gpu}).
      * Checks, per mode and way: every host holds its ring share ({@code RingStrategy.shares})'s positions; the hosts' keys and
      * values of the first and last layer, gathered by position, against the CPU engine's dense KV (f32, within

@@ -72,6 +72,26 @@ public final class InferenceEngine {
         return new InferenceEngine(model, options, otherHosts, blockCache, factory);
     }
 
+    /**
+     * This engine for a context of {@code n} tokens: with as many of its hosts in this JVM (or on its pipelines) as
+     * the context can be split into, when it is too short for all of them. A server, whose documents vary in length,
+     * uses it; the CLI refuses such a context instead ({@link #checkSplit}), so that the user chooses. Hosts outside
+     * this JVM are fixed: their engine is returned as it is.
+     */
+    public InferenceEngine fittedTo(int n) {
+        if (!otherHosts.isEmpty() || n < 1) return this;
+        for (int h = options.hosts(); h >= 1; h--) {
+            EngineOptions o = options.withHosts(h);
+            try {
+                o.requireSplit(n);
+            } catch (IllegalArgumentException tooMany) {
+                continue;
+            }
+            return h == options.hosts() ? this : new InferenceEngine(model, o, otherHosts, blockCache, pipelines);
+        }
+        return this;  // no host count fits (an anchor longer than any block): encode says why
+    }
+
     /** The pipelines this engine encodes on, or null when its hosts are on this JVM's CPU or remote. */
     public ContextPipeline.Factory pipelines() {
         return pipelines;

@@ -84,6 +84,19 @@ class SplitLimitsTest {
                 + " use --hosts 5 or fewer", () -> InferenceEngine.checkSplit(star(2), 5, 5));
     }
 
+    /** A server's engine fits a short document to the hosts it can be split into; the answer is the same as on those hosts. */
+    @Test
+    void anEngineFitsAShortContextToFewerHosts() {
+        int[] five = Arrays.copyOf(StrategyInvariantsTest.CONTEXT, 5);
+        InferenceEngine e = new InferenceEngine(StrategyInvariantsTest.MODEL, star(4));
+        assertEquals(3, e.fittedTo(5).options().hosts());  // blocks of ceil(5/4) = 2 tokens make 3 blocks
+        assertEquals(4, e.fittedTo(400).options().hosts());
+        assertEquals(2, new InferenceEngine(StrategyInvariantsTest.MODEL, EngineOptions.of(AttentionMode.RING_ZIGZAG, 8)).fittedTo(5).options().hosts());
+        EncodedContext fitted = e.fittedTo(5).encode(five, ProgressListener.NONE);
+        assertEquals(3, fitted.hosts().size());
+        assertEquals(5, fitted.hosts().stream().mapToLong(ContextHost::kvTokens).sum());
+    }
+
     @Test
     void samplingParametersMustBeNumbersInRange() {
         refused("--temperature takes a finite number, 0 (greedy) or more, got NaN", () -> new SamplingOptions(Float.NaN, 1, 0));

@@ -313,7 +313,7 @@ public final class CudaRing {
     }
 
     /**
-     * {@link CudaContextHost#encodeRing}: {@code InferenceEngine} calls it on every host of the ring at once (from
+     * {@link CudaContextHost#encode} of a ring share: {@code InferenceEngine} calls it on every host of the ring at once (from
      * threads of its own, the same {@code ringId}), as it does for hosts in other processes, each with its own tokens
      * and positions. GPU hosts of one process do not pass KV over a network: the calls meet here, the last to arrive
      * runs {@link #encode} over all of them, the others wait for it; all return (or throw) together.

@@ -18,7 +18,7 @@ import java.util.List;
  *
  * <p>Ring and ring-zigzag ({@code CudaRing}) with the query host on the CPU: the {@code hosts - 1} GPU hosts form the
  * ring and hold the whole context, the query host only the query (as {@code InferenceEngine} runs a ring over hosts
- * outside its process: it calls {@code encodeRing} on each); on the GPU, all {@code hosts} form the ring, the last of
+ * outside its process: it sends each its ring share as an {@code EncodeTask}); on the GPU, all {@code hosts} form the ring, the last of
  * them the query host.
  */
 public record CudaHosts(CudaPipelines gpus, List<CudaContextHost> hosts) implements AutoCloseable {

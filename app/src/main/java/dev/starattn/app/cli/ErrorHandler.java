@@ -1,6 +1,7 @@
 package dev.starattn.app.cli;
 
 import dev.starattn.cli.UsageException;
+import dev.starattn.format.ModelFormatException;
 import dev.starattn.format.Printable;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -8,8 +9,9 @@ import java.nio.file.NoSuchFileException;
 import picocli.CommandLine;
 
 /**
- * Turns any failure into one sentence on stderr and a non-zero exit: bad arguments (unparseable
- * options, {@link UsageException}) exit 2, bad model files and runtime failures exit 1. A stack
+ * Turns any failure into one sentence on stderr and a non-zero exit: bad input exits 2 (unparseable
+ * options, a {@link UsageException}, a model file or directory that cannot be used: a
+ * {@link ModelFormatException}), failures at run time exit 1 (a host that is down, I/O errors). A stack
  * trace only with STARATTN_DEBUG=1. Every message passes {@link Printable#sanitizeMessage} last:
  * it may quote a path, an argument or text from a file, and none of their control sequences may
  * reach the terminal.
@@ -20,7 +22,7 @@ public final class ErrorHandler implements CommandLine.IExecutionExceptionHandle
         cl.getErr().println(Printable.sanitizeMessage("starattn: " + sentence(ex)));
         if ("1".equals(System.getenv("STARATTN_DEBUG"))) ex.printStackTrace(cl.getErr());
         cl.getErr().flush();
-        return ex instanceof UsageException ? 2 : 1;
+        return ex instanceof UsageException || ex instanceof ModelFormatException ? 2 : 1;
     }
 
     @Override
@@ -40,7 +42,7 @@ public final class ErrorHandler implements CommandLine.IExecutionExceptionHandle
         String m = t.getMessage();
         if (m == null || m.isBlank()) m = t.getClass().getSimpleName();
         if (t instanceof IOException && !(t instanceof NoSuchFileException)) m = "I/O error: " + m;
-        if (!(t instanceof IllegalArgumentException || t instanceof dev.starattn.format.ModelFormatException
+        if (!(t instanceof IllegalArgumentException || t instanceof ModelFormatException
                 || t instanceof IOException || t instanceof IllegalStateException)) {
             m = "internal error (" + t.getClass().getSimpleName() + "): " + m + " (set STARATTN_DEBUG=1 for details)";
         }

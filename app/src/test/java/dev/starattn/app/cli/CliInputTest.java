@@ -71,6 +71,17 @@ class CliInputTest {
         return a.toArray(String[]::new);
     }
 
+    /** A model file that lies is bad input like a bad option: one sentence naming the field, exit 2, nothing run. */
+    @Test
+    void aLyingModelFileIsABadInput() {
+        Path noHeads = BadInputTest.tiny().build().put("llama.attention.head_count", dev.starattn.format.gguf.GgufValueType.UINT32, 0L)
+                .write(dir.resolve("no-heads.gguf"));
+        Run r = run(generate(noHeads));
+        assertEquals(2, r.code(), "exit code; stderr: " + r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+        assertTrue(r.err().contains("llama.attention.head_count") && r.out().isEmpty(), r.err());
+    }
+
     @Test
     void hostCountOutOfRangeFailsBeforeTheModelLoads() {
         fails(2, "--hosts takes 1 to 1024, got 100000.", run(generate(missingModel, "--hosts", "100000")));
@@ -138,9 +149,9 @@ class CliInputTest {
     void fifoAsModelIsRefusedAtOnce() throws Exception {
         Path fifo = mkfifo("model.fifo");
         long t0 = System.nanoTime();
-        fails(1, "model file " + fifo + " is a FIFO (named pipe), not a regular file or directory.",
+        fails(2, "model file " + fifo + " is a FIFO (named pipe), not a regular file or directory.",
                 run("generate", "-m", fifo.toString(), "--context", "c", "--query", "q"));
-        fails(1, "model file " + fifo + " is a FIFO (named pipe), not a regular file or directory.", run("info", "-m", fifo.toString()));
+        fails(2, "model file " + fifo + " is a FIFO (named pipe), not a regular file or directory.", run("info", "-m", fifo.toString()));
         assertTrue(System.nanoTime() - t0 < 1_000_000_000L, "well under a second");
     }
 
@@ -216,7 +227,7 @@ class CliInputTest {
         fails(2, "--context-file " + dir + "/a\\x1b]0;pwned\\x07\\x1b[2Jb.txt does not exist.", r);
         // The model path's error comes from the core library: sanitized all the same.
         Run m = run("info", "-m", evil.toString());
-        fails(1, "model file " + dir + "/a\\x1b]0;pwned\\x07\\x1b[2Jb.txt does not exist.", m);
+        fails(2, "model file " + dir + "/a\\x1b]0;pwned\\x07\\x1b[2Jb.txt does not exist.", m);
         // An argument picocli cannot parse: its message quotes the argument.
         Run p = run("generate", "-m", missingModel.toString(), "--context", "c", "--query", "q", "--hosts", "\u001b[31m4");
         assertEquals(2, p.code());

@@ -1,0 +1,84 @@
+package dev.starattn.cluster;
+
+import dev.starattn.attention.KvType;
+import dev.starattn.cluster.proto.Block;
+import dev.starattn.cluster.proto.EncodeRequest;
+import dev.starattn.cluster.proto.Ring;
+import dev.starattn.engine.BlockTask;
+import dev.starattn.model.LlamaConfig;
+import java.util.ArrayList;
+import java.util.List;
+
+/** What a host's requests carry, checked against its model: a bad request fails with an IllegalArgumentException that names the fault. */
+final class RequestDecoding {
+    private RequestDecoding() {}
+
+    static int[] ints(List<Integer> l) {
+        int[] a = new int[l.size()];
+        for (int i = 0; i < a.length; i++) a[i] = l.get(i);
+        return a;
+    }
+
+    /** A KV type asked for on the wire (a KvType id; 0 = f32, what requests without it mean). */
+    static KvType kvType(int id, String what) {
+        try {
+            return KvType.byId(id);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("unknown KV type id " + id + " for the " + what + " (this host knows f32, f16 and q8_0)");
+        }
+    }
+
+    /** The star blocks of a phase-1 request. */
+    static List<BlockTask> blocks(EncodeRequest req, LlamaConfig c) {
+        List<BlockTask> out = new ArrayList<>(req.getBlocksCount());
+        for (Block b : req.getBlocksList()) {
+            int[] t = ints(b.getTokensList()), p = ints(b.getPositionsList());
+            int[] at = ints(b.getAnchorTokensList()), ap = ints(b.getAnchorPositionsList());
+            if (t.length == 0) throw new IllegalArgumentException("block " + b.getIndex() + " is empty");
+            if (t.length != p.length || at.length != ap.length) {
+                throw new IllegalArgumentException("block " + b.getIndex() + " has " + t.length + " tokens but " + p.length
+                        + " positions (anchor: " + at.length + " and " + ap.length + ")");
+            }
+            for (int[] toks : new int[][] {t, at}) {
+                for (int id : toks) {
+                    if (id < 0 || id >= c.vocabSize()) {
+                        throw new IllegalArgumentException("block " + b.getIndex() + " holds token id " + id
+                                + " outside the model's vocabulary of " + c.vocabSize());
+                    }
+                }
+            }
+            for (int[] pos : new int[][] {p, ap}) {
+                for (int x : pos) {
+                    if (x < 0 || (c.contextLength() > 0 && x >= c.contextLength())) {
+                        throw new IllegalArgumentException("block " + b.getIndex() + " holds position " + x
+                                + " outside the model's context length of " + c.contextLength());
+                    }
+                }
+            }
+            out.add(new BlockTask(b.getIndex(), t, p, at, ap));
+        }
+        return out;
+    }
+
+    /** Checks a ring share ({@code EncodeRequest.ring}) and its tokens at their positions. */
+    static void checkRing(Ring req, int[] tokens, int[] positions, LlamaConfig c) {
+        int hosts = req.getPeersCount();
+        if (hosts < 1 || req.getHostIndex() < 0 || req.getHostIndex() >= hosts) {
+            throw new IllegalArgumentException("host index " + req.getHostIndex() + " in a ring of " + hosts + " host(s)");
+        }
+        if (req.getRingId().isEmpty()) throw new IllegalArgumentException("a ring run needs a ring id");
+        if (tokens.length != positions.length) {
+            throw new IllegalArgumentException(tokens.length + " tokens but " + positions.length + " positions");
+        }
+        for (int id : tokens) {
+            if (id < 0 || id >= c.vocabSize()) {
+                throw new IllegalArgumentException("token id " + id + " lies outside the model's vocabulary of " + c.vocabSize());
+            }
+        }
+        for (int x : positions) {
+            if (x < 0 || (c.contextLength() > 0 && x >= c.contextLength())) {
+                throw new IllegalArgumentException("position " + x + " lies outside the model's context length of " + c.contextLength());
+            }
+        }
+    }
+}
