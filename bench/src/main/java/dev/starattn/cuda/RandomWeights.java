@@ -23,7 +23,7 @@ final class RandomWeights implements WeightSource {
     }
 
     @Override
-    public long matrix(Name name, int layer, int rows, int cols) {
+    public long matrix(dev.starattn.model.family.TensorRole name, int layer, int rows, int cols) {
         long n = (long) rows * cols;
         long p = dev.alloc(2L * n);
         dev.launch("fill_normal_bf16", dev.gridFor(n, 256), 1, 1, 256, 0, p, n, seed * 1_000_003L + drawn++, 0.02f);
@@ -31,8 +31,8 @@ final class RandomWeights implements WeightSource {
     }
 
     @Override
-    public long vector(Name name, int layer, int n) {
-        if (name == Name.BQ || name == Name.BK || name == Name.BV) return 0;
+    public long vector(dev.starattn.model.family.TensorRole name, int layer, int n) {
+        if (name.isBias()) return 0;
         float[] ones = new float[n];
         java.util.Arrays.fill(ones, 1f);
         return dev.upload(ones);

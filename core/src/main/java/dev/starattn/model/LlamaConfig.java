@@ -1,15 +1,16 @@
 package dev.starattn.model;
 
+import dev.starattn.model.family.Architecture;
+import dev.starattn.model.family.Families;
+import dev.starattn.model.family.RopeSpec;
+
 /**
- * Shape and hyper-parameters of a Llama-family decoder (Llama 2/3, Mistral, Qwen2).
- *
- * @param ropeNeox     rotate the halves (x[i], x[i + d/2]) as Hugging Face and GGUF qwen2 do;
- *                     false = adjacent pairs (x[2i], x[2i+1]) as GGUF llama does.
- * @param ropeInvFreq  inverse frequencies per rotated pair, with Llama 3.1 scaling or GGUF
- *                     {@code rope_freqs} factors already applied.
+ * Shape of a Llama-family decoder (Llama 2/3, Mistral, Qwen2) and its {@link Architecture}
+ * descriptor, which holds everything else (norm epsilon, RoPE, biases, tied output, tensor names).
+ * The accessors below the sizes read the descriptor.
  */
 public record LlamaConfig(
-        String architecture,
+        Architecture descriptor,
         int dim,
         int layers,
         int heads,
@@ -17,14 +18,61 @@ public record LlamaConfig(
         int headDim,
         int ffnDim,
         int vocabSize,
-        int contextLength,
-        float rmsEps,
-        float ropeBase,
-        int ropeDim,
-        boolean ropeNeox,
-        float[] ropeInvFreq,
-        boolean qkvBias,
-        boolean tiedOutput) {
+        int contextLength) {
+
+    public LlamaConfig {
+        if (descriptor.layerTypes().size() != layers) {
+            throw new IllegalArgumentException("the descriptor has " + descriptor.layerTypes().size() + " layer types for " + layers + " layers");
+        }
+    }
+
+    /**
+     * A config of the standard architecture of family {@code architecture} (see {@link Architecture#standard}).
+     *
+     * @param ropeNeox     rotate the halves (x[i], x[i + d/2]) as Hugging Face and GGUF qwen2 do;
+     *                     false = adjacent pairs (x[2i], x[2i+1]) as GGUF llama does.
+     * @param ropeInvFreq  inverse frequencies per rotated pair, with Llama 3.1 scaling or GGUF
+     *                     {@code rope_freqs} factors already applied.
+     */
+    public LlamaConfig(String architecture, int dim, int layers, int heads, int kvHeads, int headDim, int ffnDim, int vocabSize,
+                       int contextLength, float rmsEps, float ropeBase, int ropeDim, boolean ropeNeox, float[] ropeInvFreq,
+                       boolean qkvBias, boolean tiedOutput) {
+        this(Architecture.standard(Families.named(architecture), rmsEps, new RopeSpec(ropeBase, ropeDim, ropeNeox, ropeInvFreq),
+                layers, qkvBias, tiedOutput), dim, layers, heads, kvHeads, headDim, ffnDim, vocabSize, contextLength);
+    }
+
+    /** The family's name. */
+    public String architecture() {
+        return descriptor.family().name();
+    }
+
+    public float rmsEps() {
+        return descriptor.normEps();
+    }
+
+    public float ropeBase() {
+        return descriptor.fullAttentionRope().base();
+    }
+
+    public int ropeDim() {
+        return descriptor.fullAttentionRope().dim();
+    }
+
+    public boolean ropeNeox() {
+        return descriptor.fullAttentionRope().halves();
+    }
+
+    public float[] ropeInvFreq() {
+        return descriptor.fullAttentionRope().invFreq();
+    }
+
+    public boolean qkvBias() {
+        return descriptor.qkvBias();
+    }
+
+    public boolean tiedOutput() {
+        return descriptor.tiedOutput();
+    }
 
     public int qDim() {
         return heads * headDim;
@@ -78,8 +126,8 @@ public record LlamaConfig(
 
     @Override
     public String toString() {
-        return architecture + " dim=" + dim + " layers=" + layers + " heads=" + heads + " kv_heads=" + kvHeads
+        return architecture() + " dim=" + dim + " layers=" + layers + " heads=" + heads + " kv_heads=" + kvHeads
                 + " head_dim=" + headDim + " ffn=" + ffnDim + " vocab=" + vocabSize + " ctx=" + contextLength
-                + " rope_base=" + ropeBase + (ropeNeox ? " rope=neox" : " rope=norm");
+                + " rope_base=" + ropeBase() + (ropeNeox() ? " rope=neox" : " rope=norm");
     }
 }

@@ -6,7 +6,9 @@ import dev.starattn.cpu.Parallel;
  * The forward pass of a Llama-family decoder, one layer step at a time, so that the attention
  * strategies (dense, star, ring) can drive it: per layer, {@link #qkv} (norm, projections, bias,
  * RoPE), then attention through a {@link LayerAttention}, then {@link #finishLayer} (output
- * projection, residual, SwiGLU MLP, residual). Activations are token-major float arrays.
+ * projection, residual, SwiGLU MLP, residual). Activations are token-major float arrays. The norm
+ * epsilon, RoPE, biases and tied output come from the config's {@link dev.starattn.model.family.Architecture};
+ * the weights were loaded by its tensor names.
  */
 public final class LlamaModel {
     private final LlamaConfig config;
@@ -113,7 +115,7 @@ public final class LlamaModel {
 
     float[] rmsNorm(float[] x, int n, float[] w) {
         int dim = config.dim();
-        float eps = config.rmsEps();
+        float eps = config.descriptor().normEps();
         float[] out = new float[x.length];
         Parallel.forRange(n, 16, (from, to) -> {
             for (int t = from; t < to; t++) {

@@ -3,6 +3,9 @@ package dev.starattn.model;
 import dev.starattn.format.ModelFormatException;
 import dev.starattn.format.TensorRef;
 import dev.starattn.format.TensorSource;
+import dev.starattn.model.family.Architecture;
+import dev.starattn.model.family.TensorNames;
+import dev.starattn.model.family.TensorRole;
 import dev.starattn.tensor.WeightMatrices;
 import dev.starattn.tensor.WeightMatrix;
 
@@ -47,26 +50,28 @@ public final class LlamaWeights {
         this.layers = layers;
     }
 
+    /** Loads every tensor the config's descriptor names, biases and a separate output only where it says so. */
     public static LlamaWeights load(LlamaConfig c, TensorSource src) {
-        WeightMatrix embd = matrix(src, "token_embd.weight", c.vocabSize(), c.dim());
-        float[] outNorm = vector(src, "output_norm.weight", c.dim());
-        WeightMatrix out = c.tiedOutput() ? embd : matrix(src, "output.weight", c.vocabSize(), c.dim());
+        Architecture d = c.descriptor();
+        TensorNames n = d.tensors();
+        WeightMatrix embd = matrix(src, n.gguf(TensorRole.TOKEN_EMBEDDING), c.vocabSize(), c.dim());
+        float[] outNorm = vector(src, n.gguf(TensorRole.OUTPUT_NORM), c.dim());
+        WeightMatrix out = d.tiedOutput() ? embd : matrix(src, n.gguf(TensorRole.OUTPUT), c.vocabSize(), c.dim());
         Layer[] layers = new Layer[c.layers()];
         for (int i = 0; i < c.layers(); i++) {
-            String p = "blk." + i + ".";
             layers[i] = new Layer(
-                    vector(src, p + "attn_norm.weight", c.dim()),
-                    vector(src, p + "ffn_norm.weight", c.dim()),
-                    matrix(src, p + "attn_q.weight", c.qDim(), c.dim()),
-                    matrix(src, p + "attn_k.weight", c.kvDim(), c.dim()),
-                    matrix(src, p + "attn_v.weight", c.kvDim(), c.dim()),
-                    matrix(src, p + "attn_output.weight", c.dim(), c.qDim()),
-                    matrix(src, p + "ffn_gate.weight", c.ffnDim(), c.dim()),
-                    matrix(src, p + "ffn_up.weight", c.ffnDim(), c.dim()),
-                    matrix(src, p + "ffn_down.weight", c.dim(), c.ffnDim()),
-                    c.qkvBias() ? vector(src, p + "attn_q.bias", c.qDim()) : null,
-                    c.qkvBias() ? vector(src, p + "attn_k.bias", c.kvDim()) : null,
-                    c.qkvBias() ? vector(src, p + "attn_v.bias", c.kvDim()) : null);
+                    vector(src, n.gguf(TensorRole.ATTN_NORM, i), c.dim()),
+                    vector(src, n.gguf(TensorRole.FFN_NORM, i), c.dim()),
+                    matrix(src, n.gguf(TensorRole.ATTN_Q, i), c.qDim(), c.dim()),
+                    matrix(src, n.gguf(TensorRole.ATTN_K, i), c.kvDim(), c.dim()),
+                    matrix(src, n.gguf(TensorRole.ATTN_V, i), c.kvDim(), c.dim()),
+                    matrix(src, n.gguf(TensorRole.ATTN_OUTPUT, i), c.dim(), c.qDim()),
+                    matrix(src, n.gguf(TensorRole.FFN_GATE, i), c.ffnDim(), c.dim()),
+                    matrix(src, n.gguf(TensorRole.FFN_UP, i), c.ffnDim(), c.dim()),
+                    matrix(src, n.gguf(TensorRole.FFN_DOWN, i), c.dim(), c.ffnDim()),
+                    d.qkvBias() ? vector(src, n.gguf(TensorRole.ATTN_Q_BIAS, i), c.qDim()) : null,
+                    d.qkvBias() ? vector(src, n.gguf(TensorRole.ATTN_K_BIAS, i), c.kvDim()) : null,
+                    d.qkvBias() ? vector(src, n.gguf(TensorRole.ATTN_V_BIAS, i), c.kvDim()) : null);
         }
         return new LlamaWeights(embd, outNorm, out, layers);
     }

@@ -8,6 +8,12 @@ import dev.starattn.format.TensorSource;
 import dev.starattn.format.gguf.GgufFile;
 import dev.starattn.format.gguf.GgufValueType;
 import dev.starattn.format.safetensors.HfModelDir;
+import dev.starattn.model.family.Architecture;
+import dev.starattn.model.family.Families;
+import dev.starattn.model.family.Family;
+import dev.starattn.model.family.RopeSpec;
+import dev.starattn.model.family.TensorNames;
+import dev.starattn.model.family.TensorRole;
 import java.math.BigInteger;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -21,7 +27,9 @@ import java.util.Set;
 /**
  * What a model file says about the model, in one format-neutral form, before any of it is trusted.
  * The GGUF and Hugging Face readers only copy raw values here, each with the name of the field it
- * came from; {@link #validate} is the one place that checks them and builds a {@link LlamaConfig}.
+ * came from; {@link #validate} is the one place that checks them and builds a {@link LlamaConfig}
+ * with its {@link Architecture} descriptor. Which families exist, and what differs between them,
+ * comes from the {@link Families} registry.
  * Anything that changes the model's math and that starattn does not implement is refused: a model
  * starattn does not fully understand never runs.
  */
@@ -40,15 +48,10 @@ public final class ModelSpec {
     /** Two fields of one file that disagree; {@code text} completes the sentence after the field's name. */
     private record Conflict(String text) {}
 
-    private static final Set<String> ARCHITECTURES = Set.of("llama", "mistral", "qwen2");
-
     private final String file;
     private final Map<Key, Entry> entries = new EnumMap<>(Key.class);
     /** Fields present in the file that change the math in a way starattn does not implement. */
     private final List<Entry> unsupported = new ArrayList<>();
-    /** Tensors the file may hold without the engine using them (buffers some exporters save). */
-    private final List<String> ignorableTensorSuffixes = new ArrayList<>();
-
     /** Q and K rotate by halves (Hugging Face) rather than by adjacent pairs (GGUF llama, whose converter permuted them). */
     private final boolean halvesLayout;
 
@@ -105,7 +108,7 @@ public final class ModelSpec {
         ModelSpec s = new ModelSpec(f.path().toString(), false);
         Object arch = f.metadata().get("general.architecture");
         s.put(Key.ARCHITECTURE, "general.architecture", arch);
-        if (!(arch instanceof String a) || !ARCHITECTURES.contains(a)) return s;   // validate() refuses it
+        if (!(arch instanceof String a) || Families.forGgufArchitecture(a).isEmpty()) return s;   // validate() refuses it
         String prefix = a + ".";
         for (Map.Entry<String, Object> e : f.metadata().entrySet()) {
             String key = e.getKey();
@@ -181,8 +184,6 @@ public final class ModelSpec {
         // Sliding layers without use_sliding_window: the window applies to them.
         if (slidingLayers && !s.entries.containsKey(Key.USE_SLIDING_WINDOW)) s.put(Key.USE_SLIDING_WINDOW, "layer_types", true);
         s.hfRope(j);
-        // Transformers saved RoPE's inverse frequencies with the weights; they are recomputed from the config.
-        s.ignorableTensorSuffixes.add(".self_attn.rotary_emb.inv_freq");
         return s;
     }
 
@@ -363,10 +364,15 @@ public final class ModelSpec {
     public LlamaConfig validate(TensorSource tensors) {
         Entry archE = entries.get(Key.ARCHITECTURE);
         if (archE == null || archE.value() == null) throw missing(Key.ARCHITECTURE, "an architecture");
-        if (!(archE.value() instanceof String arch) || !ARCHITECTURES.contains(arch)) {
+        Optional<Family> known = archE.value() instanceof String a
+                ? (halvesLayout ? Families.forHfModelType(a) : Families.forGgufArchitecture(a)) : Optional.empty();
+        if (known.isEmpty()) {
             throw new ModelFormatException(file + " holds a " + show(archE.value()) + " model (" + archE.field()
-                    + "); starattn runs llama, mistral and qwen2 models.");
+                    + "); starattn runs " + Families.names() + " models.");
         }
+        Family family = known.get();
+        String arch = family.name();
+        TensorNames names = family.tensors();
         if (!unsupported.isEmpty()) {
             Entry e = unsupported.get(0);
             if (e.value() instanceof Conflict c) throw new ModelFormatException(file + ": " + Printable.escape(e.field()) + " " + c.text() + ".");
@@ -380,9 +386,8 @@ public final class ModelSpec {
         if (present(Key.PARTIAL_ROTARY) != null && number(Key.PARTIAL_ROTARY, 1) != 1) {
             throw bad(present(Key.PARTIAL_ROTARY), "but starattn rotates the whole head (partial rotary factor 1)");
         }
-        boolean qwen = arch.equals("qwen2");
         if (bool(Key.MLP_BIAS)) throw bad(present(Key.MLP_BIAS), "but starattn's " + arch + " has no MLP biases");
-        if (!qwen && bool(Key.ATTENTION_BIAS)) {
+        if (!family.qkvBias() && bool(Key.ATTENTION_BIAS)) {
             throw bad(present(Key.ATTENTION_BIAS), "but starattn's " + arch + " has no attention projection biases");
         }
 
@@ -407,9 +412,9 @@ public final class ModelSpec {
         }
         int ffn = positive(Key.FFN, "the feed-forward size");
         int context = positive(Key.CONTEXT, "the context length");
-        double eps = number(Key.RMS_EPS, 1e-5);
+        double eps = number(Key.RMS_EPS, family.defaultRmsEps());
         if (!(eps > 0) || eps >= 1) throw bad(present(Key.RMS_EPS), "not an epsilon between 0 and 1");
-        double base = number(Key.ROPE_BASE, 10000);
+        double base = number(Key.ROPE_BASE, family.defaultRopeBase());
         if (!(base > 1) || (float) base == Float.POSITIVE_INFINITY) throw bad(present(Key.ROPE_BASE), "not a RoPE base above 1");
         int ropeDim = optionalPositive(Key.ROPE_DIM, headDim);
         if (ropeDim % 2 != 0 || ropeDim > headDim) {
@@ -420,18 +425,19 @@ public final class ModelSpec {
         // A sliding window W changes nothing while a sequence spans at most W positions: the usable
         // context becomes the window, and the engine refuses longer prompts.
         Entry window = present(Key.SLIDING_WINDOW);
-        boolean windowOn = window != null && (present(Key.USE_SLIDING_WINDOW) == null ? !qwen : bool(Key.USE_SLIDING_WINDOW));
+        boolean windowOn = window != null && (present(Key.USE_SLIDING_WINDOW) == null ? family.slidingWindowByDefault() : bool(Key.USE_SLIDING_WINDOW));
         if (windowOn) context = Math.min(context, positive(window));
 
-        TensorRef embd = tensors.require("token_embd.weight");
+        String embdName = names.gguf(TensorRole.TOKEN_EMBEDDING);
+        TensorRef embd = tensors.require(embdName);
         if (embd.dims().length != 2) {
-            throw new ModelFormatException(file + ": tensor token_embd.weight has " + embd.dims().length + " dimensions, expected 2.");
+            throw new ModelFormatException(file + ": tensor " + embdName + " has " + embd.dims().length + " dimensions, expected 2.");
         }
         int vocab = embd.rows();
         if (present(Key.VOCAB) != null && positive(present(Key.VOCAB)) != vocab) {
             throw bad(present(Key.VOCAB), "but the token embedding has " + vocab + " rows");
         }
-        boolean hasOutput = tensors.find("output.weight").isPresent();
+        boolean hasOutput = tensors.find(names.gguf(TensorRole.OUTPUT)).isPresent();
         // Tied: the output projection is the embedding (transformers re-ties a saved lm_head to it).
         boolean tied = !hasOutput || bool(Key.TIED);
 
@@ -455,29 +461,31 @@ public final class ModelSpec {
             }
             default -> throw bad(present(Key.ROPE_TYPE), "a RoPE scaling starattn does not implement (it implements default, linear and llama3)");
         }
-        Optional<TensorRef> freqs = tensors.find("rope_freqs.weight");
+        String freqsName = names.gguf(TensorRole.ROPE_FREQS);
+        Optional<TensorRef> freqs = tensors.find(freqsName);
         if (freqs.isPresent()) {
             // Llama 3.1 GGUFs store the rope scaling as per-frequency divisors.
             if (!ropeType.equals("default") && !ropeType.equals("none")) {
-                throw bad(present(Key.ROPE_TYPE), "and the file also holds rope_freqs.weight; starattn will not apply two RoPE scalings");
+                throw bad(present(Key.ROPE_TYPE), "and the file also holds " + freqsName + "; starattn will not apply two RoPE scalings");
             }
             TensorRef t = freqs.get();
             if (t.elements() != inv.length) {
-                throw new ModelFormatException(file + ": tensor rope_freqs.weight has " + t.elements() + " elements, expected " + inv.length + ".");
+                throw new ModelFormatException(file + ": tensor " + freqsName + " has " + t.elements() + " elements, expected " + inv.length + ".");
             }
             float[] factors = new float[inv.length];
             dev.starattn.tensor.WeightMatrices.of(t.type(), t.data(), 1, inv.length).dequantizeRow(0, factors, 0);
             for (int i = 0; i < inv.length; i++) {
                 if (!(factors[i] > 0) || !Float.isFinite(factors[i])) {
-                    throw new ModelFormatException(file + ": tensor rope_freqs.weight has element " + i + " = " + factors[i]
+                    throw new ModelFormatException(file + ": tensor " + freqsName + " has element " + i + " = " + factors[i]
                             + ", not a positive finite divisor.");
                 }
                 inv[i] /= factors[i];
             }
         }
-        boolean qkvBias = qwen || tensors.find("blk.0.attn_q.bias").isPresent();
-        LlamaConfig c = new LlamaConfig(arch, dim, layers, heads, kvHeads, headDim, ffn, vocab, context, (float) eps,
-                (float) base, ropeDim, qwen || halvesLayout, inv, qkvBias, tied);
+        boolean qkvBias = family.qkvBias() || tensors.find(names.gguf(TensorRole.ATTN_Q_BIAS, 0)).isPresent();
+        RopeSpec rope = new RopeSpec((float) base, ropeDim, family.ggufRopeHalves() || halvesLayout, inv);
+        LlamaConfig c = new LlamaConfig(Architecture.standard(family, (float) eps, rope, layers, qkvBias, tied),
+                dim, layers, heads, kvHeads, headDim, ffn, vocab, context);
         checkTokenId(Key.BOS, vocab);
         checkTokenId(Key.EOS, vocab);
         return c;
@@ -530,12 +538,15 @@ public final class ModelSpec {
      * tensors disagree (a layer count that is too small, a feature starattn does not implement).
      */
     void checkAllTensorsUsed(List<TensorRef> all, Set<String> used, LlamaConfig c) {
+        TensorNames names = c.descriptor().tensors();
+        // Tensors the file may hold without the engine using them (buffers some exporters save).
+        List<String> ignorableSuffixes = halvesLayout ? names.hfIgnorableSuffixes() : List.of();
         for (TensorRef t : all) {
             if (used.contains(t.name())) continue;
-            if (t.name().equals("output.weight") && c.tiedOutput()) continue;
-            if (t.name().equals("rope_freqs.weight")) continue;
+            if (t.name().equals(names.gguf(TensorRole.OUTPUT)) && c.tiedOutput()) continue;
+            if (t.name().equals(names.gguf(TensorRole.ROPE_FREQS))) continue;
             boolean ignorable = false;
-            for (String s : ignorableTensorSuffixes) ignorable |= t.name().endsWith(s);
+            for (String s : ignorableSuffixes) ignorable |= t.name().endsWith(s);
             if (ignorable) continue;
             throw new ModelFormatException(file + ": tensor " + Printable.quote(t.name()) + " is not part of a " + c.architecture()
                     + " model with " + c.layers() + " layers as the metadata describes it; the metadata and the tensors disagree.");

@@ -1,21 +1,25 @@
 package dev.starattn.model;
 
+import dev.starattn.model.family.RopeSpec;
+
 /**
  * Rotary position embedding for a chunk of tokens at explicit position ids. The cos/sin table
  * is computed once per chunk and shared by all layers and by queries and keys.
  */
 public final class Rope {
     private final LlamaConfig config;
+    private final RopeSpec spec;
     private final float[] cos;
     private final float[] sin;
     private final int pairs;
 
     public Rope(LlamaConfig config, int[] positions, int offset, int n) {
         this.config = config;
-        this.pairs = config.ropeDim() / 2;
+        this.spec = config.descriptor().fullAttentionRope();
+        this.pairs = spec.dim() / 2;
         this.cos = new float[n * pairs];
         this.sin = new float[n * pairs];
-        float[] inv = config.ropeInvFreq();
+        float[] inv = spec.invFreq();
         for (int t = 0; t < n; t++) {
             float p = positions[offset + t];
             for (int i = 0; i < pairs; i++) {
@@ -31,8 +35,8 @@ public final class Rope {
     public void apply(float[] x, int n, int heads) {
         int hd = config.headDim();
         int stride = heads * hd;
-        int half = config.ropeDim() / 2;
-        boolean neox = config.ropeNeox();
+        int half = spec.dim() / 2;
+        boolean neox = spec.halves();
         for (int t = 0; t < n; t++) {
             int cs = t * pairs;
             for (int h = 0; h < heads; h++) {

@@ -2,18 +2,25 @@ package dev.starattn.cuda;
 
 import dev.starattn.model.LlamaConfig;
 import dev.starattn.model.LlamaModel;
+import dev.starattn.model.family.Architecture;
+import dev.starattn.model.family.RopeSpec;
+import dev.starattn.model.family.TensorRole;
 
 /**
  * A Llama-family model resident on one GPU: weights uploaded once as bf16 (norms, biases and RoPE
  * frequencies as f32), activations in f32 between kernels and bf16 into cuBLAS (f32 accumulation),
  * KV in {@link DeviceKv} caches on the GPU. {@link #forward} runs a whole chunk through every layer
- * on the device; only the token ids and positions go in and the last row's logits come out.
+ * on the device; only the token ids and positions go in and the last row's logits come out. The
+ * weights are asked for by the config's {@link Architecture} tensor roles, and its norm epsilon, RoPE,
+ * biases and tied output drive the kernels.
  */
 public final class CudaModel implements AutoCloseable {
     private final CudaDevice dev;
     private final LlamaConfig c;
     private final CudaAttention attention;
     private final long embedding, output, outputNorm, invFreq;
+    private final float normEps;
+    private final RopeSpec rope;
     private final long[] attnNorm, ffnNorm, wq, wk, wv, wo, gate, up, down, bq, bk, bv;
     private final long weightBytes;
     // The model's own activations (forward(), CudaStarQuery's phase 2); a ring host owns a set of its own.
@@ -28,14 +35,18 @@ public final class CudaModel implements AutoCloseable {
         this.dev = dev;
         this.c = cfg;
         if (cfg.headDim() > 256) throw new CudaException("head_dim " + cfg.headDim() + " is above the GPU kernels' limit of 256");
-        long need = 2L * ((long) cfg.vocabSize() * cfg.dim() * (cfg.tiedOutput() ? 1 : 2)
+        Architecture d = cfg.descriptor();
+        this.normEps = d.normEps();
+        this.rope = d.fullAttentionRope();
+        long need = 2L * ((long) cfg.vocabSize() * cfg.dim() * (d.tiedOutput() ? 1 : 2)
                 + (long) cfg.layers() * ((long) cfg.dim() * (2L * cfg.qDim() + 2L * cfg.kvDim()) + 3L * cfg.dim() * cfg.ffnDim()));
         dev.requireFree(need + (256L << 20), "the model's weights in bf16");
         this.weightBytes = need;
-        this.embedding = w.matrix(WeightSource.Name.EMBEDDING, -1, cfg.vocabSize(), cfg.dim());
-        this.output = w.matrix(WeightSource.Name.OUTPUT, -1, cfg.vocabSize(), cfg.dim());
-        this.outputNorm = w.vector(WeightSource.Name.OUTPUT_NORM, -1, cfg.dim());
-        this.invFreq = dev.upload(cfg.ropeInvFreq());
+        this.embedding = w.matrix(TensorRole.TOKEN_EMBEDDING, -1, cfg.vocabSize(), cfg.dim());
+        // Tied: a loaded model's source hands back the embedding's pointer.
+        this.output = w.matrix(TensorRole.OUTPUT, -1, cfg.vocabSize(), cfg.dim());
+        this.outputNorm = w.vector(TensorRole.OUTPUT_NORM, -1, cfg.dim());
+        this.invFreq = dev.upload(rope.invFreq());
         int L = cfg.layers();
         attnNorm = new long[L];
         ffnNorm = new long[L];
@@ -51,18 +62,19 @@ public final class CudaModel implements AutoCloseable {
         bv = new long[L];
         int dim = cfg.dim(), qd = cfg.qDim(), kd = cfg.kvDim(), ffn = cfg.ffnDim();
         for (int l = 0; l < L; l++) {
-            attnNorm[l] = w.vector(WeightSource.Name.ATTN_NORM, l, dim);
-            ffnNorm[l] = w.vector(WeightSource.Name.FFN_NORM, l, dim);
-            wq[l] = w.matrix(WeightSource.Name.WQ, l, qd, dim);
-            wk[l] = w.matrix(WeightSource.Name.WK, l, kd, dim);
-            wv[l] = w.matrix(WeightSource.Name.WV, l, kd, dim);
-            wo[l] = w.matrix(WeightSource.Name.WO, l, dim, qd);
-            gate[l] = w.matrix(WeightSource.Name.GATE, l, ffn, dim);
-            up[l] = w.matrix(WeightSource.Name.UP, l, ffn, dim);
-            down[l] = w.matrix(WeightSource.Name.DOWN, l, dim, ffn);
-            bq[l] = w.vector(WeightSource.Name.BQ, l, qd);   // 0 (none) unless the model has biases
-            bk[l] = w.vector(WeightSource.Name.BK, l, kd);
-            bv[l] = w.vector(WeightSource.Name.BV, l, kd);
+            attnNorm[l] = w.vector(TensorRole.ATTN_NORM, l, dim);
+            ffnNorm[l] = w.vector(TensorRole.FFN_NORM, l, dim);
+            wq[l] = w.matrix(TensorRole.ATTN_Q, l, qd, dim);
+            wk[l] = w.matrix(TensorRole.ATTN_K, l, kd, dim);
+            wv[l] = w.matrix(TensorRole.ATTN_V, l, kd, dim);
+            wo[l] = w.matrix(TensorRole.ATTN_OUTPUT, l, dim, qd);
+            gate[l] = w.matrix(TensorRole.FFN_GATE, l, ffn, dim);
+            up[l] = w.matrix(TensorRole.FFN_UP, l, ffn, dim);
+            down[l] = w.matrix(TensorRole.FFN_DOWN, l, dim, ffn);
+            // 0 (none) unless the descriptor says the model has biases (a source may still answer 0).
+            bq[l] = d.qkvBias() ? w.vector(TensorRole.ATTN_Q_BIAS, l, qd) : 0;
+            bk[l] = d.qkvBias() ? w.vector(TensorRole.ATTN_K_BIAS, l, kd) : 0;
+            bv[l] = d.qkvBias() ? w.vector(TensorRole.ATTN_V_BIAS, l, kd) : 0;
         }
         this.attention = new CudaAttention(dev);
         this.scratch = new Activations(dev, cfg);
@@ -209,7 +221,7 @@ public final class CudaModel implements AutoCloseable {
 
     void layerQkv(Activations a, int l, int n) {
         int dim = c.dim(), qd = c.qDim(), kd = c.kvDim();
-        dev.launch("rmsnorm_bf16", n, 1, 1, 256, 0, a.x, attnNorm[l], a.xn, dim, c.rmsEps());
+        dev.launch("rmsnorm_bf16", n, 1, 1, 256, 0, a.x, attnNorm[l], a.xn, dim, normEps);
         dev.gemmBf16(wq[l], a.xn, a.q, qd, dim, n, false);
         dev.gemmBf16(wk[l], a.xn, a.k, kd, dim, n, false);
         dev.gemmBf16(wv[l], a.xn, a.v, kd, dim, n, false);
@@ -218,12 +230,12 @@ public final class CudaModel implements AutoCloseable {
             dev.launch("add_bias", dev.gridFor((long) n * kd, 256), 1, 1, 256, 0, a.k, bk[l], n, kd);
             dev.launch("add_bias", dev.gridFor((long) n * kd, 256), 1, 1, 256, 0, a.v, bv[l], n, kd);
         }
-        int pairs = c.ropeDim() / 2;
+        int pairs = rope.dim() / 2;
         // q also rounded to bf16 (qb) on the way: what cuDNN's prefill attention reads.
         dev.launch("rope_q_bf16", dev.gridFor((long) n * c.heads() * (c.headDim() / 2), 256), 1, 1, 256, 0, a.q, a.qb, a.pos, invFreq, n,
-                c.heads(), c.headDim(), c.ropeDim(), c.ropeNeox() ? 1 : 0);
+                c.heads(), c.headDim(), rope.dim(), rope.halves() ? 1 : 0);
         dev.launch("rope", dev.gridFor((long) n * c.kvHeads() * pairs, 256), 1, 1, 256, 0, a.k, a.pos, invFreq, n, c.kvHeads(),
-                c.headDim(), c.ropeDim(), c.ropeNeox() ? 1 : 0);
+                c.headDim(), rope.dim(), rope.halves() ? 1 : 0);
     }
 
     /** Layer l from the attention output on (attb, bf16): x += Wo . att, then the FFN block. */
@@ -234,7 +246,7 @@ public final class CudaModel implements AutoCloseable {
     void layerOut(Activations a, int l, int n) {
         int dim = c.dim(), qd = c.qDim(), ffn = c.ffnDim();
         dev.gemmBf16(wo[l], a.attb, a.x, dim, qd, n, true);           // x += Wo . att
-        dev.launch("rmsnorm_bf16", n, 1, 1, 256, 0, a.x, ffnNorm[l], a.xn, dim, c.rmsEps());
+        dev.launch("rmsnorm_bf16", n, 1, 1, 256, 0, a.x, ffnNorm[l], a.xn, dim, normEps);
         dev.gemmBf16(gate[l], a.xn, a.g, ffn, dim, n, false);
         dev.gemmBf16(up[l], a.xn, a.u, ffn, dim, n, false);
         dev.launch("swiglu_bf16", dev.gridFor((long) n * ffn, 256), 1, 1, 256, 0, a.g, a.u, a.gb, (long) n * ffn);
@@ -258,7 +270,7 @@ public final class CudaModel implements AutoCloseable {
 
     private void logitsOnDevice(Activations a, int n) {
         int dim = c.dim();
-        dev.launch("rmsnorm_bf16", 1, 1, 1, 256, 0, a.x + 4L * (n - 1) * dim, outputNorm, a.hidden, dim, c.rmsEps());
+        dev.launch("rmsnorm_bf16", 1, 1, 1, 256, 0, a.x + 4L * (n - 1) * dim, outputNorm, a.hidden, dim, normEps);
         dev.gemmBf16(output, a.hidden, a.logits, c.vocabSize(), dim, 1, false);
     }
 

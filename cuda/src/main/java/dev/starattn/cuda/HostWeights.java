@@ -1,6 +1,7 @@
 package dev.starattn.cuda;
 
 import dev.starattn.model.LlamaWeights;
+import dev.starattn.model.family.TensorRole;
 import dev.starattn.tensor.Quantizers;
 import dev.starattn.tensor.WeightMatrix;
 import java.util.IdentityHashMap;
@@ -18,31 +19,31 @@ final class HostWeights implements WeightSource {
     }
 
     @Override
-    public long matrix(Name name, int layer, int rows, int cols) {
+    public long matrix(TensorRole name, int layer, int rows, int cols) {
         WeightMatrix m = switch (name) {
-            case EMBEDDING -> w.tokenEmbedding;
+            case TOKEN_EMBEDDING -> w.tokenEmbedding;
             case OUTPUT -> w.output;
-            case WQ -> w.layers[layer].wq;
-            case WK -> w.layers[layer].wk;
-            case WV -> w.layers[layer].wv;
-            case WO -> w.layers[layer].wo;
-            case GATE -> w.layers[layer].gate;
-            case UP -> w.layers[layer].up;
-            case DOWN -> w.layers[layer].down;
+            case ATTN_Q -> w.layers[layer].wq;
+            case ATTN_K -> w.layers[layer].wk;
+            case ATTN_V -> w.layers[layer].wv;
+            case ATTN_OUTPUT -> w.layers[layer].wo;
+            case FFN_GATE -> w.layers[layer].gate;
+            case FFN_UP -> w.layers[layer].up;
+            case FFN_DOWN -> w.layers[layer].down;
             default -> throw new IllegalArgumentException(name + " is not a matrix");
         };
         return bf16(m);
     }
 
     @Override
-    public long vector(Name name, int layer, int n) {
+    public long vector(TensorRole name, int layer, int n) {
         float[] v = switch (name) {
             case OUTPUT_NORM -> w.outputNorm;
             case ATTN_NORM -> w.layers[layer].attnNorm;
             case FFN_NORM -> w.layers[layer].ffnNorm;
-            case BQ -> w.layers[layer].bq;
-            case BK -> w.layers[layer].bk;
-            case BV -> w.layers[layer].bv;
+            case ATTN_Q_BIAS -> w.layers[layer].bq;
+            case ATTN_K_BIAS -> w.layers[layer].bk;
+            case ATTN_V_BIAS -> w.layers[layer].bv;
             default -> throw new IllegalArgumentException(name + " is not a vector");
         };
         return v == null ? 0 : dev.upload(v);

@@ -5,6 +5,10 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.starattn.format.ModelFormatException;
 import dev.starattn.format.TensorRef;
 import dev.starattn.format.TensorSource;
+import dev.starattn.model.family.Families;
+import dev.starattn.model.family.Family;
+import dev.starattn.model.family.LlamaFamily;
+import dev.starattn.model.family.TensorNames;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -15,34 +19,17 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * A Hugging Face model directory: {@code config.json}, weights in {@code model.safetensors} or in
  * shards listed by {@code model.safetensors.index.json}, and optionally {@code tokenizer.json}.
- * As a {@link TensorSource} it serves tensors under GGUF names ({@link #ggufName}); tensors with
+ * As a {@link TensorSource} it serves tensors under GGUF names (by its family's
+ * {@link TensorNames}); tensors with
  * no GGUF counterpart keep their Hugging Face names. Q and K weights are not permuted: models
  * loaded from here use Hugging Face's rotate-half RoPE.
  */
 public final class HfModelDir implements TensorSource {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final Pattern LAYER = Pattern.compile("model\\.layers\\.(\\d+)\\.(.+)");
-    private static final Map<String, String> LAYER_SUFFIXES = Map.ofEntries(
-            Map.entry("input_layernorm.weight", "attn_norm.weight"),
-            Map.entry("self_attn.q_proj.weight", "attn_q.weight"),
-            Map.entry("self_attn.k_proj.weight", "attn_k.weight"),
-            Map.entry("self_attn.v_proj.weight", "attn_v.weight"),
-            Map.entry("self_attn.o_proj.weight", "attn_output.weight"),
-            Map.entry("self_attn.q_proj.bias", "attn_q.bias"),
-            Map.entry("self_attn.k_proj.bias", "attn_k.bias"),
-            Map.entry("self_attn.v_proj.bias", "attn_v.bias"),
-            Map.entry("self_attn.o_proj.bias", "attn_output.bias"),
-            Map.entry("post_attention_layernorm.weight", "ffn_norm.weight"),
-            Map.entry("mlp.gate_proj.weight", "ffn_gate.weight"),
-            Map.entry("mlp.up_proj.weight", "ffn_up.weight"),
-            Map.entry("mlp.down_proj.weight", "ffn_down.weight"));
-
     private final Path dir;
     private final JsonNode config;
     private final List<SafetensorsFile> files = new ArrayList<>();
@@ -54,20 +41,20 @@ public final class HfModelDir implements TensorSource {
         this.config = config;
     }
 
-    /** The GGUF name for a Hugging Face tensor name, or the name itself when there is none. */
+    /** The GGUF name for a Hugging Face tensor name under the Llama naming, or the name itself when there is none. */
     public static String ggufName(String hf) {
-        switch (hf) {
-            case "model.embed_tokens.weight": return "token_embd.weight";
-            case "model.norm.weight": return "output_norm.weight";
-            case "lm_head.weight": return "output.weight";
-            default: break;
-        }
-        Matcher m = LAYER.matcher(hf);
-        if (m.matches()) {
-            String suffix = LAYER_SUFFIXES.get(m.group(2));
-            if (suffix != null) return "blk." + m.group(1) + "." + suffix;
-        }
-        return hf;
+        return LlamaFamily.TENSORS.ggufFromHf(hf);
+    }
+
+    /**
+     * The tensor names of the family config.json's {@code model_type} names (absent: llama, as
+     * {@link dev.starattn.model.ModelSpec} reads it); an unknown type gets Llama's, and the model spec refuses it.
+     */
+    private TensorNames tensorNames() {
+        JsonNode t = config.get("model_type");
+        String type = t == null ? "llama" : t.isTextual() ? t.asText() : null;
+        Optional<Family> f = type == null ? Optional.empty() : Families.forHfModelType(type);
+        return f.map(Family::tensors).orElse(LlamaFamily.TENSORS);
     }
 
     /**
@@ -149,9 +136,10 @@ public final class HfModelDir implements TensorSource {
         } else {
             throw new ModelFormatException(dir + " has neither model.safetensors nor model.safetensors.index.json.");
         }
+        TensorNames names = tensorNames();
         for (SafetensorsFile f : files) {
             for (TensorRef t : f.tensors()) {
-                String g = ggufName(t.name());
+                String g = names.ggufFromHf(t.name());
                 if (tensors.containsKey(g)) {
                     throw new ModelFormatException("tensor '" + t.name() + "' appears twice in " + dir + " (in " + f.path().getFileName()
                             + " and as '" + hfNames.get(g) + "').");

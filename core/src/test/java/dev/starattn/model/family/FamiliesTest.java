@@ -1,0 +1,71 @@
+package dev.starattn.model.family;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.starattn.model.LlamaConfig;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class FamiliesTest {
+    private static final RopeSpec ROPE = new RopeSpec(10000f, 16, true, LlamaConfig.defaultInvFreq(10000f, 16));
+
+    @Test
+    void registryAnswersToEachFormatsNames() {
+        assertEquals("llama, mistral and qwen2", Families.names());
+        assertEquals(Qwen2Family.FAMILY, Families.forGgufArchitecture("qwen2").orElseThrow());
+        assertEquals(MistralFamily.FAMILY, Families.forHfModelType("mistral").orElseThrow());
+        assertFalse(Families.forGgufArchitecture("gemma2").isPresent());
+        assertThrows(IllegalArgumentException.class, () -> Families.named("gemma2"));
+    }
+
+    @Test
+    void tensorNamesByRoleInBothFormats() {
+        TensorNames n = LlamaFamily.TENSORS;
+        assertEquals("blk.7.ffn_down.weight", n.gguf(TensorRole.FFN_DOWN, 7));
+        assertEquals("token_embd.weight", n.gguf(TensorRole.TOKEN_EMBEDDING));
+        assertEquals("blk.7.ffn_down.weight", n.ggufFromHf("model.layers.7.mlp.down_proj.weight"));
+        assertEquals("output.weight", n.ggufFromHf("lm_head.weight"));
+        assertEquals("model.layers.0.self_attn.rotary_emb.inv_freq", n.ggufFromHf("model.layers.0.self_attn.rotary_emb.inv_freq"));
+        assertThrows(IllegalArgumentException.class, () -> n.gguf(TensorRole.ATTN_Q));
+    }
+
+    @Test
+    void standardArchitectureIsTheSupportedNetwork() {
+        Architecture a = Architecture.standard(Qwen2Family.FAMILY, 1e-6f, ROPE, 3, true, false);
+        assertEquals(3, a.layerTypes().size());
+        assertTrue(a.qkvBias());
+        assertEquals(ROPE, a.rope(2));
+        assertEquals(1f, a.embeddingScale());
+    }
+
+    @Test
+    void refusesWhatTheForwardPassesDoNotCompute() {
+        Family f = LlamaFamily.FAMILY;
+        List<Architecture.LayerType> full = List.of(Architecture.LayerType.FULL_ATTENTION);
+        Map<Architecture.LayerType, RopeSpec> rope = Map.of(Architecture.LayerType.FULL_ATTENTION, ROPE);
+        assertThrows(IllegalArgumentException.class, () -> new Architecture(f, Architecture.Norm.LAYER_NORM, 0, 1e-5f,
+                Architecture.Activation.SILU, 1, full, rope, 0, 0, 0, false, false, false, false));
+        assertThrows(IllegalArgumentException.class, () -> new Architecture(f, Architecture.Norm.RMS_NORM, 1, 1e-5f,
+                Architecture.Activation.SILU, 1, full, rope, 0, 0, 0, false, false, false, false));
+        assertThrows(IllegalArgumentException.class, () -> new Architecture(f, Architecture.Norm.RMS_NORM, 0, 1e-5f,
+                Architecture.Activation.GELU_TANH, 1, full, rope, 0, 0, 0, false, false, false, false));
+        assertThrows(IllegalArgumentException.class, () -> new Architecture(f, Architecture.Norm.RMS_NORM, 0, 1e-5f,
+                Architecture.Activation.SILU, 2, full, rope, 0, 0, 0, false, false, false, false));
+        assertThrows(IllegalArgumentException.class, () -> new Architecture(f, Architecture.Norm.RMS_NORM, 0, 1e-5f,
+                Architecture.Activation.SILU, 1, List.of(Architecture.LayerType.SLIDING_ATTENTION), rope, 0, 0, 0, false, false, false, false));
+        assertThrows(IllegalArgumentException.class, () -> new Architecture(f, Architecture.Norm.RMS_NORM, 0, 1e-5f,
+                Architecture.Activation.SILU, 1, full, rope, 4096, 0, 0, false, false, false, false));
+        assertThrows(IllegalArgumentException.class, () -> new Architecture(f, Architecture.Norm.RMS_NORM, 0, 1e-5f,
+                Architecture.Activation.SILU, 1, full, rope, 0, 50, 0, false, false, false, false));
+        assertThrows(IllegalArgumentException.class, () -> new Architecture(f, Architecture.Norm.RMS_NORM, 0, 1e-5f,
+                Architecture.Activation.SILU, 1, full, rope, 0, 0, 30, false, false, false, false));
+        assertThrows(IllegalArgumentException.class, () -> new Architecture(f, Architecture.Norm.RMS_NORM, 0, 1e-5f,
+                Architecture.Activation.SILU, 1, full, rope, 0, 0, 0, false, true, false, false));
+        assertThrows(IllegalArgumentException.class, () -> new Architecture(f, Architecture.Norm.RMS_NORM, 0, 1e-5f,
+                Architecture.Activation.SILU, 1, full, rope, 0, 0, 0, false, false, true, false));
+    }
+}
