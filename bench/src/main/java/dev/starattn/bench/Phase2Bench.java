@@ -239,7 +239,7 @@ public final class Phase2Bench implements Callable<Integer> {
         return e.generate(ctx, new int[] {3 + r.nextInt(vocab - 3)}, SamplingOptions.greedy(), 1, t -> false, t -> {});
     }
 
-    private static void sample(Samples s, int t, InferenceEngine e, EncodedContext ctx, Random r, dev.starattn.model.LlamaConfig cfg) {
+    private static void sample(Samples s, int t, InferenceEngine e, EncodedContext ctx, Random r, dev.starattn.model.DecoderConfig cfg) {
         GenerationResult g = decode(e, ctx, r, cfg.vocabSize());
         HostStats q = ctx.queryHost().stats();
         if (q.phase2Gathers != cfg.layers()) {

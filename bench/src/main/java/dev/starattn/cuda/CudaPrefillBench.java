@@ -1,6 +1,6 @@
 package dev.starattn.cuda;
 
-import dev.starattn.model.LlamaConfig;
+import dev.starattn.model.DecoderConfig;
 import java.util.Arrays;
 import java.util.Random;
 
@@ -15,7 +15,7 @@ import java.util.Random;
  */
 public final class CudaPrefillBench {
     /** Llama-3.1-8B: dim 4096, 32 layers, 32/8 heads of 128, ffn 14336, vocab 128256, rope 500000 (llama3 scaling). */
-    static LlamaConfig llama31_8b() {
+    static DecoderConfig llama31_8b() {
         return llama31_8b(131072);
     }
 
@@ -23,9 +23,9 @@ public final class CudaPrefillBench {
      * The same shape with room for {@code positions}: a 128K context plus its query and answer needs a few positions
      * beyond the real model's 131072, which only the check on the context length would notice (the weights are random).
      */
-    static LlamaConfig llama31_8b(int positions) {
-        float[] inv = LlamaConfig.llama3ScaledInvFreq(LlamaConfig.defaultInvFreq(500000f, 128), 8, 1, 4, 8192);
-        return new LlamaConfig("llama", 4096, 32, 32, 8, 128, 14336, 128256, Math.max(131072, positions), 1e-5f, 500000f, 128, true, inv,
+    static DecoderConfig llama31_8b(int positions) {
+        float[] inv = DecoderConfig.llama3ScaledInvFreq(DecoderConfig.defaultInvFreq(500000f, 128), 8, 1, 4, 8192);
+        return new DecoderConfig("llama", 4096, 32, 32, 8, 128, 14336, 128256, Math.max(131072, positions), 1e-5f, 500000f, 128, true, inv,
                 false, false);
     }
 
@@ -38,7 +38,7 @@ public final class CudaPrefillBench {
         int[] lengths = ints(args.length > 0 ? args[0] : "16384,32768,65536");
         int[] hosts = ints(args.length > 1 ? args[1] : "4,8");
         int repeats = args.length > 2 ? Integer.parseInt(args[2]) : 3;
-        LlamaConfig c = llama31_8b();
+        DecoderConfig c = llama31_8b();
         try (CudaDevice dev = CudaDevice.open(0); CudaModel m = RandomWeights.model(dev, c, 1)) {
             System.out.printf("device %s; Llama-3.1-8B shape, random bf16 weights (%.1f GiB); median of %d%n", dev.name(),
                     m.weightBytes() / 1073741824.0, repeats);

@@ -16,8 +16,8 @@ import dev.starattn.engine.InferenceEngine;
 import dev.starattn.engine.SamplingOptions;
 import dev.starattn.engine.LocalContextHost;
 import dev.starattn.engine.ProgressListener;
-import dev.starattn.model.LlamaConfig;
-import dev.starattn.model.LlamaModel;
+import dev.starattn.model.DecoderConfig;
+import dev.starattn.model.DecoderModel;
 import dev.starattn.model.LoadedModel;
 import dev.starattn.model.ModelLoader;
 import dev.starattn.model.RandomLlamaModel;
@@ -364,8 +364,8 @@ public final class CudaSelfCheck {
     }
 
     /** Logits of a dense CPU run (LocalContextHost semantics) against the GPU, prefill then decode. */
-    public void model(String label, LlamaModel cpuModel, int promptLen, int decode, int chunk, double tol) {
-        LlamaConfig c = cpuModel.config();
+    public void model(String label, DecoderModel cpuModel, int promptLen, int decode, int chunk, double tol) {
+        DecoderConfig c = cpuModel.config();
         Random rnd = new Random(11);
         int total = promptLen + decode;
         int[] tokens = new int[total];
@@ -402,8 +402,8 @@ public final class CudaSelfCheck {
     }
 
     /** Prefill speed, CPU engine against GPU (the GPU timed on its second run, after warm-up). */
-    public void speed(LlamaModel cpuModel, int promptLen, int chunk, double tol) {
-        LlamaConfig c = cpuModel.config();
+    public void speed(DecoderModel cpuModel, int promptLen, int chunk, double tol) {
+        DecoderConfig c = cpuModel.config();
         Random rnd = new Random(13);
         int[] tokens = new int[promptLen];
         for (int i = 0; i < promptLen; i++) tokens[i] = rnd.nextInt(c.vocabSize());
@@ -437,8 +437,8 @@ public final class CudaSelfCheck {
         }
     }
 
-    static float[] cpuChunk(LlamaModel m, int[] tokens, int[] pos, int off, int n, KvCache[] kv) {
-        LlamaConfig c = m.config();
+    static float[] cpuChunk(DecoderModel m, int[] tokens, int[] pos, int off, int n, KvCache[] kv) {
+        DecoderConfig c = m.config();
         float[] x = m.forward(tokens, pos, off, n, (layer, q, k, v, rows, p, po, out) -> {
             kv[layer].append(k, v, 0, rows, p, po);
             Partial part = AttentionKernel.attend(q, rows, Arrays.copyOfRange(p, po, po + rows), c.heads(), kv[layer]);
@@ -448,8 +448,8 @@ public final class CudaSelfCheck {
     }
 
     /** Star phase 1 on a GPU host against a CPU host, then phase-2 partials of a query over each. */
-    public void star(LlamaModel cpuModel, double tol) {
-        LlamaConfig c = cpuModel.config();
+    public void star(DecoderModel cpuModel, double tol) {
+        DecoderConfig c = cpuModel.config();
         Random rnd = new Random(5);
         int block = 96, anchor = 48, nBlocks = 3;
         int[] ctx = new int[block * nBlocks];
@@ -482,8 +482,8 @@ public final class CudaSelfCheck {
      * The whole star pipeline through {@link InferenceEngine}: 3 hosts, the first two
      * on the GPU, against 3 CPU hosts; first-token logits and greedy tokens.
      */
-    public void engine(LlamaModel cpuModel, int contextLen, double tol) {
-        LlamaConfig c = cpuModel.config();
+    public void engine(DecoderModel cpuModel, int contextLen, double tol) {
+        DecoderConfig c = cpuModel.config();
         Random rnd = new Random(9);
         int[] ctx = new int[contextLen], query = new int[7];
         for (int i = 0; i < ctx.length; i++) ctx[i] = rnd.nextInt(c.vocabSize());
@@ -516,8 +516,8 @@ public final class CudaSelfCheck {
      * part after the first only at a near tie (the CPU's top-2 gap there below twice the GPU's max |d| at that step).
      * With 2 or more GPUs the star run is repeated without the explicit peer syncs: the same tokens and logits.
      */
-    public void starOnGpus(LlamaModel cpuModel, int contextLen, double tol) {
-        LlamaConfig c = cpuModel.config();
+    public void starOnGpus(DecoderModel cpuModel, int contextLen, double tol) {
+        DecoderConfig c = cpuModel.config();
         Random rnd = new Random(19);
         int[] ctx = new int[contextLen], query = new int[9];
         for (int i = 0; i < ctx.length; i++) ctx[i] = rnd.nextInt(c.vocabSize());
@@ -619,8 +619,8 @@ public final class CudaSelfCheck {
      * at more keys, so the same sums come in other chunks); and the hosts' unmerged key splits folded in one merge a
      * layer (the default) against each host's splits merged first (within 1e-2: the same sums in another order).
      */
-    public void decodeGraph(LlamaModel cpuModel, String what) {
-        LlamaConfig c = cpuModel.config();
+    public void decodeGraph(DecoderModel cpuModel, String what) {
+        DecoderConfig c = cpuModel.config();
         Random rnd = new Random(29);
         int contextLen = 600, hostCount = 3;
         int[] ctx = new int[contextLen], query = new int[9];
@@ -691,8 +691,8 @@ public final class CudaSelfCheck {
      * {@code tol}, the later steps teacher-forced with the CPU's tokens within {@code tol}, greedy tokens equal or
      * parting only at a near tie (as in {@link #starOnGpus}). With 2+ GPUs, also that bytes crossed between GPUs.
      */
-    public void ringOnGpus(LlamaModel cpuModel, int contextLen, double tol) {
-        LlamaConfig c = cpuModel.config();
+    public void ringOnGpus(DecoderModel cpuModel, int contextLen, double tol) {
+        DecoderConfig c = cpuModel.config();
         Random rnd = new Random(23);
         int[] ctx = new int[contextLen], query = new int[9];
         for (int i = 0; i < ctx.length; i++) ctx[i] = rnd.nextInt(c.vocabSize());
@@ -903,7 +903,7 @@ public final class CudaSelfCheck {
         float[] ref = new float[fb.remaining()];
         fb.get(ref);
         try (LoadedModel lm = ModelLoader.load(dir)) {
-            LlamaConfig c = lm.config();
+            DecoderConfig c = lm.config();
             int v = c.vocabSize();
             float[] last = Arrays.copyOfRange(ref, (tokens.length - 1) * v, tokens.length * v);
             int[] pos = range(0, tokens.length);
@@ -992,7 +992,7 @@ public final class CudaSelfCheck {
      * and the GPUs it opened (not the first, the check's own).
      */
     private record GpuHosts(List<CudaDevice> devices, List<CudaModel> models, List<CudaContextHost> hosts) implements AutoCloseable {
-        static GpuHosts open(CudaDevice first, LlamaModel cpuModel, int hostCount, String prefix) {
+        static GpuHosts open(CudaDevice first, DecoderModel cpuModel, int hostCount, String prefix) {
             GpuHosts r = new GpuHosts(new ArrayList<>(List.of(first)), new ArrayList<>(), new ArrayList<>());
             try {
                 int gpus = Math.min(CudaDevice.deviceCount(), hostCount);

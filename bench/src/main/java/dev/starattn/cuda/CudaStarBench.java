@@ -5,7 +5,7 @@ import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.strategy.AttentionStrategy;
 import dev.starattn.engine.strategy.Strategies;
 import dev.starattn.engine.FlopModel;
-import dev.starattn.model.LlamaConfig;
+import dev.starattn.model.DecoderConfig;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -55,7 +55,7 @@ public final class CudaStarBench {
         }
         int chunk = chunkArg > 0 ? chunkArg : Integer.MAX_VALUE;
         int gpus = gpuArg > 0 ? Math.min(gpuArg, CudaDevice.deviceCount()) : CudaDevice.deviceCount();
-        LlamaConfig c = CudaPrefillBench.llama31_8b(java.util.Arrays.stream(lengths).max().orElse(0) + queryTokens + newTokens);
+        DecoderConfig c = CudaPrefillBench.llama31_8b(java.util.Arrays.stream(lengths).max().orElse(0) + queryTokens + newTokens);
         List<CudaDevice> devs = new ArrayList<>();
         List<CudaModel> models = new ArrayList<>();
         try {

@@ -18,7 +18,7 @@ final class RandomWeights implements WeightSource {
      * A model of shape {@code c} whose weights are drawn on the GPU (normal, std 0.02; norms 1), for
      * speed benchmarks of shapes whose files would be tens of gigabytes (Llama-3.1-8B).
      */
-    public static CudaModel model(CudaDevice dev, dev.starattn.model.LlamaConfig c, long seed) {
+    public static CudaModel model(CudaDevice dev, dev.starattn.model.DecoderConfig c, long seed) {
         return new CudaModel(dev, c, new RandomWeights(dev, seed));
     }
 

@@ -3,7 +3,7 @@ package dev.starattn.cluster;
 import dev.starattn.cluster.proto.ContextHostServiceGrpc;
 import dev.starattn.cluster.proto.InfoReply;
 import dev.starattn.cluster.proto.InfoRequest;
-import dev.starattn.model.LlamaConfig;
+import dev.starattn.model.DecoderConfig;
 import io.grpc.ConnectivityState;
 import io.grpc.Context;
 import io.grpc.ManagedChannel;
@@ -56,7 +56,7 @@ public final class Cluster implements AutoCloseable {
     }
 
     /** As above, with the model identity given ({@link ModelIdentity#of}). */
-    public static Cluster connect(List<String> addresses, String fingerprint, LlamaConfig config, ClusterOptions options) {
+    public static Cluster connect(List<String> addresses, String fingerprint, DecoderConfig config, ClusterOptions options) {
         if (addresses.isEmpty()) throw new IllegalArgumentException("--host-addrs names no host");
         Set<String> seen = new HashSet<>();
         Cluster c = new Cluster(options, fingerprint);
@@ -74,7 +74,7 @@ public final class Cluster implements AutoCloseable {
         }
     }
 
-    private void add(String addr, LlamaConfig config) {
+    private void add(String addr, DecoderConfig config) {
         GrpcLogging.install();
         int colon = addr.lastIndexOf(':');
         if (colon <= 0 || colon == addr.length() - 1) {

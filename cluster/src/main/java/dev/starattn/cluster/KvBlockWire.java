@@ -9,7 +9,7 @@ import dev.starattn.cluster.proto.EncodeRequest;
 import dev.starattn.cluster.proto.PassKvRequest;
 import dev.starattn.cluster.proto.Ring;
 import dev.starattn.cluster.proto.Wire;
-import dev.starattn.model.LlamaConfig;
+import dev.starattn.model.DecoderConfig;
 
 /**
  * Ring phase 1: one KV block as a {@code PassKv} request and back. f32 blocks travel as values on
@@ -41,7 +41,7 @@ final class KvBlockWire {
     }
 
     /** The block a {@code PassKv} request carries, checked against the model. */
-    static KvCache fromRequest(PassKvRequest req, LlamaConfig c) {
+    static KvCache fromRequest(PassKvRequest req, DecoderConfig c) {
         if (req.getLayer() < 0 || req.getLayer() >= c.layers()) {
             throw new IllegalArgumentException("layer " + req.getLayer() + " does not exist (the model has " + c.layers() + ")");
         }

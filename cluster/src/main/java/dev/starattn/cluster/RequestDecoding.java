@@ -5,7 +5,7 @@ import dev.starattn.cluster.proto.Block;
 import dev.starattn.cluster.proto.EncodeRequest;
 import dev.starattn.cluster.proto.Ring;
 import dev.starattn.engine.BlockTask;
-import dev.starattn.model.LlamaConfig;
+import dev.starattn.model.DecoderConfig;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -29,7 +29,7 @@ final class RequestDecoding {
     }
 
     /** The star blocks of a phase-1 request. */
-    static List<BlockTask> blocks(EncodeRequest req, LlamaConfig c) {
+    static List<BlockTask> blocks(EncodeRequest req, DecoderConfig c) {
         List<BlockTask> out = new ArrayList<>(req.getBlocksCount());
         for (Block b : req.getBlocksList()) {
             int[] t = ints(b.getTokensList()), p = ints(b.getPositionsList());
@@ -61,7 +61,7 @@ final class RequestDecoding {
     }
 
     /** Checks a ring share ({@code EncodeRequest.ring}) and its tokens at their positions. */
-    static void checkRing(Ring req, int[] tokens, int[] positions, LlamaConfig c) {
+    static void checkRing(Ring req, int[] tokens, int[] positions, DecoderConfig c) {
         int hosts = req.getPeersCount();
         if (hosts < 1 || req.getHostIndex() < 0 || req.getHostIndex() >= hosts) {
             throw new IllegalArgumentException("host index " + req.getHostIndex() + " in a ring of " + hosts + " host(s)");

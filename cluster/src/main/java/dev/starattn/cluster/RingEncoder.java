@@ -16,7 +16,7 @@ import dev.starattn.cluster.proto.PassKvRequest;
 import dev.starattn.cluster.proto.Ring;
 import dev.starattn.cluster.proto.Wire;
 import dev.starattn.engine.RingHost;
-import dev.starattn.model.LlamaConfig;
+import dev.starattn.model.DecoderConfig;
 import dev.starattn.model.LoadedModel;
 import io.grpc.Context;
 import io.grpc.Deadline;
@@ -81,7 +81,7 @@ final class RingEncoder {
         Ring req = encode.getRing();
         Context ctx = Context.current();
         Deadline deadline = ctx.getDeadline();
-        LlamaConfig c = model.config();
+        DecoderConfig c = model.config();
         int hosts = req.getPeersCount(), me = req.getHostIndex();
         String succ = req.getPeers((me + 1) % hosts), pred = req.getPeers((me - 1 + hosts) % hosts);
         Wire wire = req.getWire() == Wire.BF16 ? Wire.BF16 : Wire.F32;

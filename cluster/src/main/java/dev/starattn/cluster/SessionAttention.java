@@ -6,7 +6,7 @@ import dev.starattn.attention.Partial;
 import dev.starattn.cluster.proto.AttendReply;
 import dev.starattn.cluster.proto.AttendRequest;
 import dev.starattn.cluster.proto.Wire;
-import dev.starattn.model.LlamaConfig;
+import dev.starattn.model.DecoderConfig;
 import dev.starattn.model.LoadedModel;
 
 /** Phase 2 on this host: one query's attention over a session's KV, and whether it is small enough to answer on the transport thread. */
@@ -37,7 +37,7 @@ final class SessionAttention {
     AttendReply attend(Session s, AttendRequest req) {
         try {
             hooks.attend.accept(req.getLayer());
-            LlamaConfig c = model.config();
+            DecoderConfig c = model.config();
             if (req.getLayer() < 0 || req.getLayer() >= c.layers()) {
                 throw new IllegalArgumentException("layer " + req.getLayer() + " does not exist (the model has " + c.layers() + ")");
             }

@@ -6,7 +6,7 @@ import dev.starattn.attention.KvType;
 import dev.starattn.cluster.proto.EncodeDone;
 import dev.starattn.engine.BlockCache;
 import dev.starattn.engine.LocalContextHost;
-import dev.starattn.model.LlamaConfig;
+import dev.starattn.model.DecoderConfig;
 import dev.starattn.model.LoadedModel;
 import io.grpc.Status;
 import java.time.Duration;
@@ -72,7 +72,7 @@ final class SessionStore {
 
     /** Bytes of KV one token takes over all layers, keys stored as {@code k} and values as {@code v}. */
     long kvBytesPerToken(KvType k, KvType v) {
-        LlamaConfig c = model.config();
+        DecoderConfig c = model.config();
         return (long) c.layers() * (k.rowBytes(c.kvDim()) + v.rowBytes(c.kvDim()));
     }
 

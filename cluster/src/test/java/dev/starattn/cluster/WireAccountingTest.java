@@ -10,7 +10,7 @@ import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.HostStats;
 import dev.starattn.engine.InferenceEngine;
 import dev.starattn.engine.ProgressListener;
-import dev.starattn.model.LlamaConfig;
+import dev.starattn.model.DecoderConfig;
 import dev.starattn.model.LoadedModel;
 import java.util.List;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -60,7 +60,7 @@ class WireAccountingTest extends ClusterFixture {
         InferenceEngine e = new InferenceEngine(client.model(), opt, c.hosts());
         EncodedContext ctx = e.encode(context, ProgressListener.NONE);
         run(e, ctx);
-        LlamaConfig cfg = client.config();
+        DecoderConfig cfg = client.config();
         List<List<BlockTask>> plan = dev.starattn.engine.strategy.Strategies.STAR.blocks(context, opt);
         int width = wire == Wire.BF16 ? 2 : 4;
         // Phase 2: the 9 query rows in one step, then 5 generated tokens one row each (the 6th is not fed back).

@@ -11,7 +11,7 @@ import dev.starattn.engine.GenerationResult;
 import dev.starattn.engine.InferenceEngine;
 import dev.starattn.engine.ProgressListener;
 import dev.starattn.engine.SamplingOptions;
-import dev.starattn.model.LlamaConfig;
+import dev.starattn.model.DecoderConfig;
 import dev.starattn.model.LoadedModel;
 import java.util.List;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -47,7 +47,7 @@ class WireFramingTest extends ClusterFixture {
         long[] b = generateCounting(e, ctx, 20, p1, p2);
         long tokens = b[2] - a[2];
         assertTrue(tokens >= 10, "the random model stopped early: " + tokens);
-        LlamaConfig cfg = client.config();
+        DecoderConfig cfg = client.config();
         int width = wire == Wire.BF16 ? 2 : 4;
         long messages = tokens * cfg.layers() * 2; // per token: every layer, both remote hosts
         long queryPayload = messages * (long) cfg.qDim() * width;

@@ -1,6 +1,6 @@
 package dev.starattn.engine;
 
-import dev.starattn.model.LlamaConfig;
+import dev.starattn.model.DecoderConfig;
 import java.util.function.Predicate;
 
 /**
@@ -13,7 +13,7 @@ public final class FlopModel {
     private FlopModel() {}
 
     /** Predicted phase-1 FLOPs of each host. */
-    public static long[] phase1PerHost(LlamaConfig c, int n, EngineOptions o) {
+    public static long[] phase1PerHost(DecoderConfig c, int n, EngineOptions o) {
         return o.strategy().phase1Flops(c, new int[n], o, b -> false);
     }
 
@@ -22,12 +22,12 @@ public final class FlopModel {
      * come from a block cache (only a {@link dev.starattn.engine.strategy.AttentionStrategy#blockwise} strategy
      * has blocks a cache holds).
      */
-    public static long[] phase1PerHost(LlamaConfig c, int[] context, EngineOptions o, Predicate<BlockTask> cached) {
+    public static long[] phase1PerHost(DecoderConfig c, int[] context, EngineOptions o, Predicate<BlockTask> cached) {
         return o.strategy().phase1Flops(c, context, o, cached);
     }
 
     /** FLOPs of one query-key pair over all heads and layers (scores and the weighted sum). */
-    public static long attentionFlopsPerPair(LlamaConfig c) {
+    public static long attentionFlopsPerPair(DecoderConfig c) {
         return 4L * c.heads() * c.headDim() * c.layers();
     }
 

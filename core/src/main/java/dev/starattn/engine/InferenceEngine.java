@@ -5,8 +5,8 @@ import dev.starattn.attention.LseMerge;
 import dev.starattn.attention.Partial;
 import dev.starattn.engine.strategy.AttentionStrategy;
 import dev.starattn.engine.strategy.Phase1;
-import dev.starattn.model.LlamaConfig;
-import dev.starattn.model.LlamaModel;
+import dev.starattn.model.DecoderConfig;
+import dev.starattn.model.DecoderModel;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.IntConsumer;
@@ -18,14 +18,14 @@ import java.util.function.IntPredicate;
  * gathers attention partials from every host and merges them by log-sum-exp, exactly).
  */
 public final class InferenceEngine {
-    private final LlamaModel model;
+    private final DecoderModel model;
     private final EngineOptions options;
     private final List<ContextHost> otherHosts;
     private final BlockCache blockCache;
     private final ContextPipeline.Factory pipelines;
 
     /** An engine whose context hosts all live in this JVM ({@code options.hosts()} of them). */
-    public InferenceEngine(LlamaModel model, EngineOptions options) {
+    public InferenceEngine(DecoderModel model, EngineOptions options) {
         this(model, options, List.of());
     }
 
@@ -36,11 +36,11 @@ public final class InferenceEngine {
      * to each other) and the query host holds only the query's KV. A strategy that does not split the context
      * (dense) is refused.
      */
-    public InferenceEngine(LlamaModel model, EngineOptions options, List<? extends ContextHost> otherHosts) {
+    public InferenceEngine(DecoderModel model, EngineOptions options, List<? extends ContextHost> otherHosts) {
         this(model, options, otherHosts, null, null);
     }
 
-    private InferenceEngine(LlamaModel model, EngineOptions options, List<? extends ContextHost> otherHosts, BlockCache blockCache,
+    private InferenceEngine(DecoderModel model, EngineOptions options, List<? extends ContextHost> otherHosts, BlockCache blockCache,
                             ContextPipeline.Factory pipelines) {
         this.model = model;
         this.options = options;
@@ -105,7 +105,7 @@ public final class InferenceEngine {
         return options;
     }
 
-    public LlamaModel model() {
+    public DecoderModel model() {
         return model;
     }
 
@@ -223,7 +223,7 @@ public final class InferenceEngine {
     /** One phase-2 forward of {@code tokens} at positions {@code pos..}; returns the last row's logits. */
     private float[] step(EncodedContext ctx, int[] tokens, int pos) {
         if (ctx.pipeline != null) return ctx.pipeline.step(tokens, pos);
-        LlamaConfig c = model.config();
+        DecoderConfig c = model.config();
         int n = tokens.length;
         int[] positions = BlockPlan.range(pos, pos + n);
         LocalContextHost qh = ctx.queryHost;

@@ -5,8 +5,8 @@ import dev.starattn.attention.AttentionKernel;
 import dev.starattn.attention.KvCache;
 import dev.starattn.attention.KvType;
 import dev.starattn.attention.Partial;
-import dev.starattn.model.LlamaConfig;
-import dev.starattn.model.LlamaModel;
+import dev.starattn.model.DecoderConfig;
+import dev.starattn.model.DecoderModel;
 import java.util.Arrays;
 import java.util.List;
 
@@ -17,7 +17,7 @@ import java.util.List;
  */
 public final class LocalContextHost implements ContextHost {
     private final String name;
-    private final LlamaModel model;
+    private final DecoderModel model;
     private final int prefillChunk;
     private final KvCache[] shard;
     private final HostStats stats;
@@ -26,11 +26,11 @@ public final class LocalContextHost implements ContextHost {
     private final KvType kvTypeV;
     private final BlockCache blockCache;
 
-    public LocalContextHost(String name, LlamaModel model, int prefillChunk) {
+    public LocalContextHost(String name, DecoderModel model, int prefillChunk) {
         this(name, model, prefillChunk, KvType.F32);
     }
 
-    public LocalContextHost(String name, LlamaModel model, int prefillChunk, KvType kvType) {
+    public LocalContextHost(String name, DecoderModel model, int prefillChunk, KvType kvType) {
         this(name, model, prefillChunk, kvType, kvType, null);
     }
 
@@ -38,14 +38,14 @@ public final class LocalContextHost implements ContextHost {
      * A host storing keys as {@code kvTypeK} and values as {@code kvTypeV}, taking star blocks from
      * {@code blockCache} when it holds them (null: no cache).
      */
-    public LocalContextHost(String name, LlamaModel model, int prefillChunk, KvType kvTypeK, KvType kvTypeV, BlockCache blockCache) {
+    public LocalContextHost(String name, DecoderModel model, int prefillChunk, KvType kvTypeK, KvType kvTypeV, BlockCache blockCache) {
         this.name = name;
         this.model = model;
         this.prefillChunk = prefillChunk;
         this.kvTypeK = kvTypeK;
         this.kvTypeV = kvTypeV;
         this.blockCache = blockCache;
-        LlamaConfig c = model.config();
+        DecoderConfig c = model.config();
         this.shard = new KvCache[c.layers()];
         for (int l = 0; l < c.layers(); l++) shard[l] = new KvCache(c.kvHeads(), c.headDim(), 256, kvTypeK, kvTypeV);
         this.stats = new HostStats(name);
@@ -62,7 +62,7 @@ public final class LocalContextHost implements ContextHost {
     }
 
     /** The model this host runs (the ring strategy drives it through {@link RingHost}). */
-    public LlamaModel model() {
+    public DecoderModel model() {
         return model;
     }
 
@@ -137,7 +137,7 @@ public final class LocalContextHost implements ContextHost {
             checkCancelled();  // between blocks too: a block served from the cache runs no layer that would check
             key = null;
             if (blockCache == null) return false;
-            LlamaConfig c = model.config();
+            DecoderConfig c = model.config();
             String k = blockCache.key(b, kvTypeK, kvTypeV);
             KvCache[] hit = blockCache.get(k, c.layers(), c.kvHeads(), c.headDim(), kvTypeK, kvTypeV);
             if (hit != null && hit[0].size() == b.tokens().length) {
@@ -166,7 +166,7 @@ public final class LocalContextHost implements ContextHost {
      * (appending to them) and returns the final hidden state of the last token.
      */
     float[] prefill(int[] tokens, int[] positions, KvCache[] caches, boolean phase1) {
-        LlamaConfig c = model.config();
+        DecoderConfig c = model.config();
         int n = tokens.length;
         float[] last = null;
         for (int off = 0; off < n; off += prefillChunk) {
@@ -197,7 +197,7 @@ public final class LocalContextHost implements ContextHost {
     }
 
     KvCache[] freshCaches(int capacity) {
-        LlamaConfig c = model.config();
+        DecoderConfig c = model.config();
         KvCache[] k = new KvCache[c.layers()];
         for (int l = 0; l < c.layers(); l++) k[l] = new KvCache(c.kvHeads(), c.headDim(), capacity, kvTypeK, kvTypeV);
         return k;

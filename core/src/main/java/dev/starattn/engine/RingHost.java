@@ -4,8 +4,8 @@ import dev.starattn.attention.AttentionBackends;
 import dev.starattn.attention.KvCache;
 import dev.starattn.attention.LseMerge;
 import dev.starattn.attention.Partial;
-import dev.starattn.model.LlamaConfig;
-import dev.starattn.model.LlamaModel;
+import dev.starattn.model.DecoderConfig;
+import dev.starattn.model.DecoderModel;
 import dev.starattn.model.Rope;
 import java.util.Arrays;
 
@@ -18,19 +18,19 @@ import java.util.Arrays;
  * this class, so the ring math exists once. Compute time is added to the host's phase-1 time.
  */
 public final class RingHost {
-    private final LlamaModel model;
+    private final DecoderModel model;
     private final LocalContextHost host;
     private final int[] positions;
     private final int n;
     private final float[] x;
     private final Rope rope;
     private int layer = -1;
-    private LlamaModel.Qkv qkv;
+    private DecoderModel.Qkv qkv;
     private Partial acc;
     private long pairs;
 
     /** Embeds this host's tokens (at {@code positions}, which the KV will carry). */
-    public RingHost(LlamaModel model, LocalContextHost host, int[] tokens, int[] positions) {
+    public RingHost(DecoderModel model, LocalContextHost host, int[] tokens, int[] positions) {
         if (tokens.length != positions.length) {
             throw new IllegalArgumentException(tokens.length + " tokens but " + positions.length + " positions");
         }
@@ -61,7 +61,7 @@ public final class RingHost {
         acc = null;
         if (n == 0) return host.cache(layer);
         long s = System.nanoTime();
-        LlamaConfig c = model.config();
+        DecoderConfig c = model.config();
         qkv = model.qkv(layer, x, n, rope);
         host.append(layer, qkv.k(), qkv.v(), n, positions, 0);
         acc = AttentionBackends.current().attend(qkv.q(), n, positions, c.heads(), host.cache(layer));
@@ -87,7 +87,7 @@ public final class RingHost {
     /** Finishes the current layer (output projection, residual, feed-forward). */
     public void endLayer() {
         long s = System.nanoTime();
-        LlamaConfig c = model.config();
+        DecoderConfig c = model.config();
         host.addAttention(true, pairs);
         if (n > 0) {
             model.finishLayer(layer, x, n, Arrays.copyOf(acc.out(), n * c.qDim()));

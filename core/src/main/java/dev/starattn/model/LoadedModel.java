@@ -9,7 +9,7 @@ import java.nio.file.Path;
  * identity ({@link ModelHash}: every byte of every file the loader read), which block cache keys
  * and the cluster handshake use. Closing it unmaps the file.
  */
-public record LoadedModel(Path path, String format, LlamaConfig config, LlamaModel model, Tokenizer tokenizer,
+public record LoadedModel(Path path, String format, DecoderConfig config, DecoderModel model, Tokenizer tokenizer,
                           ModelHash contentHash, PromptTemplate template, TensorSource source) implements AutoCloseable {
     /**
      * The model's identity, hashed on first use (progress on stderr for a large model) and cached

@@ -40,9 +40,9 @@ public final class ModelLoader {
         GgufFile f = GgufFile.open(path);
         try {
             ModelSpec spec = ModelSpec.fromGguf(f);
-            LlamaConfig c = spec.validate(f);
+            DecoderConfig c = spec.validate(f);
             progress.accept("checking tensors of " + c);
-            LlamaModel model = new LlamaModel(c, loadWeights(spec, c, f, f.tensors()));
+            DecoderModel model = new DecoderModel(c, loadWeights(spec, c, f, f.tensors()));
             Tokenizer tok = Tokenizers.fromGgufMetadata(f.metadata());
             checkTokenizer(spec, tok, c);
             PromptTemplate template = tokenHasName(tok, "<|start_header_id|>") ? PromptTemplate.LLAMA3 : PromptTemplate.BASE;
@@ -59,8 +59,8 @@ public final class ModelLoader {
         try {
             JsonNode j = m.config();
             ModelSpec spec = ModelSpec.fromHf(m);
-            LlamaConfig c = spec.validate(m);
-            LlamaModel model = new LlamaModel(c, loadWeights(spec, c, m, m.tensors()));
+            DecoderConfig c = spec.validate(m);
+            DecoderModel model = new DecoderModel(c, loadWeights(spec, c, m, m.tensors()));
             // Without tokenizer.json the model still runs on prompts given as token ids.
             Tokenizer tok = m.tokenizerJson() == null
                     ? new IdsOnlyTokenizer(dir.toString(), c.vocabSize(), spec.tokenId(ModelSpec.Key.BOS), spec.tokenId(ModelSpec.Key.EOS))
@@ -78,7 +78,7 @@ public final class ModelLoader {
      * The weights, with every tensor of the file accounted for (used by the model, or known to be
      * redundant) and every float weight finite.
      */
-    private static LlamaWeights loadWeights(ModelSpec spec, LlamaConfig c, TensorSource src, List<TensorRef> all) {
+    private static DecoderWeights loadWeights(ModelSpec spec, DecoderConfig c, TensorSource src, List<TensorRef> all) {
         Set<String> used = new HashSet<>();
         TensorSource recording = new TensorSource() {
             @Override
@@ -98,9 +98,9 @@ public final class ModelLoader {
             @Override
             public void close() {}
         };
-        LlamaWeights w;
+        DecoderWeights w;
         try {
-            w = LlamaWeights.load(c, recording);
+            w = DecoderWeights.load(c, recording);
         } catch (ModelFormatException e) {
             if (e.getMessage().contains(spec.file())) throw e;
             throw new ModelFormatException(spec.file() + ": " + e.getMessage(), e);
@@ -111,7 +111,7 @@ public final class ModelLoader {
     }
 
     /** The tokenizer's ids must all index the embedding. */
-    private static void checkTokenizer(ModelSpec spec, Tokenizer tok, LlamaConfig c) {
+    private static void checkTokenizer(ModelSpec spec, Tokenizer tok, DecoderConfig c) {
         if (tok.vocabSize() > c.vocabSize()) {
             throw new ModelFormatException(spec.file() + ": the tokenizer has " + tok.vocabSize() + " tokens but the token embedding only "
                     + c.vocabSize() + " rows.");

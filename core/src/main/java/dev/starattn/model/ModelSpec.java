@@ -27,7 +27,7 @@ import java.util.Set;
 /**
  * What a model file says about the model, in one format-neutral form, before any of it is trusted.
  * The GGUF and Hugging Face readers only copy raw values here, each with the name of the field it
- * came from; {@link #validate} is the one place that checks them and builds a {@link LlamaConfig}
+ * came from; {@link #validate} is the one place that checks them and builds a {@link DecoderConfig}
  * with its {@link Architecture} descriptor. Which families exist, and what differs between them,
  * comes from the {@link Families} registry.
  * Anything that changes the model's math and that starattn does not implement is refused: a model
@@ -361,7 +361,7 @@ public final class ModelSpec {
      * config. {@code tensors} gives the vocabulary size (rows of the token embedding), tied output,
      * Q/K/V biases and GGUF's {@code rope_freqs}.
      */
-    public LlamaConfig validate(TensorSource tensors) {
+    public DecoderConfig validate(TensorSource tensors) {
         Entry archE = entries.get(Key.ARCHITECTURE);
         if (archE == null || archE.value() == null) throw missing(Key.ARCHITECTURE, "an architecture");
         Optional<Family> known = archE.value() instanceof String a
@@ -441,7 +441,7 @@ public final class ModelSpec {
         // Tied: the output projection is the embedding (transformers re-ties a saved lm_head to it).
         boolean tied = !hasOutput || bool(Key.TIED);
 
-        float[] inv = LlamaConfig.defaultInvFreq((float) base, ropeDim);
+        float[] inv = DecoderConfig.defaultInvFreq((float) base, ropeDim);
         String ropeType = string(Key.ROPE_TYPE, "default");
         switch (ropeType) {
             case "default", "none" -> { }
@@ -457,7 +457,7 @@ public final class ModelSpec {
                         "but llama3 RoPE needs high_freq_factor above low_freq_factor");
                 Entry orig = present(Key.ROPE_ORIGINAL_CONTEXT);
                 double original = orig == null ? 8192 : positive(orig);
-                inv = LlamaConfig.llama3ScaledInvFreq(inv, factor, low, high, original);
+                inv = DecoderConfig.llama3ScaledInvFreq(inv, factor, low, high, original);
             }
             default -> throw bad(present(Key.ROPE_TYPE), "a RoPE scaling starattn does not implement (it implements default, linear and llama3)");
         }
@@ -484,7 +484,7 @@ public final class ModelSpec {
         }
         boolean qkvBias = family.qkvBias() || tensors.find(names.gguf(TensorRole.ATTN_Q_BIAS, 0)).isPresent();
         RopeSpec rope = new RopeSpec((float) base, ropeDim, family.ggufRopeHalves() || halvesLayout, inv);
-        LlamaConfig c = new LlamaConfig(Architecture.standard(family, (float) eps, rope, layers, qkvBias, tied),
+        DecoderConfig c = new DecoderConfig(Architecture.standard(family, (float) eps, rope, layers, qkvBias, tied),
                 dim, layers, heads, kvHeads, headDim, ffn, vocab, context);
         checkTokenId(Key.BOS, vocab);
         checkTokenId(Key.EOS, vocab);
@@ -537,7 +537,7 @@ public final class ModelSpec {
      * Every tensor of the file must be one the model uses: a leftover tensor means the metadata and the
      * tensors disagree (a layer count that is too small, a feature starattn does not implement).
      */
-    void checkAllTensorsUsed(List<TensorRef> all, Set<String> used, LlamaConfig c) {
+    void checkAllTensorsUsed(List<TensorRef> all, Set<String> used, DecoderConfig c) {
         TensorNames names = c.descriptor().tensors();
         // Tensors the file may hold without the engine using them (buffers some exporters save).
         List<String> ignorableSuffixes = halvesLayout ? names.hfIgnorableSuffixes() : List.of();

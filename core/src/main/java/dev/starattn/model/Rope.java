@@ -7,13 +7,13 @@ import dev.starattn.model.family.RopeSpec;
  * is computed once per chunk and shared by all layers and by queries and keys.
  */
 public final class Rope {
-    private final LlamaConfig config;
+    private final DecoderConfig config;
     private final RopeSpec spec;
     private final float[] cos;
     private final float[] sin;
     private final int pairs;
 
-    public Rope(LlamaConfig config, int[] positions, int offset, int n) {
+    public Rope(DecoderConfig config, int[] positions, int offset, int n) {
         this.config = config;
         this.spec = config.descriptor().fullAttentionRope();
         this.pairs = spec.dim() / 2;

@@ -11,8 +11,8 @@ import dev.starattn.engine.GenerationResult;
 import dev.starattn.engine.InferenceEngine;
 import dev.starattn.engine.ProgressListener;
 import dev.starattn.engine.SamplingOptions;
-import dev.starattn.model.LlamaConfig;
-import dev.starattn.model.LlamaModel;
+import dev.starattn.model.DecoderConfig;
+import dev.starattn.model.DecoderModel;
 import dev.starattn.testutil.InMemoryModel;
 import java.io.IOException;
 import java.util.ArrayList;
@@ -88,8 +88,8 @@ class AttentionBackendsTest {
 
     @Test
     void everyModeAttendsThroughTheInstalledBackend() {
-        LlamaConfig c = InMemoryModel.config("llama", 64, 2, 4, 2, 96, 60, 4096);
-        LlamaModel model = new InMemoryModel(c, 5).model();
+        DecoderConfig c = InMemoryModel.config("llama", 64, 2, 4, 2, 96, 60, 4096);
+        DecoderModel model = new InMemoryModel(c, 5).model();
         int[] context = new Random(2).ints(120, 3, c.vocabSize()).toArray();
         int[] query = {7, 9, 11};
         for (EngineOptions o : List.of(EngineOptions.of(AttentionMode.DENSE, 1), EngineOptions.of(AttentionMode.STAR, 3),
@@ -107,7 +107,7 @@ class AttentionBackendsTest {
         }
     }
 
-    private static GenerationResult generate(LlamaModel model, EngineOptions o, int[] context, int[] query) {
+    private static GenerationResult generate(DecoderModel model, EngineOptions o, int[] context, int[] query) {
         InferenceEngine e = new InferenceEngine(model, o);
         return e.generate(e.encode(context, ProgressListener.NONE), query, SamplingOptions.greedy(), 4, t -> false, t -> {});
     }

@@ -6,8 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.starattn.attention.KvType;
-import dev.starattn.model.LlamaConfig;
-import dev.starattn.model.LlamaModel;
+import dev.starattn.model.DecoderConfig;
+import dev.starattn.model.DecoderModel;
 import dev.starattn.testutil.InMemoryModel;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -23,8 +23,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** The block cache never changes an answer: cold, warm, partially warm, from disk, and with bad files. */
 class BlockCacheTest {
-    static final LlamaConfig CONFIG = InMemoryModel.config("llama", 64, 2, 4, 2, 96, 60, 4096);
-    static final LlamaModel MODEL = new InMemoryModel(CONFIG, 3).model();
+    static final DecoderConfig CONFIG = InMemoryModel.config("llama", 64, 2, 4, 2, 96, 60, 4096);
+    static final DecoderModel MODEL = new InMemoryModel(CONFIG, 3).model();
     static final int[] CONTEXT = new Random(9).ints(200, 3, CONFIG.vocabSize()).toArray();
     static final int[] QUERY = {5, 17, 42, 8, 1};
     // 5 blocks of 40 over 3 hosts (2, 2, 1), anchor 16 < block: an edit in block 0 after token 16 keeps the anchor.

@@ -3,7 +3,7 @@ package dev.starattn.engine;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.starattn.attention.KvType;
-import dev.starattn.model.LlamaModel;
+import dev.starattn.model.DecoderModel;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -14,12 +14,12 @@ import java.util.List;
  * (slow, exact: whatever the mode, the answers are dense's). Each pipeline records the calls it gets.
  */
 public final class StandInPipelines implements ContextPipeline.Factory {
-    private final LlamaModel model;
+    private final DecoderModel model;
     public final List<RecomputingPipeline> opened = new ArrayList<>();
     /** Makes every pipeline opened from now on fail in phase 1. */
     public boolean failInPhase1;
 
-    public StandInPipelines(LlamaModel model) {
+    public StandInPipelines(DecoderModel model) {
         this.model = model;
     }
 

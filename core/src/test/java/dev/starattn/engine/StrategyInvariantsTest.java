@@ -6,8 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.starattn.attention.KvCache;
-import dev.starattn.model.LlamaConfig;
-import dev.starattn.model.LlamaModel;
+import dev.starattn.model.DecoderConfig;
+import dev.starattn.model.DecoderModel;
 import dev.starattn.testutil.InMemoryModel;
 import java.util.Arrays;
 import java.util.List;
@@ -16,8 +16,8 @@ import org.junit.jupiter.api.Test;
 
 /** The invariants of docs/DESIGN.md that dense, ring and star must hold. */
 class StrategyInvariantsTest {
-    static final LlamaConfig CONFIG = InMemoryModel.config("llama", 64, 2, 4, 2, 96, 60, 4096);
-    static final LlamaModel MODEL = new InMemoryModel(CONFIG, 3).model();
+    static final DecoderConfig CONFIG = InMemoryModel.config("llama", 64, 2, 4, 2, 96, 60, 4096);
+    static final DecoderModel MODEL = new InMemoryModel(CONFIG, 3).model();
     static final int[] CONTEXT = new Random(9).ints(203, 3, CONFIG.vocabSize()).toArray();
     static final int[] QUERY = {5, 17, 42, 8, 1};
 

@@ -27,7 +27,7 @@ class ForwardTest {
     @Test
     void denseLogitsMatchReference() {
         for (String arch : new String[] {"llama", "qwen2"}) {
-            LlamaConfig c = InMemoryModel.config(arch, 64, 2, 4, 2, 96, 50, 512);
+            DecoderConfig c = InMemoryModel.config(arch, 64, 2, 4, 2, 96, 50, 512);
             InMemoryModel m = new InMemoryModel(c, 11);
             Random r = new Random(5);
             int n = 37;

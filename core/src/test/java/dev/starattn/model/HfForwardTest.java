@@ -29,8 +29,8 @@ class HfForwardTest {
     @Test
     void safetensorsModelMatchesReference() throws Exception {
         int vocab = 300;
-        LlamaConfig c = new LlamaConfig("llama", 64, 2, 4, 2, 16, 96, vocab, 512, 1e-5f, 10000f, 16, true,
-                LlamaConfig.defaultInvFreq(10000f, 16), false, false);
+        DecoderConfig c = new DecoderConfig("llama", 64, 2, 4, 2, 16, 96, vocab, 512, 1e-5f, 10000f, 16, true,
+                DecoderConfig.defaultInvFreq(10000f, 16), false, false);
         InMemoryModel m = new InMemoryModel(c, 21);
         HfDirWriter.write(dir, c, m, true);
         try (LoadedModel lm = ModelLoader.load(dir)) {
@@ -67,8 +67,8 @@ class HfForwardTest {
 
     @Test
     void llama31RopeScalingIsReadFromConfig() {
-        float[] inv = LlamaConfig.defaultInvFreq(500000f, 128);
-        float[] scaled = LlamaConfig.llama3ScaledInvFreq(inv, 8, 1, 4, 8192);
+        float[] inv = DecoderConfig.defaultInvFreq(500000f, 128);
+        float[] scaled = DecoderConfig.llama3ScaledInvFreq(inv, 8, 1, 4, 8192);
         assertEquals(inv[0], scaled[0], 0f, "high frequencies are kept");
         assertEquals(inv[63] / 8, scaled[63], 1e-12, "low frequencies are divided by the factor");
         for (int i = 0; i < inv.length; i++) assertTrue(scaled[i] <= inv[i] && scaled[i] >= inv[i] / 8);

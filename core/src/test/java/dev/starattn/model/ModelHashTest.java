@@ -142,8 +142,8 @@ class ModelHashTest {
 
     @Test
     void hfDirectoryIdentityCoversShardsConfigAndTokenizer() throws IOException {
-        LlamaConfig c = new LlamaConfig("llama", 64, 2, 4, 2, 16, 96, 300, 512, 1e-5f, 10000f, 16, true,
-                LlamaConfig.defaultInvFreq(10000f, 16), false, false);
+        DecoderConfig c = new DecoderConfig("llama", 64, 2, 4, 2, 16, 96, 300, 512, 1e-5f, 10000f, 16, true,
+                DecoderConfig.defaultInvFreq(10000f, 16), false, false);
         Path hf = dir.resolve("hf");
         HfDirWriter.write(hf, c, new InMemoryModel(c, 21), true);
         Path cache = dir.resolve("cache");

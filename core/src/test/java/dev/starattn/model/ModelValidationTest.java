@@ -202,8 +202,8 @@ class ModelValidationTest {
 
     /** A small HF directory whose config.json is edited by {@code edit}. */
     private Path hf(String arch, Consumer<ObjectNode> edit) throws Exception {
-        LlamaConfig c = new LlamaConfig(arch, 64, 2, 4, 2, 16, 96, 300, 512, 1e-5f, 10000f, 16, true,
-                LlamaConfig.defaultInvFreq(10000f, 16), arch.equals("qwen2"), false);
+        DecoderConfig c = new DecoderConfig(arch, 64, 2, 4, 2, 16, 96, 300, 512, 1e-5f, 10000f, 16, true,
+                DecoderConfig.defaultInvFreq(10000f, 16), arch.equals("qwen2"), false);
         Path d = dir.resolve("hf" + (files++));
         HfDirWriter.write(d, c, new InMemoryModel(c, 5), true);
         ObjectNode cfg = (ObjectNode) JSON.readTree(d.resolve("config.json").toFile());
@@ -231,7 +231,7 @@ class ModelValidationTest {
             c.putObject("rope_parameters").putObject("full_attention").put("rope_theta", 500000).put("rope_type", "llama3")
                     .put("factor", 8.0).put("low_freq_factor", 1.0).put("high_freq_factor", 4.0).put("original_max_position_embeddings", 64);
         });
-        float[] expected = LlamaConfig.llama3ScaledInvFreq(LlamaConfig.defaultInvFreq(500000f, 16), 8, 1, 4, 64);
+        float[] expected = DecoderConfig.llama3ScaledInvFreq(DecoderConfig.defaultInvFreq(500000f, 16), 8, 1, 4, 64);
         for (Path d : new Path[] {old, v5, perLayerType}) {
             try (LoadedModel m = ModelLoader.load(d)) {
                 assertEquals(500000f, m.config().ropeBase(), d.toString());

@@ -3,7 +3,7 @@ package dev.starattn.testutil;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.starattn.model.LlamaConfig;
+import dev.starattn.model.DecoderConfig;
 import dev.starattn.tokenizer.BpeTokenizer;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -17,7 +17,7 @@ import java.util.Map;
 public final class HfDirWriter {
     private HfDirWriter() {}
 
-    public static void write(Path dir, LlamaConfig c, InMemoryModel m, boolean withTokenizer) throws IOException {
+    public static void write(Path dir, DecoderConfig c, InMemoryModel m, boolean withTokenizer) throws IOException {
         SafetensorsWriter w = new SafetensorsWriter();
         for (Map.Entry<String, float[]> e : m.arrays.entrySet()) w.addF32(hfName(e.getKey()), shape(c, e.getKey()), e.getValue());
         Files.createDirectories(dir);
@@ -32,7 +32,7 @@ public final class HfDirWriter {
         if (withTokenizer) Files.writeString(dir.resolve("tokenizer.json"), byteLevelTokenizer(om, c.vocabSize()));
     }
 
-    static long[] shape(LlamaConfig c, String name) {
+    static long[] shape(DecoderConfig c, String name) {
         if (name.endsWith("norm.weight")) return new long[] {c.dim()};
         if (name.endsWith("attn_q.bias")) return new long[] {c.qDim()};
         if (name.endsWith("attn_k.bias") || name.endsWith("attn_v.bias")) return new long[] {c.kvDim()};

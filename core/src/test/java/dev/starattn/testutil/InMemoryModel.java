@@ -3,9 +3,9 @@ package dev.starattn.testutil;
 import dev.starattn.format.ModelFormatException;
 import dev.starattn.format.TensorRef;
 import dev.starattn.format.TensorSource;
-import dev.starattn.model.LlamaConfig;
-import dev.starattn.model.LlamaModel;
-import dev.starattn.model.LlamaWeights;
+import dev.starattn.model.DecoderConfig;
+import dev.starattn.model.DecoderModel;
+import dev.starattn.model.DecoderWeights;
 import dev.starattn.tensor.GgmlType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -22,11 +22,11 @@ import java.util.Random;
  * that {@link ReferenceForward} can compute the same model in double precision.
  */
 public final class InMemoryModel implements TensorSource {
-    public final LlamaConfig config;
+    public final DecoderConfig config;
     public final Map<String, float[]> arrays = new LinkedHashMap<>();
     private final Map<String, TensorRef> refs = new LinkedHashMap<>();
 
-    public InMemoryModel(LlamaConfig config, long seed) {
+    public InMemoryModel(DecoderConfig config, long seed) {
         this.config = config;
         Random r = new Random(seed);
         int d = config.dim();
@@ -53,15 +53,15 @@ public final class InMemoryModel implements TensorSource {
     }
 
     /** A small config: llama or qwen2 style, GQA. */
-    public static LlamaConfig config(String arch, int dim, int layers, int heads, int kvHeads, int ffn, int vocab, int ctx) {
+    public static DecoderConfig config(String arch, int dim, int layers, int heads, int kvHeads, int ffn, int vocab, int ctx) {
         int hd = dim / heads;
         boolean qwen = arch.equals("qwen2");
-        return new LlamaConfig(arch, dim, layers, heads, kvHeads, hd, ffn, vocab, ctx, 1e-5f, 10000f, hd, qwen,
-                LlamaConfig.defaultInvFreq(10000f, hd), qwen, false);
+        return new DecoderConfig(arch, dim, layers, heads, kvHeads, hd, ffn, vocab, ctx, 1e-5f, 10000f, hd, qwen,
+                DecoderConfig.defaultInvFreq(10000f, hd), qwen, false);
     }
 
-    public LlamaModel model() {
-        return new LlamaModel(config, LlamaWeights.load(config, this));
+    public DecoderModel model() {
+        return new DecoderModel(config, DecoderWeights.load(config, this));
     }
 
     private void put(String name, float[] data, long... dims) {

@@ -1,6 +1,6 @@
 package dev.starattn.testutil;
 
-import dev.starattn.model.LlamaConfig;
+import dev.starattn.model.DecoderConfig;
 import java.util.Map;
 
 /**
@@ -9,10 +9,10 @@ import java.util.Map;
  * attention strategies are checked against it.
  */
 public final class ReferenceForward {
-    private final LlamaConfig c;
+    private final DecoderConfig c;
     private final Map<String, float[]> w;
 
-    public ReferenceForward(LlamaConfig c, Map<String, float[]> weights) {
+    public ReferenceForward(DecoderConfig c, Map<String, float[]> weights) {
         this.c = c;
         this.w = weights;
     }

@@ -8,7 +8,7 @@ import dev.starattn.engine.EncodeTask;
 import dev.starattn.engine.HostStats;
 import dev.starattn.engine.ProgressListener;
 import dev.starattn.engine.SegmentEncoder;
-import dev.starattn.model.LlamaConfig;
+import dev.starattn.model.DecoderConfig;
 import java.util.Arrays;
 
 /**
@@ -117,7 +117,7 @@ public final class CudaContextHost implements ContextHost, AutoCloseable {
     }
 
     private void prefill(int[] tokens, int[] positions, DeviceKv[] caches) {
-        LlamaConfig c = model.config();
+        DecoderConfig c = model.config();
         for (int off = 0; off < tokens.length; off += prefillChunk) {
             int len = Math.min(prefillChunk, tokens.length - off);
             int before = caches[0].size();

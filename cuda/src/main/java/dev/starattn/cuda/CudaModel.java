@@ -1,7 +1,7 @@
 package dev.starattn.cuda;
 
-import dev.starattn.model.LlamaConfig;
-import dev.starattn.model.LlamaModel;
+import dev.starattn.model.DecoderConfig;
+import dev.starattn.model.DecoderModel;
 import dev.starattn.model.family.Architecture;
 import dev.starattn.model.family.RopeSpec;
 import dev.starattn.model.family.TensorRole;
@@ -16,7 +16,7 @@ import dev.starattn.model.family.TensorRole;
  */
 public final class CudaModel implements AutoCloseable {
     private final CudaDevice dev;
-    private final LlamaConfig c;
+    private final DecoderConfig c;
     private final CudaAttention attention;
     private final long embedding, output, outputNorm, invFreq;
     private final float normEps;
@@ -26,12 +26,12 @@ public final class CudaModel implements AutoCloseable {
     // The model's own activations (forward(), CudaStarQuery's phase 2); a ring host owns a set of its own.
     private final Activations scratch;
 
-    public CudaModel(CudaDevice dev, LlamaModel model) {
+    public CudaModel(CudaDevice dev, DecoderModel model) {
         this(dev, model.config(), new HostWeights(dev, model.weights()));
     }
 
     /** A model of shape {@code cfg} with weights from {@code w} (the benchmarks' RandomWeights draws them on the GPU). */
-    CudaModel(CudaDevice dev, LlamaConfig cfg, WeightSource w) {
+    CudaModel(CudaDevice dev, DecoderConfig cfg, WeightSource w) {
         this.dev = dev;
         this.c = cfg;
         if (cfg.headDim() > 256) throw new CudaException("head_dim " + cfg.headDim() + " is above the GPU kernels' limit of 256");
@@ -80,7 +80,7 @@ public final class CudaModel implements AutoCloseable {
         this.scratch = new Activations(dev, cfg);
     }
 
-    public LlamaConfig config() {
+    public DecoderConfig config() {
         return c;
     }
 
@@ -102,11 +102,11 @@ public final class CudaModel implements AutoCloseable {
      */
     static final class Activations implements AutoCloseable {
         private final CudaDevice dev;
-        private final LlamaConfig c;
+        private final DecoderConfig c;
         private int cap;
         long x, xn, q, qb, k, v, att, attb, g, u, gb, tok, pos, lse, hidden, logits;
 
-        Activations(CudaDevice dev, LlamaConfig c) {
+        Activations(CudaDevice dev, DecoderConfig c) {
             this.dev = dev;
             this.c = c;
         }

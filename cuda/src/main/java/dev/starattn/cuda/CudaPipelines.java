@@ -3,7 +3,7 @@ package dev.starattn.cuda;
 import dev.starattn.engine.ContextPipeline;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.ProgressListener;
-import dev.starattn.model.LlamaModel;
+import dev.starattn.model.DecoderModel;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -31,7 +31,7 @@ public final class CudaPipelines implements ContextPipeline.Factory, AutoCloseab
      * Opens {@code gpus} GPUs (0 = every visible one, at most {@code hosts} of them) and uploads {@code model} to each.
      * Throws IllegalArgumentException, in one sentence, when no GPU is visible or fewer than asked for.
      */
-    public static CudaPipelines open(LlamaModel model, int gpus, int hosts, int prefillChunk) {
+    public static CudaPipelines open(DecoderModel model, int gpus, int hosts, int prefillChunk) {
         String why = CudaDevice.unavailableReason();
         if (why != null) throw new IllegalArgumentException("no usable CUDA GPU: " + why);
         int visible = CudaDevice.deviceCount();

@@ -4,7 +4,7 @@ import dev.starattn.attention.AttentionKernel;
 import dev.starattn.engine.strategy.Strategies;
 import dev.starattn.engine.ContextHost;
 import dev.starattn.engine.ProgressListener;
-import dev.starattn.model.LlamaConfig;
+import dev.starattn.model.DecoderConfig;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -104,7 +104,7 @@ public final class CudaRing {
 
         /** Sources (ring order: predecessor first, as the blocks would arrive), pair counts and the parts buffer. */
         void plan(List<Member> all) {
-            LlamaConfig c = model.config();
+            DecoderConfig c = model.config();
             int hc = all.size();
             pairsPerLayer = DeviceKv.visiblePairs(positions, 0, n, positions);
             for (int step = 1; step < hc; step++) {
@@ -126,7 +126,7 @@ public final class CudaRing {
 
         /** The staging cache on this host's GPU for blocks of {@code src} (on another GPU). */
         DeviceKv staging(Member src) {
-            LlamaConfig c = model.config();
+            DecoderConfig c = model.config();
             return staging.computeIfAbsent(src.index, i -> new DeviceKv(dev, c.kvHeads(), c.headDim(), Math.max(1, src.n), true));
         }
 
@@ -166,9 +166,9 @@ public final class CudaRing {
         int hc = hosts.size();
         if (hc == 0) throw new IllegalArgumentException("a ring needs at least one host");
         if (tokens.size() != hc || positions.size() != hc) throw new IllegalArgumentException("one token and position list per ring host");
-        LlamaConfig c = hosts.getFirst().model().config();
+        DecoderConfig c = hosts.getFirst().model().config();
         for (CudaContextHost h : hosts) {
-            LlamaConfig hcfg = h.model().config();
+            DecoderConfig hcfg = h.model().config();
             if (hcfg.layers() != c.layers() || hcfg.heads() != c.heads() || hcfg.kvHeads() != c.kvHeads() || hcfg.headDim() != c.headDim()) {
                 throw new IllegalArgumentException("ring host " + h.name() + " runs a model of another shape than " + hosts.getFirst().name() + "'s");
             }

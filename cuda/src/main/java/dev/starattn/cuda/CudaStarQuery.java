@@ -5,7 +5,7 @@ import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.ProgressListener;
 import dev.starattn.engine.DecodeLoop;
 import dev.starattn.engine.SamplingOptions;
-import dev.starattn.model.LlamaConfig;
+import dev.starattn.model.DecoderConfig;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -68,7 +68,7 @@ public final class CudaStarQuery implements AutoCloseable {
             this.sameGpu = dev.ordinal() == queryGpu.ordinal();
         }
 
-        void ensure(int rows, LlamaConfig c) {
+        void ensure(int rows, DecoderConfig c) {
             if (sameGpu || rows <= cap) return;
             free();
             q = dev.alloc(4L * rows * c.qDim());
@@ -161,7 +161,7 @@ public final class CudaStarQuery implements AutoCloseable {
         StringBuilder access = new StringBuilder();
         for (CudaContextHost h : others) {
             if (h == queryHost) throw new IllegalArgumentException("the query host is among the other hosts");
-            LlamaConfig hc = h.model().config(), qc = qm.config();
+            DecoderConfig hc = h.model().config(), qc = qm.config();
             if (hc.layers() != qc.layers() || hc.heads() != qc.heads() || hc.kvHeads() != qc.kvHeads() || hc.headDim() != qc.headDim()) {
                 throw new IllegalArgumentException("host " + h.name() + " runs a model of another shape than the query host's");
             }
@@ -257,7 +257,7 @@ public final class CudaStarQuery implements AutoCloseable {
      */
     public float[] step(int[] tokens, int pos) {
         if (contextLength < 0) throw new IllegalStateException("no encoded context: call encode first");
-        LlamaConfig c = qm.config();
+        DecoderConfig c = qm.config();
         int n = tokens.length, heads = c.heads(), hd = c.headDim();
         int[] positions = new int[n];
         for (int i = 0; i < n; i++) positions[i] = pos + i;
@@ -289,7 +289,7 @@ public final class CudaStarQuery implements AutoCloseable {
      * bookkeeping is left to the caller: the form a CUDA graph captures (one GPU only, then no copies or syncs).
      */
     private void layers(int n, int[] positions, List<Peer> asked, PartLayout layout, boolean anyOther, long dyn) {
-        LlamaConfig c = qm.config();
+        DecoderConfig c = qm.config();
         int heads = c.heads(), hd = c.headDim(), qd = c.qDim();
         long rh = (long) n * heads, slotOut = 4L * rh * hd, slotLse = 4L * rh;
         int[] at = layout.offsets();

@@ -1,6 +1,6 @@
 package dev.starattn.cuda;
 
-import dev.starattn.model.LlamaWeights;
+import dev.starattn.model.DecoderWeights;
 import dev.starattn.model.family.TensorRole;
 import dev.starattn.tensor.Quantizers;
 import dev.starattn.tensor.WeightMatrix;
@@ -10,10 +10,10 @@ import java.util.Map;
 /** A loaded model's weights, uploaded once: matrices dequantized on the CPU to bf16, vectors as f32. */
 final class HostWeights implements WeightSource {
     private final CudaDevice dev;
-    private final LlamaWeights w;
+    private final DecoderWeights w;
     private final Map<WeightMatrix, Long> done = new IdentityHashMap<>();  // tied embedding/output upload once
 
-    HostWeights(CudaDevice dev, LlamaWeights w) {
+    HostWeights(CudaDevice dev, DecoderWeights w) {
         this.dev = dev;
         this.w = w;
     }

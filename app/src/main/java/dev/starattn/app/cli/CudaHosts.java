@@ -4,7 +4,7 @@ import dev.starattn.cuda.CudaContextHost;
 import dev.starattn.cuda.CudaDevice;
 import dev.starattn.cuda.CudaPipelines;
 import dev.starattn.engine.EngineOptions;
-import dev.starattn.model.LlamaModel;
+import dev.starattn.model.DecoderModel;
 import java.util.List;
 
 /**
@@ -23,7 +23,7 @@ import java.util.List;
  */
 public record CudaHosts(CudaPipelines gpus, List<CudaContextHost> hosts) implements AutoCloseable {
     /** The GPUs as the engine's pipelines (the query host on a GPU), or null for {@code --device cpu}. */
-    public static CudaPipelines pipelines(String device, LlamaModel model, EngineOptions options, int gpus, int prefillChunk) {
+    public static CudaPipelines pipelines(String device, DecoderModel model, EngineOptions options, int gpus, int prefillChunk) {
         if (!check(device)) return null;
         try {
             return CudaPipelines.open(model, gpus, options.hosts(), prefillChunk);
@@ -51,7 +51,7 @@ public record CudaHosts(CudaPipelines gpus, List<CudaContextHost> hosts) impleme
     }
 
     /** {@code --query-host cpu}: the context hosts on the GPUs, for an engine over them; null for {@code --device cpu}. */
-    public static CudaHosts forDevice(String device, LlamaModel model, EngineOptions options, int gpus, int prefillChunk) {
+    public static CudaHosts forDevice(String device, DecoderModel model, EngineOptions options, int gpus, int prefillChunk) {
         if (!check(device)) return null;
         if (!options.strategy().splitsContext()) {
             throw new IllegalArgumentException("--query-host cpu splits the context over GPU hosts; dense keeps it on one host: use --query-host gpu");

@@ -5,7 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.starattn.format.TensorRef;
 import dev.starattn.format.gguf.GgufFile;
 import dev.starattn.format.safetensors.HfModelDir;
-import dev.starattn.model.LlamaConfig;
+import dev.starattn.model.DecoderConfig;
 import dev.starattn.model.LoadedModel;
 import java.nio.file.Path;
 import java.util.List;
@@ -31,7 +31,7 @@ public final class InfoCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         java.io.PrintWriter out = spec.commandLine().getOut();
         try (LoadedModel m = ModelCli.load(model, false)) {
-            LlamaConfig c = m.config();
+            DecoderConfig c = m.config();
             List<TensorRef> tensors = m.source() instanceof GgufFile g ? g.tensors()
                     : m.source() instanceof HfModelDir h ? h.tensors() : List.of();
             Map<String, Integer> types = new TreeMap<>();

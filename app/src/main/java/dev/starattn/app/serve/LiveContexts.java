@@ -6,7 +6,7 @@ import dev.starattn.engine.EncodedContext;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.InferenceEngine;
 import dev.starattn.engine.ProgressListener;
-import dev.starattn.model.LlamaConfig;
+import dev.starattn.model.DecoderConfig;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -92,7 +92,7 @@ final class LiveContexts {
      * The exact KV bytes {@code tokens} tokens of a document take over all layers: a key row in
      * the key type plus a value row in the value type, Q8_0 block scales included.
      */
-    static long kvEstimate(LlamaConfig c, EngineOptions o, long tokens) {
+    static long kvEstimate(DecoderConfig c, EngineOptions o, long tokens) {
         return tokens * c.layers() * (o.kvTypeK().rowBytes(c.kvDim()) + o.kvTypeV().rowBytes(c.kvDim()));
     }
 }

@@ -2,7 +2,7 @@ package dev.starattn.app.serve;
 
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.InferenceEngine;
-import dev.starattn.model.LlamaConfig;
+import dev.starattn.model.DecoderConfig;
 import dev.starattn.model.LoadedModel;
 import java.util.concurrent.Executors;
 import java.util.function.Consumer;
@@ -119,8 +119,8 @@ public final class StarServer implements AutoCloseable {
         return contexts.size();
     }
 
-    /** The KV bytes {@code tokens} tokens of a document take (see {@link LiveContexts#kvEstimate(LlamaConfig, EngineOptions, long)}). */
-    static long kvEstimate(LlamaConfig c, EngineOptions o, long tokens) {
+    /** The KV bytes {@code tokens} tokens of a document take (see {@link LiveContexts#kvEstimate(DecoderConfig, EngineOptions, long)}). */
+    static long kvEstimate(DecoderConfig c, EngineOptions o, long tokens) {
         return LiveContexts.kvEstimate(c, o, tokens);
     }
 

@@ -199,8 +199,8 @@ class BadInputTest {
 
     @Test
     void huggingFaceDirWithoutTokenizerTakesTokenIdsOnly() throws Exception {
-        var c = new dev.starattn.model.LlamaConfig("llama", 32, 1, 2, 1, 16, 64, 300, 64, 1e-5f, 10000f, 16, true,
-                dev.starattn.model.LlamaConfig.defaultInvFreq(10000f, 16), false, false);
+        var c = new dev.starattn.model.DecoderConfig("llama", 32, 1, 2, 1, 16, 64, 300, 64, 1e-5f, 10000f, 16, true,
+                dev.starattn.model.DecoderConfig.defaultInvFreq(10000f, 16), false, false);
         Path hf = dir.resolve("hf-no-tokenizer");
         dev.starattn.testutil.HfDirWriter.write(hf, c, new dev.starattn.testutil.InMemoryModel(c, 5), false);
         assertOneLineError(generate(hf), "has no tokenizer.json", "--context-tokens");

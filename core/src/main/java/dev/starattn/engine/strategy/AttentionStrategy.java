@@ -5,7 +5,7 @@ import dev.starattn.engine.ContextHost;
 import dev.starattn.engine.EncodeTask;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.ProgressListener;
-import dev.starattn.model.LlamaConfig;
+import dev.starattn.model.DecoderConfig;
 import java.util.List;
 import java.util.function.Predicate;
 
@@ -62,5 +62,5 @@ public interface AttentionStrategy {
      * Predicted phase-1 FLOPs of each host for {@code context} (only its length matters unless the strategy is
      * {@link #blockwise}), blocks for which {@code cached} is true costing nothing.
      */
-    long[] phase1Flops(LlamaConfig c, int[] context, EngineOptions options, Predicate<BlockTask> cached);
+    long[] phase1Flops(DecoderConfig c, int[] context, EngineOptions options, Predicate<BlockTask> cached);
 }

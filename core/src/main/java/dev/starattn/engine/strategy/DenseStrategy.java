@@ -7,7 +7,7 @@ import dev.starattn.engine.EncodeTask;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.FlopModel;
 import dev.starattn.engine.ProgressListener;
-import dev.starattn.model.LlamaConfig;
+import dev.starattn.model.DecoderConfig;
 import java.util.List;
 import java.util.function.Predicate;
 
@@ -45,7 +45,7 @@ final class DenseStrategy implements AttentionStrategy {
     }
 
     @Override
-    public long[] phase1Flops(LlamaConfig c, int[] context, EngineOptions options, Predicate<BlockTask> cached) {
+    public long[] phase1Flops(DecoderConfig c, int[] context, EngineOptions options, Predicate<BlockTask> cached) {
         long n = context.length;
         return new long[] {n * c.linearFlopsPerToken() + FlopModel.causalPairs(n) * FlopModel.attentionFlopsPerPair(c)};
     }

@@ -10,8 +10,8 @@ import dev.starattn.engine.FlopModel;
 import dev.starattn.engine.LocalContextHost;
 import dev.starattn.engine.ProgressListener;
 import dev.starattn.engine.RingHost;
-import dev.starattn.model.LlamaConfig;
-import dev.starattn.model.LlamaModel;
+import dev.starattn.model.DecoderConfig;
+import dev.starattn.model.DecoderModel;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
@@ -119,8 +119,8 @@ public class RingStrategy implements AttentionStrategy {
     private static void inProcess(List<LocalContextHost> hosts, List<EncodeTask> plan, ProgressListener progress) {
         int hCount = hosts.size();
         if (hCount == 0) return;
-        LlamaModel model = hosts.getFirst().model();
-        LlamaConfig c = model.config();
+        DecoderModel model = hosts.getFirst().model();
+        DecoderConfig c = model.config();
         RingHost[] ring = new RingHost[hCount];
         for (int h = 0; h < hCount; h++) {
             BlockTask share = plan.get(h).blocks().getFirst();
@@ -147,7 +147,7 @@ public class RingStrategy implements AttentionStrategy {
     }
 
     @Override
-    public long[] phase1Flops(LlamaConfig c, int[] context, EngineOptions o, Predicate<BlockTask> cached) {
+    public long[] phase1Flops(DecoderConfig c, int[] context, EngineOptions o, Predicate<BlockTask> cached) {
         long lin = c.linearFlopsPerToken();
         long att = FlopModel.attentionFlopsPerPair(c);
         List<int[]> pos = shares(context.length, o.hosts());

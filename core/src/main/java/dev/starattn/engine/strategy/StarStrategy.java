@@ -9,7 +9,7 @@ import dev.starattn.engine.EncodeTask;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.FlopModel;
 import dev.starattn.engine.ProgressListener;
-import dev.starattn.model.LlamaConfig;
+import dev.starattn.model.DecoderConfig;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -136,7 +136,7 @@ public final class StarStrategy implements AttentionStrategy {
 
     /** A cache hit costs no FLOPs, and a host whose blocks all hit does not encode its anchor either. */
     @Override
-    public long[] phase1Flops(LlamaConfig c, int[] context, EngineOptions o, Predicate<BlockTask> cached) {
+    public long[] phase1Flops(DecoderConfig c, int[] context, EngineOptions o, Predicate<BlockTask> cached) {
         List<List<BlockTask>> plan = blocks(context, o);
         long lin = c.linearFlopsPerToken();
         long att = FlopModel.attentionFlopsPerPair(c);

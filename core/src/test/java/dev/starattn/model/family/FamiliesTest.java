@@ -5,13 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.starattn.model.LlamaConfig;
+import dev.starattn.model.DecoderConfig;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 class FamiliesTest {
-    private static final RopeSpec ROPE = new RopeSpec(10000f, 16, true, LlamaConfig.defaultInvFreq(10000f, 16));
+    private static final RopeSpec ROPE = new RopeSpec(10000f, 16, true, DecoderConfig.defaultInvFreq(10000f, 16));
 
     @Test
     void registryAnswersToEachFormatsNames() {

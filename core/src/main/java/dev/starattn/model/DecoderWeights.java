@@ -14,7 +14,7 @@ import dev.starattn.tensor.WeightMatrix;
  * Shapes are checked against the config so that a file that lies fails here, with the tensor's
  * name, rather than deep inside a kernel.
  */
-public final class LlamaWeights {
+public final class DecoderWeights {
     public final WeightMatrix tokenEmbedding;
     public final float[] outputNorm;
     public final WeightMatrix output;
@@ -43,7 +43,7 @@ public final class LlamaWeights {
         }
     }
 
-    private LlamaWeights(WeightMatrix tokenEmbedding, float[] outputNorm, WeightMatrix output, Layer[] layers) {
+    private DecoderWeights(WeightMatrix tokenEmbedding, float[] outputNorm, WeightMatrix output, Layer[] layers) {
         this.tokenEmbedding = tokenEmbedding;
         this.outputNorm = outputNorm;
         this.output = output;
@@ -51,7 +51,7 @@ public final class LlamaWeights {
     }
 
     /** Loads every tensor the config's descriptor names, biases and a separate output only where it says so. */
-    public static LlamaWeights load(LlamaConfig c, TensorSource src) {
+    public static DecoderWeights load(DecoderConfig c, TensorSource src) {
         Architecture d = c.descriptor();
         TensorNames n = d.tensors();
         WeightMatrix embd = matrix(src, n.gguf(TensorRole.TOKEN_EMBEDDING), c.vocabSize(), c.dim());
@@ -73,7 +73,7 @@ public final class LlamaWeights {
                     d.qkvBias() ? vector(src, n.gguf(TensorRole.ATTN_K_BIAS, i), c.kvDim()) : null,
                     d.qkvBias() ? vector(src, n.gguf(TensorRole.ATTN_V_BIAS, i), c.kvDim()) : null);
         }
-        return new LlamaWeights(embd, outNorm, out, layers);
+        return new DecoderWeights(embd, outNorm, out, layers);
     }
 
     private static WeightMatrix matrix(TensorSource src, String name, int rows, int cols) {

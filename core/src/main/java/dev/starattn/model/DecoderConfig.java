@@ -9,7 +9,7 @@ import dev.starattn.model.family.RopeSpec;
  * descriptor, which holds everything else (norm epsilon, RoPE, biases, tied output, tensor names).
  * The accessors below the sizes read the descriptor.
  */
-public record LlamaConfig(
+public record DecoderConfig(
         Architecture descriptor,
         int dim,
         int layers,
@@ -20,7 +20,7 @@ public record LlamaConfig(
         int vocabSize,
         int contextLength) {
 
-    public LlamaConfig {
+    public DecoderConfig {
         if (descriptor.layerTypes().size() != layers) {
             throw new IllegalArgumentException("the descriptor has " + descriptor.layerTypes().size() + " layer types for " + layers + " layers");
         }
@@ -34,7 +34,7 @@ public record LlamaConfig(
      * @param ropeInvFreq  inverse frequencies per rotated pair, with Llama 3.1 scaling or GGUF
      *                     {@code rope_freqs} factors already applied.
      */
-    public LlamaConfig(String architecture, int dim, int layers, int heads, int kvHeads, int headDim, int ffnDim, int vocabSize,
+    public DecoderConfig(String architecture, int dim, int layers, int heads, int kvHeads, int headDim, int ffnDim, int vocabSize,
                        int contextLength, float rmsEps, float ropeBase, int ropeDim, boolean ropeNeox, float[] ropeInvFreq,
                        boolean qkvBias, boolean tiedOutput) {
         this(Architecture.standard(Families.named(architecture), rmsEps, new RopeSpec(ropeBase, ropeDim, ropeNeox, ropeInvFreq),

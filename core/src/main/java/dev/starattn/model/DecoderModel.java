@@ -10,20 +10,20 @@ import dev.starattn.cpu.Parallel;
  * epsilon, RoPE, biases and tied output come from the config's {@link dev.starattn.model.family.Architecture};
  * the weights were loaded by its tensor names.
  */
-public final class LlamaModel {
-    private final LlamaConfig config;
-    private final LlamaWeights weights;
+public final class DecoderModel {
+    private final DecoderConfig config;
+    private final DecoderWeights weights;
 
-    public LlamaModel(LlamaConfig config, LlamaWeights weights) {
+    public DecoderModel(DecoderConfig config, DecoderWeights weights) {
         this.config = config;
         this.weights = weights;
     }
 
-    public LlamaConfig config() {
+    public DecoderConfig config() {
         return config;
     }
 
-    public LlamaWeights weights() {
+    public DecoderWeights weights() {
         return weights;
     }
 
@@ -46,7 +46,7 @@ public final class LlamaModel {
 
     /** RMSNorm, Q/K/V projections (+ bias), RoPE at the chunk's positions. */
     public Qkv qkv(int layer, float[] x, int n, Rope rope) {
-        LlamaWeights.Layer w = weights.layers[layer];
+        DecoderWeights.Layer w = weights.layers[layer];
         float[] xn = rmsNorm(x, n, w.attnNorm);
         float[] q = new float[n * config.qDim()];
         float[] k = new float[n * config.kvDim()];
@@ -66,7 +66,7 @@ public final class LlamaModel {
 
     /** x += Wo.att; x += down(silu(gate(norm x)) * up(norm x)). */
     public void finishLayer(int layer, float[] x, int n, float[] att) {
-        LlamaWeights.Layer w = weights.layers[layer];
+        DecoderWeights.Layer w = weights.layers[layer];
         int dim = config.dim(), ffn = config.ffnDim();
         float[] o = new float[n * dim];
         w.wo.matmul(att, o, n);
