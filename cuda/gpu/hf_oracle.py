@@ -1,10 +1,10 @@
 # Random LlamaForCausalLM saved as safetensors, and its own logits (float32, CPU, eager attention).
 import sys, os, torch, numpy as np
-from transformers import DecoderConfig, LlamaForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM
 out = sys.argv[1]; os.makedirs(out, exist_ok=True)
 torch.manual_seed(0)
 # Head dim 128 (512 / 4): the shape that takes the GPU engine through the wgmma attention kernel.
-cfg = DecoderConfig(vocab_size=512, hidden_size=512, intermediate_size=1280, num_hidden_layers=3, num_attention_heads=4,
+cfg = LlamaConfig(vocab_size=512, hidden_size=512, intermediate_size=1280, num_hidden_layers=3, num_attention_heads=4,
                   num_key_value_heads=2, max_position_embeddings=2048, rms_norm_eps=1e-5, rope_theta=10000.0,
                   tie_word_embeddings=False, initializer_range=0.1, attn_implementation="eager")
 m = LlamaForCausalLM(cfg).float().eval()

@@ -7,12 +7,12 @@ import time
 
 import torch
 import transformers
-from transformers import DynamicCache, DecoderConfig, LlamaForCausalLM
+from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM
 
 lengths = [int(x) for x in (sys.argv[1] if len(sys.argv) > 1 else "16384,32768,65536").split(",")]
 hosts = [int(x) for x in (sys.argv[2] if len(sys.argv) > 2 else "4,8").split(",")]
 repeats = int(sys.argv[3]) if len(sys.argv) > 3 else 3
-cfg = DecoderConfig(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
+cfg = LlamaConfig(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
                   num_key_value_heads=8, head_dim=128, vocab_size=128256, max_position_embeddings=131072,
                   rms_norm_eps=1e-5, rope_theta=500000.0,
                   rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,

@@ -83,7 +83,7 @@ def main():
     import torch
     import torch.distributed as dist
     import transformers
-    from transformers import DynamicCache, DecoderConfig, LlamaForCausalLM
+    from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM
     from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
     # ---------------------------------------------------------------- processes and devices
@@ -156,11 +156,11 @@ def main():
         what = f"{args['load']} ({args['dtype']})"
     else:
         if args["small"]:
-            cfg = DecoderConfig(hidden_size=512, intermediate_size=1280, num_hidden_layers=4, num_attention_heads=4,
+            cfg = LlamaConfig(hidden_size=512, intermediate_size=1280, num_hidden_layers=4, num_attention_heads=4,
                               num_key_value_heads=2, head_dim=128, vocab_size=512, initializer_range=0.1)
             what = "small random Llama (4 layers, 512 wide, heads 4/2)"
         else:
-            cfg = DecoderConfig(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
+            cfg = LlamaConfig(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
                               num_key_value_heads=8, head_dim=128, vocab_size=128256)
             what = "Llama-3.1-8B shape, random"
         cfg.max_position_embeddings = 131072
