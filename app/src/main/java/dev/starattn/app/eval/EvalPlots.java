@@ -1,6 +1,10 @@
 package dev.starattn.app.eval;
 
 import java.awt.BasicStroke;
+import java.awt.Color;
+import java.text.FieldPosition;
+import java.text.NumberFormat;
+import java.text.ParsePosition;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -102,6 +106,7 @@ final class EvalPlots {
         }
         LogAxis x = new LogAxis("phase-1 critical-path FLOPs (busiest host, FLOP model)");
         x.setSmallestValue(1);
+        x.setNumberFormatOverride(new FlopFormat());
         if (hi > 0) x.setRange(lo / 2, hi * 2);
         else x.setRange(1, 10);
         return chart("Accuracy vs phase-1 critical-path FLOPs (" + suite + ", one point per length)", x, data);
@@ -119,7 +124,9 @@ final class EvalPlots {
         r.setErrorStroke(new BasicStroke(1.2f));
         XYPlot plot = new XYPlot(data, x, y, r);
         plot.setAxisOffset(new RectangleInsets(4, 4, 4, 4));
-        return new JFreeChart(title, JFreeChart.DEFAULT_TITLE_FONT, plot, true);
+        JFreeChart chart = new JFreeChart(title, JFreeChart.DEFAULT_TITLE_FONT, plot, true);
+        chart.setBackgroundPaint(Color.WHITE);
+        return chart;
     }
 
     /** Star configurations that differ only in their block size, one line per length. */
@@ -151,7 +158,27 @@ final class EvalPlots {
         NumberAxis y = new NumberAxis("accuracy (%)");
         y.setRange(0, 102);
         XYLineAndShapeRenderer r = new XYLineAndShapeRenderer(true, true);
-        return new JFreeChart("Star accuracy vs block size (" + suite + ", mean over tasks above the floor)",
+        JFreeChart chart = new JFreeChart("Star accuracy vs block size (" + suite + ", mean over tasks above the floor)",
                 JFreeChart.DEFAULT_TITLE_FONT, new XYPlot(byBlock, x, y, r), true);
+        chart.setBackgroundPaint(Color.WHITE);
+        return chart;
+    }
+
+    /** FLOP tick labels as the report writes them ("600 G", "2.00 T") instead of powers of ten. */
+    private static final class FlopFormat extends NumberFormat {
+        @Override
+        public StringBuffer format(double number, StringBuffer to, FieldPosition pos) {
+            return to.append(EvalReport.flops(number));
+        }
+
+        @Override
+        public StringBuffer format(long number, StringBuffer to, FieldPosition pos) {
+            return format((double) number, to, pos);
+        }
+
+        @Override
+        public Number parse(String source, ParsePosition pos) {
+            return null;
+        }
     }
 }

@@ -232,7 +232,7 @@ public final class EvalReport {
         if (f <= 0) return "-";
         String[] units = {"", "K", "M", "G", "T", "P"};
         int u = 0;
-        while (f >= 1000 && u < units.length - 1) {
+        while (f >= 999.5 && u < units.length - 1) {  // so 999.7 G prints as 1.00 T
             f /= 1000;
             u++;
         }

@@ -65,6 +65,8 @@ class EvalReportTest {
         assertEquals("<0.001", EvalReport.pValue(1e-5));
         assertEquals("0.035", EvalReport.pValue(0.03515625));
         assertEquals("1.00", EvalReport.pValue(1));
+        assertEquals("1.00 T", EvalReport.flops(999.99e9));
+        assertEquals("600 G", EvalReport.flops(6e11));
     }
 
     @Test
