@@ -154,7 +154,9 @@ public final class EvalCommand implements Callable<Integer> {
                 }
             } else {
                 suiteName = suite.toLowerCase(Locale.ROOT);
-                source = "gen:" + suiteName + "|seed=" + seed + "|template=" + tpl.name();
+                // "fill95": samples short of 95 % of L are grown past the coarse grid (SampleBuilder.FILL), so
+                // predictions stored for the shorter samples of earlier builds are not resumed as if for these.
+                source = "gen:" + suiteName + "|seed=" + seed + "|template=" + tpl.name() + "|fill95";
                 SampleBuilder builder = new SampleBuilder(tokens, seed);
                 List<String> names = Tasks.select(suite, tasks);
                 List<EvalSample> all = new ArrayList<>();

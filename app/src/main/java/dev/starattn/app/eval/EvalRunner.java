@@ -1,6 +1,5 @@
 package dev.starattn.app.eval;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.starattn.engine.ContextPipeline;
 import dev.starattn.app.hosts.HostFactory;
@@ -27,9 +26,19 @@ public final class EvalRunner {
     /** The samples of one (task, length). */
     public record TaskRun(String task, int length, List<EvalSample> samples) {}
 
-    /** The score of one (task, length, configuration); block and anchor sizes are means over the samples. */
+    /**
+     * The score of one (task, length, configuration). Block and anchor sizes are means over the
+     * samples, {@code tokens} the prompt lengths (context + query) the samples really had,
+     * {@code criticalFlops} the mean phase-1 FLOPs of the busiest host (FlopModel), and
+     * {@code vsDense} the per-sample comparison with dense (null for dense, or without a dense run).
+     */
     public record Result(String task, int length, RunConfig config, double accuracy, int samples, int empty,
-                         int blockSize, int anchorSize) {}
+                         int blockSize, int anchorSize, TokenLengths tokens, double criticalFlops, PairedComparison vsDense) {
+        /** The Wilson 95 % interval of the accuracy. */
+        public EvalStats.Interval interval() {
+            return EvalStats.wilson(accuracy, samples);
+        }
+    }
 
     private final LoadedModel model;
     private final PromptTokens tokens;
@@ -159,25 +168,6 @@ public final class EvalRunner {
 
     /** Scores from the store (this run's and resumed ones) for every (task, length, configuration). */
     public List<Result> results(List<TaskRun> runs) {
-        List<Result> out = new ArrayList<>();
-        for (TaskRun run : runs) {
-            for (RunConfig c : configs) {
-                double sum = 0;
-                long block = 0, anchor = 0;
-                int n = 0, empty = 0;
-                for (EvalSample s : run.samples()) {
-                    JsonNode r = store.get(PredictionStore.key(source, run.task(), run.length(), c.key(), s.index()));
-                    if (r == null) continue;
-                    n++;
-                    sum += r.get("score").asDouble();
-                    if (r.get("empty").asBoolean()) empty++;
-                    block += r.path("block_size").asLong();
-                    anchor += r.path("anchor_size").asLong();
-                }
-                out.add(new Result(run.task(), run.length(), c, n == 0 ? 0 : sum / n, n, empty,
-                        n == 0 ? 0 : (int) Math.round(block / (double) n), n == 0 ? 0 : (int) Math.round(anchor / (double) n)));
-            }
-        }
-        return out;
+        return new ResultCollector(store, source, model.config(), seed).collect(runs, configs);
     }
 }

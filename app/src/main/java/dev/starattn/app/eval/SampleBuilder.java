@@ -12,12 +12,16 @@ import java.util.SplittableRandom;
  * is the spec's: grown by the task's increment while tokens(context + query + answer) + G <= L,
  * then stepped back once (the search starts near its end from a measured tokens-per-unit slope,
  * which gives the same n when length grows with n); each sample is then regenerated with fewer
- * units while it is too long (and grown while the next step still fits). Every loop is bounded: a budget that cannot be met is an error.
+ * units while it is too long (and grown while the next step still fits), and one that ends short of
+ * {@link #FILL} x L is grown by single units between its last fitting and first failing count.
+ * Every loop is bounded: a budget that cannot be met is an error.
  */
 public final class SampleBuilder {
     /** A sample with what it was built from. {@code totalTokens} = context + query + answer + G. */
     public record Built(EvalSample sample, TaskText text, int units, int totalTokens) {}
 
+    /** A sample is sized to at least this fraction of its target length (where its units allow). */
+    public static final double FILL = 0.95;
     private static final int MAX_PROBES = 10_000;
     private final PromptTokens tokens;
     private final long seed;
@@ -141,7 +145,7 @@ public final class SampleBuilder {
                 best = b;
                 n += inc;
             } else if (best != null) {
-                return best;
+                return fill(task, length, index, best, n);
             } else {
                 if (n <= min) {
                     throw new IllegalArgumentException(String.format("sample %d of %s does not fit in %d tokens even with %d units",
@@ -151,6 +155,28 @@ public final class SampleBuilder {
             }
         }
         throw tooMany(taskName, length);
+    }
+
+    /**
+     * A coarse step (25 uuid needles, 500 essay words, 10 documents) can be a large part of L: a
+     * sample that ends short of {@link #FILL} x L is grown between its fitting count and the
+     * failing count {@code tooMany} by bisection, one unit at a time at the end. Samples that
+     * already fill L are left as the spec's grid makes them.
+     */
+    private Built fill(Task task, int length, int index, Built fits, int tooMany) {
+        Built best = fits;
+        int lo = fits.units(), hi = tooMany;
+        while (best.totalTokens() < FILL * length && hi - lo > 1) {
+            int mid = (lo + hi) >>> 1;
+            Built b = attempt(task, length, index, mid);
+            if (b != null) {
+                lo = mid;
+                best = b;
+            } else {
+                hi = mid;
+            }
+        }
+        return best;
     }
 
     private Built attempt(Task task, int length, int index, int n) {
