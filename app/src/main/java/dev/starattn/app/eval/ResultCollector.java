@@ -2,7 +2,7 @@ package dev.starattn.app.eval;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.starattn.engine.FlopModel;
-import dev.starattn.model.LlamaConfig;
+import dev.starattn.model.DecoderConfig;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -17,10 +17,10 @@ import java.util.Map;
 final class ResultCollector {
     private final PredictionStore store;
     private final String source;
-    private final LlamaConfig modelShape;
+    private final DecoderConfig modelShape;
     private final long seed;
 
-    ResultCollector(PredictionStore store, String source, LlamaConfig modelShape, long seed) {
+    ResultCollector(PredictionStore store, String source, DecoderConfig modelShape, long seed) {
         this.store = store;
         this.source = source;
         this.modelShape = modelShape;
