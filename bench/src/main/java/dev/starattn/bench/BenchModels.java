@@ -41,7 +41,8 @@ public final class BenchModels {
     }
 
     public static LoadedModel load(Path model, String randomShape, String type) {
-        Path p = model != null ? model : random(randomShape, type);
+        // -m ORG/NAME finds a cached model as every command does (dev.starattn.hub.ModelLocator)
+        Path p = model != null ? dev.starattn.hub.ModelLocator.resolve(model.toString(), null) : random(randomShape, type);
         return ModelLoader.load(p);
     }
 }

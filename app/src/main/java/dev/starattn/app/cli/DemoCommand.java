@@ -32,7 +32,7 @@ import picocli.CommandLine.Option;
 public final class DemoCommand implements Callable<Integer> {
     static final String DEFAULT_MODEL = "models/starattn-tiny-q8_0.gguf";
 
-    @Option(names = {"-m", "--model"}, description = "Model (default: the shipped " + DEFAULT_MODEL + ").")
+    @Option(names = {"-m", "--model"}, description = "Model: a file, a directory or ORG/NAME from the Hugging Face cache (default: the shipped " + DEFAULT_MODEL + ").")
     Path model;
 
     @Option(names = "--tokens", defaultValue = "8192", description = "Haystack length in tokens (default: ${DEFAULT-VALUE}).")
@@ -52,7 +52,7 @@ public final class DemoCommand implements Callable<Integer> {
         if (tokens < 512) throw new UsageException("--tokens must be at least 512, got " + tokens);
         // The haystack is about --tokens long: enough to know before loading whether the hosts can share it.
         UsageException.check(() -> EngineOptions.of(Strategies.STAR, hosts).requireSplit(tokens));
-        Path path = model != null ? model : Path.of(dev.starattn.config.Switches.home()).resolve(DEFAULT_MODEL);
+        Path path = model != null ? dev.starattn.hub.ModelLocator.resolve(model.toString(), null) : Path.of(dev.starattn.config.Switches.home()).resolve(DEFAULT_MODEL);
         if (!Files.exists(path)) {
             throw new UsageException("the demo model " + path + " is missing; pass one with -m");
         }

@@ -31,14 +31,14 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code starattn eval}: RULER- and BABILong-style accuracy, star against dense and ring. */
 @Command(name = "eval", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Long-context accuracy (RULER- and BABILong-style tasks): dense, star and ring side by side.")
 public final class EvalCommand implements Callable<Integer> {
-    @Option(names = {"-m", "--model"}, required = true, description = "GGUF file or Hugging Face model directory.")
-    Path model;
+    @Mixin ModelOption model;
 
     @Option(names = "--suite", defaultValue = "ruler", description = "ruler or babilong (default: ${DEFAULT-VALUE}).")
     String suite;
@@ -126,7 +126,7 @@ public final class EvalCommand implements Callable<Integer> {
             if (!kvType.equalsIgnoreCase("f32")) throw new IllegalArgumentException("--kv-type sets the CPU hosts' cache; on --device cuda the KV is bf16: drop --kv-type");
             if (export == null) CudaHosts.requireUsable(device);
         }
-        try (LoadedModel m = ModelCli.load(model, false)) {
+        try (LoadedModel m = ModelCli.load(model.path(), false)) {
             PromptTemplate pt = template.of(m);
             EvalTemplate tpl = EvalTemplate.of(pt);
             PromptTokens tokens = new PromptTokens(m, tpl);

@@ -28,8 +28,7 @@ import picocli.CommandLine.Option;
 @Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Encode a long context over hosts (phase 1), then answer a query (phase 2).")
 public final class GenerateCommand implements Callable<Integer> {
-    @Option(names = {"-m", "--model"}, required = true, description = "GGUF file or Hugging Face model directory.")
-    Path model;
+    @Mixin ModelOption model;
 
     @ArgGroup(exclusive = true, multiplicity = "1")
     ContextSource context;
@@ -124,7 +123,7 @@ public final class GenerateCommand implements Callable<Integer> {
         long loadStart = System.nanoTime();
         // Progress lines wait until the inputs are checked, so that bad input gives exactly one line.
         if (!engine.remote()) cluster.checkUnused();
-        try (LoadedModel m = ModelCli.load(model, (java.io.PrintWriter) null)) {
+        try (LoadedModel m = ModelCli.load(model.path(), (java.io.PrintWriter) null)) {
             long loadNanos = System.nanoTime() - loadStart;
             PromptTemplate tpl = chat ? PromptTemplate.LLAMA3 : template.of(m);
             int[] ctxTokens, qTokens;
@@ -151,7 +150,7 @@ public final class GenerateCommand implements Callable<Integer> {
             // Whether the hosts can share this context: known only now that it is tokenized, checked before phase 1.
             int ctxLen = ctxTokens.length;
             UsageException.check(() -> InferenceEngine.checkSplit(options, engine.remote() ? engine.hostAddrs().size() : 0, ctxLen));
-            if (!json) err.printf("loaded %s (%s) in %.0f ms%n", model.getFileName(), m.config(), loadNanos / 1e6);
+            if (!json) err.printf("loaded %s (%s) in %.0f ms%n", model.path().getFileName(), m.config(), loadNanos / 1e6);
             boolean cuda = CudaHosts.check(device);
             HostFactory.Spec where = new HostFactory.Spec(device, queryHost.equals("gpu"), engine.remote() ? engine.hostAddrs() : List.of(),
                     gpus, engine.gpuPrefillChunk(), engine.remote() ? cluster.options(options.prefillChunk()) : null,

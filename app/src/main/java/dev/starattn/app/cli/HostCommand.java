@@ -11,14 +11,14 @@ import java.time.temporal.ChronoUnit;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code starattn host}: a remote context host, serving its share of contexts over gRPC. */
 @Command(name = "host", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Serve as a remote context host: encode the blocks a query host sends (phase 1) and answer its attention calls (phase 2).")
 public final class HostCommand implements Callable<Integer> {
-    @Option(names = {"-m", "--model"}, required = true, description = "GGUF file or Hugging Face model directory (the same as the query host's).")
-    Path model;
+    @Mixin ModelOption model;
 
     @Option(names = "--port", required = true, description = "Port to listen on (0: a free port, chosen by the system; the port bound is printed on stdout).")
     int port;
@@ -60,7 +60,7 @@ public final class HostCommand implements Callable<Integer> {
         long budget = UsageException.check(() -> parseBytes(memoryBudget));
         String token = tokenFile == null ? null : BearerAuth.readTokenFile(tokenFile);
         if (tlsCa != null && tlsCert == null) throw new UsageException("--tls-ca needs --tls-cert and --tls-key");
-        try (LoadedModel m = ModelCli.load(model, true)) {
+        try (LoadedModel m = ModelCli.load(model.path(), true)) {
             HostServer s = HostServer.builder(m).blockCache(cache.create(m, w -> System.err.println("warning: " + w))).bind(bind).port(port).authToken(token).tls(tlsCert, tlsKey, tlsCa)
                     .memoryBudget(budget).defaultTtl(Duration.ofMillis(Math.max(1, Math.round(sessionTtl * 1000))))
                     .streamGrace(Duration.ofMillis(Math.round(sessionGrace * 1000)))

@@ -13,13 +13,13 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code starattn info}: what a model file holds. */
 @Command(name = "info", mixinStandardHelpOptions = true, description = "Show a model's architecture, tokenizer and tensors.")
 public final class InfoCommand implements Callable<Integer> {
-    @Option(names = {"-m", "--model"}, required = true, description = "GGUF file or Hugging Face model directory.")
-    Path model;
+    @Mixin ModelOption model;
 
     @Option(names = "--json", description = "Print one JSON object.")
     boolean json;
@@ -30,7 +30,7 @@ public final class InfoCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         java.io.PrintWriter out = spec.commandLine().getOut();
-        try (LoadedModel m = ModelCli.load(model, false)) {
+        try (LoadedModel m = ModelCli.load(model.path(), false)) {
             DecoderConfig c = m.config();
             List<TensorRef> tensors = m.source() instanceof GgufFile g ? g.tensors()
                     : m.source() instanceof HfModelDir h ? h.tensors() : List.of();

@@ -4,6 +4,7 @@ import dev.starattn.engine.strategy.AttentionStrategy;
 import dev.starattn.engine.strategy.Strategies;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.InferenceEngine;
+import dev.starattn.app.cli.ModelOption;
 import dev.starattn.model.LoadedModel;
 import dev.starattn.model.ModelLoader;
 import dev.starattn.app.cli.InputFiles;
@@ -12,6 +13,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code starattn serve}: the OpenAI-compatible HTTP API and the web page. */
@@ -19,8 +21,7 @@ import picocli.CommandLine.Option;
         description = "Serve a model over HTTP: OpenAI-compatible /v1/chat/completions and /v1/completions (streaming), "
                 + "documents encoded once and asked many questions (/v1/documents), /health, /metrics and a web page at /.")
 public final class ServeCommand implements Callable<Integer> {
-    @Option(names = {"-m", "--model"}, required = true, description = "GGUF file or Hugging Face model directory.")
-    Path model;
+    @Mixin ModelOption model;
 
     @Option(names = "--port", defaultValue = "8080", description = "TCP port (0 = any free one; default: ${DEFAULT-VALUE}).")
     int port;
@@ -110,7 +111,7 @@ public final class ServeCommand implements Callable<Integer> {
             if (cache.enabled()) throw new IllegalArgumentException("--cache-dir keeps star blocks of CPU hosts; --device cuda does not use it");
             dev.starattn.app.cli.CudaHosts.requireUsable(device);
         }
-        LoadedModel m = ModelLoader.load(model);
+        LoadedModel m = ModelLoader.load(model.path());
         dev.starattn.app.hosts.HostFactory hosts = dev.starattn.app.hosts.HostFactory.open(m, options, dev.starattn.app.hosts.HostFactory.Spec.local(
                 device, gpus, dev.starattn.app.cli.EngineMixin.GPU_PREFILL_CHUNK, cache.create(m, w -> System.err.println("warning: " + w))));
         InferenceEngine engine = hosts.engine(options);
