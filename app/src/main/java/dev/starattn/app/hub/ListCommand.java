@@ -21,6 +21,9 @@ public final class ListCommand implements Callable<Integer> {
     @Option(names = "--json", description = "One JSON array on stdout.")
     boolean json;
 
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
     private final HubEnvironment env;
 
     public ListCommand() {
@@ -43,7 +46,8 @@ public final class ListCommand implements Callable<Integer> {
                 ObjectNode revs = o.putObject("revisions");
                 e.revisions().forEach(revs::put);
             }
-            System.out.println(om.writeValueAsString(a));
+            out().println(om.writeValueAsString(a));
+            out().flush();
             return 0;
         }
         if (entries.isEmpty()) {
@@ -58,8 +62,9 @@ public final class ListCommand implements Callable<Integer> {
         int[] w = new int[5];
         for (String[] r : rows) for (int i = 0; i < 5; i++) w[i] = Math.max(w[i], r[i].length());
         for (String[] r : rows) {
-            System.out.println(String.format("%-" + w[0] + "s  %-" + w[1] + "s  %" + w[2] + "s  %-" + w[3] + "s  %s", (Object[]) r).stripTrailing());
+            out().println(String.format("%-" + w[0] + "s  %-" + w[1] + "s  %" + w[2] + "s  %-" + w[3] + "s  %s", (Object[]) r).stripTrailing());
         }
+        out().flush();
         return 0;
     }
 
@@ -68,5 +73,9 @@ public final class ListCommand implements Callable<Integer> {
         List<String> parts = new ArrayList<>();
         revs.forEach((ref, sha) -> parts.add(ref + "=" + sha.substring(0, 12)));
         return String.join(", ", parts);
+    }
+
+    private java.io.PrintWriter out() {
+        return spec.commandLine().getOut();
     }
 }

@@ -34,6 +34,9 @@ public final class PullCommand implements Callable<Integer> {
     @Option(names = {"-q", "--quiet"}, description = "No progress on stderr.")
     boolean quiet;
 
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
     private final HubEnvironment env;
 
     public PullCommand() {
@@ -55,7 +58,12 @@ public final class PullCommand implements Callable<Integer> {
             System.err.printf("%s at %s: %d file%s, %s downloaded, in %s%n", ref, r.commit().substring(0, 12), r.files().size(),
                     r.files().size() == 1 ? "" : "s", Bytes.human(r.downloadedBytes()), r.snapshot());
         }
-        System.out.println(r.model()); // what -m ORG/NAME now resolves to, for scripts
+        out().println(r.model()); // what -m ORG/NAME now resolves to, for scripts
+        out().flush();
         return 0;
+    }
+
+    private java.io.PrintWriter out() {
+        return spec.commandLine().getOut();
     }
 }
