@@ -58,6 +58,21 @@ public final class ModelLocator {
         throw new UsageException("the cached snapshot " + snapshot + " of " + repo + " holds no config.json and no GGUF file; run `starattn pull " + repo + "` again");
     }
 
+    /**
+     * How to name a model to people: {@code ORG/NAME} for a snapshot folder of the Hub cache (whose own
+     * name is a commit hash), else the file or folder name.
+     */
+    public static String displayName(Path model) {
+        Path name = model.getFileName();
+        Path snapshots = model.getParent();
+        if (name != null && RepoRef.isCommit(name.toString()) && snapshots != null && snapshots.getFileName() != null
+                && snapshots.getFileName().toString().equals("snapshots") && snapshots.getParent() != null) {
+            String repoFolder = snapshots.getParent().getFileName().toString();
+            if (repoFolder.startsWith("models--")) return repoFolder.substring("models--".length()).replace("--", "/");
+        }
+        return name == null ? model.toString() : name.toString();
+    }
+
     private static Optional<Path> localPath(String spec) {
         try {
             return Optional.of(Path.of(spec));

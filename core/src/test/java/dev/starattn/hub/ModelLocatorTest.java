@@ -95,6 +95,24 @@ class ModelLocatorTest {
     }
 
     @Test
+    void aSnapshotIsNamedByItsRepository() {
+        assertEquals("acme/tiny", ModelLocator.displayName(tmp.resolve("hub/models--acme--tiny/snapshots/" + HubFixtures.SHA)));
+        assertEquals("tiny-Q8_0.gguf", ModelLocator.displayName(tmp.resolve("hub/models--acme--tiny/snapshots/" + HubFixtures.SHA + "/tiny-Q8_0.gguf")));
+        assertEquals("model-dir", ModelLocator.displayName(tmp.resolve("model-dir")));
+    }
+
+    @Test
+    void unsafeNamesAndChoicesAreRefused() {
+        for (String bad : List.of("../x.json", "/etc/passwd", "a/../../b", "a//b", "a\\b", "")) {
+            assertTrue(!HubHttp.isSafeRelativePath(bad), bad);
+        }
+        assertTrue(HubHttp.isSafeRelativePath("onnx/model.safetensors"));
+        assertEquals(List.of("m-Q8_0.gguf"), GgufChoice.candidates(List.of("m-Q8_0.gguf", "big-Q8_0-00001-of-00002.gguf", "mmproj-m-f16.gguf", "README.md")));
+        UsageException e = assertThrows(UsageException.class, () -> GgufChoice.pick(List.of("m-Q5_K_S.gguf", "m-Q6_K.gguf"), null, "acme/m"));
+        assertTrue(e.getMessage().equals("acme/m holds 2 GGUF files; choose one with --file: m-Q5_K_S.gguf, m-Q6_K.gguf"), e.getMessage());
+    }
+
+    @Test
     void repositoryNamesAreParsedStrictly() {
         assertEquals(new RepoRef("Qwen/Qwen2.5-0.5B", "main", false), RepoRef.parse("Qwen/Qwen2.5-0.5B").orElseThrow());
         assertEquals("refs/pr/1", RepoRef.parse("a/b@refs/pr/1").orElseThrow().revision());

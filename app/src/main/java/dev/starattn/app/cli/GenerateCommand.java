@@ -150,7 +150,7 @@ public final class GenerateCommand implements Callable<Integer> {
             // Whether the hosts can share this context: known only now that it is tokenized, checked before phase 1.
             int ctxLen = ctxTokens.length;
             UsageException.check(() -> InferenceEngine.checkSplit(options, engine.remote() ? engine.hostAddrs().size() : 0, ctxLen));
-            if (!json) err.printf("loaded %s (%s) in %.0f ms%n", model.path().getFileName(), m.config(), loadNanos / 1e6);
+            if (!json) err.printf("loaded %s (%s) in %.0f ms%n", dev.starattn.hub.ModelLocator.displayName(model.path()), m.config(), loadNanos / 1e6);
             boolean cuda = CudaHosts.check(device);
             HostFactory.Spec where = new HostFactory.Spec(device, queryHost.equals("gpu"), engine.remote() ? engine.hostAddrs() : List.of(),
                     gpus, engine.gpuPrefillChunk(), engine.remote() ? cluster.options(options.prefillChunk()) : null,

@@ -21,7 +21,7 @@ final class ModelCli {
         long t0 = System.nanoTime();
         LoadedModel m = ModelLoader.load(path);
         if (err != null) {
-            err.printf("loaded %s (%s) in %.0f ms%n", path.getFileName(), m.config(), (System.nanoTime() - t0) / 1e6);
+            err.printf("loaded %s (%s) in %.0f ms%n", dev.starattn.hub.ModelLocator.displayName(path), m.config(), (System.nanoTime() - t0) / 1e6);
             err.flush();
         }
         return m;

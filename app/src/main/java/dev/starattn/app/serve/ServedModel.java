@@ -6,12 +6,12 @@ import dev.starattn.model.LoadedModel;
 import dev.starattn.model.PromptTemplate;
 
 /**
- * The one model served: its engine, the id clients name it by (the file name without .gguf), its
+ * The one model served: its engine, the id clients name it by (the file name without .gguf, or ORG/NAME of a Hub snapshot), its
  * prompt template, and the most tokens one request may occupy (--max-context within the model's).
  */
 record ServedModel(LoadedModel model, InferenceEngine engine, String id, PromptTemplate template, int maxContext) {
     static ServedModel of(LoadedModel model, InferenceEngine engine, ServerConfig cfg) {
-        String file = model.path().getFileName().toString();
+        String file = dev.starattn.hub.ModelLocator.displayName(model.path()); // ORG/NAME for a Hub snapshot
         String id = file.endsWith(".gguf") ? file.substring(0, file.length() - 5) : file;
         PromptTemplate template = model.template() != null ? model.template() : PromptTemplate.BASE;
         int modelMax = model.config().contextLength() > 0 ? model.config().contextLength() : Integer.MAX_VALUE;
