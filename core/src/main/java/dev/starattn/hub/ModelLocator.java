@@ -36,7 +36,7 @@ public final class ModelLocator {
             }
             return p;
         }
-        Optional<RepoRef> repo = RepoRef.parse(spec);
+        Optional<RepoRef> repo = looksLikeAFile(spec) ? Optional.empty() : RepoRef.parse(spec);
         if (repo.isEmpty()) return local.orElse(Path.of(spec)); // the loader then says that the file does not exist
         RepoRef r = repo.get();
         Optional<Path> found = inHubLayout(env.hubCache(), r, ggufFile);
@@ -71,6 +71,12 @@ public final class ModelLocator {
             if (repoFolder.startsWith("models--")) return repoFolder.substring("models--".length()).replace("--", "/");
         }
         return name == null ? model.toString() : name.toString();
+    }
+
+    /** {@code dir/model.gguf} has a repository's shape but means a file: a missing one is reported as such. */
+    private static boolean looksLikeAFile(String spec) {
+        String lower = spec.toLowerCase(java.util.Locale.ROOT);
+        return lower.endsWith(".gguf") || lower.endsWith(".safetensors") || lower.endsWith(".json");
     }
 
     private static Optional<Path> localPath(String spec) {

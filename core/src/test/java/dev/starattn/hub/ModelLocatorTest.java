@@ -43,6 +43,7 @@ class ModelLocatorTest {
         assertEquals(file, new ModelLocator(env).locate(file.toString(), null));
         Path missing = tmp.resolve("missing.gguf");
         assertEquals(missing, new ModelLocator(env).locate(missing.toString(), null), "not a repository name: the loader reports it");
+        assertEquals(Path.of("models/missing.gguf"), new ModelLocator(env).locate("models/missing.gguf", null), "a file name, not a repository");
     }
 
     @Test
