@@ -6,7 +6,6 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.Random;
 
 /** Repositories for the test Hub, and an environment that points every cache into a test folder. */
@@ -67,9 +66,5 @@ final class HubFixtures {
 
     static byte[] gguf(String architecture, String name) {
         return new GgufWriter().put("general.architecture", architecture).put("general.name", name).toBytes();
-    }
-
-    static Optional<String> none() {
-        return Optional.empty();
     }
 }
