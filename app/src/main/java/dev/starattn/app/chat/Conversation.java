@@ -1,7 +1,9 @@
 package dev.starattn.app.chat;
 
 import dev.starattn.chat.JinjaChatTemplate;
+import dev.starattn.model.ChatPrompt;
 import dev.starattn.model.LoadedModel;
+import dev.starattn.model.Prompt;
 import dev.starattn.model.PromptTemplate;
 import dev.starattn.tokenizer.ChatTemplate.Message;
 import dev.starattn.tokenizer.Tokenizer;
@@ -16,9 +18,6 @@ import java.util.List;
  * the template decides how they look.
  */
 final class Conversation {
-    /** Where the document goes in the first user message; the cut between context and query. */
-    static final String DOCUMENT_MARK = "<<starattn:document>>";
-
     /** For a model with no template of its own and no Llama 3 tokens: turns one per line. */
     static final String PLAIN_TEMPLATE = "{% for m in messages %}{% if not loop.first %}\n{% endif %}{{ m.content }}{% endfor %}"
             + "{% if add_generation_prompt %}\n{% endif %}";
@@ -102,29 +101,14 @@ final class Conversation {
         for (int i = 0; i < turns.size(); i++) {
             Message m = turns.get(i);
             // The document opens the first user message: it is what phase 1 encodes, once.
-            msgs.add(i == 0 ? Message.user(DOCUMENT_MARK + (document != null ? "\n\n" : "") + m.content()) : m);
+            msgs.add(i == 0 ? Message.user((document != null ? document + "\n\n" : "") + ChatPrompt.CUT + m.content()) : m);
         }
-        String r = template.render(msgs, true);
-        int at = r.indexOf(DOCUMENT_MARK);
-        if (at < 0) throw new IllegalStateException("the chat template dropped the first user message");
-        Tokenizer tok = model.tokenizer();
-        int[] head = tok.encodeWithSpecialTokens(r.substring(0, at));
-        String bos = template.bosToken();
-        // No double BOS: only where the template did not write one itself.
-        boolean templateHasBos = bos != null && !bos.isEmpty() && r.startsWith(bos);
-        if (!templateHasBos && tok.addBos() && tok.bosId() >= 0) head = concat(new int[] {tok.bosId()}, head);
-        int[] ctx = document != null ? concat(head, tok.encode(document)) : head;
-        int[] q = tok.encodeWithSpecialTokens(r.substring(at + DOCUMENT_MARK.length()));
+        Prompt p = ChatPrompt.of(model, template, msgs, true);
+        int[] ctx = p.context(), q = p.query();
         if (ctx.length == 0) { // nothing before the question: its first token stands in as the context
             ctx = Arrays.copyOf(q, 1);
             q = Arrays.copyOfRange(q, 1, q.length);
         }
         return new Cut(ctx, q);
-    }
-
-    private static int[] concat(int[] a, int[] b) {
-        int[] r = Arrays.copyOf(a, a.length + b.length);
-        System.arraycopy(b, 0, r, a.length, b.length);
-        return r;
     }
 }
