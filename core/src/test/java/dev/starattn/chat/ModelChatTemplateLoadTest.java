@@ -91,6 +91,22 @@ class ModelChatTemplateLoadTest {
     }
 
     @Test
+    void aGgufFilesTemplateIsUsed() {
+        Path file = new dev.starattn.model.RandomLlamaModel().dim(64).layers(1).heads(4).kvHeads(2).ffnDim(128).vocab(300)
+                .chatTemplate("{{ bos_token }}{% for m in messages %}[{{ m.role }}] {{ m.content }}{{ eos_token }}{% endfor %}"
+                        + "{% if add_generation_prompt %}[assistant]{% endif %}")
+                .write(dir.resolve("m.gguf"));
+        try (LoadedModel m = ModelLoader.load(file)) {
+            assertEquals("model", m.template().name());
+            assertEquals("<s>[user] ", m.template().prefix());
+            assertEquals("</s>[assistant]", m.template().suffix());
+            Prompt p = Prompt.of(m, m.template(), "some text", " and a question");
+            assertEquals(1, Arrays.stream(p.context()).filter(id -> id == m.tokenizer().bosId()).count(), "no double BOS");
+            assertEquals(m.tokenizer().bosId(), p.context()[0]);
+        }
+    }
+
+    @Test
     void withoutATemplateTheFallbackStays() throws Exception {
         writeModel();
         Files.delete(dir.resolve("tokenizer_config.json"));
