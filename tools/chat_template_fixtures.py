@@ -26,18 +26,21 @@ CASES = {
     'system_multi_turn': ([SYS, U1, A1, U2], True),
     'thinking_history': ([U1, THINK, U2], True),
     'unicode': ([{'role': 'user', 'content': 'Ça va? 日本語 — “quotes” \'single\' {{ not a tag }}'}], True),
+    'thinking_off': ([U1], True, {'enable_thinking': False}),
+    'thinking_on': ([U1], True, {'enable_thinking': True}),
 }
 out = {}
 for name, (bos, eos) in TOKENS.items():
     tpl = open(os.path.join(D, name + '.jinja')).read()
     cases = {}
-    for cname, (msgs, agp) in CASES.items():
-        kw = {'bos_token': bos, 'eos_token': eos, 'date_string': '26 Jul 2024'}
+    for cname, (msgs, agp, *extra) in CASES.items():
+        extra = extra[0] if extra else {}
+        kw = {'bos_token': bos, 'eos_token': eos, 'date_string': '26 Jul 2024', **extra}
         try:
             rendered, _ = render_jinja_template([msgs], chat_template=tpl, add_generation_prompt=agp, **kw)
-            cases[cname] = {'messages': msgs, 'add_generation_prompt': agp, 'expected': rendered[0]}
+            cases[cname] = {'messages': msgs, 'add_generation_prompt': agp, 'vars': extra, 'expected': rendered[0]}
         except Exception as e:
-            cases[cname] = {'messages': msgs, 'add_generation_prompt': agp, 'error': str(e)}
+            cases[cname] = {'messages': msgs, 'add_generation_prompt': agp, 'vars': extra, 'error': str(e)}
     out[name] = {'bos_token': bos, 'eos_token': eos, 'cases': cases}
 json.dump(out, open(os.path.join(D, 'expected.json'), 'w'), indent=1, ensure_ascii=False)
 print('wrote', os.path.join(D, 'expected.json'))

@@ -51,7 +51,8 @@ class JinjaChatTemplateTest {
                 tests.add(DynamicTest.dynamicTest(model.getKey() + " " + c.getKey(), () -> {
                     List<Message> msgs = messages(cs.get("messages"));
                     boolean agp = cs.get("add_generation_prompt").asBoolean();
-                    Map<String, Object> vars = Map.of("date_string", "26 Jul 2024");
+                    Map<String, Object> vars = new java.util.HashMap<>(Map.of("date_string", "26 Jul 2024"));
+                    if (cs.has("vars")) for (var v : cs.get("vars").properties()) vars.put(v.getKey(), v.getValue().isBoolean() ? v.getValue().asBoolean() : v.getValue().asText());
                     if (cs.has("error")) {
                         ChatTemplateException e = assertThrows(ChatTemplateException.class, () -> t.render(msgs, agp, vars));
                         assertTrue(e.getMessage().contains(cs.get("error").asText()), e.getMessage());
