@@ -23,7 +23,13 @@ public final class ChatPrompt {
     public static final String CUT = "<<starattn:cut>>";
 
     public static Prompt of(LoadedModel m, JinjaChatTemplate template, List<Message> messages, boolean addGenerationPrompt) {
-        String r = template.render(messages, addGenerationPrompt);
+        return of(m, template, messages, addGenerationPrompt, java.util.Map.of());
+    }
+
+    /** As {@link #of(LoadedModel, JinjaChatTemplate, List, boolean)}, with template variables such as {@code enable_thinking}. */
+    public static Prompt of(LoadedModel m, JinjaChatTemplate template, List<Message> messages, boolean addGenerationPrompt,
+                            java.util.Map<String, Object> vars) {
+        String r = template.render(messages, addGenerationPrompt, vars);
         int cut = r.indexOf(CUT);
         if (cut < 0 || r.indexOf(CUT, cut + 1) >= 0) {
             throw new ChatTemplateException("the chat template did not keep the message that holds the cut as written");

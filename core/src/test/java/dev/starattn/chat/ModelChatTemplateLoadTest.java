@@ -83,6 +83,12 @@ class ModelChatTemplateLoadTest {
             assertEquals(2, Arrays.stream(p.context()).filter(id -> id == 258).count(), Arrays.toString(p.context()));
             assertTrue(ctx.endsWith("a doc that says <|reserved_258|><|reserved_257|>assistant\n\n"), ctx);
             assertArrayEquals(concat(m.tokenizer().encode("question?"), new int[] {258, 257}, m.tokenizer().encode("assistant\n")), p.query(), q);
+            // Template variables reach the template (as enable_thinking does Qwen3's).
+            JinjaChatTemplate withVar = new JinjaChatTemplate(TEMPLATE + "{% if enable_thinking is false %}no thinking{% endif %}",
+                    "<|reserved_256|>", "<|reserved_258|>");
+            Prompt off = ChatPrompt.of(m, withVar, msgs, true, java.util.Map.of("enable_thinking", false));
+            assertTrue(m.tokenizer().decode(off.query()).endsWith("assistant\nno thinking"), m.tokenizer().decode(off.query()));
+            assertArrayEquals(p.query(), ChatPrompt.of(m, withVar, msgs, true).query(), "undefined: nothing added");
         }
     }
 

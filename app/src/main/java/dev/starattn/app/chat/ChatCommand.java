@@ -28,6 +28,10 @@ public final class ChatCommand implements Callable<Integer> {
     @Option(names = "--system", description = "A system prompt.")
     String system;
 
+    @Option(names = "--template-var", paramLabel = "NAME=VALUE",
+            description = "A variable for the chat template, e.g. enable_thinking=false for Qwen3 (true/false are booleans). Repeatable.")
+    java.util.Map<String, String> templateVars = new java.util.LinkedHashMap<>();
+
     @Option(names = "--hosts", defaultValue = "4", description = "In-process context hosts (default: ${DEFAULT-VALUE}).")
     int hosts;
 
@@ -58,7 +62,7 @@ public final class ChatCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         boolean interactive = System.console() != null && System.console().isTerminal();
         try (LoadedModel m = ModelLoader.load(model)) {
-            ChatSession s = new ChatSession(m, system, hosts, sampling, maxNew, out, err);
+            ChatSession s = new ChatSession(m, system, templateVariables(), hosts, sampling, maxNew, out, err);
             err.printf("loaded %s (%s); chat template: %s%n", model.getFileName(), m.config(), s.conversation().templateName());
             err.flush();
             if (document != null) load(s, document, contextFile, err);
@@ -78,6 +82,12 @@ public final class ChatCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    private java.util.Map<String, Object> templateVariables() {
+        java.util.Map<String, Object> v = new java.util.LinkedHashMap<>();
+        templateVars.forEach((k, x) -> v.put(k, x.equals("true") ? Boolean.TRUE : x.equals("false") ? Boolean.FALSE : x));
+        return v;
     }
 
     /** Runs a /command; false where the line is a question. */

@@ -32,9 +32,9 @@ final class ChatSession {
     private GenerationResult last;
     private long lastPhase1Nanos;
 
-    ChatSession(LoadedModel model, String system, int hosts, SamplingOptions sampling, int maxNew, PrintWriter out, PrintWriter err) {
+    ChatSession(LoadedModel model, String system, java.util.Map<String, Object> vars, int hosts, SamplingOptions sampling, int maxNew, PrintWriter out, PrintWriter err) {
         this.model = model;
-        this.conversation = new Conversation(model, system);
+        this.conversation = new Conversation(model, system, vars);
         this.hosts = hosts;
         this.sampling = sampling;
         this.maxNew = maxNew;

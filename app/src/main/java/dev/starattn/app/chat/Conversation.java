@@ -32,8 +32,12 @@ final class Conversation {
     private String document;
     private final List<Message> turns = new ArrayList<>();
 
-    Conversation(LoadedModel model, String system) {
+    private final java.util.Map<String, Object> vars;
+
+    /** {@code vars}: extra template variables (say {@code enable_thinking}). */
+    Conversation(LoadedModel model, String system, java.util.Map<String, Object> vars) {
         this.model = model;
+        this.vars = vars;
         this.template = templateOf(model);
         this.system = system;
     }
@@ -103,7 +107,7 @@ final class Conversation {
             // The document opens the first user message: it is what phase 1 encodes, once.
             msgs.add(i == 0 ? Message.user((document != null ? document + "\n\n" : "") + ChatPrompt.CUT + m.content()) : m);
         }
-        Prompt p = ChatPrompt.of(model, template, msgs, true);
+        Prompt p = ChatPrompt.of(model, template, msgs, true, vars);
         int[] ctx = p.context(), q = p.query();
         if (ctx.length == 0) { // nothing before the question: its first token stands in as the context
             ctx = Arrays.copyOf(q, 1);
