@@ -123,7 +123,14 @@ public final class ModelLoader {
      * fallback for a model with Llama 3's header tokens and no template; else none.
      */
     private static PromptTemplate templateOf(dev.starattn.chat.JinjaChatTemplate own, Tokenizer tok) {
-        if (own != null) return PromptTemplate.fromChat(own);
+        if (own != null) {
+            try {
+                return PromptTemplate.fromChat(own);
+            } catch (dev.starattn.chat.ChatTemplateException unusable) {
+                // A template that cannot render one user turn (a syntax Jinjava lacks, a required
+                // system message) must not stop the model from loading: the fallback below serves.
+            }
+        }
         return tokenHasName(tok, "<|start_header_id|>") ? PromptTemplate.LLAMA3 : PromptTemplate.BASE;
     }
 

@@ -113,8 +113,13 @@ class ModelChatTemplateLoadTest {
     }
 
     @Test
-    void withoutATemplateTheFallbackStays() throws Exception {
+    void withoutAUsableTemplateTheFallbackStays() throws Exception {
         writeModel();
+        Files.writeString(dir.resolve("chat_template.jinja"), "{{ raise_exception('a system message is required') }}");
+        try (LoadedModel m = ModelLoader.load(dir)) {
+            assertSame(PromptTemplate.BASE, m.template(), "a template that refuses one user turn");
+        }
+        Files.delete(dir.resolve("chat_template.jinja"));
         Files.delete(dir.resolve("tokenizer_config.json"));
         try (LoadedModel m = ModelLoader.load(dir)) {
             assertSame(PromptTemplate.BASE, m.template());
