@@ -1,6 +1,7 @@
 package dev.starattn.app;
 
 import dev.starattn.bench.BenchCommand;
+import dev.starattn.app.chat.ChatCommand;
 import dev.starattn.app.cli.DemoCommand;
 import dev.starattn.app.cli.ErrorHandler;
 import dev.starattn.app.cli.EvalCommand;
@@ -20,7 +21,7 @@ import picocli.CommandLine.Command;
         description = "Star Attention inference engine for the JVM: long-context Llama-family models, "
                 + "context spread over hosts, exact distributed query attention.",
         subcommands = {DemoCommand.class, GenerateCommand.class, HostCommand.class, InfoCommand.class, BenchCommand.class,
-                EvalCommand.class, ServeCommand.class, PullCommand.class, ListCommand.class})
+                EvalCommand.class, ServeCommand.class, PullCommand.class, ListCommand.class, ChatCommand.class})
 public final class Main implements Runnable {
     public static void main(String[] args) {
         // A mistyped -Dstarattn.* switch is a usage error, said before any work starts (inside a

@@ -45,7 +45,7 @@ public final class ModelLoader {
             DecoderModel model = new DecoderModel(c, loadWeights(spec, c, f, f.tensors()));
             Tokenizer tok = Tokenizers.fromGgufMetadata(f.metadata());
             checkTokenizer(spec, tok, c);
-            PromptTemplate template = tokenHasName(tok, "<|start_header_id|>") ? PromptTemplate.LLAMA3 : PromptTemplate.BASE;
+            PromptTemplate template = templateOf(dev.starattn.chat.ModelChatTemplates.fromGguf(f.metadata(), tok), tok);
             return new LoadedModel(path, "gguf", c, model, tok, ModelHash.ofGguf(path), template, f);
         } catch (RuntimeException e) {
             f.close();
@@ -66,7 +66,7 @@ public final class ModelLoader {
                     ? new IdsOnlyTokenizer(dir.toString(), c.vocabSize(), spec.tokenId(ModelSpec.Key.BOS), spec.tokenId(ModelSpec.Key.EOS))
                     : Tokenizers.fromTokenizerJson(m.tokenizerJson(), m.tokenizerConfigJson());
             checkTokenizer(spec, tok, c);
-            PromptTemplate template = tokenHasName(tok, "<|start_header_id|>") ? PromptTemplate.LLAMA3 : PromptTemplate.BASE;
+            PromptTemplate template = templateOf(tok instanceof IdsOnlyTokenizer ? null : dev.starattn.chat.ModelChatTemplates.fromHfDir(dir, tok), tok);
             return new LoadedModel(dir, "safetensors", c, model, tok, hfContent(m), template, m);
         } catch (RuntimeException e) {
             m.close();
@@ -116,6 +116,22 @@ public final class ModelLoader {
             throw new ModelFormatException(spec.file() + ": the tokenizer has " + tok.vocabSize() + " tokens but the token embedding only "
                     + c.vocabSize() + " rows.");
         }
+    }
+
+    /**
+     * The model's own chat template where it has one; the hand-written Llama 3 template only as the
+     * fallback for a model with Llama 3's header tokens and no template; else none.
+     */
+    private static PromptTemplate templateOf(dev.starattn.chat.JinjaChatTemplate own, Tokenizer tok) {
+        if (own != null) {
+            try {
+                return PromptTemplate.fromChat(own);
+            } catch (dev.starattn.chat.ChatTemplateException unusable) {
+                // A template that cannot render one user turn (a syntax Jinjava lacks, a required
+                // system message) must not stop the model from loading: the fallback below serves.
+            }
+        }
+        return tokenHasName(tok, "<|start_header_id|>") ? PromptTemplate.LLAMA3 : PromptTemplate.BASE;
     }
 
     private static boolean tokenHasName(Tokenizer t, String name) {

@@ -43,6 +43,7 @@ public final class RandomLlamaModel {
     private boolean tokenizer = true;
     private int ggufVersion = 3;
     private String name = "starattn-random";
+    private String chatTemplate = null;
     private final Map<String, float[]> weights = new LinkedHashMap<>();
 
     public RandomLlamaModel arch(String a) {
@@ -72,6 +73,8 @@ public final class RandomLlamaModel {
     public RandomLlamaModel tokenizer(boolean v) { tokenizer = v; return this; }
     public RandomLlamaModel ggufVersion(int v) { ggufVersion = v; return this; }
     public RandomLlamaModel name(String v) { name = v; return this; }
+    /** A Jinja chat template written as {@code tokenizer.chat_template} (default: none). */
+    public RandomLlamaModel chatTemplate(String v) { chatTemplate = v; return this; }
 
     public String arch() { return arch; }
     public int dim() { return dim; }
@@ -239,5 +242,6 @@ public final class RandomLlamaModel {
         w.put("tokenizer.ggml.unknown_token_id", GgufValueType.UINT32, 0L);
         w.put("tokenizer.ggml.add_bos_token", true);
         w.put("tokenizer.ggml.add_eos_token", false);
+        if (chatTemplate != null) w.put("tokenizer.chat_template", chatTemplate);
     }
 }

@@ -174,7 +174,8 @@ public final class Tokenizers {
         if (addBos == null) {
             addBos = bosText != null && root.path("post_processor").toString().contains(jsonQuote(bosText));
         }
-        List<Integer> extraEog = List.of();
+        // Every end-of-turn id that generation_config.json lists stops generation (Llama 3.1 lists <|eom_id|> and <|eot_id|>).
+        List<Integer> extraEog = generationConfigEos(tokenizerJson.resolveSibling("generation_config.json"));
 
         boolean byteLevel = containsType(root.path("pre_tokenizer"), "ByteLevel") || containsType(root.path("decoder"), "ByteLevel");
         if (byteLevel) {
@@ -194,6 +195,22 @@ public final class Tokenizers {
     }
 
     // ---- helpers ----
+
+    /** {@code eos_token_id} of generation_config.json (an int or a list of ints), or none. */
+    static List<Integer> generationConfigEos(Path generationConfig) {
+        if (!Files.isRegularFile(generationConfig)) return List.of();
+        JsonNode j;
+        try {
+            j = new ObjectMapper().readTree(generationConfig.toFile());
+        } catch (IOException e) {
+            throw new ModelFormatException("Cannot read " + generationConfig + ": " + e.getMessage(), e);
+        }
+        JsonNode e = j.path("eos_token_id");
+        List<Integer> ids = new ArrayList<>();
+        if (e.isIntegralNumber()) ids.add(e.intValue());
+        else for (JsonNode x : e) if (x.isIntegralNumber()) ids.add(x.intValue());
+        return ids;
+    }
 
     private static int tokenId(Path file, String what, JsonNode id, int entries) {
         if (!id.isIntegralNumber() || !id.canConvertToInt()) {

@@ -75,7 +75,7 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "Seed for sampling and random anchors.")
     long seed;
 
-    @Option(names = "--chat", description = "Wrap context and query in the Llama 3 chat template.")
+    @Option(names = "--chat", description = "Wrap context and query in the model's own chat template (the Llama 3 template where it has none).")
     boolean chat;
 
     @Mixin
@@ -125,7 +125,7 @@ public final class GenerateCommand implements Callable<Integer> {
         if (!engine.remote()) cluster.checkUnused();
         try (LoadedModel m = ModelCli.load(model.path(), (java.io.PrintWriter) null)) {
             long loadNanos = System.nanoTime() - loadStart;
-            PromptTemplate tpl = chat ? PromptTemplate.LLAMA3 : template.of(m);
+            PromptTemplate tpl = chat && m.template().chat() == null ? PromptTemplate.LLAMA3 : template.of(m);
             int[] ctxTokens, qTokens;
             int vocab = m.config().vocabSize();
             if (ctxIds != null || qIds != null) {

@@ -5,7 +5,7 @@ import java.io.PrintStream;
 import java.io.PrintWriter;
 
 /** Phase-1 progress on stderr, one line per finished block per host. */
-final class Phase1Progress implements ProgressListener {
+public final class Phase1Progress implements ProgressListener {
     private final PrintWriter out;
     private final long start = System.nanoTime();
 
@@ -13,7 +13,7 @@ final class Phase1Progress implements ProgressListener {
         this(new PrintWriter(out, true));
     }
 
-    Phase1Progress(PrintWriter out) {
+    public Phase1Progress(PrintWriter out) {
         this.out = out;
     }
 

@@ -7,6 +7,7 @@ import java.util.List;
 public record EvalTemplate(PromptTemplate template, List<String> stopWords) {
     public static EvalTemplate of(PromptTemplate t) {
         List<String> stops = t.name().equals("llama3") ? List.of("<|end_of_text|>", "<|eom_id|>", "<|eot_id|>")
+                : t.chat() != null && t.chat().eosToken() != null ? List.of("<|end_of_text|>", t.chat().eosToken())
                 : List.of("<|end_of_text|>");
         return new EvalTemplate(t, stops);
     }

@@ -4,7 +4,10 @@ import static dev.starattn.app.serve.RequestFields.string;
 import static dev.starattn.app.serve.RequestFields.wrongType;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.starattn.chat.ChatTemplateException;
+import dev.starattn.model.ChatPrompt;
 import dev.starattn.model.Prompt;
+import dev.starattn.tokenizer.ChatTemplate.Message;
 import dev.starattn.model.PromptTemplate;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -55,7 +58,8 @@ record CompletionJob(Document doc, int[] context, int[] query) {
             String q = (earlier.isEmpty() ? "" : earlier + "\n\n") + query;
             return new CompletionJob(doc, null, tok.encodeWithSpecialTokens(q + served.template().suffix()));
         }
-        Prompt p = Prompt.of(served.model(), served.template(), earlier.isEmpty() ? "" : earlier + "\n\n", query);
+        Prompt p = served.template().chat() != null ? conversation(served, messages, texts, earlier, query)
+                : Prompt.of(served.model(), served.template(), earlier.isEmpty() ? "" : earlier + "\n\n", query);
         int[] ctx = p.context(), q = p.query();
         if (ctx.length == 0) { // no BOS and nothing before the question: its first token stands in as the context
             ctx = Arrays.copyOf(q, 1);
@@ -63,6 +67,22 @@ record CompletionJob(Document doc, int[] context, int[] query) {
             if (q.length == 0) throw ApiError.badRequest("query_too_short", "the question needs at least two tokens");
         }
         return new CompletionJob(null, ctx, q);
+    }
+
+    /**
+     * The whole conversation through the model's own chat template, cut before the last question:
+     * the earlier turns (or, for one message, all but its last paragraph) are the context.
+     */
+    private static Prompt conversation(ServedModel served, JsonNode messages, List<String> texts, String earlier, String query) {
+        List<Message> msgs = new ArrayList<>();
+        for (int i = 0; i < texts.size() - 1; i++) msgs.add(new Message(messages.get(i).path("role").asText(), texts.get(i)));
+        boolean oneMessage = texts.size() == 1;
+        msgs.add(Message.user((oneMessage && !earlier.isEmpty() ? earlier + "\n\n" : "") + ChatPrompt.CUT + query));
+        try {
+            return ChatPrompt.of(served.model(), served.template().chat(), msgs, true);
+        } catch (ChatTemplateException e) {
+            throw ApiError.badRequest("chat_template", e.getMessage());
+        }
     }
 
     static CompletionJob completion(ServedModel served, TokenBounds bounds, JsonNode body, Document doc, int newTokens) {
