@@ -7,6 +7,7 @@ import dev.starattn.app.cli.EvalCommand;
 import dev.starattn.app.cli.GenerateCommand;
 import dev.starattn.app.cli.HostCommand;
 import dev.starattn.app.cli.InfoCommand;
+import dev.starattn.app.cli.InspectCommand;
 import dev.starattn.app.serve.ServeCommand;
 import dev.starattn.config.Switches;
 import dev.starattn.format.Printable;
@@ -18,7 +19,7 @@ import picocli.CommandLine.Command;
         description = "Star Attention inference engine for the JVM: long-context Llama-family models, "
                 + "context spread over hosts, exact distributed query attention.",
         subcommands = {DemoCommand.class, GenerateCommand.class, HostCommand.class, InfoCommand.class, BenchCommand.class,
-                EvalCommand.class, ServeCommand.class})
+                EvalCommand.class, ServeCommand.class, InspectCommand.class})
 public final class Main implements Runnable {
     public static void main(String[] args) {
         // A mistyped -Dstarattn.* switch is a usage error, said before any work starts (inside a
