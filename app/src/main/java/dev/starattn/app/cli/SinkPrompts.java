@@ -3,6 +3,7 @@ package dev.starattn.app.cli;
 import dev.starattn.app.eval.EvalTemplate;
 import dev.starattn.app.eval.PromptTokens;
 import dev.starattn.app.eval.SampleBuilder;
+import dev.starattn.app.eval.Tasks;
 import dev.starattn.model.LoadedModel;
 import dev.starattn.model.Prompt;
 import java.io.IOException;
@@ -25,7 +26,9 @@ final class SinkPrompts {
             if (ids.length < 2) throw new IllegalArgumentException("the prompt file " + promptFile + " holds fewer than 2 tokens");
         } else {
             PromptTokens pt = new PromptTokens(m, EvalTemplate.of(m.template()));
-            SampleBuilder.Built b = new SampleBuilder(pt, 1).build("niah_single_1", max, 0);
+            // sized so that the prompt itself (without the answer's generation budget) is about max tokens
+            int length = max + Tasks.generationBudget("niah_single_1");
+            SampleBuilder.Built b = new SampleBuilder(pt, 1).build("niah_single_1", length, 0);
             Prompt p = pt.prompt(b.sample().inputContext(), b.sample().inputQuery());
             ids = new int[p.context().length + p.query().length];
             System.arraycopy(p.context(), 0, ids, 0, p.context().length);

@@ -71,7 +71,7 @@ class SinksCommandTest {
         assertEquals(0, r.exit(), r.err());
         JsonNode j = new ObjectMapper().readTree(r.out());
         assertTrue(j.get("first_is_bos").asBoolean());
-        assertTrue(j.get("tokens").asInt() > 200 && j.get("tokens").asInt() <= 256, "tokens " + j.get("tokens"));
+        assertTrue(j.get("tokens").asInt() > 230 && j.get("tokens").asInt() <= 256, "tokens " + j.get("tokens"));
         try (LoadedModel m = ModelLoader.load(model)) {
             DecoderConfig c = m.config();
             shapeAndRange(j.get("prompt"), c.layers(), c.heads());
