@@ -6,6 +6,7 @@ positions, without BOS or anything before it (Star Attention's context block wit
 is then the one every query sees, its would-be sink.
 
     python3 tools/train/sinks.py MODEL.gguf [--tokens 2048] [--block 512] [--prompt-file F] [--json]
+    python3 tools/train/sinks.py --write-prose PROSE.txt tools/train/ckpt/corpus/corpus_ids.npz   # the sink eval's prose window
 
 The model is read with export_gguf.py (F32/F16/Q8_0) and run in float32 PyTorch on the CPU (or --device cuda);
 `starattn inspect sinks` is the Java engine's version of the same numbers.
@@ -96,7 +97,20 @@ def report(model, ids, block):
     return res
 
 
+def write_prose(out, corpus, n=2047):
+    """The prose window of train.py's sink eval (seed "sinks-prose", n ids after BOS) as text, for `starattn inspect sinks --prompt-file`."""
+    import data as D
+    from tokenizer import Tokenizer
+    tok = Tokenizer.load()
+    gen = D.Gen(tok, D.Grammar.load())
+    gen.load_corpus(corpus)
+    with open(out, "w", encoding="utf-8") as f:
+        f.write(tok.decode(gen.corpus_window(random.Random("sinks-prose"), n)).lstrip(" "))
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--write-prose":
+        return write_prose(sys.argv[2], sys.argv[3])
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
     ap.add_argument("--tokens", type=int, default=2048)
