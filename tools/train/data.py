@@ -29,9 +29,9 @@ GRAMMAR_PATH = os.path.join(HERE, "prose_grammar.json")
 
 TASKS = ["lm", "niah_single_1", "niah_single_2", "niah_single_3", "niah_multikey_1",
          "niah_multikey_2", "niah_multikey_3", "niah_multivalue", "niah_multiquery",
-         "vt", "cwe", "fwe", "copy", "repeat"]
+         "vt", "cwe", "fwe", "copy", "repeat", "prose"]
 # shortest training sequence for which a task is generated (shorter ones: another task)
-MIN_LEN = {"lm": 0, "copy": 0, "repeat": 0, "niah_single_1": 200, "niah_single_2": 200, "niah_multikey_2": 200,
+MIN_LEN = {"lm": 0, "copy": 0, "repeat": 0, "prose": 0, "niah_single_1": 200, "niah_single_2": 200, "niah_multikey_2": 200,
            "niah_single_3": 400, "niah_multikey_1": 400, "niah_multivalue": 400, "fwe": 400,
            "niah_multikey_3": 700, "niah_multiquery": 700, "vt": 900, "cwe": 2000}
 TASK_ID = {t: i for i, t in enumerate(TASKS)}
@@ -174,6 +174,24 @@ class Gen:
     def _fixed_cost(self, ctx_pre, ctx_suf, query_text, answer):
         t = self.tok
         return len(t.encode(ctx_pre)) + len(t.encode_raw(ctx_suf)) + len(t.encode(query_text)) + len(t.encode_raw(answer)) + 2
+
+    # -- natural text (corpus.py) --------------------------------------------
+    corpus = None  # (ids uint16 array, document starts), set by load_corpus
+
+    def load_corpus(self, path):
+        import numpy as np
+        z = np.load(path)
+        self.corpus = (z["ids"], z["starts"])
+
+    def corpus_window(self, rng, n):
+        """n ids of the corpus from the start of a random document (running on into the next ones)."""
+        import bisect
+        if self.corpus is None:
+            raise SystemExit("the prose task needs --corpus (corpus_ids.npz from corpus.py)")
+        ids, starts = self.corpus
+        last = bisect.bisect_right(starts, len(ids) - n) - 1
+        s = int(starts[rng.randint(0, max(0, last))])
+        return ids[s:s + n].tolist()
 
     # -- prose -------------------------------------------------------------
     def prose_ids(self, rng, n_tokens):
@@ -481,6 +499,10 @@ def make_batch(gen: Gen, seed, L, B, mix=None, min_frac=0.8):
             if task == "lm":
                 _, ids = gen.prose_ids(rng, T - 1)
                 ids = [1] + ids[:T - 1]
+                a0 = a1 = 0
+            elif task == "prose":
+                # a window of the natural-text corpus (corpus.py) that begins at a document, BOS at position 0
+                ids = [1] + gen.corpus_window(rng, T - 1)
                 a0 = a1 = 0
             elif task == "copy":
                 # induction signal: a random id sequence, prose, the same sequence again (loss on the repeat)

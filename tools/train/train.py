@@ -37,9 +37,11 @@ def log(*a):
 
 
 # ------------------------------------------------------------------ data workers
-def worker_main(wid, req_q, res_q, mixes, hard_values=0.0):
+def worker_main(wid, req_q, res_q, mixes, hard_values=0.0, corpus=""):
     tok = Tokenizer.load()
     gen = D.Gen(tok, D.Grammar.load(), hard_values=hard_values)
+    if corpus:
+        gen.load_corpus(corpus)
     while True:
         req = req_q.get()
         if req is None:
@@ -49,6 +51,7 @@ def worker_main(wid, req_q, res_q, mixes, hard_values=0.0):
         res_q.put((step, arr, info))
 
 
+PROSE_ID = D.TASK_ID["prose"]
 BUCKETS = [256, 512, 1024, 2048, 4096, 8192, 12288, 16384]
 CURRICULA = {
     # stage 1 (first run, from scratch): never shorter than 1K
@@ -94,6 +97,30 @@ def renumber(gguf_name, place):
     return ".".join(parts)
 
 
+def sink_summary(model, tok, args):
+    """sinks.py's report (attention mass on BOS per layer and head, and on an anchor-less block's first token) for a
+    niah_single_1 prompt and, with --corpus, a window of the natural text; both --sink-eval tokens long."""
+    import sinks
+    n = args.sink_eval
+    gen = D.Gen(tok, D.Grammar.load())
+    s = gen.sample("niah_single_1", random.Random("sinks-%d" % n), n - 40, L=n, eval_mode=True)
+    prompts = {"niah_single_1": [1] + s.ctx_ids + s.query_ids}
+    if args.corpus:
+        gen.load_corpus(args.corpus)
+        prompts["prose"] = [1] + gen.corpus_window(random.Random("sinks-prose"), n - 1)
+    was = model.training
+    model.eval()
+    out = {}
+    for name, ids in prompts.items():
+        out[name] = sinks.report(model, ids, n // 4)
+        r = out[name]
+        log("sinks %-13s mean BOS %.4f (uniform %.4f) heads BOS>0.5: %d  block(no anchor) first-token %.4f heads>0.5: %d"
+            % (name, r["mean_bos"], r["uniform_bos"], r["heads_bos_over_half"], r.get("block_mean_first", -1),
+               r.get("block_heads_first_over_half", -1)))
+    model.train(was)
+    return out
+
+
 def lr_at(p, peak, warm=0.03, final=0.1):
     if p < warm:
         return peak * max(p / warm, 0.02)
@@ -121,6 +148,9 @@ def main():
     ap.add_argument("--max-len", type=int, default=16384)
     ap.add_argument("--hard-values", type=float, default=0.0,
                     help="training batches: share of needle-haystack values (uuids, numbers) that share characters with a needle's value (data.confusable_value)")
+    ap.add_argument("--corpus", default="", help="corpus_ids.npz of corpus.py: natural text for the 'prose' task")
+    ap.add_argument("--prose-weight", type=float, default=1.0, help="loss weight of a prose row (mean over its tokens)")
+    ap.add_argument("--sink-eval", type=int, default=2048, help="after training: attention mass on BOS over this many tokens (sinks.py); 0 = off")
     ap.add_argument("--lr", type=float, default=2.5e-3)
     ap.add_argument("--wd", type=float, default=0.1)
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 4) - 2))
@@ -160,7 +190,7 @@ def main():
     ctx = mp.get_context("fork")
     req_q, res_q = ctx.Queue(), ctx.Queue(maxsize=4 * args.workers)
     mixes = {"main": mix, "warm": json.loads(args.warm_mix_json) if args.warm_mix_json else dict(D.WARM_MIX)}
-    procs = [ctx.Process(target=worker_main, args=(i, req_q, res_q, mixes, args.hard_values), daemon=True) for i in range(args.workers)]
+    procs = [ctx.Process(target=worker_main, args=(i, req_q, res_q, mixes, args.hard_values, args.corpus), daemon=True) for i in range(args.workers)]
     for p in procs:
         p.start()
 
@@ -204,6 +234,7 @@ def main():
         model.load_state_dict(sd, strict=True)
         log("initialised from", args.init_gguf, *(["averaged with"] + args.average_gguf if args.average_gguf else []))
     log("config", json.dumps(cfg.to_dict()), "params %.2fM" % (model.n_params() / 1e6))
+    sinks_before = sink_summary(model, tok, args) if args.sink_eval else {}
     decay = [p for n, p in model.named_parameters() if p.ndim == 2 and "tok_emb" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim == 2 and "tok_emb" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.wd}, {"params": no_decay, "weight_decay": 0.0}],
@@ -241,7 +272,7 @@ def main():
     acc_n = torch.zeros(n_tasks, device=dev)
     loss_acc = torch.zeros((), device=dev)
     ans_loss_acc = torch.zeros((), device=dev)
-    lm_loss_acc = torch.zeros(2, device=dev)
+    lm_loss_acc = torch.zeros(4, device=dev)  # lm+prose loss sum, tokens; prose alone
     tokens_seen = 0
     step = 0
     wait_time = 0.0
@@ -273,13 +304,15 @@ def main():
         if j is None:
             j = pos_cache[L] = torch.arange(L, device=dev)[None, :]
         task, n, a0, a1 = inf[:, 0:1], inf[:, 1:2], inf[:, 2:3], inf[:, 3:4]
-        is_lm = task == 0
+        is_prose = task == PROSE_ID
+        is_lm = (task == 0) | is_prose
         ans_m = (~is_lm) & (j >= a0 - 1) & (j < a1 - 1)
         ctx_m = (~is_lm) & (j < a0 - 1)
         lm_m = is_lm & (j < n - 1)
+        lm_w = 0.5 + (args.prose_weight - 0.5) * is_prose.float()
         w = (ans_m.float() / (a1 - a0).clamp(min=1).float()
              + 0.1 * ctx_m.float() / (a0 - 1).clamp(min=1).float()
-             + 0.5 * lm_m.float() / (n - 1).clamp(min=1).float())
+             + lm_w * lm_m.float() / (n - 1).clamp(min=1).float())
         with torch.autocast(dev.type, dtype=torch.bfloat16):
             logits = fwd(inp)
         ce = F.cross_entropy(logits.float().view(-1, V), tgt.reshape(-1), reduction="none").view(B, L)
@@ -298,6 +331,9 @@ def main():
             ans_loss_acc += (ce * ans_m).sum() / ans_m.sum().clamp(min=1)
             lm_loss_acc[0] += (ce * lm_m).sum()
             lm_loss_acc[1] += lm_m.sum()
+            pm = lm_m & is_prose
+            lm_loss_acc[2] += (ce * pm).sum()
+            lm_loss_acc[3] += pm.sum()
         tokens_seen += int(info[:, 1].sum())
         step += 1
         if step % args.log_every == 0 or step == 1:
@@ -308,6 +344,7 @@ def main():
             rec = dict(step=step, t=round(time.time() - t_train0, 1), p=round(p, 3), L=L, B=B, lr=lr,
                        loss=round(float(loss_acc) / k, 4), ans_loss=round(float(ans_loss_acc) / k, 4),
                        lm_loss=round(float(lm_loss_acc[0] / lm_loss_acc[1].clamp(min=1)), 4),
+                       prose_loss=round(float(lm_loss_acc[2] / lm_loss_acc[3].clamp(min=1)), 4),
                        gnorm=round(float(gn), 3), tokens=tokens_seen, tok_per_s=round(tokens_seen / (time.time() - t_train0)),
                        step_s=round(dt / k, 3), data_wait_s=round(wait_time, 1),
                        mem_gb=round(torch.cuda.max_memory_allocated() / 2 ** 30, 1) if on_cuda else 0, tf_acc=accs)
@@ -357,6 +394,7 @@ def main():
                      q8_vs_ref_maxabs=float(np.abs(ql - rl).max()))
         log("export check", json.dumps(check))
     # keep fp32 weights for eval in bf16 autocast (as in training)
+    sinks_after = sink_summary(model, tok, args) if args.sink_eval else {}
 
     # ---------------------------------------------------------------- held-out eval
     eval_tasks = args.eval_tasks.split(",")
@@ -434,7 +472,7 @@ def main():
     metrics = dict(config=cfg.to_dict(), n_params=model.n_params(), args=vars(args), steps=step, tokens=tokens_seen,
                    train_seconds=round(train_time, 1), data_wait_seconds=round(wait_time, 1),
                    gpu=gpu_name, torch=torch.__version__, history=hist, export_check=check,
-                   heldout=summary, f16_parts=parts, total_seconds=round(time.time() - T0, 1))
+                   heldout=summary, f16_parts=parts, sinks_before=sinks_before, sinks_after=sinks_after, total_seconds=round(time.time() - T0, 1))
     with open(os.path.join(args.out, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=1)
     log("all done")

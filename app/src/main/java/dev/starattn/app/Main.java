@@ -10,6 +10,7 @@ import dev.starattn.app.cli.HostCommand;
 import dev.starattn.app.cli.InfoCommand;
 import dev.starattn.app.hub.ListCommand;
 import dev.starattn.app.hub.PullCommand;
+import dev.starattn.app.cli.InspectCommand;
 import dev.starattn.app.serve.ServeCommand;
 import dev.starattn.config.Switches;
 import dev.starattn.format.Printable;
@@ -21,7 +22,7 @@ import picocli.CommandLine.Command;
         description = "Star Attention inference engine for the JVM: long-context Llama-family models, "
                 + "context spread over hosts, exact distributed query attention.",
         subcommands = {DemoCommand.class, GenerateCommand.class, HostCommand.class, InfoCommand.class, BenchCommand.class,
-                EvalCommand.class, ServeCommand.class, PullCommand.class, ListCommand.class, ChatCommand.class})
+                EvalCommand.class, ServeCommand.class, PullCommand.class, ListCommand.class, ChatCommand.class, InspectCommand.class})
 public final class Main implements Runnable {
     public static void main(String[] args) {
         // A mistyped -Dstarattn.* switch is a usage error, said before any work starts (inside a

@@ -12,6 +12,19 @@ public final class ReferenceForward {
     private final DecoderConfig c;
     private final Map<String, float[]> w;
 
+    /** Sees every attention probability the forward computes (layer, query row, head, key row, p). */
+    public interface AttentionObserver {
+        void prob(int layer, int query, int head, int key, double p);
+    }
+
+    private AttentionObserver observer = (l, t, h, j, p) -> {};
+
+    /** Reports the attention probabilities of later {@link #logits} calls to {@code o}. */
+    public ReferenceForward observe(AttentionObserver o) {
+        this.observer = o;
+        return this;
+    }
+
     public ReferenceForward(DecoderConfig c, Map<String, float[]> weights) {
         this.c = c;
         this.w = weights;
@@ -53,6 +66,7 @@ public final class ReferenceForward {
                     for (int j = 0; j < n; j++) {
                         if (s[j] == Double.NEGATIVE_INFINITY) continue;
                         double pj = Math.exp(s[j] - max) / sum;
+                        observer.prob(l, t, h, j, pj);
                         for (int i = 0; i < hd; i++) att[t][h * hd + i] += pj * v[j][kvh * hd + i];
                     }
                 }
