@@ -125,6 +125,6 @@ public record EngineOptions(AttentionStrategy strategy, int hosts, int blockSize
 
     /** The anchor size for a context of n tokens. */
     public int effectiveAnchorSize(int n) {
-        return anchorSize < 0 ? effectiveBlockSize(n) : anchorSize;
+        return anchorSize < 0 ? strategy.defaultAnchorSize(effectiveBlockSize(n)) : anchorSize;
     }
 }

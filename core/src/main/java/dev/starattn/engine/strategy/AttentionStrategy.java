@@ -49,6 +49,11 @@ public interface AttentionStrategy {
         if (n < 1) throw new IllegalArgumentException("the context is empty");
     }
 
+    /** The anchor of a block of {@code blockSize} tokens when {@code --anchor-size} is not given (star: the block). */
+    default int defaultAnchorSize(int blockSize) {
+        return blockSize;
+    }
+
     /** What each of {@code options.hosts()} hosts encodes, in host order (an empty task: an idle host). */
     List<EncodeTask> plan(int[] context, EngineOptions options);
 
