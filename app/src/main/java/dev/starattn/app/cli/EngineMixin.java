@@ -12,8 +12,12 @@ import picocli.CommandLine.Option;
 
 /** The options of generate that choose how a context is spread and encoded. */
 public final class EngineMixin {
-    @Option(names = "--attention", defaultValue = "star", description = "dense, star, ring or ring-zigzag (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--attention", defaultValue = "star", description = "dense, star, star-pass, ring or ring-zigzag (default: ${DEFAULT-VALUE}).")
     String attention;
+
+    @Option(names = "--pass-tokens", description = "star-pass: KV rows each block passes to the later hosts per layer (default: "
+            + dev.starattn.engine.strategy.StarPassStrategy.DEFAULT_PASS_TOKENS + ").")
+    Integer passTokens;
 
     @Option(names = "--hosts", defaultValue = "4", description = "In-process context hosts, 1 to " + EngineOptions.MAX_HOSTS
             + "; each needs at least one block of the context (default: ${DEFAULT-VALUE}).")
@@ -27,7 +31,8 @@ public final class EngineMixin {
     @Option(names = "--block-size", description = "Tokens per context block (default: context / hosts).")
     Integer blockSize;
 
-    @Option(names = "--anchor-size", defaultValue = "-1", description = "Anchor tokens; -1 = the block size, 0 = no anchor.")
+    @Option(names = "--anchor-size", defaultValue = "-1", description = "Anchor tokens; -1 = the strategy's (star: the block size, "
+            + "star-pass: a quarter of it), 0 = no anchor.")
     int anchorSize;
 
     @Option(names = "--anchor-positions", defaultValue = "original", description = "original, adjacent or random.")
@@ -69,7 +74,7 @@ public final class EngineMixin {
         if (blockSize != null && blockSize < 1) {
             throw new UsageException("--block-size must be at least 1 token, got " + blockSize + "; leave it out for context / hosts");
         }
-        AttentionStrategy strategy = Strategies.byName(attention);
+        AttentionStrategy strategy = Strategies.byName(attention, passTokens);
         AnchorPositions ap;
         AnchorContent ac;
         try {
