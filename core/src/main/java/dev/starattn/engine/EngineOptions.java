@@ -108,6 +108,10 @@ public record EngineOptions(AttentionStrategy strategy, int hosts, int blockSize
         return new EngineOptions(strategy, h, blockSize, anchorSize, anchorPositions, anchorContent, prefillChunk, seed, kvTypeK, kvTypeV);
     }
 
+    public EngineOptions withStrategy(AttentionStrategy s) {
+        return new EngineOptions(s, hosts, blockSize, anchorSize, anchorPositions, anchorContent, prefillChunk, seed, kvTypeK, kvTypeV);
+    }
+
     public EngineOptions withSeed(long s) {
         return new EngineOptions(strategy, hosts, blockSize, anchorSize, anchorPositions, anchorContent, prefillChunk, s, kvTypeK, kvTypeV);
     }

@@ -12,7 +12,8 @@ import picocli.CommandLine.Option;
 
 /** The options of generate that choose how a context is spread and encoded. */
 public final class EngineMixin {
-    @Option(names = "--attention", defaultValue = "star", description = "dense, star, star-pass, ring or ring-zigzag (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--attention", defaultValue = "star", description = "dense, star, star-pass, ring, ring-zigzag, or auto (dense, star or star-pass, "
+            + "whichever the FLOP model and this machine's measured throughput predict fastest) (default: ${DEFAULT-VALUE}).")
     String attention;
 
     @Option(names = "--pass-tokens", description = "star-pass: KV rows each block passes to the later hosts per layer (default: "
@@ -74,7 +75,9 @@ public final class EngineMixin {
         if (blockSize != null && blockSize < 1) {
             throw new UsageException("--block-size must be at least 1 token, got " + blockSize + "; leave it out for context / hosts");
         }
-        AttentionStrategy strategy = Strategies.byName(attention, passTokens);
+        if (auto() && passTokens != null) throw new IllegalArgumentException("--pass-tokens applies to --attention star-pass, not auto");
+        // auto: star stands in until the context's length is known (chooseAttention).
+        AttentionStrategy strategy = auto() ? Strategies.STAR : Strategies.byName(attention, passTokens);
         AnchorPositions ap;
         AnchorContent ac;
         try {
@@ -130,6 +133,25 @@ public final class EngineMixin {
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException(flag + " takes a size such as 512m or 2g, not '" + s + "'");
         }
+    }
+
+    /** True for {@code --attention auto}: the strategy is chosen once the context is tokenized ({@link #chooseAttention}). */
+    public boolean auto() {
+        return attention != null && attention.trim().equalsIgnoreCase(dev.starattn.engine.strategy.AutoAttention.NAME);
+    }
+
+    /**
+     * {@code --attention auto} for a context of {@code n} tokens: what the hosts these flags name would run (remote
+     * hosts and GPUs at once, in-process CPU hosts in turn), at this machine's measured throughput.
+     */
+    public dev.starattn.engine.strategy.AutoAttention.Choice chooseAttention(dev.starattn.model.DecoderModel model, EngineOptions asked,
+                                                                            int n, boolean gpu) {
+        var where = remote() ? new dev.starattn.engine.strategy.AutoAttention.Placement(true, 0.5e-3, false, true)
+                : gpu ? new dev.starattn.engine.strategy.AutoAttention.Placement(true, 50e-6, true, false)
+                : dev.starattn.engine.strategy.AutoAttention.Placement.IN_PROCESS;
+        EngineOptions o = remote() ? asked.withHosts(hostAddrs().size()) : asked;
+        return dev.starattn.engine.strategy.AutoAttention.choose(model.config(), n, o, where,
+                dev.starattn.engine.strategy.AutoAttention.measureFlopsPerSecond(model));
     }
 
     /** True when remote context hosts are named. */

@@ -54,6 +54,14 @@ public interface AttentionStrategy {
         return blockSize;
     }
 
+    /**
+     * Phase-1 waits of a host for other hosts' data (per-layer exchanges) for {@code hosts} hosts: none for
+     * strategies whose hosts encode on their own.
+     */
+    default int phase1Exchanges(DecoderConfig c, int hosts) {
+        return 0;
+    }
+
     /** What each of {@code options.hosts()} hosts encodes, in host order (an empty task: an idle host). */
     List<EncodeTask> plan(int[] context, EngineOptions options);
 

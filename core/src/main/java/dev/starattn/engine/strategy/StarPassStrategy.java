@@ -76,6 +76,12 @@ public final class StarPassStrategy implements AttentionStrategy {
         return Math.max(1, blockSize / ANCHOR_DIVISOR);
     }
 
+    /** A gather of the earlier hosts' rows per layer. */
+    @Override
+    public int phase1Exchanges(DecoderConfig c, int hosts) {
+        return hosts > 1 ? c.layers() : 0;
+    }
+
     @Override
     public void requireSplit(int n, EngineOptions o) {
         Strategies.STAR.requireSplit(n, o);
