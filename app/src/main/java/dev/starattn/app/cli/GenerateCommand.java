@@ -266,6 +266,7 @@ public final class GenerateCommand implements Callable<Integer> {
             hj.put("tokens", h.tokens);
             hj.put("kv_bytes", kvBytes[i]);
             hj.put("phase1_ms", h.phase1Nanos / 1e6);
+            hj.put("phase1_wait_ms", h.phase1WaitNanos / 1e6);  // star-pass: waiting for the earlier hosts' rows
             hj.put("phase2_ms", h.phase2Nanos / 1e6);
             hj.put("phase1_flops", h.phase1Flops());
             hj.put("phase1_attention_flops", h.phase1AttentionFlops);
