@@ -1,5 +1,7 @@
 package dev.starattn.engine;
 
+import dev.starattn.cpu.Parallel;
+import dev.starattn.cpu.VectorOps;
 import java.util.Arrays;
 
 /**
@@ -57,24 +59,25 @@ public final class PassSelector {
         int group = heads / kvHeads, qStride = heads * headDim, kStride = kvHeads * headDim;
         double scale = 1.0 / Math.sqrt(headDim);
         double[][] got = new double[kvHeads][m];
-        double[] s = new double[m];
-        for (int i = m - w; i < m; i++) {
-            for (int h = 0; h < heads; h++) {
-                int g = h / group;
-                int qo = (from + i) * qStride + h * headDim;
-                double max = Double.NEGATIVE_INFINITY;
-                for (int j = 0; j <= i; j++) {
-                    int ko = (from + j) * kStride + g * headDim;
-                    double dot = 0;
-                    for (int d = 0; d < headDim; d++) dot += q[qo + d] * keys[ko + d];
-                    s[j] = dot * scale;
-                    max = Math.max(max, s[j]);
+        // One KV head per task: each writes only its own row of got, so the sums do not depend on the threads.
+        Parallel.forRange(kvHeads, 1, (g0, g1) -> {
+            double[] s = new double[m];
+            for (int g = g0; g < g1; g++) {
+                for (int h = g * group; h < (g + 1) * group; h++) {
+                    for (int i = m - w; i < m; i++) {
+                        int qo = (from + i) * qStride + h * headDim;
+                        double max = Double.NEGATIVE_INFINITY;
+                        for (int j = 0; j <= i; j++) {
+                            s[j] = VectorOps.dot(q, qo, keys, (from + j) * kStride + g * headDim, headDim) * scale;
+                            max = Math.max(max, s[j]);
+                        }
+                        double sum = 0;
+                        for (int j = 0; j <= i; j++) sum += (s[j] = Math.exp(s[j] - max));
+                        for (int j = 0; j <= i; j++) got[g][j] += s[j] / sum;
+                    }
                 }
-                double sum = 0;
-                for (int j = 0; j <= i; j++) sum += (s[j] = Math.exp(s[j] - max));
-                for (int j = 0; j <= i; j++) got[g][j] += s[j] / sum;
             }
-        }
+        });
         double[] best = new double[m];
         for (int g = 0; g < kvHeads; g++) {
             for (int j = 0; j < m; j++) {
