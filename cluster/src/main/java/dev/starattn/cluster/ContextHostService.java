@@ -49,6 +49,7 @@ final class ContextHostService extends ContextHostServiceGrpc.ContextHostService
     private final RingMailboxes mailboxes;
     private final StarEncoder star;
     private final RingEncoder ring;
+    private final PassEncoder pass;
     private final SessionAttention attention;
     /** Phase 1 and large phase-2 calls run here, off the transport threads. */
     private final Executor worker;
@@ -56,13 +57,14 @@ final class ContextHostService extends ContextHostServiceGrpc.ContextHostService
     private final AtomicLong attendStreams = new AtomicLong();
 
     ContextHostService(LoadedModel model, String identity, SessionStore sessions, RingMailboxes mailboxes, StarEncoder star,
-                       RingEncoder ring, SessionAttention attention, Executor worker, Consumer<String> log) {
+                       RingEncoder ring, PassEncoder pass, SessionAttention attention, Executor worker, Consumer<String> log) {
         this.model = model;
         this.identity = identity;
         this.sessions = sessions;
         this.mailboxes = mailboxes;
         this.star = star;
         this.ring = ring;
+        this.pass = pass;
         this.attention = attention;
         this.worker = worker;
         this.log = log;
@@ -117,15 +119,17 @@ final class ContextHostService extends ContextHostServiceGrpc.ContextHostService
             ringEncodeNow(req, obs);
             return;
         }
+        boolean starPass = req.hasStarPass();
         Session s;
         List<BlockTask> blocks;
         try {
             blocks = RequestDecoding.blocks(req, model.config());
+            if (starPass) RequestDecoding.checkStarPass(req.getStarPass());
             long tokens = 0;
             for (BlockTask b : blocks) tokens += b.tokens().length;
             s = sessions.open(req.getSessionId(), req.getContentHash(), req.getRequireExisting(), req.getTtlMs(),
                     req.getPrefillChunk(), tokens, kvType(req.getKvTypeKValue(), "keys"),
-                    kvType(req.getKvTypeVValue(), "values"), false);
+                    kvType(req.getKvTypeVValue(), "values"), starPass);
         } catch (RuntimeException e) {
             obs.onError(toStatus(e).asRuntimeException());
             return;
@@ -134,7 +138,8 @@ final class ContextHostService extends ContextHostServiceGrpc.ContextHostService
             answerReused(req, obs);
             return;
         }
-        star.encode(s, blocks, obs);
+        if (starPass) pass.encode(s, req, blocks, obs);
+        else star.encode(s, blocks, obs);
     }
 
     /** A ring share ({@code EncodeRequest.ring}): one block of tokens at their positions, no prefix. */

@@ -37,9 +37,10 @@ public final class HostServer implements AutoCloseable {
     static final int MAX_MESSAGE_BYTES = 512 << 20;
     /**
      * The wire protocol's version, sent in {@code Info} and in every {@code Encode}: client and hosts refuse any other
-     * (2: one {@code Encode} carries every strategy's task, ring shares included; 1 had {@code RingEncode}).
+     * (3: {@code Encode} carries star-pass runs and PassKv their rows; 2: one {@code Encode} carries every strategy's
+     * task, ring shares included; 1 had {@code RingEncode}).
      */
-    public static final int PROTOCOL = 2;
+    public static final int PROTOCOL = 3;
 
     private final String identity;
     private volatile int port = -1;
@@ -92,6 +93,7 @@ public final class HostServer implements AutoCloseable {
         this.service = new ContextHostService(b.model, identity, sessions, mailboxes,
                 new StarEncoder(sessions, hooks, log),
                 new RingEncoder(b.model, sessions, mailboxes, peers, hooks, log),
+                new PassEncoder(b.model, sessions, mailboxes, peers, hooks, log),
                 new SessionAttention(b.model, sessions, hooks), worker, log);
         nb.addService(b.authToken != null ? ServerInterceptors.intercept(service, BearerAuth.server(b.authToken)) : service.bindService());
         this.server = nb.build();

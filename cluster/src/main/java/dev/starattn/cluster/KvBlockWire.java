@@ -21,10 +21,14 @@ final class KvBlockWire {
 
     /** The request that passes {@code block} (of the given layer, ring step and origin host) to the successor. */
     static PassKvRequest toRequest(EncodeRequest encode, int layer, int step, int origin, KvCache block, Wire wire) {
+        return toRequest(encode.getSessionId(), encode.getRing().getRingId(), layer, step, origin, block, wire);
+    }
+
+    /** The request that passes {@code block} under run {@code runId} (a ring's, or a star-pass run's). */
+    static PassKvRequest toRequest(String sessionId, String runId, int layer, int step, int origin, KvCache block, Wire wire) {
         int rows = block.size();
-        Ring req = encode.getRing();
         PassKvRequest.Builder b = PassKvRequest.newBuilder()
-                .setSessionId(encode.getSessionId()).setRingId(req.getRingId())
+                .setSessionId(sessionId).setRingId(runId)
                 .setLayer(layer).setStep(step).setOrigin(origin).setRows(rows).setWire(wire);
         if (block.keyType() != KvType.F32 || block.valueType() != KvType.F32) {
             java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(

@@ -11,6 +11,7 @@ import dev.starattn.cluster.proto.EncodeProgress;
 import dev.starattn.cluster.proto.EncodeRequest;
 import dev.starattn.cluster.proto.ReleaseRequest;
 import dev.starattn.cluster.proto.Ring;
+import dev.starattn.cluster.proto.StarPass;
 import dev.starattn.cluster.proto.Wire;
 import dev.starattn.engine.BlockTask;
 import dev.starattn.engine.ContextHost;
@@ -136,6 +137,8 @@ public final class RemoteContextHost implements ContextHost {
         if (task.ring() != null) {
             BlockTask share = task.blocks().getFirst();
             encodeRing(task.ring().ringId(), task.ring().index(), task.ring().members(), share.tokens(), share.positions(), progress);
+        } else if (task.pass() != null) {
+            encodePass(task.blocks(), task.pass(), progress);
         } else {
             encodeBlocks(task.blocks(), progress);
         }
@@ -213,14 +216,7 @@ public final class RemoteContextHost implements ContextHost {
                 .setKvTypeKValue(k.id)
                 .setKvTypeVValue(v.id)
                 .setProtocol(HostServer.PROTOCOL);
-        for (BlockTask b : blocks) {
-            Block.Builder bb = Block.newBuilder().setIndex(b.index());
-            for (int t : b.tokens()) bb.addTokens(t);
-            for (int p : b.positions()) bb.addPositions(p);
-            for (int t : b.anchorTokens()) bb.addAnchorTokens(t);
-            for (int p : b.anchorPositions()) bb.addAnchorPositions(p);
-            rb.addBlocks(bb);
-        }
+        for (BlockTask b : blocks) rb.addBlocks(block(b));
         EncodeRequest req = rb.build();
         long[] received = new long[1];
         EncodeDone done = phase1(s -> s.encode(req), progress, received);
@@ -297,6 +293,74 @@ public final class RemoteContextHost implements ContextHost {
         stats.phase1BytesSent = received[0] + done.getRingBytesSent();
     }
 
+    /**
+     * Star-pass phase 1 ({@code Encode} with its {@code star_pass}): this host encodes its blocks while taking the
+     * earlier hosts' passing rows and giving its own to the later ones, layer by layer. Like a ring session, the
+     * session depends on the other hosts: it is not re-sent on its own, and the next encode runs the whole run again.
+     */
+    private void encodePass(List<BlockTask> blocks, EncodeTask.PassLink link, ProgressListener progress) {
+        StarPass.Builder pb = StarPass.newBuilder();
+        for (ContextHost h : link.members()) {
+            if (!(h instanceof RemoteContextHost r)) {
+                throw new IllegalArgumentException("star-pass over the network needs remote hosts only, not " + h.name());
+            }
+            pb.addPeers(r.address);
+        }
+        cancelled = null;  // as a ring: cancelled through the cluster only
+        String named = options.session();
+        if (sessionId != null && named == null) clear();
+        detach();
+        cluster.checkHealth(this);
+        String id = named != null ? named : "ctx-" + link.runId();
+        KvType k = kvTypeK, v = kvTypeV;
+        String newHash = "star-pass " + link.runId() + " " + link.index();
+        pb.setRunId(link.runId()).setHostIndex(link.index())
+                .setWire(options.wire())
+                .setPeerTimeoutMs(options.callTimeout().toMillis())
+                .setPassTokens(link.rule().tokens())
+                .setWindow(link.rule().window())
+                .setSkipBelow(link.rule().skipBelow());
+        EncodeRequest.Builder rb = EncodeRequest.newBuilder()
+                .setSessionId(id)
+                .setTtlMs(options.sessionTtl().toMillis())
+                .setPrefillChunk(options.prefillChunk())
+                .setContentHash(newHash)
+                .setRequireExisting(options.reuse())
+                .setKvTypeKValue(k.id)
+                .setKvTypeVValue(v.id)
+                .setProtocol(HostServer.PROTOCOL)
+                .setStarPass(pb);
+        for (BlockTask b : blocks) rb.addBlocks(block(b));
+        EncodeRequest req = rb.build();
+        long[] received = new long[1];
+        EncodeDone done;
+        freshSession = false;
+        try {
+            done = phase1(s -> s.encode(req), progress, received);
+        } catch (RuntimeException e) {
+            if (named == null) abandon(id);
+            throw e;
+        }
+        freshSession = named == null;
+        this.sessionId = id;
+        this.blocks = null;  // a star-pass session cannot be rebuilt by this host alone
+        this.hash = newHash;
+        this.encodedK = k;
+        this.encodedV = v;
+        took(done);
+        stats.phase1BytesReceived = req.getSerializedSize() + done.getRingBytesReceived();
+        stats.phase1BytesSent = received[0] + done.getRingBytesSent();
+    }
+
+    private static Block.Builder block(BlockTask b) {
+        Block.Builder bb = Block.newBuilder().setIndex(b.index());
+        for (int t : b.tokens()) bb.addTokens(t);
+        for (int p : b.positions()) bb.addPositions(p);
+        for (int t : b.anchorTokens()) bb.addAnchorTokens(t);
+        for (int p : b.anchorPositions()) bb.addAnchorPositions(p);
+        return bb;
+    }
+
     private void took(EncodeDone done) {
         this.kvTokens = done.getKvTokens();
         this.kvBytes = done.getKvBytes();
@@ -304,6 +368,7 @@ public final class RemoteContextHost implements ContextHost {
         stats.blocks = done.getBlocks();
         stats.tokens = done.getTokens();
         stats.phase1Nanos = done.getPhase1Nanos();
+        stats.phase1WaitNanos = done.getWaitNanos();
         stats.phase1LinearFlops = done.getLinearFlops();
         stats.phase1AttentionFlops = done.getAttentionFlops();
         stats.cacheHits = done.getCacheHits();

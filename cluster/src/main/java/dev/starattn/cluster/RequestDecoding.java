@@ -81,4 +81,17 @@ final class RequestDecoding {
             }
         }
     }
+
+    /** A star-pass run's description: this host among its peers, a run id, a rule a host can follow. */
+    static void checkStarPass(dev.starattn.cluster.proto.StarPass req) {
+        int hosts = req.getPeersCount();
+        if (hosts < 1 || req.getHostIndex() < 0 || req.getHostIndex() >= hosts) {
+            throw new IllegalArgumentException("host index " + req.getHostIndex() + " in a star-pass run of " + hosts + " host(s)");
+        }
+        if (req.getRunId().isEmpty()) throw new IllegalArgumentException("a star-pass run needs a run id");
+        if (req.getPassTokens() < 0 || req.getWindow() < 1) {
+            throw new IllegalArgumentException("a star-pass run passes 0 or more rows chosen by at least one query, not "
+                    + req.getPassTokens() + " by " + req.getWindow());
+        }
+    }
 }

@@ -155,7 +155,7 @@ final class RingEncoder {
     }
 
     /** Waits until the successor has taken every block sent so far; a refusal fails the ring run. */
-    private void awaitSends(List<ListenableFuture<PassKvReply>> sends, String succ) throws InterruptedException {
+    static void awaitSends(List<ListenableFuture<PassKvReply>> sends, String succ) throws InterruptedException {
         try {
             for (ListenableFuture<PassKvReply> f : sends) {
                 try {

@@ -6,12 +6,18 @@ import java.util.List;
  * What one host encodes in phase 1, whatever the strategy: its segments ({@link BlockTask}: tokens at their
  * positions, each after a prefix whose KV is computed, attended to and discarded; an empty prefix for none), and,
  * for a ring, its place among the hosts it exchanges KV blocks with layer by layer ({@link RingLink}; null when the
- * host encodes on its own). Hosts in other processes receive it as one {@code Encode} call.
+ * host encodes on its own), or, for star-pass, its place among the hosts whose passing rows it takes and gives layer by
+ * layer ({@link PassLink}). Hosts in other processes receive it as one {@code Encode} call.
  */
-public record EncodeTask(List<BlockTask> blocks, RingLink ring) {
+public record EncodeTask(List<BlockTask> blocks, RingLink ring, PassLink pass) {
     public EncodeTask {
         blocks = List.copyOf(blocks);
         if (ring != null && blocks.size() != 1) throw new IllegalArgumentException("a ring member encodes one share, not " + blocks.size());
+        if (ring != null && pass != null) throw new IllegalArgumentException("a task is a ring share or a star-pass member, not both");
+    }
+
+    public EncodeTask(List<BlockTask> blocks, RingLink ring) {
+        this(blocks, ring, null);
     }
 
     /** Segments encoded on their own (no exchange with other hosts). */
@@ -22,6 +28,11 @@ public record EncodeTask(List<BlockTask> blocks, RingLink ring) {
     /** This task as member {@code index} of {@code ring}. */
     public EncodeTask inRing(String ringId, int index, List<? extends ContextHost> members) {
         return new EncodeTask(blocks, new RingLink(ringId, index, List.copyOf(members)));
+    }
+
+    /** This task as member {@code index} of a star-pass run over {@code members} ({@link PassLink}). */
+    public EncodeTask inPassRun(String runId, int index, List<? extends ContextHost> members, PassRule rule) {
+        return new EncodeTask(blocks, null, new PassLink(runId, index, List.copyOf(members), rule));
     }
 
     /** Tokens this task leaves in the host's KV. */
@@ -36,4 +47,21 @@ public record EncodeTask(List<BlockTask> blocks, RingLink ring) {
      * layer with the others under {@code ringId} (fresh per run, the same for every member).
      */
     public record RingLink(String ringId, int index, List<? extends ContextHost> members) {}
+
+    /**
+     * A star-pass member's place: host {@code index} of {@code members} (in context order); at every layer it sends
+     * the rows its blocks pass to every later member and takes every earlier member's, under {@code runId}.
+     */
+    public record PassLink(String runId, int index, List<? extends ContextHost> members, PassRule rule) {}
+
+    /**
+     * How a star-pass block chooses the rows it passes: at most {@code tokens} a layer, by the attention of its last
+     * {@code window} queries, none at a position below {@code skipBelow} (the anchor holds those).
+     */
+    public record PassRule(int tokens, int window, int skipBelow) {
+        public PassRule {
+            if (tokens < 0) throw new IllegalArgumentException("--pass-tokens must be 0 or more, got " + tokens);
+            if (window < 1) throw new IllegalArgumentException("the pass window must be at least 1 query, got " + window);
+        }
+    }
 }

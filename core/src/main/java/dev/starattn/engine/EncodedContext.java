@@ -72,10 +72,13 @@ public final class EncodedContext {
         return pipeline != null ? pipeline.queryHost() : queryHost;
     }
 
-    /** The slowest host's own phase-1 compute time: what a cluster of H machines would wait for. */
+    /**
+     * The slowest host's own phase-1 compute time, with what it waited for other hosts' data between its steps
+     * (star-pass's per-layer gather): what a cluster of H machines would wait for.
+     */
     public long phase1CriticalPathNanos() {
         long max = 0;
-        for (ContextHost h : hosts) max = Math.max(max, h.stats().phase1Nanos);
+        for (ContextHost h : hosts) max = Math.max(max, h.stats().phase1Nanos + h.stats().phase1WaitNanos);
         return max;
     }
 }

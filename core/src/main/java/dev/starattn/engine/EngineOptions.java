@@ -108,6 +108,10 @@ public record EngineOptions(AttentionStrategy strategy, int hosts, int blockSize
         return new EngineOptions(strategy, h, blockSize, anchorSize, anchorPositions, anchorContent, prefillChunk, seed, kvTypeK, kvTypeV);
     }
 
+    public EngineOptions withStrategy(AttentionStrategy s) {
+        return new EngineOptions(s, hosts, blockSize, anchorSize, anchorPositions, anchorContent, prefillChunk, seed, kvTypeK, kvTypeV);
+    }
+
     public EngineOptions withSeed(long s) {
         return new EngineOptions(strategy, hosts, blockSize, anchorSize, anchorPositions, anchorContent, prefillChunk, s, kvTypeK, kvTypeV);
     }
@@ -125,6 +129,6 @@ public record EngineOptions(AttentionStrategy strategy, int hosts, int blockSize
 
     /** The anchor size for a context of n tokens. */
     public int effectiveAnchorSize(int n) {
-        return anchorSize < 0 ? effectiveBlockSize(n) : anchorSize;
+        return anchorSize < 0 ? strategy.defaultAnchorSize(effectiveBlockSize(n)) : anchorSize;
     }
 }

@@ -10,6 +10,11 @@ public final class HostStats {
     public int tokens;
     public long phase1Nanos;
     public long phase2Nanos;
+    /**
+     * Phase-1 time this host spends waiting for other hosts' data between its own steps (star-pass: the earlier
+     * hosts' passing rows of each layer), on top of {@link #phase1Nanos}: the two together are its critical path.
+     */
+    public long phase1WaitNanos;
     public long phase1LinearFlops;
     public long phase1AttentionFlops;
     public long phase2LinearFlops;

@@ -12,8 +12,13 @@ import picocli.CommandLine.Option;
 
 /** The options of generate that choose how a context is spread and encoded. */
 public final class EngineMixin {
-    @Option(names = "--attention", defaultValue = "star", description = "dense, star, ring or ring-zigzag (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--attention", defaultValue = "star", description = "dense, star, star-pass, ring, ring-zigzag, or auto (dense, star or star-pass, "
+            + "whichever the FLOP model and this machine's measured throughput predict fastest) (default: ${DEFAULT-VALUE}).")
     String attention;
+
+    @Option(names = "--pass-tokens", description = "star-pass: KV rows each block passes to the later hosts per layer (default: "
+            + dev.starattn.engine.strategy.StarPassStrategy.DEFAULT_PASS_TOKENS + ").")
+    Integer passTokens;
 
     @Option(names = "--hosts", defaultValue = "4", description = "In-process context hosts, 1 to " + EngineOptions.MAX_HOSTS
             + "; each needs at least one block of the context (default: ${DEFAULT-VALUE}).")
@@ -27,7 +32,8 @@ public final class EngineMixin {
     @Option(names = "--block-size", description = "Tokens per context block (default: context / hosts).")
     Integer blockSize;
 
-    @Option(names = "--anchor-size", defaultValue = "-1", description = "Anchor tokens; -1 = the block size, 0 = no anchor.")
+    @Option(names = "--anchor-size", defaultValue = "-1", description = "Anchor tokens; -1 = the strategy's (star: the block size, "
+            + "star-pass: a quarter of it), 0 = no anchor.")
     int anchorSize;
 
     @Option(names = "--anchor-positions", defaultValue = "original", description = "original, adjacent or random.")
@@ -69,7 +75,9 @@ public final class EngineMixin {
         if (blockSize != null && blockSize < 1) {
             throw new UsageException("--block-size must be at least 1 token, got " + blockSize + "; leave it out for context / hosts");
         }
-        AttentionStrategy strategy = Strategies.byName(attention);
+        if (auto() && passTokens != null) throw new IllegalArgumentException("--pass-tokens applies to --attention star-pass, not auto");
+        // auto: star stands in until the context's length is known (chooseAttention).
+        AttentionStrategy strategy = auto() ? Strategies.STAR : Strategies.byName(attention, passTokens);
         AnchorPositions ap;
         AnchorContent ac;
         try {
@@ -125,6 +133,25 @@ public final class EngineMixin {
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException(flag + " takes a size such as 512m or 2g, not '" + s + "'");
         }
+    }
+
+    /** True for {@code --attention auto}: the strategy is chosen once the context is tokenized ({@link #chooseAttention}). */
+    public boolean auto() {
+        return attention != null && attention.trim().equalsIgnoreCase(dev.starattn.engine.strategy.AutoAttention.NAME);
+    }
+
+    /**
+     * {@code --attention auto} for a context of {@code n} tokens: what the hosts these flags name would run (remote
+     * hosts and GPUs at once, in-process CPU hosts in turn), at this machine's measured throughput.
+     */
+    public dev.starattn.engine.strategy.AutoAttention.Choice chooseAttention(dev.starattn.model.DecoderModel model, EngineOptions asked,
+                                                                            int n, boolean gpu) {
+        var where = remote() ? new dev.starattn.engine.strategy.AutoAttention.Placement(true, 0.5e-3, false, true)
+                : gpu ? new dev.starattn.engine.strategy.AutoAttention.Placement(true, 50e-6, true, false)
+                : dev.starattn.engine.strategy.AutoAttention.Placement.IN_PROCESS;
+        EngineOptions o = remote() ? asked.withHosts(hostAddrs().size()) : asked;
+        return dev.starattn.engine.strategy.AutoAttention.choose(model.config(), n, o, where,
+                dev.starattn.engine.strategy.AutoAttention.measureFlopsPerSecond(model));
     }
 
     /** True when remote context hosts are named. */

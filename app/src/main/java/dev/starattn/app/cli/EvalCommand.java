@@ -49,7 +49,7 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--lengths", split = ",", defaultValue = "4k", description = "Target lengths in tokens, e.g. 4k,8k,16k (default: ${DEFAULT-VALUE}).")
     List<String> lengths;
 
-    @Option(names = "--attention", split = ",", defaultValue = "dense,star", description = "Modes to compare: dense, star, ring, ring-zigzag (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--attention", split = ",", defaultValue = "dense,star", description = "Modes to compare: dense, star, star-pass (star-pass:K passes K rows), ring, ring-zigzag (default: ${DEFAULT-VALUE}).")
     List<String> attention;
 
     @Option(names = "--hosts", defaultValue = "4", description = "Context hosts for star and ring (default: ${DEFAULT-VALUE}).")
@@ -58,7 +58,8 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--block-size", split = ",", defaultValue = "auto", description = "Star block sizes: auto (= N/hosts), tokens, or N/K; several give a block-size sweep.")
     List<String> blockSizes;
 
-    @Option(names = "--anchor-size", defaultValue = "b", description = "Star anchor: b (= block size), tokens, or b/K; 0 = no anchor.")
+    @Option(names = "--anchor-size", description = "Star anchor: b (= block size), tokens, or b/K; 0 = no anchor (default: the strategy's, "
+            + "b for star, b/4 for star-pass).")
     String anchorSize;
 
     @Option(names = "--anchor-positions", defaultValue = "original", description = "original, adjacent or random.")
@@ -215,6 +216,12 @@ public final class EvalCommand implements Callable<Integer> {
         throw new IllegalArgumentException("--lengths takes token counts like 4k,8k,16000, got '" + s + "'");
     }
 
+    /** --anchor-size when given, else the strategy's own default ("b" where that is the block, "default" otherwise). */
+    private String anchorSpec(AttentionStrategy s) {
+        if (anchorSize != null) return anchorSize;
+        return s.defaultAnchorSize(1 << 20) == 1 << 20 ? "b" : RunConfig.STRATEGY_ANCHOR;
+    }
+
     private List<RunConfig> configs() {
         AnchorPositions ap;
         AnchorContent ac;
@@ -224,13 +231,14 @@ public final class EvalCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("--anchor-positions takes original, adjacent or random and --anchor-content takes first, previous or shuffled");
         }
-        RunConfig star = new RunConfig(Strategies.STAR, hosts, blockSizes.get(0), anchorSize, ap, ac);
+        RunConfig star = new RunConfig(Strategies.STAR, hosts, blockSizes.get(0), anchorSpec(Strategies.STAR), ap, ac);
         if (preset != null) return Presets.expand(preset.toLowerCase(Locale.ROOT), star);
         List<RunConfig> out = new ArrayList<>();
         for (String a : attention) {
             AttentionStrategy mode = Strategies.byName(a.trim());
             if (mode.blockwise()) {
-                for (String b : blockSizes) out.add(star.withBlock(b));
+                RunConfig first = new RunConfig(mode, hosts, blockSizes.get(0), anchorSpec(mode), ap, ac);
+                for (String b : blockSizes) out.add(first.withBlock(b));
             } else {
                 RunConfig c = new RunConfig(mode, hosts, "auto", "b", ap, ac);
                 if (out.stream().noneMatch(x -> x.key().equals(c.key()))) out.add(c);

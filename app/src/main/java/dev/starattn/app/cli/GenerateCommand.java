@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.starattn.app.hosts.HostFactory;
+import dev.starattn.engine.strategy.AutoAttention;
 import dev.starattn.engine.EncodedContext;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.GenerationResult;
@@ -102,7 +103,7 @@ public final class GenerateCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (maxNew < 0) throw new UsageException("-n must be 0 or more, got " + maxNew);
         if (!queryHost.equals("gpu") && !queryHost.equals("cpu")) throw new UsageException("--query-host takes gpu or cpu, not " + queryHost);
-        EngineOptions options = engine.options(seed);
+        EngineOptions asked = engine.options(seed);
         SamplingOptions sampling = UsageException.check(() -> new SamplingOptions(temperature, topP, seed));
         java.io.PrintWriter err = spec.commandLine().getErr();
         java.io.PrintWriter out = spec.commandLine().getOut();
@@ -149,9 +150,12 @@ public final class GenerateCommand implements Callable<Integer> {
             }
             // Whether the hosts can share this context: known only now that it is tokenized, checked before phase 1.
             int ctxLen = ctxTokens.length;
+            boolean cuda = CudaHosts.check(device);
+            AutoAttention.Choice choice = engine.auto() ? engine.chooseAttention(m.model(), asked, ctxLen, cuda) : null;
+            EngineOptions options = choice == null ? asked : choice.applyTo(asked);
+            if (choice != null && !json) err.println("attention auto: " + choice.strategy().name() + ": " + choice.why());
             UsageException.check(() -> InferenceEngine.checkSplit(options, engine.remote() ? engine.hostAddrs().size() : 0, ctxLen));
             if (!json) err.printf("loaded %s (%s) in %.0f ms%n", dev.starattn.hub.ModelLocator.displayName(model.path()), m.config(), loadNanos / 1e6);
-            boolean cuda = CudaHosts.check(device);
             HostFactory.Spec where = new HostFactory.Spec(device, queryHost.equals("gpu"), engine.remote() ? engine.hostAddrs() : List.of(),
                     gpus, engine.gpuPrefillChunk(), engine.remote() ? cluster.options(options.prefillChunk()) : null,
                     engine.remote() || cuda ? null : engine.blockCache(m, err), cluster.releaseAtEnd());
@@ -174,8 +178,9 @@ public final class GenerateCommand implements Callable<Integer> {
                 GenerationResult r = e.generate(enc, qTokens, sampling, maxNew, m.tokenizer()::isEndOfGeneration, streamTo(dec, text, out));
                 text.append(dec.finish());
                 if (json) {
-                    out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(
-                            toJson(r, text.toString(), enc, options, e.blockCache())));
+                    ObjectNode j = toJson(r, text.toString(), enc, options, e.blockCache());
+                    if (choice != null) j.set("attention_choice", choiceJson(choice));
+                    out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(j));
                     out.flush();
                 } else {
                     out.println();
@@ -222,6 +227,17 @@ public final class GenerateCommand implements Callable<Integer> {
     }
 
     /** The JSON of one generation; {@code kvBytes} per host in the order of {@code r.hosts()}. */
+    /** What {@code --attention auto} chose, why, and each candidate's predicted seconds. */
+    static ObjectNode choiceJson(AutoAttention.Choice c) {
+        ObjectNode j = new ObjectMapper().createObjectNode();
+        j.put("chosen", c.strategy().name());
+        j.put("hosts", c.strategy().hosts(c.hosts()));
+        j.put("why", c.why());
+        ObjectNode p = j.putObject("predicted_seconds");
+        c.predictedSeconds().forEach(p::put);
+        return j;
+    }
+
     static ObjectNode toJson(GenerationResult r, String text, EngineOptions o, dev.starattn.engine.BlockCache cache, long phase1CriticalPathNanos,
                              String queryHostName, long[] kvBytes, int contextLength) {
         ObjectMapper om = new ObjectMapper();
@@ -249,6 +265,7 @@ public final class GenerateCommand implements Callable<Integer> {
             hj.put("tokens", h.tokens);
             hj.put("kv_bytes", kvBytes[i]);
             hj.put("phase1_ms", h.phase1Nanos / 1e6);
+            hj.put("phase1_wait_ms", h.phase1WaitNanos / 1e6);  // star-pass: waiting for the earlier hosts' rows
             hj.put("phase2_ms", h.phase2Nanos / 1e6);
             hj.put("phase1_flops", h.phase1Flops());
             hj.put("phase1_attention_flops", h.phase1AttentionFlops);

@@ -67,8 +67,12 @@ public record RunConfig(AttentionStrategy strategy, int hosts, String blockSpec,
         return parsePositive(blockSpec, "--block-size");
     }
 
+    /** The anchor spec that leaves the anchor to the strategy ({@code AttentionStrategy.defaultAnchorSize}). */
+    public static final String STRATEGY_ANCHOR = "default";
+
     /** The anchor size for a context of n tokens and block size b. */
     public int anchorSize(int n, int b) {
+        if (anchorSpec.equals(STRATEGY_ANCHOR)) return strategy.defaultAnchorSize(b);
         return anchorSizeOf(anchorSpec, b);
     }
 

@@ -19,7 +19,7 @@ class GenerateJsonTest {
     @TempDir Path dir;
 
     @ParameterizedTest
-    @ValueSource(strings = {"dense", "star", "ring"})
+    @ValueSource(strings = {"dense", "star", "star-pass", "ring"})
     void jsonHasContractKeys(String attention) throws Exception {
         Path m = new RandomLlamaModel().dim(64).layers(2).heads(4).kvHeads(2).ffnDim(128).vocab(300).write(dir.resolve("m.gguf"));
         StringWriter out = new StringWriter(), err = new StringWriter();
@@ -45,6 +45,25 @@ class GenerateJsonTest {
             for (String k : new String[] {"blocks", "tokens", "kv_bytes", "phase1_ms"}) assertTrue(h.get(k).isNumber(), "hosts[]." + k);
         }
         assertEquals(attention, j.get("attention").asText());
-        if (attention.equals("star")) assertTrue(j.get("block_size").asInt() > 0 && j.get("anchor_size").asInt() > 0);
+        if (attention.startsWith("star")) assertTrue(j.get("block_size").asInt() > 0 && j.get("anchor_size").asInt() > 0);
+    }
+
+    /** auto: a context this short is not worth splitting; the choice and why are in the JSON. */
+    @org.junit.jupiter.api.Test
+    void autoSaysWhatItChoseAndWhy() throws Exception {
+        Path m = new RandomLlamaModel().dim(64).layers(2).heads(4).kvHeads(2).ffnDim(128).vocab(300).write(dir.resolve("m.gguf"));
+        StringWriter out = new StringWriter(), err = new StringWriter();
+        var cl = Main.commandLine();
+        cl.setOut(new PrintWriter(out, true));
+        cl.setErr(new PrintWriter(err, true));
+        int code = cl.execute("generate", "-m", m.toString(), "--context", "the quick brown fox jumps over the lazy dog again and again",
+                "--query", "what jumps?", "--attention", "auto", "--hosts", "3", "-n", "2", "--json");
+        assertEquals(0, code, err.toString());
+        JsonNode j = new ObjectMapper().readTree(out.toString());
+        assertEquals("dense", j.get("attention").asText());
+        JsonNode c = j.get("attention_choice");
+        assertEquals("dense", c.get("chosen").asText());
+        assertTrue(c.get("why").asText().contains("would not pay"), c.get("why").asText());
+        for (String k : new String[] {"dense", "star", "star-pass"}) assertTrue(c.get("predicted_seconds").get(k).isNumber(), k);
     }
 }

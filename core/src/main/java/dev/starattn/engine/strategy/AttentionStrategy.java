@@ -49,6 +49,19 @@ public interface AttentionStrategy {
         if (n < 1) throw new IllegalArgumentException("the context is empty");
     }
 
+    /** The anchor of a block of {@code blockSize} tokens when {@code --anchor-size} is not given (star: the block). */
+    default int defaultAnchorSize(int blockSize) {
+        return blockSize;
+    }
+
+    /**
+     * Phase-1 waits of a host for other hosts' data (per-layer exchanges) for {@code hosts} hosts: none for
+     * strategies whose hosts encode on their own.
+     */
+    default int phase1Exchanges(DecoderConfig c, int hosts) {
+        return 0;
+    }
+
     /** What each of {@code options.hosts()} hosts encodes, in host order (an empty task: an idle host). */
     List<EncodeTask> plan(int[] context, EngineOptions options);
 

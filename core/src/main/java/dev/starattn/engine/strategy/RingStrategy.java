@@ -51,6 +51,12 @@ public class RingStrategy implements AttentionStrategy {
         return n;
     }
 
+    /** Every other host's block per layer. */
+    @Override
+    public int phase1Exchanges(DecoderConfig c, int hosts) {
+        return c.layers() * (hosts - 1);
+    }
+
     @Override
     public void requireSplit(int n, EngineOptions o) {
         AttentionStrategy.super.requireSplit(n, o);

@@ -23,7 +23,7 @@ class StrategiesTest {
         assertSame(Strategies.RING_ZIGZAG, Strategies.byName("zigzag"));
         assertSame(Strategies.RING_ZIGZAG, Strategies.byName("RING_ZIGZAG"));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Strategies.byName("spiral"));
-        assertEquals("unknown attention mode 'spiral' (use dense, star, ring or ring-zigzag)", e.getMessage());
+        assertEquals("unknown attention mode 'spiral' (use dense, star, star-pass, ring or ring-zigzag)", e.getMessage());
     }
 
     @Test

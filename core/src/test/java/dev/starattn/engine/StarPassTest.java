@@ -1,0 +1,96 @@
+package dev.starattn.engine;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.starattn.engine.strategy.StarPassStrategy;
+import dev.starattn.engine.strategy.Strategies;
+import org.junit.jupiter.api.Test;
+
+/** Star-pass between its two limits: no rows passed is star, every row passed is dense. */
+class StarPassTest {
+    private static final int[] CTX = StrategyInvariantsTest.CONTEXT;
+    private static final int[] QUERY = StrategyInvariantsTest.QUERY;
+
+    private static EngineOptions pass(int k, int hosts) {
+        return EngineOptions.of(Strategies.STAR_PASS.withPassTokens(k), hosts);
+    }
+
+    @Test
+    void passingNothingIsStar() {
+        EngineOptions[][] pairs = {
+            {EngineOptions.of(Strategies.STAR, 4), pass(0, 4).withAnchorSize(51)},
+            {EngineOptions.of(Strategies.STAR, 3).withBlockSize(40).withAnchorSize(16), pass(0, 3).withBlockSize(40).withAnchorSize(16)},
+        };
+        for (EngineOptions[] p : pairs) {
+            GenerationResult star = StrategyInvariantsTest.run(p[0], CTX, QUERY, 10);
+            GenerationResult none = StrategyInvariantsTest.run(p[1], CTX, QUERY, 10);
+            assertArrayEquals(star.tokens(), none.tokens(), "star-pass K=0 against star, H=" + p[0].hosts());
+            StrategyInvariantsTest.assertLogitsClose(star.firstLogits(), none.firstLogits(), 1e-4, "K=0 H=" + p[0].hosts());
+        }
+    }
+
+    @Test
+    void passingEverythingIsDense() {
+        GenerationResult dense = StrategyInvariantsTest.run(EngineOptions.dense(), CTX, QUERY, 10);
+        for (EngineOptions o : new EngineOptions[] {pass(1000, 4), pass(1000, 3).withBlockSize(40).withAnchorSize(8), pass(64, 5).withAnchorSize(0)}) {
+            GenerationResult all = StrategyInvariantsTest.run(o, CTX, QUERY, 10);
+            assertArrayEquals(dense.tokens(), all.tokens(), "star-pass passing every row, H=" + o.hosts());
+            StrategyInvariantsTest.assertLogitsClose(dense.firstLogits(), all.firstLogits(), 1e-4, "every row H=" + o.hosts());
+        }
+    }
+
+    @Test
+    void somePassingRowsChangeTheLaterHostsOnly() {
+        EngineOptions star = EngineOptions.of(Strategies.STAR, 4).withAnchorSize(12);
+        EncodedContext a = new InferenceEngine(StrategyInvariantsTest.MODEL, star).encode(CTX, ProgressListener.NONE);
+        EncodedContext b = new InferenceEngine(StrategyInvariantsTest.MODEL, pass(8, 4).withAnchorSize(12)).encode(CTX, ProgressListener.NONE);
+        LocalContextHost a0 = (LocalContextHost) a.hosts().get(0), b0 = (LocalContextHost) b.hosts().get(0);
+        LocalContextHost a3 = (LocalContextHost) a.hosts().get(3), b3 = (LocalContextHost) b.hosts().get(3);
+        int last = StrategyInvariantsTest.CONFIG.layers() - 1;
+        assertArrayEquals(a0.cache(last).keys(), b0.cache(last).keys(), "the first host sees no passing rows");
+        assertNotEquals(a3.cache(last).keys()[0], b3.cache(last).keys()[0], "the last host sees the earlier hosts' rows");
+    }
+
+    @Test
+    void measuredFlopsEqualTheModelAndRowsAreCountedOnTheWire() {
+        for (EngineOptions o : new EngineOptions[] {pass(8, 4), pass(0, 4), pass(1000, 3), pass(5, 3).withBlockSize(40).withAnchorSize(16)}) {
+            EncodedContext enc = new InferenceEngine(StrategyInvariantsTest.MODEL, o.withPrefillChunk(32)).encode(CTX, ProgressListener.NONE);
+            long[] predicted = FlopModel.phase1PerHost(StrategyInvariantsTest.CONFIG, CTX.length, o);
+            long sent = 0, received = 0;
+            for (int h = 0; h < predicted.length; h++) {
+                HostStats s = enc.hosts().get(h).stats();
+                assertEquals(predicted[h], s.phase1Flops(), o.strategy().name() + " H=" + o.hosts() + " host " + h);
+                sent += s.phase1BytesSent;
+                received += s.phase1BytesReceived;
+            }
+            assertEquals(sent, received, "every row sent is received");
+            StarPassStrategy p = (StarPassStrategy) o.strategy();
+            assertEquals(p.passTokens() == 0, sent == 0, "rows travel when some are passed: " + o.strategy().name());
+            assertEquals(0, enc.hosts().getFirst().stats().phase1WaitNanos, "the first host waits for nobody");
+        }
+    }
+
+    @Test
+    void passingCostsLessThanStarWithTheBlockAsAnchor() {
+        long star = FlopModel.max(FlopModel.phase1PerHost(StrategyInvariantsTest.CONFIG, 4096, EngineOptions.of(Strategies.STAR, 8)));
+        long pass = FlopModel.max(FlopModel.phase1PerHost(StrategyInvariantsTest.CONFIG, 4096, EngineOptions.of(Strategies.STAR_PASS, 8)));
+        assertTrue(pass < star, "star-pass with its default anchor and K: " + pass + " against star's " + star);
+        assertEquals(128, EngineOptions.of(Strategies.STAR_PASS, 8).effectiveAnchorSize(4096), "a quarter of the block");
+    }
+
+    @Test
+    void namesAndOptions() {
+        assertEquals(16, ((StarPassStrategy) Strategies.byName("star-pass:16")).passTokens());
+        assertEquals("star-pass:16", Strategies.byName("star_pass:16").name());
+        assertEquals(Strategies.STAR_PASS, Strategies.byName("star-pass"));
+        assertEquals(7, ((StarPassStrategy) Strategies.byName("star-pass", 7)).passTokens());
+        assertThrows(IllegalArgumentException.class, () -> Strategies.byName("star", 7));
+        assertThrows(IllegalArgumentException.class, () -> Strategies.byName("star-pass:x"));
+        assertThrows(IllegalArgumentException.class, () -> Strategies.byName("star-pass", -1));
+        assertThrows(IllegalArgumentException.class, () -> new InferenceEngine(StrategyInvariantsTest.MODEL, pass(4, 300)).encode(CTX, ProgressListener.NONE));
+    }
+}
