@@ -19,8 +19,9 @@ import java.util.zip.CRC32;
 
 /**
  * Our Q8_0 decode kernel in C ({@code core/src/main/c/q8_0_matvec.c}, built by Maven when gcc is
- * present): integer dot products of Q8_0 weights with a Q8_0-quantized activation (AVX-512 VNNI,
- * AVX-VNNI or AVX2, chosen by the library for the CPU it runs on), as llama.cpp computes them.
+ * present): integer dot products of Q8_0 weights with the activation quantized to int16 per block of
+ * 32 (AVX-512 or AVX2, chosen by the library for the CPU it runs on; software prefetch ahead of the
+ * weight stream, which the Vector API cannot express).
  * The library travels in the jar; it is copied once to the native cache folder (named by its CRC,
  * so a rebuilt one never meets a stale copy) and opened through FFM.
  *
@@ -84,11 +85,11 @@ final class NativeQ8 {
 
     /**
      * out[outOff + r - r0] = W[r] . x for rows [r0, r1) of a Q8_0 matrix, x given quantized
-     * ({@link Q8Activation}). The segments may live on the heap: the call is critical.
+     * ({@link Int16Activation}). The segments may live on the heap: the call is critical.
      */
-    static void matvec(MemorySegment w, long rowBytes, int r0, int r1, int cols, Q8Activation x, float[] out, int outOff) {
+    static void matvec(MemorySegment w, long rowBytes, int r0, int r1, int cols, Int16Activation x, float[] out, int outOff) {
         try {
-            lib.matvec.invokeExact(w, rowBytes, r0, r1, cols, MemorySegment.ofArray(x.q), MemorySegment.ofArray(x.abs),
+            lib.matvec.invokeExact(w, rowBytes, r0, r1, cols, MemorySegment.ofArray(x.q),
                     MemorySegment.ofArray(x.d), MemorySegment.ofArray(out).asSlice((long) outOff * Float.BYTES));
         } catch (RuntimeException | Error e) {
             throw e;
@@ -148,15 +149,14 @@ final class NativeQ8 {
         MethodHandle level = linker.downcallHandle(l.find("starattn_q8_level").orElseThrow(), FunctionDescriptor.of(i));
         // critical(true): the activation and output are heap arrays; a call takes microseconds.
         MethodHandle mv = linker.downcallHandle(l.find("starattn_q8_matvec").orElseThrow(),
-                FunctionDescriptor.ofVoid(p, ValueLayout.JAVA_LONG, i, i, i, p, p, p, p), Linker.Option.critical(true));
+                FunctionDescriptor.ofVoid(p, ValueLayout.JAVA_LONG, i, i, i, p, p, p), Linker.Option.critical(true));
         int lv = (int) level.invokeExact();
         String isa = switch (lv) {
-            case 3 -> "AVX-512 VNNI";
-            case 2 -> "AVX-VNNI";
+            case 2 -> "AVX-512";
             case 1 -> "AVX2";
             default -> "portable C";
         };
-        return new Lib(mv, "native (C, q8_0 x q8_0 integer dot products, " + isa + ")");
+        return new Lib(mv, "native (C, q8_0 x int16 integer dot products, " + isa + ")");
     }
 
     private static List<Path> cacheDirs() {

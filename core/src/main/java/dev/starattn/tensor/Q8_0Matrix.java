@@ -32,12 +32,12 @@ final class Q8_0Matrix extends AbstractWeightMatrix {
     /** The quantized x when the native integer kernel runs, else the Java kernel's (null) aux. */
     @Override
     Object prepareVector(float[] x) {
-        return NativeQ8.active() ? Q8Activation.of(x, 0, cols) : null;
+        return NativeQ8.active() ? Int16Activation.of(x, 0, cols) : null;
     }
 
     @Override
     void rows(int r0, int r1, float[] x, Object prepared, float[] out, int outOff) {
-        if (prepared instanceof Q8Activation a) {
+        if (prepared instanceof Int16Activation a) {
             NativeQ8.matvec(seg, rowBytes, r0, r1, cols, a, out, outOff);
         } else {
             super.rows(r0, r1, x, prepared, out, outOff);
