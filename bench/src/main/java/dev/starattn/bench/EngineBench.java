@@ -67,7 +67,7 @@ public final class EngineBench implements Callable<Integer> {
     List<String> decodeKernel = new ArrayList<>(List.of("auto"));
 
     @Option(names = "--reuse-context",
-            description = "Encode the prompt once (after a warm-up encode) and time only decode in each repeat, from that context.")
+            description = "Encode the prompt once (no warm-up: its prefill figure includes the JIT's) and time only decode in each repeat, from that context.")
     boolean reuseContext;
 
     @Option(names = "--json", description = "Write the results as JSON to this file.")
@@ -118,10 +118,7 @@ public final class EngineBench implements Callable<Integer> {
             double[][] prefill = new double[nm][repeats], dec = new double[nm][repeats], decCpu = new double[nm][repeats];
             String[] used = new String[nm], usedDecode = new String[nm];
             EncodedContext shared = null;
-            if (reuseContext) {
-                e.encode(ctx, ProgressListener.NONE); // warm-up
-                shared = e.encode(ctx, ProgressListener.NONE);
-            }
+            if (reuseContext) shared = e.encode(ctx, ProgressListener.NONE); // its prefill figure includes the JIT's warm-up
             for (int r = -1; r < repeats; r++) {
                 for (int i = 0; i < nm; i++) {
                     used[i] = GemmBackends.select(variants.get(i)[0]);
