@@ -55,6 +55,14 @@ public final class Switches {
         return SwitchValues.text(raw("starattn.attention"), "java");
     }
 
+    /**
+     * {@code starattn.decode}: {@code auto}, {@code native} or {@code java} (default auto): which kernel runs the
+     * batch-1 (decode) products of Q8_0 weights; others are logged and auto is used. First decode product (NativeQ8).
+     */
+    public static String decodeKernel() {
+        return SwitchValues.text(raw("starattn.decode"), "auto");
+    }
+
     // ---- prefill GEMM engine (core's GemmBackends, module blas) ----
 
     /** {@code starattn.gemm}: {@code auto}, {@code native} or {@code java} (default auto); others are logged and auto is used. First batched product (GemmBackends). */

@@ -1,6 +1,8 @@
 package dev.starattn.model;
 
 import dev.starattn.cpu.Parallel;
+import dev.starattn.tensor.MatVec;
+import dev.starattn.tensor.WeightMatrix;
 
 /**
  * The forward pass of a Llama-family decoder, one layer step at a time, so that the attention
@@ -51,9 +53,13 @@ public final class DecoderModel {
         float[] q = new float[n * config.qDim()];
         float[] k = new float[n * config.kvDim()];
         float[] v = new float[n * config.kvDim()];
-        w.wq.matmul(xn, q, n);
-        w.wk.matmul(xn, k, n);
-        w.wv.matmul(xn, v, n);
+        if (n == 1) {
+            MatVec.multiply(xn, new WeightMatrix[] {w.wq, w.wk, w.wv}, new float[][] {q, k, v});
+        } else {
+            w.wq.matmul(xn, q, n);
+            w.wk.matmul(xn, k, n);
+            w.wv.matmul(xn, v, n);
+        }
         if (w.bq != null) {
             addBias(q, n, w.bq);
             addBias(k, n, w.bk);
@@ -73,15 +79,19 @@ public final class DecoderModel {
         add(x, o);
         float[] xn = rmsNorm(x, n, w.ffnNorm);
         float[] g = new float[n * ffn];
-        float[] u = new float[n * ffn];
-        w.gate.matmul(xn, g, n);
-        w.up.matmul(xn, u, n);
-        Parallel.forRange(g.length, 4096, (from, to) -> {
-            for (int i = from; i < to; i++) {
-                float a = g[i];
-                g[i] = a / (1f + (float) Math.exp(-a)) * u[i];
-            }
-        });
+        if (n == 1) {
+            MatVec.swiglu(xn, w.gate, w.up, g);
+        } else {
+            float[] u = new float[n * ffn];
+            w.gate.matmul(xn, g, n);
+            w.up.matmul(xn, u, n);
+            Parallel.forRange(g.length, 4096, (from, to) -> {
+                for (int i = from; i < to; i++) {
+                    float a = g[i];
+                    g[i] = a / (1f + (float) Math.exp(-a)) * u[i];
+                }
+            });
+        }
         w.down.matmul(g, o, n);
         add(x, o);
     }

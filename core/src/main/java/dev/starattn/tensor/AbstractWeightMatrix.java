@@ -68,6 +68,26 @@ abstract sealed class AbstractWeightMatrix implements WeightMatrix
 
     abstract void dequantizeRowUnchecked(int row, float[] dst, int offset);
 
+    /**
+     * What {@link #rows} needs of one token's activation x[0 .. cols): the block sums of
+     * {@link #prepare} here, a quantized copy for an integer kernel. Computed once per product
+     * and shared by the matrices of the same type and width that read the same x ({@link MatVec}).
+     */
+    Object prepareVector(float[] x) {
+        return prepare(x, 1);
+    }
+
+    /** out[outOff + r - r0] = W[r] . x for rows [r0, r1), with {@code prepared} from {@link #prepareVector}. */
+    void rows(int r0, int r1, float[] x, Object prepared, float[] out, int outOff) {
+        float[] aux = (float[]) prepared;
+        for (int r = r0; r < r1; r++) out[outOff + r - r0] = dotRow(r, x, 0, aux, 0);
+    }
+
+    /** Rows per parallel chunk of a batch-1 product: about 32 KB of weights, so a 256-row K or V projection uses every core. */
+    final int rowGrain() {
+        return Math.max(1, (int) Math.min(rows, (32L * 1024) / Math.max(1, rowBytes)));
+    }
+
     @Override
     public final void dequantizeRow(int row, float[] dst, int offset) {
         Objects.checkIndex(row, rows);
@@ -85,7 +105,10 @@ abstract sealed class AbstractWeightMatrix implements WeightMatrix
         if ((long) batch * rows > out.length) {
             throw new IllegalArgumentException("out has " + out.length + " floats, need batch*rows = " + batch + "*" + rows);
         }
-        if (batch <= FUSED_MAX_BATCH) {
+        if (batch == 1) {
+            Object prepared = prepareVector(x);
+            Parallel.forRange(rows, rowGrain(), (from, to) -> rows(from, to, x, prepared, out, from));
+        } else if (batch <= FUSED_MAX_BATCH) {
             float[] aux = prepare(x, batch);
             int auxStride = auxStride();
             // Small chunks (about 32 KB of weights) so that even a 256-row K or V projection uses every core.

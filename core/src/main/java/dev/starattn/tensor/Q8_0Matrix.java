@@ -29,6 +29,21 @@ final class Q8_0Matrix extends AbstractWeightMatrix {
         return VectorOps.sum(acc0.add(acc1));
     }
 
+    /** The quantized x when the native integer kernel runs, else the Java kernel's (null) aux. */
+    @Override
+    Object prepareVector(float[] x) {
+        return NativeQ8.active() ? Int16Activation.of(x, 0, cols) : null;
+    }
+
+    @Override
+    void rows(int r0, int r1, float[] x, Object prepared, float[] out, int outOff) {
+        if (prepared instanceof Int16Activation a) {
+            NativeQ8.matvec(seg, rowBytes, r0, r1, cols, a, out, outOff);
+        } else {
+            super.rows(r0, r1, x, prepared, out, outOff);
+        }
+    }
+
     @Override
     void dequantizeRowUnchecked(int row, float[] dst, int offset) {
         long base = row * rowBytes;

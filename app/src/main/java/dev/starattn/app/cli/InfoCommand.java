@@ -71,6 +71,7 @@ public final class InfoCommand implements Callable<Integer> {
             ObjectNode ty = j.putObject("tensor_types");
             types.forEach(ty::put);
             j.put("kv_bytes_per_token_f32", 2L * c.layers() * c.kvDim() * Float.BYTES);
+            j.put("decode_kernel_q8_0", dev.starattn.tensor.MatVec.describeKernel());
             if (json) {
                 out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(j));
             } else {
