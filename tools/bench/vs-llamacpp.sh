@@ -7,8 +7,15 @@
 # native OpenBLAS GEMM when it loads, else the Java kernel); a list such as native,java measures
 # each in the same run, alternating repeat by repeat, and prints each against llama.cpp.
 # Without a model, the random 125M Q8_0 model of the engine issue is written to ~/.cache/starattn.
+#
+# Cold start: tools/bench/vs-llamacpp.sh --cold [MODEL.gguf] [PROMPTS] [DECODE] [REPEATS] [KV]
+# times whole processes instead: `./starattn generate` (dense, one host) against
+# oracle/llamacpp-generate.mjs, both evaluating the same prompt token ids and greedy-decoding DECODE
+# tokens (default prompts 2048,8192, 64 tokens, 5 repeats, KV f16), alternating which goes first, and
+# prints the medians of wall time, CPU seconds (user+sys) and peak RSS with their ratios.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+if [ "${1:-}" = "--cold" ]; then shift; exec tools/bench/cold-generate.sh "$@"; fi
 model="${1:-}"; prompt="${2:-2048}"; decode="${3:-32}"; repeats="${4:-3}"; kv="${5:-f16}"; gemm="${6:-auto}"
 threads="$(nproc)"
 if [ -z "$model" ]; then

@@ -22,9 +22,12 @@ import java.util.concurrent.TimeUnit;
  * as data ({@link #launcher}), so that this module needs nothing of the app's.
  */
 public final class HostProcess implements AutoCloseable {
-    /** What {@code ./starattn} passes to the JVM. */
+    /**
+     * What {@code ./starattn} passes to the JVM (-Xmn64m: a bounded young generation, see the
+     * launcher; a host's garbage dies young like the CLI's).
+     */
     public static final List<String> LAUNCHER_FLAGS = List.of("--add-modules", "jdk.incubator.vector",
-            "--enable-native-access=ALL-UNNAMED", "-XX:+UseParallelGC", "--sun-misc-unsafe-memory-access=allow");
+            "--enable-native-access=ALL-UNNAMED", "-XX:+UseParallelGC", "-Xmn64m", "--sun-misc-unsafe-memory-access=allow");
 
     private final Process process;
     private final int port;

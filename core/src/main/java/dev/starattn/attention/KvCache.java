@@ -255,6 +255,15 @@ public final class KvCache {
         return c;
     }
 
+    /**
+     * Makes room for {@code rows} rows in all, so that appending a prompt of known length copies
+     * nothing: grown by halves as rows arrive, the superseded arrays came to about the cache's own
+     * size again in garbage, promoted to the old generation and held there until a full collection.
+     */
+    public void reserve(int rows) {
+        ensureCapacity(rows);
+    }
+
     private void ensureCapacity(int rows) {
         if (rows <= positions.length) return;
         int cap = Math.max(rows, positions.length + (positions.length >> 1) + 16);

@@ -168,6 +168,7 @@ public final class LocalContextHost implements ContextHost {
     float[] prefill(int[] tokens, int[] positions, KvCache[] caches, boolean phase1) {
         DecoderConfig c = model.config();
         int n = tokens.length;
+        for (KvCache kv : caches) kv.reserve(kv.size() + n);
         float[] last = null;
         for (int off = 0; off < n; off += prefillChunk) {
             int len = Math.min(prefillChunk, n - off);

@@ -46,10 +46,54 @@ public final class DecoderModel {
     /** Activations of one chunk passing through one layer's attention input. */
     public record Qkv(float[] q, float[] k, float[] v) {}
 
+    /**
+     * The intermediate activations of one chunk, reused layer after layer: allocated per layer they
+     * were most of the garbage of a prefill (tens of MiB per layer per chunk), which the GC's young
+     * generation grew to absorb. q, k and v are not here: the attention may keep them.
+     */
+    public static final class Scratch {
+        final int tokens;
+        final float[] xn, o, g, u, att;
+
+        public Scratch(DecoderConfig c, int n) {
+            tokens = n;
+            xn = new float[n * c.dim()];
+            o = new float[n * c.dim()];
+            g = new float[n * c.ffnDim()];
+            u = new float[n * c.ffnDim()];
+            att = new float[n * c.qDim()];
+        }
+    }
+
+    /**
+     * Scratch of finished forward passes, kept for the next chunk: a chunk's buffers outlive a few
+     * young collections, so fresh ones per chunk were promoted and piled up in the old generation
+     * as garbage. One per forward pass running at once (hosts in one process run concurrently).
+     */
+    private final java.util.concurrent.ConcurrentLinkedDeque<Scratch> idleScratch = new java.util.concurrent.ConcurrentLinkedDeque<>();
+
+    private Scratch takeScratch(int n) {
+        Scratch s = idleScratch.pollFirst();
+        if (s != null && s.tokens == n) return s;
+        // A chunk of another length (the last, shorter chunk; decode's single token): its own buffers,
+        // kept only when they are the usual chunk length, so that a short chunk does not evict them.
+        if (s != null) idleScratch.offerFirst(s);
+        return new Scratch(config, n);
+    }
+
+    private void returnScratch(Scratch s) {
+        if (s.tokens >= 64 && idleScratch.size() < 4) idleScratch.offerFirst(s);
+    }
+
     /** RMSNorm, Q/K/V projections (+ bias), RoPE at the chunk's positions. */
     public Qkv qkv(int layer, float[] x, int n, Rope rope) {
+        return qkv(layer, x, n, rope, new Scratch(config, n));
+    }
+
+    /** {@link #qkv(int, float[], int, Rope)} with the chunk's scratch. */
+    public Qkv qkv(int layer, float[] x, int n, Rope rope, Scratch s) {
         DecoderWeights.Layer w = weights.layers[layer];
-        float[] xn = rmsNorm(x, n, w.attnNorm);
+        float[] xn = rmsNorm(x, n, w.attnNorm, s.xn);
         float[] q = new float[n * config.qDim()];
         float[] k = new float[n * config.kvDim()];
         float[] v = new float[n * config.kvDim()];
@@ -72,20 +116,22 @@ public final class DecoderModel {
 
     /** x += Wo.att; x += down(silu(gate(norm x)) * up(norm x)). */
     public void finishLayer(int layer, float[] x, int n, float[] att) {
+        finishLayer(layer, x, n, att, new Scratch(config, n));
+    }
+
+    /** {@link #finishLayer(int, float[], int, float[])} with the chunk's scratch. */
+    public void finishLayer(int layer, float[] x, int n, float[] att, Scratch s) {
         DecoderWeights.Layer w = weights.layers[layer];
-        int dim = config.dim(), ffn = config.ffnDim();
-        float[] o = new float[n * dim];
+        float[] o = s.o, g = s.g, u = s.u;
         w.wo.matmul(att, o, n);
         add(x, o);
-        float[] xn = rmsNorm(x, n, w.ffnNorm);
-        float[] g = new float[n * ffn];
+        float[] xn = rmsNorm(x, n, w.ffnNorm, s.xn);
         if (n == 1) {
             MatVec.swiglu(xn, w.gate, w.up, g);
         } else {
-            float[] u = new float[n * ffn];
             w.gate.matmul(xn, g, n);
             w.up.matmul(xn, u, n);
-            Parallel.forRange(g.length, 4096, (from, to) -> {
+            Parallel.forRange(n * config.ffnDim(), 4096, (from, to) -> {
                 for (int i = from; i < to; i++) {
                     float a = g[i];
                     g[i] = a / (1f + (float) Math.exp(-a)) * u[i];
@@ -103,12 +149,14 @@ public final class DecoderModel {
     public float[] forward(int[] tokens, int[] pos, int off, int n, LayerAttention attention) {
         float[] x = embed(tokens, off, n);
         Rope rope = new Rope(config, pos, off, n);
-        float[] att = new float[n * config.qDim()];
+        Scratch scratch = takeScratch(n);
+        float[] att = scratch.att;
         for (int l = 0; l < config.layers(); l++) {
-            Qkv qkv = qkv(l, x, n, rope);
+            Qkv qkv = qkv(l, x, n, rope, scratch);
             attention.attend(l, qkv.q(), qkv.k(), qkv.v(), n, pos, off, att);
-            finishLayer(l, x, n, att);
+            finishLayer(l, x, n, att, scratch);
         }
+        returnScratch(scratch);
         return x;
     }
 
@@ -117,16 +165,16 @@ public final class DecoderModel {
         int dim = config.dim();
         float[] h = new float[dim];
         System.arraycopy(x, row * dim, h, 0, dim);
-        float[] hn = rmsNorm(h, 1, weights.outputNorm);
+        float[] hn = rmsNorm(h, 1, weights.outputNorm, new float[dim]);
         float[] logits = new float[config.vocabSize()];
         weights.output.matmul(hn, logits, 1);
         return logits;
     }
 
-    float[] rmsNorm(float[] x, int n, float[] w) {
+    /** out[0 .. n*dim) = RMSNorm of the n rows of x; out may be longer than that. */
+    float[] rmsNorm(float[] x, int n, float[] w, float[] out) {
         int dim = config.dim();
         float eps = config.descriptor().normEps();
-        float[] out = new float[x.length];
         Parallel.forRange(n, 16, (from, to) -> {
             for (int t = from; t < to; t++) {
                 int off = t * dim;

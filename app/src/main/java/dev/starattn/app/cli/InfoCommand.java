@@ -1,13 +1,13 @@
 package dev.starattn.app.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.starattn.format.TensorRef;
 import dev.starattn.format.gguf.GgufFile;
 import dev.starattn.format.safetensors.HfModelDir;
 import dev.starattn.model.DecoderConfig;
 import dev.starattn.model.LoadedModel;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -41,7 +41,8 @@ public final class InfoCommand implements Callable<Integer> {
                 params += t.elements();
                 bytes += t.data().byteSize();
             }
-            ObjectNode j = new ObjectMapper().createObjectNode();
+            // A plain map, not a Jackson tree: the text form (what people run first) then loads no JSON classes.
+            Map<String, Object> j = new LinkedHashMap<>();
             j.put("path", m.path().toString());
             j.put("format", m.format());
             j.put("fingerprint", m.fingerprint());
@@ -62,21 +63,20 @@ public final class InfoCommand implements Callable<Integer> {
             j.put("tied_output", c.tiedOutput());
             j.put("qkv_bias", c.qkvBias());
             j.put("template", m.template().name());
-            ObjectNode tk = j.putObject("tokenizer");
+            Map<String, Object> tk = new LinkedHashMap<>();
+            j.put("tokenizer", tk);
             tk.put("class", m.tokenizer().getClass().getSimpleName());
             tk.put("vocab_size", m.tokenizer().vocabSize());
             tk.put("bos_id", m.tokenizer().bosId());
             tk.put("eos_id", m.tokenizer().eosId());
             tk.put("add_bos", m.tokenizer().addBos());
-            ObjectNode ty = j.putObject("tensor_types");
-            types.forEach(ty::put);
+            j.put("tensor_types", types);
             j.put("kv_bytes_per_token_f32", 2L * c.layers() * c.kvDim() * Float.BYTES);
             j.put("decode_kernel_q8_0", dev.starattn.tensor.MatVec.describeKernel());
             if (json) {
                 out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(j));
             } else {
-                j.fields().forEachRemaining(e -> out.printf("%-24s %s%n", e.getKey(),
-                        e.getValue().isTextual() ? e.getValue().asText() : e.getValue().toString()));
+                j.forEach((k, v) -> out.printf("%-24s %s%n", k, v instanceof String t ? t : CompactJson.of(v)));
             }
         }
         out.flush();
