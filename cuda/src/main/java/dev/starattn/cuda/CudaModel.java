@@ -36,6 +36,10 @@ public final class CudaModel implements AutoCloseable {
         this.c = cfg;
         if (cfg.headDim() > 256) throw new CudaException("head_dim " + cfg.headDim() + " is above the GPU kernels' limit of 256");
         Architecture d = cfg.descriptor();
+        if (!d.llamaShaped() || d.qkNorm()) {
+            throw new CudaException(d.family().name() + " runs on the CPU only: the GPU model computes Llama-shaped networks "
+                    + "(RMSNorm, SwiGLU, one RoPE, no per-head Q/K norm, sliding window, post norms or soft-caps); use --device cpu.");
+        }
         this.normEps = d.normEps();
         this.rope = d.fullAttentionRope();
         long need = 2L * ((long) cfg.vocabSize() * cfg.dim() * (d.tiedOutput() ? 1 : 2)

@@ -10,7 +10,8 @@ public final class Families {
     private static final List<Family> ALL = List.of(
             LlamaFamily.FAMILY,
             MistralFamily.FAMILY,
-            Qwen2Family.FAMILY);
+            Qwen2Family.FAMILY,
+            Qwen3Family.FAMILY);
 
     public static List<Family> all() {
         return ALL;

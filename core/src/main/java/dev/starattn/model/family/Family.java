@@ -18,10 +18,11 @@ import java.util.Set;
  *                               otherwise (Qwen2 states one it does not use)
  * @param defaultRmsEps          the norm epsilon when the file gives none
  * @param defaultRopeBase        the RoPE base when the file gives none
+ * @param qkNorm                 its queries and keys pass a per-head RMSNorm before RoPE
  */
 public record Family(String name, Set<String> ggufArchitectures, Set<String> hfModelTypes, TensorNames tensors,
                      boolean qkvBias, boolean ggufRopeHalves, boolean slidingWindowByDefault,
-                     double defaultRmsEps, double defaultRopeBase) {
+                     double defaultRmsEps, double defaultRopeBase, boolean qkNorm) {
     public Family {
         ggufArchitectures = Set.copyOf(ggufArchitectures);
         hfModelTypes = Set.copyOf(hfModelTypes);
