@@ -39,7 +39,7 @@ class FamilyOracleTest {
     Path dir;
 
     static java.util.stream.Stream<Arguments> fixtures() {
-        return java.util.stream.Stream.of("llama3.2", "qwen2.5", "qwen3")
+        return java.util.stream.Stream.of("llama3.2", "qwen2.5", "qwen3", "gemma2", "gemma3")
                 .flatMap(n -> Arrays.stream(Style.values()).map(s -> Arguments.of(n, s)));
     }
 
@@ -90,7 +90,7 @@ class FamilyOracleTest {
         for (int l = 0; l < kv.length; l++) kv[l] = new KvCache(c.kvHeads(), c.headDim(), n);
         float[] x = m.forward(tokens, pos, 0, n, (layer, q, k, v, rows, p, off, out) -> {
             kv[layer].append(k, v, 0, rows, p, off);
-            Partial part = AttentionBackends.current().attend(q, rows, pos, c.heads(), kv[layer]);
+            Partial part = AttentionBackends.current().attend(q, rows, pos, c.heads(), kv[layer], m.attentionLimits(layer));
             System.arraycopy(part.out(), 0, out, 0, rows * c.qDim());
         });
         float[][] logits = new float[n][];

@@ -11,7 +11,9 @@ public final class Families {
             LlamaFamily.FAMILY,
             MistralFamily.FAMILY,
             Qwen2Family.FAMILY,
-            Qwen3Family.FAMILY);
+            Qwen3Family.FAMILY,
+            GemmaFamilies.GEMMA2,
+            GemmaFamilies.GEMMA3);
 
     public static List<Family> all() {
         return ALL;

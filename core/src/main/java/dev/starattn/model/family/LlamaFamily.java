@@ -55,5 +55,5 @@ public final class LlamaFamily {
             List.of(".self_attn.rotary_emb.inv_freq"));
 
     public static final Family FAMILY = new Family("llama", Set.of("llama"), Set.of("llama"), TENSORS,
-            false, false, true, 1e-5, 10000, false);
+            false, false, true, 1e-5, 10000, false, false, 0);
 }

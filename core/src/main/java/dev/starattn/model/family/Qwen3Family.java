@@ -10,5 +10,5 @@ public final class Qwen3Family {
     private Qwen3Family() {}
 
     public static final Family FAMILY = new Family("qwen3", Set.of("qwen3"), Set.of("qwen3"), LlamaFamily.TENSORS,
-            false, true, false, 1e-6, 1000000, true);
+            false, true, false, 1e-6, 1000000, true, false, 0);
 }

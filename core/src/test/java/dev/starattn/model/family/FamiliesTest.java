@@ -15,11 +15,14 @@ class FamiliesTest {
 
     @Test
     void registryAnswersToEachFormatsNames() {
-        assertEquals("llama, mistral, qwen2 and qwen3", Families.names());
+        assertEquals("llama, mistral, qwen2, qwen3, gemma2 and gemma3", Families.names());
         assertEquals(Qwen2Family.FAMILY, Families.forGgufArchitecture("qwen2").orElseThrow());
         assertEquals(MistralFamily.FAMILY, Families.forHfModelType("mistral").orElseThrow());
-        assertFalse(Families.forGgufArchitecture("gemma2").isPresent());
-        assertThrows(IllegalArgumentException.class, () -> Families.named("gemma2"));
+        assertEquals(GemmaFamilies.GEMMA3, Families.forHfModelType("gemma3_text").orElseThrow());
+        assertEquals(GemmaFamilies.GEMMA3, Families.forGgufArchitecture("gemma3").orElseThrow());
+        assertFalse(Families.forHfModelType("gemma3").isPresent(), "the multimodal gemma3 config nests the text model");
+        assertFalse(Families.forGgufArchitecture("phi3").isPresent());
+        assertThrows(IllegalArgumentException.class, () -> Families.named("phi3"));
     }
 
     @Test
