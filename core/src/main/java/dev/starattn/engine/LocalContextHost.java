@@ -224,6 +224,11 @@ public final class LocalContextHost implements ContextHost {
     }
 
     @Override
+    public int[] keyPositionRange() {
+        return shard[0].size() == 0 ? null : new int[] {shard[0].minPosition(), shard[0].maxPosition()};
+    }
+
+    @Override
     public long kvBytes() {
         long b = 0;
         for (KvCache k : shard) b += k.bytes();
