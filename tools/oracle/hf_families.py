@@ -15,7 +15,7 @@ import transformers as tf
 
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
-VOCAB, SEQ = 256, 40
+VOCAB, SEQ = 320, 40   # 320: room for the byte tokens of the GGUF tests' tokenizer (RandomLlamaModel.vocabulary)
 common = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_attention_heads=4, num_key_value_heads=2,
               max_position_embeddings=4096, rms_norm_eps=1e-6, initializer_range=0.1, attn_implementation="eager",
               bos_token_id=1, eos_token_id=2, pad_token_id=0)
@@ -42,8 +42,9 @@ specs = {
                                                       final_logit_softcapping=30.0, hidden_activation="gelu_pytorch_tanh"),
                10000.0, None, {}),
     # Gemma 3 text: q/k norms, 5 sliding layers to 1 full, local and global RoPE bases, linear scaling on global.
-    "gemma3": (getattr(tf, "Gemma3TextConfig", None), dict(num_hidden_layers=3, head_dim=16, query_pre_attn_scalar=20,
-                                                          sliding_window=8, layer_types=["sliding_attention", "sliding_attention", "full_attention"], hidden_activation="gelu_pytorch_tanh"),
+    # query_pre_attn_scalar is the head size, as llama.cpp assumes for GGUF gemma3 (gemma2 above tests another).
+    "gemma3": (getattr(tf, "Gemma3TextConfig", None), dict(num_hidden_layers=6, head_dim=16, query_pre_attn_scalar=16,
+                                                          sliding_window=8, hidden_activation="gelu_pytorch_tanh"),
                1000000.0, {"rope_type": "linear", "factor": 8.0}, {"local_theta": 10000.0}),
 }
 

@@ -10,6 +10,7 @@ import dev.starattn.format.gguf.GgufValueType;
 import dev.starattn.format.safetensors.HfModelDir;
 import dev.starattn.model.family.Architecture;
 import dev.starattn.model.family.Families;
+import dev.starattn.model.family.GemmaFamilies;
 import dev.starattn.model.family.Family;
 import dev.starattn.model.family.RopeSpec;
 import dev.starattn.model.family.TensorNames;
@@ -94,6 +95,8 @@ public final class ModelSpec {
             Map.entry("rope.scaling.type", Key.ROPE_TYPE),
             Map.entry("rope.scaling.factor", Key.ROPE_FACTOR),
             Map.entry("attention.sliding_window", Key.SLIDING_WINDOW),
+            Map.entry("attention.sliding_window_pattern", Key.SLIDING_PATTERN),
+            Map.entry("rope.freq_base_swa", Key.ROPE_LOCAL_BASE),
             Map.entry("attn_logit_softcapping", Key.ATTN_SOFTCAP),
             Map.entry("final_logit_softcapping", Key.FINAL_SOFTCAP));
 
@@ -404,6 +407,7 @@ public final class ModelSpec {
             if (!(number(k, 0) >= 0)) throw bad(present(k), "which must be positive (or 0 for none)");
         }
         double qpas = number(Key.QUERY_PRE_ATTN_SCALAR, 0);
+        if (family.gemma() && !halvesLayout) qpas = ggufGemmaQueryScalar(family);
         if (present(Key.PARTIAL_ROTARY) != null && number(Key.PARTIAL_ROTARY, 1) != 1) {
             throw bad(present(Key.PARTIAL_ROTARY), "but starattn rotates the whole head (partial rotary factor 1)");
         }
@@ -528,9 +532,9 @@ public final class ModelSpec {
             ropes.put(Architecture.LayerType.FULL_ATTENTION, rope);
             if (slidingLayers) {
                 // The sliding layers rotate unscaled, with a base of their own where the file gives one (Gemma 3).
-                double local = number(Key.ROPE_LOCAL_BASE, base);
+                double local = number(Key.ROPE_LOCAL_BASE, family == GemmaFamilies.GEMMA3 && !halvesLayout ? GemmaFamilies.GEMMA3_GGUF_LOCAL_ROPE_BASE : base);
                 if (!(local > 1)) throw bad(present(Key.ROPE_LOCAL_BASE), "not a RoPE base above 1");
-                ropes.put(Architecture.LayerType.SLIDING_ATTENTION, present(Key.ROPE_LOCAL_BASE) == null && !freqs.isPresent() && ropeType.equals("default")
+                ropes.put(Architecture.LayerType.SLIDING_ATTENTION, local == base && !freqs.isPresent() && ropeType.equals("default")
                         ? rope : new RopeSpec((float) local, ropeDim, halves, DecoderConfig.defaultInvFreq((float) local, ropeDim)));
             }
             // Gemma's norms multiply by (1 + w); GGUF converters store 1 + w already.
@@ -544,6 +548,19 @@ public final class ModelSpec {
         checkTokenId(Key.BOS, vocab);
         checkTokenId(Key.EOS, vocab);
         return c;
+    }
+
+    /**
+     * GGUF has no query_pre_attn_scalar: llama.cpp scales Gemma's queries by the head size, except in the
+     * 27B models (46 layers for Gemma 2, 62 for Gemma 3), by the embedding size over the heads. So do we.
+     */
+    private double ggufGemmaQueryScalar(Family family) {
+        int layers = positive(Key.LAYERS, "the layer count");
+        int dim = positive(Key.DIM, "the embedding size"), heads = positive(Key.HEADS, "the attention head count");
+        boolean is27b = layers == (family == GemmaFamilies.GEMMA2 ? 46 : 62);
+        if (is27b) return (double) dim / heads;
+        Entry hd = present(Key.HEAD_DIM);
+        return hd != null ? positive(hd) : (double) dim / heads;
     }
 
     /**

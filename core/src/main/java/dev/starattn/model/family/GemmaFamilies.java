@@ -45,6 +45,9 @@ public final class GemmaFamilies {
         return m;
     }
 
+    /** The sliding layers' RoPE base llama.cpp assumes for a GGUF gemma3 that does not state {@code rope.freq_base_swa}. */
+    public static final double GEMMA3_GGUF_LOCAL_ROPE_BASE = 10000;
+
     /** Gemma 2: every other layer (the even ones) slides. */
     public static final Family GEMMA2 = new Family("gemma2", Set.of("gemma2"), Set.of("gemma2"), TENSORS,
             false, true, false, 1e-6, 10000, false, true, 2);
