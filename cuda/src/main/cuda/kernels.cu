@@ -48,6 +48,26 @@ extern "C" __global__ void rmsnorm_bf16(const float* __restrict__ x, const float
         out[(size_t)t * dim + i] = __float2bfloat16(xr[i] * inv * w[i]);
 }
 
+// In place x[r] = x[r] * rsqrt(mean(x[r]^2) + eps) * w over rows of width dim (Qwen3's per-head Q/K norm:
+// rows = tokens * heads, dim = head size), f32 throughout. One block (256 threads) per row.
+extern "C" __global__ void rmsnorm_rows_f32(float* __restrict__ x, const float* __restrict__ w, int dim, float eps) {
+    __shared__ float red[32];
+    float* xr = x + (size_t)blockIdx.x * dim;
+    float s = 0.f;
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) s += xr[i] * xr[i];
+    s = warpSum(s);
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = s;
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        float v = threadIdx.x < (blockDim.x >> 5) ? red[threadIdx.x] : 0.f;
+        v = warpSum(v);
+        if (threadIdx.x == 0) red[0] = v;
+    }
+    __syncthreads();
+    float inv = rsqrtf(red[0] / dim + eps);
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) xr[i] = xr[i] * inv * w[i];
+}
+
 // x[t][i] += b[i] (qkv bias). grid-stride over n*d.
 extern "C" __global__ void add_bias(float* __restrict__ x, const float* __restrict__ b, int n, int d) {
     size_t total = (size_t)n * d;

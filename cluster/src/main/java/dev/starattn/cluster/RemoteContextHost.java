@@ -60,6 +60,8 @@ public final class RemoteContextHost implements ContextHost {
     private List<BlockTask> blocks;
     private String hash;
     private volatile int kvTokens;
+    /** Positions of the keys the last encode left on the host (phase 2 skips it where a sliding window excludes them all). */
+    private volatile int[] keyRange;
     private volatile long kvBytes;
     private volatile boolean lastReused;
     /** The KV types the next phase 1 asks for ({@link #useKvTypes}). */
@@ -134,6 +136,7 @@ public final class RemoteContextHost implements ContextHost {
     /** Phase 1: the task as one {@code Encode} call (a ring share with its ring, for the host to exchange KV itself). */
     @Override
     public void encode(EncodeTask task, ProgressListener progress) {
+        keyRange = null;
         if (task.ring() != null) {
             BlockTask share = task.blocks().getFirst();
             encodeRing(task.ring().ringId(), task.ring().index(), task.ring().members(), share.tokens(), share.positions(), progress);
@@ -142,6 +145,12 @@ public final class RemoteContextHost implements ContextHost {
         } else {
             encodeBlocks(task.blocks(), progress);
         }
+        keyRange = task.keptPositionRange();
+    }
+
+    @Override
+    public int[] keyPositionRange() {
+        return kvTokens == 0 ? null : keyRange;
     }
 
     private void encodeBlocks(List<BlockTask> blocks, ProgressListener progress) {

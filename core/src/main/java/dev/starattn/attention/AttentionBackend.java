@@ -25,6 +25,20 @@ public interface AttentionBackend {
         return attend(q, rows, qPos, heads, kv, 0, kv.size());
     }
 
+    /**
+     * As {@link #attend(float[], int, int[], int, KvCache, int, int)} under a layer's
+     * {@link AttentionLimits} (sliding window, score soft-cap); without limits, that method.
+     */
+    default Partial attend(float[] q, int rows, int[] qPos, int heads, KvCache kv, int k0, int k1, AttentionLimits limits) {
+        if (limits.none()) return attend(q, rows, qPos, heads, kv, k0, k1);
+        return LimitedAttention.attend(q, rows, qPos, heads, kv, k0, k1, limits);
+    }
+
+    /** As above over every key of {@code kv}. */
+    default Partial attend(float[] q, int rows, int[] qPos, int heads, KvCache kv, AttentionLimits limits) {
+        return attend(q, rows, qPos, heads, kv, 0, kv.size(), limits);
+    }
+
     /** How a backend is found on the class path ({@code META-INF/services/dev.starattn.attention.AttentionBackend$Provider}). */
     interface Provider {
         /** The name {@code -Dstarattn.attention} selects it by. */

@@ -65,6 +65,15 @@ public interface ContextHost {
     /** Tokens whose KV this host holds (per layer). */
     int kvTokens();
 
+    /**
+     * The lowest and highest position id of the keys this host holds, or null when it cannot tell: phase 2
+     * does not ask a host whose keys all lie outside a sliding-window layer's window of every query row
+     * (a host that cannot tell is always asked; its answer is exact either way).
+     */
+    default int[] keyPositionRange() {
+        return null;
+    }
+
     /** Bytes of KV this host holds over all layers. */
     long kvBytes();
 

@@ -43,6 +43,21 @@ public record EncodeTask(List<BlockTask> blocks, RingLink ring, PassLink pass) {
     }
 
     /**
+     * The lowest and highest position of the keys this task leaves in the host's KV (its segments,
+     * not their prefixes), or null when it leaves none.
+     */
+    public int[] keptPositionRange() {
+        int lo = Integer.MAX_VALUE, hi = Integer.MIN_VALUE;
+        for (BlockTask b : blocks) {
+            for (int p : b.positions()) {
+                lo = Math.min(lo, p);
+                hi = Math.max(hi, p);
+            }
+        }
+        return lo > hi ? null : new int[] {lo, hi};
+    }
+
+    /**
      * A ring member's place: host {@code index} of {@code members} (in ring order), exchanging its KV block of every
      * layer with the others under {@code ringId} (fresh per run, the same for every member).
      */

@@ -1,5 +1,6 @@
 package dev.starattn.engine;
 
+import dev.starattn.attention.AttentionLimits;
 import dev.starattn.attention.AttentionKernel;
 import dev.starattn.attention.LseMerge;
 import dev.starattn.attention.Partial;
@@ -231,8 +232,11 @@ public final class InferenceEngine {
             qh.append(layer, k, v, rows, p, off);
             List<Partial> parts = new ArrayList<>(ctx.hosts.size());
             List<ContextHost> asked = new ArrayList<>();
+            AttentionLimits limits = model.attentionLimits(layer);
             for (ContextHost h : ctx.hosts) {
-                if (h.kvTokens() > 0) asked.add(h); // an idle host holds nothing to attend to
+                // An idle host holds nothing to attend to; in a sliding-window layer, a host whose keys all lie
+                // before every query row's window holds nothing they see: neither is asked (no query sent, no partial back).
+                if (h.kvTokens() > 0 && (h == qh || seesAny(h, limits, positions))) asked.add(h);
             }
             long g0 = System.nanoTime();
             parts.addAll(gather(asked, layer, q, rows, positions));
@@ -254,6 +258,12 @@ public final class InferenceEngine {
         });
         qh.addLinear(false, (long) n * c.linearFlopsPerToken() + c.outputFlopsPerToken());
         return model.logits(x, n - 1);
+    }
+
+    private static boolean seesAny(ContextHost h, AttentionLimits limits, int[] queryPositions) {
+        if (limits.window() == 0) return true;
+        int[] range = h.keyPositionRange();
+        return range == null || limits.anyVisible(queryPositions[0], queryPositions[queryPositions.length - 1], range[0], range[1]);
     }
 
     /** Runs the in-process hosts of processors other than the first (GPUs beside the CPU or each other). */

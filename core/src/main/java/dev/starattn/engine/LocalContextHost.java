@@ -176,7 +176,8 @@ public final class LocalContextHost implements ContextHost {
                 if (phase1) checkCancelled();  // another host failed: stop within a layer, not after the whole block
                 KvCache kv = caches[layer];
                 kv.append(k, v, 0, rows, pos, posOff);
-                Partial p = AttentionBackends.current().attend(q, rows, Arrays.copyOfRange(pos, posOff, posOff + rows), c.heads(), kv);
+                Partial p = AttentionBackends.current().attend(q, rows, Arrays.copyOfRange(pos, posOff, posOff + rows), c.heads(), kv,
+                        model.attentionLimits(layer));
                 System.arraycopy(p.out(), 0, out, 0, rows * c.qDim());
                 addAttention(phase1, p.pairs());
             });
@@ -212,7 +213,7 @@ public final class LocalContextHost implements ContextHost {
     @Override
     public Partial attend(int layer, float[] q, int rows, int[] qPos) {
         long t0 = System.nanoTime();
-        Partial p = AttentionBackends.current().attend(q, rows, qPos, model.config().heads(), shard[layer]);
+        Partial p = AttentionBackends.current().attend(q, rows, qPos, model.config().heads(), shard[layer], model.attentionLimits(layer));
         addAttention(false, p.pairs());
         stats.phase2Nanos += System.nanoTime() - t0;
         return p;
@@ -221,6 +222,11 @@ public final class LocalContextHost implements ContextHost {
     @Override
     public int kvTokens() {
         return shard[0].size();
+    }
+
+    @Override
+    public int[] keyPositionRange() {
+        return shard[0].size() == 0 ? null : new int[] {shard[0].minPosition(), shard[0].maxPosition()};
     }
 
     @Override

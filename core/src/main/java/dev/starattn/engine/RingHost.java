@@ -64,7 +64,7 @@ public final class RingHost {
         DecoderConfig c = model.config();
         qkv = model.qkv(layer, x, n, rope);
         host.append(layer, qkv.k(), qkv.v(), n, positions, 0);
-        acc = AttentionBackends.current().attend(qkv.q(), n, positions, c.heads(), host.cache(layer));
+        acc = AttentionBackends.current().attend(qkv.q(), n, positions, c.heads(), host.cache(layer), model.attentionLimits(layer));
         pairs = acc.pairs();
         host.stats().phase1Nanos += System.nanoTime() - s;
         return host.cache(layer);
@@ -72,16 +72,27 @@ public final class RingHost {
 
     /**
      * Merges attention to another host's KV block of the current layer. Returns false when the
-     * block was not used: it lies wholly in this host's causal future (it must still be passed on).
+     * block was not used: it lies wholly in this host's causal future, or wholly outside the layer's
+     * sliding window of every query here (it must still be passed on).
      */
     public boolean visit(KvCache block) {
-        if (n == 0 || block.size() == 0 || block.minPosition() > host.cache(layer).maxPosition()) return false;
+        if (n == 0 || block.size() == 0 || !wanted(block.minPosition(), block.maxPosition())) return false;
         long s = System.nanoTime();
-        Partial part = AttentionBackends.current().attend(qkv.q(), n, positions, model.config().heads(), block);
+        Partial part = AttentionBackends.current().attend(qkv.q(), n, positions, model.config().heads(), block, model.attentionLimits(layer));
         pairs += part.pairs();
         LseMerge.mergeInto(acc, part);
         host.stats().phase1Nanos += System.nanoTime() - s;
         return true;
+    }
+
+    /**
+     * Whether a block of keys at positions [kMin, kMax] of the current layer is seen by any query of
+     * this host: not wholly in their causal future, nor wholly before every query's sliding window.
+     */
+    public boolean wanted(int kMin, int kMax) {
+        if (n == 0) return false;
+        KvCache own = host.cache(layer);
+        return model.attentionLimits(layer).anyVisible(own.minPosition(), own.maxPosition(), kMin, kMax);
     }
 
     /** Finishes the current layer (output projection, residual, feed-forward). */

@@ -1,24 +1,44 @@
 package dev.starattn.model;
 
+import dev.starattn.attention.AttentionLimits;
 import dev.starattn.cpu.Parallel;
+import dev.starattn.model.family.Architecture;
 import dev.starattn.tensor.MatVec;
 import dev.starattn.tensor.WeightMatrix;
 
 /**
- * The forward pass of a Llama-family decoder, one layer step at a time, so that the attention
- * strategies (dense, star, ring) can drive it: per layer, {@link #qkv} (norm, projections, bias,
- * RoPE), then attention through a {@link LayerAttention}, then {@link #finishLayer} (output
- * projection, residual, SwiGLU MLP, residual). Activations are token-major float arrays. The norm
- * epsilon, RoPE, biases and tied output come from the config's {@link dev.starattn.model.family.Architecture};
- * the weights were loaded by its tensor names.
+ * The forward pass of a decoder of any family starattn runs, one layer step at a time, so that the
+ * attention strategies (dense, star, ring) can drive it: per layer, {@link #qkv} (norm, projections,
+ * bias, Q/K norm, RoPE), then attention through a {@link LayerAttention}, then {@link #finishLayer}
+ * (output projection, post norm, residual, gated MLP, post norm, residual). Activations are
+ * token-major float arrays. Everything besides the sizes (norm epsilon and weight offset, embedding
+ * scale, activation, RoPE per layer kind, biases, Q/K and post norms, query scale, final soft-cap,
+ * tied output) comes from the config's {@link Architecture}; the weights were loaded by its tensor
+ * names. The attention itself (sliding windows, score soft-cap) is the {@link LayerAttention}'s, with
+ * {@link #attentionLimits}.
  */
 public final class DecoderModel {
     private final DecoderConfig config;
     private final DecoderWeights weights;
 
+    private final Architecture arch;
+    /** Folds the query's scale into q: the kernels scale scores by 1/sqrt(headDim), Gemma by 1/sqrt(query_pre_attn_scalar). */
+    private final float queryScale;
+    private final AttentionLimits[] limits;
+
     public DecoderModel(DecoderConfig config, DecoderWeights weights) {
         this.config = config;
         this.weights = weights;
+        this.arch = config.descriptor();
+        float qpas = arch.queryPreAttnScalar();
+        this.queryScale = qpas == 0 ? 1f : (float) Math.sqrt(config.headDim() / (double) qpas);
+        this.limits = new AttentionLimits[config.layers()];
+        for (int l = 0; l < limits.length; l++) limits[l] = AttentionLimits.of(arch.window(l), arch.attnLogitSoftcap());
+    }
+
+    /** What bounds layer {@code layer}'s attention beyond causality: its sliding window and score soft-cap. */
+    public AttentionLimits attentionLimits(int layer) {
+        return limits[layer];
     }
 
     public DecoderConfig config() {
@@ -40,6 +60,8 @@ public final class DecoderModel {
             }
             weights.tokenEmbedding.dequantizeRow(id, x, t * dim);
         }
+        float scale = arch.embeddingScale();
+        if (scale != 1) for (int i = 0; i < x.length; i++) x[i] *= scale;
         return x;
     }
 
@@ -85,7 +107,7 @@ public final class DecoderModel {
         if (s.tokens >= 64 && idleScratch.size() < 4) idleScratch.offerFirst(s);
     }
 
-    /** RMSNorm, Q/K/V projections (+ bias), RoPE at the chunk's positions. */
+    /** RMSNorm, Q/K/V projections (+ bias), per-head Q/K RMSNorm, RoPE at the chunk's positions, query scale. */
     public Qkv qkv(int layer, float[] x, int n, Rope rope) {
         return qkv(layer, x, n, rope, new Scratch(config, n));
     }
@@ -93,11 +115,12 @@ public final class DecoderModel {
     /** {@link #qkv(int, float[], int, Rope)} with the chunk's scratch. */
     public Qkv qkv(int layer, float[] x, int n, Rope rope, Scratch s) {
         DecoderWeights.Layer w = weights.layers[layer];
-        float[] xn = rmsNorm(x, n, w.attnNorm, s.xn);
+        float[] xn = rmsNorm(x, n, w.attnNorm, config.dim(), s.xn);
         float[] q = new float[n * config.qDim()];
         float[] k = new float[n * config.kvDim()];
         float[] v = new float[n * config.kvDim()];
         if (n == 1) {
+            // Decode: one parallel section for the three products instead of three.
             MatVec.multiply(xn, new WeightMatrix[] {w.wq, w.wk, w.wv}, new float[][] {q, k, v});
         } else {
             w.wq.matmul(xn, q, n);
@@ -109,12 +132,18 @@ public final class DecoderModel {
             addBias(k, n, w.bk);
             addBias(v, n, w.bv);
         }
-        rope.apply(q, n, config.heads());
-        rope.apply(k, n, config.kvHeads());
+        if (w.qNorm != null) {
+            // Per head: the rows of q are heads * headDim wide, so headDim-wide norms over n * heads rows.
+            q = rmsNorm(q, n * config.heads(), w.qNorm, config.headDim());
+            k = rmsNorm(k, n * config.kvHeads(), w.kNorm, config.headDim());
+        }
+        rope.apply(layer, q, n, config.heads());
+        rope.apply(layer, k, n, config.kvHeads());
+        if (queryScale != 1) for (int i = 0; i < q.length; i++) q[i] *= queryScale;
         return new Qkv(q, k, v);
     }
 
-    /** x += Wo.att; x += down(silu(gate(norm x)) * up(norm x)). */
+    /** x += postNorm(Wo.att); x += postNorm(down(act(gate(norm x)) * up(norm x))), the post norms where the model has them. */
     public void finishLayer(int layer, float[] x, int n, float[] att) {
         finishLayer(layer, x, n, att, new Scratch(config, n));
     }
@@ -122,11 +151,14 @@ public final class DecoderModel {
     /** {@link #finishLayer(int, float[], int, float[])} with the chunk's scratch. */
     public void finishLayer(int layer, float[] x, int n, float[] att, Scratch s) {
         DecoderWeights.Layer w = weights.layers[layer];
+        int dim = config.dim();
         float[] o = s.o, g = s.g, u = s.u;
         w.wo.matmul(att, o, n);
-        add(x, o);
-        float[] xn = rmsNorm(x, n, w.ffnNorm, s.xn);
-        if (n == 1) {
+        add(x, w.attnPostNorm != null ? rmsNorm(o, n, w.attnPostNorm, dim) : o);
+        float[] xn = rmsNorm(x, n, w.ffnNorm, dim, s.xn);
+        boolean gelu = arch.activation() == Architecture.Activation.GELU_TANH;
+        if (n == 1 && !gelu) {
+            // Decode: gate, up and SwiGLU in one parallel section.
             MatVec.swiglu(xn, w.gate, w.up, g);
         } else {
             w.gate.matmul(xn, g, n);
@@ -134,12 +166,12 @@ public final class DecoderModel {
             Parallel.forRange(n * config.ffnDim(), 4096, (from, to) -> {
                 for (int i = from; i < to; i++) {
                     float a = g[i];
-                    g[i] = a / (1f + (float) Math.exp(-a)) * u[i];
+                    g[i] = (gelu ? geluTanh(a) : a / (1f + (float) Math.exp(-a))) * u[i];
                 }
             });
         }
         w.down.matmul(g, o, n);
-        add(x, o);
+        add(x, w.ffnPostNorm != null ? rmsNorm(o, n, w.ffnPostNorm, dim) : o);
     }
 
     /**
@@ -165,15 +197,27 @@ public final class DecoderModel {
         int dim = config.dim();
         float[] h = new float[dim];
         System.arraycopy(x, row * dim, h, 0, dim);
-        float[] hn = rmsNorm(h, 1, weights.outputNorm, new float[dim]);
+        float[] hn = rmsNorm(h, 1, weights.outputNorm, dim);
         float[] logits = new float[config.vocabSize()];
         weights.output.matmul(hn, logits, 1);
+        float cap = arch.finalLogitSoftcap();
+        if (cap != 0) for (int i = 0; i < logits.length; i++) logits[i] = (float) (cap * Math.tanh(logits[i] / cap));
         return logits;
     }
 
-    /** out[0 .. n*dim) = RMSNorm of the n rows of x; out may be longer than that. */
-    float[] rmsNorm(float[] x, int n, float[] w, float[] out) {
-        int dim = config.dim();
+    /** GELU with the tanh approximation (PyTorch's gelu(approximate="tanh")). */
+    static float geluTanh(float a) {
+        double x = a;
+        return (float) (0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x))));
+    }
+
+    /** RMSNorm of n rows of width {@code dim} (the model's width, or the head size for the Q/K norms). */
+    float[] rmsNorm(float[] x, int n, float[] w, int dim) {
+        return rmsNorm(x, n, w, dim, new float[n * dim]);
+    }
+
+    /** The same into {@code out[0 .. n*dim)}; out may be longer. */
+    float[] rmsNorm(float[] x, int n, float[] w, int dim, float[] out) {
         float eps = config.descriptor().normEps();
         Parallel.forRange(n, 16, (from, to) -> {
             for (int t = from; t < to; t++) {

@@ -20,14 +20,24 @@ public final class DecoderWeights {
     public final WeightMatrix output;
     public final Layer[] layers;
 
-    /** One transformer block. Biases are null unless the architecture has them (Qwen2). */
+    /**
+     * One transformer block. Biases are null unless the architecture has them (Qwen2), the Q/K norms
+     * unless it has them (Qwen3, Gemma 3), the post norms unless it has them (Gemma). Norm weights hold
+     * the architecture's norm weight offset already added (Gemma's 1 + w).
+     */
     public static final class Layer {
         public final float[] attnNorm, ffnNorm;
         public final WeightMatrix wq, wk, wv, wo, gate, up, down;
         public final float[] bq, bk, bv;
+        public final float[] qNorm, kNorm, attnPostNorm, ffnPostNorm;
 
         Layer(float[] attnNorm, float[] ffnNorm, WeightMatrix wq, WeightMatrix wk, WeightMatrix wv, WeightMatrix wo,
-              WeightMatrix gate, WeightMatrix up, WeightMatrix down, float[] bq, float[] bk, float[] bv) {
+              WeightMatrix gate, WeightMatrix up, WeightMatrix down, float[] bq, float[] bk, float[] bv,
+              float[] qNorm, float[] kNorm, float[] attnPostNorm, float[] ffnPostNorm) {
+            this.qNorm = qNorm;
+            this.kNorm = kNorm;
+            this.attnPostNorm = attnPostNorm;
+            this.ffnPostNorm = ffnPostNorm;
             this.attnNorm = attnNorm;
             this.ffnNorm = ffnNorm;
             this.wq = wq;
@@ -55,13 +65,14 @@ public final class DecoderWeights {
         Architecture d = c.descriptor();
         TensorNames n = d.tensors();
         WeightMatrix embd = matrix(src, n.gguf(TensorRole.TOKEN_EMBEDDING), c.vocabSize(), c.dim());
-        float[] outNorm = vector(src, n.gguf(TensorRole.OUTPUT_NORM), c.dim());
+        float off = d.normWeightOffset();
+        float[] outNorm = norm(src, n.gguf(TensorRole.OUTPUT_NORM), c.dim(), off);
         WeightMatrix out = d.tiedOutput() ? embd : matrix(src, n.gguf(TensorRole.OUTPUT), c.vocabSize(), c.dim());
         Layer[] layers = new Layer[c.layers()];
         for (int i = 0; i < c.layers(); i++) {
             layers[i] = new Layer(
-                    vector(src, n.gguf(TensorRole.ATTN_NORM, i), c.dim()),
-                    vector(src, n.gguf(TensorRole.FFN_NORM, i), c.dim()),
+                    norm(src, n.gguf(TensorRole.ATTN_NORM, i), c.dim(), off),
+                    norm(src, n.gguf(TensorRole.FFN_NORM, i), c.dim(), off),
                     matrix(src, n.gguf(TensorRole.ATTN_Q, i), c.qDim(), c.dim()),
                     matrix(src, n.gguf(TensorRole.ATTN_K, i), c.kvDim(), c.dim()),
                     matrix(src, n.gguf(TensorRole.ATTN_V, i), c.kvDim(), c.dim()),
@@ -71,7 +82,11 @@ public final class DecoderWeights {
                     matrix(src, n.gguf(TensorRole.FFN_DOWN, i), c.dim(), c.ffnDim()),
                     d.qkvBias() ? vector(src, n.gguf(TensorRole.ATTN_Q_BIAS, i), c.qDim()) : null,
                     d.qkvBias() ? vector(src, n.gguf(TensorRole.ATTN_K_BIAS, i), c.kvDim()) : null,
-                    d.qkvBias() ? vector(src, n.gguf(TensorRole.ATTN_V_BIAS, i), c.kvDim()) : null);
+                    d.qkvBias() ? vector(src, n.gguf(TensorRole.ATTN_V_BIAS, i), c.kvDim()) : null,
+                    d.qkNorm() ? norm(src, n.gguf(TensorRole.ATTN_Q_NORM, i), c.headDim(), off) : null,
+                    d.qkNorm() ? norm(src, n.gguf(TensorRole.ATTN_K_NORM, i), c.headDim(), off) : null,
+                    d.postNorms() ? norm(src, n.gguf(TensorRole.ATTN_POST_NORM, i), c.dim(), off) : null,
+                    d.postNorms() ? norm(src, n.gguf(TensorRole.FFN_POST_NORM, i), c.dim(), off) : null);
         }
         return new DecoderWeights(embd, outNorm, out, layers);
     }
@@ -87,6 +102,13 @@ public final class DecoderWeights {
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException("tensor " + dev.starattn.format.Printable.quote(name) + " cannot be used: " + e.getMessage(), e);
         }
+    }
+
+    /** A norm's weights with {@code offset} added (in f32, as transformers computes Gemma's 1 + w). */
+    private static float[] norm(TensorSource src, String name, int n, float offset) {
+        float[] w = vector(src, name, n);
+        if (offset != 0) for (int i = 0; i < n; i++) w[i] += offset;
+        return w;
     }
 
     private static float[] vector(TensorSource src, String name, int n) {

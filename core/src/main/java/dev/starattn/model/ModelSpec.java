@@ -10,6 +10,7 @@ import dev.starattn.format.gguf.GgufValueType;
 import dev.starattn.format.safetensors.HfModelDir;
 import dev.starattn.model.family.Architecture;
 import dev.starattn.model.family.Families;
+import dev.starattn.model.family.GemmaFamilies;
 import dev.starattn.model.family.Family;
 import dev.starattn.model.family.RopeSpec;
 import dev.starattn.model.family.TensorNames;
@@ -39,7 +40,7 @@ public final class ModelSpec {
         ARCHITECTURE, DIM, LAYERS, HEADS, KV_HEADS, HEAD_DIM, VALUE_DIM, FFN, VOCAB, CONTEXT, RMS_EPS,
         ROPE_BASE, ROPE_DIM, ROPE_TYPE, ROPE_FACTOR, ROPE_LOW_FREQ, ROPE_HIGH_FREQ, ROPE_ORIGINAL_CONTEXT,
         PARTIAL_ROTARY, HIDDEN_ACT, ATTENTION_BIAS, MLP_BIAS, SLIDING_WINDOW, USE_SLIDING_WINDOW,
-        ATTN_SOFTCAP, FINAL_SOFTCAP, TIED, BOS, EOS
+        ATTN_SOFTCAP, FINAL_SOFTCAP, TIED, BOS, EOS, QUERY_PRE_ATTN_SCALAR, ROPE_LOCAL_BASE, SLIDING_PATTERN, LAYER_TYPES
     }
 
     /** A raw value with the name of its field in the file; {@code value} null means absent (or JSON null). */
@@ -94,6 +95,8 @@ public final class ModelSpec {
             Map.entry("rope.scaling.type", Key.ROPE_TYPE),
             Map.entry("rope.scaling.factor", Key.ROPE_FACTOR),
             Map.entry("attention.sliding_window", Key.SLIDING_WINDOW),
+            Map.entry("attention.sliding_window_pattern", Key.SLIDING_PATTERN),
+            Map.entry("rope.freq_base_swa", Key.ROPE_LOCAL_BASE),
             Map.entry("attn_logit_softcapping", Key.ATTN_SOFTCAP),
             Map.entry("final_logit_softcapping", Key.FINAL_SOFTCAP));
 
@@ -140,7 +143,7 @@ public final class ModelSpec {
      */
     private static final List<String> HF_UNSUPPORTED = List.of(
             "use_qk_norm", "qk_norm", "qk_layernorm", "num_experts", "num_local_experts", "n_routed_experts",
-            "quantization_config", "query_pre_attn_scalar", "embedding_multiplier", "logits_scaling",
+            "quantization_config", "use_bidirectional_attention", "embedding_multiplier", "logits_scaling",
             "residual_multiplier", "attention_multiplier", "no_rope_layers", "use_parallel_residual", "clip_qkv",
             "parallel_attn", "alibi", "layer_norm_eps", "rotary_pct", "attn_temperature_tuning", "cross_attention_layers");
 
@@ -158,7 +161,10 @@ public final class ModelSpec {
         s.hf(j, Key.VOCAB, "vocab_size");
         s.hf(j, Key.CONTEXT, "max_position_embeddings");
         s.hf(j, Key.RMS_EPS, "rms_norm_eps");
-        s.hf(j, Key.HIDDEN_ACT, "hidden_act");
+        s.hf(j, Key.HIDDEN_ACT, j.hasNonNull("hidden_activation") ? "hidden_activation" : "hidden_act");
+        s.hf(j, Key.QUERY_PRE_ATTN_SCALAR, "query_pre_attn_scalar");
+        s.hf(j, Key.ROPE_LOCAL_BASE, "rope_local_base_freq");
+        s.hf(j, Key.SLIDING_PATTERN, "sliding_window_pattern");
         s.hf(j, Key.ATTENTION_BIAS, "attention_bias");
         s.hf(j, Key.MLP_BIAS, "mlp_bias");
         s.hf(j, Key.SLIDING_WINDOW, "sliding_window");
@@ -173,16 +179,16 @@ public final class ModelSpec {
             if (j.hasNonNull(k) && !isOff(j.get(k))) s.unsupported.add(new Entry(k, scalar(j.get(k))));
         }
         JsonNode layerTypes = j.get("layer_types");
-        boolean slidingLayers = false;
         if (layerTypes != null && layerTypes.isArray()) {
+            List<Architecture.LayerType> types = new ArrayList<>();
             for (JsonNode t : layerTypes) {
                 String name = t.asText();
-                if (name.equals("sliding_attention")) slidingLayers = true;
-                else if (!name.equals("full_attention")) s.unsupported.add(new Entry("layer_types", t.asText()));
+                if (name.equals("sliding_attention")) types.add(Architecture.LayerType.SLIDING_ATTENTION);
+                else if (name.equals("full_attention")) types.add(Architecture.LayerType.FULL_ATTENTION);
+                else s.unsupported.add(new Entry("layer_types", t.asText()));
             }
+            s.put(Key.LAYER_TYPES, "layer_types", types);
         }
-        // Sliding layers without use_sliding_window: the window applies to them.
-        if (slidingLayers && !s.entries.containsKey(Key.USE_SLIDING_WINDOW)) s.put(Key.USE_SLIDING_WINDOW, "layer_types", true);
         s.hfRope(j);
         return s;
     }
@@ -199,7 +205,8 @@ public final class ModelSpec {
         JsonNode params = j.get("rope_parameters");
         String where = "rope_parameters";
         if (params != null && params.isObject() && !params.has("rope_type") && !params.has("rope_theta") && !params.has("type")) {
-            // One set per layer type (transformers 5 for models with several attention kinds).
+            // One set per layer type (transformers 5 for models with several attention kinds): the full
+            // layers' below, the sliding layers' as a base of their own (an unscaled RoPE).
             JsonNode first = null;
             String firstName = null;
             for (Iterator<Map.Entry<String, JsonNode>> it = params.properties().iterator(); it.hasNext(); ) {
@@ -207,9 +214,17 @@ public final class ModelSpec {
                 if (first == null) {
                     first = e.getValue();
                     firstName = e.getKey();
-                } else if (!first.equals(e.getValue())) {
+                }
+                if (e.getKey().equals("sliding_attention") && params.has("full_attention")) {
+                    JsonNode local = e.getValue();
+                    if (!ropeTypeOf(local).equals("default")) {
+                        unsupported.add(new Entry("rope_parameters.sliding_attention", new Conflict("scales the sliding layers' RoPE ("
+                                + Printable.quote(ropeTypeOf(local)) + "), which starattn does not implement")));
+                    }
+                    if (local.has("rope_theta")) put(Key.ROPE_LOCAL_BASE, "rope_parameters.sliding_attention.rope_theta", scalar(local.get("rope_theta")));
+                } else if (!e.getKey().equals("full_attention") && !first.equals(e.getValue())) {
                     unsupported.add(new Entry("rope_parameters." + e.getKey(), new Conflict("gives a RoPE different from rope_parameters." + firstName
-                            + "'s, and starattn applies one RoPE to every layer")));
+                            + "'s, and starattn knows no such layer kind")));
                 }
             }
             JsonNode full = params.get("full_attention");
@@ -378,11 +393,21 @@ public final class ModelSpec {
             if (e.value() instanceof Conflict c) throw new ModelFormatException(file + ": " + Printable.escape(e.field()) + " " + c.text() + ".");
             throw bad(e, "which changes the model in a way starattn does not implement (or does not know)");
         }
-        String hidden = string(Key.HIDDEN_ACT, "silu");
-        if (!hidden.equals("silu")) throw bad(present(Key.HIDDEN_ACT), "but starattn implements only silu");
-        for (Key k : new Key[] {Key.ATTN_SOFTCAP, Key.FINAL_SOFTCAP}) {
-            if (present(k) != null && number(k, 0) != 0) throw bad(present(k), "but starattn does not implement logit soft-capping");
+        String hidden = string(Key.HIDDEN_ACT, family.gemma() ? "gelu_pytorch_tanh" : "silu");
+        Architecture.Activation activation = switch (hidden) {
+            case "silu", "swish" -> Architecture.Activation.SILU;
+            case "gelu_pytorch_tanh", "gelu_tanh" -> Architecture.Activation.GELU_TANH;
+            default -> throw bad(present(Key.HIDDEN_ACT), "but starattn implements silu and gelu_pytorch_tanh");
+        };
+        // Soft-caps and the query scale are Gemma's: transformers ignores them in other families' configs,
+        // so a file of another family that states one is one starattn does not understand.
+        for (Key k : new Key[] {Key.ATTN_SOFTCAP, Key.FINAL_SOFTCAP, Key.QUERY_PRE_ATTN_SCALAR}) {
+            if (present(k) == null) continue;
+            if (!family.gemma() && number(k, 0) != 0) throw bad(present(k), "but starattn's " + arch + " has no logit soft-capping or query scale");
+            if (!(number(k, 0) >= 0)) throw bad(present(k), "which must be positive (or 0 for none)");
         }
+        double qpas = number(Key.QUERY_PRE_ATTN_SCALAR, 0);
+        if (family.gemma() && !halvesLayout) qpas = ggufGemmaQueryScalar(family);
         if (present(Key.PARTIAL_ROTARY) != null && number(Key.PARTIAL_ROTARY, 1) != 1) {
             throw bad(present(Key.PARTIAL_ROTARY), "but starattn rotates the whole head (partial rotary factor 1)");
         }
@@ -422,11 +447,24 @@ public final class ModelSpec {
             throw bad(e, "but RoPE needs an even number of dimensions, at most the head size " + headDim);
         }
 
-        // A sliding window W changes nothing while a sequence spans at most W positions: the usable
-        // context becomes the window, and the engine refuses longer prompts.
+        List<Architecture.LayerType> layerTypes = layerTypes(family, layers);
+        boolean slidingLayers = layerTypes.contains(Architecture.LayerType.SLIDING_ATTENTION);
         Entry window = present(Key.SLIDING_WINDOW);
-        boolean windowOn = window != null && (present(Key.USE_SLIDING_WINDOW) == null ? family.slidingWindowByDefault() : bool(Key.USE_SLIDING_WINDOW));
-        if (windowOn) context = Math.min(context, positive(window));
+        int slidingWindow = 0;
+        if (slidingLayers) {
+            // Layers of two kinds (Gemma): the sliding ones attend within the window, at any context length.
+            if (window == null) throw new ModelFormatException(file + " has sliding-window layers but no sliding_window.");
+            slidingWindow = positive(window);
+        } else {
+            Entry local = present(Key.ROPE_LOCAL_BASE);
+            if (local != null && number(local) != number(Key.ROPE_BASE, family.defaultRopeBase())) {
+                throw bad(local, "a RoPE for sliding-window layers, but this model has none; starattn will not guess which RoPE holds");
+            }
+            // One window for every layer (Mistral, Qwen2): it changes nothing while a sequence spans at most
+            // W positions, so the usable context becomes the window and the engine refuses longer prompts.
+            boolean windowOn = window != null && (present(Key.USE_SLIDING_WINDOW) == null ? family.slidingWindowByDefault() : bool(Key.USE_SLIDING_WINDOW));
+            if (windowOn) context = Math.min(context, positive(window));
+        }
 
         String embdName = names.gguf(TensorRole.TOKEN_EMBEDDING);
         TensorRef embd = tensors.require(embdName);
@@ -483,12 +521,66 @@ public final class ModelSpec {
             }
         }
         boolean qkvBias = family.qkvBias() || tensors.find(names.gguf(TensorRole.ATTN_Q_BIAS, 0)).isPresent();
-        RopeSpec rope = new RopeSpec((float) base, ropeDim, family.ggufRopeHalves() || halvesLayout, inv);
-        DecoderConfig c = new DecoderConfig(Architecture.standard(family, (float) eps, rope, layers, qkvBias, tied),
-                dim, layers, heads, kvHeads, headDim, ffn, vocab, context);
+        boolean halves = family.ggufRopeHalves() || halvesLayout;
+        RopeSpec rope = new RopeSpec((float) base, ropeDim, halves, inv);
+        Architecture descriptor;
+        if (!family.gemma() && !slidingLayers && qpas == 0 && number(Key.ATTN_SOFTCAP, 0) == 0 && number(Key.FINAL_SOFTCAP, 0) == 0
+                && activation == Architecture.Activation.SILU) {
+            descriptor = Architecture.standard(family, (float) eps, rope, layers, qkvBias, tied);
+        } else {
+            Map<Architecture.LayerType, RopeSpec> ropes = new EnumMap<>(Architecture.LayerType.class);
+            ropes.put(Architecture.LayerType.FULL_ATTENTION, rope);
+            if (slidingLayers) {
+                // The sliding layers rotate unscaled, with a base of their own where the file gives one (Gemma 3).
+                double local = number(Key.ROPE_LOCAL_BASE, family == GemmaFamilies.GEMMA3 && !halvesLayout ? GemmaFamilies.GEMMA3_GGUF_LOCAL_ROPE_BASE : base);
+                if (!(local > 1)) throw bad(present(Key.ROPE_LOCAL_BASE), "not a RoPE base above 1");
+                ropes.put(Architecture.LayerType.SLIDING_ATTENTION, local == base && !freqs.isPresent() && ropeType.equals("default")
+                        ? rope : new RopeSpec((float) local, ropeDim, halves, DecoderConfig.defaultInvFreq((float) local, ropeDim)));
+            }
+            // Gemma's norms multiply by (1 + w); GGUF converters store 1 + w already.
+            float normOffset = family.gemma() && halvesLayout ? 1 : 0;
+            descriptor = new Architecture(family, Architecture.Norm.RMS_NORM, normOffset, (float) eps, activation,
+                    family.gemma() ? (float) Math.sqrt(dim) : 1, layerTypes, ropes, slidingWindow,
+                    (float) number(Key.ATTN_SOFTCAP, 0), (float) number(Key.FINAL_SOFTCAP, 0), qkvBias, false, false, tied,
+                    family.qkNorm(), family.gemma(), (float) qpas);
+        }
+        DecoderConfig c = new DecoderConfig(descriptor, dim, layers, heads, kvHeads, headDim, ffn, vocab, context);
         checkTokenId(Key.BOS, vocab);
         checkTokenId(Key.EOS, vocab);
         return c;
+    }
+
+    /**
+     * GGUF has no query_pre_attn_scalar: llama.cpp scales Gemma's queries by the head size, except in the
+     * 27B models (46 layers for Gemma 2, 62 for Gemma 3), by the embedding size over the heads. So do we.
+     */
+    private double ggufGemmaQueryScalar(Family family) {
+        int layers = positive(Key.LAYERS, "the layer count");
+        int dim = positive(Key.DIM, "the embedding size"), heads = positive(Key.HEADS, "the attention head count");
+        boolean is27b = layers == (family == GemmaFamilies.GEMMA2 ? 46 : 62);
+        if (is27b) return (double) dim / heads;
+        Entry hd = present(Key.HEAD_DIM);
+        return hd != null ? positive(hd) : (double) dim / heads;
+    }
+
+    /**
+     * The attention kind of each layer: the file's list (config.json {@code layer_types}), else the
+     * family's rule (Gemma: every {@code sliding_window_pattern}-th layer full, the rest sliding), else all full.
+     */
+    @SuppressWarnings("unchecked")
+    private List<Architecture.LayerType> layerTypes(Family family, int layers) {
+        Entry listed = present(Key.LAYER_TYPES);
+        if (listed != null) {
+            List<Architecture.LayerType> types = (List<Architecture.LayerType>) listed.value();
+            if (types.size() != layers) throw bad(listed, "listing " + types.size() + " layers for a model of " + layers);
+            return types;
+        }
+        int every = present(Key.SLIDING_PATTERN) != null ? positive(present(Key.SLIDING_PATTERN)) : family.fullLayerEvery();
+        List<Architecture.LayerType> types = new ArrayList<>(layers);
+        for (int i = 0; i < layers; i++) {
+            types.add(every > 0 && (i + 1) % every != 0 ? Architecture.LayerType.SLIDING_ATTENTION : Architecture.LayerType.FULL_ATTENTION);
+        }
+        return types;
     }
 
     private double ropeFactor() {

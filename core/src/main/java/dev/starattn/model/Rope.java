@@ -1,24 +1,33 @@
 package dev.starattn.model;
 
+import dev.starattn.model.family.Architecture;
 import dev.starattn.model.family.RopeSpec;
+import java.util.EnumMap;
+import java.util.Map;
 
 /**
- * Rotary position embedding for a chunk of tokens at explicit position ids. The cos/sin table
- * is computed once per chunk and shared by all layers and by queries and keys.
+ * Rotary position embedding for a chunk of tokens at explicit position ids. The cos/sin tables
+ * are computed once per chunk for each kind of layer (Gemma 3's local and global layers rotate with
+ * different bases) and shared by the layers of that kind and by queries and keys.
  */
 public final class Rope {
     private final DecoderConfig config;
-    private final RopeSpec spec;
-    private final float[] cos;
-    private final float[] sin;
-    private final int pairs;
+    private final Map<Architecture.LayerType, Table> tables = new EnumMap<>(Architecture.LayerType.class);
+
+    private record Table(RopeSpec spec, int pairs, float[] cos, float[] sin) {}
 
     public Rope(DecoderConfig config, int[] positions, int offset, int n) {
         this.config = config;
-        this.spec = config.descriptor().fullAttentionRope();
-        this.pairs = spec.dim() / 2;
-        this.cos = new float[n * pairs];
-        this.sin = new float[n * pairs];
+        Map<RopeSpec, Table> bySpec = new java.util.IdentityHashMap<>();
+        for (Map.Entry<Architecture.LayerType, RopeSpec> e : config.descriptor().rope().entrySet()) {
+            tables.put(e.getKey(), bySpec.computeIfAbsent(e.getValue(), s -> table(s, positions, offset, n)));
+        }
+    }
+
+    private static Table table(RopeSpec spec, int[] positions, int offset, int n) {
+        int pairs = spec.dim() / 2;
+        float[] cos = new float[n * pairs];
+        float[] sin = new float[n * pairs];
         float[] inv = spec.invFreq();
         for (int t = 0; t < n; t++) {
             float p = positions[offset + t];
@@ -29,14 +38,21 @@ public final class Rope {
                 sin[t * pairs + i] = (float) Math.sin(angle);
             }
         }
+        return new Table(spec, pairs, cos, sin);
     }
 
-    /** Rotates every head of every token row of {@code x} (row stride {@code heads * headDim}) in place. */
-    public void apply(float[] x, int n, int heads) {
+    /**
+     * Rotates every head of every token row of {@code x} (row stride {@code heads * headDim}) in place,
+     * with the RoPE of layer {@code layer}'s kind.
+     */
+    public void apply(int layer, float[] x, int n, int heads) {
+        Table tb = tables.get(config.descriptor().layerTypes().get(layer));
         int hd = config.headDim();
         int stride = heads * hd;
-        int half = spec.dim() / 2;
-        boolean neox = spec.halves();
+        int pairs = tb.pairs;
+        int half = tb.spec.dim() / 2;
+        boolean neox = tb.spec.halves();
+        float[] cos = tb.cos, sin = tb.sin;
         for (int t = 0; t < n; t++) {
             int cs = t * pairs;
             for (int h = 0; h < heads; h++) {

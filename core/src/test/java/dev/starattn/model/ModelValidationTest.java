@@ -242,6 +242,7 @@ class ModelValidationTest {
                 "rope_parameters.rope_type", "yarn");
         refused(hf("llama", c -> c.putObject("rope_scaling").put("type", "dynamic").put("factor", 2.0)), "rope_scaling.type", "dynamic");
         refused(hf("llama", c -> {
+            c.remove("rope_theta");
             ObjectNode p = c.putObject("rope_parameters");
             p.putObject("full_attention").put("rope_theta", 1000000).put("rope_type", "default");
             p.putObject("sliding_attention").put("rope_theta", 10000).put("rope_type", "default");
@@ -275,7 +276,8 @@ class ModelValidationTest {
         refused(hf("llama", c -> c.put("mlp_bias", true)), "mlp_bias");
         refused(hf("llama", c -> c.put("use_qk_norm", true)), "use_qk_norm");
         refused(hf("llama", c -> c.putObject("quantization_config").put("quant_method", "gptq")), "quantization_config");
-        refused(hf("llama", c -> c.put("model_type", "gemma2")), "model_type", "gemma2");
+        refused(hf("llama", c -> c.put("model_type", "phi3")), "model_type", "phi3");
+        refused(hf("llama", c -> c.put("model_type", "gemma2")), "sliding-window layers but no sliding_window");
         // Written as off, these are fine.
         ModelLoader.load(hf("llama", c -> c.put("attention_bias", false).put("mlp_bias", false).putNull("sliding_window")
                 .put("hidden_act", "silu").putNull("final_logit_softcapping"))).close();

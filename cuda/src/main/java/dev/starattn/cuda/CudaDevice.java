@@ -20,7 +20,7 @@ import java.util.Map;
  * Thread-safe in the sense that every call makes the context current on the calling thread.
  */
 public final class CudaDevice implements AutoCloseable {
-    private static final String[] KERNELS = {"embed_bf16", "rmsnorm_bf16", "add_bias", "rope", "rope_q_bf16", "swiglu_bf16", "f32_to_bf16",
+    private static final String[] KERNELS = {"embed_bf16", "rmsnorm_bf16", "rmsnorm_rows_f32", "add_bias", "rope", "rope_q_bf16", "swiglu_bf16", "f32_to_bf16",
             "dequant_q8_0_bf16", "fill_normal_bf16", "kv_append", "kv_append_bf16", "flash_attn_fwd", "flash_attn_fwd_bf16kv", "flash_attn_tc_64",
             "flash_attn_tc_128", "flash_attn_tc_64_r128", "flash_attn_tc_128_r128", "flash_attn_wg_128", "flash_attn_wg_128_x2", "lse_merge", "lse_merge_wide",
             "flash_decode_bf16_1_64", "flash_decode_bf16_2_64", "flash_decode_bf16_4_64", "flash_decode_bf16_8_64",

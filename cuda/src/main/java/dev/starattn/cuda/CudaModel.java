@@ -21,7 +21,7 @@ public final class CudaModel implements AutoCloseable {
     private final long embedding, output, outputNorm, invFreq;
     private final float normEps;
     private final RopeSpec rope;
-    private final long[] attnNorm, ffnNorm, wq, wk, wv, wo, gate, up, down, bq, bk, bv;
+    private final long[] attnNorm, ffnNorm, wq, wk, wv, wo, gate, up, down, bq, bk, bv, qNorm, kNorm;
     private final long weightBytes;
     // The model's own activations (forward(), CudaStarQuery's phase 2); a ring host owns a set of its own.
     private final Activations scratch;
@@ -36,6 +36,10 @@ public final class CudaModel implements AutoCloseable {
         this.c = cfg;
         if (cfg.headDim() > 256) throw new CudaException("head_dim " + cfg.headDim() + " is above the GPU kernels' limit of 256");
         Architecture d = cfg.descriptor();
+        if (!d.llamaShaped()) {
+            throw new CudaException(d.family().name() + " runs on the CPU only: the GPU model computes Llama-shaped networks "
+                    + "(RMSNorm, SwiGLU, one RoPE, no sliding window, post norms, query scale or soft-caps); use --device cpu.");
+        }
         this.normEps = d.normEps();
         this.rope = d.fullAttentionRope();
         long need = 2L * ((long) cfg.vocabSize() * cfg.dim() * (d.tiedOutput() ? 1 : 2)
@@ -58,6 +62,8 @@ public final class CudaModel implements AutoCloseable {
         up = new long[L];
         down = new long[L];
         bq = new long[L];
+        qNorm = new long[L];
+        kNorm = new long[L];
         bk = new long[L];
         bv = new long[L];
         int dim = cfg.dim(), qd = cfg.qDim(), kd = cfg.kvDim(), ffn = cfg.ffnDim();
@@ -75,6 +81,9 @@ public final class CudaModel implements AutoCloseable {
             bq[l] = d.qkvBias() ? w.vector(TensorRole.ATTN_Q_BIAS, l, qd) : 0;
             bk[l] = d.qkvBias() ? w.vector(TensorRole.ATTN_K_BIAS, l, kd) : 0;
             bv[l] = d.qkvBias() ? w.vector(TensorRole.ATTN_V_BIAS, l, kd) : 0;
+            // Qwen3's per-head Q/K RMSNorm weights (head size each), 0 for none.
+            qNorm[l] = d.qkNorm() ? w.vector(TensorRole.ATTN_Q_NORM, l, cfg.headDim()) : 0;
+            kNorm[l] = d.qkNorm() ? w.vector(TensorRole.ATTN_K_NORM, l, cfg.headDim()) : 0;
         }
         this.attention = new CudaAttention(dev);
         this.scratch = new Activations(dev, cfg);
@@ -214,7 +223,7 @@ public final class CudaModel implements AutoCloseable {
         dev.launch("embed_bf16", n, 1, 1, 256, 0, embedding, a.tok, a.x, c.dim());
     }
 
-    /** Layer l up to the attention: RMSNorm, Q/K/V (+ biases), RoPE of q and k; leaves q, k, v (f32) and q in bf16 (qb) in scratch. */
+    /** Layer l up to the attention: RMSNorm, Q/K/V (+ biases), Q/K norms (Qwen3), RoPE of q and k; leaves q, k, v (f32) and q in bf16 (qb) in scratch. */
     void layerQkv(int l, int n) {
         layerQkv(scratch, l, n);
     }
@@ -229,6 +238,11 @@ public final class CudaModel implements AutoCloseable {
             dev.launch("add_bias", dev.gridFor((long) n * qd, 256), 1, 1, 256, 0, a.q, bq[l], n, qd);
             dev.launch("add_bias", dev.gridFor((long) n * kd, 256), 1, 1, 256, 0, a.k, bk[l], n, kd);
             dev.launch("add_bias", dev.gridFor((long) n * kd, 256), 1, 1, 256, 0, a.v, bv[l], n, kd);
+        }
+        if (qNorm[l] != 0) {
+            // Per head, before RoPE: rows of one head's width.
+            dev.launch("rmsnorm_rows_f32", n * c.heads(), 1, 1, 256, 0, a.q, qNorm[l], c.headDim(), normEps);
+            dev.launch("rmsnorm_rows_f32", n * c.kvHeads(), 1, 1, 256, 0, a.k, kNorm[l], c.headDim(), normEps);
         }
         int pairs = rope.dim() / 2;
         // q also rounded to bf16 (qb) on the way: what cuDNN's prefill attention reads.

@@ -44,6 +44,8 @@ final class HostWeights implements WeightSource {
             case ATTN_Q_BIAS -> w.layers[layer].bq;
             case ATTN_K_BIAS -> w.layers[layer].bk;
             case ATTN_V_BIAS -> w.layers[layer].bv;
+            case ATTN_Q_NORM -> w.layers[layer].qNorm;
+            case ATTN_K_NORM -> w.layers[layer].kNorm;
             default -> throw new IllegalArgumentException(name + " is not a vector");
         };
         return v == null ? 0 : dev.upload(v);

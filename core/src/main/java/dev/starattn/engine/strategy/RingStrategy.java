@@ -135,12 +135,23 @@ public class RingStrategy implements AttentionStrategy {
         KvCache[] block = new KvCache[hCount];
         for (int l = 0; l < c.layers(); l++) {
             for (int h = 0; h < hCount; h++) block[h] = ring[h].beginLayer(l);
+            // How far each block travels: around the whole ring, except in a sliding-window layer, where it goes
+            // only as far as the last host along the ring that sees some of it (a block left behind every query's
+            // window further on is not passed on).
+            int[] reach = new int[hCount];
+            boolean windowed = model.attentionLimits(l).window() > 0;
+            for (int src = 0; src < hCount; src++) {
+                KvCache b = block[src];
+                for (int step = 1; step < hCount; step++) {
+                    if (!windowed || (b.size() > 0 && ring[(src + step) % hCount].wanted(b.minPosition(), b.maxPosition()))) reach[src] = step;
+                }
+            }
             for (int h = 0; h < hCount; h++) {
                 LocalContextHost me = hosts.get(h);
                 for (int step = 1; step < hCount; step++) {
                     int src = (h - step + hCount) % hCount;
-                    // The block travels the ring whatever its positions; it is used only if some
-                    // of it is visible to this host's queries.
+                    if (step > reach[src]) continue;
+                    // The block reaches this host (it may only pass through, when it lies in this host's causal future).
                     long bytes = block[src].bytes();
                     me.stats().phase1BytesReceived += bytes;
                     hosts.get(src).stats().phase1BytesSent += bytes;

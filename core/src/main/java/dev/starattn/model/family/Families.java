@@ -10,7 +10,10 @@ public final class Families {
     private static final List<Family> ALL = List.of(
             LlamaFamily.FAMILY,
             MistralFamily.FAMILY,
-            Qwen2Family.FAMILY);
+            Qwen2Family.FAMILY,
+            Qwen3Family.FAMILY,
+            GemmaFamilies.GEMMA2,
+            GemmaFamilies.GEMMA3);
 
     public static List<Family> all() {
         return ALL;

@@ -18,10 +18,17 @@ import java.util.Set;
  *                               otherwise (Qwen2 states one it does not use)
  * @param defaultRmsEps          the norm epsilon when the file gives none
  * @param defaultRopeBase        the RoPE base when the file gives none
+ * @param qkNorm                 its queries and keys pass a per-head RMSNorm before RoPE
+ * @param gemma                  Gemma's network: norm weights stored as w for (1 + w) in Hugging Face files
+ *                               (GGUF converters add the 1), embeddings scaled by sqrt(dim), GeGLU, norms
+ *                               after attention and MLP too
+ * @param fullLayerEvery         when the file names no layer kinds: every n-th layer (layer i with
+ *                               (i + 1) % n == 0) attends over everything and the others slide; 0 = none slide
  */
 public record Family(String name, Set<String> ggufArchitectures, Set<String> hfModelTypes, TensorNames tensors,
                      boolean qkvBias, boolean ggufRopeHalves, boolean slidingWindowByDefault,
-                     double defaultRmsEps, double defaultRopeBase) {
+                     double defaultRmsEps, double defaultRopeBase, boolean qkNorm,
+                     boolean gemma, int fullLayerEvery) {
     public Family {
         ggufArchitectures = Set.copyOf(ggufArchitectures);
         hfModelTypes = Set.copyOf(hfModelTypes);

@@ -4,7 +4,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
-/** Llama 2/3 (and the tensor names Mistral and Qwen2 share with it). */
+/** Llama 2/3 (and the tensor names Mistral, Qwen2 and Qwen3 share with it). */
 public final class LlamaFamily {
     private LlamaFamily() {}
 
@@ -24,7 +24,11 @@ public final class LlamaFamily {
                     Map.entry(TensorRole.ATTN_K_BIAS, "attn_k.bias"),
                     Map.entry(TensorRole.ATTN_V_BIAS, "attn_v.bias"),
                     Map.entry(TensorRole.ATTN_OUTPUT_BIAS, "attn_output.bias"),
+                    Map.entry(TensorRole.ATTN_Q_NORM, "attn_q_norm.weight"),
+                    Map.entry(TensorRole.ATTN_K_NORM, "attn_k_norm.weight"),
+                    Map.entry(TensorRole.ATTN_POST_NORM, "post_attention_norm.weight"),
                     Map.entry(TensorRole.FFN_NORM, "ffn_norm.weight"),
+                    Map.entry(TensorRole.FFN_POST_NORM, "post_ffw_norm.weight"),
                     Map.entry(TensorRole.FFN_GATE, "ffn_gate.weight"),
                     Map.entry(TensorRole.FFN_UP, "ffn_up.weight"),
                     Map.entry(TensorRole.FFN_DOWN, "ffn_down.weight")),
@@ -41,6 +45,8 @@ public final class LlamaFamily {
                     Map.entry(TensorRole.ATTN_K_BIAS, "self_attn.k_proj.bias"),
                     Map.entry(TensorRole.ATTN_V_BIAS, "self_attn.v_proj.bias"),
                     Map.entry(TensorRole.ATTN_OUTPUT_BIAS, "self_attn.o_proj.bias"),
+                    Map.entry(TensorRole.ATTN_Q_NORM, "self_attn.q_norm.weight"),
+                    Map.entry(TensorRole.ATTN_K_NORM, "self_attn.k_norm.weight"),
                     Map.entry(TensorRole.FFN_NORM, "post_attention_layernorm.weight"),
                     Map.entry(TensorRole.FFN_GATE, "mlp.gate_proj.weight"),
                     Map.entry(TensorRole.FFN_UP, "mlp.up_proj.weight"),
@@ -49,5 +55,5 @@ public final class LlamaFamily {
             List.of(".self_attn.rotary_emb.inv_freq"));
 
     public static final Family FAMILY = new Family("llama", Set.of("llama"), Set.of("llama"), TENSORS,
-            false, false, true, 1e-5, 10000);
+            false, false, true, 1e-5, 10000, false, false, 0);
 }

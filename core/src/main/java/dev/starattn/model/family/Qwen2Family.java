@@ -10,5 +10,5 @@ public final class Qwen2Family {
     private Qwen2Family() {}
 
     public static final Family FAMILY = new Family("qwen2", Set.of("qwen2"), Set.of("qwen2"), LlamaFamily.TENSORS,
-            true, true, false, 1e-5, 10000);
+            true, true, false, 1e-5, 10000, false, false, 0);
 }

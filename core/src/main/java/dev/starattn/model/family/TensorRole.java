@@ -19,7 +19,14 @@ public enum TensorRole {
     ATTN_K_BIAS(true),
     ATTN_V_BIAS(true),
     ATTN_OUTPUT_BIAS(true),
+    /** Per-head RMSNorm of the queries and keys before RoPE (Qwen3, Gemma 3). */
+    ATTN_Q_NORM(true),
+    ATTN_K_NORM(true),
+    /** RMSNorm of the attention output before its residual add (Gemma 2/3). */
+    ATTN_POST_NORM(true),
     FFN_NORM(true),
+    /** RMSNorm of the MLP output before its residual add (Gemma 2/3). */
+    FFN_POST_NORM(true),
     FFN_GATE(true),
     FFN_UP(true),
     FFN_DOWN(true);
