@@ -4,10 +4,8 @@ import static dev.starattn.cluster.Statuses.error;
 import static dev.starattn.cluster.Statuses.toStatus;
 
 import com.google.common.util.concurrent.ListenableFuture;
-import com.google.common.util.concurrent.MoreExecutors;
 import dev.starattn.attention.KvCache;
 import dev.starattn.cluster.proto.BlockDone;
-import dev.starattn.cluster.proto.ContextHostServiceGrpc;
 import dev.starattn.cluster.proto.EncodeDone;
 import dev.starattn.cluster.proto.EncodeProgress;
 import dev.starattn.cluster.proto.EncodeRequest;
@@ -27,7 +25,6 @@ import io.grpc.stub.StreamObserver;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CancellationException;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
 /**
@@ -132,17 +129,6 @@ final class PassEncoder {
     private long send(EncodeRequest encode, StarPass req, String peer, int layer, int me, KvCache rows, Wire wire,
                       List<ListenableFuture<PassKvReply>> sends, RingMailbox box) {
         PassKvRequest r = KvBlockWire.toRequest(encode.getSessionId(), req.getRunId(), layer, PASS_STEP_BASE + me, me, rows, wire);
-        var stub = ContextHostServiceGrpc.newFutureStub(peers.channel(peer));
-        if (req.getPeerTimeoutMs() > 0) stub = stub.withDeadlineAfter(req.getPeerTimeoutMs(), TimeUnit.MILLISECONDS);
-        ListenableFuture<PassKvReply> f = stub.passKv(r);
-        f.addListener(() -> {
-            try {
-                f.get();
-            } catch (Exception failed) {
-                box.fail("passing rows could not be sent to " + peer);
-            }
-        }, MoreExecutors.directExecutor());
-        sends.add(f);
-        return r.getSerializedSize();
+        return RingEncoder.sendKv(peers, peer, r, req.getPeerTimeoutMs(), sends, box, "passing rows could not be sent to " + peer);
     }
 }

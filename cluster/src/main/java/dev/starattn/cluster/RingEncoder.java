@@ -138,16 +138,24 @@ final class RingEncoder {
     private long pass(EncodeRequest encode, String succ, int layer, int step, int origin, KvCache block, Wire wire,
                       List<ListenableFuture<PassKvReply>> sends, RingMailbox box) {
         PassKvRequest r = KvBlockWire.toRequest(encode, layer, step, origin, block, wire);
-        Ring req = encode.getRing();
-        // Called on the handler's thread: the call inherits its deadline and cancellation.
-        var stub = ContextHostServiceGrpc.newFutureStub(peers.channel(succ));
-        if (req.getPeerTimeoutMs() > 0) stub = stub.withDeadlineAfter(req.getPeerTimeoutMs(), TimeUnit.MILLISECONDS);
+        return sendKv(peers, succ, r, encode.getRing().getPeerTimeoutMs(), sends, box, "a KV block could not be passed on to " + succ);
+    }
+
+    /**
+     * Starts sending {@code r} to {@code peer} (ring blocks and star-pass rows alike); returns its bytes.
+     * Called on the handler's thread: the call inherits its deadline and cancellation. A failed send
+     * fails {@code box} with {@code failure}, waking this host's waits.
+     */
+    static long sendKv(PeerChannels peers, String peer, PassKvRequest r, long timeoutMs, List<ListenableFuture<PassKvReply>> sends,
+                       RingMailbox box, String failure) {
+        var stub = ContextHostServiceGrpc.newFutureStub(peers.channel(peer));
+        if (timeoutMs > 0) stub = stub.withDeadlineAfter(timeoutMs, TimeUnit.MILLISECONDS);
         ListenableFuture<PassKvReply> f = stub.passKv(r);
         f.addListener(() -> {
             try {
                 f.get();
             } catch (Exception failed) {
-                box.fail("a KV block could not be passed on to " + succ);
+                box.fail(failure);
             }
         }, MoreExecutors.directExecutor());
         sends.add(f);
