@@ -69,7 +69,7 @@ final class OpenBlas {
         ClassLoader cl = OpenBlas.class.getClassLoader();
         String version = artifactVersion(cl);
         IOException first = null;
-        for (Path base : cacheBases()) {
+        for (Path base : dev.starattn.cpu.NativeCacheDirs.candidates()) {
             Path dir = base.resolve("openblas-" + version);
             try {
                 for (String f : FILES) extract(cl, RESOURCES + f, dir.resolve(f));
@@ -104,21 +104,6 @@ final class OpenBlas {
             p.load(in);
             return p.getProperty("version", "unknown");
         }
-    }
-
-    private static java.util.List<Path> cacheBases() {
-        java.util.List<Path> bases = new java.util.ArrayList<>();
-        String explicit = dev.starattn.config.Switches.nativeDir();
-        if (explicit != null && !explicit.isBlank()) {
-            bases.add(Path.of(explicit));
-            return bases;
-        }
-        String xdg = System.getenv("XDG_CACHE_HOME");
-        if (xdg != null && !xdg.isBlank()) bases.add(Path.of(xdg, "starattn", "native"));
-        String home = System.getProperty("user.home");
-        if (home != null && !home.isBlank()) bases.add(Path.of(home, ".cache", "starattn", "native"));
-        bases.add(Path.of(System.getProperty("java.io.tmpdir"), "starattn-native-" + System.getProperty("user.name", "user")));
-        return bases;
     }
 
     /** Copies a class-path resource to {@code target} unless a file of its size is there (written by rename, so never half). */

@@ -12,8 +12,6 @@ import java.lang.invoke.MethodHandle;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Locale;
 import java.util.zip.CRC32;
 
@@ -113,7 +111,7 @@ final class NativeQ8 {
         crc.update(bytes);
         String name = String.format("libstarattn-q8-%08x.so", crc.getValue());
         IOException first = null;
-        for (Path dir : cacheDirs()) {
+        for (Path dir : dev.starattn.cpu.NativeCacheDirs.candidates()) {
             Path target = dir.resolve(name);
             try {
                 if (!Files.isRegularFile(target) || Files.size(target) != bytes.length) {
@@ -157,20 +155,5 @@ final class NativeQ8 {
             default -> "portable C";
         };
         return new Lib(mv, "native (C, q8_0 x int16 integer dot products, " + isa + ")");
-    }
-
-    private static List<Path> cacheDirs() {
-        List<Path> bases = new ArrayList<>();
-        String explicit = dev.starattn.config.Switches.nativeDir();
-        if (explicit != null && !explicit.isBlank()) {
-            bases.add(Path.of(explicit));
-            return bases;
-        }
-        String xdg = System.getenv("XDG_CACHE_HOME");
-        if (xdg != null && !xdg.isBlank()) bases.add(Path.of(xdg, "starattn", "native"));
-        String home = System.getProperty("user.home");
-        if (home != null && !home.isBlank()) bases.add(Path.of(home, ".cache", "starattn", "native"));
-        bases.add(Path.of(System.getProperty("java.io.tmpdir"), "starattn-native-" + System.getProperty("user.name", "user")));
-        return bases;
     }
 }
