@@ -9,6 +9,7 @@ import dev.starattn.cluster.proto.ContextHostServiceGrpc;
 import dev.starattn.cluster.proto.EncodeDone;
 import dev.starattn.cluster.proto.EncodeProgress;
 import dev.starattn.cluster.proto.EncodeRequest;
+import dev.starattn.cluster.proto.KeySpan;
 import dev.starattn.cluster.proto.ReleaseRequest;
 import dev.starattn.cluster.proto.Ring;
 import dev.starattn.cluster.proto.StarPass;
@@ -139,7 +140,7 @@ public final class RemoteContextHost implements ContextHost {
         keyRange = null;
         if (task.ring() != null) {
             BlockTask share = task.blocks().getFirst();
-            encodeRing(task.ring().ringId(), task.ring().index(), task.ring().members(), share.tokens(), share.positions(), progress);
+            encodeRing(task.ring(), share.tokens(), share.positions(), progress);
         } else if (task.pass() != null) {
             encodePass(task.blocks(), task.pass(), progress);
         } else {
@@ -245,14 +246,18 @@ public final class RemoteContextHost implements ContextHost {
      * if the host loses it later: phase 2 then fails naming the host, and the next encode runs the
      * ring again.
      */
-    private void encodeRing(String ringId, int index, List<? extends ContextHost> ring, int[] tokens, int[] positions,
-                            ProgressListener progress) {
+    private void encodeRing(EncodeTask.RingLink link, int[] tokens, int[] positions, ProgressListener progress) {
+        String ringId = link.ringId();
+        int index = link.index();
         Ring.Builder rb = Ring.newBuilder();
-        for (ContextHost h : ring) {
+        for (ContextHost h : link.members()) {
             if (!(h instanceof RemoteContextHost r)) {
                 throw new IllegalArgumentException("a ring over the network needs remote hosts only, not " + h.name());
             }
             rb.addPeers(r.address);
+        }
+        if (link.spans() != null) {
+            for (int[] span : link.spans()) rb.addSpans(span == null ? KeySpan.newBuilder().setFirst(1) : KeySpan.newBuilder().setFirst(span[0]).setLast(span[1]));
         }
         // A ring is cancelled through the cluster (Cluster#phase1Failed), never by cancelEncode: a
         // cancellation left from a star run that had already ended here must not stop it.

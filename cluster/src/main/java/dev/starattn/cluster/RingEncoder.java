@@ -16,6 +16,7 @@ import dev.starattn.cluster.proto.PassKvRequest;
 import dev.starattn.cluster.proto.Ring;
 import dev.starattn.cluster.proto.Wire;
 import dev.starattn.engine.RingHost;
+import dev.starattn.engine.RingReach;
 import dev.starattn.model.DecoderConfig;
 import dev.starattn.model.LoadedModel;
 import io.grpc.Context;
@@ -74,7 +75,9 @@ final class RingEncoder {
     /**
      * This host's part of ring phase 1. Per layer: own Q, K, V and own attention; the own block
      * goes to the successor; each block from the predecessor is forwarded (unless it has
-     * visited every host) and then merged in; then the layer is finished.
+     * visited every host, or in a sliding-window layer every host further on that sees it: {@link RingReach})
+     * and then merged in; then the layer is finished. Every host computes the same reach from the
+     * ring's key spans, so a host waits only for the blocks its predecessor sends.
      */
     private void ringInto(Session s, EncodeRequest encode, int[] tokens, int[] positions, RingMailbox box,
                           StreamObserver<EncodeProgress> obs) throws InterruptedException {
@@ -88,14 +91,18 @@ final class RingEncoder {
         log.accept("session " + s.id + ": ring phase 1, host " + me + " of " + hosts + ", " + tokens.length + " token(s)");
         if (hosts > 1) peers.connect(succ, req.getPeerTimeoutMs() > 0 ? req.getPeerTimeoutMs() : 10_000);
         RingHost ring = new RingHost(model.model(), s.host, tokens, positions);
+        int[][] spans = RequestDecoding.ringSpans(req);
         long sent = 0;
         // Sends are asynchronous, so a block travels to the successor while this host attends to
         // it; they are awaited at the end of each layer (at most hosts - 1 blocks in flight).
         List<ListenableFuture<PassKvReply>> sends = new ArrayList<>();
         for (int l = 0; l < c.layers(); l++) {
             KvCache own = ring.beginLayer(l);
-            if (hosts > 1) sent += pass(encode, succ, l, 1, me, own, wire, sends, box);
+            int[] reach = RingReach.of(model.model().attentionLimits(l), spans, hosts);
+            if (reach[me] >= 1) sent += pass(encode, succ, l, 1, me, own, wire, sends, box);
             for (int step = 1; step < hosts; step++) {
+                int origin = (me - step + hosts) % hosts;
+                if (step > reach[origin]) continue;  // that block stopped before it got here
                 KvCache block;
                 try {
                     block = box.take(l, step, deadline, pred);
@@ -111,7 +118,7 @@ final class RingEncoder {
                     block = typed;
                 }
                 // Passed on first, so the successor can go on while this host computes.
-                if (step < hosts - 1) sent += pass(encode, succ, l, step + 1, (me - step + hosts) % hosts, block, wire, sends, box);
+                if (step + 1 <= reach[origin]) sent += pass(encode, succ, l, step + 1, origin, block, wire, sends, box);
                 ring.visit(block);
             }
             awaitSends(sends, succ);
