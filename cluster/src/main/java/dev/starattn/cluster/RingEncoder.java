@@ -1,12 +1,10 @@
 package dev.starattn.cluster;
 
 import static dev.starattn.cluster.Statuses.error;
-import static dev.starattn.cluster.Statuses.toStatus;
 
 import com.google.common.util.concurrent.ListenableFuture;
 import com.google.common.util.concurrent.MoreExecutors;
 import dev.starattn.attention.KvCache;
-import dev.starattn.cluster.proto.BlockDone;
 import dev.starattn.cluster.proto.ContextHostServiceGrpc;
 import dev.starattn.cluster.proto.EncodeDone;
 import dev.starattn.cluster.proto.EncodeProgress;
@@ -55,21 +53,7 @@ final class RingEncoder {
 
     /** Encodes the ring share ({@code tokens} at {@code positions}) into {@code s} (fresh from {@link SessionStore#open}) and answers the call. */
     void encode(Session s, EncodeRequest req, int[] tokens, int[] positions, StreamObserver<EncodeProgress> obs) {
-        RingMailbox box = mailboxes.of(req.getRing().getRingId());
-        Context ctx = Context.current();
-        Context.CancellationListener onCancel = c -> box.fail("the client cancelled phase 1 or its deadline passed");
-        ctx.addListener(onCancel, Runnable::run);
-        try {
-            if (!box.claim()) throw error(Status.FAILED_PRECONDITION, "ring run " + req.getRing().getRingId() + " already runs on this host");
-            ringInto(s, req, tokens, positions, box, obs);
-        } catch (Throwable t) {
-            sessions.discard(s);
-            log.accept("session " + s.id + ": ring phase 1 failed: " + toStatus(t).getDescription());
-            obs.onError(toStatus(t).asRuntimeException());
-        } finally {
-            ctx.removeListener(onCancel);
-            mailboxes.remove(req.getRing().getRingId(), box);
-        }
+        PeerRun.run(mailboxes, sessions, log, s, req.getRing().getRingId(), "ring", obs, box -> ringInto(s, req, tokens, positions, box, obs));
     }
 
     /**
@@ -126,15 +110,11 @@ final class RingEncoder {
             hooks.encode.accept(l + 1);
             if (ctx.isCancelled()) throw new CancellationException("the client cancelled phase 1 or its deadline passed");
         }
-        obs.onNext(EncodeProgress.newBuilder()
-                .setBlockDone(BlockDone.newBuilder().setDone(1).setTotal(1).setTokens(tokens.length)).build());
         EncodeDone done = s.encodedStats()
                 .setRingBytesSent(sent)
                 .setRingBytesReceived(box.bytesReceived())
                 .build();
-        sessions.publish(s, done);
-        obs.onNext(EncodeProgress.newBuilder().setDone(done).build());
-        obs.onCompleted();
+        PeerRun.publish(sessions, s, 1, tokens.length, done, obs);
     }
 
     /**

@@ -3,7 +3,7 @@ package dev.starattn.format;
 /**
  * A string as a JSON string literal, written as Python's {@code json.dumps(s, ensure_ascii=False)} writes
  * it (what chat templates' {@code tojson} must reproduce): quote and backslash escaped, {@code \b \f \n \r \t}
- * by their short escapes, other control characters as lowercase {@code \u00xx}, everything else as is.
+ * by their short escapes, other control characters as six-character escapes with lowercase hex digits, everything else as is.
  * Jackson writes the same but for the case of those hex digits.
  */
 public final class JsonStrings {
