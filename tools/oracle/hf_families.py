@@ -113,4 +113,52 @@ for name, (cls, kw, theta, scaling, extra) in specs.items():
     # Rounded to float32 for size: 1e-7 relative, far below the tests' tolerance.
     logits.astype("<f4").tofile(os.path.join(d, "ref_logits.f32"))
     print(name, type(m).__name__, logits.shape, "argmax[-1]", int(logits[-1].argmax()))
+
+# Gemma 3 4B and up ship as Gemma3ForConditionalGeneration: config.json of model_type "gemma3" nests the text
+# model under text_config beside a SigLIP vision_config, and the weights hold the vision tower and projector
+# too (tiny here, so that the file holds what a real checkpoint holds). config.v5.json is what this transformers
+# saved; config.v4.json is as 4.5x wrote the Hub's files: text_config without the fields that equal
+# Gemma3TextConfig's defaults (query_pre_attn_scalar 256, rms_norm_eps, the RoPE bases, the layer pattern, ...),
+# RoPE as rope_scaling. query_pre_attn_scalar is left at its default so that a reader must apply it.
+if getattr(tf, "Gemma3ForConditionalGeneration", None) is not None:
+    name = "gemma3-mm"
+    d = os.path.join(out, name); os.makedirs(d, exist_ok=True)
+    scaling = {"rope_type": "linear", "factor": 8.0}
+    text = tf.Gemma3TextConfig(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=6,
+                               num_attention_heads=4, num_key_value_heads=2, head_dim=16, sliding_window=8,
+                               initializer_range=0.1, pad_token_id=0,
+                               rope_parameters={"full_attention": rope_v5(1000000.0, scaling),
+                                                "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}})
+    vision = tf.SiglipVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                   image_size=16, patch_size=4)
+    cfg = tf.Gemma3Config(text_config=text, vision_config=vision, mm_tokens_per_image=4,
+                          image_token_index=VOCAB - 20, boi_token_index=VOCAB - 19, eoi_token_index=VOCAB - 18)
+    m = tf.Gemma3ForConditionalGeneration(cfg).float().eval()
+    with torch.no_grad():
+        for n, p in m.named_parameters():
+            if "language_model" in n and "norm" in n:
+                p.copy_(0.1 * torch.randn_like(p))
+    m.to(torch.bfloat16).save_pretrained(d, safe_serialization=True)
+    md = tf.Gemma3ForConditionalGeneration.from_pretrained(d, dtype=torch.float64, attn_implementation="eager").eval()
+    saved = json.load(open(os.path.join(d, "config.json")))
+    for f in ("config.json", "generation_config.json"):
+        os.remove(os.path.join(d, f))
+    json.dump(saved, open(os.path.join(d, "config.v5.json"), "w"), indent=2)
+    defaults = tf.Gemma3TextConfig().to_dict()
+    t4 = {k: v for k, v in saved["text_config"].items()
+          if k not in ("rope_parameters", "layer_types", "_sliding_window_pattern") and defaults.get(k, object()) != v}
+    t4["model_type"] = "gemma3_text"
+    t4["rope_scaling"] = scaling
+    c4 = dict(saved, text_config=t4)
+    c4.pop("dtype", None)
+    c4["torch_dtype"] = "bfloat16"
+    json.dump(c4, open(os.path.join(d, "config.v4.json"), "w"), indent=2)
+    g = torch.Generator().manual_seed(1)
+    tokens = torch.randint(3, VOCAB - 20, (1, SEQ), generator=g)
+    tokens[0, 0] = 2
+    with torch.no_grad():
+        logits = md(input_ids=tokens).logits[0].double().numpy()
+    open(os.path.join(d, "ref_tokens.txt"), "w").write(" ".join(map(str, tokens[0].tolist())))
+    logits.astype("<f4").tofile(os.path.join(d, "ref_logits.f32"))
+    print(name, type(m).__name__, logits.shape, "argmax[-1]", int(logits[-1].argmax()))
 print("transformers", tf.__version__, "torch", torch.__version__)

@@ -55,6 +55,7 @@ final class ContextHostService extends ContextHostServiceGrpc.ContextHostService
     private final Executor worker;
     private final Consumer<String> log;
     private final AtomicLong attendStreams = new AtomicLong();
+    private final AtomicLong passKvCalls = new AtomicLong();
 
     ContextHostService(LoadedModel model, String identity, SessionStore sessions, RingMailboxes mailboxes, StarEncoder star,
                        RingEncoder ring, PassEncoder pass, SessionAttention attention, Executor worker, Consumer<String> log) {
@@ -73,6 +74,11 @@ final class ContextHostService extends ContextHostServiceGrpc.ContextHostService
     /** Phase-2 streams ({@code AttendStream}) opened since start. */
     long attendStreams() {
         return attendStreams.get();
+    }
+
+    /** KV blocks and passing rows received from peers ({@code PassKv}) since start. */
+    long passKvCalls() {
+        return passKvCalls.get();
     }
 
     /** Runs {@code work} on the worker pool in the call's context; false (and the call failed) when the host is stopping. */
@@ -203,6 +209,7 @@ final class ContextHostService extends ContextHostServiceGrpc.ContextHostService
 
     @Override
     public void passKv(PassKvRequest req, StreamObserver<PassKvReply> obs) {
+        passKvCalls.incrementAndGet();
         offload(obs, () -> passKvNow(req, obs));
     }
 

@@ -37,10 +37,12 @@ public final class HostServer implements AutoCloseable {
     static final int MAX_MESSAGE_BYTES = 512 << 20;
     /**
      * The wire protocol's version, sent in {@code Info} and in every {@code Encode}: client and hosts refuse any other
-     * (3: {@code Encode} carries star-pass runs and PassKv their rows; 2: one {@code Encode} carries every strategy's
-     * task, ring shares included; 1 had {@code RingEncode}).
+     * (4: a ring's {@code Encode} carries every host's key span, and a sliding-window layer's block stops at the last
+     * host that sees it, so hosts of different versions would wait for blocks never sent; 3: {@code Encode} carries
+     * star-pass runs and PassKv their rows; 2: one {@code Encode} carries every strategy's task, ring shares included;
+     * 1 had {@code RingEncode}).
      */
-    public static final int PROTOCOL = 3;
+    public static final int PROTOCOL = 4;
 
     private final String identity;
     private volatile int port = -1;
@@ -143,6 +145,11 @@ public final class HostServer implements AutoCloseable {
     /** Phase-2 streams ({@code AttendStream}) opened since start. */
     public long attendStreams() {
         return service.attendStreams();
+    }
+
+    /** KV blocks and passing rows received from peers ({@code PassKv}) since start. */
+    public long passKvCalls() {
+        return service.passKvCalls();
     }
 
     public int sessions() {

@@ -1,11 +1,7 @@
 package dev.starattn.cluster;
 
-import static dev.starattn.cluster.Statuses.error;
-import static dev.starattn.cluster.Statuses.toStatus;
-
 import com.google.common.util.concurrent.ListenableFuture;
 import dev.starattn.attention.KvCache;
-import dev.starattn.cluster.proto.BlockDone;
 import dev.starattn.cluster.proto.EncodeDone;
 import dev.starattn.cluster.proto.EncodeProgress;
 import dev.starattn.cluster.proto.EncodeRequest;
@@ -20,7 +16,6 @@ import dev.starattn.model.DecoderConfig;
 import dev.starattn.model.LoadedModel;
 import io.grpc.Context;
 import io.grpc.Deadline;
-import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import java.util.ArrayList;
 import java.util.List;
@@ -55,22 +50,7 @@ final class PassEncoder {
 
     /** Encodes {@code blocks} into {@code s} (fresh from {@link SessionStore#open}) with the other hosts of the run, and answers the call. */
     void encode(Session s, EncodeRequest req, List<BlockTask> blocks, StreamObserver<EncodeProgress> obs) {
-        String runId = req.getStarPass().getRunId();
-        RingMailbox box = mailboxes.of(runId);
-        Context ctx = Context.current();
-        Context.CancellationListener onCancel = c -> box.fail("the client cancelled phase 1 or its deadline passed");
-        ctx.addListener(onCancel, Runnable::run);
-        try {
-            if (!box.claim()) throw error(Status.FAILED_PRECONDITION, "star-pass run " + runId + " already runs on this host");
-            passInto(s, req, blocks, box, obs);
-        } catch (Throwable t) {
-            sessions.discard(s);
-            log.accept("session " + s.id + ": star-pass phase 1 failed: " + toStatus(t).getDescription());
-            obs.onError(toStatus(t).asRuntimeException());
-        } finally {
-            ctx.removeListener(onCancel);
-            mailboxes.remove(runId, box);
-        }
+        PeerRun.run(mailboxes, sessions, log, s, req.getStarPass().getRunId(), "star-pass", obs, box -> passInto(s, req, blocks, box, obs));
     }
 
     private void passInto(Session s, EncodeRequest encode, List<BlockTask> blocks, RingMailbox box, StreamObserver<EncodeProgress> obs)
@@ -113,16 +93,12 @@ final class PassEncoder {
             hooks.encode.accept(l + 1);
             if (ctx.isCancelled()) throw new CancellationException("the client cancelled phase 1 or its deadline passed");
         }
-        obs.onNext(EncodeProgress.newBuilder()
-                .setBlockDone(BlockDone.newBuilder().setDone(blocks.size()).setTotal(blocks.size()).setTokens(s.host.stats().tokens)).build());
         EncodeDone done = s.encodedStats()
                 .setRingBytesSent(sent)
                 .setRingBytesReceived(box.bytesReceived())
                 .setWaitNanos(waited)
                 .build();
-        sessions.publish(s, done);
-        obs.onNext(EncodeProgress.newBuilder().setDone(done).build());
-        obs.onCompleted();
+        PeerRun.publish(sessions, s, blocks.size(), s.host.stats().tokens, done, obs);
     }
 
     /** Starts sending this host's rows of {@code layer} to {@code peer}; returns the bytes sent. A failed send wakes this host's waits. */

@@ -9,6 +9,7 @@ import dev.starattn.cluster.proto.ContextHostServiceGrpc;
 import dev.starattn.cluster.proto.EncodeDone;
 import dev.starattn.cluster.proto.EncodeProgress;
 import dev.starattn.cluster.proto.EncodeRequest;
+import dev.starattn.cluster.proto.KeySpan;
 import dev.starattn.cluster.proto.ReleaseRequest;
 import dev.starattn.cluster.proto.Ring;
 import dev.starattn.cluster.proto.StarPass;
@@ -139,7 +140,7 @@ public final class RemoteContextHost implements ContextHost {
         keyRange = null;
         if (task.ring() != null) {
             BlockTask share = task.blocks().getFirst();
-            encodeRing(task.ring().ringId(), task.ring().index(), task.ring().members(), share.tokens(), share.positions(), progress);
+            encodeRing(task.ring(), share.tokens(), share.positions(), progress);
         } else if (task.pass() != null) {
             encodePass(task.blocks(), task.pass(), progress);
         } else {
@@ -216,15 +217,7 @@ public final class RemoteContextHost implements ContextHost {
 
     private void encode(String id, String newHash, List<BlockTask> blocks, KvType k, KvType v, boolean requireExisting,
                         ProgressListener progress) {
-        EncodeRequest.Builder rb = EncodeRequest.newBuilder()
-                .setSessionId(id)
-                .setTtlMs(options.sessionTtl().toMillis())
-                .setPrefillChunk(options.prefillChunk())
-                .setContentHash(newHash)
-                .setRequireExisting(requireExisting)
-                .setKvTypeKValue(k.id)
-                .setKvTypeVValue(v.id)
-                .setProtocol(HostServer.PROTOCOL);
+        EncodeRequest.Builder rb = request(id, newHash, requireExisting, k, v).setPrefillChunk(options.prefillChunk());
         for (BlockTask b : blocks) rb.addBlocks(block(b));
         EncodeRequest req = rb.build();
         long[] received = new long[1];
@@ -239,67 +232,46 @@ public final class RemoteContextHost implements ContextHost {
         stats.phase1BytesSent = received[0];
     }
 
+    /** An {@code Encode} with the fields every strategy sends. */
+    private EncodeRequest.Builder request(String id, String contentHash, boolean requireExisting, KvType k, KvType v) {
+        return EncodeRequest.newBuilder()
+                .setSessionId(id)
+                .setTtlMs(options.sessionTtl().toMillis())
+                .setContentHash(contentHash)
+                .setRequireExisting(requireExisting)
+                .setKvTypeKValue(k.id)
+                .setKvTypeVValue(v.id)
+                .setProtocol(HostServer.PROTOCOL);
+    }
+
     /**
      * Ring phase 1 ({@code Encode} with its {@code ring}): this host encodes its share of the context while
      * exchanging KV blocks with the other hosts of the ring. The session is not re-sent on its own
      * if the host loses it later: phase 2 then fails naming the host, and the next encode runs the
      * ring again.
      */
-    private void encodeRing(String ringId, int index, List<? extends ContextHost> ring, int[] tokens, int[] positions,
-                            ProgressListener progress) {
+    private void encodeRing(EncodeTask.RingLink link, int[] tokens, int[] positions, ProgressListener progress) {
         Ring.Builder rb = Ring.newBuilder();
-        for (ContextHost h : ring) {
+        for (ContextHost h : link.members()) {
             if (!(h instanceof RemoteContextHost r)) {
                 throw new IllegalArgumentException("a ring over the network needs remote hosts only, not " + h.name());
             }
             rb.addPeers(r.address);
         }
-        // A ring is cancelled through the cluster (Cluster#phase1Failed), never by cancelEncode: a
-        // cancellation left from a star run that had already ended here must not stop it.
-        cancelled = null;
-        String named = options.session();
-        if (sessionId != null && named == null) clear();
-        detach();
-        cluster.checkHealth(this); // wakes a reconnecting channel and fails fast on a dead host
-        String id = named != null ? named : "ctx-" + ringId;
+        if (link.spans() != null) {
+            for (int[] span : link.spans()) rb.addSpans(span == null ? KeySpan.newBuilder().setFirst(1) : KeySpan.newBuilder().setFirst(span[0]).setLast(span[1]));
+        }
+        String id = startLinkedRun(link.ringId());
         KvType k = kvTypeK, v = kvTypeV;
-        String newHash = ringHash(index, rb.getPeersList(), tokens, positions, k, v);
-        rb.setHostIndex(index)
+        String newHash = ringHash(link.index(), rb.getPeersList(), tokens, positions, k, v);
+        rb.setHostIndex(link.index())
                 .setWire(options.wire())
                 .setPeerTimeoutMs(options.callTimeout().toMillis())
-                .setRingId(ringId);
-        Block.Builder share = Block.newBuilder().setIndex(index);
+                .setRingId(link.ringId());
+        Block.Builder share = Block.newBuilder().setIndex(link.index());
         for (int t : tokens) share.addTokens(t);
         for (int p : positions) share.addPositions(p);
-        EncodeRequest req = EncodeRequest.newBuilder()
-                .setSessionId(id)
-                .setTtlMs(options.sessionTtl().toMillis())
-                .setContentHash(newHash)
-                .setRequireExisting(options.reuse())
-                .setKvTypeKValue(k.id)
-                .setKvTypeVValue(v.id)
-                .setProtocol(HostServer.PROTOCOL)
-                .addBlocks(share)
-                .setRing(rb)
-                .build();
-        long[] received = new long[1];
-        EncodeDone done;
-        freshSession = false;
-        try {
-            done = phase1(s -> s.encode(req), progress, received);
-        } catch (RuntimeException e) {
-            if (named == null) abandon(id);
-            throw e;
-        }
-        freshSession = named == null;
-        this.sessionId = id;
-        this.blocks = null; // a ring session cannot be rebuilt by this host alone
-        this.hash = newHash;
-        this.encodedK = k;
-        this.encodedV = v;
-        took(done);
-        stats.phase1BytesReceived = req.getSerializedSize() + done.getRingBytesReceived();
-        stats.phase1BytesSent = received[0] + done.getRingBytesSent();
+        encodeLinked(id, newHash, k, v, request(id, newHash, options.reuse(), k, v).addBlocks(share).setRing(rb).build(), progress);
     }
 
     /**
@@ -315,12 +287,7 @@ public final class RemoteContextHost implements ContextHost {
             }
             pb.addPeers(r.address);
         }
-        cancelled = null;  // as a ring: cancelled through the cluster only
-        String named = options.session();
-        if (sessionId != null && named == null) clear();
-        detach();
-        cluster.checkHealth(this);
-        String id = named != null ? named : "ctx-" + link.runId();
+        String id = startLinkedRun(link.runId());
         KvType k = kvTypeK, v = kvTypeV;
         String newHash = "star-pass " + link.runId() + " " + link.index();
         pb.setRunId(link.runId()).setHostIndex(link.index())
@@ -329,30 +296,45 @@ public final class RemoteContextHost implements ContextHost {
                 .setPassTokens(link.rule().tokens())
                 .setWindow(link.rule().window())
                 .setSkipBelow(link.rule().skipBelow());
-        EncodeRequest.Builder rb = EncodeRequest.newBuilder()
-                .setSessionId(id)
-                .setTtlMs(options.sessionTtl().toMillis())
-                .setPrefillChunk(options.prefillChunk())
-                .setContentHash(newHash)
-                .setRequireExisting(options.reuse())
-                .setKvTypeKValue(k.id)
-                .setKvTypeVValue(v.id)
-                .setProtocol(HostServer.PROTOCOL)
-                .setStarPass(pb);
+        EncodeRequest.Builder rb = request(id, newHash, options.reuse(), k, v).setPrefillChunk(options.prefillChunk()).setStarPass(pb);
         for (BlockTask b : blocks) rb.addBlocks(block(b));
-        EncodeRequest req = rb.build();
+        encodeLinked(id, newHash, k, v, rb.build(), progress);
+    }
+
+    /**
+     * Readies this host for a run that depends on the other hosts (ring, star-pass) and returns its session id:
+     * the named session, else a fresh one for the run. Such a run is cancelled through the cluster
+     * (Cluster#phase1Failed), never by cancelEncode: a cancellation left from a star run that had already ended
+     * here must not stop it.
+     */
+    private String startLinkedRun(String runId) {
+        cancelled = null;
+        String named = options.session();
+        if (sessionId != null && named == null) clear();
+        detach();
+        cluster.checkHealth(this); // wakes a reconnecting channel and fails fast on a dead host
+        return named != null ? named : "ctx-" + runId;
+    }
+
+    /**
+     * Sends a ring or star-pass {@code Encode} and takes its answer. A fresh session that fails is released
+     * on the host; the session cannot be rebuilt by this host alone, so it is never re-sent on its own.
+     * The host's {@code PassKv} traffic counts into its phase-1 bytes.
+     */
+    private void encodeLinked(String id, String newHash, KvType k, KvType v, EncodeRequest req, ProgressListener progress) {
+        boolean named = options.session() != null;
         long[] received = new long[1];
         EncodeDone done;
         freshSession = false;
         try {
             done = phase1(s -> s.encode(req), progress, received);
         } catch (RuntimeException e) {
-            if (named == null) abandon(id);
+            if (!named) abandon(id);
             throw e;
         }
-        freshSession = named == null;
+        freshSession = !named;
         this.sessionId = id;
-        this.blocks = null;  // a star-pass session cannot be rebuilt by this host alone
+        this.blocks = null;
         this.hash = newHash;
         this.encodedK = k;
         this.encodedV = v;

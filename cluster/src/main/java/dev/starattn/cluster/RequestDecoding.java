@@ -80,6 +80,33 @@ final class RequestDecoding {
                 throw new IllegalArgumentException("position " + x + " lies outside the model's context length of " + c.contextLength());
             }
         }
+        if (req.getSpansCount() != 0 && req.getSpansCount() != hosts) {
+            throw new IllegalArgumentException("a ring of " + hosts + " host(s) with " + req.getSpansCount() + " key spans");
+        }
+        // Every host decides from the spans which blocks it waits for and passes on: a span that is not this
+        // host's own would leave a neighbour waiting for a block never sent.
+        int[][] spans = ringSpans(req);
+        if (spans != null) {
+            int[] own = spans[req.getHostIndex()];
+            int lo = Integer.MAX_VALUE, hi = Integer.MIN_VALUE;
+            for (int x : positions) {
+                lo = Math.min(lo, x);
+                hi = Math.max(hi, x);
+            }
+            boolean matches = own == null ? positions.length == 0 : positions.length > 0 && own[0] == lo && own[1] == hi;
+            if (!matches) throw new IllegalArgumentException("the ring's key span for host " + req.getHostIndex() + " does not match its positions");
+        }
+    }
+
+    /** Every ring member's key positions {first, last} (null for a member without keys), or null when the client gave none. */
+    static int[][] ringSpans(Ring req) {
+        if (req.getSpansCount() == 0) return null;
+        int[][] spans = new int[req.getSpansCount()][];
+        for (int i = 0; i < spans.length; i++) {
+            var s = req.getSpans(i);
+            spans[i] = s.getFirst() > s.getLast() ? null : new int[] {s.getFirst(), s.getLast()};
+        }
+        return spans;
     }
 
     /** A star-pass run's description: this host among its peers, a run id, a rule a host can follow. */

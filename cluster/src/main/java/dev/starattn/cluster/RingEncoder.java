@@ -1,12 +1,10 @@
 package dev.starattn.cluster;
 
 import static dev.starattn.cluster.Statuses.error;
-import static dev.starattn.cluster.Statuses.toStatus;
 
 import com.google.common.util.concurrent.ListenableFuture;
 import com.google.common.util.concurrent.MoreExecutors;
 import dev.starattn.attention.KvCache;
-import dev.starattn.cluster.proto.BlockDone;
 import dev.starattn.cluster.proto.ContextHostServiceGrpc;
 import dev.starattn.cluster.proto.EncodeDone;
 import dev.starattn.cluster.proto.EncodeProgress;
@@ -16,6 +14,7 @@ import dev.starattn.cluster.proto.PassKvRequest;
 import dev.starattn.cluster.proto.Ring;
 import dev.starattn.cluster.proto.Wire;
 import dev.starattn.engine.RingHost;
+import dev.starattn.engine.RingReach;
 import dev.starattn.model.DecoderConfig;
 import dev.starattn.model.LoadedModel;
 import io.grpc.Context;
@@ -54,27 +53,15 @@ final class RingEncoder {
 
     /** Encodes the ring share ({@code tokens} at {@code positions}) into {@code s} (fresh from {@link SessionStore#open}) and answers the call. */
     void encode(Session s, EncodeRequest req, int[] tokens, int[] positions, StreamObserver<EncodeProgress> obs) {
-        RingMailbox box = mailboxes.of(req.getRing().getRingId());
-        Context ctx = Context.current();
-        Context.CancellationListener onCancel = c -> box.fail("the client cancelled phase 1 or its deadline passed");
-        ctx.addListener(onCancel, Runnable::run);
-        try {
-            if (!box.claim()) throw error(Status.FAILED_PRECONDITION, "ring run " + req.getRing().getRingId() + " already runs on this host");
-            ringInto(s, req, tokens, positions, box, obs);
-        } catch (Throwable t) {
-            sessions.discard(s);
-            log.accept("session " + s.id + ": ring phase 1 failed: " + toStatus(t).getDescription());
-            obs.onError(toStatus(t).asRuntimeException());
-        } finally {
-            ctx.removeListener(onCancel);
-            mailboxes.remove(req.getRing().getRingId(), box);
-        }
+        PeerRun.run(mailboxes, sessions, log, s, req.getRing().getRingId(), "ring", obs, box -> ringInto(s, req, tokens, positions, box, obs));
     }
 
     /**
      * This host's part of ring phase 1. Per layer: own Q, K, V and own attention; the own block
      * goes to the successor; each block from the predecessor is forwarded (unless it has
-     * visited every host) and then merged in; then the layer is finished.
+     * visited every host, or in a sliding-window layer every host further on that sees it: {@link RingReach})
+     * and then merged in; then the layer is finished. Every host computes the same reach from the
+     * ring's key spans, so a host waits only for the blocks its predecessor sends.
      */
     private void ringInto(Session s, EncodeRequest encode, int[] tokens, int[] positions, RingMailbox box,
                           StreamObserver<EncodeProgress> obs) throws InterruptedException {
@@ -88,14 +75,18 @@ final class RingEncoder {
         log.accept("session " + s.id + ": ring phase 1, host " + me + " of " + hosts + ", " + tokens.length + " token(s)");
         if (hosts > 1) peers.connect(succ, req.getPeerTimeoutMs() > 0 ? req.getPeerTimeoutMs() : 10_000);
         RingHost ring = new RingHost(model.model(), s.host, tokens, positions);
+        int[][] spans = RequestDecoding.ringSpans(req);
         long sent = 0;
         // Sends are asynchronous, so a block travels to the successor while this host attends to
         // it; they are awaited at the end of each layer (at most hosts - 1 blocks in flight).
         List<ListenableFuture<PassKvReply>> sends = new ArrayList<>();
         for (int l = 0; l < c.layers(); l++) {
             KvCache own = ring.beginLayer(l);
-            if (hosts > 1) sent += pass(encode, succ, l, 1, me, own, wire, sends, box);
+            int[] reach = RingReach.of(model.model().attentionLimits(l), spans, hosts);
+            if (reach[me] >= 1) sent += pass(encode, succ, l, 1, me, own, wire, sends, box);
             for (int step = 1; step < hosts; step++) {
+                int origin = (me - step + hosts) % hosts;
+                if (step > reach[origin]) continue;  // that block stopped before it got here
                 KvCache block;
                 try {
                     block = box.take(l, step, deadline, pred);
@@ -111,7 +102,7 @@ final class RingEncoder {
                     block = typed;
                 }
                 // Passed on first, so the successor can go on while this host computes.
-                if (step < hosts - 1) sent += pass(encode, succ, l, step + 1, (me - step + hosts) % hosts, block, wire, sends, box);
+                if (step + 1 <= reach[origin]) sent += pass(encode, succ, l, step + 1, origin, block, wire, sends, box);
                 ring.visit(block);
             }
             awaitSends(sends, succ);
@@ -119,15 +110,11 @@ final class RingEncoder {
             hooks.encode.accept(l + 1);
             if (ctx.isCancelled()) throw new CancellationException("the client cancelled phase 1 or its deadline passed");
         }
-        obs.onNext(EncodeProgress.newBuilder()
-                .setBlockDone(BlockDone.newBuilder().setDone(1).setTotal(1).setTokens(tokens.length)).build());
         EncodeDone done = s.encodedStats()
                 .setRingBytesSent(sent)
                 .setRingBytesReceived(box.bytesReceived())
                 .build();
-        sessions.publish(s, done);
-        obs.onNext(EncodeProgress.newBuilder().setDone(done).build());
-        obs.onCompleted();
+        PeerRun.publish(sessions, s, 1, tokens.length, done, obs);
     }
 
     /**

@@ -8,11 +8,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.starattn.format.TensorRef;
 import dev.starattn.format.gguf.GgufFile;
 import dev.starattn.model.RandomLlamaModel;
+import dev.starattn.testutil.GgufEdits;
 import java.io.IOException;
-import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Comparator;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -46,14 +45,7 @@ class ModelIdentityTest extends ClusterFixture {
             }
         }
         assertTrue(pos >= 0, "the last tensor has a byte outside the sampled slices");
-        Files.copy(src, dst, StandardCopyOption.REPLACE_EXISTING);
-        try (RandomAccessFile r = new RandomAccessFile(dst.toFile(), "rw")) {
-            r.seek(pos);
-            int b = r.read();
-            r.seek(pos);
-            r.write(b ^ 1);
-        }
-        return dst;
+        return GgufEdits.withByteFlipped(src, dst, pos);
     }
 
     private static boolean sampled(long p, long size) {

@@ -2,6 +2,7 @@ package dev.starattn.chat;
 
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
 import com.hubspot.jinjava.lib.filter.Filter;
+import dev.starattn.format.JsonStrings;
 import java.util.Map;
 
 /**
@@ -36,7 +37,7 @@ final class PythonJsonFilter implements Filter {
             case Integer x -> b.append(x);
             case Long x -> b.append(x);
             case Number x -> b.append(pythonFloat(x.doubleValue()));
-            case CharSequence s -> quote(s.toString(), b);
+            case CharSequence s -> JsonStrings.quote(s.toString(), b);
             case Map<?, ?> m -> {
                 if (m.isEmpty()) {
                     b.append("{}");
@@ -47,7 +48,7 @@ final class PythonJsonFilter implements Filter {
                 for (Map.Entry<?, ?> e : m.entrySet()) {
                     if (!first) b.append(indent < 0 ? ", " : ",");
                     newline(indent, depth + 1, b);
-                    quote(String.valueOf(e.getKey()), b);
+                    JsonStrings.quote(String.valueOf(e.getKey()), b);
                     b.append(": ");
                     write(e.getValue(), indent, depth + 1, b);
                     first = false;
@@ -71,7 +72,7 @@ final class PythonJsonFilter implements Filter {
                 newline(indent, depth, b);
                 b.append(']');
             }
-            default -> quote(v.toString(), b);
+            default -> JsonStrings.quote(v.toString(), b);
         }
     }
 
@@ -83,26 +84,5 @@ final class PythonJsonFilter implements Filter {
     private static String pythonFloat(double d) {
         if (d == Math.rint(d) && !Double.isInfinite(d) && Math.abs(d) < 1e16) return (long) d + ".0";
         return Double.toString(d);
-    }
-
-    private static void quote(String s, StringBuilder b) {
-        b.append('"');
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            switch (c) {
-                case '"' -> b.append("\\\"");
-                case '\\' -> b.append("\\\\");
-                case '\n' -> b.append("\\n");
-                case '\r' -> b.append("\\r");
-                case '\t' -> b.append("\\t");
-                case '\b' -> b.append("\\b");
-                case '\f' -> b.append("\\f");
-                default -> {
-                    if (c < 0x20) b.append(String.format("\\u%04x", (int) c));
-                    else b.append(c);
-                }
-            }
-        }
-        b.append('"');
     }
 }

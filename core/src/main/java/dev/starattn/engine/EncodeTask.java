@@ -25,9 +25,12 @@ public record EncodeTask(List<BlockTask> blocks, RingLink ring, PassLink pass) {
         return new EncodeTask(blocks, null);
     }
 
-    /** This task as member {@code index} of {@code ring}. */
-    public EncodeTask inRing(String ringId, int index, List<? extends ContextHost> members) {
-        return new EncodeTask(blocks, new RingLink(ringId, index, List.copyOf(members)));
+    /**
+     * This task as member {@code index} of {@code ring}, whose members keep keys at {@code spans} (each
+     * member's {@link #keptPositionRange}, in ring order; null when unknown).
+     */
+    public EncodeTask inRing(String ringId, int index, List<? extends ContextHost> members, int[][] spans) {
+        return new EncodeTask(blocks, new RingLink(ringId, index, List.copyOf(members), spans));
     }
 
     /** This task as member {@code index} of a star-pass run over {@code members} ({@link PassLink}). */
@@ -59,9 +62,15 @@ public record EncodeTask(List<BlockTask> blocks, RingLink ring, PassLink pass) {
 
     /**
      * A ring member's place: host {@code index} of {@code members} (in ring order), exchanging its KV block of every
-     * layer with the others under {@code ringId} (fresh per run, the same for every member).
+     * layer with the others under {@code ringId} (fresh per run, the same for every member). {@code spans} gives every
+     * member's key positions {@code {min, max}} (null for a member without keys), from which each member knows how far
+     * a block travels in a sliding-window layer ({@link RingReach}); null when unknown: every block goes round.
      */
-    public record RingLink(String ringId, int index, List<? extends ContextHost> members) {}
+    public record RingLink(String ringId, int index, List<? extends ContextHost> members, int[][] spans) {
+        public RingLink(String ringId, int index, List<? extends ContextHost> members) {
+            this(ringId, index, members, null);
+        }
+    }
 
     /**
      * A star-pass member's place: host {@code index} of {@code members} (in context order); at every layer it sends

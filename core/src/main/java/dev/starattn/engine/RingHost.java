@@ -89,7 +89,7 @@ public final class RingHost {
      * Whether a block of keys at positions [kMin, kMax] of the current layer is seen by any query of
      * this host: not wholly in their causal future, nor wholly before every query's sliding window.
      */
-    public boolean wanted(int kMin, int kMax) {
+    private boolean wanted(int kMin, int kMax) {
         if (n == 0) return false;
         KvCache own = host.cache(layer);
         return model.attentionLimits(layer).anyVisible(own.minPosition(), own.maxPosition(), kMin, kMax);

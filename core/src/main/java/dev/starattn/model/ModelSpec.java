@@ -55,10 +55,13 @@ public final class ModelSpec {
     private final List<Entry> unsupported = new ArrayList<>();
     /** Q and K rotate by halves (Hugging Face) rather than by adjacent pairs (GGUF llama, whose converter permuted them). */
     private final boolean halvesLayout;
+    /** What field names are relative to: "" (the file's top level) or the object that holds a wrapped text model's config. */
+    private final String fieldPrefix;
 
-    private ModelSpec(String file, boolean halvesLayout) {
+    private ModelSpec(String file, boolean halvesLayout, String fieldPrefix) {
         this.file = file;
         this.halvesLayout = halvesLayout;
+        this.fieldPrefix = fieldPrefix;
     }
 
     public String file() {
@@ -70,7 +73,12 @@ public final class ModelSpec {
     }
 
     private void put(Key k, String field, Object value) {
-        entries.put(k, new Entry(field, value));
+        entries.put(k, entry(field, value));
+    }
+
+    /** An entry of a field named relative to {@link #fieldPrefix}. */
+    private Entry entry(String field, Object value) {
+        return new Entry(fieldPrefix + field, value);
     }
 
     // ---------------------------------------------------------------- GGUF
@@ -108,7 +116,7 @@ public final class ModelSpec {
     private static final Set<String> GGUF_ZERO_OK = Set.of("expert_count", "expert_used_count");
 
     public static ModelSpec fromGguf(GgufFile f) {
-        ModelSpec s = new ModelSpec(f.path().toString(), false);
+        ModelSpec s = new ModelSpec(f.path().toString(), false, "");
         Object arch = f.metadata().get("general.architecture");
         s.put(Key.ARCHITECTURE, "general.architecture", arch);
         if (!(arch instanceof String a) || Families.forGgufArchitecture(a).isEmpty()) return s;   // validate() refuses it
@@ -149,8 +157,9 @@ public final class ModelSpec {
 
     public static ModelSpec fromHf(HfModelDir m) {
         Path cfg = m.dir().resolve("config.json");
-        ModelSpec s = new ModelSpec(cfg.toString(), true);
-        JsonNode j = m.config();
+        // A wrapped text model (Gemma 3 4B and up: a vision tower beside it) is read from its nested config.
+        ModelSpec s = new ModelSpec(cfg.toString(), true, m.textConfigPrefix());
+        JsonNode j = m.textConfig();
         s.put(Key.ARCHITECTURE, "model_type", j.has("model_type") ? scalar(j.get("model_type")) : "llama");
         s.hf(j, Key.DIM, "hidden_size");
         s.hf(j, Key.LAYERS, "num_hidden_layers");
@@ -176,7 +185,9 @@ public final class ModelSpec {
         s.hf(j, Key.BOS, "bos_token_id");
         s.hf(j, Key.EOS, "eos_token_id");
         for (String k : HF_UNSUPPORTED) {
-            if (j.hasNonNull(k) && !isOff(j.get(k))) s.unsupported.add(new Entry(k, scalar(j.get(k))));
+            if (j.hasNonNull(k) && !isOff(j.get(k))) s.unsupported.add(s.entry(k, scalar(j.get(k))));
+            // The outer config of a wrapper holds what applies to every part (quantization_config).
+            if (j != m.config() && m.config().hasNonNull(k) && !isOff(m.config().get(k))) s.unsupported.add(new Entry(k, scalar(m.config().get(k))));
         }
         JsonNode layerTypes = j.get("layer_types");
         if (layerTypes != null && layerTypes.isArray()) {
@@ -185,7 +196,7 @@ public final class ModelSpec {
                 String name = t.asText();
                 if (name.equals("sliding_attention")) types.add(Architecture.LayerType.SLIDING_ATTENTION);
                 else if (name.equals("full_attention")) types.add(Architecture.LayerType.FULL_ATTENTION);
-                else s.unsupported.add(new Entry("layer_types", t.asText()));
+                else s.unsupported.add(s.entry("layer_types", t.asText()));
             }
             s.put(Key.LAYER_TYPES, "layer_types", types);
         }
@@ -218,12 +229,12 @@ public final class ModelSpec {
                 if (e.getKey().equals("sliding_attention") && params.has("full_attention")) {
                     JsonNode local = e.getValue();
                     if (!ropeTypeOf(local).equals("default")) {
-                        unsupported.add(new Entry("rope_parameters.sliding_attention", new Conflict("scales the sliding layers' RoPE ("
+                        unsupported.add(entry("rope_parameters.sliding_attention", new Conflict("scales the sliding layers' RoPE ("
                                 + Printable.quote(ropeTypeOf(local)) + "), which starattn does not implement")));
                     }
                     if (local.has("rope_theta")) put(Key.ROPE_LOCAL_BASE, "rope_parameters.sliding_attention.rope_theta", scalar(local.get("rope_theta")));
                 } else if (!e.getKey().equals("full_attention") && !first.equals(e.getValue())) {
-                    unsupported.add(new Entry("rope_parameters." + e.getKey(), new Conflict("gives a RoPE different from rope_parameters." + firstName
+                    unsupported.add(entry("rope_parameters." + e.getKey(), new Conflict("gives a RoPE different from " + fieldPrefix + "rope_parameters." + firstName
                             + "'s, and starattn knows no such layer kind")));
                 }
             }
@@ -248,7 +259,7 @@ public final class ModelSpec {
         JsonNode theta = j.get("rope_theta");
         if (params != null && params.has("rope_theta")) {
             if (theta != null && !theta.isNull() && !sameNumber(theta, params.get("rope_theta"))) {
-                unsupported.add(new Entry("rope_theta", new Conflict("differs from " + where + ".rope_theta; starattn will not guess which one holds")));
+                unsupported.add(entry("rope_theta", new Conflict("differs from " + fieldPrefix + where + ".rope_theta; starattn will not guess which one holds")));
             }
             put(Key.ROPE_BASE, where + ".rope_theta", scalar(params.get("rope_theta")));
         } else if (theta != null) {
@@ -259,7 +270,7 @@ public final class ModelSpec {
         if (rs == null || rs.isNull()) return;
         if (params != null && !params.isNull() && scaling != null && scaling.isObject()) {
             String a = ropeTypeOf(params), b = ropeTypeOf(scaling);
-            if (!a.equals(b)) unsupported.add(new Entry("rope_scaling", new Conflict("says rope type " + Printable.quote(b) + " while " + where + " says "
+            if (!a.equals(b)) unsupported.add(entry("rope_scaling", new Conflict("says rope type " + Printable.quote(b) + " while " + fieldPrefix + where + " says "
                     + Printable.quote(a) + "; starattn will not guess which one holds")));
         }
         String typeField = rs.has("rope_type") ? "rope_type" : "type";

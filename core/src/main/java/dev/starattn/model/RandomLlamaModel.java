@@ -221,6 +221,17 @@ public final class RandomLlamaModel {
     }
 
     private void addTokenizer(GgufWriter w) {
+        putVocabulary(w, vocab);
+        w.put("tokenizer.ggml.add_bos_token", true);
+        w.put("tokenizer.ggml.add_eos_token", false);
+        if (chatTemplate != null) w.put("tokenizer.chat_template", chatTemplate);
+    }
+
+    /**
+     * The SentencePiece vocabulary of {@link #vocabulary} into {@code w}: unknown, control and byte tokens, then
+     * normal ones, earlier preferred; bos 1, eos 2, unknown 0 (also for the GGUF family fixtures' tests).
+     */
+    public static void putVocabulary(GgufWriter w, int vocab) {
         String[] tokens = vocabulary(vocab);
         float[] scores = new float[vocab];
         int[] types = new int[vocab];
@@ -240,8 +251,5 @@ public final class RandomLlamaModel {
         w.put("tokenizer.ggml.bos_token_id", GgufValueType.UINT32, 1L);
         w.put("tokenizer.ggml.eos_token_id", GgufValueType.UINT32, 2L);
         w.put("tokenizer.ggml.unknown_token_id", GgufValueType.UINT32, 0L);
-        w.put("tokenizer.ggml.add_bos_token", true);
-        w.put("tokenizer.ggml.add_eos_token", false);
-        if (chatTemplate != null) w.put("tokenizer.chat_template", chatTemplate);
     }
 }

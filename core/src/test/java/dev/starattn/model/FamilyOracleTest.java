@@ -26,7 +26,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * transformers 5 (tools/oracle/hf_families.py), loaded from both config.json styles, gives
  * transformers' float64 logits at every position within {@link #TOLERANCE} (max absolute difference;
  * we compute in float32 on the same bfloat16 weights), under dense, star with one host (which is
- * dense) and ring (exact by construction).
+ * dense) and ring (exact by construction). {@code gemma3-mm} is Gemma 3 as 4B and up ship it
+ * (Gemma3ForConditionalGeneration, a tiny vision tower beside the text model): its text logits.
  */
 class FamilyOracleTest {
     /**
@@ -39,7 +40,7 @@ class FamilyOracleTest {
     Path dir;
 
     static java.util.stream.Stream<Arguments> fixtures() {
-        return java.util.stream.Stream.of("llama3.2", "qwen2.5", "qwen3", "gemma2", "gemma3")
+        return java.util.stream.Stream.of("llama3.2", "qwen2.5", "qwen3", "gemma2", "gemma3", "gemma3-mm")
                 .flatMap(n -> Arrays.stream(Style.values()).map(s -> Arguments.of(n, s)));
     }
 

@@ -46,15 +46,37 @@ public final class FamilyFixture {
 
     /** As {@link #writeTo(Path, Style)}, with the config text passed through {@code edit} (null: as saved). */
     public Path writeTo(Path dir, Style style, java.util.function.UnaryOperator<String> edit) {
+        return writeTo(dir, style, edit, null);
+    }
+
+    /** As {@link #writeTo(Path, Style, java.util.function.UnaryOperator)}, with every tensor renamed by {@code rename} (null: as saved). */
+    public Path writeTo(Path dir, Style style, java.util.function.UnaryOperator<String> edit, java.util.function.UnaryOperator<String> rename) {
         try {
             Files.createDirectories(dir);
-            Files.write(dir.resolve("model.safetensors"), bytes(name, "model.safetensors"));
+            byte[] weights = bytes(name, "model.safetensors");
+            Files.write(dir.resolve("model.safetensors"), rename == null ? weights : renameTensors(weights, rename));
             String config = new String(bytes(name, style == Style.V4 ? "config.v4.json" : "config.v5.json"));
             Files.writeString(dir.resolve("config.json"), edit == null ? config : edit.apply(config));
             return dir;
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /** A safetensors file with its tensors renamed: the header rewritten (offsets are relative to the data, which stays). */
+    private static byte[] renameTensors(byte[] file, java.util.function.UnaryOperator<String> rename) throws IOException {
+        ByteBuffer b = ByteBuffer.wrap(file).order(ByteOrder.LITTLE_ENDIAN);
+        int headerLength = (int) b.getLong();
+        var json = new com.fasterxml.jackson.databind.ObjectMapper();
+        var header = json.readTree(new String(file, 8, headerLength, java.nio.charset.StandardCharsets.UTF_8));
+        var renamed = json.createObjectNode();
+        header.properties().forEach(e -> renamed.set(e.getKey().equals("__metadata__") ? e.getKey() : rename.apply(e.getKey()), e.getValue()));
+        StringBuilder text = new StringBuilder(json.writeValueAsString(renamed));
+        while (text.length() % 8 != 0) text.append(' ');
+        byte[] h = text.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        ByteBuffer out = ByteBuffer.allocate(8 + h.length + file.length - 8 - headerLength).order(ByteOrder.LITTLE_ENDIAN);
+        out.putLong(h.length).put(h).put(file, 8 + headerLength, file.length - 8 - headerLength);
+        return out.array();
     }
 
     private static byte[] bytes(String name, String file) {

@@ -84,20 +84,7 @@ public final class FamilyGguf {
                 }
                 w.addTensor(t.name(), GgmlType.F32, t.dims(), data);
             }
-            String[] tokens = RandomLlamaModel.vocabulary(c.vocabSize());
-            float[] scores = new float[tokens.length];
-            int[] types = new int[tokens.length];
-            for (int i = 0; i < tokens.length; i++) {
-                types[i] = i == 0 ? 2 : i < RandomLlamaModel.FIRST_BYTE_TOKEN ? 3 : i < RandomLlamaModel.FIRST_BYTE_TOKEN + 256 ? 6 : 1;
-                scores[i] = types[i] == 1 ? -i : 0;
-            }
-            w.put("tokenizer.ggml.model", "llama");
-            w.put("tokenizer.ggml.tokens", tokens);
-            w.put("tokenizer.ggml.scores", scores);
-            w.put("tokenizer.ggml.token_type", types);
-            w.put("tokenizer.ggml.bos_token_id", GgufValueType.UINT32, 1L);
-            w.put("tokenizer.ggml.eos_token_id", GgufValueType.UINT32, 2L);
-            w.put("tokenizer.ggml.unknown_token_id", GgufValueType.UINT32, 0L);
+            RandomLlamaModel.putVocabulary(w, c.vocabSize());
             return w.write(out);
         }
     }

@@ -20,6 +20,11 @@ public final class GgufEdits {
             TensorRef last = f.tensors().stream().max(Comparator.comparingLong(t -> t.data().address())).orElseThrow();
             pos = last.data().address() - f.segment().address() + last.data().byteSize() - 1;
         }
+        return withByteFlipped(src, dst, pos);
+    }
+
+    /** A copy of {@code src} at {@code dst} with the lowest bit of the byte at {@code pos} flipped. */
+    public static Path withByteFlipped(Path src, Path dst, long pos) throws IOException {
         Files.copy(src, dst, StandardCopyOption.REPLACE_EXISTING);
         try (RandomAccessFile r = new RandomAccessFile(dst.toFile(), "rw")) {
             r.seek(pos);

@@ -62,6 +62,7 @@ public final class InfoCommand implements Callable<Integer> {
             j.put("rms_eps", c.rmsEps());
             j.put("tied_output", c.tiedOutput());
             j.put("qkv_bias", c.qkvBias());
+            if (m.source() instanceof HfModelDir h) h.ignoredParts().ifPresent(parts -> j.put("ignored", ignoredText(parts, h.ignoredTensors())));
             j.put("template", m.template().name());
             Map<String, Object> tk = new LinkedHashMap<>();
             j.put("tokenizer", tk);
@@ -81,5 +82,12 @@ public final class InfoCommand implements Callable<Integer> {
         }
         out.flush();
         return 0;
+    }
+
+    /** The parts of a checkpoint the engine does not run (a vision tower), in one line. */
+    private static String ignoredText(String parts, List<TensorRef> tensors) {
+        long params = 0;
+        for (TensorRef t : tensors) params += t.elements();
+        return parts + " (" + tensors.size() + " tensors, " + params + " parameters): starattn runs the text model only";
     }
 }

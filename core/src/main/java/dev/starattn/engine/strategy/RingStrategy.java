@@ -10,6 +10,7 @@ import dev.starattn.engine.FlopModel;
 import dev.starattn.engine.LocalContextHost;
 import dev.starattn.engine.ProgressListener;
 import dev.starattn.engine.RingHost;
+import dev.starattn.engine.RingReach;
 import dev.starattn.model.DecoderConfig;
 import dev.starattn.model.DecoderModel;
 import java.util.ArrayList;
@@ -114,7 +115,8 @@ public class RingStrategy implements AttentionStrategy {
         }
         String ringId = UUID.randomUUID().toString();
         List<EncodeTask> linked = new ArrayList<>();
-        for (int h = 0; h < hosts.size(); h++) linked.add(plan.get(h).inRing(ringId, h, hosts));
+        int[][] spans = spans(plan);
+        for (int h = 0; h < hosts.size(); h++) linked.add(plan.get(h).inRing(ringId, h, hosts, spans));
         Phase1.together(hosts, linked, progress);
     }
 
@@ -133,19 +135,10 @@ public class RingStrategy implements AttentionStrategy {
             ring[h] = new RingHost(model, hosts.get(h), share.tokens(), share.positions());
         }
         KvCache[] block = new KvCache[hCount];
+        int[][] spans = spans(plan);
         for (int l = 0; l < c.layers(); l++) {
             for (int h = 0; h < hCount; h++) block[h] = ring[h].beginLayer(l);
-            // How far each block travels: around the whole ring, except in a sliding-window layer, where it goes
-            // only as far as the last host along the ring that sees some of it (a block left behind every query's
-            // window further on is not passed on).
-            int[] reach = new int[hCount];
-            boolean windowed = model.attentionLimits(l).window() > 0;
-            for (int src = 0; src < hCount; src++) {
-                KvCache b = block[src];
-                for (int step = 1; step < hCount; step++) {
-                    if (!windowed || (b.size() > 0 && ring[(src + step) % hCount].wanted(b.minPosition(), b.maxPosition()))) reach[src] = step;
-                }
-            }
+            int[] reach = RingReach.of(model.attentionLimits(l), spans, hCount);
             for (int h = 0; h < hCount; h++) {
                 LocalContextHost me = hosts.get(h);
                 for (int step = 1; step < hCount; step++) {
@@ -161,6 +154,13 @@ public class RingStrategy implements AttentionStrategy {
             }
         }
         for (LocalContextHost h : hosts) progress.blockDone(h.name(), 1, 1, h.stats().tokens);
+    }
+
+    /** Each host's key positions {min, max} (null for none): how far a block travels depends on them. */
+    private static int[][] spans(List<EncodeTask> plan) {
+        int[][] spans = new int[plan.size()][];
+        for (int h = 0; h < spans.length; h++) spans[h] = plan.get(h).keptPositionRange();
+        return spans;
     }
 
     @Override

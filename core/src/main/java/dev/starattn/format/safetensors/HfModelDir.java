@@ -2,12 +2,14 @@ package dev.starattn.format.safetensors;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.starattn.format.ModelFormatException;
 import dev.starattn.format.TensorRef;
 import dev.starattn.format.TensorSource;
 import dev.starattn.model.family.Families;
 import dev.starattn.model.family.Family;
 import dev.starattn.model.family.LlamaFamily;
+import dev.starattn.model.family.MultimodalCheckpoint;
 import dev.starattn.model.family.TensorNames;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -26,19 +28,28 @@ import java.util.Set;
  * As a {@link TensorSource} it serves tensors under GGUF names (by its family's
  * {@link TensorNames}); tensors with
  * no GGUF counterpart keep their Hugging Face names. Q and K weights are not permuted: models
- * loaded from here use Hugging Face's rotate-half RoPE.
+ * loaded from here use Hugging Face's rotate-half RoPE. A checkpoint that wraps a text model with
+ * parts starattn does not run ({@link MultimodalCheckpoint}: Gemma 3 4B and up) serves the text
+ * model: its config ({@link #textConfig}) and its tensors; the other parts' tensors are set aside
+ * ({@link #ignoredTensors}).
  */
 public final class HfModelDir implements TensorSource {
     private static final ObjectMapper JSON = new ObjectMapper();
     private final Path dir;
     private final JsonNode config;
+    /** The wrapper config.json describes, or null for a checkpoint of a text model alone. */
+    private final MultimodalCheckpoint wrapper;
+    private final JsonNode textConfig;
+    private final List<TensorRef> ignored = new ArrayList<>();
     private final List<SafetensorsFile> files = new ArrayList<>();
     private final Map<String, TensorRef> tensors = new LinkedHashMap<>();
     private final Map<String, String> hfNames = new LinkedHashMap<>();
 
-    private HfModelDir(Path dir, JsonNode config) {
+    private HfModelDir(Path dir, JsonNode config, MultimodalCheckpoint wrapper, JsonNode textConfig) {
         this.dir = dir;
         this.config = config;
+        this.wrapper = wrapper;
+        this.textConfig = textConfig;
     }
 
     /** The GGUF name for a Hugging Face tensor name under the Llama naming, or the name itself when there is none. */
@@ -51,7 +62,7 @@ public final class HfModelDir implements TensorSource {
      * {@link dev.starattn.model.ModelSpec} reads it); an unknown type gets Llama's, and the model spec refuses it.
      */
     private TensorNames tensorNames() {
-        JsonNode t = config.get("model_type");
+        JsonNode t = textConfig.get("model_type");
         String type = t == null ? "llama" : t.isTextual() ? t.asText() : null;
         Optional<Family> f = type == null ? Optional.empty() : Families.forHfModelType(type);
         return f.map(Family::tensors).orElse(LlamaFamily.TENSORS);
@@ -75,7 +86,9 @@ public final class HfModelDir implements TensorSource {
         }
         JsonNode config = readJson(cfg);
         if (!config.isObject()) throw new ModelFormatException(cfg + " is not a JSON object.");
-        HfModelDir m = new HfModelDir(dir, config);
+        JsonNode type = config.get("model_type");
+        MultimodalCheckpoint wrapper = type != null && type.isTextual() ? Families.multimodalForHfModelType(type.asText()).orElse(null) : null;
+        HfModelDir m = new HfModelDir(dir, config, wrapper, wrapper == null ? config : textConfigOf(cfg, config, wrapper));
         try {
             m.load();
             return m;
@@ -84,6 +97,26 @@ public final class HfModelDir implements TensorSource {
             if (e instanceof ModelFormatException) throw e;
             throw new ModelFormatException(dir + " cannot be read as a Hugging Face model (" + e + ").", e);
         }
+    }
+
+    /**
+     * The wrapped text model's config as transformers reads it: the wrapper's defaults, overlaid by the
+     * fields the nested object states; bos/eos from the outer config where the nested one has none.
+     */
+    private static JsonNode textConfigOf(Path cfg, JsonNode config, MultimodalCheckpoint wrapper) {
+        JsonNode nested = config.get(wrapper.textConfigField());
+        if (nested == null || !nested.isObject()) {
+            throw new ModelFormatException(cfg + " describes a " + wrapper.modelType() + " checkpoint but has no "
+                    + wrapper.textConfigField() + " object for its text model.");
+        }
+        ObjectNode text = JSON.createObjectNode();
+        text.put("model_type", wrapper.textModelType());
+        wrapper.textDefaults().forEach((k, v) -> text.set(k, JSON.valueToTree(v)));
+        for (String id : new String[] {"bos_token_id", "eos_token_id"}) {
+            if (config.hasNonNull(id)) text.set(id, config.get(id));
+        }
+        text.setAll((ObjectNode) nested);
+        return text;
     }
 
     private static JsonNode readJson(Path p) {
@@ -139,7 +172,11 @@ public final class HfModelDir implements TensorSource {
         TensorNames names = tensorNames();
         for (SafetensorsFile f : files) {
             for (TensorRef t : f.tensors()) {
-                String g = names.ggufFromHf(t.name());
+                if (wrapper != null && wrapper.ignores(t.name())) {
+                    ignored.add(t);
+                    continue;
+                }
+                String g = names.ggufFromHf(wrapper == null ? t.name() : wrapper.textTensorName(t.name()));
                 if (tensors.containsKey(g)) {
                     throw new ModelFormatException("tensor '" + t.name() + "' appears twice in " + dir + " (in " + f.path().getFileName()
                             + " and as '" + hfNames.get(g) + "').");
@@ -154,6 +191,20 @@ public final class HfModelDir implements TensorSource {
 
     /** config.json. */
     public JsonNode config() { return config; }
+
+    /** The text model's config: config.json, or for a wrapped text model its nested config with the defaults applied. */
+    public JsonNode textConfig() { return textConfig; }
+
+    /** How messages name a field of {@link #textConfig}: "" or, for a wrapped text model, {@code text_config.}. */
+    public String textConfigPrefix() { return wrapper == null ? "" : wrapper.textConfigField() + "."; }
+
+    /** The tensors of the parts starattn does not run (a vision tower), under their file names; empty for a text model alone. */
+    public List<TensorRef> ignoredTensors() { return List.copyOf(ignored); }
+
+    /** Those parts in words, or empty when there are none. */
+    public Optional<String> ignoredParts() {
+        return wrapper == null || ignored.isEmpty() ? Optional.empty() : Optional.of(wrapper.ignoredParts());
+    }
 
     /** tokenizer.json, or null if the directory has none. */
     public Path tokenizerJson() {
@@ -170,7 +221,7 @@ public final class HfModelDir implements TensorSource {
     /** The safetensors files, in load order. */
     public List<SafetensorsFile> files() { return List.copyOf(files); }
 
-    /** All tensors under their GGUF names. */
+    /** All tensors of the text model under their GGUF names. */
     public List<TensorRef> tensors() { return List.copyOf(tensors.values()); }
 
     /** The Hugging Face name of a tensor served under {@code ggufName}. */

@@ -15,6 +15,14 @@ public final class Families {
             GemmaFamilies.GEMMA2,
             GemmaFamilies.GEMMA3);
 
+    /** Checkpoints that wrap a family's text model with parts starattn does not run. */
+    private static final List<MultimodalCheckpoint> MULTIMODAL = List.of(GemmaFamilies.GEMMA3_MULTIMODAL);
+
+    /** The wrapper a Hugging Face config.json {@code model_type} names (it names no family itself). */
+    public static Optional<MultimodalCheckpoint> multimodalForHfModelType(String modelType) {
+        return MULTIMODAL.stream().filter(m -> m.modelType().equals(modelType)).findFirst();
+    }
+
     public static List<Family> all() {
         return ALL;
     }

@@ -55,4 +55,38 @@ public final class GemmaFamilies {
     /** Gemma 3 text: five sliding layers to one full (sliding_window_pattern 6) unless the file says otherwise. */
     public static final Family GEMMA3 = new Family("gemma3", Set.of("gemma3"), Set.of("gemma3_text"), TENSORS,
             false, true, false, 1e-6, 1000000, true, true, 6);
+
+    /**
+     * Gemma 3 4B and up ({@code Gemma3ForConditionalGeneration}): the text model under {@code text_config},
+     * with transformers' {@code Gemma3TextConfig} defaults for the fields it omits (the global RoPE base,
+     * 1e6, is the family's default already; stating it here would clash with a {@code rope_parameters}
+     * that gives another). Its text tensors are named {@code language_model.model.*} (as transformers 4.50
+     * wrote them and 5.x still saves them) or {@code model.language_model.*} (the in-memory names of later
+     * transformers, which some checkpoints were saved with).
+     */
+    public static final MultimodalCheckpoint GEMMA3_MULTIMODAL = new MultimodalCheckpoint("gemma3", "text_config", "gemma3_text",
+            Map.ofEntries(
+                    Map.entry("vocab_size", 262208),
+                    Map.entry("hidden_size", 2304),
+                    Map.entry("intermediate_size", 9216),
+                    Map.entry("num_hidden_layers", 26),
+                    Map.entry("num_attention_heads", 8),
+                    Map.entry("num_key_value_heads", 4),
+                    Map.entry("head_dim", 256),
+                    Map.entry("hidden_activation", "gelu_pytorch_tanh"),
+                    Map.entry("max_position_embeddings", 131072),
+                    Map.entry("rms_norm_eps", 1e-6),
+                    Map.entry("bos_token_id", 2),
+                    Map.entry("eos_token_id", 1),
+                    Map.entry("tie_word_embeddings", true),
+                    Map.entry("attention_bias", false),
+                    Map.entry("query_pre_attn_scalar", 256),
+                    Map.entry("sliding_window", 4096),
+                    Map.entry("sliding_window_pattern", 6),
+                    Map.entry("rope_local_base_freq", 10000.0)),
+            Map.of("language_model.model.", "model.",
+                    "language_model.lm_head.", "lm_head.",
+                    "model.language_model.", "model."),
+            List.of("vision_tower.", "multi_modal_projector.", "model.vision_tower.", "model.multi_modal_projector."),
+            "the vision tower and its projector");
 }
