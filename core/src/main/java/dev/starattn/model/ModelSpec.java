@@ -543,7 +543,8 @@ public final class ModelSpec {
             ropes.put(Architecture.LayerType.FULL_ATTENTION, rope);
             if (slidingLayers) {
                 // The sliding layers rotate unscaled, with a base of their own where the file gives one (Gemma 3).
-                double local = number(Key.ROPE_LOCAL_BASE, family == GemmaFamilies.GEMMA3 && !halvesLayout ? GemmaFamilies.GEMMA3_GGUF_LOCAL_ROPE_BASE : base);
+                // Unstated, Gemma 3's is 10000 in both llama.cpp and transformers' Gemma3TextConfig, not the global base.
+                double local = number(Key.ROPE_LOCAL_BASE, family == GemmaFamilies.GEMMA3 ? GemmaFamilies.GEMMA3_LOCAL_ROPE_BASE : base);
                 if (!(local > 1)) throw bad(present(Key.ROPE_LOCAL_BASE), "not a RoPE base above 1");
                 ropes.put(Architecture.LayerType.SLIDING_ATTENTION, local == base && !freqs.isPresent() && ropeType.equals("default")
                         ? rope : new RopeSpec((float) local, ropeDim, halves, DecoderConfig.defaultInvFreq((float) local, ropeDim)));

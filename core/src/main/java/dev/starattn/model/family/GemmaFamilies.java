@@ -45,8 +45,12 @@ public final class GemmaFamilies {
         return m;
     }
 
-    /** The sliding layers' RoPE base llama.cpp assumes for a GGUF gemma3 that does not state {@code rope.freq_base_swa}. */
-    public static final double GEMMA3_GGUF_LOCAL_ROPE_BASE = 10000;
+    /**
+     * The sliding layers' RoPE base of a Gemma 3 file that does not state one: llama.cpp assumes it for a GGUF
+     * without {@code rope.freq_base_swa}, transformers' {@code Gemma3TextConfig} for a config without
+     * {@code rope_local_base_freq} or {@code rope_parameters.sliding_attention.rope_theta}.
+     */
+    public static final double GEMMA3_LOCAL_ROPE_BASE = 10000;
 
     /** Gemma 2: every other layer (the even ones) slides. */
     public static final Family GEMMA2 = new Family("gemma2", Set.of("gemma2"), Set.of("gemma2"), TENSORS,
