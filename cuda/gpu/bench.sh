@@ -12,7 +12,7 @@
 #   bash cuda/gpu/bench.sh compare [lengths=32768,65536] [gpus=2] [repeats=3]
 #     (issue 8's comparison in one call: starref with GPUS processes, then ours with GPUS hosts on GPUS GPUs, the query
 #     host on the last; the log in $OUT/compare.log and the ratio table from cuda/gpu/compare.py)
-#   bash cuda/gpu/bench.sh million [lengths=131072,262144,524288,1048576] [budget_s=420] [configs=star8,star16,star8-b32k,star16-b32k,ring8,zigzag8,dense]
+#   bash cuda/gpu/bench.sh million [lengths=131072,262144,524288,1048576] [budget_s=420] [configs=star8-b32k,star16-b32k,star16,star8,ring8@262144,zigzag8@262144,dense@131072]
 #       [query=32] [new=32] [chunk=32768] [gpus=0: all]
 #     (issue 27, CudaMillionBench: a Llama-3.2-1B-shaped random bf16 model; star with 8 and 16 hosts (block = anchor, and the
 #     paper's fixed 32K block), ring and ring-zigzag with 8, dense; host h on GPU h % gpus, each host timed on its own (one
@@ -39,7 +39,7 @@ case "$1" in
   ring)
     $JAVA dev.starattn.cuda.CudaStarBench "${2:-32768,65536}" "${3:-4}" "${4:-32}" "${5:-32}" "${6:-3}" "${7:-0}" "${8:-0}" "${9:-star,ring,ring-zigzag}" 2>&1 | grep -v incubator ;;
   million)
-    $JAVA dev.starattn.cuda.CudaMillionBench "${2:-131072,262144,524288,1048576}" "${3:-420}" "${4:-star8,star16,star8-b32k,star16-b32k,ring8,zigzag8,dense}" \
+    $JAVA dev.starattn.cuda.CudaMillionBench "${2:-131072,262144,524288,1048576}" "${3:-420}" "${4:-star8-b32k,star16-b32k,star16,star8,ring8@262144,zigzag8@262144,dense@131072}" \
       "${5:-32}" "${6:-32}" "${7:-32768}" "${8:-0}" 2>&1 | grep -v incubator ;;
   compare)
     G2=${3:-2}

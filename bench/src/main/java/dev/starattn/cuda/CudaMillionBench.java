@@ -34,19 +34,19 @@ import java.util.Random;
  * with a line that says why (the memory in GiB and what for). Without a GPU it prints the plan and stops.
  *
  * <p>Usage: {@code CudaMillionBench [lengths=131072,262144,524288,1048576] [budgetSeconds=420]
- * [configs=star8,star16,star8-b32k,star16-b32k,ring8,zigzag8,dense] [query=32] [new=32] [chunk=32768] [gpus=0: all]}.
+ * [configs=star8-b32k,star16-b32k,star16,star8,ring8@262144,zigzag8@262144,dense@131072] [query=32] [new=32] [chunk=32768] [gpus=0: all]}.
  */
 public final class CudaMillionBench {
     private static final long GIB = 1L << 30;
     /** Starting rates (FLOP/s, phase 1 in all) on an H100 before a measurement replaces them; deliberately low. */
-    private static final Map<String, Double> START_RATE = Map.of("star", 250e12, "dense", 250e12, "ring", 120e12);
+    private static final Map<String, Double> START_RATE = Map.of("star", 250e12, "dense", 250e12, "ring", 120e12, "zigzag", 120e12);
     /** Speed-ups of star over ring the paper reports for Llama-3-8B-1048K (block 32K), as issue 27 quotes them. */
     private static final Map<Integer, String> PAPER = Map.of(262144, "10.8x", 1048576, "16.9x");
 
     /** One configuration: a strategy, its hosts and block size (0: N / hosts). */
-    record Config(String name, AttentionStrategy strategy, int hosts, int block) {
+    record Config(String name, AttentionStrategy strategy, int hosts, int block, int maxN) {
         String family() {
-            return strategy == Strategies.STAR ? "star" : strategy == Strategies.DENSE ? "dense" : "ring";
+            return strategy == Strategies.STAR ? "star" : strategy == Strategies.DENSE ? "dense" : strategy == Strategies.RING_ZIGZAG ? "zigzag" : "ring";
         }
 
         EngineOptions options() {
@@ -54,9 +54,21 @@ public final class CudaMillionBench {
             return block > 0 ? o.withBlockSize(block) : o;
         }
 
+        /** {@code starH[-b32k]}, {@code ringH}, {@code zigzagH} or {@code dense}, optionally {@code @MAXN}: run at lengths up to MAXN only. */
         static Config parse(String s) {
             String t = s.strip().toLowerCase(Locale.ROOT);
-            if (t.equals("dense")) return new Config(t, Strategies.DENSE, 1, 0);
+            int maxN = Integer.MAX_VALUE;
+            int at = t.indexOf('@');
+            if (at >= 0) {
+                try {
+                    maxN = Integer.parseInt(t.substring(at + 1));
+                } catch (NumberFormatException e) {
+                    throw new IllegalArgumentException("configuration '" + s + "': after @ comes the longest context to run it at, in tokens");
+                }
+                t = t.substring(0, at);
+            }
+            String name = t;
+            if (t.equals("dense")) return new Config(name, Strategies.DENSE, 1, 0, maxN);
             int block = 0;
             if (t.endsWith("-b32k")) {
                 block = 32768;
@@ -67,10 +79,11 @@ public final class CudaMillionBench {
                 if (t.startsWith(k[0]) && t.length() > k[0].length() && t.substring(k[0].length()).chars().allMatch(Character::isDigit)) {
                     int h = Integer.parseInt(t.substring(k[0].length()));
                     if (h < 1 || (block > 0 && !k[0].equals("star"))) break;
-                    return new Config(s.strip(), Strategies.byName(k[1]), h, block);
+                    return new Config(name, Strategies.byName(k[1]), h, block, maxN);
                 }
             }
-            throw new IllegalArgumentException("configuration '" + s + "': use starH, starH-b32k, ringH, zigzagH or dense (H hosts, e.g. star8)");
+            throw new IllegalArgumentException("configuration '" + s + "': use starH, starH-b32k, ringH, zigzagH or dense (H hosts, e.g. star8),"
+                    + " optionally @MAXN (e.g. ring8@262144)");
         }
     }
 
@@ -113,7 +126,7 @@ public final class CudaMillionBench {
             int rows = share[h] + (h == share.length - 1 ? extra : 0);
             kv[h % g] += KvSizes.kvBytes(rows, c.layers(), c.kvHeads(), c.headDim(), 2) + 4L * rows * c.layers();
         }
-        if (cfg.family().equals("ring")) {
+        if (cfg.family().equals("ring") || cfg.family().equals("zigzag")) {
             for (int h = 0; h < share.length; h++) {
                 long slots = Math.min(share.length, h + 1);  // basic ring: the own block and the earlier ones (zigzag: at most all)
                 if (cfg.strategy() == Strategies.RING_ZIGZAG) slots = share.length;
@@ -131,10 +144,19 @@ public final class CudaMillionBench {
     }
 
     public static void main(String[] args) {
+        try {
+            bench(args);
+        } catch (IllegalArgumentException e) {  // bad arguments (numbers, configurations): one sentence
+            System.err.println("CudaMillionBench: " + e.getMessage());
+            System.exit(2);
+        }
+    }
+
+    private static void bench(String[] args) {
         int[] lengths = CudaPrefillBench.ints(arg(args, 0, "131072,262144,524288,1048576"));
         double budget = Double.parseDouble(arg(args, 1, "420"));
         List<Config> configs = new ArrayList<>();
-        for (String s : arg(args, 2, "star8,star16,star8-b32k,star16-b32k,ring8,zigzag8,dense").split(",")) configs.add(Config.parse(s));
+        for (String s : arg(args, 2, "star8-b32k,star16-b32k,star16,star8,ring8@262144,zigzag8@262144,dense@131072").split(",")) configs.add(Config.parse(s));
         int queryTokens = Integer.parseInt(arg(args, 3, "32"));
         int newTokens = Integer.parseInt(arg(args, 4, "32"));
         int chunk = Integer.parseInt(arg(args, 5, "32768"));
@@ -179,6 +201,10 @@ public final class CudaMillionBench {
                         perHost = FlopModel.phase1PerHost(c, n, cfg.options());
                     } catch (IllegalArgumentException e) {
                         System.out.println("MILLION-SKIP " + tag + ": " + e.getMessage());
+                        continue;
+                    }
+                    if (n > cfg.maxN()) {  // not run at this length: its ratio extrapolated at its family's measured rate
+                        measured.put(cfg.name(), new double[] {Double.NaN, FlopModel.max(perHost), FlopModel.max(perHost) / rate.get(cfg.family())});
                         continue;
                     }
                     if (cfg.block() > 0 && cfg.block() == Math.max(1, (n + cfg.hosts() - 1) / cfg.hosts())) {
@@ -288,6 +314,7 @@ public final class CudaMillionBench {
     private static void printPlan(DecoderConfig c, List<Config> configs, int[] lengths, int extra, int chunk, int gpus) {
         for (int n : lengths) {
             for (Config cfg : configs) {
+                if (n > cfg.maxN()) continue;
                 try {
                     long[] f = FlopModel.phase1PerHost(c, n, cfg.options());
                     long[] mem = memoryPlan(c, cfg, n, extra, chunk, gpus);
