@@ -116,7 +116,8 @@ public final class CudaMillionBench {
      * exactly, the query host's with room for the query and new tokens), and the transient memory of phase 1: a
      * star or dense host's local [anchor; block] caches (anchor and segment both alive) and one chunk's activations
      * (one host at a time on a GPU), or a ring's activations and attention partials of all its hosts on the GPU at
-     * once ({@link CudaRing} keeps them alive through the run). The lines name each part.
+     * once ({@link CudaRing} keeps them alive through the run), with its staging copies of other GPUs' blocks. The lines
+     * name each part.
      */
     static long[] memoryPlan(DecoderConfig c, Config cfg, int n, int extra, int chunk, int gpus) {
         int[] share = shares(cfg, n);
@@ -131,6 +132,11 @@ public final class CudaMillionBench {
                 long slots = Math.min(share.length, h + 1);  // basic ring: the own block and the earlier ones (zigzag: at most all)
                 if (cfg.strategy() == Strategies.RING_ZIGZAG) slots = share.length;
                 transientBytes[h % g] += CudaModel.Activations.bytesFor(c, share[h]) + 4L * slots * share[h] * (c.qDim() + c.heads());
+                // Staging caches (one layer) for the blocks it reads from hosts on other GPUs (CudaRing's stage (p)).
+                for (int j = 0; j < share.length; j++) {
+                    boolean reads = cfg.strategy() == Strategies.RING_ZIGZAG ? j != h : j < h;
+                    if (reads && j % g != h % g) transientBytes[h % g] += 2 * KvSizes.bytes(share[j], c.kvDim(), 2) + 4L * share[j];
+                }
             }
         } else {
             int seg = cfg.family().equals("dense") ? n : longestSegment(cfg, n);
