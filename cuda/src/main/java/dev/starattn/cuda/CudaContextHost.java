@@ -86,6 +86,10 @@ public final class CudaContextHost implements ContextHost, AutoCloseable {
             return;
         }
         synchronized (this) {
+            // The share's rows at once, exactly: a clear error naming the memory now rather than a failed doubling later.
+            long rows = shard[0].size();
+            for (BlockTask b : task.blocks()) rows += b.tokens().length;
+            reserve((int) Math.min(Integer.MAX_VALUE, rows));
             long t0 = System.nanoTime();
             try {
                 SegmentEncoder.encode(new Shard(), name, stats, task.blocks(), progress);
