@@ -266,7 +266,7 @@ public final class KvCache {
 
     private void ensureCapacity(int rows) {
         if (rows <= positions.length) return;
-        int cap = Math.max(rows, positions.length + (positions.length >> 1) + 16);
+        int cap = KvSizes.grownCapacity(positions.length, rows, 3, 2, KvSizes.MAX_ARRAY / rowSize);
         k.grow(cap);
         v.grow(cap);
         positions = Arrays.copyOf(positions, cap);

@@ -42,6 +42,11 @@ abstract sealed class KvPlane {
     /** Deserializes {@code rows} rows written by {@link #save} into rows [0, rows). */
     abstract void load(ByteBuffer in, int rows);
 
+    /** Elements of {@code rows} rows as an array length, refused in one sentence past a Java array's limit (never wrapped). */
+    int len(int rows) {
+        return KvSizes.arrayLength(rows, rowSize, "a KV cache layer on the CPU");
+    }
+
     long bytes(int rows) {
         return rows * type().rowBytes(rowSize);
     }
@@ -51,12 +56,12 @@ abstract sealed class KvPlane {
 
         F32(int rowSize, int rows) {
             super(rowSize);
-            a = new float[rows * rowSize];
+            a = new float[len(rows)];
         }
 
         KvType type() { return KvType.F32; }
 
-        void grow(int rows) { a = Arrays.copyOf(a, rows * rowSize); }
+        void grow(int rows) { a = Arrays.copyOf(a, len(rows)); }
 
         void write(float[] src, int srcOff, int dstRow, int count) {
             System.arraycopy(src, srcOff, a, dstRow * rowSize, count * rowSize);
@@ -86,12 +91,12 @@ abstract sealed class KvPlane {
 
         F16(int rowSize, int rows) {
             super(rowSize);
-            a = new short[rows * rowSize];
+            a = new short[len(rows)];
         }
 
         KvType type() { return KvType.F16; }
 
-        void grow(int rows) { a = Arrays.copyOf(a, rows * rowSize); }
+        void grow(int rows) { a = Arrays.copyOf(a, len(rows)); }
 
         void write(float[] src, int srcOff, int dstRow, int count) {
             int dst = dstRow * rowSize;
@@ -126,14 +131,14 @@ abstract sealed class KvPlane {
         Q8(int rowSize, int rows) {
             super(rowSize);
             blocksPerRow = KvType.q8Blocks(rowSize);
-            q = new byte[rows * rowSize];
+            q = new byte[len(rows)];
             d = new short[rows * blocksPerRow];
         }
 
         KvType type() { return KvType.Q8_0; }
 
         void grow(int rows) {
-            q = Arrays.copyOf(q, rows * rowSize);
+            q = Arrays.copyOf(q, len(rows));
             d = Arrays.copyOf(d, rows * blocksPerRow);
         }
 

@@ -1,6 +1,7 @@
 package dev.starattn.model;
 
 import dev.starattn.attention.AttentionLimits;
+import dev.starattn.attention.KvSizes;
 import dev.starattn.cpu.Parallel;
 import dev.starattn.model.family.Architecture;
 import dev.starattn.tensor.MatVec;
@@ -52,7 +53,7 @@ public final class DecoderModel {
     /** Embeds tokens[off .. off+n) into x (n rows of dim). */
     public float[] embed(int[] tokens, int off, int n) {
         int dim = config.dim();
-        float[] x = new float[n * dim];
+        float[] x = new float[KvSizes.arrayLength(n, dim, "the CPU embeddings of a prefill chunk")];
         for (int t = 0; t < n; t++) {
             int id = tokens[off + t];
             if (id < 0 || id >= config.vocabSize()) {
@@ -79,11 +80,13 @@ public final class DecoderModel {
 
         public Scratch(DecoderConfig c, int n) {
             tokens = n;
-            xn = new float[n * c.dim()];
-            o = new float[n * c.dim()];
-            g = new float[n * c.ffnDim()];
-            u = new float[n * c.ffnDim()];
-            att = new float[n * c.qDim()];
+            // The widest row (the FFN's) first: a chunk too long for one Java array is refused in one sentence.
+            String what = "the CPU activations of a prefill chunk";
+            g = new float[KvSizes.arrayLength(n, c.ffnDim(), what)];
+            u = new float[KvSizes.arrayLength(n, c.ffnDim(), what)];
+            xn = new float[KvSizes.arrayLength(n, c.dim(), what)];
+            o = new float[KvSizes.arrayLength(n, c.dim(), what)];
+            att = new float[KvSizes.arrayLength(n, c.qDim(), what)];
         }
     }
 

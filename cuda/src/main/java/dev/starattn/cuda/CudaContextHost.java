@@ -52,6 +52,21 @@ public final class CudaContextHost implements ContextHost, AutoCloseable {
         return model;
     }
 
+    /**
+     * Sizes this host's caches for {@code tokens} rows of every layer at once (its share of the context, plus the query
+     * and new tokens on the query host), instead of growing them by doubling past the share; fails in one sentence
+     * naming the memory needed when the GPU has not that much free. Rows already held stay.
+     */
+    public synchronized void reserve(int tokens) {
+        DecoderConfig c = model.config();
+        long more = 0;
+        for (DeviceKv k : shard) more += Math.max(0, k.kvBytesFor(tokens) - k.kvBytesFor(k.capacity)) + 4L * Math.max(0, tokens - k.capacity);
+        if (more == 0) return;
+        model.device().requireFree(more, String.format("host %s's KV cache for its share of %d tokens (%d layers x %d kv heads x %d dims, bf16)",
+                name, tokens, c.layers(), c.kvHeads(), c.headDim()));
+        for (DeviceKv k : shard) k.reserve(tokens);
+    }
+
     /** Drops every row after the first {@code tokens} of every layer (the query host forgets a query's KV). */
     synchronized void truncate(int tokens) {
         for (DeviceKv k : shard) k.truncate(tokens);
@@ -71,6 +86,10 @@ public final class CudaContextHost implements ContextHost, AutoCloseable {
             return;
         }
         synchronized (this) {
+            // The share's rows at once, exactly: a clear error naming the memory now rather than a failed doubling later.
+            long rows = shard[0].size();
+            for (BlockTask b : task.blocks()) rows += b.tokens().length;
+            reserve((int) Math.min(Integer.MAX_VALUE, rows));
             long t0 = System.nanoTime();
             try {
                 SegmentEncoder.encode(new Shard(), name, stats, task.blocks(), progress);

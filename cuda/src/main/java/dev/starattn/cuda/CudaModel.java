@@ -1,5 +1,6 @@
 package dev.starattn.cuda;
 
+import dev.starattn.attention.KvSizes;
 import dev.starattn.model.DecoderConfig;
 import dev.starattn.model.DecoderModel;
 import dev.starattn.model.family.Architecture;
@@ -125,23 +126,39 @@ public final class CudaModel implements AutoCloseable {
             close();
             int nc = Math.max(n, 16);
             long d = c.dim(), qd = c.qDim(), kd = c.kvDim(), f = c.ffnDim();
-            x = dev.alloc(4 * nc * d);
-            xn = dev.alloc(2 * nc * Math.max(d, qd));
-            q = dev.alloc(4 * nc * qd);
-            qb = dev.alloc(2 * nc * qd);
-            k = dev.alloc(4 * nc * kd);
-            v = dev.alloc(4 * nc * kd);
-            att = dev.alloc(4 * nc * qd);
-            attb = dev.alloc(2 * nc * qd);
-            g = dev.alloc(4 * nc * f);
-            u = dev.alloc(4 * nc * f);
-            gb = dev.alloc(2 * nc * f);
-            tok = dev.alloc(4L * nc);
-            pos = dev.alloc(4L * nc);
-            lse = dev.alloc(4L * nc * c.heads());
-            hidden = dev.alloc(2 * d);
-            logits = dev.alloc(4L * c.vocabSize());
+            try {
+                x = dev.alloc(KvSizes.bytes(nc, d, 4));
+                xn = dev.alloc(KvSizes.bytes(nc, Math.max(d, qd), 2));
+                q = dev.alloc(KvSizes.bytes(nc, qd, 4));
+                qb = dev.alloc(KvSizes.bytes(nc, qd, 2));
+                k = dev.alloc(KvSizes.bytes(nc, kd, 4));
+                v = dev.alloc(KvSizes.bytes(nc, kd, 4));
+                att = dev.alloc(KvSizes.bytes(nc, qd, 4));
+                attb = dev.alloc(KvSizes.bytes(nc, qd, 2));
+                g = dev.alloc(KvSizes.bytes(nc, f, 4));
+                u = dev.alloc(KvSizes.bytes(nc, f, 4));
+                gb = dev.alloc(KvSizes.bytes(nc, f, 2));
+                tok = dev.alloc(4L * nc);
+                pos = dev.alloc(4L * nc);
+                lse = dev.alloc(KvSizes.bytes(nc, c.heads(), 4));
+                hidden = dev.alloc(2 * d);
+                logits = dev.alloc(4L * c.vocabSize());
+            } catch (CudaException e) {
+                close();
+                throw new CudaException(String.format("the activations of %d rows at once (a prefill chunk or a ring host's share) need %s: %s",
+                        nc, KvSizes.gib(bytesFor(c, nc)), e.getMessage()), e);
+            }
             cap = nc;
+        }
+
+        /**
+         * Device bytes of one set of activations for {@code rows} rows of model {@code c} (what {@link #ensure} allocates;
+         * 64-bit: rows x ffn dim passes 2^31 elements at a quarter of a million rows of an 8K-wide FFN).
+         */
+        static long bytesFor(DecoderConfig c, long rows) {
+            long d = c.dim(), qd = c.qDim(), kd = c.kvDim(), f = c.ffnDim();
+            long perRow = 4 * d + 2 * Math.max(d, qd) + 4 * qd + 2 * qd + 2 * 4 * kd + 4 * qd + 2 * qd + 2 * 4 * f + 2 * f + 4 + 4 + 4L * c.heads();
+            return Math.addExact(Math.multiplyExact(rows, perRow), 2 * d + 4L * c.vocabSize());
         }
 
         @Override

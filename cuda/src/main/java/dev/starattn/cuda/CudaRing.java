@@ -114,6 +114,7 @@ public final class CudaRing {
                 pairsPerLayer += DeviceKv.visiblePairs(src.positions, 0, src.n, positions);
             }
             int slots = 1 + sources.size();
+            host.reserve(host.kvTokens() + n);  // its share's KV rows of every layer, sized once (a clear error if they do not fit)
             try {
                 act.ensure(n);  // now: every host's activations live at once through the whole run
                 parts = dev.alloc(4L * slots * n * c.qDim());

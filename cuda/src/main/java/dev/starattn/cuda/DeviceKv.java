@@ -1,5 +1,6 @@
 package dev.starattn.cuda;
 
+import dev.starattn.attention.KvSizes;
 import java.util.Arrays;
 
 /**
@@ -30,10 +31,35 @@ public final class DeviceKv implements AutoCloseable {
         this.headDim = headDim;
         this.rowSize = kvHeads * headDim;
         this.capacity = Math.max(1, capacity);
-        this.k = dev.alloc((long) elemBytes * this.capacity * rowSize);
-        this.v = dev.alloc((long) elemBytes * this.capacity * rowSize);
-        this.pos = dev.alloc(4L * this.capacity);
+        long[] kvp = allocRows(this.capacity);
+        this.k = kvp[0];
+        this.v = kvp[1];
+        this.pos = kvp[2];
         this.hostPos = new int[this.capacity];
+    }
+
+    /** Bytes of K and V (positions not counted) for {@code rows} rows of this cache's shape: 64-bit ({@link KvSizes}). */
+    long kvBytesFor(long rows) {
+        return 2 * KvSizes.bytes(rows, rowSize, elemBytes);
+    }
+
+    /**
+     * K, V and position buffers for {@code rows} rows, or a {@link CudaException} that names the memory needed and
+     * what for (nothing stays allocated).
+     */
+    private long[] allocRows(int rows) {
+        long kb = KvSizes.bytes(rows, rowSize, elemBytes);
+        long nk = 0, nv = 0;
+        try {
+            nk = dev.alloc(kb);
+            nv = dev.alloc(kb);
+            return new long[] {nk, nv, dev.alloc(4L * rows)};
+        } catch (CudaException e) {
+            dev.free(nk);
+            dev.free(nv);
+            throw new CudaException(String.format("the KV cache of one layer for %d tokens (%d kv heads x %d dims, %s) needs %s for K and V: %s",
+                    rows, kvHeads, headDim, bf16 ? "bf16" : "f32", KvSizes.gib(2 * kb + 4L * rows), e.getMessage()), e);
+        }
     }
 
     public int size() {
@@ -41,15 +67,36 @@ public final class DeviceKv implements AutoCloseable {
     }
 
     public long bytes() {
-        return 2L * size * rowSize * elemBytes;
+        return kvBytesFor(size);
     }
 
+    /** Caches at least this long grow by an eighth, not by doubling: a host's share of a million tokens is 128K rows a layer. */
+    static final int LARGE_ROWS = 1 << 16;
+
+    /**
+     * Room for {@code rows} rows, 64-bit sizes: doubling while small (amortized appends), by an eighth from
+     * {@link #LARGE_ROWS} rows on, so that the query's few rows after a host's exactly sized share ({@link #reserve}) do not
+     * double it (at a million tokens over 8 hosts, 4 GiB over 16 layers).
+     */
     void ensure(int rows) {
         if (rows <= capacity) return;
-        int cap = Math.max(rows, capacity * 2);
-        long nk = dev.alloc((long) elemBytes * cap * rowSize), nv = dev.alloc((long) elemBytes * cap * rowSize), np = dev.alloc(4L * cap);
-        dev.copyDtoD(nk, k, (long) elemBytes * size * rowSize);
-        dev.copyDtoD(nv, v, (long) elemBytes * size * rowSize);
+        resize(capacity < LARGE_ROWS ? KvSizes.grownCapacity(capacity, rows, 2, 1, KvSizes.MAX_ARRAY)
+                : KvSizes.grownCapacity(capacity, rows, 9, 8, KvSizes.MAX_ARRAY));
+    }
+
+    /**
+     * Room for exactly {@code rows} rows when it has less: a host that knows its share of the context sizes its
+     * caches once, instead of doubling past it (at a million tokens a doubling can cost gigabytes a layer).
+     */
+    void reserve(int rows) {
+        if (rows > capacity) resize(rows);
+    }
+
+    private void resize(int cap) {
+        long[] n = allocRows(cap);
+        long nk = n[0], nv = n[1], np = n[2];
+        dev.copyDtoD(nk, k, KvSizes.bytes(size, rowSize, elemBytes));
+        dev.copyDtoD(nv, v, KvSizes.bytes(size, rowSize, elemBytes));
         dev.copyDtoD(np, pos, 4L * size);
         dev.free(k);
         dev.free(v);
@@ -141,7 +188,7 @@ public final class DeviceKv implements AutoCloseable {
     }
 
     private float[] toHost(long p) {
-        int n = size * rowSize;
+        int n = KvSizes.arrayLength(size, rowSize, "a GPU KV cache layer copied to the host");
         if (!bf16) return dev.download(p, n);
         short[] h = new short[n];
         dev.copyOut(p, h, 0, n);
