@@ -63,6 +63,15 @@ public final class Switches {
         return SwitchValues.text(raw("starattn.decode"), "auto");
     }
 
+    /**
+     * {@code starattn.attentionKernel}: {@code auto}, {@code native} or {@code java} (default auto): whether the
+     * prefill attention tiles (and f16 key transposes) run our C kernel where it gives the Java kernel's bits
+     * (AVX-512, head size a multiple of 16); others are logged and auto is used. First use (NativeAttention).
+     */
+    public static String attentionKernel() {
+        return SwitchValues.text(raw("starattn.attentionKernel"), "auto");
+    }
+
     // ---- prefill GEMM engine (core's GemmBackends, module blas) ----
 
     /** {@code starattn.gemm}: {@code auto}, {@code native} or {@code java} (default auto); others are logged and auto is used. First batched product (GemmBackends). */

@@ -32,7 +32,7 @@ final class NativeQ8 {
 
     static final String RESOURCE = "native/linux-x86_64/libstarattn-q8.so";
 
-    private record Lib(MethodHandle matvec, String description) {}
+    private record Lib(MethodHandle matvec, String description, SymbolLookup lookup) {}
 
     private static volatile Lib lib;
     private static volatile boolean enabled;
@@ -80,6 +80,20 @@ final class NativeQ8 {
     }
 
     static final String JAVA = "java (Vector API, f32 dequantize-and-dot)";
+
+    /**
+     * The library's symbols, loading it if needed whatever the decode mode (the library holds other
+     * kernels too, e.g. the prefill attention tile); null with the reason in {@code why[0]} when it cannot load.
+     */
+    static synchronized SymbolLookup library(String[] why) {
+        try {
+            if (lib == null) lib = load();
+            return lib.lookup;
+        } catch (Exception | LinkageError e) {
+            why[0] = e.getMessage();
+            return null;
+        }
+    }
 
     /**
      * out[outOff + r - r0] = W[r] . x for rows [r0, r1) of a Q8_0 matrix, x given quantized
@@ -154,6 +168,6 @@ final class NativeQ8 {
             case 1 -> "AVX2";
             default -> "portable C";
         };
-        return new Lib(mv, "native (C, q8_0 x int16 integer dot products, " + isa + ")");
+        return new Lib(mv, "native (C, q8_0 x int16 integer dot products, " + isa + ")", l);
     }
 }
