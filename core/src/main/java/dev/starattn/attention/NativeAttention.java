@@ -19,7 +19,7 @@ import java.util.Locale;
  * it is used only where that holds: AVX-512 on the CPU and 16-float Java vectors, head size a multiple
  * of 16 (at most 1024), f32 or f16 values.
  *
- * <p>{@code -Dstarattn.attentionKernel=auto|native|java} (default auto): auto and native use it when
+ * <p>{@code -Dstarattn.prefillKernels=auto|native|java} (default auto): auto and native use it when
  * the library loads on such a CPU, java never does.
  */
 final class NativeAttention {
@@ -31,9 +31,9 @@ final class NativeAttention {
     static {
         MethodHandle tile = null, keys = null;
         String desc;
-        String mode = dev.starattn.config.Switches.attentionKernel().trim().toLowerCase(Locale.ROOT);
+        String mode = dev.starattn.config.Switches.prefillKernels().trim().toLowerCase(Locale.ROOT);
         if (!mode.equals("auto") && !mode.equals("native") && !mode.equals("java")) {
-            System.err.println("starattn: starattn.attentionKernel takes auto, native or java, not '" + mode + "'; using auto");
+            System.err.println("starattn: starattn.prefillKernels takes auto, native or java, not '" + mode + "'; using auto");
             mode = "auto";
         }
         if (mode.equals("java")) {

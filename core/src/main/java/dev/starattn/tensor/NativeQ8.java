@@ -32,7 +32,7 @@ final class NativeQ8 {
 
     static final String RESOURCE = "native/linux-x86_64/libstarattn-q8.so";
 
-    private record Lib(MethodHandle matvec, String description, SymbolLookup lookup) {}
+    private record Lib(MethodHandle matvec, MethodHandle dequant, String description, SymbolLookup lookup) {}
 
     private static volatile Lib lib;
     private static volatile boolean enabled;
@@ -110,6 +110,29 @@ final class NativeQ8 {
         }
     }
 
+    /**
+     * The C dequantization of Q8_0 rows when the library loads (whatever the decode mode: it gives the
+     * Java kernel's bits), else null. For the prefill GEMM: the Java one runs boxed vectors until C2 has compiled it.
+     */
+    static final MethodHandle DEQUANT = dequantHandle();
+
+    private static MethodHandle dequantHandle() {
+        if ("java".equals(dev.starattn.config.Switches.prefillKernels().trim().toLowerCase(Locale.ROOT))) return null;
+        SymbolLookup l = library(new String[1]);
+        return l == null ? null : lib.dequant;
+    }
+
+    /** dst[off ..] = rows [r0, r1) of a Q8_0 matrix in f32, by {@link #DEQUANT} (non-null). */
+    static void dequantize(MemorySegment w, long rowBytes, int r0, int r1, int cols, float[] dst, int off) {
+        try {
+            DEQUANT.invokeExact(w, rowBytes, r0, r1, cols, MemorySegment.ofArray(dst).asSlice((long) off * Float.BYTES));
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
     private static Lib load() throws Exception {
         String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
         String arch = System.getProperty("os.arch", "");
@@ -168,6 +191,8 @@ final class NativeQ8 {
             case 1 -> "AVX2";
             default -> "portable C";
         };
-        return new Lib(mv, "native (C, q8_0 x int16 integer dot products, " + isa + ")", l);
+        MethodHandle dq = linker.downcallHandle(l.find("starattn_q8_dequant").orElseThrow(),
+                FunctionDescriptor.ofVoid(p, ValueLayout.JAVA_LONG, i, i, i, p), Linker.Option.critical(true));
+        return new Lib(mv, dq, "native (C, q8_0 x int16 integer dot products, " + isa + ")", l);
     }
 }
