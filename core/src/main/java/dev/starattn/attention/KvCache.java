@@ -275,7 +275,11 @@ public final class KvCache {
      * size again in garbage, promoted to the old generation and held there until a full collection.
      */
     public void reserve(int rows) {
-        ensureCapacity(rows);
+        // Exactly: appends grow by half again, which for a cache reserved for a known length only wastes room.
+        if (rows <= positions.length) return;
+        k.grow(rows);
+        v.grow(rows);
+        positions = Arrays.copyOf(positions, rows);
     }
 
     private void ensureCapacity(int rows) {
