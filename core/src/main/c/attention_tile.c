@@ -79,41 +79,90 @@ static float exp_in_place(float *a, float m) {
     return fold16(acc);
 }
 
-/* sc[r][j] = scale * q_r . k_j for rows r < 4 (rows beyond `rows` repeat the last), as AttentionKernel.scores. */
+/*
+ * sc[r][j] = scale * q_r . k_j for rows r < 4 (rows beyond `rows` repeat the last), as AttentionKernel.scores.
+ * Sixteen named accumulators: in an array indexed by loops, gcc -O2 kept them in memory.
+ */
+#define FMA4(q, a0, a1, a2, a3) { __m512 b = _mm512_set1_ps(q); \
+    a0 = _mm512_fmadd_ps(k0, b, a0); a1 = _mm512_fmadd_ps(k1, b, a1); a2 = _mm512_fmadd_ps(k2, b, a2); a3 = _mm512_fmadd_ps(k3, b, a3); }
 __attribute__((target("avx512f,fma")))
 static void scores(const float *q, int qStride, int qHeadOff, int r0, int rows, int hd, const float *kt,
                    float scale, float *sc) {
-    const float *qr[4];
-    for (int r = 0; r < 4; r++) qr[r] = q + (int64_t) (r0 + (r < rows ? r : rows - 1)) * qStride + qHeadOff;
-    __m512 a[4][4];
-    for (int r = 0; r < 4; r++) for (int c = 0; c < 4; c++) a[r][c] = _mm512_setzero_ps();
+    const float *q0 = q + (int64_t) r0 * qStride + qHeadOff;
+    const float *q1 = q + (int64_t) (r0 + (rows > 1 ? 1 : rows - 1)) * qStride + qHeadOff;
+    const float *q2 = q + (int64_t) (r0 + (rows > 2 ? 2 : rows - 1)) * qStride + qHeadOff;
+    const float *q3 = q + (int64_t) (r0 + (rows > 3 ? 3 : rows - 1)) * qStride + qHeadOff;
+    __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+    __m512 a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
     for (int d = 0; d < hd; d++) {
         const float *o = kt + d * BK;
         __m512 k0 = _mm512_loadu_ps(o), k1 = _mm512_loadu_ps(o + L), k2 = _mm512_loadu_ps(o + 2 * L), k3 = _mm512_loadu_ps(o + 3 * L);
-        for (int r = 0; r < 4; r++) {
-            __m512 b = _mm512_set1_ps(qr[r][d]);
-            a[r][0] = _mm512_fmadd_ps(k0, b, a[r][0]);
-            a[r][1] = _mm512_fmadd_ps(k1, b, a[r][1]);
-            a[r][2] = _mm512_fmadd_ps(k2, b, a[r][2]);
-            a[r][3] = _mm512_fmadd_ps(k3, b, a[r][3]);
-        }
+        FMA4(q0[d], a00, a01, a02, a03);
+        FMA4(q1[d], a10, a11, a12, a13);
+        FMA4(q2[d], a20, a21, a22, a23);
+        FMA4(q3[d], a30, a31, a32, a33);
     }
     __m512 s = _mm512_set1_ps(scale);
-    for (int r = 0; r < rows; r++)
-        for (int c = 0; c < 4; c++) _mm512_storeu_ps(sc + r * BK + c * L, _mm512_mul_ps(a[r][c], s));
+    _mm512_storeu_ps(sc, _mm512_mul_ps(a00, s)); _mm512_storeu_ps(sc + L, _mm512_mul_ps(a01, s));
+    _mm512_storeu_ps(sc + 2 * L, _mm512_mul_ps(a02, s)); _mm512_storeu_ps(sc + 3 * L, _mm512_mul_ps(a03, s));
+    if (rows > 1) {
+        _mm512_storeu_ps(sc + BK, _mm512_mul_ps(a10, s)); _mm512_storeu_ps(sc + BK + L, _mm512_mul_ps(a11, s));
+        _mm512_storeu_ps(sc + BK + 2 * L, _mm512_mul_ps(a12, s)); _mm512_storeu_ps(sc + BK + 3 * L, _mm512_mul_ps(a13, s));
+    }
+    if (rows > 2) {
+        _mm512_storeu_ps(sc + 2 * BK, _mm512_mul_ps(a20, s)); _mm512_storeu_ps(sc + 2 * BK + L, _mm512_mul_ps(a21, s));
+        _mm512_storeu_ps(sc + 2 * BK + 2 * L, _mm512_mul_ps(a22, s)); _mm512_storeu_ps(sc + 2 * BK + 3 * L, _mm512_mul_ps(a23, s));
+    }
+    if (rows > 3) {
+        _mm512_storeu_ps(sc + 3 * BK, _mm512_mul_ps(a30, s)); _mm512_storeu_ps(sc + 3 * BK + L, _mm512_mul_ps(a31, s));
+        _mm512_storeu_ps(sc + 3 * BK + 2 * L, _mm512_mul_ps(a32, s)); _mm512_storeu_ps(sc + 3 * BK + 3 * L, _mm512_mul_ps(a33, s));
+    }
 }
 
-/* acc[r] = acc[r] * corr[r] + sum_j p[r][j] * V_j, as AttentionKernel.accumulatePV (hd a multiple of 16). */
+/*
+ * acc[r] = acc[r] * corr[r] + sum_j p[r][j] * V_j, as AttentionKernel.accumulatePV (hd a multiple of 16):
+ * four rows always (rows beyond `rows` repeat the last and are not stored) and two vectors of the head
+ * dimension at a time, in named registers.
+ */
 __attribute__((target("avx512f,fma")))
 static void accumulate_pv(const float *v, int vStride, int nk, const float *p, int rows, int hd, float *acc, const float *corr) {
-    for (int c = 0; c < hd; c += L) {
-        __m512 a[4];
-        for (int r = 0; r < rows; r++) a[r] = _mm512_mul_ps(_mm512_loadu_ps(acc + r * hd + c), _mm512_set1_ps(corr[r]));
+    int r1 = rows > 1 ? 1 : rows - 1, r2 = rows > 2 ? 2 : rows - 1, r3 = rows > 3 ? 3 : rows - 1;
+    const float *p0 = p, *p1 = p + r1 * BK, *p2 = p + r2 * BK, *p3 = p + r3 * BK;
+    float *a0 = acc, *a1 = acc + r1 * hd, *a2 = acc + r2 * hd, *a3 = acc + r3 * hd;
+    __m512 f0 = _mm512_set1_ps(corr[0]), f1 = _mm512_set1_ps(corr[r1]), f2 = _mm512_set1_ps(corr[r2]), f3 = _mm512_set1_ps(corr[r3]);
+    int c = 0;
+    for (; c + 2 * L <= hd; c += 2 * L) {
+        __m512 c00 = _mm512_mul_ps(_mm512_loadu_ps(a0 + c), f0), c01 = _mm512_mul_ps(_mm512_loadu_ps(a0 + c + L), f0);
+        __m512 c10 = _mm512_mul_ps(_mm512_loadu_ps(a1 + c), f1), c11 = _mm512_mul_ps(_mm512_loadu_ps(a1 + c + L), f1);
+        __m512 c20 = _mm512_mul_ps(_mm512_loadu_ps(a2 + c), f2), c21 = _mm512_mul_ps(_mm512_loadu_ps(a2 + c + L), f2);
+        __m512 c30 = _mm512_mul_ps(_mm512_loadu_ps(a3 + c), f3), c31 = _mm512_mul_ps(_mm512_loadu_ps(a3 + c + L), f3);
+        for (int j = 0; j < nk; j++) {
+            const float *vr = v + (int64_t) j * vStride + c;
+            __m512 x0 = _mm512_loadu_ps(vr), x1 = _mm512_loadu_ps(vr + L), b;
+            b = _mm512_set1_ps(p0[j]); c00 = _mm512_fmadd_ps(x0, b, c00); c01 = _mm512_fmadd_ps(x1, b, c01);
+            b = _mm512_set1_ps(p1[j]); c10 = _mm512_fmadd_ps(x0, b, c10); c11 = _mm512_fmadd_ps(x1, b, c11);
+            b = _mm512_set1_ps(p2[j]); c20 = _mm512_fmadd_ps(x0, b, c20); c21 = _mm512_fmadd_ps(x1, b, c21);
+            b = _mm512_set1_ps(p3[j]); c30 = _mm512_fmadd_ps(x0, b, c30); c31 = _mm512_fmadd_ps(x1, b, c31);
+        }
+        _mm512_storeu_ps(a0 + c, c00); _mm512_storeu_ps(a0 + c + L, c01);
+        if (rows > 1) { _mm512_storeu_ps(a1 + c, c10); _mm512_storeu_ps(a1 + c + L, c11); }
+        if (rows > 2) { _mm512_storeu_ps(a2 + c, c20); _mm512_storeu_ps(a2 + c + L, c21); }
+        if (rows > 3) { _mm512_storeu_ps(a3 + c, c30); _mm512_storeu_ps(a3 + c + L, c31); }
+    }
+    for (; c < hd; c += L) {
+        __m512 c0 = _mm512_mul_ps(_mm512_loadu_ps(a0 + c), f0), c1 = _mm512_mul_ps(_mm512_loadu_ps(a1 + c), f1);
+        __m512 c2 = _mm512_mul_ps(_mm512_loadu_ps(a2 + c), f2), c3 = _mm512_mul_ps(_mm512_loadu_ps(a3 + c), f3);
         for (int j = 0; j < nk; j++) {
             __m512 x = _mm512_loadu_ps(v + (int64_t) j * vStride + c);
-            for (int r = 0; r < rows; r++) a[r] = _mm512_fmadd_ps(x, _mm512_set1_ps(p[r * BK + j]), a[r]);
+            c0 = _mm512_fmadd_ps(x, _mm512_set1_ps(p0[j]), c0);
+            c1 = _mm512_fmadd_ps(x, _mm512_set1_ps(p1[j]), c1);
+            c2 = _mm512_fmadd_ps(x, _mm512_set1_ps(p2[j]), c2);
+            c3 = _mm512_fmadd_ps(x, _mm512_set1_ps(p3[j]), c3);
         }
-        for (int r = 0; r < rows; r++) _mm512_storeu_ps(acc + r * hd + c, a[r]);
+        _mm512_storeu_ps(a0 + c, c0);
+        if (rows > 1) _mm512_storeu_ps(a1 + c, c1);
+        if (rows > 2) _mm512_storeu_ps(a2 + c, c2);
+        if (rows > 3) _mm512_storeu_ps(a3 + c, c3);
     }
 }
 
@@ -193,8 +242,8 @@ int64_t starattn_attention_tile(const float *q, int qStride, int qHeadOff, const
                         else visible++;
                     }
                 }
-                float rowMax = -INFINITY;
-                for (int j = 0; j < BK; j++) if (row[j] > rowMax) rowMax = row[j];
+                float rowMax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(_mm512_loadu_ps(row), _mm512_loadu_ps(row + L)),
+                        _mm512_max_ps(_mm512_loadu_ps(row + 2 * L), _mm512_loadu_ps(row + 3 * L))));  /* exact in any order */
                 if (rowMax == -INFINITY) {
                     for (int j = 0; j < BK; j++) row[j] = 0;
                     corr[r] = 1;
