@@ -159,3 +159,45 @@ void starattn_q8_matvec(const uint8_t *w, int64_t rowBytes, int r0, int r1, int 
     if (level < 0) starattn_q8_level();
     chosen(w, rowBytes, r0, r1, cols, xq, xd, out);
 }
+
+/*
+ * Rows [r0, r1) of a Q8_0 matrix dequantized to f32 (dst rows of cols floats): d * q, one rounding,
+ * so the same bits as the Java kernel's on any CPU. For the prefill GEMM, whose Java dequantization
+ * runs boxed vectors until C2 has compiled it (the first chunk of a cold start).
+ */
+__attribute__((target("avx512f,avx512bw,f16c")))
+static void dequant_avx512(const uint8_t *w, int64_t rowBytes, int r0, int r1, int cols, float *dst) {
+    int nb = cols / 32;
+    for (int r = r0; r < r1; r++) {
+        const uint8_t *row = w + (int64_t) r * rowBytes;
+        float *o = dst + (int64_t) (r - r0) * cols;
+        for (int b = 0; b < nb; b++) {
+            const uint8_t *blk = row + 34 * b;
+            __m512 d = _mm512_set1_ps(_cvtsh_ss(*(const uint16_t *) blk));
+            __m512i q0 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *) (blk + 2)));
+            __m512i q1 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *) (blk + 18)));
+            _mm512_storeu_ps(o + 32 * b, _mm512_mul_ps(_mm512_cvtepi32_ps(q0), d));
+            _mm512_storeu_ps(o + 32 * b + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(q1), d));
+        }
+    }
+}
+
+static void dequant_scalar(const uint8_t *w, int64_t rowBytes, int r0, int r1, int cols, float *dst) {
+    int nb = cols / 32;
+    for (int r = r0; r < r1; r++) {
+        const uint8_t *row = w + (int64_t) r * rowBytes;
+        float *o = dst + (int64_t) (r - r0) * cols;
+        for (int b = 0; b < nb; b++) {
+            const uint8_t *blk = row + 34 * b;
+            uint16_t h; memcpy(&h, blk, 2);
+            float d = half_to_float(h);
+            for (int i = 0; i < 32; i++) o[32 * b + i] = (float) ((const int8_t *) (blk + 2))[i] * d;
+        }
+    }
+}
+
+void starattn_q8_dequant(const uint8_t *w, int64_t rowBytes, int r0, int r1, int cols, float *dst) {
+    if (level < 0) starattn_q8_level();
+    if (level == 2) dequant_avx512(w, rowBytes, r0, r1, cols, dst);
+    else dequant_scalar(w, rowBytes, r0, r1, cols, dst);
+}

@@ -141,6 +141,30 @@ public final class AttentionKernel {
         if (rows < 4) return decode(q, rows, qPos, heads, kv, k0, k1, scale, pairs);
         float[] kT = transposedTiles(kv, k0, k1);
         int kTTiles = (k1 - k0 + BK - 1) / BK;
+        if (chunks == 1 && NativeAttention.usable(hd, kv.valueType())) {
+            Object values = kv.valuesRaw();
+            boolean f16 = kv.valueType() == KvType.F16;
+            int group = heads / kv.kvHeads(), qStride = heads * hd;
+            int[] kPos = kv.positions();
+            float[] out = result.out(), lse = result.lse();
+            Parallel.forRange(heads * qTiles, 1, (from, to) -> {
+                float[] ml = Scratch.get(hd).ml;
+                long n = 0;
+                for (int item = from; item < to; item++) {
+                    int h = item % heads, t = item / heads, kvh = h / group;
+                    int r0 = t * BQ, nq = Math.min(rows, r0 + BQ) - r0;
+                    n += NativeAttention.tile(q, qStride, h * hd, qPos, r0, nq, kPos, k0, k1, kT, (long) kvh * kTTiles * hd * BK,
+                            values, f16, kv.rowSize(), kvh * hd, hd, scale, out, ml);
+                    for (int i = 0; i < nq; i++) {
+                        float l = ml[nq + i];
+                        lse[(r0 + i) * heads + h] = l == 0f ? Float.NEGATIVE_INFINITY : (float) (ml[i] * LN2 + Math.log(l));
+                    }
+                }
+                pairs.add(n);
+            });
+            releaseTransposeBuffer(kT);
+            return result.withPairs(pairs.sum());
+        }
         if (chunks == 1) {
             Parallel.forRange(heads * qTiles, 1, (from, to) -> {
                 Scratch s = Scratch.get(hd);
@@ -474,6 +498,7 @@ public final class AttentionKernel {
         final float[] corr = new float[4];
         final float[] m = new float[BQ];
         final float[] l = new float[BQ];
+        final float[] ml = new float[2 * BQ];  // the native tile's running max and sum per query row
 
         Scratch(int hd) {
             this.hd = hd;

@@ -131,6 +131,8 @@ public final class KvCache {
                 int src = off + j * rowSize;
                 for (int d = 0; d < headDim; d++) kt[ktOff + d * stride + j] = keys[src + d];
             }
+        } else if (k instanceof KvPlane.F16 h && NativeAttention.keysUsable()) {
+            NativeAttention.keysTransposed(h.a, rowSize, from, n, col, headDim, kt, stride, ktOff);
         } else {
             float[] row = new float[headDim];
             for (int j = 0; j < n; j++) {
@@ -138,6 +140,18 @@ public final class KvCache {
                 for (int d = 0; d < headDim; d++) kt[ktOff + d * stride + j] = row[d];
             }
         }
+    }
+
+    /** The value storage as it is kept: float[] for f32, short[] (halves) for f16; null for other types. */
+    Object valuesRaw() {
+        if (v instanceof KvPlane.F32 f) return f.a;
+        if (v instanceof KvPlane.F16 h) return h.a;
+        return null;
+    }
+
+    /** Floats (or halves) per cached row: kvHeads * headDim. */
+    int rowSize() {
+        return rowSize;
     }
 
     /** Writes the values of rows [from, from+n) for one kv head into {@code vt} as n rows of headDim. */
@@ -261,7 +275,11 @@ public final class KvCache {
      * size again in garbage, promoted to the old generation and held there until a full collection.
      */
     public void reserve(int rows) {
-        ensureCapacity(rows);
+        // Exactly: appends grow by half again, which for a cache reserved for a known length only wastes room.
+        if (rows <= positions.length) return;
+        k.grow(rows);
+        v.grow(rows);
+        positions = Arrays.copyOf(positions, rows);
     }
 
     private void ensureCapacity(int rows) {

@@ -63,6 +63,16 @@ public final class Switches {
         return SwitchValues.text(raw("starattn.decode"), "auto");
     }
 
+    /**
+     * {@code starattn.prefillKernels}: {@code auto}, {@code native} or {@code java} (default auto): whether our C
+     * kernels that give the Java kernels' bits run the prefill's attention tiles and f16 key transposes (AVX-512,
+     * head size a multiple of 16) and Q8_0 dequantization (any x86-64); others are logged and auto is used.
+     * First use (NativeAttention, NativeQ8).
+     */
+    public static String prefillKernels() {
+        return SwitchValues.text(raw("starattn.prefillKernels"), "auto");
+    }
+
     // ---- prefill GEMM engine (core's GemmBackends, module blas) ----
 
     /** {@code starattn.gemm}: {@code auto}, {@code native} or {@code java} (default auto); others are logged and auto is used. First batched product (GemmBackends). */

@@ -200,6 +200,7 @@ public final class InferenceEngine {
         if (query.length == 0) throw new IllegalArgumentException("the query is empty");
         checkLength(ctx.length(), query.length + maxNewTokens);
         for (ContextHost h : ctx.hosts) h.stats().resetPhase2();
+        if (ctx.pipeline == null) ctx.queryHost.reserve(query.length + maxNewTokens);
         try {
             DecodeLoop.Outcome o = DecodeLoop.run((tokens, pos) -> step(ctx, tokens, pos), query, ctx.length(), sampling, maxNewTokens,
                     stop, onToken);

@@ -112,7 +112,9 @@ public final class LocalContextHost implements ContextHost {
 
         @Override
         public KvCache[] fresh(int capacity) {
-            return freshCaches(capacity);
+            // Room for phase 2 too: a segment that becomes the shard (keep) then takes the query and
+            // generated tokens without growing, which copies every layer's cache.
+            return freshCaches(capacity + DECODE_HEADROOM);
         }
 
         @Override
@@ -129,7 +131,13 @@ public final class LocalContextHost implements ContextHost {
 
         @Override
         public void keep(KvCache[] local, int from, int rows) {
-            for (int l = 0; l < shard.length; l++) shard[l].appendRange(local[l], from, rows);
+            for (int l = 0; l < shard.length; l++) {
+                // The first segment of an empty shard is adopted, not copied: a copy was the size of the
+                // whole KV cache again (at 8K context of the 125M model, 100 MiB that became garbage in the
+                // old generation). The segment's caches are this host's from now on (toCache slices them).
+                if (from == 0 && shard[l].size() == 0 && local[l].size() == rows) shard[l] = local[l];
+                else shard[l].appendRange(local[l], from, rows);
+            }
         }
 
         @Override
@@ -180,7 +188,7 @@ public final class LocalContextHost implements ContextHost {
                         model.attentionLimits(layer));
                 System.arraycopy(p.out(), 0, out, 0, rows * c.qDim());
                 addAttention(phase1, p.pairs());
-            });
+            }, true);  // the cache copies k and v, the attention reads q during its call only
             addLinear(phase1, (long) len * c.linearFlopsPerToken());
             last = Arrays.copyOfRange(x, (len - 1) * c.dim(), len * c.dim());
         }
@@ -203,6 +211,14 @@ public final class LocalContextHost implements ContextHost {
         KvCache[] k = new KvCache[c.layers()];
         for (int l = 0; l < c.layers(); l++) k[l] = new KvCache(c.kvHeads(), c.headDim(), capacity, kvTypeK, kvTypeV);
         return k;
+    }
+
+    /** Rows of room a freshly encoded segment leaves for phase 2 (query and generated tokens) when it becomes the shard. */
+    static final int DECODE_HEADROOM = 256;
+
+    /** Makes room for {@code rows} more rows in this host's own shard, growing each layer's cache at most once. */
+    void reserve(int rows) {
+        for (KvCache kv : shard) kv.reserve(kv.size() + rows);
     }
 
     /** Appends rows to this host's own shard (dense prefill, ring, and the query host in phase 2). */

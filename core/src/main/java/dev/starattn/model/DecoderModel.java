@@ -77,6 +77,8 @@ public final class DecoderModel {
     public static final class Scratch {
         final int tokens;
         final float[] xn, o, g, u, att;
+        /** q, k and v for attentions that copy what they keep ({@link #forward(int[], int[], int, int, LayerAttention, boolean)}); made on first use. */
+        float[] q, k, v;
 
         public Scratch(DecoderConfig c, int n) {
             tokens = n;
@@ -117,11 +119,21 @@ public final class DecoderModel {
 
     /** {@link #qkv(int, float[], int, Rope)} with the chunk's scratch. */
     public Qkv qkv(int layer, float[] x, int n, Rope rope, Scratch s) {
+        return qkv(layer, x, n, rope, s, false);
+    }
+
+    /** With {@code reuse}, q, k and v are the scratch's arrays (overwritten by the next layer), else new ones. */
+    private Qkv qkv(int layer, float[] x, int n, Rope rope, Scratch s, boolean reuse) {
         DecoderWeights.Layer w = weights.layers[layer];
         float[] xn = rmsNorm(x, n, w.attnNorm, config.dim(), s.xn);
-        float[] q = new float[n * config.qDim()];
-        float[] k = new float[n * config.kvDim()];
-        float[] v = new float[n * config.kvDim()];
+        if (reuse && s.q == null) {
+            s.q = new float[n * config.qDim()];
+            s.k = new float[n * config.kvDim()];
+            s.v = new float[n * config.kvDim()];
+        }
+        float[] q = reuse ? s.q : new float[n * config.qDim()];
+        float[] k = reuse ? s.k : new float[n * config.kvDim()];
+        float[] v = reuse ? s.v : new float[n * config.kvDim()];
         if (n == 1) {
             // Decode: one parallel section for the three products instead of three.
             MatVec.multiply(xn, new WeightMatrix[] {w.wq, w.wk, w.wv}, new float[][] {q, k, v});
@@ -182,12 +194,22 @@ public final class DecoderModel {
      * given attention, returning the final hidden states (before the output norm).
      */
     public float[] forward(int[] tokens, int[] pos, int off, int n, LayerAttention attention) {
+        return forward(tokens, pos, off, n, attention, false);
+    }
+
+    /**
+     * As {@link #forward(int[], int[], int, int, LayerAttention)}; {@code attentionCopies}: the attention
+     * keeps nothing of q, k and v past its call (it copies what it caches), so one set of arrays serves
+     * every layer and chunk. Fresh ones per layer were 5 MiB of garbage a layer for a 1024-token chunk
+     * of a 125M model, which outlived young collections and piled up in the old generation.
+     */
+    public float[] forward(int[] tokens, int[] pos, int off, int n, LayerAttention attention, boolean attentionCopies) {
         float[] x = embed(tokens, off, n);
         Rope rope = new Rope(config, pos, off, n);
         Scratch scratch = takeScratch(n);
         float[] att = scratch.att;
         for (int l = 0; l < config.layers(); l++) {
-            Qkv qkv = qkv(l, x, n, rope, scratch);
+            Qkv qkv = qkv(l, x, n, rope, scratch, attentionCopies);
             attention.attend(l, qkv.q(), qkv.k(), qkv.v(), n, pos, off, att);
             finishLayer(l, x, n, att, scratch);
         }

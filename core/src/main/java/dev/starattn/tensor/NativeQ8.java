@@ -32,7 +32,7 @@ final class NativeQ8 {
 
     static final String RESOURCE = "native/linux-x86_64/libstarattn-q8.so";
 
-    private record Lib(MethodHandle matvec, String description) {}
+    private record Lib(MethodHandle matvec, MethodHandle dequant, String description, SymbolLookup lookup) {}
 
     private static volatile Lib lib;
     private static volatile boolean enabled;
@@ -82,6 +82,20 @@ final class NativeQ8 {
     static final String JAVA = "java (Vector API, f32 dequantize-and-dot)";
 
     /**
+     * The library's symbols, loading it if needed whatever the decode mode (the library holds other
+     * kernels too, e.g. the prefill attention tile); null with the reason in {@code why[0]} when it cannot load.
+     */
+    static synchronized SymbolLookup library(String[] why) {
+        try {
+            if (lib == null) lib = load();
+            return lib.lookup;
+        } catch (Exception | LinkageError e) {
+            why[0] = e.getMessage();
+            return null;
+        }
+    }
+
+    /**
      * out[outOff + r - r0] = W[r] . x for rows [r0, r1) of a Q8_0 matrix, x given quantized
      * ({@link Int16Activation}). The segments may live on the heap: the call is critical.
      */
@@ -89,6 +103,29 @@ final class NativeQ8 {
         try {
             lib.matvec.invokeExact(w, rowBytes, r0, r1, cols, MemorySegment.ofArray(x.q),
                     MemorySegment.ofArray(x.d), MemorySegment.ofArray(out).asSlice((long) outOff * Float.BYTES));
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    /**
+     * The C dequantization of Q8_0 rows when the library loads (whatever the decode mode: it gives the
+     * Java kernel's bits), else null. For the prefill GEMM: the Java one runs boxed vectors until C2 has compiled it.
+     */
+    static final MethodHandle DEQUANT = dequantHandle();
+
+    private static MethodHandle dequantHandle() {
+        if ("java".equals(dev.starattn.config.Switches.prefillKernels().trim().toLowerCase(Locale.ROOT))) return null;
+        SymbolLookup l = library(new String[1]);
+        return l == null ? null : lib.dequant;
+    }
+
+    /** dst[off ..] = rows [r0, r1) of a Q8_0 matrix in f32, by {@link #DEQUANT} (non-null). */
+    static void dequantize(MemorySegment w, long rowBytes, int r0, int r1, int cols, float[] dst, int off) {
+        try {
+            DEQUANT.invokeExact(w, rowBytes, r0, r1, cols, MemorySegment.ofArray(dst).asSlice((long) off * Float.BYTES));
         } catch (RuntimeException | Error e) {
             throw e;
         } catch (Throwable t) {
@@ -154,6 +191,8 @@ final class NativeQ8 {
             case 1 -> "AVX2";
             default -> "portable C";
         };
-        return new Lib(mv, "native (C, q8_0 x int16 integer dot products, " + isa + ")");
+        MethodHandle dq = linker.downcallHandle(l.find("starattn_q8_dequant").orElseThrow(),
+                FunctionDescriptor.ofVoid(p, ValueLayout.JAVA_LONG, i, i, i, p), Linker.Option.critical(true));
+        return new Lib(mv, dq, "native (C, q8_0 x int16 integer dot products, " + isa + ")", l);
     }
 }

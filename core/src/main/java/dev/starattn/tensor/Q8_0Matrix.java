@@ -46,6 +46,10 @@ final class Q8_0Matrix extends AbstractWeightMatrix {
 
     @Override
     void dequantizeRowUnchecked(int row, float[] dst, int offset) {
+        if (NativeQ8.DEQUANT != null) {
+            NativeQ8.dequantize(seg, rowBytes, row, row + 1, cols, dst, offset);
+            return;
+        }
         long base = row * rowBytes;
         int nb = cols >> 5;
         for (int b = 0; b < nb; b++) {

@@ -78,7 +78,9 @@ class TierIndependenceTest {
         List<String> compiled = null;
         for (int i = 0; i < 60; i++) compiled = digests(); // long enough for C2 to compile the kernels
         Path java = Path.of(System.getProperty("java.home"), "bin", "java");
+        // The child keeps the Java attention tile (this JVM may run the native one, which gives its bits).
         Process p = new ProcessBuilder(java.toString(), "-Xint", "--add-modules", "jdk.incubator.vector",
+                "--enable-native-access=ALL-UNNAMED", "-Dstarattn.prefillKernels=java",
                 "-Dstarattn.threads=" + dev.starattn.cpu.Parallel.threads(),
                 "-cp", System.getProperty("java.class.path"), TierIndependenceTest.class.getName())
                 .redirectErrorStream(true).start();

@@ -51,7 +51,8 @@ class StarPassTest {
         LocalContextHost a0 = (LocalContextHost) a.hosts().get(0), b0 = (LocalContextHost) b.hosts().get(0);
         LocalContextHost a3 = (LocalContextHost) a.hosts().get(3), b3 = (LocalContextHost) b.hosts().get(3);
         int last = StrategyInvariantsTest.CONFIG.layers() - 1;
-        assertArrayEquals(a0.cache(last).keys(), b0.cache(last).keys(), "the first host sees no passing rows");
+        // The rows held, not the arrays: their spare capacity depends on how the cache was filled.
+        assertArrayEquals(heldKeys(a0, last), heldKeys(b0, last), "the first host sees no passing rows");
         assertNotEquals(a3.cache(last).keys()[0], b3.cache(last).keys()[0], "the last host sees the earlier hosts' rows");
     }
 
@@ -92,5 +93,10 @@ class StarPassTest {
         assertThrows(IllegalArgumentException.class, () -> Strategies.byName("star-pass:x"));
         assertThrows(IllegalArgumentException.class, () -> Strategies.byName("star-pass", -1));
         assertThrows(IllegalArgumentException.class, () -> new InferenceEngine(StrategyInvariantsTest.MODEL, pass(4, 300)).encode(CTX, ProgressListener.NONE));
+    }
+
+    private static float[] heldKeys(LocalContextHost h, int layer) {
+        var c = h.cache(layer);
+        return java.util.Arrays.copyOf(c.keys(), c.size() * c.kvHeads() * c.headDim());
     }
 }

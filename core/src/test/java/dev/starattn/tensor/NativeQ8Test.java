@@ -77,4 +77,27 @@ class NativeQ8Test {
         assertEquals(0f, z.d[0]);
         assertEquals(0, z.q[5]);
     }
+
+    @Test
+    void dequantizationGivesTheJavaKernelsBits() {
+        assumeTrue(NativeQ8.DEQUANT != null, "no native kernel in this build");
+        Random rnd = new Random(11);
+        int rows = 5, cols = 768;
+        byte[] w = KernelTestBlocks.randomMatrix(GgmlType.Q8_0, rows, cols, rnd);
+        Q8_0Matrix m = new Q8_0Matrix(MemorySegment.ofArray(w), rows, cols);
+        int rowBytes = (int) GgmlType.Q8_0.byteSize(cols);
+        for (int r = 0; r < rows; r++) {
+            float[] got = new float[cols + 3];
+            got[cols + 2] = 42f;
+            m.dequantizeRow(r, got, 2);
+            assertEquals(42f, got[cols + 2], "wrote past the row");
+            for (int b = 0; b < cols / 32; b++) {
+                int o = r * rowBytes + 34 * b;
+                float d = Float.float16ToFloat((short) ((w[o] & 0xFF) | (w[o + 1] & 0xFF) << 8));
+                for (int i = 0; i < 32; i++) {
+                    assertEquals(Float.floatToRawIntBits(w[o + 2 + i] * d), Float.floatToRawIntBits(got[2 + 32 * b + i]), "row " + r + " col " + (32 * b + i));
+                }
+            }
+        }
+    }
 }
