@@ -141,9 +141,10 @@ class Sample:
 class Gen:
     """Task generators. ``max_tokens`` bounds ids(context)+ids(query)+ids(answer)."""
 
-    def __init__(self, tok, grammar: Grammar, hard_values: float = 0.0):
+    def __init__(self, tok, grammar: Grammar, hard_values: float = 0.0, prose_mid: float = 0.0):
         self.tok = tok
         self.g = grammar
+        self.prose_mid = prose_mid  # training: share of prose rows cut from anywhere in the corpus, without BOS
         self.hard_values = hard_values  # training: share of needle-haystack values made confusable with a needle's
         self.ucache = {}
         self.nl_id = tok.encode_raw("\n")
@@ -191,6 +192,12 @@ class Gen:
         ids, starts = self.corpus
         last = bisect.bisect_right(starts, len(ids) - n) - 1
         s = int(starts[rng.randint(0, max(0, last))])
+        return ids[s:s + n].tolist()
+
+    def corpus_window_anywhere(self, rng, n):
+        """n ids of the corpus from a random token (mid-sentence as often as not), like a packed pre-training row."""
+        ids, _ = self.corpus
+        s = rng.randint(0, max(0, len(ids) - n))
         return ids[s:s + n].tolist()
 
     # -- prose -------------------------------------------------------------
@@ -501,8 +508,13 @@ def make_batch(gen: Gen, seed, L, B, mix=None, min_frac=0.8):
                 ids = [1] + ids[:T - 1]
                 a0 = a1 = 0
             elif task == "prose":
-                # a window of the natural-text corpus (corpus.py) that begins at a document, BOS at position 0
-                ids = [1] + gen.corpus_window(rng, T - 1)
+                # a window of the natural-text corpus (corpus.py) that begins at a document, BOS at position 0;
+                # with --prose-mid a share of rows start at a random token and have no BOS, as packed pre-training
+                # rows of real LMs do, so that whatever token comes first is what the model learns to sink on
+                if gen.prose_mid > 0 and rng.random() < gen.prose_mid:
+                    ids = gen.corpus_window_anywhere(rng, T)
+                else:
+                    ids = [1] + gen.corpus_window(rng, T - 1)
                 a0 = a1 = 0
             elif task == "copy":
                 # induction signal: a random id sequence, prose, the same sequence again (loss on the repeat)
@@ -585,7 +597,7 @@ def selftest(n_each=3, L=3000):
     rng = random.Random(5)
     bad = 0
     for task in TASKS[1:]:
-        if task in ("copy", "repeat"):
+        if task in ("copy", "repeat", "prose"):  # no text sample: ids built in make_batch (prose needs --corpus)
             continue
         for i in range(n_each):
             for em in (False, True):

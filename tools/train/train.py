@@ -37,9 +37,9 @@ def log(*a):
 
 
 # ------------------------------------------------------------------ data workers
-def worker_main(wid, req_q, res_q, mixes, hard_values=0.0, corpus=""):
+def worker_main(wid, req_q, res_q, mixes, hard_values=0.0, corpus="", prose_mid=0.0):
     tok = Tokenizer.load()
-    gen = D.Gen(tok, D.Grammar.load(), hard_values=hard_values)
+    gen = D.Gen(tok, D.Grammar.load(), hard_values=hard_values, prose_mid=prose_mid)
     if corpus:
         gen.load_corpus(corpus)
     while True:
@@ -150,6 +150,8 @@ def main():
                     help="training batches: share of needle-haystack values (uuids, numbers) that share characters with a needle's value (data.confusable_value)")
     ap.add_argument("--corpus", default="", help="corpus_ids.npz of corpus.py: natural text for the 'prose' task")
     ap.add_argument("--prose-weight", type=float, default=1.0, help="loss weight of a prose row (mean over its tokens)")
+    ap.add_argument("--prose-mid", type=float, default=0.0,
+                    help="share of prose rows that start at a random token of the corpus without BOS (packed pre-training rows)")
     ap.add_argument("--sink-eval", type=int, default=2048, help="after training: attention mass on BOS over this many tokens (sinks.py); 0 = off")
     ap.add_argument("--lr", type=float, default=2.5e-3)
     ap.add_argument("--wd", type=float, default=0.1)
@@ -190,7 +192,7 @@ def main():
     ctx = mp.get_context("fork")
     req_q, res_q = ctx.Queue(), ctx.Queue(maxsize=4 * args.workers)
     mixes = {"main": mix, "warm": json.loads(args.warm_mix_json) if args.warm_mix_json else dict(D.WARM_MIX)}
-    procs = [ctx.Process(target=worker_main, args=(i, req_q, res_q, mixes, args.hard_values, args.corpus), daemon=True) for i in range(args.workers)]
+    procs = [ctx.Process(target=worker_main, args=(i, req_q, res_q, mixes, args.hard_values, args.corpus, args.prose_mid), daemon=True) for i in range(args.workers)]
     for p in procs:
         p.start()
 

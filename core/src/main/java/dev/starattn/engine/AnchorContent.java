@@ -7,7 +7,9 @@ public enum AnchorContent {
     /** The a tokens just before the block. */
     PREVIOUS,
     /** The first a tokens of the context, shuffled (seeded). */
-    SHUFFLED;
+    SHUFFLED,
+    /** a tokens drawn at random (seeded) from anywhere in the context: text of the document, but no BOS and no order. */
+    RANDOM;
 
     public static AnchorContent parse(String s) {
         return valueOf(s.trim().toUpperCase(java.util.Locale.ROOT));

@@ -39,7 +39,7 @@ public final class EngineMixin {
     @Option(names = "--anchor-positions", defaultValue = "original", description = "original, adjacent or random.")
     String anchorPositions;
 
-    @Option(names = "--anchor-content", defaultValue = "first", description = "first, previous or shuffled.")
+    @Option(names = "--anchor-content", defaultValue = "first", description = "first, previous, shuffled or random (tokens drawn from the whole context).")
     String anchorContent;
 
     @Option(names = "--kv-type", description = "KV cache element type of keys and values: f32, f16 or q8_0 (default: f32).")
@@ -84,7 +84,7 @@ public final class EngineMixin {
             ap = AnchorPositions.parse(anchorPositions);
             ac = AnchorContent.parse(anchorContent);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("--anchor-positions takes original, adjacent or random and --anchor-content takes first, previous or shuffled");
+            throw new IllegalArgumentException("--anchor-positions takes original, adjacent or random and --anchor-content takes first, previous, shuffled or random");
         }
         if (remote() && !strategy.splitsContext()) {
             throw new IllegalArgumentException("--host-addrs spreads the context over context hosts; " + strategy.name()

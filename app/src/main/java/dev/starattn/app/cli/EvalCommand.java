@@ -65,7 +65,7 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--anchor-positions", defaultValue = "original", description = "original, adjacent or random.")
     String anchorPositions;
 
-    @Option(names = "--anchor-content", defaultValue = "first", description = "first, previous or shuffled.")
+    @Option(names = "--anchor-content", defaultValue = "first", description = "first, previous, shuffled or random (tokens drawn from the whole context).")
     String anchorContent;
 
     @Option(names = "--kv-type", defaultValue = "f32", description = "KV cache type of every host: f32, f16 or q8_0 (default: ${DEFAULT-VALUE}).")
@@ -229,7 +229,7 @@ public final class EvalCommand implements Callable<Integer> {
             ap = AnchorPositions.parse(anchorPositions);
             ac = AnchorContent.parse(anchorContent);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("--anchor-positions takes original, adjacent or random and --anchor-content takes first, previous or shuffled");
+            throw new IllegalArgumentException("--anchor-positions takes original, adjacent or random and --anchor-content takes first, previous, shuffled or random");
         }
         RunConfig star = new RunConfig(Strategies.STAR, hosts, blockSizes.get(0), anchorSpec(Strategies.STAR), ap, ac);
         if (preset != null) return Presets.expand(preset.toLowerCase(Locale.ROOT), star);

@@ -207,7 +207,7 @@ class TaskShapesTest {
         assertEquals(List.of(125, 250, 500, 1000), as.subList(1, 5).stream().map(c -> c.anchorSize(4000, 1000)).toList());
         assertEquals(0, Presets.expand("no-anchor", star).get(2).anchorSize(4000, 1000));
         assertEquals(4, Presets.expand("anchor-positions", star).size());
-        assertEquals(4, Presets.expand("anchor-content", star).stream().map(RunConfig::key).distinct().count());
+        assertEquals(5, Presets.expand("anchor-content", star).stream().map(RunConfig::key).distinct().count(), "dense + first, previous, shuffled, random");
         assertEquals(0, Presets.expand("no-anchor", star).get(2).options(4000, 0).anchorSize());
         assertThrows(IllegalArgumentException.class, () -> Presets.expand("nope", star));
         assertThrows(IllegalArgumentException.class, () -> star.withBlock("x/3"));

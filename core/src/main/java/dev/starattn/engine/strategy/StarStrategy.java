@@ -119,6 +119,7 @@ public final class StarStrategy implements AttentionStrategy {
                 }
                 yield t;
             }
+            case RANDOM -> new Random(o.seed() * 31 + 29).ints(len, 0, c.length).map(i -> c[i]).toArray(); // the same for every block
         };
     }
 

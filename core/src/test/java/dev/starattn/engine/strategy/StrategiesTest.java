@@ -41,6 +41,22 @@ class StrategiesTest {
         assertEquals(3, star.get(1).blocks().get(0).anchorTokens().length);
     }
 
+    /** The random-token anchor (Table 4's control): tokens of the context, not its first ones in order, the same for every block. */
+    @Test
+    void aRandomAnchorDrawsContextTokensTheSameForEveryBlock() {
+        int[] ctx = new int[400];
+        for (int i = 0; i < ctx.length; i++) ctx[i] = 1000 + i;
+        EngineOptions o = EngineOptions.of(Strategies.STAR, 4).withBlockSize(100).withAnchorSize(50)
+                .withAnchor(dev.starattn.engine.AnchorPositions.ORIGINAL, dev.starattn.engine.AnchorContent.RANDOM).withSeed(3);
+        List<BlockTask> blocks = Strategies.STAR.blocks(ctx, o).stream().flatMap(List::stream).toList();
+        int[] anchor = blocks.get(1).anchorTokens();
+        assertEquals(50, anchor.length);
+        for (int t : anchor) assertTrue(t >= 1000 && t < 1400, "a token of the context");
+        assertTrue(java.util.Arrays.stream(anchor).anyMatch(t -> t >= 1050), "drawn from the whole context, not its first tokens");
+        assertArrayEquals(anchor, blocks.get(3).anchorTokens());
+        assertArrayEquals(anchor, Strategies.STAR.blocks(ctx, o).get(2).getFirst().anchorTokens(), "seeded");
+    }
+
     @Test
     void aRingShareIsOneSegment() {
         BlockTask a = BlockTask.plain(0, new int[] {1}, new int[] {0}), b = BlockTask.plain(1, new int[] {2}, new int[] {1});
