@@ -1,12 +1,12 @@
 package dev.starattn.engine.strategy;
 
 import dev.starattn.attention.KvCache;
+import dev.starattn.engine.BlockCache;
 import dev.starattn.engine.BlockTask;
 import dev.starattn.engine.ContextHost;
 import dev.starattn.engine.EncodeTask;
 import dev.starattn.engine.EncodeTask.PassRule;
 import dev.starattn.engine.EngineOptions;
-import dev.starattn.engine.FlopModel;
 import dev.starattn.engine.LocalContextHost;
 import dev.starattn.engine.PassHost;
 import dev.starattn.engine.PassSelector;
@@ -129,8 +129,9 @@ public final class StarPassStrategy implements AttentionStrategy {
         DecoderConfig c = hosts.getFirst().model().config();
         PassHost[] pass = new PassHost[n];
         long[] clock = new long[n], ready = new long[n];
+        List<List<String>> keys = cacheKeys(hosts, plan, rule);
         for (int h = 0; h < n; h++) {
-            pass[h] = new PassHost(hosts.get(h).model(), hosts.get(h), plan.get(h).blocks(), rule);
+            pass[h] = new PassHost(hosts.get(h).model(), hosts.get(h), plan.get(h).blocks(), rule, keys == null ? null : keys.get(h));
             clock[h] = pass[h].lastNanos();
         }
         KvCache[] own = new KvCache[n];
@@ -163,34 +164,48 @@ public final class StarPassStrategy implements AttentionStrategy {
     }
 
     /**
-     * Star's blocks with the passing rows: each block's linear work covers its anchor and itself (the anchor is
-     * computed with every block), its attention the anchor's own, the block over anchor + rows passed by every
-     * earlier block + itself, and the choice of its rows (the window's queries over the block).
+     * Each block's key in the hosts' block cache ({@link BlockCache#passKey}, chained in context order: a block's KV
+     * depends on every earlier block), per host; null when the hosts have no cache.
+     */
+    private static List<List<String>> cacheKeys(List<LocalContextHost> hosts, List<EncodeTask> plan, PassRule rule) {
+        BlockCache cache = hosts.getFirst().blockCache();
+        if (cache == null) return null;
+        KvCache own = hosts.getFirst().cache(0);
+        List<List<String>> keys = new ArrayList<>();
+        String previous = "";
+        for (EncodeTask t : plan) {
+            List<String> mine = new ArrayList<>();
+            for (BlockTask b : t.blocks()) {
+                previous = cache.passKey(previous, b, rule, own.keyType(), own.valueType());
+                mine.add(previous);
+            }
+            keys.add(mine);
+        }
+        return keys;
+    }
+
+    /**
+     * Star's blocks with the passing rows: each block's linear work covers itself, its anchor's once per host for
+     * blocks in a row that share one that leads ({@link BlockTask#anchorLeads}; as {@link PassHost} computes it),
+     * its attention the anchor's own, the block over anchor + rows passed by every earlier block + itself, and
+     * the choice of its rows (the window's queries over the block).
      */
     @Override
     public long[] phase1Flops(DecoderConfig c, int[] context, EngineOptions o, Predicate<BlockTask> cached) {
-        List<List<BlockTask>> plan = Strategies.STAR.blocks(context, o);
         PassRule rule = rule(context.length, o);
-        long lin = c.linearFlopsPerToken();
-        long att = FlopModel.attentionFlopsPerPair(c);
-        long[] out = new long[plan.size()];
-        long passedBefore = 0;
-        for (int h = 0; h < plan.size(); h++) {
-            long f = 0;
-            for (BlockTask b : plan.get(h)) {
-                long m = b.tokens().length, a = b.anchorTokens().length;
-                f += (a + m) * lin + (FlopModel.causalPairs(a) + FlopModel.causalPairs(m) + m * (a + passedBefore)) * att;
-                int skip = (int) Math.max(0, Math.min(m, rule.skipBelow() - b.start()));
-                int candidates = (int) m - skip;
-                if (PassSelector.scores(passTokens, candidates)) {
-                    f += PassSelector.pairs((int) m, 1, WINDOW) * att;
-                    passedBefore += passTokens;
-                } else if (passTokens > 0) {
-                    passedBefore += candidates;
-                }
+        long[] passedBefore = {0};
+        return StarStrategy.blockFlops(c, Strategies.STAR.blocks(context, o), cached, (last, b) -> b.anchorLeads() && b.sameAnchor(last), b -> {
+            int m = b.tokens().length;
+            int skip = Math.max(0, Math.min(m, rule.skipBelow() - b.start()));
+            int candidates = m - skip;
+            long pairs = (long) m * passedBefore[0];
+            if (PassSelector.scores(passTokens, candidates)) {
+                pairs += PassSelector.pairs(m, 1, WINDOW);
+                passedBefore[0] += passTokens;
+            } else if (passTokens > 0) {
+                passedBefore[0] += candidates;
             }
-            out[h] = f;
-        }
-        return out;
+            return pairs;
+        });
     }
 }
