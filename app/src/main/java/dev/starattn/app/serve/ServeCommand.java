@@ -112,6 +112,7 @@ public final class ServeCommand implements Callable<Integer> {
                 Duration.ofSeconds(timeoutS), maxBodyBytes, apiKey, Duration.ofSeconds(ttlS), memoryBudget, defaultMaxTokens,
                 maxDocuments, maxDocumentBytes, maxNameChars, allowOrigins));
         // The device's checks come before the model loads: what it cannot run, then whether a GPU is usable.
+        dev.starattn.app.cli.CudaHosts.requireRunsOnGpus(device, strategy);
         if (dev.starattn.app.cli.CudaHosts.check(device)) {
             if (cache.enabled()) throw new IllegalArgumentException("--cache-dir keeps star blocks of CPU hosts; --device cuda does not use it");
             dev.starattn.app.cli.CudaHosts.requireUsable(device);

@@ -79,8 +79,8 @@ public final class AutoAttention {
         double dense = seconds(c, n, asked.withStrategy(Strategies.DENSE).withHosts(1), where, flopsPerSecond);
         predicted.put(Strategies.DENSE.name(), dense);
         if (asked.hosts() <= 1 && !where.hostsGiven()) return new Choice(Strategies.DENSE, 1, "one host: nothing to split", predicted);
-        List<AttentionStrategy> split = new ArrayList<>(List.of(Strategies.STAR));
-        if (!where.gpu()) split.add(Strategies.STAR_PASS);
+        List<AttentionStrategy> split = new ArrayList<>();
+        for (AttentionStrategy s : List.of(Strategies.STAR, Strategies.STAR_PASS)) if (!where.gpu() || s.runsOnGpuHosts()) split.add(s);
         AttentionStrategy best = Strategies.DENSE;
         double bestSeconds = where.hostsGiven() ? Double.POSITIVE_INFINITY : dense;
         String refused = null;

@@ -33,6 +33,10 @@ public final class StarPassStrategy implements AttentionStrategy {
     /** The default anchor is this fraction of a block (star's is a whole block): the passing rows carry the rest. */
     public static final int ANCHOR_DIVISOR = 4;
 
+    /** Why GPU hosts, or a mix of host kinds, are refused: one sentence, said before a model is uploaded where the CLI can. */
+    public static final String GPU_REFUSAL = "star-pass runs only on CPU hosts, all in this process or all remote ('starattn host'), "
+            + "not on GPU hosts (--device cuda) nor a mix: use --attention star there";
+
     private final int passTokens;
 
     StarPassStrategy(int passTokens) {
@@ -63,6 +67,12 @@ public final class StarPassStrategy implements AttentionStrategy {
     @Override
     public boolean blockwise() {
         return true;
+    }
+
+    /** The GPU hosts have no per-layer exchange of passing rows (not implemented: a limitation, not a rule). */
+    @Override
+    public boolean runsOnGpuHosts() {
+        return false;
     }
 
     /** Remote hosts exchange the rows among themselves, so they hold the whole context; the query host the query. */
@@ -109,8 +119,7 @@ public final class StarPassStrategy implements AttentionStrategy {
             return;
         }
         if (!hosts.stream().allMatch(ContextHost::isRemote)) {
-            throw new IllegalArgumentException("star-pass runs on CPU hosts in this process or on remote hosts ('starattn host'), "
-                    + "not on a mix of them nor on GPU hosts; use --attention star there");
+            throw new IllegalArgumentException(GPU_REFUSAL);
         }
         String runId = UUID.randomUUID().toString();
         List<EncodeTask> linked = new ArrayList<>();
