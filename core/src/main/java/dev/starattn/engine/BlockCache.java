@@ -130,6 +130,24 @@ public final class BlockCache {
         return HexFormat.of().formatHex(md.digest());
     }
 
+    /**
+     * The key of a star-pass block: its own key ({@link #key}) chained to {@code previous}, the key of the block
+     * before it in the context ("" for the first), and the rule the rows are chosen by, since the rows every earlier
+     * block passes shape its KV. The entry holds the block's rows, then the rows it passes.
+     */
+    public String passKey(String previous, BlockTask b, EncodeTask.PassRule rule, KvType keyType, KvType valueType) {
+        MessageDigest md;
+        try {
+            md = MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+        String head = "starattn-pass-v1\0" + previous + "\0" + rule.tokens() + "," + rule.window() + "," + rule.skipBelow() + "\0";
+        md.update(head.getBytes(StandardCharsets.UTF_8));
+        md.update(key(b, keyType, valueType).getBytes(StandardCharsets.UTF_8));
+        return HexFormat.of().formatHex(md.digest());
+    }
+
     private static void putArray(ByteBuffer buf, int[] a) {
         buf.putInt(a.length);
         for (int x : a) buf.putInt(x);

@@ -16,4 +16,20 @@ public record BlockTask(int index, int[] tokens, int[] positions, int[] anchorTo
     public int start() {
         return positions.length == 0 ? 0 : positions[0];
     }
+
+    /** True when {@code other} has this block's anchor, the same tokens at the same positions: a host computes it once for both. */
+    public boolean sameAnchor(BlockTask other) {
+        return other != null && java.util.Arrays.equals(anchorTokens, other.anchorTokens)
+                && java.util.Arrays.equals(anchorPositions, other.anchorPositions);
+    }
+
+    /**
+     * True when the anchor holds positions {@code 0..a-1}, before every other position: causal attention then lets it
+     * see nothing but itself, whatever else its block sees (star-pass's passing rows), so its KV is the same for every
+     * block that has it.
+     */
+    public boolean anchorLeads() {
+        for (int i = 0; i < anchorPositions.length; i++) if (anchorPositions[i] != i) return false;
+        return true;
+    }
 }

@@ -93,6 +93,14 @@ public final class InferenceEngine {
         return this;  // no host count fits (an anchor longer than any block): encode says why
     }
 
+    /**
+     * This engine over the same hosts, block cache and pipelines running {@code o} instead: what {@code --attention
+     * auto} chose for one context of a server, whose hosts are opened once for contexts of any length.
+     */
+    public InferenceEngine withOptions(EngineOptions o) {
+        return o.equals(options) ? this : new InferenceEngine(model, o, otherHosts, blockCache, pipelines);
+    }
+
     /** The pipelines this engine encodes on, or null when its hosts are on this JVM's CPU or remote. */
     public ContextPipeline.Factory pipelines() {
         return pipelines;

@@ -51,6 +51,11 @@ public final class LocalContextHost implements ContextHost {
         this.stats = new HostStats(name);
     }
 
+    /** The block cache this host takes blocks from, or null. */
+    public BlockCache blockCache() {
+        return blockCache;
+    }
+
     @Override
     public String name() {
         return name;

@@ -1,6 +1,5 @@
 package dev.starattn.engine;
 
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -44,7 +43,7 @@ public final class SegmentEncoder {
      */
     public static <C> void encode(Device<C> d, String name, HostStats stats, List<BlockTask> blocks, ProgressListener progress) {
         C[] prefixKv = null;
-        int[] prefixTokens = null, prefixPositions = null;
+        BlockTask prefixOf = null;  // the block whose anchor prefixKv holds
         int done = 0, tokens = 0;
         try {
             for (BlockTask b : blocks) {
@@ -55,8 +54,7 @@ public final class SegmentEncoder {
                     if (prefixLen == 0) {
                         local = d.fresh(len);
                     } else {
-                        if (prefixKv == null || !Arrays.equals(prefixTokens, b.anchorTokens())
-                                || !Arrays.equals(prefixPositions, b.anchorPositions())) {
+                        if (prefixKv == null || !b.sameAnchor(prefixOf)) {
                             if (prefixKv != null) d.free(prefixKv);
                             prefixKv = null;
                             C[] fresh = d.fresh(prefixLen);
@@ -67,8 +65,7 @@ public final class SegmentEncoder {
                                 throw e;
                             }
                             prefixKv = fresh;
-                            prefixTokens = b.anchorTokens();
-                            prefixPositions = b.anchorPositions();
+                            prefixOf = b;
                         }
                         local = d.copyOf(prefixKv, prefixLen, len);
                     }

@@ -99,4 +99,96 @@ class StarPassTest {
         var c = h.cache(layer);
         return java.util.Arrays.copyOf(c.keys(), c.size() * c.kvHeads() * c.headDim());
     }
+
+    /** The KV of every layer, layer by layer: the keys of all hosts' rows in position order, then their values. */
+    private static float[] kv(EncodedContext enc) {
+        java.util.List<float[]> parts = new java.util.ArrayList<>();
+        int kvDim = StrategyInvariantsTest.CONFIG.kvDim();
+        for (int layer = 0; layer < StrategyInvariantsTest.CONFIG.layers(); layer++) {
+            for (boolean keys : new boolean[] {true, false}) {
+                for (ContextHost h : enc.hosts()) {
+                    var c = ((LocalContextHost) h).cache(layer);
+                    parts.add(java.util.Arrays.copyOf(keys ? c.keysF32(0, c.size()) : c.valuesF32(0, c.size()), c.size() * kvDim));
+                }
+            }
+        }
+        int n = parts.stream().mapToInt(x -> x.length).sum();
+        float[] out = new float[n];
+        int at = 0;
+        for (float[] x : parts) {
+            System.arraycopy(x, 0, out, at, x.length);
+            at += x.length;
+        }
+        return out;
+    }
+
+    /**
+     * A host with several blocks computes their shared anchor once, and its blocks' KV is what one block per host
+     * gives (where every block computes its own anchor); a moved anchor (adjacent positions) is computed per block.
+     */
+    @Test
+    void blocksOfAHostShareTheirAnchorWithTheSameResult() {
+        int blocks = (CTX.length + 39) / 40;
+        for (dev.starattn.engine.AnchorPositions ap : new dev.starattn.engine.AnchorPositions[] {
+                dev.starattn.engine.AnchorPositions.ORIGINAL, dev.starattn.engine.AnchorPositions.ADJACENT}) {
+            EngineOptions two = pass(6, 2).withBlockSize(40).withAnchorSize(16).withAnchor(ap, dev.starattn.engine.AnchorContent.FIRST);
+            EngineOptions each = two.withHosts(blocks);
+            EncodedContext shared = new InferenceEngine(StrategyInvariantsTest.MODEL, two).encode(CTX, ProgressListener.NONE);
+            EncodedContext apart = new InferenceEngine(StrategyInvariantsTest.MODEL, each).encode(CTX, ProgressListener.NONE);
+            float[] a = kv(shared), b = kv(apart);
+            assertEquals(b.length, a.length);
+            for (int i = 0; i < a.length; i++) assertEquals(b[i], a[i], 0f, ap + ": KV element " + i);
+            long sharedFlops = 0, apartFlops = 0;
+            for (ContextHost h : shared.hosts()) sharedFlops += h.stats().phase1Flops();
+            for (ContextHost h : apart.hosts()) apartFlops += h.stats().phase1Flops();
+            if (ap == dev.starattn.engine.AnchorPositions.ORIGINAL) {
+                assertTrue(sharedFlops < apartFlops, "the anchor once per host: " + sharedFlops + " against " + apartFlops);
+            } else {
+                assertEquals(apartFlops, sharedFlops, "an adjacent anchor differs per block: computed for each");
+            }
+            GenerationResult g2 = StrategyInvariantsTest.run(two, CTX, QUERY, 8), gb = StrategyInvariantsTest.run(each, CTX, QUERY, 8);
+            assertArrayEquals(gb.tokens(), g2.tokens(), ap.toString());
+            StrategyInvariantsTest.assertLogitsClose(gb.firstLogits(), g2.firstLogits(), 1e-4, ap.toString());
+        }
+    }
+
+    /**
+     * The block cache serves star-pass: a context encoded again is taken from it whole, with the same KV; an edit
+     * in one block leaves the blocks before it cached and recomputes it and every later one (their passing rows change).
+     */
+    @Test
+    void theBlockCacheServesStarPassUpToTheFirstChangedBlock() {
+        BlockCache cache = new BlockCache("test-model", 1L << 26);
+        EngineOptions o = pass(6, 3).withBlockSize(40).withAnchorSize(16);
+        InferenceEngine e = new InferenceEngine(StrategyInvariantsTest.MODEL, o).withBlockCache(cache);
+        int blocks = (CTX.length + 39) / 40;
+        EncodedContext first = e.encode(CTX, ProgressListener.NONE);
+        assertEquals(java.util.List.of(0, blocks), hitsAndMisses(first));
+        EncodedContext again = e.encode(CTX, ProgressListener.NONE);
+        assertEquals(java.util.List.of(blocks, 0), hitsAndMisses(again));
+        assertArrayEquals(kv(first), kv(again));
+        GenerationResult fresh = StrategyInvariantsTest.run(o, CTX, QUERY, 8);
+        GenerationResult cached = e.generate(e.encode(CTX, ProgressListener.NONE), QUERY, SamplingOptions.greedy(), 8, t -> false, t -> {});
+        assertArrayEquals(fresh.tokens(), cached.tokens());
+
+        int[] edited = CTX.clone();
+        edited[2 * 40 + 5] = edited[2 * 40 + 5] == 3 ? 4 : 3;  // in block 2
+        EncodedContext changed = e.encode(edited, ProgressListener.NONE);
+        assertEquals(java.util.List.of(2, blocks - 2), hitsAndMisses(changed));
+        EncodedContext uncached = new InferenceEngine(StrategyInvariantsTest.MODEL, o).encode(edited, ProgressListener.NONE);
+        assertArrayEquals(kv(uncached), kv(changed));
+        // star's entries are not star-pass's: the same blocks under star miss
+        EncodedContext star = new InferenceEngine(StrategyInvariantsTest.MODEL, o.withStrategy(Strategies.STAR)).withBlockCache(cache)
+                .encode(CTX, ProgressListener.NONE);
+        assertEquals(0, hitsAndMisses(star).get(0), "star's keys are not star-pass's");
+    }
+
+    private static java.util.List<Integer> hitsAndMisses(EncodedContext enc) {
+        int hits = 0, misses = 0;
+        for (ContextHost h : enc.hosts()) {
+            hits += h.stats().cacheHits;
+            misses += h.stats().cacheMisses;
+        }
+        return java.util.List.of(hits, misses);
+    }
 }

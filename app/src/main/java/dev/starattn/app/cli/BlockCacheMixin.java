@@ -9,7 +9,7 @@ import picocli.CommandLine.Option;
 
 /** The star block cache options, shared by generate, host and serve. */
 public final class BlockCacheMixin {
-    @Option(names = "--cache-dir", description = "Directory of the star block cache: encoded blocks are kept there (and in memory) and reused, also after a restart.")
+    @Option(names = "--cache-dir", description = "Directory of the block cache of star and star-pass: encoded blocks are kept there (and in memory) and reused, also after a restart.")
     Path cacheDir;
 
     @Option(names = "--cache-mem", defaultValue = "1g", description = "Memory budget of the block cache, e.g. 512m, 2g (default: ${DEFAULT-VALUE}).")

@@ -146,12 +146,9 @@ public final class EngineMixin {
      */
     public dev.starattn.engine.strategy.AutoAttention.Choice chooseAttention(dev.starattn.model.DecoderModel model, EngineOptions asked,
                                                                             int n, boolean gpu) {
-        var where = remote() ? new dev.starattn.engine.strategy.AutoAttention.Placement(true, 0.5e-3, false, true)
-                : gpu ? new dev.starattn.engine.strategy.AutoAttention.Placement(true, 50e-6, true, false)
-                : dev.starattn.engine.strategy.AutoAttention.Placement.IN_PROCESS;
         EngineOptions o = remote() ? asked.withHosts(hostAddrs().size()) : asked;
-        return dev.starattn.engine.strategy.AutoAttention.choose(model.config(), n, o, where,
-                dev.starattn.engine.strategy.AutoAttention.measureFlopsPerSecond(model));
+        return dev.starattn.engine.strategy.AutoAttention.Picker.of(model, o,
+                dev.starattn.engine.strategy.AutoAttention.Placement.of(remote(), gpu)).choose(n);
     }
 
     /** True when remote context hosts are named. */

@@ -19,6 +19,7 @@ import dev.starattn.engine.AnchorContent;
 import dev.starattn.engine.AnchorPositions;
 import dev.starattn.app.hosts.HostFactory;
 import dev.starattn.engine.strategy.AttentionStrategy;
+import dev.starattn.engine.strategy.AutoAttention;
 import dev.starattn.engine.strategy.Strategies;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.model.LoadedModel;
@@ -49,7 +50,8 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--lengths", split = ",", defaultValue = "4k", description = "Target lengths in tokens, e.g. 4k,8k,16k (default: ${DEFAULT-VALUE}).")
     List<String> lengths;
 
-    @Option(names = "--attention", split = ",", defaultValue = "dense,star", description = "Modes to compare: dense, star, star-pass (star-pass:K passes K rows), ring, ring-zigzag (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--attention", split = ",", defaultValue = "dense,star", description = "Modes to compare: dense, star, star-pass (star-pass:K passes K rows), ring, ring-zigzag, or auto (what "
+            + "generate's --attention auto would run at each length, said in the report) (default: ${DEFAULT-VALUE}).")
     List<String> attention;
 
     @Option(names = "--hosts", defaultValue = "4", description = "Context hosts for star and ring (default: ${DEFAULT-VALUE}).")
@@ -108,7 +110,7 @@ public final class EvalCommand implements Callable<Integer> {
         if (data != null && export != null) throw new UsageException("--data and --export exclude each other");
         List<Integer> lens = new ArrayList<>();
         for (String l : lengths) lens.add(UsageException.check(() -> parseLength(l)));
-        List<RunConfig> configs = UsageException.check(this::configs);
+        List<RunConfig> configs = new ArrayList<>(UsageException.check(this::configs));
         // The data set is read before the model loads: a bad file fails at once, and - (standard input) is read once.
         List<EvalSample> dataSamples = null;
         if (data != null) {
@@ -123,6 +125,7 @@ public final class EvalCommand implements Callable<Integer> {
             for (int len : checkLens) UsageException.check(() -> c.options(len, seed).requireSplit(len));
         }
         boolean cuda = CudaHosts.check(device);
+        for (RunConfig c : configs) CudaHosts.requireRunsOnGpus(device, c.strategy());
         if (cuda) {
             if (!kvType.equalsIgnoreCase("f32")) throw new IllegalArgumentException("--kv-type sets the CPU hosts' cache; on --device cuda the KV is bf16: drop --kv-type");
             if (export == null) CudaHosts.requireUsable(device);
@@ -178,6 +181,7 @@ public final class EvalCommand implements Callable<Integer> {
                     return 0;
                 }
             }
+            List<EvalReport.AutoPick> picks = autoPicks(m, checkLens, configs, cuda);
             try (PredictionStore store = new PredictionStore(out)) {
                 KvType kv = KvType.parse(kvType);
                 // A KV type other than f32, or the GPUs, is part of what was run: it keys the resumable predictions.
@@ -191,7 +195,7 @@ public final class EvalCommand implements Callable<Integer> {
                     results = new EvalRunner(m, tpl, configs, seed, source, store, System.err).withKvType(kv).withHosts(hosts).run(runs);
                 }
                 EvalReport report = new EvalReport(new EvalReport.Meta(m.path().getFileName().toString(), suiteName, tpl.name(),
-                        seed, samples, notes), results);
+                        seed, samples, notes, picks), results);
                 if (out != null) report.write(out);
                 if (json) {
                     System.out.println(PredictionStore.JSON.writerWithDefaultPrettyPrinter().writeValueAsString(report.toJson()));
@@ -235,6 +239,7 @@ public final class EvalCommand implements Callable<Integer> {
         if (preset != null) return Presets.expand(preset.toLowerCase(Locale.ROOT), star);
         List<RunConfig> out = new ArrayList<>();
         for (String a : attention) {
+            if (isAuto(a)) continue;  // resolved per length once the model is loaded (autoPicks)
             AttentionStrategy mode = Strategies.byName(a.trim());
             if (mode.blockwise()) {
                 RunConfig first = new RunConfig(mode, hosts, blockSizes.get(0), anchorSpec(mode), ap, ac);
@@ -244,7 +249,39 @@ public final class EvalCommand implements Callable<Integer> {
                 if (out.stream().noneMatch(x -> x.key().equals(c.key()))) out.add(c);
             }
         }
-        if (out.isEmpty()) throw new IllegalArgumentException("--attention names no mode");
+        if (out.isEmpty() && !autoAsked()) throw new IllegalArgumentException("--attention names no mode");
         return out;
+    }
+
+    private static boolean isAuto(String a) {
+        return a.trim().equalsIgnoreCase(AutoAttention.NAME);
+    }
+
+    private boolean autoAsked() {
+        return preset == null && attention.stream().anyMatch(EvalCommand::isAuto);
+    }
+
+    /**
+     * {@code --attention auto}: for each length, the configuration generate's auto would run there (the same
+     * {@link AutoAttention}, this machine's measured throughput), added to {@code configs} when not there already.
+     */
+    private List<EvalReport.AutoPick> autoPicks(LoadedModel m, List<Integer> lens, List<RunConfig> configs, boolean cuda) {
+        if (!autoAsked()) return List.of();
+        AnchorPositions ap = AnchorPositions.parse(anchorPositions);
+        AnchorContent ac = AnchorContent.parse(anchorContent);
+        RunConfig star = new RunConfig(Strategies.STAR, hosts, blockSizes.get(0), anchorSize != null ? anchorSize : "b", ap, ac);
+        List<EvalReport.AutoPick> picks = new ArrayList<>();
+        for (int len : lens) {
+            // The anchor left to each candidate strategy unless --anchor-size names one, as generate leaves it.
+            EngineOptions asked = star.options(len, seed);
+            if (anchorSize == null) asked = asked.withAnchorSize(-1);
+            AutoAttention.Choice choice = AutoAttention.Picker.of(m.model(), asked, AutoAttention.Placement.of(false, cuda)).choose(len);
+            AttentionStrategy s = choice.strategy();
+            RunConfig c = new RunConfig(s, choice.hosts(), blockSizes.get(0), anchorSpec(s), ap, ac);
+            if (configs.stream().noneMatch(x -> x.key().equals(c.key()))) configs.add(c);
+            picks.add(new EvalReport.AutoPick(len, c, choice));
+            if (!json) System.err.println("@" + len + " " + AttentionChoiceJson.line(choice));
+        }
+        return picks;
     }
 }

@@ -120,6 +120,7 @@ public final class GenerateCommand implements Callable<Integer> {
         String qText = query.text != null ? query.text : query.file != null ? InputFiles.readText(query.file, "--query-file") : null;
         String ctxIds = context.tokens != null ? TokenFiles.readText(context.tokens, "--context-tokens") : null;
         String qIds = query.tokens != null ? TokenFiles.readText(query.tokens, "--query-tokens") : null;
+        CudaHosts.requireRunsOnGpus(device, asked.strategy());
         CudaHosts.requireUsable(device);
         long loadStart = System.nanoTime();
         // Progress lines wait until the inputs are checked, so that bad input gives exactly one line.
@@ -153,7 +154,7 @@ public final class GenerateCommand implements Callable<Integer> {
             boolean cuda = CudaHosts.check(device);
             AutoAttention.Choice choice = engine.auto() ? engine.chooseAttention(m.model(), asked, ctxLen, cuda) : null;
             EngineOptions options = choice == null ? asked : choice.applyTo(asked);
-            if (choice != null && !json) err.println("attention auto: " + choice.strategy().name() + ": " + choice.why());
+            if (choice != null && !json) err.println(AttentionChoiceJson.line(choice));
             UsageException.check(() -> InferenceEngine.checkSplit(options, engine.remote() ? engine.hostAddrs().size() : 0, ctxLen));
             if (!json) err.printf("loaded %s (%s) in %.0f ms%n", dev.starattn.hub.ModelLocator.displayName(model.path()), m.config(), loadNanos / 1e6);
             HostFactory.Spec where = new HostFactory.Spec(device, queryHost.equals("gpu"), engine.remote() ? engine.hostAddrs() : List.of(),
@@ -179,7 +180,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 text.append(dec.finish());
                 if (json) {
                     ObjectNode j = toJson(r, text.toString(), enc, options, e.blockCache());
-                    if (choice != null) j.set("attention_choice", choiceJson(choice));
+                    if (choice != null) j.set("attention_choice", AttentionChoiceJson.of(choice));
                     out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(j));
                     out.flush();
                 } else {
@@ -227,17 +228,6 @@ public final class GenerateCommand implements Callable<Integer> {
     }
 
     /** The JSON of one generation; {@code kvBytes} per host in the order of {@code r.hosts()}. */
-    /** What {@code --attention auto} chose, why, and each candidate's predicted seconds. */
-    static ObjectNode choiceJson(AutoAttention.Choice c) {
-        ObjectNode j = new ObjectMapper().createObjectNode();
-        j.put("chosen", c.strategy().name());
-        j.put("hosts", c.strategy().hosts(c.hosts()));
-        j.put("why", c.why());
-        ObjectNode p = j.putObject("predicted_seconds");
-        c.predictedSeconds().forEach(p::put);
-        return j;
-    }
-
     static ObjectNode toJson(GenerationResult r, String text, EngineOptions o, dev.starattn.engine.BlockCache cache, long phase1CriticalPathNanos,
                              String queryHostName, long[] kvBytes, int contextLength) {
         ObjectMapper om = new ObjectMapper();

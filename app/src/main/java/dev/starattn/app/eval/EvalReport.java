@@ -22,7 +22,15 @@ import java.util.TreeSet;
  */
 public final class EvalReport {
     /** What the run was, for the headers. */
-    public record Meta(String model, String suite, String template, long seed, int samplesPerTask, List<String> notes) {}
+    public record Meta(String model, String suite, String template, long seed, int samplesPerTask, List<String> notes,
+                       List<AutoPick> autoPicks) {
+        public Meta(String model, String suite, String template, long seed, int samplesPerTask, List<String> notes) {
+            this(model, suite, template, seed, samplesPerTask, notes, List.of());
+        }
+    }
+
+    /** What {@code --attention auto} chose for a length: the configuration run for it, and the choice with why. */
+    public record AutoPick(int length, RunConfig config, dev.starattn.engine.strategy.AutoAttention.Choice choice) {}
 
     private final Meta meta;
     private final List<EvalRunner.Result> results;
@@ -193,6 +201,13 @@ public final class EvalReport {
             ArrayNode ex = o.putArray("excluded_below_floor");
             a.excluded().forEach(ex::add);
         }
+        ArrayNode auto = j.putArray("attention_auto");
+        for (AutoPick p : meta.autoPicks()) {
+            ObjectNode o = dev.starattn.app.cli.AttentionChoiceJson.of(p.choice());
+            o.put("length", p.length());
+            o.put("config", p.config().key());
+            auto.add(o);
+        }
         ArrayNode notes = j.putArray("notes");
         meta.notes().forEach(notes::add);
         return j;
@@ -302,6 +317,13 @@ public final class EvalReport {
             for (EvalRunner.Result d : flagged) {
                 sb.append("- ").append(d.task()).append(" @").append(lengthLabel(d.length())).append(": dense ")
                         .append(pct(d.accuracy())).append(" % ").append(ci(d.interval())).append(", n = ").append(d.samples()).append('\n');
+            }
+        }
+        if (!meta.autoPicks().isEmpty()) {
+            sb.append("\n## --attention auto\n\n");
+            for (AutoPick p : meta.autoPicks()) {
+                sb.append("- ").append(lengthLabel(p.length())).append(": `").append(p.config().key()).append("`: ")
+                        .append(p.choice().why()).append('\n');
             }
         }
         sb.append("\n## Notes\n\n");

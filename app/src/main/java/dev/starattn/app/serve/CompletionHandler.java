@@ -241,7 +241,9 @@ final class CompletionHandler {
         usage.put("total_tokens", ctx.length() + job.query().length + r.tokens().length);
         ObjectNode extra = Responses.JSON.createObjectNode();
         if (doc != null) extra.put("document_id", doc.id);
-        extra.put("attention", engine.options().strategy().name());
+        extra.put("attention", ctx.options().strategy().name());
+        var choice = contexts.choice(ctx);
+        if (choice != null) extra.set("attention_choice", dev.starattn.app.cli.AttentionChoiceJson.of(choice));
         extra.put("context_tokens", ctx.length());
         extra.put("query_tokens", job.query().length);
         ObjectNode t = extra.putObject("timing");

@@ -6,6 +6,7 @@ import dev.starattn.engine.EncodedContext;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.InferenceEngine;
 import dev.starattn.engine.ProgressListener;
+import dev.starattn.engine.strategy.AutoAttention;
 import dev.starattn.model.DecoderConfig;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -22,6 +23,8 @@ final class LiveContexts {
     private final ServedModel served;
     private final Metrics metrics;
     private final Set<EncodedContext> live = ConcurrentHashMap.newKeySet();
+    /** What --attention auto chose for each live context it chose for. */
+    private final Map<EncodedContext, AutoAttention.Choice> choices = new ConcurrentHashMap<>();
 
     LiveContexts(ServedModel served, Metrics metrics) {
         this.served = served;
@@ -48,13 +51,16 @@ final class LiveContexts {
         }
         long t0 = System.nanoTime();
         try {
-            // Documents vary in length: a short one runs on as many hosts as it can be split into.
-            EncodedContext ctx = served.engine().fittedTo(tokens.length).encode(tokens, (host, done, total, n) -> {
+            // Documents vary in length: a short one runs on as many hosts as it can be split into (and under
+            // --attention auto, on what pays for its length).
+            ServedModel.Fitted fitted = served.engineFor(tokens.length);
+            EncodedContext ctx = fitted.engine().encode(tokens, (host, done, total, n) -> {
                 metrics.host(host).blocks.increment();
                 if (done == total && pendingHosts.remove(host)) metrics.host(host).encoding.decrementAndGet();
                 progress.blockDone(host, done, total, n);
             });
             live.add(ctx);
+            if (fitted.choice() != null) choices.put(ctx, fitted.choice());
             metrics.phase1.observe((System.nanoTime() - t0) / 1e9);
             metrics.promptTokens.add(tokens.length);
             for (ContextHost h : ctx.hosts()) metrics.host(h.name()).phase1Seconds.add(h.stats().phase1Nanos / 1e9);
@@ -66,7 +72,13 @@ final class LiveContexts {
 
     void release(EncodedContext ctx) {
         live.remove(ctx);
+        choices.remove(ctx);
         ctx.release();
+    }
+
+    /** What --attention auto chose for {@code ctx}, or null (not asked, or the context is gone). */
+    AutoAttention.Choice choice(EncodedContext ctx) {
+        return choices.get(ctx);
     }
 
     /** KV bytes per host over every live context; every host is named, with 0 when it holds none. */

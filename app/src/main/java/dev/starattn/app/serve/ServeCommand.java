@@ -1,6 +1,7 @@
 package dev.starattn.app.serve;
 
 import dev.starattn.engine.strategy.AttentionStrategy;
+import dev.starattn.engine.strategy.AutoAttention;
 import dev.starattn.engine.strategy.Strategies;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.InferenceEngine;
@@ -33,7 +34,9 @@ public final class ServeCommand implements Callable<Integer> {
             + " (default: ${DEFAULT-VALUE}).")
     int hosts;
 
-    @Option(names = "--attention", defaultValue = "star", description = "star, ring, ring-zigzag or dense (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--attention", defaultValue = "star", description = "star, star-pass, ring, ring-zigzag, dense, or auto (each context on dense, star or star-pass, "
+            + "whichever the FLOP model and this machine's measured throughput predict fastest for its length; the response's "
+            + "attention_choice says why) (default: ${DEFAULT-VALUE}).")
     String attention;
 
     @Option(names = "--max-context", defaultValue = "0", description = "Most tokens per request, context + query + answer (0 = the model's context length).")
@@ -92,7 +95,9 @@ public final class ServeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         // Every option is checked before the model loads; a bad value is a usage error (exit 2).
-        AttentionStrategy strategy = UsageException.check(() -> Strategies.byName(attention));
+        boolean auto = attention.trim().equalsIgnoreCase(AutoAttention.NAME);
+        // auto: the hosts are opened for star, the split it may choose; each context's strategy is chosen by its length.
+        AttentionStrategy strategy = auto ? Strategies.STAR : UsageException.check(() -> Strategies.byName(attention));
         EngineOptions options = UsageException.check(() -> EngineOptions.of(strategy, hosts));
         if (!strategy.splitsContext() && (hosts < 1 || hosts > EngineOptions.MAX_HOSTS)) {
             throw new UsageException("--hosts takes 1 to " + EngineOptions.MAX_HOSTS + ", got " + hosts);
@@ -107,6 +112,7 @@ public final class ServeCommand implements Callable<Integer> {
                 Duration.ofSeconds(timeoutS), maxBodyBytes, apiKey, Duration.ofSeconds(ttlS), memoryBudget, defaultMaxTokens,
                 maxDocuments, maxDocumentBytes, maxNameChars, allowOrigins));
         // The device's checks come before the model loads: what it cannot run, then whether a GPU is usable.
+        dev.starattn.app.cli.CudaHosts.requireRunsOnGpus(device, strategy);
         if (dev.starattn.app.cli.CudaHosts.check(device)) {
             if (cache.enabled()) throw new IllegalArgumentException("--cache-dir keeps star blocks of CPU hosts; --device cuda does not use it");
             dev.starattn.app.cli.CudaHosts.requireUsable(device);
@@ -116,17 +122,22 @@ public final class ServeCommand implements Callable<Integer> {
                 device, gpus, dev.starattn.app.cli.EngineMixin.GPU_PREFILL_CHUNK, cache.create(m, w -> System.err.println("warning: " + w))));
         InferenceEngine engine = hosts.engine(options);
         dev.starattn.cuda.CudaPipelines gpu = hosts.pipelines();
+        AutoAttention.Picker picker = auto ? AutoAttention.Picker.of(m.model(), options, AutoAttention.Placement.of(false, gpu != null)) : null;
         // One line per request on stderr, stamped with the time (UTC) as access logs are.
         StarServer s = new StarServer(m, engine, cfg, line -> System.err.println(
-                java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.MILLIS) + " " + line));
+                java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.MILLIS) + " " + line), picker);
         try {
             s.start();
         } catch (java.io.IOException e) {
             hosts.close();
             throw new IllegalArgumentException("cannot listen on " + bind + ":" + port + ": " + e.getMessage());
         }
+        if (picker != null) {
+            System.err.printf(java.util.Locale.ROOT, "attention auto: dense, star%s per context by its length, at %.2g FLOP/s measured here%n",
+                    gpu == null ? " or star-pass" : "", picker.flopsPerSecond());
+        }
         System.err.printf("serving %s (%s, %s attention over %d host(s)%s) on http://%s:%d/%s%n", s.modelId(), m.config(),
-                options.strategy().name(), options.hostsUsed(), gpu == null ? "" : " on " + gpu.describe(),
+                auto ? AutoAttention.NAME : options.strategy().name(), options.hostsUsed(), gpu == null ? "" : " on " + gpu.describe(),
                 bind.contains(":") ? "[" + bind + "]" : bind, s.port(), key != null ? " (API key required)" : "");
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {

@@ -45,7 +45,13 @@ public final class StarServer implements AutoCloseable {
 
     /** {@code requestLog}: takes one line per request (method, path, status, tokens, ms); null: none. */
     public StarServer(LoadedModel model, InferenceEngine engine, ServerConfig cfg, Consumer<String> requestLog) {
-        this.served = ServedModel.of(model, engine, cfg);
+        this(model, engine, cfg, requestLog, null);
+    }
+
+    /** {@code auto}: {@code --attention auto}, each context's strategy chosen by it (null: the engine's). */
+    public StarServer(LoadedModel model, InferenceEngine engine, ServerConfig cfg, Consumer<String> requestLog,
+                      dev.starattn.engine.strategy.AutoAttention.Picker auto) {
+        this.served = ServedModel.of(model, engine, cfg, auto);
         this.admission = new Admission(cfg.maxConcurrent(), cfg.queue());
         this.budget = new MemoryBudget(cfg.memoryBudget());
         Metrics metrics = new Metrics();

@@ -121,4 +121,27 @@ class EvalCommandTest {
         assertTrue(r.err().contains("cannot be sized to 200 tokens"), r.err());
         assertFalse(r.err().contains("\tat "), r.err());
     }
+
+    /** auto: the configuration generate's auto would run at the length is run and reported with why. */
+    @Test
+    void autoRunsWhatItWouldChooseAndSaysWhy(@TempDir Path dir) throws Exception {
+        Path out = dir.resolve("out");
+        Run r = run("eval", "-m", TinyModels.path().toString(), "--suite", "ruler", "--tasks", "niah_single_1",
+                "--lengths", "1024", "--attention", "dense,auto", "--hosts", "2", "--samples", "1", "--json", "--out", out.toString());
+        assertEquals(0, r.exit(), r.err());
+        JsonNode j = PredictionStore.JSON.readTree(r.out());
+        JsonNode auto = j.get("attention_auto");
+        assertEquals(1, auto.size(), j.toString());
+        JsonNode pick = auto.get(0);
+        assertEquals(1024, pick.get("length").asInt());
+        assertFalse(pick.get("why").asText().isBlank());
+        for (String k : List.of("dense", "star", "star-pass")) assertTrue(pick.get("predicted_seconds").get(k).isNumber(), k);
+        // the chosen configuration is one of the results (dense: the one asked for already, not twice)
+        String chosen = pick.get("config").asText();
+        long runs = 0;
+        for (JsonNode x : j.get("results")) if (x.get("config").asText().equals(chosen)) runs++;
+        assertEquals(1, runs, j.toString());
+        assertEquals(pick.get("chosen").asText(), chosen.split(" ")[0]);
+        assertTrue(Files.readString(out.resolve("report.md")).contains("## --attention auto"));
+    }
 }

@@ -32,12 +32,18 @@ final class ServeFixture implements AutoCloseable {
 
     /** With a star block cache in {@code cacheDir} (null: none). */
     ServeFixture(Path dir, ServerConfig cfg, int hosts, Path cacheDir) throws Exception {
+        this(dir, cfg, hosts, cacheDir, null);
+    }
+
+    /** Under {@code --attention auto} with the picker {@code auto} makes for the model (null: star throughout). */
+    ServeFixture(Path dir, ServerConfig cfg, int hosts, Path cacheDir,
+                 java.util.function.Function<LoadedModel, dev.starattn.engine.strategy.AutoAttention.Picker> auto) throws Exception {
         Path m = dir.resolve("tiny.gguf");
         if (!m.toFile().exists()) new RandomLlamaModel().dim(64).layers(2).heads(4).kvHeads(2).ffnDim(128).vocab(300).write(m);
         model = ModelLoader.load(m);
         var cache = cacheDir == null ? null : new dev.starattn.engine.BlockCache(model.fingerprint(), 1L << 28, cacheDir, 1L << 28);
         server = new StarServer(model, new InferenceEngine(model.model(), EngineOptions.of(AttentionMode.STAR, hosts))
-                .withBlockCache(cache), cfg, log::add).start();
+                .withBlockCache(cache), cfg, log::add, auto == null ? null : auto.apply(model)).start();
         base = "http://127.0.0.1:" + server.port();
         apiKey = cfg.apiKey();
     }

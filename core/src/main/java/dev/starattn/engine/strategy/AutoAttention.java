@@ -35,6 +35,32 @@ public final class AutoAttention {
      */
     public record Placement(boolean concurrent, double gatherSeconds, boolean gpu, boolean hostsGiven) {
         public static final Placement IN_PROCESS = new Placement(false, 20e-6, false, false);
+
+        /**
+         * Where the hosts of a run are: {@code remote} context hosts (their own processors, a network round trip a
+         * gather, given already), else GPUs, else in-process CPU hosts. The gather costs are assumed, not measured.
+         */
+        public static Placement of(boolean remote, boolean gpu) {
+            if (remote) return new Placement(true, 0.5e-3, false, true);
+            if (gpu) return new Placement(true, 50e-6, true, false);
+            return IN_PROCESS;
+        }
+    }
+
+    /**
+     * Choices for one model, set of options and placement at a measured throughput, for contexts of any length:
+     * a server's requests and documents, an eval's lengths.
+     */
+    public record Picker(DecoderConfig config, EngineOptions asked, Placement where, double flopsPerSecond) {
+        /** Measures this machine's throughput for {@code model} (once per model) and fixes the rest. */
+        public static Picker of(DecoderModel model, EngineOptions asked, Placement where) {
+            return new Picker(model.config(), asked, where, measureFlopsPerSecond(model));
+        }
+
+        /** The choice for a context of {@code n} tokens. */
+        public Choice choose(int n) {
+            return AutoAttention.choose(config, n, asked, where, flopsPerSecond);
+        }
     }
 
     /** The strategy chosen for {@code hosts} hosts, why, and each candidate's predicted seconds. */
@@ -53,8 +79,8 @@ public final class AutoAttention {
         double dense = seconds(c, n, asked.withStrategy(Strategies.DENSE).withHosts(1), where, flopsPerSecond);
         predicted.put(Strategies.DENSE.name(), dense);
         if (asked.hosts() <= 1 && !where.hostsGiven()) return new Choice(Strategies.DENSE, 1, "one host: nothing to split", predicted);
-        List<AttentionStrategy> split = new ArrayList<>(List.of(Strategies.STAR));
-        if (!where.gpu()) split.add(Strategies.STAR_PASS);
+        List<AttentionStrategy> split = new ArrayList<>();
+        for (AttentionStrategy s : List.of(Strategies.STAR, Strategies.STAR_PASS)) if (!where.gpu() || s.runsOnGpuHosts()) split.add(s);
         AttentionStrategy best = Strategies.DENSE;
         double bestSeconds = where.hostsGiven() ? Double.POSITIVE_INFINITY : dense;
         String refused = null;

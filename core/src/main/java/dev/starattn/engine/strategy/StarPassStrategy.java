@@ -1,12 +1,12 @@
 package dev.starattn.engine.strategy;
 
 import dev.starattn.attention.KvCache;
+import dev.starattn.engine.BlockCache;
 import dev.starattn.engine.BlockTask;
 import dev.starattn.engine.ContextHost;
 import dev.starattn.engine.EncodeTask;
 import dev.starattn.engine.EncodeTask.PassRule;
 import dev.starattn.engine.EngineOptions;
-import dev.starattn.engine.FlopModel;
 import dev.starattn.engine.LocalContextHost;
 import dev.starattn.engine.PassHost;
 import dev.starattn.engine.PassSelector;
@@ -32,6 +32,10 @@ public final class StarPassStrategy implements AttentionStrategy {
     public static final int WINDOW = 32;
     /** The default anchor is this fraction of a block (star's is a whole block): the passing rows carry the rest. */
     public static final int ANCHOR_DIVISOR = 4;
+
+    /** Why GPU hosts, or a mix of host kinds, are refused: one sentence, said before a model is uploaded where the CLI can. */
+    public static final String GPU_REFUSAL = "star-pass runs only on CPU hosts, all in this process or all remote ('starattn host'), "
+            + "not on GPU hosts (--device cuda) nor a mix: use --attention star there";
 
     private final int passTokens;
 
@@ -63,6 +67,12 @@ public final class StarPassStrategy implements AttentionStrategy {
     @Override
     public boolean blockwise() {
         return true;
+    }
+
+    /** The GPU hosts have no per-layer exchange of passing rows (not implemented: a limitation, not a rule). */
+    @Override
+    public boolean runsOnGpuHosts() {
+        return false;
     }
 
     /** Remote hosts exchange the rows among themselves, so they hold the whole context; the query host the query. */
@@ -109,8 +119,7 @@ public final class StarPassStrategy implements AttentionStrategy {
             return;
         }
         if (!hosts.stream().allMatch(ContextHost::isRemote)) {
-            throw new IllegalArgumentException("star-pass runs on CPU hosts in this process or on remote hosts ('starattn host'), "
-                    + "not on a mix of them nor on GPU hosts; use --attention star there");
+            throw new IllegalArgumentException(GPU_REFUSAL);
         }
         String runId = UUID.randomUUID().toString();
         List<EncodeTask> linked = new ArrayList<>();
@@ -129,8 +138,9 @@ public final class StarPassStrategy implements AttentionStrategy {
         DecoderConfig c = hosts.getFirst().model().config();
         PassHost[] pass = new PassHost[n];
         long[] clock = new long[n], ready = new long[n];
+        List<List<String>> keys = cacheKeys(hosts, plan, rule);
         for (int h = 0; h < n; h++) {
-            pass[h] = new PassHost(hosts.get(h).model(), hosts.get(h), plan.get(h).blocks(), rule);
+            pass[h] = new PassHost(hosts.get(h).model(), hosts.get(h), plan.get(h).blocks(), rule, keys == null ? null : keys.get(h));
             clock[h] = pass[h].lastNanos();
         }
         KvCache[] own = new KvCache[n];
@@ -163,34 +173,48 @@ public final class StarPassStrategy implements AttentionStrategy {
     }
 
     /**
-     * Star's blocks with the passing rows: each block's linear work covers its anchor and itself (the anchor is
-     * computed with every block), its attention the anchor's own, the block over anchor + rows passed by every
-     * earlier block + itself, and the choice of its rows (the window's queries over the block).
+     * Each block's key in the hosts' block cache ({@link BlockCache#passKey}, chained in context order: a block's KV
+     * depends on every earlier block), per host; null when the hosts have no cache.
+     */
+    private static List<List<String>> cacheKeys(List<LocalContextHost> hosts, List<EncodeTask> plan, PassRule rule) {
+        BlockCache cache = hosts.getFirst().blockCache();
+        if (cache == null) return null;
+        KvCache own = hosts.getFirst().cache(0);
+        List<List<String>> keys = new ArrayList<>();
+        String previous = "";
+        for (EncodeTask t : plan) {
+            List<String> mine = new ArrayList<>();
+            for (BlockTask b : t.blocks()) {
+                previous = cache.passKey(previous, b, rule, own.keyType(), own.valueType());
+                mine.add(previous);
+            }
+            keys.add(mine);
+        }
+        return keys;
+    }
+
+    /**
+     * Star's blocks with the passing rows: each block's linear work covers itself, its anchor's once per host for
+     * blocks in a row that share one that leads ({@link BlockTask#anchorLeads}; as {@link PassHost} computes it),
+     * its attention the anchor's own, the block over anchor + rows passed by every earlier block + itself, and
+     * the choice of its rows (the window's queries over the block).
      */
     @Override
     public long[] phase1Flops(DecoderConfig c, int[] context, EngineOptions o, Predicate<BlockTask> cached) {
-        List<List<BlockTask>> plan = Strategies.STAR.blocks(context, o);
         PassRule rule = rule(context.length, o);
-        long lin = c.linearFlopsPerToken();
-        long att = FlopModel.attentionFlopsPerPair(c);
-        long[] out = new long[plan.size()];
-        long passedBefore = 0;
-        for (int h = 0; h < plan.size(); h++) {
-            long f = 0;
-            for (BlockTask b : plan.get(h)) {
-                long m = b.tokens().length, a = b.anchorTokens().length;
-                f += (a + m) * lin + (FlopModel.causalPairs(a) + FlopModel.causalPairs(m) + m * (a + passedBefore)) * att;
-                int skip = (int) Math.max(0, Math.min(m, rule.skipBelow() - b.start()));
-                int candidates = (int) m - skip;
-                if (PassSelector.scores(passTokens, candidates)) {
-                    f += PassSelector.pairs((int) m, 1, WINDOW) * att;
-                    passedBefore += passTokens;
-                } else if (passTokens > 0) {
-                    passedBefore += candidates;
-                }
+        long[] passedBefore = {0};
+        return StarStrategy.blockFlops(c, Strategies.STAR.blocks(context, o), cached, (last, b) -> b.anchorLeads() && b.sameAnchor(last), b -> {
+            int m = b.tokens().length;
+            int skip = Math.max(0, Math.min(m, rule.skipBelow() - b.start()));
+            int candidates = m - skip;
+            long pairs = (long) m * passedBefore[0];
+            if (PassSelector.scores(passTokens, candidates)) {
+                pairs += PassSelector.pairs(m, 1, WINDOW);
+                passedBefore[0] += passTokens;
+            } else if (passTokens > 0) {
+                passedBefore[0] += candidates;
             }
-            out[h] = f;
-        }
-        return out;
+            return pairs;
+        });
     }
 }

@@ -1,7 +1,5 @@
 package dev.starattn.engine.strategy;
 
-import dev.starattn.engine.AnchorContent;
-import dev.starattn.engine.AnchorPositions;
 import dev.starattn.engine.BlockPlan;
 import dev.starattn.engine.BlockTask;
 import dev.starattn.engine.ContextHost;
@@ -14,7 +12,9 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
+import java.util.function.BiPredicate;
 import java.util.function.Predicate;
+import java.util.function.ToLongFunction;
 
 /**
  * Star Attention: blocks of b tokens (the last may be shorter, no padding), dealt to hosts in contiguous runs, the
@@ -138,23 +138,33 @@ public final class StarStrategy implements AttentionStrategy {
     /** A cache hit costs no FLOPs, and a host whose blocks all hit does not encode its anchor either. */
     @Override
     public long[] phase1Flops(DecoderConfig c, int[] context, EngineOptions o, Predicate<BlockTask> cached) {
-        List<List<BlockTask>> plan = blocks(context, o);
+        // As SegmentEncoder: a block whose anchor equals the last one the host computed uses that one.
+        return blockFlops(c, blocks(context, o), cached, (last, b) -> b.sameAnchor(last), b -> 0);
+    }
+
+    /**
+     * Phase-1 FLOPs per host of star's blocks (star's and star-pass's): each block's linear work and its attention
+     * over its anchor and itself, plus {@code extraPairs} of it (asked of every block in context order, cached or
+     * not); an anchor is counted when the host computes it, not for a block that {@code shares} the last computed
+     * one ({@code shares(lastAnchored, block)}). A cached block costs nothing and computes no anchor.
+     */
+    static long[] blockFlops(DecoderConfig c, List<List<BlockTask>> plan, Predicate<BlockTask> cached,
+                             BiPredicate<BlockTask, BlockTask> shares, ToLongFunction<BlockTask> extraPairs) {
         long lin = c.linearFlopsPerToken();
         long att = FlopModel.attentionFlopsPerPair(c);
-        // The anchor is encoded once per host when every block shares it.
-        boolean shared = o.anchorPositions() == AnchorPositions.ORIGINAL && o.anchorContent() != AnchorContent.PREVIOUS;
         long[] out = new long[plan.size()];
         for (int h = 0; h < plan.size(); h++) {
             long f = 0;
-            int lastAnchor = -1;
+            BlockTask lastAnchored = null;
             for (BlockTask b : plan.get(h)) {
+                long extra = extraPairs.applyAsLong(b);
                 if (cached.test(b)) continue;
                 long m = b.tokens().length, a = b.anchorTokens().length;
-                if (a > 0 && (!shared || a != lastAnchor)) {
+                if (a > 0 && (lastAnchored == null || !shares.test(lastAnchored, b))) {
                     f += a * lin + FlopModel.causalPairs(a) * att;
-                    lastAnchor = (int) a;
+                    lastAnchored = b;
                 }
-                f += m * lin + (FlopModel.causalPairs(m) + m * a) * att;
+                f += m * lin + (FlopModel.causalPairs(m) + m * a + extra) * att;
             }
             out[h] = f;
         }
