@@ -1,9 +1,7 @@
 package dev.starattn.oracle;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import dev.starattn.engine.AttentionMode;
 import dev.starattn.engine.EncodedContext;
 import dev.starattn.engine.EngineOptions;
@@ -14,12 +12,9 @@ import dev.starattn.model.LoadedModel;
 import dev.starattn.model.ModelLoader;
 import dev.starattn.testutil.FamilyFixture;
 import dev.starattn.testutil.FamilyGguf;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.concurrent.TimeUnit;
-import java.util.stream.Collectors;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -36,7 +31,7 @@ class FamilyLlamaCppOracleTest extends LlamaCppOracle {
         FamilyFixture f = FamilyFixture.of(family);
         Path gguf = FamilyGguf.write(f.writeTo(dir.resolve(family + "-hf"), FamilyFixture.Style.V5), dir.resolve(family + ".gguf"));
         int[] prompt = Arrays.copyOf(f.tokens, PROMPT_LEN);
-        int[] theirs = llamaCpp(gguf, prompt);
+        int[] theirs = greedyTokens(gguf, prompt, STEPS);
         try (LoadedModel m = ModelLoader.load(gguf)) {
             for (EngineOptions o : new EngineOptions[] {EngineOptions.dense(), EngineOptions.of(AttentionMode.RING, 2)}) {
                 InferenceEngine e = new InferenceEngine(m.model(), o);
@@ -46,25 +41,5 @@ class FamilyLlamaCppOracleTest extends LlamaCppOracle {
                 assertArrayEquals(theirs, ours, family + " " + o.strategy().name() + ": greedy tokens differ from llama.cpp's");
             }
         }
-    }
-
-    static int[] llamaCpp(Path gguf, int[] prompt) throws Exception {
-        String ids = Arrays.stream(prompt).mapToObj(Integer::toString).collect(Collectors.joining(","));
-        Path out = Files.createTempFile(dir, "llamacpp", ".json");
-        Process pr = new ProcessBuilder("node", "llamacpp-greedy.mjs", gguf.toString(), ids, Integer.toString(STEPS))
-                .directory(oracleDir.toFile())
-                .redirectOutput(out.toFile())
-                .redirectError(ProcessBuilder.Redirect.INHERIT)
-                .start();
-        if (!pr.waitFor(120, TimeUnit.SECONDS)) {
-            pr.destroyForcibly();
-            throw new AssertionError("llama.cpp oracle timed out");
-        }
-        assertEquals(0, pr.exitValue(), "llama.cpp oracle failed on " + gguf.getFileName());
-        JsonNode j = OM.readTree(Files.readString(out, StandardCharsets.UTF_8));
-        int[] t = new int[j.get("tokens").size()];
-        for (int i = 0; i < t.length; i++) t[i] = j.get("tokens").get(i).asInt();
-        assertEquals(STEPS, t.length);
-        return t;
     }
 }

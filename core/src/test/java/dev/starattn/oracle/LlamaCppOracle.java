@@ -126,23 +126,7 @@ abstract class LlamaCppOracle {
         }
 
         int[] llamaCpp() throws Exception {
-            String ids = Arrays.stream(prompt).mapToObj(Integer::toString).collect(Collectors.joining(","));
-            Path out = Files.createTempFile(dir, "llamacpp", ".json");
-            Process pr = new ProcessBuilder("node", "llamacpp-greedy.mjs", path.toString(), ids, Integer.toString(N))
-                    .directory(oracleDir.toFile())
-                    .redirectOutput(out.toFile())
-                    .redirectError(ProcessBuilder.Redirect.INHERIT)
-                    .start();
-            if (!pr.waitFor(120, TimeUnit.SECONDS)) {
-                pr.destroyForcibly();
-                throw new AssertionError("llama.cpp oracle timed out");
-            }
-            assertEquals(0, pr.exitValue(), "llama.cpp oracle failed");
-            JsonNode j = OM.readTree(Files.readString(out, StandardCharsets.UTF_8));
-            int[] t = new int[j.get("tokens").size()];
-            for (int i = 0; i < t.length; i++) t[i] = j.get("tokens").get(i).asInt();
-            assertEquals(N, t.length);
-            return t;
+            return greedyTokens(path, prompt, N);
         }
     }
 
@@ -158,5 +142,26 @@ abstract class LlamaCppOracle {
         } catch (IOException | InterruptedException e) {
             return false;
         }
+    }
+
+    /** llama.cpp's {@code steps} greedy tokens after {@code prompt} on {@code gguf} (oracle/llamacpp-greedy.mjs). */
+    static int[] greedyTokens(Path gguf, int[] prompt, int steps) throws Exception {
+        String ids = Arrays.stream(prompt).mapToObj(Integer::toString).collect(Collectors.joining(","));
+        Path out = Files.createTempFile(dir, "llamacpp", ".json");
+        Process pr = new ProcessBuilder("node", "llamacpp-greedy.mjs", gguf.toString(), ids, Integer.toString(steps))
+                .directory(oracleDir.toFile())
+                .redirectOutput(out.toFile())
+                .redirectError(ProcessBuilder.Redirect.INHERIT)
+                .start();
+        if (!pr.waitFor(120, TimeUnit.SECONDS)) {
+            pr.destroyForcibly();
+            throw new AssertionError("llama.cpp oracle timed out");
+        }
+        assertEquals(0, pr.exitValue(), "llama.cpp oracle failed on " + gguf.getFileName());
+        JsonNode j = OM.readTree(Files.readString(out, StandardCharsets.UTF_8));
+        int[] t = new int[j.get("tokens").size()];
+        for (int i = 0; i < t.length; i++) t[i] = j.get("tokens").get(i).asInt();
+        assertEquals(steps, t.length);
+        return t;
     }
 }
