@@ -12,7 +12,6 @@ import dev.starattn.model.LoadedModel;
 import dev.starattn.model.ModelLoader;
 import dev.starattn.testutil.FamilyFixture;
 import dev.starattn.testutil.FamilyGguf;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import org.junit.jupiter.params.ParameterizedTest;
