@@ -30,7 +30,26 @@ public final class PassSelector {
         int candidates = m - Math.min(m, Math.max(0, skip));
         if (k <= 0 || candidates <= 0) return new int[0];
         if (!scores(k, candidates)) return range(m - candidates, m);
-        double[] score = scores(q, keys, from, m, heads, kvHeads, headDim, Math.min(window, m));
+        return top(scores(q, from, keys, from, m, heads, kvHeads, headDim, Math.min(window, m)), k, skip, candidates);
+    }
+
+    /**
+     * As {@link #select}, where {@code windowQ} holds only the block's last {@code min(window, m)} query rows and
+     * {@code keys} only the block's {@code m} rows (a GPU host copies just those down). Neither is read when no
+     * scores are needed ({@link #scores(int, int)}): they may be null then.
+     */
+    public static int[] selectFromWindow(float[] windowQ, float[] keys, int m, int heads, int kvHeads, int headDim, int window,
+                                         int k, int skip) {
+        int candidates = m - Math.min(m, Math.max(0, skip));
+        if (k <= 0 || candidates <= 0) return new int[0];
+        if (!scores(k, candidates)) return range(m - candidates, m);
+        int w = Math.min(window, m);
+        // Block row i's query is windowQ's row i - (m - w).
+        return top(scores(windowQ, w - m, keys, 0, m, heads, kvHeads, headDim, w), k, skip, candidates);
+    }
+
+    /** The {@code k} best-scored of rows {@code skip..skip+candidates-1}, ascending. */
+    private static int[] top(double[] score, int k, int skip, int candidates) {
         Integer[] order = new Integer[candidates];
         for (int i = 0; i < candidates; i++) order[i] = skip + i;
         // Highest score first; ties to the earlier row, so the choice is deterministic.
@@ -55,7 +74,7 @@ public final class PassSelector {
     }
 
     /** Per block row: the best KV head's pooled share of the window's attention. */
-    private static double[] scores(float[] q, float[] keys, int from, int m, int heads, int kvHeads, int headDim, int w) {
+    private static double[] scores(float[] q, int qFrom, float[] keys, int kFrom, int m, int heads, int kvHeads, int headDim, int w) {
         int group = heads / kvHeads, qStride = heads * headDim, kStride = kvHeads * headDim;
         double scale = 1.0 / Math.sqrt(headDim);
         double[][] got = new double[kvHeads][m];
@@ -65,10 +84,10 @@ public final class PassSelector {
             for (int g = g0; g < g1; g++) {
                 for (int h = g * group; h < (g + 1) * group; h++) {
                     for (int i = m - w; i < m; i++) {
-                        int qo = (from + i) * qStride + h * headDim;
+                        int qo = (qFrom + i) * qStride + h * headDim;
                         double max = Double.NEGATIVE_INFINITY;
                         for (int j = 0; j <= i; j++) {
-                            s[j] = VectorOps.dot(q, qo, keys, (from + j) * kStride + g * headDim, headDim) * scale;
+                            s[j] = VectorOps.dot(q, qo, keys, (kFrom + j) * kStride + g * headDim, headDim) * scale;
                             max = Math.max(max, s[j]);
                         }
                         double sum = 0;

@@ -14,7 +14,7 @@ import java.util.Arrays;
 /**
  * A context host on a GPU: star phase 1 runs each block (after its anchor) through the
  * {@link CudaModel} with its KV kept on the device; ring phase 1 ({@link CudaRing}) leaves its share of
- * the ring's KV in the same caches; phase 2 serves attention partials (output and
+ * the ring's KV in the same caches, star-pass phase 1 ({@link CudaPass}) its blocks'; phase 2 serves attention partials (output and
  * log-sum-exp) of the query rows over that KV. Several hosts may share one GPU and one model
  * (logical hosts), or each sit on its own GPU.
  */
@@ -76,13 +76,18 @@ public final class CudaContextHost implements ContextHost, AutoCloseable {
      * Phase 1: the task's segments after their prefixes ({@link SegmentEncoder}), their KV kept on the device; or,
      * for a ring share, a place in the ring over the other GPU hosts of {@code task.ring()} (all
      * {@link CudaContextHost}s of this process): the strategy starts every member at once; the calls meet in
-     * {@link CudaRing#join} and one {@link CudaRing#encode} runs the whole ring. Returns when it is done.
+     * {@link CudaRing#join} and one {@link CudaRing#encode} runs the whole ring; or, for a star-pass member, likewise
+     * through {@link CudaPass}. Returns when it is done.
      */
     @Override
     public void encode(EncodeTask task, ProgressListener progress) {
         if (task.ring() != null) {
             BlockTask share = task.blocks().getFirst();
             CudaRing.join(task.ring().ringId(), task.ring().index(), task.ring().members(), share.tokens(), share.positions(), progress);
+            return;
+        }
+        if (task.pass() != null) {
+            CudaPass.join(task.pass(), task.blocks(), progress);
             return;
         }
         synchronized (this) {

@@ -11,14 +11,8 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.TimeUnit;
 
 /**
  * Ring Attention phase 1 over {@link CudaContextHost}s on one or several GPUs of this process (several hosts per
@@ -67,7 +61,7 @@ public final class CudaRing {
     private CudaRing() {}
 
     /** One host of the ring: its share of the context, activations, parts buffer and staging caches. */
-    private static final class Member implements AutoCloseable {
+    private static final class Member implements GpuStage.Member, AutoCloseable {
         final int index;
         final CudaContextHost host;
         final CudaModel model;
@@ -96,6 +90,16 @@ public final class CudaRing {
             this.maxPos = Arrays.stream(positions).max().orElse(Integer.MIN_VALUE);
             this.act = model.newActivations();
             this.bytesFrom = new long[hostCount];
+        }
+
+        @Override
+        public CudaContextHost host() {
+            return host;
+        }
+
+        @Override
+        public boolean idle() {
+            return n == 0;
         }
 
         boolean sameGpu(Member o) {
@@ -196,17 +200,17 @@ public final class CudaRing {
                 m.host.stats().blocks = m.n > 0 ? 1 : 0;
                 m.host.stats().tokens = m.n;
             }
-            stage(pool, byGpu, "embedding", m -> m.model.begin(m.act, m.tokens, m.positions, 0, m.n));
+            GpuStage.run(pool, byGpu, RUN, "embedding", m -> m.model.begin(m.act, m.tokens, m.positions, 0, m.n));
             int heads = c.heads(), hd = c.headDim();
             for (int l = 0; l < c.layers(); l++) {
                 int layer = l;
                 // (a) Q, K, V; the own K/V into the own cache (complete on return: stage() synchronizes each host).
-                stage(pool, byGpu, "(a) layer " + l + " Q/K/V", m -> {
+                GpuStage.run(pool, byGpu, RUN, "(a) layer " + l + " Q/K/V", m -> {
                     m.model.layerQkv(m.act, layer, m.n);
                     m.host.cache(layer).appendDevice(m.act.k, m.act.v, m.act.pos, m.n, m.positions, 0);
                 });
                 // (p) The visible blocks of hosts on other GPUs, peer-copied here (all GPUs idle: stage (a) synchronized them).
-                stage(pool, byGpu, "(p) layer " + l + " peer copies", m -> {
+                GpuStage.run(pool, byGpu, RUN, "(p) layer " + l + " peer copies", m -> {
                     for (Member src : m.sources) {
                         if (m.sameGpu(src)) continue;
                         DeviceKv block = src.host.cache(layer);
@@ -215,7 +219,7 @@ public final class CudaRing {
                     }
                 });
                 // (b) Attention over the own block and the visible others, merge, Wo, FFN.
-                stage(pool, byGpu, "(b) layer " + l + " attention and FFN", m -> {
+                GpuStage.run(pool, byGpu, RUN, "(b) layer " + l + " attention and FFN", m -> {
                     CudaAttention attention = m.model.attention();
                     long slotOut = 4L * m.n * c.qDim(), slotLse = 4L * m.n * heads;
                     DeviceKv own = m.host.cache(layer);
@@ -250,68 +254,13 @@ public final class CudaRing {
         return System.nanoTime() - t0;
     }
 
-    private interface HostWork {
-        void run(Member m);
-    }
-
-    /**
-     * One stage: every GPU's hosts in turn on that GPU's thread, all GPUs at once; each host's work followed by a
-     * synchronize of its GPU (its time goes to its phase-1 time); returns when every GPU is done (the barrier).
-     * A failure is thrown after all GPUs have stopped; a CUDA failure names the host, its GPU and the stage.
-     */
-    private static void stage(ExecutorService pool, Map<Integer, List<Member>> byGpu, String what, HostWork work) {
-        List<Future<?>> running = new ArrayList<>();
-        for (List<Member> turns : byGpu.values()) {
-            running.add(pool.submit(() -> {
-                for (Member m : turns) {
-                    if (m.n == 0) continue;  // an idle host (fewer tokens than hosts)
-                    long s = System.nanoTime();
-                    try {
-                        work.run(m);
-                        m.dev.synchronize();
-                    } catch (CudaException e) {
-                        throw new CudaException("ring phase 1, host " + m.host.name() + " on GPU " + m.dev.ordinal() + ", " + what + ": "
-                                + e.getMessage(), e);
-                    }
-                    m.host.stats().phase1Nanos += System.nanoTime() - s;
-                }
-                return null;
-            }));
-        }
-        Throwable failure = null;
-        for (Future<?> f : running) {
-            try {
-                f.get();
-            } catch (ExecutionException e) {
-                if (failure == null) failure = e.getCause();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                if (failure == null) failure = e;
-            }
-        }
-        if (failure instanceof RuntimeException e) throw e;
-        if (failure instanceof Error e) throw e;
-        if (failure != null) throw new IllegalStateException("ring phase 1 on the GPUs failed: " + failure, failure);
-    }
-
     // ---- InferenceEngine's path: the GPU hosts as the ring, the query host on the CPU ----
 
-    /** How long the hosts of one ring run may take to join it (InferenceEngine starts them all at once). */
-    private static final long JOIN_SECONDS = 60;
-    private static final Map<String, Gathering> GATHERING = new ConcurrentHashMap<>();
+    private static final String RUN = "ring phase 1";
+    /** One ring member's share, as it arrives through {@link #join}. */
+    private record Share(int[] tokens, int[] positions) {}
 
-    /** The hosts of one ring run arriving through {@link #join}; the last to arrive runs {@link #encode}. */
-    private static final class Gathering {
-        final int[][] tokens, positions;
-        final CountDownLatch arrived;
-        final CompletableFuture<Void> done = new CompletableFuture<>();
-
-        Gathering(int hosts) {
-            tokens = new int[hosts][];
-            positions = new int[hosts][];
-            arrived = new CountDownLatch(hosts);
-        }
-    }
+    private static final GpuRendezvous<Share> RENDEZVOUS = new GpuRendezvous<>("ring");
 
     /**
      * {@link CudaContextHost#encode} of a ring share: {@code InferenceEngine} calls it on every host of the ring at once (from
@@ -327,34 +276,7 @@ public final class CudaRing {
             }
             hosts.add(g);
         }
-        Gathering g = GATHERING.computeIfAbsent(ringId, id -> new Gathering(ring.size()));
-        synchronized (g) {
-            if (g.tokens[index] != null) throw new IllegalStateException("ring " + ringId + ": host " + index + " joined twice");
-            g.tokens[index] = tokens;
-            g.positions[index] = positions;
-            g.arrived.countDown();
-        }
-        try {
-            if (!g.arrived.await(JOIN_SECONDS, TimeUnit.SECONDS)) {
-                GATHERING.remove(ringId, g);
-                g.done.completeExceptionally(new IllegalStateException("ring " + ringId + ": only " + (ring.size() - g.arrived.getCount())
-                        + " of " + ring.size() + " GPU hosts joined within " + JOIN_SECONDS + " s"));
-            } else if (GATHERING.remove(ringId, g)) {  // exactly one caller runs the ring
-                try {
-                    encode(hosts, Arrays.asList(g.tokens), Arrays.asList(g.positions), progress);
-                    g.done.complete(null);
-                } catch (RuntimeException | Error e) {
-                    g.done.completeExceptionally(e);
-                }
-            }
-            g.done.get();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while waiting for ring " + ringId, e);
-        } catch (ExecutionException e) {
-            if (e.getCause() instanceof RuntimeException r) throw r;
-            if (e.getCause() instanceof Error r) throw r;
-            throw new IllegalStateException(e.getCause().getMessage(), e.getCause());
-        }
+        RENDEZVOUS.join(ringId, index, ring.size(), new Share(tokens, positions),
+                shares -> encode(hosts, shares.stream().map(Share::tokens).toList(), shares.stream().map(Share::positions).toList(), progress));
     }
 }

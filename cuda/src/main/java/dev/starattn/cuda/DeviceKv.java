@@ -160,6 +160,21 @@ public final class DeviceKv implements AutoCloseable {
     }
 
     /**
+     * Appends all of {@code src}'s rows, {@code src} on this GPU or another one ({@link CudaDevice#copyPeer}); ordered as
+     * {@link #copyOf} is. Star-pass's gather of the earlier hosts' passing rows ({@link CudaPass}).
+     */
+    void appendAll(DeviceKv src) {
+        if (src.bf16 != bf16 || src.rowSize != rowSize) throw new IllegalArgumentException("KV caches of different shapes or element types");
+        ensure(size + src.size);
+        long e = elemBytes;
+        CudaDevice.copyPeer(dev, k + e * size * rowSize, src.dev, src.k, e * src.size * rowSize);
+        CudaDevice.copyPeer(dev, v + e * size * rowSize, src.dev, src.v, e * src.size * rowSize);
+        CudaDevice.copyPeer(dev, pos + 4L * size, src.dev, src.pos, 4L * src.size);
+        System.arraycopy(src.hostPos, 0, hostPos, size, src.size);
+        size += src.size;
+    }
+
+    /**
      * Makes this cache a copy of all of {@code src}'s rows (K, V and positions), {@code src} on this GPU or
      * another one ({@link CudaDevice#copyPeer}: device to device, or a peer copy between GPUs). Ring phase 1's
      * staging of another GPU's KV block ({@link CudaRing}). The copies are queued after the work already queued

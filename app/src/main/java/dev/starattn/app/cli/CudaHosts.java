@@ -43,14 +43,6 @@ public record CudaHosts(CudaPipelines gpus, List<CudaContextHost> hosts) impleme
         if (why != null) throw new IllegalArgumentException("--device cuda: no usable CUDA GPU: " + why);
     }
 
-    /** Before a model is loaded: refuses, in one sentence, a strategy the GPU hosts do not run when {@code device} is cuda. */
-    public static void requireRunsOnGpus(String device, dev.starattn.engine.strategy.AttentionStrategy s) {
-        if (check(device) && !s.runsOnGpuHosts()) {
-            throw new IllegalArgumentException("--device cuda: the GPU hosts do not run " + s.name()
-                    + " (it runs on CPU hosts, in this process or remote): use --attention star on GPUs, or --device cpu");
-        }
-    }
-
     /** Whether {@code device} is cuda (false: cpu); refuses another name. Dense runs as one host, on one GPU. */
     public static boolean check(String device) {
         if (device == null || device.equals("cpu")) return false;

@@ -125,7 +125,6 @@ public final class EvalCommand implements Callable<Integer> {
             for (int len : checkLens) UsageException.check(() -> c.options(len, seed).requireSplit(len));
         }
         boolean cuda = CudaHosts.check(device);
-        for (RunConfig c : configs) CudaHosts.requireRunsOnGpus(device, c.strategy());
         if (cuda) {
             if (!kvType.equalsIgnoreCase("f32")) throw new IllegalArgumentException("--kv-type sets the CPU hosts' cache; on --device cuda the KV is bf16: drop --kv-type");
             if (export == null) CudaHosts.requireUsable(device);

@@ -120,7 +120,6 @@ public final class GenerateCommand implements Callable<Integer> {
         String qText = query.text != null ? query.text : query.file != null ? InputFiles.readText(query.file, "--query-file") : null;
         String ctxIds = context.tokens != null ? TokenFiles.readText(context.tokens, "--context-tokens") : null;
         String qIds = query.tokens != null ? TokenFiles.readText(query.tokens, "--query-tokens") : null;
-        CudaHosts.requireRunsOnGpus(device, asked.strategy());
         CudaHosts.requireUsable(device);
         long loadStart = System.nanoTime();
         // Progress lines wait until the inputs are checked, so that bad input gives exactly one line.

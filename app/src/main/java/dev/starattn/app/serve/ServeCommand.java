@@ -111,8 +111,7 @@ public final class ServeCommand implements Callable<Integer> {
         ServerConfig cfg = UsageException.check(() -> new ServerConfig(bind, port, maxContext, maxConcurrent, queue,
                 Duration.ofSeconds(timeoutS), maxBodyBytes, apiKey, Duration.ofSeconds(ttlS), memoryBudget, defaultMaxTokens,
                 maxDocuments, maxDocumentBytes, maxNameChars, allowOrigins));
-        // The device's checks come before the model loads: what it cannot run, then whether a GPU is usable.
-        dev.starattn.app.cli.CudaHosts.requireRunsOnGpus(device, strategy);
+        // The device's checks come before the model loads: whether a GPU is usable.
         if (dev.starattn.app.cli.CudaHosts.check(device)) {
             if (cache.enabled()) throw new IllegalArgumentException("--cache-dir keeps star blocks of CPU hosts; --device cuda does not use it");
             dev.starattn.app.cli.CudaHosts.requireUsable(device);

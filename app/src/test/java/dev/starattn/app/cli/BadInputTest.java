@@ -175,17 +175,6 @@ class BadInputTest {
                 "--query-host", "tpu");
     }
 
-    /** GPU hosts do not run star-pass: one sentence before the model loads or a GPU is looked for, on any machine. */
-    @Test
-    void starPassOnGpuHostsIsRefusedInOneSentence() {
-        assertOneLineError(run("generate", "-m", good.toString(), "--context", "c", "--query", "q", "--device", "cuda",
-                "--attention", "star-pass", "-n", "2"), "GPU hosts do not run star-pass", "--attention star");
-        assertOneLineError(run("eval", "-m", good.toString(), "--device", "cuda", "--attention", "dense,star-pass:16", "--samples", "1"),
-                "GPU hosts do not run star-pass:16", "--device cpu");
-        assertOneLineError(run("serve", "-m", good.toString(), "--device", "cuda", "--attention", "star-pass", "--port", "0"),
-                "GPU hosts do not run star-pass", "--attention star");
-    }
-
     @Test
     void evalDeviceOptionsAreCheckedBeforeAnyWork() {
         // Both before the GPU is looked for, so they hold on any machine.

@@ -34,11 +34,6 @@ public interface AttentionStrategy {
      */
     boolean blockwise();
 
-    /** Whether GPU hosts ({@code --device cuda}) run this strategy; CPU hosts, in process or remote, run them all. */
-    default boolean runsOnGpuHosts() {
-        return true;
-    }
-
     /**
      * Whether the query host, when the other hosts are outside this JVM's CPU (remote, or GPUs with the query host
      * on the CPU), holds a share of the context too (the last), rather than only the query's KV.

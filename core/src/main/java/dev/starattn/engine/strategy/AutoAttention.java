@@ -80,7 +80,8 @@ public final class AutoAttention {
         predicted.put(Strategies.DENSE.name(), dense);
         if (asked.hosts() <= 1 && !where.hostsGiven()) return new Choice(Strategies.DENSE, 1, "one host: nothing to split", predicted);
         List<AttentionStrategy> split = new ArrayList<>();
-        for (AttentionStrategy s : List.of(Strategies.STAR, Strategies.STAR_PASS)) if (!where.gpu() || s.runsOnGpuHosts()) split.add(s);
+        // Not star-pass on GPU hosts: they score its row choice on the CPU, which the FLOP model does not count.
+        for (AttentionStrategy s : List.of(Strategies.STAR, Strategies.STAR_PASS)) if (!where.gpu() || s != Strategies.STAR_PASS) split.add(s);
         AttentionStrategy best = Strategies.DENSE;
         double bestSeconds = where.hostsGiven() ? Double.POSITIVE_INFINITY : dense;
         String refused = null;

@@ -8,6 +8,7 @@ import dev.starattn.engine.EncodeTask;
 import dev.starattn.engine.EncodeTask.PassRule;
 import dev.starattn.engine.EngineOptions;
 import dev.starattn.engine.LocalContextHost;
+import dev.starattn.engine.PassClock;
 import dev.starattn.engine.PassHost;
 import dev.starattn.engine.PassSelector;
 import dev.starattn.engine.ProgressListener;
@@ -22,8 +23,8 @@ import java.util.function.Predicate;
  * anchor by default, and at every layer each block passes its {@code K} most useful KV rows, chosen without the
  * query ({@link PassSelector}), to every later block, which attends to them after the anchor at their original
  * positions. Hosts meet once per layer (a gather of the earlier hosts' rows); phase 2 is star's, exact. K = 0 is
- * star; K at least a block is dense. In-process hosts are driven here through {@link PassHost}; remote hosts get
- * a {@link EncodeTask.PassLink} and exchange the rows among themselves.
+ * star; K at least a block is dense. In-process CPU hosts are driven here through {@link PassHost}; remote hosts and
+ * GPU hosts get a {@link EncodeTask.PassLink} and exchange the rows among themselves.
  */
 public final class StarPassStrategy implements AttentionStrategy {
     /** The default K: on the shipped model, vt at 4K over 8 hosts, K = 64 matched dense on 30 of 30 samples (K = 16: 28). */
@@ -33,9 +34,9 @@ public final class StarPassStrategy implements AttentionStrategy {
     /** The default anchor is this fraction of a block (star's is a whole block): the passing rows carry the rest. */
     public static final int ANCHOR_DIVISOR = 4;
 
-    /** Why GPU hosts, or a mix of host kinds, are refused: one sentence, said before a model is uploaded where the CLI can. */
-    public static final String GPU_REFUSAL = "star-pass runs only on CPU hosts, all in this process or all remote ('starattn host'), "
-            + "not on GPU hosts (--device cuda) nor a mix: use --attention star there";
+    /** Why a mix of host kinds is refused: one sentence. */
+    public static final String MIX_REFUSAL = "star-pass runs on hosts of one kind, all CPU hosts in this process, all remote "
+            + "('starattn host') or all GPU hosts (--device cuda), not a mix: use --attention star there";
 
     private final int passTokens;
 
@@ -67,12 +68,6 @@ public final class StarPassStrategy implements AttentionStrategy {
     @Override
     public boolean blockwise() {
         return true;
-    }
-
-    /** The GPU hosts have no per-layer exchange of passing rows (not implemented: a limitation, not a rule). */
-    @Override
-    public boolean runsOnGpuHosts() {
-        return false;
     }
 
     /** Remote hosts exchange the rows among themselves, so they hold the whole context; the query host the query. */
@@ -118,8 +113,10 @@ public final class StarPassStrategy implements AttentionStrategy {
             inProcess(locals, plan, rule, progress);
             return;
         }
-        if (!hosts.stream().allMatch(ContextHost::isRemote)) {
-            throw new IllegalArgumentException(GPU_REFUSAL);
+        // Remote hosts exchange the rows over the network; other in-process hosts (GPU hosts) meet in their own module.
+        boolean remote = hosts.getFirst().isRemote();
+        if (hosts.stream().anyMatch(h -> h.isRemote() != remote || h instanceof LocalContextHost)) {
+            throw new IllegalArgumentException(MIX_REFUSAL);
         }
         String runId = UUID.randomUUID().toString();
         List<EncodeTask> linked = new ArrayList<>();
@@ -137,29 +134,27 @@ public final class StarPassStrategy implements AttentionStrategy {
         if (n == 0) return;
         DecoderConfig c = hosts.getFirst().model().config();
         PassHost[] pass = new PassHost[n];
-        long[] clock = new long[n], ready = new long[n];
+        long[] setup = new long[n];
         List<List<String>> keys = cacheKeys(hosts, plan, rule);
         for (int h = 0; h < n; h++) {
             pass[h] = new PassHost(hosts.get(h).model(), hosts.get(h), plan.get(h).blocks(), rule, keys == null ? null : keys.get(h));
-            clock[h] = pass[h].lastNanos();
+            setup[h] = pass[h].lastNanos();
         }
+        PassClock clock = new PassClock(setup);
         KvCache[] own = new KvCache[n];
         for (int l = 0; l < c.layers(); l++) {
             for (int h = 0; h < n; h++) {
                 own[h] = pass[h].beginLayer(l);
-                ready[h] = clock[h] += pass[h].lastNanos();
+                clock.began(h, pass[h].lastNanos());
             }
             KvCache earlier = null;
-            long earliestStart = 0;
             for (int h = 0; h < n; h++) {
                 LocalContextHost me = hosts.get(h);
                 if (earlier != null) me.stats().phase1BytesReceived += earlier.bytes();
                 me.stats().phase1BytesSent += own[h].bytes() * (n - 1 - h);
-                long start = Math.max(clock[h], earliestStart);
-                me.stats().phase1WaitNanos += start - clock[h];
+                me.stats().phase1WaitNanos += clock.ending(h);
                 pass[h].endLayer(earlier);
-                clock[h] = start + pass[h].lastNanos();
-                earliestStart = Math.max(earliestStart, ready[h]);
+                clock.ended(h, pass[h].lastNanos());
                 if (own[h].size() > 0) {
                     if (earlier == null) earlier = own[h].copy(own[h].size() * (n - 1 - h));
                     else earlier.appendAll(own[h]);
