@@ -69,6 +69,11 @@ public final class CudaSelfCheck {
         return results;
     }
 
+    /** The GPU the checks run on (the first of several). */
+    CudaDevice device() {
+        return dev;
+    }
+
     Result add(String name, float[] gpu, float[] cpu, int n, double tol, String note) {
         double maxAbs = 0, maxRef = 1e-30;
         for (int i = 0; i < n; i++) {
@@ -759,7 +764,7 @@ public final class CudaSelfCheck {
     }
 
     /** Runs one part of a section; a throw becomes a FAIL line (with its stack trace) and the section goes on. */
-    private void attempt(String name, Section part) {
+    void attempt(String name, Section part) {
         try {
             part.run();
         } catch (Throwable t) {
@@ -770,7 +775,7 @@ public final class CudaSelfCheck {
     }
 
     /** Per host: rows of KV, phase-1 ms (all runs so far), bytes peer-copied in and out. */
-    private static String hostSummary(List<CudaContextHost> hosts) {
+    static String hostSummary(List<CudaContextHost> hosts) {
         StringBuilder b = new StringBuilder();
         for (CudaContextHost h : hosts) {
             b.append(String.format(" %s@%s rows=%d p1=%.1fms in=%d out=%d", h.name(), h.processor(), h.kvTokens(), h.stats().phase1Nanos / 1e6,
@@ -819,8 +824,13 @@ public final class CudaSelfCheck {
      * Phase 2 of a ring run against the CPU engine's dense run: the first logits, the later steps (teacher-forced with
      * the CPU's tokens) as one figure, and the greedy tokens (equal, or parting after the first only at a near tie).
      */
-    private void phase2VsCpu(String label, int[] gpuTokens, float[][] gpuSteps, int[] cpuTokens, float[][] cpuSteps, double tol) {
-        add(label + ": first logits vs CPU dense", gpuSteps[0], cpuSteps[0], cpuSteps[0].length, tol,
+    void phase2VsCpu(String label, int[] gpuTokens, float[][] gpuSteps, int[] cpuTokens, float[][] cpuSteps, double tol) {
+        phase2VsCpu(label, "CPU dense", gpuTokens, gpuSteps, cpuTokens, cpuSteps, tol);
+    }
+
+    /** As above, against the CPU run named {@code reference}. */
+    void phase2VsCpu(String label, String reference, int[] gpuTokens, float[][] gpuSteps, int[] cpuTokens, float[][] cpuSteps, double tol) {
+        add(label + ": first logits vs " + reference, gpuSteps[0], cpuSteps[0], cpuSteps[0].length, tol,
                 "argmax gpu=" + argmax(gpuSteps[0]) + " cpu=" + argmax(cpuSteps[0]));
         int steps = cpuSteps.length;
         double[] stepDiff = new double[steps];
@@ -832,9 +842,9 @@ public final class CudaSelfCheck {
         if (steps > 1) {
             float[][] g = Arrays.copyOfRange(gpuSteps, 1, steps), cpu = Arrays.copyOfRange(cpuSteps, 1, steps);
             float[] cc = concatAll(Arrays.asList(cpu));
-            add(label + ": steps 2.." + steps + " logits, teacher-forced, vs CPU dense", concatAll(Arrays.asList(g)), cc, cc.length, tol, "");
+            add(label + ": steps 2.." + steps + " logits, teacher-forced, vs " + reference, concatAll(Arrays.asList(g)), cc, cc.length, tol, "");
         }
-        greedyTokensVerdict(label + ": greedy tokens vs CPU dense", gpuTokens, cpuTokens, gpuSteps, cpuSteps, stepDiff, parted);
+        greedyTokensVerdict(label + ": greedy tokens vs " + reference, gpuTokens, cpuTokens, gpuSteps, cpuSteps, stepDiff, parted);
     }
 
     /**
@@ -875,7 +885,7 @@ public final class CudaSelfCheck {
         return r;
     }
 
-    private static Result printed(Result r) {
+    static Result printed(Result r) {
         System.out.println(r);
         return r;
     }
@@ -991,7 +1001,7 @@ public final class CudaSelfCheck {
      * one GPU per host), one {@link CudaModel} of {@code cpuModel}'s weights per GPU; closing frees the hosts, the models
      * and the GPUs it opened (not the first, the check's own).
      */
-    private record GpuHosts(List<CudaDevice> devices, List<CudaModel> models, List<CudaContextHost> hosts) implements AutoCloseable {
+    record GpuHosts(List<CudaDevice> devices, List<CudaModel> models, List<CudaContextHost> hosts) implements AutoCloseable {
         static GpuHosts open(CudaDevice first, DecoderModel cpuModel, int hostCount, String prefix) {
             GpuHosts r = new GpuHosts(new ArrayList<>(List.of(first)), new ArrayList<>(), new ArrayList<>());
             try {
@@ -1065,6 +1075,12 @@ public final class CudaSelfCheck {
             }
             try (LoadedModel m = randomModel(work, "llama", 512, 3, 8, 2, 1024, 1000, GgmlType.F32)) {
                 decodeGraph(m.model(), "hd=64");
+            }
+        });
+        section("star-pass on GPUs", () -> {
+            // Head dim 128 (the tensor-core kernels, cuDNN where it takes the block's prefill), as ring's section.
+            try (LoadedModel m = randomModel(work, "llama", 512, 4, 4, 2, 1024, 1000, GgmlType.F32)) {
+                new StarPassGpuCheck(this).run(m.model(), 600, 16, 5e-2);
             }
         });
         section("ring on GPUs", () -> {

@@ -83,6 +83,15 @@ class CudaGpuTest {
     }
 
     @Test
+    void starPassOnGpusMatchesTheCpu(@TempDir Path tmp) {
+        CudaSelfCheck s = check();
+        try (LoadedModel m = CudaSelfCheck.randomModel(tmp, "llama", 256, 2, 2, 1, 512, 600, GgmlType.F32)) {  // head dim 128
+            new StarPassGpuCheck(s).run(m.model(), 600, 16, 5e-2);
+        }
+        assertAllOk(s);
+    }
+
+    @Test
     void ringOnGpusEqualsDenseOnTheCpu(@TempDir Path tmp) {
         CudaSelfCheck s = check();
         try (LoadedModel m = CudaSelfCheck.randomModel(tmp, "llama", 256, 2, 2, 1, 512, 600, GgmlType.F32)) {  // head dim 128

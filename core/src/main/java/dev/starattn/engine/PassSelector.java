@@ -60,6 +60,14 @@ public final class PassSelector {
         return out;
     }
 
+    /**
+     * Every block row's score, as {@link #select} ranks them (arguments as there): a check of another implementation's
+     * choice tells a near tie from a wrong row by them.
+     */
+    public static double[] rowScores(float[] q, float[] keys, int from, int m, int heads, int kvHeads, int headDim, int window) {
+        return scores(q, from, keys, from, m, heads, kvHeads, headDim, Math.min(window, m));
+    }
+
     /** Whether choosing {@code k} of {@code candidates} rows needs the scores (not when none or all are taken). */
     public static boolean scores(int k, int candidates) {
         return k > 0 && k < candidates;

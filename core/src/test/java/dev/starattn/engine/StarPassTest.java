@@ -183,6 +183,99 @@ class StarPassTest {
         assertEquals(0, hitsAndMisses(star).get(0), "star's keys are not star-pass's");
     }
 
+    /** What a GPU host copies down, the window's queries and the block's keys, chooses the rows the whole arrays do. */
+    @Test
+    void choosingFromTheWindowAloneEqualsChoosingFromTheWholeArrays() {
+        java.util.Random rnd = new java.util.Random(5);
+        int heads = 4, kvHeads = 2, hd = 16, window = 8, from = 7;
+        // block rows, rows to pass, rows skipped: a block shorter than the window, skips, and K at or past the candidates
+        int[][] cases = {{40, 6, 0}, {40, 6, 12}, {5, 2, 0}, {40, 40, 0}, {40, 30, 12}, {40, 0, 0}, {12, 3, 12}};
+        for (int[] t : cases) {
+            int m = t[0], k = t[1], skip = t[2];
+            float[] q = new float[(from + m) * heads * hd], keys = new float[(from + m) * kvHeads * hd];
+            for (int i = 0; i < q.length; i++) q[i] = (float) rnd.nextGaussian() * 2;
+            for (int i = 0; i < keys.length; i++) keys[i] = (float) rnd.nextGaussian() * 2;
+            int w = Math.min(window, m);
+            float[] windowQ = java.util.Arrays.copyOfRange(q, (from + m - w) * heads * hd, (from + m) * heads * hd);
+            float[] blockKeys = java.util.Arrays.copyOfRange(keys, from * kvHeads * hd, (from + m) * kvHeads * hd);
+            int[] whole = PassSelector.select(q, keys, from, m, heads, kvHeads, hd, window, k, skip);
+            int[] windowed = PassSelector.selectFromWindow(windowQ, blockKeys, m, heads, kvHeads, hd, window, k, skip);
+            assertArrayEquals(whole, windowed, "m=" + m + " k=" + k + " skip=" + skip);
+            assertEquals(Math.min(k, Math.max(0, m - skip)), windowed.length);
+        }
+        // Nothing to score: the arrays are not read.
+        assertArrayEquals(new int[] {2, 3, 4}, PassSelector.selectFromWindow(null, null, 5, heads, kvHeads, hd, window, 9, 2));
+    }
+
+    /** Hosts that are neither in-process CPU hosts nor remote (GPU hosts) each get their place in the run, and its rule. */
+    @Test
+    void otherInProcessHostsGetPassLinksAndAMixIsRefused() {
+        StarPassStrategy sp = Strategies.STAR_PASS.withPassTokens(5);
+        EngineOptions o = EngineOptions.of(sp, 3);
+        java.util.List<LinkTaker> hosts = java.util.List.of(new LinkTaker("g0"), new LinkTaker("g1"), new LinkTaker("g2"));
+        sp.encode(CTX, o, hosts, ProgressListener.NONE);
+        java.util.List<EncodeTask> plan = sp.plan(CTX, o);
+        String runId = hosts.getFirst().task.pass().runId();
+        for (int h = 0; h < hosts.size(); h++) {
+            EncodeTask t = hosts.get(h).task;
+            assertEquals(h, t.pass().index());
+            assertEquals(runId, t.pass().runId(), "one run");
+            assertEquals(hosts, t.pass().members());
+            assertEquals(sp.rule(CTX.length, o), t.pass().rule());
+            assertEquals(plan.get(h).blocks().size(), t.blocks().size());
+            for (int b = 0; b < t.blocks().size(); b++) assertArrayEquals(plan.get(h).blocks().get(b).positions(), t.blocks().get(b).positions());
+        }
+        java.util.List<ContextHost> mixed = java.util.List.of(new LinkTaker("g0"),
+                new LocalContextHost("cpu", StrategyInvariantsTest.MODEL, 32), new LinkTaker("g2"));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> sp.encode(CTX, o, mixed, ProgressListener.NONE));
+        assertEquals(StarPassStrategy.MIX_REFUSAL, e.getMessage());
+    }
+
+    /** An in-process host of another kind that only records the task it is given. */
+    private static final class LinkTaker implements ContextHost {
+        private final String name;
+        private final HostStats stats;
+        volatile EncodeTask task;
+
+        LinkTaker(String name) {
+            this.name = name;
+            this.stats = new HostStats(name);
+        }
+
+        @Override
+        public String name() {
+            return name;
+        }
+
+        @Override
+        public HostStats stats() {
+            return stats;
+        }
+
+        @Override
+        public void encode(EncodeTask task, ProgressListener progress) {
+            this.task = task;
+        }
+
+        @Override
+        public dev.starattn.attention.Partial attend(int layer, float[] q, int rows, int[] qPos) {
+            throw new UnsupportedOperationException("phase 1 only");
+        }
+
+        @Override
+        public int kvTokens() {
+            return 0;
+        }
+
+        @Override
+        public long kvBytes() {
+            return 0;
+        }
+
+        @Override
+        public void clear() {}
+    }
+
     private static java.util.List<Integer> hitsAndMisses(EncodedContext enc) {
         int hits = 0, misses = 0;
         for (ContextHost h : enc.hosts()) {
