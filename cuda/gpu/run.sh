@@ -15,12 +15,14 @@ echo "exit ${PIPESTATUS[0]}" | tee -a $OUT/log.txt
 # The CLI end to end: star over 3 hosts against the CPU: the query host on the CPU (--query-host cpu, 2 GPU hosts), then
 # all 3 on the GPU(s), the query host too (the default: CudaStarQuery). Then ring, which is exact (the tokens of dense): the
 # CPU's in-process ring, the GPU ring with the query host on the CPU (2 GPU hosts hold the context) and ring-zigzag with
-# all 3 hosts on the GPU(s); last dense on the CPU and on a GPU (the query host alone).
+# all 3 hosts on the GPU(s); then star-pass on the CPU, on the GPU(s) and on GPU hosts with the query host on the CPU (the
+# same tokens up to a near tie); last dense on the CPU and on a GPU (the query host alone).
 if [ -n "$HF" ] && [ -f $G/cli/starattn.jar ]; then
   # -cp, not -jar: kernels rebuilt on this machine (java.sh puts them first on $CP) reach the CLI too.
   python3 -c "import random; random.seed(3); print(' '.join(str(random.randrange(512)) for _ in range(900)))" > /tmp/ctx.txt
   echo "5 17 300 42 7" > /tmp/q.txt
   for d in cpu "cuda --query-host cpu" cuda "cpu --attention ring" "cuda --attention ring --query-host cpu" "cuda --attention ring-zigzag" \
+      "cpu --attention star-pass" "cuda --attention star-pass" "cuda --attention star-pass --query-host cpu" \
       "cpu --attention dense" "cuda --attention dense"; do
     timeout 60 $JAVA_BIN --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp "$CP" dev.starattn.app.Main generate -m $HF \
       --context-tokens /tmp/ctx.txt --query-tokens /tmp/q.txt --hosts 3 -n 8 --json --device $d 2>&1 | grep -v incubator \

@@ -53,41 +53,52 @@ public final class CudaPass {
 
     /**
      * Star-pass phase 1 with host h encoding {@code blocks.get(h)} (star's blocks, in context order over the hosts),
-     * each block passing the rows {@code rule} chooses. The KV is appended to the hosts' caches; on failure every
-     * host's KV is dropped. Returns the wall time in ns.
+     * each block passing the rows {@code rule} chooses. The hosts' caches then hold their blocks' KV (what they held
+     * before is dropped, and all of it on failure). Returns the wall time in ns.
      */
     public static long encode(List<CudaContextHost> hosts, List<List<BlockTask>> blocks, PassRule rule, ProgressListener progress) {
         int n = hosts.size();
         if (blocks.size() != n) throw new IllegalArgumentException(blocks.size() + " block lists for " + n + " star-pass hosts");
         requireOneShape(hosts);
         long t0 = System.nanoTime();
-        List<CudaPassHost> pass = new ArrayList<>();
+        for (CudaContextHost h : hosts) h.clear();  // a run replaces what the hosts held, as a ring does
+        List<Slot> slots = new ArrayList<>();
+        for (int h = 0; h < n; h++) slots.add(new Slot(h, hosts.get(h)));
+        Map<Integer, List<Slot>> slotsByGpu = GpuStage.byGpu(slots);
+        List<CudaDevice> gpus = slotsByGpu.values().stream().map(t -> t.getFirst().device()).toList();
+        CudaPassHost[] pass = new CudaPassHost[n];
         boolean ok = false;
-        try {
-            long[] setup = new long[n];
-            for (int h = 0; h < n; h++) {
-                long s = System.nanoTime();
-                CudaPassHost p = new CudaPassHost(hosts.get(h), blocks.get(h), rule);
-                pass.add(p);
-                p.device().synchronize();
-                setup[h] = System.nanoTime() - s;
-                hosts.get(h).stats().phase1Nanos += setup[h];
+        // Every CUDA call on the GPUs' own (platform) threads: the caller may be a virtual thread, whose carrier
+        // changes while it waits, and a CUDA context is current on a carrier, not on a virtual thread.
+        try (ExecutorService pool = GpuStage.threads(slotsByGpu, "pass")) {
+            try {
+                long[] setup = new long[n];
+                for (int h = 0; h < n; h++) setup[h] = hosts.get(h).stats().phase1Nanos;
+                GpuStage.run(pool, slotsByGpu, RUN, "set-up", sl -> {
+                    for (CudaDevice other : gpus) sl.device().enablePeerAccess(other);  // false: staged by the driver, still correct
+                    pass[sl.index()] = new CudaPassHost(sl.host(), blocks.get(sl.index()), rule);
+                });
+                for (int h = 0; h < n; h++) setup[h] = hosts.get(h).stats().phase1Nanos - setup[h];
+                List<CudaPassHost> members = List.of(pass);
+                layers(pool, GpuStage.byGpu(members), members, new PassClock(setup));
+                ok = true;
+            } finally {
+                GpuStage.run(pool, slotsByGpu, RUN, "release", sl -> {
+                    if (pass[sl.index()] != null) pass[sl.index()].close();
+                });
+                if (!ok) for (CudaContextHost h : hosts) h.clear();  // no half-encoded context stays behind
             }
-            Map<Integer, List<CudaPassHost>> byGpu = GpuStage.byGpu(pass);
-            List<CudaDevice> gpus = byGpu.values().stream().map(t -> t.getFirst().device()).toList();
-            for (CudaDevice a : gpus) {
-                for (CudaDevice b : gpus) if (a.ordinal() != b.ordinal()) a.enablePeerAccess(b);  // false: staged by the driver, still correct
-            }
-            try (ExecutorService pool = GpuStage.threads(byGpu, "pass")) {
-                layers(pool, byGpu, pass, new PassClock(setup));
-            }
-            ok = true;
-        } finally {
-            for (CudaPassHost p : pass) p.close();
-            if (!ok) for (CudaContextHost h : hosts) h.clear();  // no half-encoded context stays behind
         }
         for (int h = 0; h < n; h++) progress.blockDone(hosts.get(h).name(), blocks.get(h).size(), blocks.get(h).size(), hosts.get(h).stats().tokens);
         return System.nanoTime() - t0;
+    }
+
+    /** A host before its {@link CudaPassHost} exists (the set-up and release stages). */
+    private record Slot(int index, CudaContextHost host) implements GpuStage.Member {
+        @Override
+        public boolean idle() {
+            return false;
+        }
     }
 
     /** Every layer's three stages; the waits and the bytes passed booked to the hosts. */
