@@ -37,7 +37,12 @@ final class CudaPassHost implements GpuStage.Member, AutoCloseable {
             a = b.anchorTokens().length;
             positions = b.anchorPositions();
             act = model.newActivations();
-            model.begin(act, b.anchorTokens(), positions, 0, a);
+            try {
+                model.begin(act, b.anchorTokens(), positions, 0, a);
+            } catch (RuntimeException | Error e) {
+                close();
+                throw e;
+            }
         }
 
         @Override
@@ -62,7 +67,12 @@ final class CudaPassHost implements GpuStage.Member, AutoCloseable {
             DecoderConfig c = model.config();
             passing = new DeviceKv(model.device(), c.kvHeads(), c.headDim(), Math.max(1, Math.min(passTokens, m)), true);
             act = model.newActivations();
-            model.begin(act, b.tokens(), positions, 0, m);
+            try {
+                model.begin(act, b.tokens(), positions, 0, m);
+            } catch (RuntimeException | Error e) {
+                close();
+                throw e;
+            }
         }
 
         @Override
