@@ -85,7 +85,7 @@ final class NativeAttention {
     }
 
     /**
-     * {@link AttentionKernel}'s tile over keys [k0, k1) (k0 the first key of kT's tiles); writes
+     * The C twin of {@link PrefillTile}'s tile over keys [k0, k1) (k0 the first key of kT's tiles); writes
      * out's rows and ml (running max, then sums, nq each); returns the visible pairs.
      */
     static long tile(float[] q, int qStride, int qHeadOff, int[] qPos, int r0, int nq, int[] kPos, int k0, int k1,

@@ -45,7 +45,7 @@ public final class Switches {
         return SwitchValues.integer("starattn.fusedMaxBatch", raw("starattn.fusedMaxBatch"), 1, Integer.MIN_VALUE, "an integer");
     }
 
-    /** {@code starattn.softmax-exp}: {@code libm} takes the Vector API's EXP in the softmax instead of the polynomial (A/B runs). Once (AttentionKernel). */
+    /** {@code starattn.softmax-exp}: {@code libm} takes the Vector API's EXP in the softmax instead of the polynomial (A/B runs). Once (SoftmaxExp2). */
     public static boolean softmaxExpLibm() {
         return "libm".equals(raw("starattn.softmax-exp"));
     }

@@ -172,10 +172,10 @@ class AttentionKernelTest {
         }
         float[] y = x.clone();
         double sum = 0;
-        float vecSum = AttentionKernel.expInPlace(y, 0, n, 0f);
+        float vecSum = SoftmaxExp2.expInPlace(y, 0, n, 0f);
         for (int i = 0; i < n; i++) {
             double ref = Math.pow(2, x[i]);
-            assertEquals(Float.floatToRawIntBits(AttentionKernel.exp2(x[i])), Float.floatToRawIntBits(y[i]), "scalar vs vector at " + x[i]);
+            assertEquals(Float.floatToRawIntBits(SoftmaxExp2.exp2(x[i])), Float.floatToRawIntBits(y[i]), "scalar vs vector at " + x[i]);
             if (x[i] < -126.5f) {
                 assertEquals(0f, y[i], "2^" + x[i] + " is flushed to 0");
             } else if (x[i] >= -126f) {
@@ -184,7 +184,7 @@ class AttentionKernelTest {
             sum += y[i];
         }
         assertEquals(sum, vecSum, 1e-5 * sum);
-        assertEquals(1f, AttentionKernel.exp2(0f));
-        assertEquals(0f, AttentionKernel.exp2(Float.NEGATIVE_INFINITY));
+        assertEquals(1f, SoftmaxExp2.exp2(0f));
+        assertEquals(0f, SoftmaxExp2.exp2(Float.NEGATIVE_INFINITY));
     }
 }
