@@ -39,14 +39,14 @@ public final class CudaAttentionBench {
                     variants.removeIf(x -> !keep.contains(x == null ? "F32" : x.name()));
                 }
                 // The same random inputs for every kernel (drawn once: 134M normals for q at 32K take seconds).
-                float[] k = CudaSelfCheck.randn(rnd, n * kvHeads * hd), v = CudaSelfCheck.randn(rnd, n * kvHeads * hd);
-                float[] qh = CudaSelfCheck.randn(rnd, n * heads * hd);
+                float[] k = SelfCheckData.randn(rnd, n * kvHeads * hd), v = SelfCheckData.randn(rnd, n * kvHeads * hd);
+                float[] qh = SelfCheckData.randn(rnd, n * heads * hd);
                 for (CudaAttention.TcKernel variant : variants) {
                     boolean bf16 = variant != null;
                     if (!bf16 && n != lengths[0]) continue;
                     CudaAttention att = bf16 ? new CudaAttention(dev, variant) : new CudaAttention(dev);
                     int reps = bf16 ? repeats : 1;
-                    int[] pos = CudaSelfCheck.range(0, n);
+                    int[] pos = SelfCheckData.range(0, n);
                     try (DeviceKv kv = new DeviceKv(dev, kvHeads, hd, n, bf16)) {
                         kv.append(k, v, n, pos, 0);
                         long dq = dev.upload(qh), dp = dev.upload(pos);

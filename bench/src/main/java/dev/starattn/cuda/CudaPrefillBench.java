@@ -46,7 +46,7 @@ public final class CudaPrefillBench {
             for (int n : lengths) {
                 int[] tokens = new int[n];
                 for (int i = 0; i < n; i++) tokens[i] = rnd.nextInt(c.vocabSize());
-                report("dense prefill", n, time(m, tokens, CudaSelfCheck.range(0, n), repeats));
+                report("dense prefill", n, time(m, tokens, SelfCheckData.range(0, n), repeats));
                 for (int h : hosts) {
                     int b = n / h;
                     int[] seq = new int[2 * b], pos = new int[2 * b];

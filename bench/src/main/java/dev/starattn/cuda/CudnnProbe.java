@@ -4,7 +4,7 @@ package dev.starattn.cuda;
  * cuDNN on the GPU machine, before anything relies on it. {@code --emit-c}: a C program that prints the
  * value of every cuDNN enum {@link Cudnn} uses, from the real {@code cudnn_graph.h}; {@code --values}: the
  * same lines from {@link Cudnn}'s constants (the two outputs must be equal). Without arguments: the library's
- * version, then the cuDNN attention checks of {@link CudaSelfCheck} (cuDNN against the CPU kernel over prefill
+ * version, then the cuDNN attention checks of {@link KernelChecks} (cuDNN against the CPU kernel over prefill
  * shapes), and exit status 1 if one fails.
  */
 public final class CudnnProbe {
@@ -69,10 +69,10 @@ public final class CudnnProbe {
             System.out.printf("device %s (cc %d); cuDNN %s (%s), handle in %.0f ms%n", dev.name(), dev.computeCapability(),
                     Cudnn.versionString(c.version()), NativeLibs.cudnnPath, (System.nanoTime() - t0) / 1e6);
             CudaSelfCheck s = new CudaSelfCheck(dev);
-            s.attentionTensorCores(CudaAttention.TcKernel.CUDNN);
+            new KernelChecks(s).attentionTensorCores(CudaAttention.TcKernel.CUDNN);
             if (args.length > 0 && java.nio.file.Files.isDirectory(java.nio.file.Path.of(args[0]))) {
                 try {
-                    s.huggingFace(java.nio.file.Path.of(args[0]), 5e-2);  // the engine (default kernel) against transformers
+                    new ModelChecks(s).huggingFace(java.nio.file.Path.of(args[0]), 5e-2);  // the engine (default kernel) against transformers
                 } catch (Exception e) {
                     System.out.println("FAIL huggingface: " + e);
                 }

@@ -55,9 +55,11 @@ final class StarPassGpuCheck {
     static final double MIN_SHARED = 0.75;
 
     private final CudaSelfCheck s;
+    private final StepComparison vsCpu;
 
     StarPassGpuCheck(CudaSelfCheck s) {
         this.s = s;
+        this.vsCpu = new StepComparison(s);
     }
 
     void run(DecoderModel cpuModel, int contextLen, int passTokens, double tol) {
@@ -75,8 +77,8 @@ final class StarPassGpuCheck {
         EncodedContext cpuCtx = cpuEngine.encode(ctx, ProgressListener.NONE);
         GenerationResult rc = cpuEngine.generate(cpuCtx, query, new SamplingOptions(0, 1, 0), newTokens, t -> false, t -> {});
         int[] ct = rc.tokens();
-        float[][] cpuSteps = CudaSelfCheck.teacherForcedLogits(cpuEngine, cpuCtx, query, rc);
-        try (CudaSelfCheck.GpuHosts onGpus = CudaSelfCheck.GpuHosts.open(s.device(), cpuModel, hostCount, "p")) {
+        float[][] cpuSteps = StepComparison.teacherForcedLogits(cpuEngine, cpuCtx, query, rc);
+        try (GpuHosts onGpus = GpuHosts.open(s.device(), cpuModel, hostCount, "p")) {
             List<CudaContextHost> hosts = onGpus.hosts();
             StringBuilder layout = new StringBuilder();
             for (CudaContextHost h : hosts) layout.append(" ").append(h.name()).append("@").append(h.processor());
@@ -86,26 +88,26 @@ final class StarPassGpuCheck {
                 long[][] before = flops(hosts);
                 try (CudaStarQuery sq = new CudaStarQuery(hosts.subList(0, hostCount - 1), hosts.getLast(), true)) {
                     long wall = sq.encode(ctx, opts);
-                    System.out.printf("%s (GPU query host): phase 1 %.1f ms;%s%n", label, wall / 1e6, CudaSelfCheck.hostSummary(hosts));
+                    System.out.printf("%s (GPU query host): phase 1 %.1f ms;%s%n", label, wall / 1e6, GpuHosts.summary(hosts));
                     flopsVerdict(label, cpuCtx, hosts, before);
                     CudaStarQuery.Result rg = sq.generate(query, newTokens, t -> false);
-                    float[][] steps = CudaSelfCheck.teacherForcedLogits(sq, ctx.length, query, ct);
-                    s.phase2VsCpu(label + " (GPU query host)", "CPU star-pass", rg.tokens(), steps, ct, cpuSteps, tol);
+                    float[][] steps = StepComparison.teacherForcedLogits(sq, ctx.length, query, ct);
+                    vsCpu.phase2VsCpu(label + " (GPU query host)", "CPU star-pass", rg.tokens(), steps, ct, cpuSteps, tol);
                 }
             });
             s.attempt(label + " (engine, CPU query host)", () -> {
                 var gpuEngine = new InferenceEngine(cpuModel, opts, hosts);
                 EncodedContext enc = gpuEngine.encode(ctx, ProgressListener.NONE);
                 GenerationResult r = gpuEngine.generate(enc, query, new SamplingOptions(0, 1, 0), newTokens, t -> false, t -> {});
-                float[][] steps = CudaSelfCheck.teacherForcedLogits(gpuEngine, enc, query, r);
-                s.phase2VsCpu(label + " (engine, CPU query host)", "CPU star-pass", r.tokens(), steps, ct, cpuSteps, tol);
+                float[][] steps = StepComparison.teacherForcedLogits(gpuEngine, enc, query, r);
+                vsCpu.phase2VsCpu(label + " (engine, CPU query host)", "CPU star-pass", r.tokens(), steps, ct, cpuSteps, tol);
             });
             s.attempt("star-pass:0 on GPUs = star on GPUs", () -> {
                 EngineOptions none = opts.withStrategy(sp.withPassTokens(0));
                 EngineOptions star = opts.withStrategy(Strategies.STAR).withAnchorSize(none.effectiveAnchorSize(ctx.length));
                 float[] a = firstLogits(hosts, ctx, query, none), b = firstLogits(hosts, ctx, query, star);
                 s.add("star-pass:0 on GPUs: first logits vs star on GPUs, same anchor", a, b, b.length, 1e-2,
-                        "argmax star-pass:0=" + CudaSelfCheck.argmax(a) + " star=" + CudaSelfCheck.argmax(b));
+                        "argmax star-pass:0=" + SelfCheckData.argmax(a) + " star=" + SelfCheckData.argmax(b));
             });
         }
     }

@@ -52,23 +52,23 @@ class CudaGpuTest {
     @Test
     void attentionAndMergeMatchTheCpu() {
         CudaSelfCheck s = check();
-        s.attention();
+        new KernelChecks(s).attention();
         assertAllOk(s);
     }
 
     @Test
     void q8DequantMatchesTheCpu() {
         CudaSelfCheck s = check();
-        s.q8();
+        new KernelChecks(s).q8();
         assertAllOk(s);
     }
 
     @Test
     void logitsAndStarHostMatchTheCpu(@TempDir Path tmp) {
         CudaSelfCheck s = check();
-        try (LoadedModel m = CudaSelfCheck.randomModel(tmp, "llama", 128, 2, 4, 2, 256, 600, GgmlType.F32)) {
-            s.model("llama small", m.model(), 70, 2, 32, 5e-2);
-            s.star(m.model(), 5e-2);
+        try (LoadedModel m = SelfCheckData.randomModel(tmp, "llama", 128, 2, 4, 2, 256, 600, GgmlType.F32)) {
+            new ModelChecks(s).model("llama small", m.model(), 70, 2, 32, 5e-2);
+            new StarGpuChecks(s).star(m.model(), 5e-2);
         }
         assertAllOk(s);
     }
@@ -76,8 +76,8 @@ class CudaGpuTest {
     @Test
     void starWithTheQueryHostOnAGpuMatchesTheCpu(@TempDir Path tmp) {
         CudaSelfCheck s = check();
-        try (LoadedModel m = CudaSelfCheck.randomModel(tmp, "llama", 128, 2, 4, 2, 256, 600, GgmlType.F32)) {
-            s.starOnGpus(m.model(), 300, 5e-2);
+        try (LoadedModel m = SelfCheckData.randomModel(tmp, "llama", 128, 2, 4, 2, 256, 600, GgmlType.F32)) {
+            new StarGpuChecks(s).starOnGpus(m.model(), 300, 5e-2);
         }
         assertAllOk(s);
     }
@@ -85,7 +85,7 @@ class CudaGpuTest {
     @Test
     void starPassOnGpusMatchesTheCpu(@TempDir Path tmp) {
         CudaSelfCheck s = check();
-        try (LoadedModel m = CudaSelfCheck.randomModel(tmp, "llama", 256, 2, 2, 1, 512, 600, GgmlType.F32)) {  // head dim 128
+        try (LoadedModel m = SelfCheckData.randomModel(tmp, "llama", 256, 2, 2, 1, 512, 600, GgmlType.F32)) {  // head dim 128
             new StarPassGpuCheck(s).run(m.model(), 600, 16, 5e-2);
         }
         assertAllOk(s);
@@ -94,8 +94,8 @@ class CudaGpuTest {
     @Test
     void ringOnGpusEqualsDenseOnTheCpu(@TempDir Path tmp) {
         CudaSelfCheck s = check();
-        try (LoadedModel m = CudaSelfCheck.randomModel(tmp, "llama", 256, 2, 2, 1, 512, 600, GgmlType.F32)) {  // head dim 128
-            s.ringOnGpus(m.model(), 200, 5e-2);
+        try (LoadedModel m = SelfCheckData.randomModel(tmp, "llama", 256, 2, 2, 1, 512, 600, GgmlType.F32)) {  // head dim 128
+            new RingGpuCheck(s).ringOnGpus(m.model(), 200, 5e-2);
         }
         assertAllOk(s);
     }
