@@ -14,7 +14,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** {@code generate --json} prints one JSON object with the keys of the CLI contract (docs/ARCHITECTURE.md). */
+/** {@code generate --json} prints one JSON object with the keys of the CLI contract (docs/DESIGN.md). */
 class GenerateJsonTest {
     @TempDir Path dir;
 
