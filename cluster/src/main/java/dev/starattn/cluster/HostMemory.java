@@ -79,7 +79,7 @@ final class HostMemory {
         return rows * kvBytesPerToken + DecoderModel.activationBytes(model.config(), Math.min(prefillChunk, widest));
     }
 
-    /** A full collection when {@code workingSet} bytes were just dropped (or are about to be taken) and that is worth one. */
+    /** A full collection when {@code workingSet} bytes were just dropped and that is worth one. */
     static void reclaim(long workingSet) {
         if (workingSet >= RECLAIM_BYTES) System.gc();
     }

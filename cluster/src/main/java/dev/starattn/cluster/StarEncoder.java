@@ -49,11 +49,13 @@ final class StarEncoder {
         Context ctx = Context.current();
         log.accept("session " + s.id + ": encoding " + blocks.size() + " block(s)");
         long workingSet = HostMemory.blockWorkingSet(model, blocks, sessions.kvBytesPerToken(s.kvTypeK, s.kvTypeV), s.host.prefillChunk());
-        // What earlier sessions left (their blocks' working sets, released sessions) goes before this one takes its own.
-        HostMemory.reclaim(workingSet);
+        long[] cacheHits = {s.host.stats().cacheHits};
         s.host.encode(dev.starattn.engine.EncodeTask.of(blocks), (host, done, total, tokens) -> {
             hooks.encode.accept(done);
-            HostMemory.reclaim(workingSet);  // the block's [anchor; block] KV is garbage now
+            // A computed block's [anchor; block] KV is garbage now; a block taken from the block cache left none
+            // (and is served in milliseconds, less than a collection takes).
+            if (s.host.stats().cacheHits == cacheHits[0]) HostMemory.reclaim(workingSet);
+            cacheHits[0] = s.host.stats().cacheHits;
             if (ctx.isCancelled()) throw new CancellationException("the client cancelled phase 1 or its deadline passed");
             obs.onNext(EncodeProgress.newBuilder()
                     .setBlockDone(BlockDone.newBuilder().setDone(done).setTotal(total).setTokens(tokens)).build());

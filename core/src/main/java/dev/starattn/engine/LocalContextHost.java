@@ -159,8 +159,7 @@ public final class LocalContextHost implements ContextHost {
                     shard[l].reserve((int) Math.min(Integer.MAX_VALUE, shard[l].size() + pendingRows + DECODE_HEADROOM));
                     shard[l].appendRange(local[l], from, rows);
                 }
-                // Dropped layer by layer: the segment's caches (its prefix's rows too) and the shard's copy of
-                // them are not both held whole.
+                // Dropped layer by layer, so that a collection during the copy frees the layers already kept.
                 local[l] = null;
             }
             pendingRows -= rows;
