@@ -3,10 +3,11 @@
 #   bash tools/bench/grpc-hosts.sh [tokens=16384] [hosts=8] [model=~/.cache/starattn/random-125m-q8_0.gguf] [new=8] [vocab=32000]
 # Starts HOSTS-1 `starattn host` processes (this process is the last host and the query host), runs `generate --json`
 # over them, then `generate --hosts HOSTS` in one process on the same tokens. Prints both runs' greedy tokens (they must
-# be equal), their phase-1 critical paths, and for each host process its resident memory after loading the model (idle),
-# its peak (VmHWM) and what its share predicts: KV share (kv_bytes from --json) + the local [anchor; block] caches of
-# phase 1 (f32) + one prefill chunk's activations. Writes the JSON of both runs and hosts.tsv into OUTDIR (default
-# /tmp/grpc-hosts). Hosts are stopped by their process ids on exit.
+# be equal), their phase-1 critical paths, and for each host process its resident memory after loading the model (idle)
+# and at the end (VmHWM), and the host's own accounting after phase 1: its resident memory and peak (VmHWM) against what it should take
+# (weights + its KV share + one block's working set: the [anchor; block] KV and a prefill chunk's activations).
+# Writes the JSON of both runs and hosts.tsv into OUTDIR (default /tmp/grpc-hosts). Hosts are stopped by their process
+# ids on exit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${1:-16384}
@@ -29,7 +30,7 @@ for i in $(seq 1 $((H - 1))); do
 done
 for i in $(seq 1 $((H - 1))); do
   for _ in $(seq 1 240); do grep -q listening "$OUTDIR/host$i.out" 2>/dev/null && break; sleep 1; done
-  port=$(python3 -c "import json; print(json.loads(open('$OUTDIR/host$i.out').readline())['port'])")
+  port=$(python3 -c "import json; print(next(json.loads(l) for l in open('$OUTDIR/host$i.out') if l.startswith('{\"listening\"'))['port'])")
   ADDRS+=("127.0.0.1:$port")
 done
 idle=()
@@ -39,15 +40,15 @@ addrs=$(IFS=,; echo "${ADDRS[*]}")
   -n "$NEW" --json 2>/dev/null > "$OUTDIR/remote.json"
 : > "$OUTDIR/hosts.tsv"
 for i in "${!PIDS[@]}"; do
-  echo -e "${ADDRS[$i]}\t${idle[$i]}\t$(awk '/VmHWM/ {print $2}' /proc/${PIDS[$i]}/status)" >> "$OUTDIR/hosts.tsv"
+  echo -e "${ADDRS[$i]}\t${idle[$i]}\t$(awk '/VmHWM/ {print $2}' /proc/${PIDS[$i]}/status)\t$(grep 'memory: ' "$OUTDIR/host$((i + 1)).err" | tail -n 1 | sed 's/.*memory: //')" >> "$OUTDIR/hosts.tsv"
 done
 stop
 PIDS=()
 ./starattn generate -m "$MODEL" --context-tokens "$OUTDIR/context.txt" --query-tokens "$OUTDIR/query.txt" --hosts "$H" \
   -n "$NEW" --json 2>/dev/null > "$OUTDIR/local.json"
-python3 - "$OUTDIR" "$N" "$H" "$(stat -c %s "$MODEL")" <<'EOF'
+python3 - "$OUTDIR" "$N" "$H" <<'EOF'
 import json, sys
-out, n, h, weights = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+out, n, h = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 r, l = json.load(open(f"{out}/remote.json")), json.load(open(f"{out}/local.json"))
 print(f"{n} tokens, {h} hosts ({h - 1} gRPC host processes + this one), star")
 print("tokens, gRPC hosts:", r["tokens"])
@@ -57,14 +58,10 @@ print("EQUAL" if r["tokens"] == l["tokens"] else "DIFFERENT")
 # each host's own time is measured alone: compare the walls.
 print(f"phase 1: gRPC wall {r['timing']['phase1_ms'] / 1e3:.1f} s (critical path {r['timing']['phase1_critical_path_ms'] / 1e3:.1f} s), "
       f"in-process wall {l['timing']['phase1_ms'] / 1e3:.1f} s (critical path {l['timing']['phase1_critical_path_ms'] / 1e3:.1f} s)")
-rows = {a: (int(i), int(p)) for a, i, p in (line.split("\t") for line in open(f"{out}/hosts.tsv").read().splitlines())}
+rows = {a: (int(i), int(p), m) for a, i, p, m in (line.split("\t") for line in open(f"{out}/hosts.tsv").read().splitlines())}
 for host in r["hosts"]:
     if host["name"] not in rows: continue
-    idle, peak = rows[host["name"]]
-    kv = host["kv_bytes"]
-    # Phase 1's local caches: the anchor's and the [anchor; block] copy (anchor = block), f32 like the share: 3 x the share's KV.
-    predicted = weights + kv + 3 * kv
-    print(f"{host['name']}: {host['tokens']} tokens, KV {kv / 2**20:.1f} MiB; RSS idle {idle / 1024:.0f} MiB, peak {peak / 1024:.0f} MiB, "
-          f"peak - idle {(peak - idle) / 1024:.0f} MiB; weights + KV + local caches {predicted / 2**20:.0f} MiB (activations of a "
-          f"1024-token chunk and the JVM's own memory on top)")
+    idle, peak, memory = rows[host["name"]]
+    print(f"{host['name']}: {host['tokens']} tokens, KV {host['kv_bytes'] / 2**20:.1f} MiB; RSS idle {idle / 1024:.0f} MiB, "
+          f"peak after phase 2 {peak / 1024:.0f} MiB; the host's own line after phase 1: {memory}")
 EOF

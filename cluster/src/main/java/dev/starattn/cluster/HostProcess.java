@@ -29,6 +29,9 @@ public final class HostProcess implements AutoCloseable {
     public static final List<String> LAUNCHER_FLAGS = List.of("--add-modules", "jdk.incubator.vector",
             "--enable-native-access=ALL-UNNAMED", "-XX:+UseParallelGC", "-Xmn64m", "--sun-misc-unsafe-memory-access=allow");
 
+    /** What {@code ./starattn host} adds: a smaller young generation (see the launcher). */
+    public static final List<String> HOST_FLAGS = List.of("-Xmn24m");
+
     private final Process process;
     private final int port;
     private final Path log;
@@ -40,13 +43,14 @@ public final class HostProcess implements AutoCloseable {
     }
 
     /**
-     * The command that runs the CLI whose main class is {@code mainClass} in a JVM like this one: this
-     * JVM's java, the launcher's flags, then {@code jvmFlags}, this JVM's class path.
+     * The command that runs the CLI whose main class is {@code mainClass} as a host in a JVM like this one: this
+     * JVM's java, the launcher's flags and its host flags, then {@code jvmFlags}, this JVM's class path.
      */
     public static List<String> launcher(String mainClass, List<String> jvmFlags) {
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.addAll(LAUNCHER_FLAGS);
+        cmd.addAll(HOST_FLAGS);
         cmd.addAll(jvmFlags);
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), mainClass));
         return cmd;

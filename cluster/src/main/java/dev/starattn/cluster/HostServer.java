@@ -51,6 +51,7 @@ public final class HostServer implements AutoCloseable {
     /** Logs one line per failed TLS handshake of a client (TLS hosts only). */
     private final Runnable tlsFailureLog;
     private final SessionStore sessions;
+    private final HostMemory memory;
     private final RingMailboxes mailboxes = new RingMailboxes();
     private final PeerChannels peers;
     private final HostHooks hooks = new HostHooks();
@@ -68,6 +69,7 @@ public final class HostServer implements AutoCloseable {
                 + " certificate (its --tls-ca)" + (b.tlsCa != null ? ", or presents no certificate signed by this host's --tls-ca" : "");
         this.tlsFailureLog = b.tlsCert != null ? () -> log.accept(tlsFailure) : null;
         this.sessions = new SessionStore(b.model, b.memoryBudget, b.defaultTtl, b.streamGrace, b.blockCache, log);
+        this.memory = new HostMemory(b.model);
         this.peers = new PeerChannels(b.tlsCert, b.tlsKey, b.tlsCa, b.authToken);
         NettyServerBuilder nb = NettyServerBuilder.forAddress(new InetSocketAddress(b.bind, b.port))
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES)
@@ -93,7 +95,7 @@ public final class HostServer implements AutoCloseable {
             return t;
         });
         this.service = new ContextHostService(b.model, identity, sessions, mailboxes,
-                new StarEncoder(sessions, hooks, log),
+                new StarEncoder(b.model, sessions, memory, hooks, log),
                 new RingEncoder(b.model, sessions, mailboxes, peers, hooks, log),
                 new PassEncoder(b.model, sessions, mailboxes, peers, hooks, log),
                 new SessionAttention(b.model, sessions, hooks), worker, log);
@@ -162,6 +164,11 @@ public final class HostServer implements AutoCloseable {
 
     public long memoryBudget() {
         return sessions.memoryBudget();
+    }
+
+    /** {@code memory: RSS ...}: the host's resident memory against its weights and its sessions' KV ({@link HostMemory}). */
+    public String memoryLine() {
+        return memory.line(sessions.kvBytes(), 0);
     }
 
     /** For tests: runs before every phase-2 call is served (e.g. to stall or kill the host mid-request). */

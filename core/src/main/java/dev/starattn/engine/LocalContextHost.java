@@ -51,6 +51,11 @@ public final class LocalContextHost implements ContextHost {
         this.stats = new HostStats(name);
     }
 
+    /** Tokens a prefill runs through the model at once. */
+    public int prefillChunk() {
+        return prefillChunk;
+    }
+
     /** The block cache this host takes blocks from, or null. */
     public BlockCache blockCache() {
         return blockCache;
@@ -105,7 +110,7 @@ public final class LocalContextHost implements ContextHost {
         }
         long t0 = System.nanoTime();
         try {
-            SegmentEncoder.encode(new Shard(), name, stats, task.blocks(), progress);
+            SegmentEncoder.encode(new Shard(task.blocks()), name, stats, task.blocks(), progress);
         } finally {
             stats.phase1Nanos += System.nanoTime() - t0;
         }
@@ -114,6 +119,12 @@ public final class LocalContextHost implements ContextHost {
     /** This host's caches as a {@link SegmentEncoder.Device}, with the block cache's lookups. */
     private final class Shard implements SegmentEncoder.Device<KvCache> {
         private String key;  // the block cache's key of the segment being computed, or null
+        /** Rows of the task's segments not yet kept: the shard is grown for all of them at once. */
+        private long pendingRows;
+
+        Shard(List<BlockTask> blocks) {
+            for (BlockTask b : blocks) pendingRows += b.tokens().length;
+        }
 
         @Override
         public KvCache[] fresh(int capacity) {
@@ -139,10 +150,19 @@ public final class LocalContextHost implements ContextHost {
             for (int l = 0; l < shard.length; l++) {
                 // The first segment of an empty shard is adopted, not copied: a copy was the size of the
                 // whole KV cache again (at 8K context of the 125M model, 100 MiB that became garbage in the
-                // old generation). The segment's caches are this host's from now on (toCache slices them).
-                if (from == 0 && shard[l].size() == 0 && local[l].size() == rows) shard[l] = local[l];
-                else shard[l].appendRange(local[l], from, rows);
+                // old generation). The segment's caches are this host's from now on.
+                if (from == 0 && shard[l].size() == 0 && local[l].size() == rows) {
+                    shard[l] = local[l];
+                } else {
+                    // Grown once for every segment still to come and phase 2, not by half per segment (each
+                    // growth left the superseded arrays as garbage).
+                    shard[l].reserve((int) Math.min(Integer.MAX_VALUE, shard[l].size() + pendingRows + DECODE_HEADROOM));
+                    shard[l].appendRange(local[l], from, rows);
+                }
+                // Dropped layer by layer, so that a collection during the copy frees the layers already kept.
+                local[l] = null;
             }
+            pendingRows -= rows;
         }
 
         @Override
@@ -156,6 +176,7 @@ public final class LocalContextHost implements ContextHost {
             if (hit != null && hit[0].size() == b.tokens().length) {
                 // The block's KV is exactly what encoding it again would give: no FLOPs spent.
                 for (int l = 0; l < c.layers(); l++) shard[l].appendAll(hit[l]);
+                pendingRows -= b.tokens().length;
                 stats.cacheHits++;
                 return true;
             }

@@ -6,7 +6,8 @@ import java.util.List;
  * Encodes a host's segments ({@link BlockTask}) into its own KV, whatever holds that KV ({@link Device}: this JVM's
  * caches, a GPU's): each segment is prefilled after its prefix with ordinary causal attention, and only the
  * segment's rows are kept. A prefix attends only to itself, so its KV is the same for every segment with the same
- * prefix tokens at the same positions: it is computed once per distinct prefix and copied.
+ * prefix tokens at the same positions: it is computed once per distinct prefix, and copied when consecutive
+ * segments share it (otherwise computed in the segment's own caches).
  */
 public final class SegmentEncoder {
     private SegmentEncoder() {}
@@ -22,7 +23,10 @@ public final class SegmentEncoder {
         /** Runs {@code tokens} at {@code positions} through the model with causal attention over {@code caches}, appending to them. */
         void prefill(int[] tokens, int[] positions, C[] caches);
 
-        /** Appends rows {@code [from, from + rows)} of {@code local} to the host's own KV. */
+        /**
+         * Appends rows {@code [from, from + rows)} of {@code local} to the host's own KV. Nothing reads {@code local}
+         * after this but {@link #free}: a device may take its caches over or drop them as it goes.
+         */
         void keep(C[] local, int from, int rows);
 
         /** Frees caches made by {@link #fresh} or {@link #copyOf} (no-op where memory is collected). */
@@ -46,33 +50,33 @@ public final class SegmentEncoder {
         BlockTask prefixOf = null;  // the block whose anchor prefixKv holds
         int done = 0, tokens = 0;
         try {
-            for (BlockTask b : blocks) {
+            for (int i = 0; i < blocks.size(); i++) {
+                BlockTask b = blocks.get(i);
                 int len = b.tokens().length;
                 if (!d.fromCache(b)) {
                     int prefixLen = b.anchorTokens().length;
                     C[] local;
                     if (prefixLen == 0) {
                         local = d.fresh(len);
-                    } else {
-                        if (prefixKv == null || !b.sameAnchor(prefixOf)) {
-                            if (prefixKv != null) d.free(prefixKv);
-                            prefixKv = null;
-                            C[] fresh = d.fresh(prefixLen);
-                            try {
-                                d.prefill(b.anchorTokens(), b.anchorPositions(), fresh);
-                            } catch (RuntimeException | Error e) {
-                                d.free(fresh);
-                                throw e;
-                            }
-                            prefixKv = fresh;
-                            prefixOf = b;
-                        }
+                    } else if (prefixKv != null && b.sameAnchor(prefixOf)) {
                         local = d.copyOf(prefixKv, prefixLen, len);
+                    } else {
+                        if (prefixKv != null) d.free(prefixKv);
+                        prefixKv = null;
+                        if (i + 1 < blocks.size() && blocks.get(i + 1).sameAnchor(b)) {
+                            prefixKv = prefilled(d, b, prefixLen);
+                            prefixOf = b;
+                            local = d.copyOf(prefixKv, prefixLen, len);
+                        } else {
+                            // No later block shares this anchor: it is computed in the block's own caches, not kept
+                            // apart and copied (with one block a host, the copy was the anchor's KV again, all layers).
+                            local = prefilled(d, b, prefixLen + len);
+                        }
                     }
                     try {
                         d.prefill(b.tokens(), b.positions(), local);
-                        d.keep(local, prefixLen, len);
                         d.toCache(b, local, prefixLen);
+                        d.keep(local, prefixLen, len);
                     } finally {
                         d.free(local);
                     }
@@ -85,5 +89,17 @@ public final class SegmentEncoder {
         } finally {
             if (prefixKv != null) d.free(prefixKv);
         }
+    }
+
+    /** Fresh caches with room for {@code capacity} rows holding {@code b}'s anchor, prefilled. */
+    private static <C> C[] prefilled(Device<C> d, BlockTask b, int capacity) {
+        C[] fresh = d.fresh(capacity);
+        try {
+            d.prefill(b.anchorTokens(), b.anchorPositions(), fresh);
+        } catch (RuntimeException | Error e) {
+            d.free(fresh);
+            throw e;
+        }
+        return fresh;
     }
 }

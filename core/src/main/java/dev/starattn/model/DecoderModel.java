@@ -93,6 +93,14 @@ public final class DecoderModel {
     }
 
     /**
+     * Bytes of a forward pass's activations for a chunk of {@code n} tokens: its {@link Scratch} (q, k and v
+     * included) and the hidden states. A prefill of any length holds one chunk's at a time.
+     */
+    public static long activationBytes(DecoderConfig c, int n) {
+        return 4L * n * (2L * c.ffnDim() + 3L * c.dim() + 2L * c.qDim() + 2L * c.kvDim());
+    }
+
+    /**
      * Scratch of finished forward passes, kept for the next chunk: a chunk's buffers outlive a few
      * young collections, so fresh ones per chunk were promoted and piled up in the old generation
      * as garbage. One per forward pass running at once (hosts in one process run concurrently).

@@ -70,6 +70,8 @@ public final class HostCommand implements Callable<Integer> {
             System.err.printf("context host listening on %s:%d (%s%s), model %s, fingerprint %s, memory budget %s%n",
                     bind, s.port(), tlsCert != null ? "TLS" : "plaintext", token != null ? ", bearer token" : "",
                     m.path().getFileName(), s.fingerprint(), budget == 0 ? "unlimited" : budget + " bytes");
+            // After each session's phase 1 the host logs this line again, its KV and block working set counted.
+            System.err.println(s.memoryLine());
             // One machine-readable line on stdout (logs go to stderr): what a script or a test that
             // started this host with --port 0 reads to learn where it listens.
             System.out.println(listeningLine(bind, s.port(), s.fingerprint()));

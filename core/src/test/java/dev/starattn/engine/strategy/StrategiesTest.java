@@ -63,19 +63,25 @@ class StrategiesTest {
         assertThrows(IllegalArgumentException.class, () -> new EncodeTask(List.of(a, b), new EncodeTask.RingLink("r", 0, List.of())));
     }
 
-    /** The prefix (anchor) is computed once per distinct prefix and only the segments' rows are kept. */
+    /**
+     * The prefix (anchor) is computed once per distinct prefix and only the segments' rows are kept; a prefix no
+     * later segment shares is computed in its segment's own caches, not copied.
+     */
     @Test
     void aSharedPrefixIsEncodedOnce() {
         List<String> calls = new ArrayList<>();
         List<Integer> kept = new ArrayList<>();
+        List<String> made = new ArrayList<>();
         SegmentEncoder.Device<Integer> d = new SegmentEncoder.Device<>() {
             @Override
             public Integer[] fresh(int capacity) {
+                made.add("fresh " + capacity);
                 return new Integer[] {0};
             }
 
             @Override
             public Integer[] copyOf(Integer[] prefix, int rows, int more) {
+                made.add("copy " + rows + " + " + more);
                 return new Integer[] {rows};
             }
 
@@ -100,6 +106,7 @@ class StrategiesTest {
         SegmentEncoder.encode(d, "h", stats, blocks, ProgressListener.NONE);
         assertEquals(List.of("prefill 2 after 0", "prefill 3 after 2", "prefill 2 after 2", "prefill 2 after 0", "prefill 1 after 2"), calls);
         assertEquals(List.of(3, 2, 1), kept);
+        assertEquals(List.of("fresh 2", "copy 2 + 3", "copy 2 + 2", "fresh 3"), made);
         assertEquals(3, stats.blocks);
         assertEquals(6, stats.tokens);
         assertTrue(stats.phase1Nanos == 0);
