@@ -36,18 +36,24 @@ final class CudaPassHost implements GpuStage.Member, AutoCloseable {
         Anchor(CudaModel model, BlockTask b) {
             a = b.anchorTokens().length;
             positions = b.anchorPositions();
-            act = model.newActivations();
-            try {
-                model.begin(act, b.anchorTokens(), positions, 0, a);
-            } catch (RuntimeException | Error e) {
-                close();
-                throw e;
-            }
+            act = begun(model, b.anchorTokens(), positions);
         }
 
         @Override
         public void close() {
             act.close();
+        }
+    }
+
+    /** Fresh activations with {@code tokens} at {@code positions} embedded, freed again if that fails. */
+    private static CudaModel.Activations begun(CudaModel model, int[] tokens, int[] positions) {
+        CudaModel.Activations act = model.newActivations();
+        try {
+            model.begin(act, tokens, positions, 0, tokens.length);
+            return act;
+        } catch (RuntimeException | Error e) {
+            act.close();
+            throw e;
         }
     }
 
@@ -66,11 +72,10 @@ final class CudaPassHost implements GpuStage.Member, AutoCloseable {
             this.anchor = anchor;
             DecoderConfig c = model.config();
             passing = new DeviceKv(model.device(), c.kvHeads(), c.headDim(), Math.max(1, Math.min(passTokens, m)), true);
-            act = model.newActivations();
             try {
-                model.begin(act, b.tokens(), positions, 0, m);
+                act = begun(model, b.tokens(), positions);
             } catch (RuntimeException | Error e) {
-                close();
+                passing.close();
                 throw e;
             }
         }
