@@ -59,7 +59,8 @@ public final class CudaPass {
     public static long encode(List<CudaContextHost> hosts, List<List<BlockTask>> blocks, PassRule rule, ProgressListener progress) {
         int n = hosts.size();
         if (blocks.size() != n) throw new IllegalArgumentException(blocks.size() + " block lists for " + n + " star-pass hosts");
-        requireOneShape(hosts);
+        if (hosts.isEmpty()) throw new IllegalArgumentException("a star-pass run needs at least one host");
+        GpuStage.requireOneShape(hosts, "star-pass");
         long t0 = System.nanoTime();
         for (CudaContextHost h : hosts) h.clear();  // a run replaces what the hosts held, as a ring does
         List<Slot> slots = new ArrayList<>();
@@ -130,17 +131,5 @@ public final class CudaPass {
 
     private static void mark(List<CudaPassHost> pass, long[] nanos) {
         for (int h = 0; h < pass.size(); h++) nanos[h] = pass.get(h).host().stats().phase1Nanos;
-    }
-
-    private static void requireOneShape(List<CudaContextHost> hosts) {
-        if (hosts.isEmpty()) throw new IllegalArgumentException("a star-pass run needs at least one host");
-        DecoderConfig c = hosts.getFirst().model().config();
-        for (CudaContextHost h : hosts) {
-            DecoderConfig hc = h.model().config();
-            if (hc.layers() != c.layers() || hc.heads() != c.heads() || hc.kvHeads() != c.kvHeads() || hc.headDim() != c.headDim()) {
-                throw new IllegalArgumentException("star-pass host " + h.name() + " runs a model of another shape than " + hosts.getFirst().name() + "'s");
-            }
-            if (hosts.stream().filter(o -> o == h).count() > 1) throw new IllegalArgumentException("star-pass host " + h.name() + " is listed twice");
-        }
     }
 }

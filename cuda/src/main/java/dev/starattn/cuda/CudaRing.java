@@ -171,14 +171,8 @@ public final class CudaRing {
         int hc = hosts.size();
         if (hc == 0) throw new IllegalArgumentException("a ring needs at least one host");
         if (tokens.size() != hc || positions.size() != hc) throw new IllegalArgumentException("one token and position list per ring host");
+        GpuStage.requireOneShape(hosts, "ring");
         DecoderConfig c = hosts.getFirst().model().config();
-        for (CudaContextHost h : hosts) {
-            DecoderConfig hcfg = h.model().config();
-            if (hcfg.layers() != c.layers() || hcfg.heads() != c.heads() || hcfg.kvHeads() != c.kvHeads() || hcfg.headDim() != c.headDim()) {
-                throw new IllegalArgumentException("ring host " + h.name() + " runs a model of another shape than " + hosts.getFirst().name() + "'s");
-            }
-            if (hosts.stream().filter(o -> o == h).count() > 1) throw new IllegalArgumentException("ring host " + h.name() + " is listed twice");
-        }
         long t0 = System.nanoTime();
         List<Member> members = new ArrayList<>();
         Map<Integer, List<Member>> byGpu = new LinkedHashMap<>();

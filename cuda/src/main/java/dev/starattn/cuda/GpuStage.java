@@ -1,5 +1,6 @@
 package dev.starattn.cuda;
 
+import dev.starattn.model.DecoderConfig;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -78,5 +79,20 @@ final class GpuStage {
         if (failure instanceof RuntimeException e) throw e;
         if (failure instanceof Error e) throw e;
         if (failure != null) throw new IllegalStateException(run + " on the GPUs failed: " + failure, failure);
+    }
+
+    /**
+     * Refuses a run whose {@code hosts} (named "{@code role} host" in the message) run models of different shapes,
+     * or list one host twice: every stage exchanges per-layer KV between them.
+     */
+    static void requireOneShape(List<CudaContextHost> hosts, String role) {
+        DecoderConfig c = hosts.getFirst().model().config();
+        for (CudaContextHost h : hosts) {
+            DecoderConfig hc = h.model().config();
+            if (hc.layers() != c.layers() || hc.heads() != c.heads() || hc.kvHeads() != c.kvHeads() || hc.headDim() != c.headDim()) {
+                throw new IllegalArgumentException(role + " host " + h.name() + " runs a model of another shape than " + hosts.getFirst().name() + "'s");
+            }
+            if (hosts.stream().filter(o -> o == h).count() > 1) throw new IllegalArgumentException(role + " host " + h.name() + " is listed twice");
+        }
     }
 }
